@@ -1,0 +1,634 @@
+"""Checks: pure functions from frames and events to violations, each naming a requirement ID.
+
+Event checks judge one server event against its schema; every schema error is mapped to the
+requirement whose `path` (and JSON Schema keyword) it falls under, so a field's type lives in
+the schema only. Exchange checks judge one connection's transcript: each is a small named
+function with one signature, registered in `EXCHANGE_CHECKS`. No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from jsonschema.exceptions import ValidationError
+
+from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
+from conformance.oracle import Classification, classify
+from conformance.transcript import Frame, Transcript
+
+ANSWER_TYPES = ("session.updated", "error")
+#: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
+FRAME_REQUIREMENTS = ("WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken requirement, with the frame it was found in and the client frame it answers."""
+
+    requirement: str
+    path: str
+    message: str
+    received: Frame | None = None
+    sent: Frame | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requirement": self.requirement,
+            "path": self.path,
+            "message": self.message,
+            "sent": self.sent.describe() if self.sent else None,
+            "received": self.received.describe() if self.received else None,
+        }
+
+
+@dataclass
+class Judgement:
+    """What judging produced: violations, and how often each requirement was exercised."""
+
+    violations: list[Violation] = field(default_factory=list)
+    exercised: Counter[str] = field(default_factory=Counter)
+    exchanges: int = 0
+
+    def add(self, other: Judgement) -> None:
+        self.violations += other.violations
+        self.exercised.update(other.exercised)
+        self.exchanges += other.exchanges
+
+
+# --------------------------------------------------------------------------- event checks
+
+
+def describe_value(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _error_message(error: ValidationError, path: str) -> str:
+    value, keyword, expected = error.instance, error.validator, cast(Any, error.validator_value)
+    if keyword == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"{path} is {json_type(value)} {describe_value(value)}; expected {wanted}"
+    if keyword == "enum":
+        return f"{path} is {describe_value(value)}; expected one of {', '.join(map(str, expected))}"
+    if keyword == "const":
+        return f"{path} is {describe_value(value)}; expected {describe_value(expected)}"
+    if keyword == "minLength":
+        return f"{path} is an empty string; expected a non-empty string"
+    if keyword == "pattern":
+        return f"{path} is {describe_value(value)}; expected a string matching {expected}"
+    return f"{path}: {error.message}"
+
+
+def _error_paths(error: ValidationError) -> Iterator[tuple[str, str]]:
+    """(dotted path, message) for each field an error is about; `required` names its children."""
+    base = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        for name in cast(list[str], error.validator_value):
+            if name not in error.instance:
+                path = f"{base}.{name}" if base else name
+                yield path, f"{path} is missing"
+        return
+    path = base or "(event)"
+    yield path, _error_message(error, path)
+
+
+def requirement_for(contract: Contract, event_type: str, path: str, keyword: str) -> Requirement:
+    """The requirement a schema error at `path` falls under: the longest matching path."""
+    best: Requirement | None = None
+    for req in contract.requirements:
+        if event_type not in req.events or (req.keywords and keyword not in req.keywords):
+            continue
+        matches = path == req.path or path.startswith(req.path + ".")
+        if matches and (best is None or len(req.path) > len(best.path)):
+            best = req
+    if best is None:
+        raise LookupError(f"no requirement of {event_type} covers {keyword!r} at {path}")
+    return best
+
+
+def check_event(
+    event: Mapping[str, Any], contract: Contract, as_type: str | None = None, frame: Frame | None = None
+) -> list[Violation]:
+    """Judge one server event against the schema of its type (or of `as_type`).
+
+    Unknown event types are not judged (a server may send other events); unknown fields are
+    never a violation.
+    """
+    event_type = as_type or event.get("type")
+    if event_type not in SERVER_EVENT_TYPES:
+        return []
+    assert isinstance(event_type, str)
+    violations: list[Violation] = []
+    for error in contract.validators[event_type].iter_errors(event):
+        for path, message in _error_paths(error):
+            req = requirement_for(contract, event_type, path, str(error.validator))
+            violations.append(Violation(req.id, path, message, frame))
+    return violations
+
+
+def event_requirements(contract: Contract, event_type: str) -> list[str]:
+    """The requirements that judging one event of this type exercises."""
+    return [r.id for r in contract.requirements if event_type in r.events]
+
+
+def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:
+    """Wire checks of one server frame; returns the violations and the event, if it is one."""
+    if frame.kind == "binary":
+        return [Violation("WIRE-TEXT-FRAME", "(frame)", "a binary frame; events are text frames", frame)], None
+    if frame.text is None:
+        return [], None
+    try:
+        event = json.loads(frame.text)
+    except (json.JSONDecodeError, RecursionError):
+        message = f"a text frame that is not JSON: {describe_value(frame.text[:60])}"
+        return [Violation("WIRE-JSON-OBJECT", "(frame)", message, frame)], None
+    if not isinstance(event, dict):
+        message = f"a JSON {json_type(event)}, not an object: {describe_value(event)}"
+        return [Violation("WIRE-JSON-OBJECT", "(frame)", message, frame)], None
+    return [], event
+
+
+# ------------------------------------------------------------------------ exchange checks
+
+
+@dataclass(frozen=True)
+class Event:
+    """A server event on the connection, with the paths its event checks found broken."""
+
+    frame: Frame
+    data: dict[str, Any]
+    bad_paths: frozenset[str]
+
+    @property
+    def type(self) -> Any:
+        return self.data.get("type")
+
+    @property
+    def session(self) -> dict[str, Any] | None:
+        session = self.data.get("session")
+        return session if isinstance(session, dict) else None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sent `session.update` and everything the server sent until the next client frame."""
+
+    sent: Frame
+    classification: Classification
+    events: tuple[Event, ...]
+    end: float
+    server_close: Frame | None
+    timeout_s: float
+    before: dict[str, Any] | None
+    since_error: Step | None
+
+    def of_type(self, event_type: str) -> list[Event]:
+        return [e for e in self.events if e.type == event_type]
+
+    def in_time(self, event: Event) -> bool:
+        return event.frame.time - self.sent.time <= self.timeout_s
+
+    @property
+    def answer(self) -> Event | None:
+        """The first `session.updated` or `error`: what a client waiting on this update takes."""
+        return next((e for e in self.events if e.type in ANSWER_TYPES), None)
+
+    @property
+    def waited_out(self) -> bool:
+        """Whether the client waited the whole timeout (or the server closed) for this step."""
+        return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One transcript, parsed once: its events, its update steps and what the server announced."""
+
+    transcript: Transcript
+    events: tuple[Event, ...]
+    steps: tuple[Step, ...]
+    server_close: Frame | None
+    first_send: float | None
+
+
+CheckResult = tuple[int, list[Violation]]
+ExchangeCheck = Callable[[Connection], CheckResult]
+EXCHANGE_CHECKS: dict[str, ExchangeCheck] = {}
+
+
+def exchange_check(requirement_id: str) -> Callable[[ExchangeCheck], ExchangeCheck]:
+    """Register an exchange check under the requirement it judges."""
+
+    def register(func: ExchangeCheck) -> ExchangeCheck:
+        EXCHANGE_CHECKS[requirement_id] = func
+        return func
+
+    return register
+
+
+def _violation(req: str, path: str, message: str, step: Step | None = None, received: Frame | None = None) -> Violation:
+    return Violation(req, path, message, received, step.sent if step else None)
+
+
+def _covers(expected: Any, actual: Any) -> bool:
+    """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _covers(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(_covers(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        return expected == actual
+    return type(expected) is type(actual) and bool(expected == actual)
+
+
+def _unanswered(step: Step) -> str:
+    if step.server_close is not None:
+        code = step.server_close.close_code
+        return f"the server closed the connection (code {code}) before answering"
+    return f"no answer within {step.timeout_s:g}s"
+
+
+@exchange_check("SC-SENT")
+def check_created_sent(conn: Connection) -> CheckResult:
+    created = next((e for e in conn.events if e.type == "session.created"), None)
+    if created is not None and (conn.first_send is None or created.frame.time <= conn.first_send):
+        return 1, []
+    limit = conn.transcript.timeout_s
+    if conn.first_send is not None and conn.first_send >= limit:
+        return 1, [_violation("SC-SENT", "session.created", f"no session.created within {limit:g}s of connecting")]
+    return 0, []
+
+
+def _deaf_after_error(step: Step) -> bool:
+    """An unanswered step after an error: EX-USABLE-AFTER-ERROR's to judge, no other check's."""
+    return step.since_error is not None and step.answer is None
+
+
+@exchange_check("EX-VALID-ANSWERED")
+def check_valid_answered(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        if step.classification.kind != "valid":
+            continue
+        updated = step.of_type("session.updated")
+        answer = step.answer
+        if updated:
+            count += 1
+            if not step.in_time(updated[0]):
+                late = updated[0].frame.time - step.sent.time
+                message = f"session.updated came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
+                out.append(_violation("EX-VALID-ANSWERED", "session", message, step, updated[0].frame))
+        elif answer is not None and answer.type == "error":
+            count += 1
+            error = answer.data.get("error")
+            detail = describe_value(error.get("message")) if isinstance(error, dict) else "no message"
+            message = f"a valid update was rejected with error {detail}"
+            out.append(_violation("EX-VALID-ANSWERED", "session", message, step, answer.frame))
+        elif _wrong_type_answer(step, "session") is not None or _deaf_after_error(step):
+            continue  # judged by SU-TYPE / EX-USABLE-AFTER-ERROR: one defect, one violation
+        elif step.waited_out:
+            count += 1
+            out.append(_violation("EX-VALID-ANSWERED", "session", _unanswered(step), step, step.server_close))
+    return count, out
+
+
+def _wrong_type_answer(step: Step, carrier: str) -> Event | None:
+    """An event that carries a `session` (or `error`) object under an undocumented type."""
+    documented = {"session": ("session.created", "session.updated"), "error": ("error",)}[carrier]
+    for event in step.events:
+        if isinstance(event.data.get(carrier), dict) and event.type not in documented:
+            return event
+    return None
+
+
+@exchange_check("SU-TYPE")
+def check_answer_type(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        if step.classification.kind != "valid" or step.answer is not None:
+            continue
+        wrong = _wrong_type_answer(step, "session")
+        if wrong is not None:
+            count += 1
+            message = f"answered with type {describe_value(wrong.type)}; expected 'session.updated'"
+            out.append(_violation("SU-TYPE", "type", message, step, wrong.frame))
+    return count, out
+
+
+@exchange_check("ERR-TYPE")
+def check_error_type(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        if step.classification.kind != "invalid" or step.answer is not None:
+            continue
+        wrong = _wrong_type_answer(step, "error")
+        if wrong is not None:
+            count += 1
+            message = f"rejected with type {describe_value(wrong.type)}; expected 'error'"
+            out.append(_violation("ERR-TYPE", "type", message, step, wrong.frame))
+    return count, out
+
+
+@exchange_check("EX-VALID-ONCE")
+def check_answered_once(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        updated = step.of_type("session.updated")
+        if not updated:
+            continue
+        count += 1
+        if len(updated) > 1:
+            message = f"{len(updated)} session.updated events answered one session.update"
+            out.append(_violation("EX-VALID-ONCE", "session", message, step, updated[1].frame))
+    return count, out
+
+
+@exchange_check("EX-REFLECT")
+def check_reflected(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        patch = step.classification.session
+        updated = step.of_type("session.updated")
+        if step.classification.kind != "valid" or not updated or patch is None:
+            continue
+        answer = updated[0]
+        if answer.session is None or not step.in_time(answer):
+            continue
+        count += 1
+        for key, value in patch.items():
+            path = f"session.{key}"
+            if any(p == path or p.startswith(path + ".") for p in answer.bad_paths):
+                continue  # already a violation of that field's own requirement
+            if key not in answer.session:
+                out.append(
+                    _violation(
+                        "EX-REFLECT", path, f"{path} was set but is missing from session.updated", step, answer.frame
+                    )
+                )
+            elif not _covers(value, answer.session[key]):
+                message = f"{path} is {describe_value(answer.session[key])}; the update set {describe_value(value)}"
+                out.append(_violation("EX-REFLECT", path, message, step, answer.frame))
+    return count, out
+
+
+@exchange_check("EX-INVALID-REJECTED")
+def check_invalid_rejected(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        if step.classification.kind != "invalid":
+            continue
+        updated = step.of_type("session.updated")
+        errors = [e for e in step.of_type("error") if step.in_time(e)]
+        reason = step.classification.reason
+        if updated:
+            count += 1
+            message = f"an invalid update ({reason}) was answered by session.updated; expected error"
+            out.append(_violation("EX-INVALID-REJECTED", "session", message, step, updated[0].frame))
+        elif errors:
+            count += 1
+        elif _wrong_type_answer(step, "error") is not None or _deaf_after_error(step):
+            continue  # judged by ERR-TYPE / EX-USABLE-AFTER-ERROR
+        elif step.waited_out:
+            count += 1
+            message = f"an invalid update ({reason}) got {_unanswered(step)}; expected error"
+            out.append(_violation("EX-INVALID-REJECTED", "session", message, step, step.server_close))
+    return count, out
+
+
+@exchange_check("EX-ERROR-ECHO")
+def check_error_echo(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        answer = step.answer
+        sent_id = step.classification.event_id
+        if answer is None or answer.type != "error" or sent_id is None:
+            continue
+        error = answer.data.get("error")
+        if not isinstance(error, dict) or "error.event_id" in answer.bad_paths:
+            continue
+        count += 1
+        echoed = error.get("event_id")
+        if echoed != sent_id:
+            message = f"error.event_id is {describe_value(echoed)}; expected {describe_value(sent_id)}"
+            out.append(_violation("EX-ERROR-ECHO", "error.event_id", message, step, answer.frame))
+    return count, out
+
+
+@exchange_check("EX-USABLE-AFTER-ERROR")
+def check_usable_after_error(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        errored = step.answer is not None and step.answer.type == "error"
+        if step.server_close is not None and (errored or step.since_error is not None):
+            count += 1
+            message = f"the server closed the connection (code {step.server_close.close_code}) after an error"
+            out.append(_violation("EX-USABLE-AFTER-ERROR", "session", message, step, step.server_close))
+        elif step.since_error is None or step.classification.kind == "undetermined":
+            continue
+        elif step.answer is not None:
+            count += 1
+        elif step.waited_out:
+            count += 1
+            message = f"after an error the next update got {_unanswered(step)}"
+            out.append(_violation("EX-USABLE-AFTER-ERROR", "session", message, step))
+    return count, out
+
+
+@exchange_check("EX-KEEP-CONFIG")
+def check_config_kept(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    for step in conn.steps:
+        rejected = step.since_error
+        updated = step.of_type("session.updated")
+        if rejected is None or rejected.before is None or not updated or updated[0].session is None:
+            continue
+        bad = rejected.classification.session or {}
+        patch = step.classification.session or {}
+        now = updated[0].session
+        judged = False
+        for key, value in bad.items():
+            path = f"session.{key}"
+            if (
+                key in patch
+                or key not in rejected.before
+                or rejected.before[key] == value
+                or path in updated[0].bad_paths
+            ):
+                continue
+            judged = True
+            if now.get(key) != rejected.before[key]:
+                message = (
+                    f"{path} is {describe_value(now.get(key))} after a rejected update set it; "
+                    f"expected the previous {describe_value(rejected.before[key])}"
+                )
+                out.append(_violation("EX-KEEP-CONFIG", path, message, rejected, updated[0].frame))
+        count += judged
+    return count, out
+
+
+@exchange_check("EX-SESSION-ID-STABLE")
+def check_session_id_stable(conn: Connection) -> CheckResult:
+    count, out = 0, []
+    first: str | None = None
+    for event in conn.events:
+        if event.type not in ("session.created", "session.updated") or event.session is None:
+            continue
+        sid = event.session.get("id")
+        if not isinstance(sid, str):
+            continue
+        if first is None:
+            first = sid
+            continue
+        count += 1
+        if sid != first:
+            message = f"session.id changed from {describe_value(first)} to {describe_value(sid)}"
+            out.append(Violation("EX-SESSION-ID-STABLE", "session.id", message, event.frame))
+    return count, out
+
+
+@exchange_check("EX-EVENT-ID-UNIQUE")
+def check_event_ids_unique(conn: Connection) -> CheckResult:
+    seen: set[str] = set()
+    count, out = 0, []
+    for event in conn.events:
+        eid = event.data.get("event_id")
+        if not isinstance(eid, str) or not eid:
+            continue
+        count += 1
+        if eid in seen:
+            message = f"event_id {describe_value(eid)} was already used on this connection"
+            out.append(Violation("EX-EVENT-ID-UNIQUE", "event_id", message, event.frame))
+        seen.add(eid)
+    return count, out
+
+
+# ------------------------------------------------------------------------------- judging
+
+
+def url_models(url: str) -> set[str]:
+    """The model named by the URL's `model` query, which the target therefore accepts."""
+    return set(parse_qs(urlsplit(url).query).get("model", []))
+
+
+def parse_connection(transcript: Transcript, contract: Contract, judgement: Judgement) -> Connection:
+    """One pass over the frames: wire and event checks into `judgement`, then the steps."""
+    events: list[Event] = []
+    sends: list[Frame] = []
+    client_close: Frame | None = None
+    server_close: Frame | None = None
+    positions: list[tuple[str, Any]] = []
+    for frame in transcript.frames:
+        if frame.direction == "client":
+            if frame.kind == "text":
+                sends.append(frame)
+                positions.append(("send", frame))
+            elif frame.kind == "close" and client_close is None:
+                client_close = frame
+                positions.append(("client-close", frame))
+            continue
+        if frame.kind == "close":
+            if server_close is None and client_close is None:
+                server_close = frame
+                positions.append(("server-close", frame))
+            continue
+        judgement.exercised.update(FRAME_REQUIREMENTS if frame.kind == "text" else FRAME_REQUIREMENTS[:1])
+        wire, data = check_frame(frame)
+        judgement.violations += wire
+        if data is None:
+            continue
+        found = check_event(data, contract, frame=frame)
+        judgement.violations += found
+        if data.get("type") in SERVER_EVENT_TYPES:
+            judgement.exercised.update(event_requirements(contract, data["type"]))
+        event = Event(frame, data, frozenset(v.path for v in found))
+        events.append(event)
+        positions.append(("event", event))
+
+    models = set(transcript.models) | url_models(transcript.url)
+    for event in events:
+        if event.type == "session.created" and event.session and isinstance(event.session.get("model"), str):
+            models.add(event.session["model"])
+    accepted = frozenset(models)
+
+    steps: list[Step] = []
+    effective: dict[str, Any] | None = None
+    created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
+    if created is not None and (not sends or created.frame.time <= sends[0].time):
+        effective = created.session
+    since_error: Step | None = None
+    end_time = transcript.frames[-1].time
+    for i, (kind, item) in enumerate(positions):
+        if kind != "send":
+            continue
+        window: list[Event] = []
+        close: Frame | None = None
+        end = end_time
+        for later_kind, later in positions[i + 1 :]:
+            if later_kind == "send" or later_kind == "client-close":
+                end = later.time
+                break
+            if later_kind == "server-close":
+                close = later
+                end = later.time
+                break
+            window.append(later)
+        step = Step(
+            sent=item,
+            classification=classify(item.text, contract, accepted),
+            events=tuple(window),
+            end=end,
+            server_close=close,
+            timeout_s=transcript.timeout_s,
+            before=effective,
+            since_error=since_error,
+        )
+        steps.append(step)
+        answer = step.answer
+        if answer is not None and answer.type == "session.updated":
+            effective = answer.session
+            since_error = None
+        elif answer is not None and answer.type == "error":
+            since_error = step
+    first_send = sends[0].time if sends else None
+    return Connection(transcript, tuple(events), tuple(steps), server_close, first_send)
+
+
+def judge(transcript: Transcript, contract: Contract) -> Judgement:
+    """Judge one connection's transcript against every event and exchange requirement."""
+    judgement = Judgement()
+    conn = parse_connection(transcript, contract, judgement)
+    judgement.exchanges = len(conn.steps)
+    for requirement_id, check in EXCHANGE_CHECKS.items():
+        count, violations = check(conn)
+        judgement.exercised[requirement_id] += count
+        judgement.violations += violations
+    return judgement
+
+
+def judge_all(transcripts: Iterable[Transcript], contract: Contract) -> Judgement:
+    total = Judgement()
+    for transcript in transcripts:
+        total.add(judge(transcript, contract))
+    return total

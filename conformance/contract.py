@@ -1,0 +1,171 @@
+"""The contract as data: schemas, requirement catalogue and known-valid values, loaded once.
+
+No I/O beyond reading the package's own spec files; everything else imports from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+SPEC_DIR = Path(str(resources.files("conformance") / "spec"))
+SCHEMA_DIR = SPEC_DIR / "schemas"
+SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
+
+Level = Literal["MUST", "SHOULD"]
+Scope = Literal["event", "exchange"]
+
+#: The documented events, each judged against the schema file of the same name.
+EVENT_TYPES = ("session.update", "session.created", "session.updated", "error")
+SERVER_EVENT_TYPES = ("session.created", "session.updated", "error")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The sentence of a document a requirement comes from."""
+
+    document: Literal["seed", "spec-notes"]
+    quote: str
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One checked rule of the contract, with a stable ID."""
+
+    id: str
+    level: Level
+    scope: Scope
+    event: str
+    path: str
+    title: str
+    source: Source
+    events: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "level": self.level,
+            "scope": self.scope,
+            "event": self.event,
+            "path": self.path,
+            "title": self.title,
+            "source": {"document": self.source.document, "quote": self.source.quote},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Contract:
+    """Everything the checks and the oracle need, loaded from `conformance/spec/`."""
+
+    version: str
+    requirements: tuple[Requirement, ...]
+    model_names: tuple[str, ...]
+    validators: dict[str, Draft202012Validator]
+    known_values: Draft202012Validator
+
+    def requirement(self, requirement_id: str) -> Requirement:
+        return self._by_id[requirement_id]
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Requirement]:
+        return {r.id: r for r in self.requirements}
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.requirements)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+MODEL_GROUP = re.compile(r"\(([^()]*)\)\$$")
+
+
+def model_names_of(session_schema: dict[str, Any]) -> tuple[str, ...]:
+    """The supported model names: the alternatives of the group in `model`'s pattern."""
+    match = MODEL_GROUP.search(session_schema["properties"]["model"]["pattern"])
+    assert match, "realtime-session.json: the model pattern must end with a (name|name)$ group"
+    return tuple(name.replace("\\", "") for name in match[1].split("|"))
+
+
+def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of the RealtimeSession schema that accepts exactly these model names."""
+    schema: dict[str, Any] = json.loads(json.dumps(session_schema))
+    group = "|".join(re.escape(n) for n in names)
+    schema["properties"]["model"]["pattern"] = MODEL_GROUP.sub(f"({group})$", schema["properties"]["model"]["pattern"])
+    return schema
+
+
+def schema_registry(model_names: tuple[str, ...] | None = None) -> Registry[Any]:
+    """All schema files, addressable by their `$id` (so `$ref`s resolve without network)."""
+    resources_ = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        schema = read_json(path)
+        if path.name == "realtime-session.json" and model_names:
+            schema = with_model_names(schema, model_names)
+        resources_.append((schema["$id"], Resource.from_contents(schema)))
+    resources_.append(
+        (SCHEMA_BASE + "known-values.json", Resource.from_contents(read_json(SPEC_DIR / "known-values.json")))
+    )
+    return Registry().with_resources(resources_)
+
+
+def event_schema(event_type: str) -> dict[str, Any]:
+    schema: dict[str, Any] = read_json(SCHEMA_DIR / f"{event_type}.json")
+    return schema
+
+
+def _requirement(entry: dict[str, Any]) -> Requirement:
+    return Requirement(
+        id=entry["id"],
+        level=entry["level"],
+        scope=entry["scope"],
+        event=entry["event"],
+        path=entry["path"],
+        title=entry["title"],
+        source=Source(**entry["source"]),
+        events=tuple(entry.get("events", ())),
+        keywords=tuple(entry.get("keywords", ())),
+    )
+
+
+@functools.cache
+def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
+    """Load the contract; `model_names` replaces the supported model names of the schema."""
+    catalogue = read_json(SPEC_DIR / "requirements.json")
+    registry = schema_registry(model_names)
+    validators = {t: Draft202012Validator(event_schema(t), registry=registry) for t in EVENT_TYPES}
+    known = Draft202012Validator(read_json(SPEC_DIR / "known-values.json"), registry=registry)
+    return Contract(
+        version=catalogue["version"],
+        requirements=tuple(_requirement(e) for e in catalogue["requirements"]),
+        model_names=model_names or model_names_of(read_json(SCHEMA_DIR / "realtime-session.json")),
+        validators=validators,
+        known_values=known,
+    )
+
+
+def spec_files() -> list[Path]:
+    """Every file the verdict depends on, in a stable order (what the spec hash covers)."""
+    return sorted(p for p in SPEC_DIR.rglob("*") if p.is_file() and p.suffix in {".json", ".txt", ".md"})
+
+
+@functools.cache
+def spec_hash() -> str:
+    digest = hashlib.sha256()
+    for path in spec_files():
+        digest.update(path.relative_to(SPEC_DIR).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

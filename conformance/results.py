@@ -1,0 +1,58 @@
+"""From a judgement to per-requirement results and the verdict (pure; shared by run, validate, verify)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from conformance.checks import Judgement, Violation
+from conformance.contract import Contract, Requirement
+
+Status = Literal["passed", "failed", "skipped"]
+Verdict = Literal["conformant", "non-conformant", "error"]
+
+NOT_EXERCISED = "no exchange exercised it"
+
+
+@dataclass(frozen=True)
+class RequirementResult:
+    requirement: Requirement
+    status: Status
+    exercised: int
+    violations: tuple[Violation, ...]
+    reason: str = ""
+
+
+def evaluate(
+    contract: Contract, judgement: Judgement, selected: Iterable[str] | None = None
+) -> list[RequirementResult]:
+    """One result per requirement: failed if violated, passed if exercised, else skipped with why.
+
+    A requirement nothing exercised is never passed: a silent target must not look conformant.
+    """
+    wanted = set(selected) if selected is not None else None
+    by_id: dict[str, list[Violation]] = {}
+    for violation in judgement.violations:
+        by_id.setdefault(violation.requirement, []).append(violation)
+    results = []
+    for req in contract.requirements:
+        if wanted is not None and req.id not in wanted:
+            continue
+        violations = tuple(by_id.get(req.id, ()))
+        count = judgement.exercised.get(req.id, 0)
+        if violations:
+            results.append(RequirementResult(req, "failed", count, violations))
+        elif count:
+            results.append(RequirementResult(req, "passed", count, ()))
+        else:
+            results.append(RequirementResult(req, "skipped", 0, (), NOT_EXERCISED))
+    return results
+
+
+def verdict_of(results: Iterable[RequirementResult], strict: bool = False) -> Verdict:
+    """Non-conformant when a MUST failed (with `strict`, a SHOULD too)."""
+    for result in results:
+        if result.status == "failed" and (result.requirement.level == "MUST" or strict):
+            return "non-conformant"
+    return "conformant"

@@ -1,0 +1,146 @@
+"""Render the OpenAPI 3.1 and AsyncAPI 3.0 documents from the JSON Schemas (the one source).
+
+`python -m conformance.specgen` rewrites `spec/openapi.json` and `spec/asyncapi.json`; a test
+fails when the committed files differ from what this renders, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.contract import SCHEMA_DIR, SPEC_DIR, read_json
+
+COMPONENT = {
+    "realtime-session.json": "RealtimeSession",
+    "session-update-patch.json": "RealtimeSessionPatch",
+    "session.update.json": "SessionUpdateEvent",
+    "session.created.json": "SessionCreatedEvent",
+    "session.updated.json": "SessionUpdatedEvent",
+    "error.json": "ErrorEvent",
+}
+CLIENT_EVENTS = {"session.update": "SessionUpdateEvent"}
+SERVER_EVENTS = {
+    "session.created": "SessionCreatedEvent",
+    "session.updated": "SessionUpdatedEvent",
+    "error": "ErrorEvent",
+}
+YANDEX_WS = "rest-assistant.api.cloud.yandex.net"
+
+
+def _rewrite_refs(node: Any, prefix: str) -> Any:
+    """Turn file references (`realtime-session.json#/properties/x`) into `prefix + Name/...`."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key in ("$schema", "$id"):
+                continue
+            if key == "$ref":
+                file, _, pointer = value.partition("#")
+                out[key] = prefix + COMPONENT[file] + pointer
+            else:
+                out[key] = _rewrite_refs(value, prefix)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, prefix) for v in node]
+    return node
+
+
+def components(prefix: str) -> dict[str, Any]:
+    return {name: _rewrite_refs(read_json(SCHEMA_DIR / file), prefix) for file, name in COMPONENT.items()}
+
+
+def render_openapi() -> dict[str, Any]:
+    """The documented event pages as OpenAPI 3.1 (the doc generator's 'POST …/events/…' view)."""
+    paths: dict[str, Any] = {}
+    for side, events in (("client-events", CLIENT_EVENTS), ("server-events", SERVER_EVENTS)):
+        for event, name in events.items():
+            paths[f"/v1/realtime/{side}/{event}"] = {
+                "post": {
+                    "operationId": event.replace(".", "_"),
+                    "summary": f"{event} ({'client' if side == 'client-events' else 'server'} event)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                    },
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Realtime API session configuration events",
+            "version": __version__,
+            "description": (
+                "Rendering of the documented event pages. On the wire each event is one JSON text frame "
+                "on the Realtime WebSocket; there is no such HTTP call."
+            ),
+        },
+        "servers": [{"url": "https://ai.api.cloud.yandex.net"}],
+        "paths": paths,
+        "components": {"schemas": components("#/components/schemas/")},
+    }
+
+
+def render_asyncapi() -> dict[str, Any]:
+    """The Realtime WebSocket channel as AsyncAPI 3.0: send session.update, receive the answers."""
+    messages = {
+        event.replace(".", "_"): {
+            "name": event,
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        for event, name in {**CLIENT_EVENTS, **SERVER_EVENTS}.items()
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "Realtime API session configuration exchange", "version": __version__},
+        "servers": {
+            "yandex": {
+                "host": YANDEX_WS,
+                "pathname": "/v1/realtime/openai",
+                "protocol": "wss",
+                "description": "Query: model=gpt://<folder-id>/speech-realtime-250923. "
+                "Auth: 'Authorization: api-key <key>' or 'Authorization: Bearer <IAM token>'.",
+            }
+        },
+        "channels": {
+            "realtime": {
+                "address": "/v1/realtime/openai",
+                "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in messages},
+            }
+        },
+        "operations": {
+            "sendSessionUpdate": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/realtime"},
+                "messages": [{"$ref": "#/channels/realtime/messages/session_update"}],
+            },
+            "receiveSessionEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/realtime"},
+                "messages": [
+                    {"$ref": f"#/channels/realtime/messages/{event.replace('.', '_')}"} for event in SERVER_EVENTS
+                ],
+            },
+        },
+        "components": {"messages": messages, "schemas": components("#/components/schemas/")},
+    }
+
+
+RENDERED = {"openapi.json": render_openapi, "asyncapi.json": render_asyncapi}
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_all(directory: Path = SPEC_DIR) -> None:
+    for file, render in RENDERED.items():
+        (directory / file).write_text(dumps(render()), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_all()

@@ -1,0 +1,77 @@
+"""`requirements` and `validate`: the offline commands, through `main()` as a user calls them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.transcript import Transcript
+from tests.fixtures import transcript_cases
+
+
+def write(tmp_path: Path, transcripts: list[Transcript]) -> Path:
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(t.to_jsonl() for t in transcripts), encoding="utf-8")
+    return path
+
+
+def test_validate_conforming_transcripts_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conforming = [c.transcript for c in transcript_cases() if not c.violates]
+    assert main(["validate", str(write(tmp_path, conforming))]) == 0
+    assert "verdict: conformant" in capsys.readouterr().out
+
+
+def test_validate_names_the_violated_requirement_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = next(c for c in transcript_cases() if c.violates == {"EX-REFLECT"})
+    assert main(["validate", str(write(tmp_path, [case.transcript]))]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED  EX-REFLECT" in out and "verdict: non-conformant" in out
+
+
+def test_validate_a_should_failure_passes_unless_strict(tmp_path: Path) -> None:
+    case = next(c for c in transcript_cases() if c.violates == {"SC-SENT"})
+    path = write(tmp_path, [case.transcript])
+    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--strict", str(path)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("not json\n", "line 1: not JSON"),
+        ('{"direction": "sideways", "time": 0, "text": "{}"}\n', "'direction' must be"),
+        ('{"direction": "server", "time": "soon", "text": "{}"}\n', "'time' must be"),
+        ("", "no frames"),
+        ('{"transcript": 1, "timeout_s": -1}\n{"direction": "server", "time": 0, "text": "{}"}\n', "timeout_s"),
+    ],
+)
+def test_validate_a_bad_file_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_validate_a_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_requirements_table_lists_every_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["requirements"]) == 0
+    out = capsys.readouterr().out
+    ids = [
+        r["id"]
+        for r in json.loads((Path(__file__).parent.parent / "conformance/spec/requirements.json").read_text())[
+            "requirements"
+        ]
+    ]
+    assert all(i in out for i in ids)

@@ -1,0 +1,116 @@
+"""Hypothesis properties of the checks and the oracle, over events generated from the schemas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import hypothesis.strategies as st
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
+from schemathesis import GenerationMode
+
+from conformance.checks import check_event
+from conformance.contract import SCHEMA_DIR, SPEC_DIR, load_contract, read_json
+from conformance.oracle import classify
+
+CONTRACT = load_contract()
+OPENAPI = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
+SESSION_FIELDS: dict[str, Any] = read_json(SCHEMA_DIR / "realtime-session.json")["properties"]
+SETTINGS = settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+
+ANY_JSON = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def bodies(event: str, mode: GenerationMode = GenerationMode.POSITIVE) -> st.SearchStrategy[Any]:
+    side = "client-events" if event == "session.update" else "server-events"
+    operation = OPENAPI[f"/v1/realtime/{side}/{event}"]["POST"]
+    return operation.as_strategy(generation_mode=mode).map(lambda case: case.body)
+
+
+def field_requirement(field: str) -> str:
+    """The catalogue entry judging a field's JSON type (looked up in the data, not the checks)."""
+    matches = [
+        r.id
+        for r in CONTRACT.requirements
+        if r.events and r.path == f"session.{field}" and (not r.keywords or "type" in r.keywords)
+    ]
+    assert len(matches) == 1, (field, matches)
+    return matches[0]
+
+
+@given(
+    st.sampled_from(["session.created", "session.updated", "error"]).flatmap(lambda e: st.tuples(st.just(e), bodies(e)))
+)
+@SETTINGS
+def test_events_generated_from_the_schemas_pass_the_event_checks(generated: tuple[str, Any]) -> None:
+    event_type, event = generated
+    assert check_event(event, CONTRACT, as_type=event_type) == []
+
+
+@st.composite
+def broken_session_updated(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    event = draw(bodies("session.updated"))
+    field = draw(st.sampled_from(sorted(SESSION_FIELDS)))
+    allowed = Draft202012Validator({"type": SESSION_FIELDS[field]["type"]})
+    wrong = draw(ANY_JSON.filter(lambda v: not allowed.is_valid(v)))
+    event["session"][field] = wrong
+    return event, field
+
+
+@given(broken_session_updated())
+@SETTINGS
+def test_breaking_one_field_with_a_wrong_type_violates_exactly_that_fields_requirement(
+    generated: tuple[dict[str, Any], str],
+) -> None:
+    event, field = generated
+    found = {v.requirement for v in check_event(event, CONTRACT)}
+    assert found == {field_requirement(field)}
+
+
+@given(bodies("session.updated"), st.sampled_from(["event_id", "session"]), ANY_JSON)
+@SETTINGS
+def test_breaking_the_envelope_violates_exactly_the_envelope_requirement(
+    event: dict[str, Any], key: str, value: Any
+) -> None:
+    if key == "event_id" and isinstance(value, str) and value:
+        value = 0
+    if key == "session" and isinstance(value, dict):
+        value = []
+    event[key] = value
+    found = {v.requirement for v in check_event(event, CONTRACT)}
+    assert found == {"SU-EVENT-ID" if key == "event_id" else "SU-SESSION"}
+
+
+UPDATE_VALIDATOR = CONTRACT.validators["session.update"]
+
+
+@given(
+    st.one_of(
+        bodies("session.update", GenerationMode.NEGATIVE),
+        bodies("session.update"),
+        ANY_JSON,
+        st.builds(
+            lambda s: {"type": "session.update", "session": s},
+            st.dictionaries(st.sampled_from(sorted(SESSION_FIELDS)), ANY_JSON, max_size=3),
+        ),
+    )
+)
+@SETTINGS
+def test_the_oracle_never_calls_a_schema_invalid_update_valid(body: Any) -> None:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body)
+    kind = classify(text, CONTRACT).kind
+    if kind == "valid":
+        assert UPDATE_VALIDATOR.is_valid(json.loads(text))
+    if not isinstance(body, bytes) and not UPDATE_VALIDATOR.is_valid(body):
+        assert kind == "invalid"
