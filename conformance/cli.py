@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -82,6 +83,56 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT if verdict == "conformant" else Exit.NON_CONFORMANT
 
 
+def env_secret(name: str, option: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise UsageError(f"{option} {name}: the environment variable {name} is not set or empty")
+    return value
+
+
+def cmd_mock(args: argparse.Namespace) -> int:
+    from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
+
+    if args.list_faults:
+        width = max(len(f.name) for f in FAULTS)
+        for fault in FAULTS:
+            trips = ", ".join(fault.trips) or f"(no requirement: the run ends with {fault.outcome})"
+            print(f"{fault.name:<{width}}  {fault.description}\n{'':<{width}}  trips: {trips}")
+        return Exit.CONFORMANT
+    try:
+        faults = lookup(args.fault)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    api_key = env_secret(args.require_api_key_env, "--require-api-key-env") if args.require_api_key_env else None
+    config = MockConfig(
+        models=tuple(args.model) or (DEFAULT_MODEL,),
+        faults=faults,
+        api_key=api_key,
+        late_s=args.late_s,
+        host=args.host,
+        port=args.port,
+    )
+
+    async def serve_forever() -> None:
+        async with serve_mock(config) as url:
+            print(f"reference mock listening on {url}", flush=True)
+            print(f"models: {', '.join(config.models)}", flush=True)
+            print(
+                f"faults: {', '.join(f.name for f in faults) or 'none'}; auth: "
+                f"{'api-key from $' + args.require_api_key_env if api_key else 'none'}; Ctrl-C stops",
+                flush=True,
+            )
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve_forever())
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return Exit.CONFORMANT
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="realtime-conformance",
@@ -114,6 +165,31 @@ def parser() -> argparse.ArgumentParser:
     )
     val.add_argument("--strict", action="store_true", help="SHOULD failures also make it non-conformant")
     val.set_defaults(func=cmd_validate)
+
+    mock = sub.add_parser(
+        "mock",
+        help="serve the reference mock (optionally misbehaving)",
+        description="Serve the reference mock on 127.0.0.1 until Ctrl-C: it speaks the protocol as documented; "
+        "each --fault makes it misbehave in exactly one way.",
+    )
+    mock.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    mock.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    mock.add_argument("--fault", action="append", default=[], metavar="NAME", help="misbehave this way (repeatable)")
+    mock.add_argument("--list-faults", action="store_true", help="list the faults and the requirements they trip")
+    mock.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a model the mock accepts (repeatable; default: a demo folder's speech-realtime-250923)",
+    )
+    mock.add_argument(
+        "--require-api-key-env",
+        metavar="NAME",
+        help="accept only 'Authorization: api-key <$NAME>' or 'Bearer <$NAME>' (else HTTP 401)",
+    )
+    mock.add_argument("--late-s", type=float, default=6.0, help="delay of the answers-late fault (default: 6)")
+    mock.set_defaults(func=cmd_mock)
     return root
 
 

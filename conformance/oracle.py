@@ -26,6 +26,7 @@ class Classification:
     reason: str
     event_id: str | None = None
     session: dict[str, Any] | None = None  # the update's session object, whatever its kind
+    path: str | None = None  # the field the reason is about, when there is one
 
 
 def error_path(error: ValidationError) -> str:
@@ -45,7 +46,8 @@ def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()
     session: dict[str, Any] | None = raw_session if isinstance(raw_session, dict) else None
     error = best_match(contract.validators["session.update"].iter_errors(event))
     if error is not None:
-        return Classification("invalid", f"{error_path(error)}: {error.message}", event_id, session)
+        path = error_path(error)
+        return Classification("invalid", f"{path}: {error.message}", event_id, session, path)
     assert session is not None
     unknown = sorted(set(event) - TOP_LEVEL_FIELDS)
     if unknown:
@@ -59,9 +61,14 @@ def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()
             f"{where}: {known_error.message}; the documents do not say that is accepted",
             event_id,
             session,
+            where,
         )
     if "model" in session and session["model"] not in models:
         return Classification(
-            "undetermined", f"session.model {session['model']!r} was not announced nor given", event_id, session
+            "undetermined",
+            f"session.model {session['model']!r} was not announced nor given",
+            event_id,
+            session,
+            "session.model",
         )
     return Classification("valid", "every field has a documented, accepted value", event_id, session)

@@ -1,0 +1,254 @@
+"""The mock's faults: each makes it misbehave in exactly one way and names what that must trip.
+
+A fault either rewrites one kind of outgoing event (`mutate`) or changes what the mock does (the
+session logic looks it up by name). `trips` is the exact set of requirement IDs the suite must
+report for it under the scripted exchanges; `outcome` names the run outcome for faults that stop
+the suite from testing at all (a refused or hanging handshake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    trips: tuple[str, ...] = ()
+    applies_to: str = ""  # event type whose outgoing events `mutate` rewrites
+    mutate: Callable[[Event], None] | None = None
+    outcome: str = ""
+
+
+def _set(path: str, value: Any) -> Callable[[Event], None]:
+    def mutate(event: Event) -> None:
+        *parents, last = path.split(".")
+        node = event
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Callable[[Event], None]:
+    def mutate(event: Event) -> None:
+        *parents, last = path.split(".")
+        node = event
+        for key in parents:
+            node = node[key]
+        node.pop(last, None)
+
+    return mutate
+
+
+FAULTS: tuple[Fault, ...] = (
+    # timing and transport
+    Fault("never-answers", "never answers a session.update", ("EX-VALID-ANSWERED", "EX-INVALID-REJECTED")),
+    Fault(
+        "answers-late",
+        "answers valid updates (except right after an error) only after --late-s seconds",
+        ("EX-VALID-ANSWERED",),
+    ),
+    Fault("answers-twice", "answers each valid update with two session.updated events", ("EX-VALID-ONCE",)),
+    Fault("rejects-valid", "answers valid updates with an error", ("EX-VALID-ANSWERED",)),
+    Fault(
+        "accepts-invalid",
+        "answers invalid updates with session.updated (configuration unchanged)",
+        ("EX-INVALID-REJECTED",),
+    ),
+    Fault("silent-on-invalid", "sends nothing for an invalid update", ("EX-INVALID-REJECTED",)),
+    Fault(
+        "closes-after-error", "closes the connection (1008) right after sending an error", ("EX-USABLE-AFTER-ERROR",)
+    ),
+    Fault("deaf-after-error", "answers nothing more on a connection once it sent an error", ("EX-USABLE-AFTER-ERROR",)),
+    Fault(
+        "applies-rejected", "sends error for an invalid update but applies its well-typed fields", ("EX-KEEP-CONFIG",)
+    ),
+    Fault("wrong-error-echo", "error.event_id names another event than the client's", ("EX-ERROR-ECHO",)),
+    Fault(
+        "drops-tools",
+        "session.updated leaves out tools, even when the update set them",
+        ("EX-REFLECT",),
+        "session.updated",
+        _drop("session.tools"),
+    ),
+    Fault("changes-session-id", "every session.updated carries a new session.id", ("EX-SESSION-ID-STABLE",)),
+    Fault("repeats-event-id", "session.updated reuses the event_id of session.created", ("EX-EVENT-ID-UNIQUE",)),
+    Fault("non-json-frame", "sends a text frame that is not JSON after session.created", ("WIRE-JSON-OBJECT",)),
+    Fault("binary-frame", "sends a binary frame after session.created", ("WIRE-TEXT-FRAME",)),
+    Fault(
+        "closes-mid-exchange",
+        "closes (1011) instead of answering a valid update that follows a session.updated",
+        ("EX-VALID-ANSWERED",),
+    ),
+    Fault("rejects-handshake", "rejects every handshake with HTTP 403", outcome="handshake-rejected"),
+    Fault("hangs-handshake", "never completes the WebSocket handshake", outcome="timeout"),
+    # session.created
+    Fault("no-session-created", "does not send session.created on connect", ("SC-SENT",)),
+    Fault(
+        "created-without-event-id",
+        "session.created has no event_id",
+        ("SC-EVENT-ID",),
+        "session.created",
+        _drop("event_id"),
+    ),
+    Fault(
+        "created-session-not-object",
+        "session.created carries session as a string",
+        ("SC-SESSION",),
+        "session.created",
+        _set("session", "realtime"),
+    ),
+    # session.updated envelope
+    Fault(
+        "wrong-answer-type",
+        "answers with type session_updated instead of session.updated",
+        ("SU-TYPE",),
+        "session.updated",
+        _set("type", "session_updated"),
+    ),
+    Fault(
+        "updated-without-event-id",
+        "session.updated has no event_id",
+        ("SU-EVENT-ID",),
+        "session.updated",
+        _drop("event_id"),
+    ),
+    Fault(
+        "updated-without-session",
+        "session.updated has no session",
+        ("SU-SESSION",),
+        "session.updated",
+        _drop("session"),
+    ),
+    # RealtimeSession fields in session.updated
+    Fault(
+        "missing-session-type",
+        "session.updated has no session.type",
+        ("RS-TYPE-PRESENT",),
+        "session.updated",
+        _drop("session.type"),
+    ),
+    Fault(
+        "bad-session-type",
+        "session.type is 'conversation'",
+        ("RS-TYPE-ENUM",),
+        "session.updated",
+        _set("session.type", "conversation"),
+    ),
+    Fault(
+        "object-not-string",
+        "session.object is a number",
+        ("RS-OBJECT-TYPE",),
+        "session.updated",
+        _set("session.object", 1),
+    ),
+    Fault(
+        "id-not-string",
+        "session.id is a number in session.updated",
+        ("RS-ID-TYPE",),
+        "session.updated",
+        _set("session.id", 42),
+    ),
+    Fault(
+        "model-not-string",
+        "session.model is a number",
+        ("RS-MODEL-TYPE",),
+        "session.updated",
+        _set("session.model", 250923),
+    ),
+    Fault(
+        "model-malformed",
+        "session.model lacks the gpt://<folder-id>/ prefix",
+        ("RS-MODEL-FORMAT",),
+        "session.updated",
+        _set("session.model", "speech-realtime-250923"),
+    ),
+    Fault(
+        "modalities-not-array",
+        "session.output_modalities is a string",
+        ("RS-OUTPUT-MODALITIES-TYPE",),
+        "session.updated",
+        _set("session.output_modalities", "audio"),
+    ),
+    Fault(
+        "instructions-not-string",
+        "session.instructions is an array",
+        ("RS-INSTRUCTIONS-TYPE",),
+        "session.updated",
+        _set("session.instructions", ["Be brief."]),
+    ),
+    Fault(
+        "tools-not-array",
+        "session.tools is an object",
+        ("RS-TOOLS-TYPE",),
+        "session.updated",
+        _set("session.tools", {}),
+    ),
+    Fault(
+        "turn-detection-not-object",
+        "session.turn_detection is a string",
+        ("RS-TURN-DETECTION-TYPE",),
+        "session.updated",
+        _set("session.turn_detection", "server_vad"),
+    ),
+    Fault(
+        "transcription-not-object",
+        "session.input_audio_transcription is true",
+        ("RS-INPUT-AUDIO-TRANSCRIPTION-TYPE",),
+        "session.updated",
+        _set("session.input_audio_transcription", True),
+    ),
+    Fault(
+        "voice-not-string", "session.voice is a number", ("RS-VOICE-TYPE",), "session.updated", _set("session.voice", 7)
+    ),
+    Fault(
+        "audio-not-object",
+        "session.audio is a string",
+        ("RS-AUDIO-TYPE",),
+        "session.updated",
+        _set("session.audio", "pcm16"),
+    ),
+    # the error event
+    Fault(
+        "wrong-error-type",
+        "rejects with type invalid_request_error instead of error",
+        ("ERR-TYPE",),
+        "error",
+        _set("type", "invalid_request_error"),
+    ),
+    Fault("error-without-event-id", "the error event has no event_id", ("ERR-EVENT-ID",), "error", _drop("event_id")),
+    Fault(
+        "error-not-object",
+        "the error event carries error as a string",
+        ("ERR-ERROR-OBJECT",),
+        "error",
+        _set("error", "bad request"),
+    ),
+    Fault("error-without-type", "error.type is missing", ("ERR-ERROR-TYPE",), "error", _drop("error.type")),
+    Fault("error-without-message", "error.message is missing", ("ERR-MESSAGE",), "error", _drop("error.message")),
+    Fault("error-code-not-string", "error.code is a number", ("ERR-CODE-TYPE",), "error", _set("error.code", 400)),
+    Fault("error-param-not-string", "error.param is a number", ("ERR-PARAM-TYPE",), "error", _set("error.param", 1)),
+    Fault(
+        "error-event-id-not-string",
+        "error.event_id is a number",
+        ("ERR-EVENT-ID-TYPE",),
+        "error",
+        _set("error.event_id", 12345),
+    ),
+)
+
+BY_NAME = {f.name: f for f in FAULTS}
+
+
+def lookup(names: list[str] | tuple[str, ...]) -> tuple[Fault, ...]:
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise KeyError(f"unknown fault {unknown[0]!r}; see --list-faults")
+    return tuple(BY_NAME[n] for n in names)

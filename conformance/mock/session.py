@@ -1,0 +1,189 @@
+"""The reference mock's protocol logic, without I/O: frames in, actions out (sans-I/O, like h11).
+
+It behaves as the documents say: `session.created` first; `session.update` is a patch; the answer
+carries the full effective configuration; an invalid update gets an `error` echoing its
+`event_id`, and the configuration stays as it was; unknown fields are ignored; only the
+configured models are accepted. Faults change exactly one of these behaviours.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.contract import SCHEMA_DIR, Contract, read_json
+from conformance.mock.faults import Fault
+from conformance.oracle import Classification, classify
+
+DEMO_FOLDER = "b1gmockfolder0000000"
+DEFAULT_MODEL = f"gpt://{DEMO_FOLDER}/speech-realtime-250923"
+SESSION_FIELDS = frozenset(read_json(SCHEMA_DIR / "realtime-session.json")["properties"])
+GUIDE_AUDIO = {
+    "input": {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 400},
+    },
+    "output": {"format": {"type": "audio/pcm", "rate": 44100}, "voice": "marina"},
+}
+
+
+@dataclass(frozen=True)
+class Send:
+    text: str
+
+
+@dataclass(frozen=True)
+class SendBinary:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
+
+
+Action = Send | SendBinary | Sleep | Close
+
+
+def initial_session(model: str) -> dict[str, Any]:
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": f"sess_{uuid.uuid4().hex[:20]}",
+        "model": model,
+        "output_modalities": ["audio"],
+        "instructions": "You are a helpful voice assistant.",
+        "tools": [],
+        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 400},
+        "input_audio_transcription": None,
+        "voice": "marina",
+        "audio": copy.deepcopy(GUIDE_AUDIO),
+    }
+
+
+class MockSession:
+    """One connection's state: the effective configuration and what was last answered."""
+
+    def __init__(self, contract: Contract, models: tuple[str, ...], faults: tuple[Fault, ...], late_s: float) -> None:
+        self._contract = contract
+        self._models = frozenset(models)
+        self._faults = {f.name: f for f in faults}
+        self._late_s = late_s
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        self.config = initial_session(models[0])
+        self._created_event_id = ""
+        self._errored = False
+        self._last_answer = ""
+
+    def _has(self, name: str) -> bool:
+        return name in self._faults
+
+    def _event_id(self) -> str:
+        return f"event_{self._prefix}_{next(self._ids)}"
+
+    def _emit(self, event: dict[str, Any]) -> Send:
+        for fault in self._faults.values():
+            if fault.mutate is not None and fault.applies_to == event["type"]:
+                fault.mutate(event)
+        return Send(json.dumps(event))
+
+    def on_connect(self) -> list[Action]:
+        actions: list[Action] = []
+        self._created_event_id = self._event_id()
+        if not self._has("no-session-created"):
+            created = {
+                "type": "session.created",
+                "event_id": self._created_event_id,
+                "session": copy.deepcopy(self.config),
+            }
+            actions.append(self._emit(created))
+        if self._has("non-json-frame"):
+            actions.append(Send("hello: this frame is not JSON"))
+        if self._has("binary-frame"):
+            actions.append(SendBinary(b"\x00\x01\x02\x03"))
+        return actions
+
+    def on_binary(self) -> list[Action]:
+        return self._reject(Classification("invalid", "binary frames are not supported"), "")
+
+    def on_text(self, text: str) -> list[Action]:
+        if self._has("never-answers") or (self._has("deaf-after-error") and self._errored):
+            return []
+        verdict = classify(text, self._contract, self._models)
+        if verdict.kind == "invalid":
+            return self._reject(verdict, verdict.reason)
+        model = (verdict.session or {}).get("model")
+        if model is not None and model not in self._models:
+            return self._reject(verdict, f"model {model!r} is not available to this folder", "session.model")
+        return self._accept(verdict)
+
+    def _reject(self, verdict: Classification, message: str, param: str | None = None) -> list[Action]:
+        invalid = verdict.kind == "invalid"
+        if invalid and self._has("silent-on-invalid"):
+            return []
+        if invalid and self._has("accepts-invalid"):
+            return [self._updated()]
+        if invalid and self._has("applies-rejected"):
+            self._apply(verdict.session or {}, only_well_typed=True)
+        echoed = "event_not_yours" if self._has("wrong-error-echo") and verdict.event_id else verdict.event_id
+        error = {
+            "type": "error",
+            "event_id": self._event_id(),
+            "error": {
+                "type": "invalid_request_error",
+                "code": "invalid_value",
+                "message": message or verdict.reason,
+                "param": param or verdict.path,
+                "event_id": echoed,
+            },
+        }
+        self._errored = True
+        self._last_answer = "error"
+        actions: list[Action] = [self._emit(error)]
+        if self._has("closes-after-error"):
+            actions.append(Close(1008, "closing after an error"))
+        return actions
+
+    def _accept(self, verdict: Classification) -> list[Action]:
+        valid = verdict.kind == "valid"
+        if valid and self._has("rejects-valid"):
+            return self._reject(verdict, "this update is not accepted")
+        if valid and self._has("closes-mid-exchange") and self._last_answer == "updated":
+            return [Close(1011, "internal error")]
+        late = self._last_answer != "error"
+        self._apply(verdict.session or {}, only_well_typed=False)
+        actions: list[Action] = [self._updated()]
+        if valid and self._has("answers-twice"):
+            actions.append(self._updated())
+        if valid and self._has("answers-late") and late:
+            actions.insert(0, Sleep(self._late_s))
+        return actions
+
+    def _updated(self) -> Send:
+        session = copy.deepcopy(self.config)
+        if self._has("changes-session-id"):
+            session["id"] = f"sess_{uuid.uuid4().hex[:20]}"
+        event_id = self._created_event_id if self._has("repeats-event-id") else self._event_id()
+        self._last_answer = "updated"
+        return self._emit({"type": "session.updated", "event_id": event_id, "session": session})
+
+    def _apply(self, patch: dict[str, Any], only_well_typed: bool) -> None:
+        """Apply a patch: documented fields replace their value; unknown fields are ignored."""
+        field_schema = self._contract.validators["session.update"].evolve(schema={"$ref": "session-update-patch.json"})
+        for key, value in patch.items():
+            if key not in SESSION_FIELDS:
+                continue
+            if only_well_typed and not field_schema.is_valid({key: value}):
+                continue
+            self.config[key] = copy.deepcopy(value)

@@ -1,0 +1,276 @@
+"""The client side of the wire: connect to any ws:// or wss:// URL, move frames, record them.
+
+It knows nothing of requirements. Every wait has a deadline, and every way a connection can go
+wrong becomes a typed outcome (`ConnectFailed`, `Timeout`, `Closed`) instead of an exception.
+Every frame is recorded, with its arrival time, into a `Transcript`; secrets are redacted here,
+at the boundary, so nothing downstream (transcripts, reports, logs) can hold a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from conformance.transcript import Frame, Transcript
+
+REDACTED = "[REDACTED]"
+SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
+
+FailureKind = Literal["invalid-url", "dns", "refused", "tls", "timeout", "handshake-rejected", "handshake-failed"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one connection: every await and every buffer has one."""
+
+    connect_s: float = 10.0
+    answer_s: float = 5.0
+    max_frame_bytes: int = 1 << 20
+    max_frames: int = 10_000
+    close_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ConnectFailed:
+    kind: FailureKind
+    message: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Timeout:
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class Closed:
+    code: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Handshake headers and the secret values that must never be recorded."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def public_url(url: str, secrets: Iterable[str] = ()) -> str:
+    """The URL as it may be shown: no user:password, no secret-looking query values."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return redact(url, secrets)
+    if ":" in host:
+        host = f"[{host}]"
+    query = urlencode(
+        [(k, REDACTED if SECRET_QUERY.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        safe="/:[]",
+    )
+    return redact(urlunsplit((parts.scheme, host + port, parts.path, query, "")), secrets)
+
+
+def _failure(exc: BaseException, url: str, secrets: Sequence[str]) -> ConnectFailed:
+    shown = public_url(url, secrets)
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        what = "authentication rejected" if status in (401, 403) else "handshake rejected"
+        return ConnectFailed("handshake-rejected", f"{what}: HTTP {status} from {shown}", status)
+    if isinstance(exc, InvalidURI):
+        return ConnectFailed("invalid-url", f"not a ws:// or wss:// URL: {shown}")
+    if isinstance(exc, socket.gaierror):
+        return ConnectFailed("dns", f"cannot resolve the host of {shown}")
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or "TLS error"
+        return ConnectFailed("tls", f"TLS handshake with {shown} failed: {reason}")
+    if isinstance(exc, TimeoutError):
+        return ConnectFailed("timeout", f"no WebSocket handshake with {shown} in time")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectFailed("refused", f"connection refused by {shown}: nothing listening")
+    if isinstance(exc, InvalidHandshake | ConnectionClosed | EOFError):
+        return ConnectFailed(
+            "handshake-failed", f"WebSocket handshake with {shown} failed: {redact(str(exc), secrets)}"
+        )
+    if isinstance(exc, OSError):
+        return ConnectFailed("refused", f"cannot connect to {shown}: {exc.strerror or exc}")
+    raise exc
+
+
+@dataclass
+class Recorder:
+    """The frames of one connection, timed from its opening, redacted as they are recorded."""
+
+    secrets: tuple[str, ...]
+    started: float = field(default_factory=time.monotonic)
+    frames: list[Frame] = field(default_factory=list)
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def text(self, direction: Literal["client", "server"], text: str, at: float | None = None) -> Frame:
+        frame = Frame(direction, self.now() if at is None else at, text=redact(text, self.secrets))
+        self.frames.append(frame)
+        return frame
+
+    def binary(self, length: int, at: float) -> Frame:
+        frame = Frame("server", at, binary_length=length)
+        self.frames.append(frame)
+        return frame
+
+    def close(self, direction: Literal["client", "server"], code: int | None, reason: str) -> Frame:
+        frame = Frame(direction, self.now(), close_code=code, close_reason=redact(reason, self.secrets))
+        self.frames.append(frame)
+        return frame
+
+
+class Session:
+    """One open WebSocket: send text, receive frames with deadlines, close; everything recorded.
+
+    A reader task takes frames off the socket as they arrive, so each frame's time is its
+    arrival, and frames already on the wire can be taken without waiting (`ready`).
+    """
+
+    def __init__(self, ws: ClientConnection, recorder: Recorder, limits: Limits) -> None:
+        self._ws = ws
+        self._recorder = recorder
+        self._limits = limits
+        self._inbox: asyncio.Queue[Frame | Closed] = asyncio.Queue()
+        self._closed: Closed | None = None
+        self._closing = False
+        self._received = 0
+        self._reader = asyncio.create_task(self._read())
+
+    @property
+    def closed(self) -> Closed | None:
+        return self._closed
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._ws.recv()
+            except ConnectionClosed as exc:
+                if exc.sent is not None and exc.sent.code == 1009:
+                    self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
+                    direction: Literal["client", "server"] = "client"
+                else:
+                    code = exc.rcvd.code if exc.rcvd else None
+                    self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
+                    direction = "server"
+                if not self._closing:
+                    self._recorder.close(direction, self._closed.code, self._closed.reason)
+                await self._inbox.put(self._closed)
+                return
+            at = self._recorder.now()
+            if isinstance(message, str):
+                frame = self._recorder.text("server", message, at)
+            else:
+                frame = self._recorder.binary(len(message), at)
+            self._received += 1
+            await self._inbox.put(frame)
+            if self._received >= self._limits.max_frames:
+                self._closed = Closed(None, f"more than {self._limits.max_frames} frames")
+                await self._inbox.put(self._closed)
+                return
+
+    async def send(self, text: str) -> Frame | Closed:
+        if self._closed is not None:
+            return self._closed
+        frame = self._recorder.text("client", text)
+        try:
+            await asyncio.wait_for(self._ws.send(text), self._limits.answer_s)
+        except (ConnectionClosed, TimeoutError):
+            return self._closed or Closed(None, "send failed")
+        return frame
+
+    async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
+        """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
+        if self._closed is not None and self._inbox.empty():
+            return self._closed
+        try:
+            return await asyncio.wait_for(self._inbox.get(), max(timeout_s, 0.0))
+        except TimeoutError:
+            return Timeout(timeout_s)
+
+    async def ready(self) -> list[Frame]:
+        """Frames that have already arrived, without waiting for more."""
+        await asyncio.sleep(0)
+        frames = []
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if isinstance(item, Closed):
+                self._inbox.put_nowait(item)
+                break
+            frames.append(item)
+        return frames
+
+    def transcript(self, url: str, timeout_s: float, models: Sequence[str], label: str = "") -> Transcript:
+        """What was recorded so far, with the URL as it may be shown."""
+        return Transcript(
+            url=public_url(url, self._recorder.secrets),
+            timeout_s=timeout_s,
+            models=tuple(models),
+            frames=tuple(self._recorder.frames),
+            label=label,
+        )
+
+    async def close(self) -> None:
+        """Close from the client side (recorded), bounded by the close timeout."""
+        if self._closed is None:
+            self._closing = True
+            self._recorder.close("client", 1000, "")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.close(), self._limits.close_s)
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+async def open_session(
+    url: str, auth: Auth = Auth(), limits: Limits = Limits(), ssl_context: ssl.SSLContext | None = None
+) -> Session | ConnectFailed:
+    """Open a WebSocket to `url` (used as given, path and query included)."""
+    recorder = Recorder(auth.secrets)
+    kwargs = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss://") else {}
+    try:
+        ws = await asyncio.wait_for(
+            connect(
+                url,
+                additional_headers=list(auth.headers),
+                open_timeout=limits.connect_s,
+                close_timeout=limits.close_s,
+                max_size=limits.max_frame_bytes,
+                ping_interval=None,
+                compression=None,
+                proxy=None,
+                user_agent_header="realtime-conformance",
+                **kwargs,  # type: ignore[arg-type]
+            ),
+            limits.connect_s + 1,
+        )
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed, EOFError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not isinstance(exc, InvalidURI):
+            return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url, auth.secrets)}")
+        return _failure(exc, url, auth.secrets)
+    recorder.started = time.monotonic()
+    return Session(ws, recorder, limits)

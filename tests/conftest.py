@@ -1,0 +1,36 @@
+"""Shared helpers: run the mock and the runner on loopback with short, bounded timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from conformance.checks import Judgement, judge_all
+from conformance.contract import load_contract
+from conformance.generate import scripted_plans
+from conformance.mock import MockConfig, serve_mock
+from conformance.runner import RunLog, Target, run_plans
+from conformance.transport import Limits
+
+T = TypeVar("T")
+FAST = Limits(connect_s=2.0, answer_s=0.3, close_s=0.5)
+LATE_S = 0.6  # the answers-late fault's delay: beyond FAST.answer_s
+
+
+def run(coro: Coroutine[Any, Any, T], limit_s: float = 60.0) -> T:
+    """Run a coroutine with an overall deadline, so no test can hang."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, limit_s)
+
+    return asyncio.run(bounded())
+
+
+async def scripted_against(config: MockConfig, target_limits: Limits = FAST) -> RunLog:
+    async with serve_mock(config) as url:
+        return await run_plans(scripted_plans(), Target(url, limits=target_limits, settle_s=0.05))
+
+
+def judged(log: RunLog) -> Judgement:
+    return judge_all(log.transcripts, load_contract())

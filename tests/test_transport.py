@@ -1,0 +1,150 @@
+"""The transport against real servers on loopback: typed outcomes, bounded waits, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from conformance.mock import MockConfig, serve_mock
+from conformance.runner import Plan, Target, run_plans
+from conformance.transport import (
+    REDACTED,
+    Auth,
+    Closed,
+    ConnectFailed,
+    Limits,
+    Timeout,
+    open_session,
+    public_url,
+)
+from tests.conftest import FAST, run
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def server(handler: Handler, **kwargs: object) -> AsyncIterator[str]:
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None, **kwargs) as srv:  # type: ignore[arg-type]
+        port = next(iter(srv.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/v1/realtime/openai"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_nothing_listening_is_refused() -> None:
+    result = run(open_session(f"ws://127.0.0.1:{free_port()}/", Auth(), FAST))
+    assert isinstance(result, ConnectFailed) and result.kind == "refused"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "not a url", "ws://"])
+def test_a_url_that_is_not_websocket_is_an_invalid_url(url: str) -> None:
+    result = run(open_session(url, Auth(), FAST))
+    assert isinstance(result, ConnectFailed) and result.kind == "invalid-url"
+
+
+@pytest.mark.parametrize("status", [HTTPStatus.NOT_FOUND, HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.FORBIDDEN])
+def test_a_rejected_handshake_keeps_its_http_status(status: HTTPStatus) -> None:
+    async def reject(connection: ServerConnection, request: object) -> object:
+        return connection.respond(status, "no\n")
+
+    async def scenario() -> object:
+        async with server(lambda ws: ws.wait_closed(), process_request=reject) as url:
+            return await open_session(url, Auth(), FAST)
+
+    result = run(scenario())
+    assert isinstance(result, ConnectFailed) and result.status == status
+
+
+def test_silence_is_a_timeout_and_a_server_close_keeps_its_code() -> None:
+    async def quiet_then_close(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.close(4000, "bye")
+
+    async def scenario() -> tuple[object, object]:
+        async with server(quiet_then_close) as url:
+            session = await open_session(url, Auth(), FAST)
+            assert not isinstance(session, ConnectFailed)
+            first = await session.receive(0.2)
+            await session.send("{}")
+            second = await session.receive(2.0)
+            await session.close()
+            return first, second
+
+    first, second = run(scenario())
+    assert isinstance(first, Timeout)
+    assert isinstance(second, Closed) and second.code == 4000
+
+
+def test_an_oversized_frame_closes_with_1009_and_is_recorded() -> None:
+    async def flood(ws: ServerConnection) -> None:
+        await ws.send("x" * 5000)
+        await ws.wait_closed()
+
+    async def scenario() -> tuple[object, list[object]]:
+        async with server(flood) as url:
+            session = await open_session(url, Auth(), Limits(answer_s=1.0, max_frame_bytes=1000, close_s=0.5))
+            assert not isinstance(session, ConnectFailed)
+            got = await session.receive(2.0)
+            await session.close()
+            return got, list(session.transcript(url, 1.0, []).frames)
+
+    got, frames = run(scenario())
+    assert isinstance(got, Closed) and got.code == 1009
+    assert frames[-1].close_code == 1009  # type: ignore[attr-defined]
+
+
+def test_frames_already_received_are_taken_without_waiting() -> None:
+    async def burst(ws: ServerConnection) -> None:
+        for i in range(3):
+            await ws.send(json.dumps({"type": "x", "i": i}))
+        await ws.wait_closed()
+
+    async def scenario() -> list[object]:
+        async with server(burst) as url:
+            session = await open_session(url, Auth(), FAST)
+            assert not isinstance(session, ConnectFailed)
+            await session.receive(1.0)
+            await asyncio.sleep(0.1)
+            ready = await session.ready()
+            await session.close()
+            return ready
+
+    assert len(run(scenario())) == 2
+
+
+def test_public_url_hides_credentials_in_userinfo_and_query() -> None:
+    shown = public_url("wss://user:pw@example.test:8443/v1/realtime?model=gpt://f/m&api_key=abc&token=def")
+    assert "pw" not in shown and "abc" not in shown and "def" not in shown and "user" not in shown
+    assert "model=gpt://f/m" in shown and shown.count(REDACTED) == 2
+
+
+def test_canary_secret_never_reaches_the_transcript() -> None:
+    canary = "canary-7f3a9c1e5d"
+
+    async def scenario() -> str:
+        async with serve_mock(MockConfig(api_key=canary)) as url:
+            auth = Auth(headers=(("Authorization", f"api-key {canary}"),), secrets=(canary,))
+            update = {
+                "type": "session.update",
+                "event_id": "c1",
+                "session": {"type": "realtime", "instructions": canary},
+            }
+            plan = Plan("canary", (json.dumps(update),))
+            log = await run_plans([plan], Target(f"{url}?api_key={canary}", auth, FAST, settle_s=0.05))
+            assert log.failure is None and log.transcripts
+            return "".join(t.to_jsonl() for t in log.transcripts)
+
+    recorded = run(scenario())
+    assert canary not in recorded
+    assert REDACTED in recorded
