@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +35,7 @@ class Violation:
     message: str
     received: Frame | None = None
     sent: Frame | None = None
+    connection: str = ""  # the label of the transcript it was found in
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -517,20 +518,21 @@ def check_config_kept(conn: Connection) -> CheckResult:
 @exchange_check("EX-SESSION-ID-STABLE")
 def check_session_id_stable(conn: Connection) -> CheckResult:
     count, out = 0, []
-    first: str | None = None
+    current: str | None = None
+    # An id the client itself set in an update is the client's request, not the server's drift.
+    asked = {step.classification.session.get("id") for step in conn.steps if step.classification.session}
     for event in conn.events:
         if event.type not in ("session.created", "session.updated") or event.session is None:
             continue
         sid = event.session.get("id")
         if not isinstance(sid, str):
             continue
-        if first is None:
-            first = sid
-            continue
-        count += 1
-        if sid != first:
-            message = f"session.id changed from {describe_value(first)} to {describe_value(sid)}"
-            out.append(Violation("EX-SESSION-ID-STABLE", "session.id", message, event.frame))
+        if current is not None:
+            count += 1
+            if sid != current and sid not in asked:
+                message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
+                out.append(Violation("EX-SESSION-ID-STABLE", "session.id", message, event.frame))
+        current = sid
     return count, out
 
 
@@ -650,6 +652,7 @@ def judge(transcript: Transcript, contract: Contract) -> Judgement:
         count, violations = check(conn)
         judgement.exercised[requirement_id] += count
         judgement.violations += violations
+    judgement.violations = [replace(v, connection=transcript.label) for v in judgement.violations]
     return judgement
 
 

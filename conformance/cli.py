@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
@@ -14,6 +15,7 @@ from pathlib import Path
 from conformance import __version__
 from conformance.checks import judge_all
 from conformance.contract import load_contract, spec_hash
+from conformance.engine import Settings
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.transcript import TranscriptError, parse_jsonl
 
@@ -53,14 +55,17 @@ def cmd_requirements(args: argparse.Namespace) -> int:
 
 
 def print_results(results: list[RequirementResult]) -> None:
-    for result in results:
-        if result.status == "failed":
-            r = result.requirement
-            print(f"FAILED  {r.id} ({r.level}) {r.title}")
-            for v in result.violations[:5]:
-                print(f"        - {v.message}")
-            if len(result.violations) > 5:
-                print(f"        - … and {len(result.violations) - 5} more")
+    """The closing table: every requirement with its status, failures with their first messages."""
+    width = max(len(r.requirement.id) for r in results)
+    print(f"{'STATUS':<8} {'LEVEL':<6} {'ID':<{width}} {'EXCHANGES':>9}  DETAIL")
+    for result in sorted(results, key=lambda r: ("failed", "skipped", "passed").index(r.status)):
+        r = result.requirement
+        detail = result.violations[0].message if result.violations else result.reason or r.title
+        print(f"{result.status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {detail[:100]}")
+        for v in result.violations[1:3]:
+            print(f"{'':<{width + 28}}{v.message[:100]}")
+        if len(result.violations) > 3:
+            print(f"{'':<{width + 28}}… and {len(result.violations) - 3} more (summary.json)")
     counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
     print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
 
@@ -133,6 +138,119 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT
 
 
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    from conformance.plugin import auth_from_env
+
+    target = args.target
+    if target != "mock" and not target.startswith(("ws://", "wss://")):
+        raise UsageError(f"--target {target!r}: expected mock, ws://… or wss://…")
+    for option in ("timeout", "connect_timeout"):
+        if getattr(args, option) <= 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
+    if args.connections < 1 or args.concurrency < 1 or args.min_exercised < 1:
+        raise UsageError("--connections, --concurrency and --min-exercised must be at least 1")
+    try:
+        auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return Settings(
+        target=target,
+        profile=args.profile,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        connect_timeout_s=args.connect_timeout,
+        models=tuple(args.model),
+        model_names=tuple(args.model_name),
+        auth=auth,
+        strict=args.strict,
+        connections=args.connections,
+        concurrency=args.concurrency,
+        min_exercised=args.min_exercised,
+        shrink_budget_s=args.shrink_budget_s,
+    )
+
+
+def clear_previous(report_dir: Path) -> None:
+    """Remove the previous run's outputs (not its history), so nothing stale is reported."""
+    for name in ("allure-results", "allure-report", "transcripts"):
+        shutil.rmtree(report_dir / name, ignore_errors=True)
+    for name in ("allure-report.html", "junit.xml", "summary.json"):
+        (report_dir / name).unlink(missing_ok=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from conformance.plugin import ConformanceSession
+    from conformance.report import render_html
+
+    settings = settings_from(args)
+    report_dir = Path(args.report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        clear_previous(report_dir)
+    except OSError as exc:
+        raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, flush=True)
+
+    say(
+        f"realtime-conformance {__version__}: profile {settings.profile}, target {settings.target}"
+        + (f", seed {settings.seed}" if settings.seed is not None else "")
+    )
+    session = ConformanceSession(settings, report_dir, say)
+    pytest_args = [
+        str(SUITE_DIR),
+        "-c",
+        str(SUITE_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITE_DIR),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "--capture=no",
+        f"--alluredir={report_dir / 'allure-results'}",
+        f"--junitxml={report_dir / 'junit.xml'}",
+        "-o",
+        "junit_suite_name=realtime-conformance",
+        "-o",
+        "junit_family=xunit2",
+    ]
+    pytest.main(pytest_args, plugins=[session])
+    if session.internal_error is not None or session.outcome is None:
+        print(session.internal_error or "the suite did not run", file=sys.stderr)
+        fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
+        return Exit.INTERNAL
+    outcome = session.outcome
+    if not args.no_html:
+        problem = render_html(report_dir)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+    if not args.quiet:
+        print()
+        print_results(outcome.results)
+        failing = sorted((report_dir / "transcripts").glob("[0-9]*.jsonl"))
+        for path in failing[:10]:
+            print(f"re-judge: realtime-conformance validate {path}")
+        if len(failing) > 10:
+            print(f"… and {len(failing) - 10} more transcripts under {report_dir / 'transcripts'}")
+    print(
+        f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
+        f"{outcome.duration_s:.1f}s; report: {report_dir}"
+    )
+    if outcome.failure is not None:
+        fail(outcome.failure.message)
+        if outcome.verdict == "error":
+            return Exit.UNREACHABLE
+    return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="realtime-conformance",
@@ -143,6 +261,79 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the conformance suite against a target (default: the embedded mock)",
+        description="Run the suite: exchanges over a real WebSocket, a verdict per requirement, reports in "
+        "--report-dir (summary.json, junit.xml, allure-results/, allure-report/, allure-report.html, transcripts/).",
+        epilog="Exit codes: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable or handshake "
+        "failed, 4 internal error. Secrets are read from environment variables only, never from the command line.",
+    )
+    run.add_argument(
+        "--target",
+        default="mock",
+        help="mock (the embedded reference mock, default) or a ws:// or "
+        "wss:// URL, used as given (path and query included)",
+    )
+    run.add_argument(
+        "--profile",
+        choices=("smoke", "full", "certify"),
+        default="smoke",
+        help="smoke: the scripted exchanges (seconds); full: plus generated ones; certify: full, and every "
+        "MUST exercised at least --min-exercised times (default: smoke)",
+    )
+    run.add_argument("--seed", type=int, help="seed of the generated exchanges (default: random, printed)")
+    run.add_argument("--report-dir", default="reports", help="where the reports go (default: reports/)")
+    run.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a model the target accepts (repeatable); also taken from session.created and the URL's model query",
+    )
+    run.add_argument(
+        "--model-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a supported model name (repeatable; default: speech-realtime-250923)",
+    )
+    run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer (default: 5)")
+    run.add_argument(
+        "--connect-timeout", type=float, default=10.0, help="seconds for connect and handshake (default: 10)"
+    )
+    run.add_argument("--strict", action="store_true", help="SHOULD failures also make the verdict non-conformant")
+    run.add_argument(
+        "--api-key-env",
+        default="REALTIME_API_KEY",
+        metavar="NAME",
+        help="environment variable with an API key, sent as 'Authorization: api-key …' (default: REALTIME_API_KEY)",
+    )
+    run.add_argument(
+        "--iam-token-env", metavar="NAME", help="environment variable with an IAM token, sent as 'Bearer …'"
+    )
+    run.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="extra handshake header (repeatable); VALUE may be env:NAME to read it from the environment",
+    )
+    run.add_argument("--connections", type=int, default=40, help="generated connections in full/certify (default: 40)")
+    run.add_argument("--concurrency", type=int, default=1, help="connections at once (default: 1)")
+    run.add_argument(
+        "--min-exercised", type=int, default=3, help="certify: times each MUST must be exercised (default: 3)"
+    )
+    run.add_argument(
+        "--shrink-budget-s",
+        type=float,
+        default=10.0,
+        help="seconds to spend shrinking failing generated exchanges (default: 10; 0 disables)",
+    )
+    run.add_argument("--no-html", action="store_true", help="skip rendering the Allure HTML report")
+    run.add_argument("--quiet", action="store_true", help="print only the verdict line (for CI logs)")
+    run.set_defaults(func=cmd_run)
 
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     req.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")

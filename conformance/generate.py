@@ -7,10 +7,16 @@ generator that makes a mistake costs coverage, never a false verdict. Nothing he
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from conformance.runner import Plan
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from conformance.contract import SCHEMA_DIR, SPEC_DIR, read_json
+from conformance.runner import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
 
@@ -23,3 +29,146 @@ def scripted_plans() -> list[Plan]:
     """The fixed connections of the smoke profile (conformance/suite/scripted.json)."""
     data = json.loads(SCRIPTED.read_text(encoding="utf-8"))
     return [Plan(c["label"], tuple(as_text(u) for u in c["updates"])) for c in data["connections"]]
+
+
+# ------------------------------------------------------------------------- generated exchanges
+
+
+def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """A strategy for the small JSON Schema subset that `known-values.json` uses.
+
+    Only values the schema accepts are drawn; a test checks every draw against the schema.
+    """
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "null":
+        return st.none()
+    if kind == "string":
+        if "pattern" in schema:
+            return st.from_regex(schema["pattern"], fullmatch=True)
+        return st.text(max_size=40)
+    if kind == "array":
+        return st.lists(from_schema(schema["items"]), max_size=min(schema.get("maxItems", 3), 3))
+    if kind == "object":
+        properties = schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        return st.fixed_dictionaries(
+            {k: from_schema(v) for k, v in properties.items() if k in required},
+            optional={k: from_schema(v) for k, v in properties.items() if k not in required},
+        )
+    raise ValueError(f"known-values.json uses a schema this generator does not know: {schema}")
+
+
+KNOWN = read_json(SPEC_DIR / "known-values.json")
+PATCH_FIELDS: dict[str, Any] = read_json(SCHEMA_DIR / "realtime-session.json")["properties"]
+WRONG_TYPED = {
+    "string": st.one_of(st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
+    "array": st.one_of(
+        st.text(max_size=5), st.integers(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=1)
+    ),
+    "object": st.one_of(st.text(max_size=5), st.integers(), st.lists(st.integers(), max_size=2)),
+}
+
+
+def valid_session() -> st.SearchStrategy[dict[str, Any]]:
+    """A patch whose every field has a value the documents say is accepted; `model` is the placeholder."""
+    fields = {k: from_schema(v) for k, v in KNOWN["properties"].items() if k != "type"}
+    fields["model"] = st.just(MODEL_PLACEHOLDER)
+    return st.fixed_dictionaries({"type": from_schema(KNOWN["properties"]["type"])}, optional=fields)
+
+
+@st.composite
+def broken_session(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid patch with one documented field given a value of the wrong JSON type."""
+    session = draw(valid_session())
+    field = draw(st.sampled_from(sorted(k for k in PATCH_FIELDS if k != "type")))
+    allowed = PATCH_FIELDS[field]["type"]
+    kind = allowed if isinstance(allowed, str) else next(t for t in allowed if t != "null")
+    session[field] = draw(WRONG_TYPED[kind].filter(lambda v: not isinstance(v, str) or kind != "string"))
+    return session
+
+
+def event(session: Any, event_id: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "session.update"}
+    if event_id is not None:
+        out["event_id"] = event_id
+    out["session"] = session
+    return out
+
+
+def _schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    schema = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
+    operation = schema["/v1/realtime/client-events/session.update"]["POST"]
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+
+    def text(body: Any) -> str:
+        return body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body)
+
+    return operation.as_strategy(generation_mode=mode).map(lambda case: text(case.body))
+
+
+def update_texts(event_id: str | None) -> st.SearchStrategy[str]:
+    """One update's text: valid (most), invalid, or undetermined, from both engines."""
+    ids = st.just(event_id) if event_id is not None else st.none()
+    valid = st.builds(event, valid_session(), ids)
+    broken = st.builds(event, broken_session(), ids)
+    unknown_field = st.builds(
+        lambda s, k, v, i: event({**s, k: v}, i),
+        valid_session(),
+        st.sampled_from(["speed", "tracing", "max_output_tokens", "prompt"]),
+        st.one_of(st.integers(0, 9), st.text(max_size=5)),
+        ids,
+    )
+    untyped = st.builds(lambda s, i: event({k: v for k, v in s.items() if k != "type"}, i), valid_session(), ids)
+    return st.one_of(
+        valid.map(json.dumps),
+        valid.map(json.dumps),
+        valid.map(json.dumps),
+        broken.map(json.dumps),
+        _schemathesis_bodies(negative=True),
+        _schemathesis_bodies(negative=False),
+        unknown_field.map(json.dumps),
+        untyped.map(json.dumps),
+    )
+
+
+@st.composite
+def plans(draw: st.DrawFn, max_updates: int = 6) -> tuple[str, ...]:
+    """One connection's updates: a valid one first, then a mix, so that errors are followed by updates."""
+    size = draw(st.integers(2, max_updates))
+    first = json.dumps(event(draw(valid_session()), "gen-1"))
+    rest = [draw(update_texts(f"gen-{i}" if draw(st.booleans()) or i % 2 else None)) for i in range(2, size + 1)]
+    return (first, *rest)
+
+
+def generated_plans(seed_value: int, count: int) -> list[Plan]:
+    """`count` connections drawn deterministically from `seed_value` (same seed, same plans)."""
+    found: list[tuple[str, ...]] = []
+    run_hypothesis(seed_value, count, lambda updates: found.append(updates))
+    return [Plan(f"generated #{i + 1} (seed {seed_value})", updates) for i, updates in enumerate(found)]
+
+
+def run_hypothesis(seed_value: int, count: int, body: Callable[[tuple[str, ...]], None], shrink: bool = False) -> None:
+    """Draw plans with Hypothesis from a seed; the body sees each (and, with `shrink`, its shrinks)."""
+
+    @given(plans())
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    @seed(seed_value)
+    def draw(updates: tuple[str, ...]) -> None:
+        body(updates)
+
+    draw()

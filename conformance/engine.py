@@ -1,0 +1,209 @@
+"""One conformance run: plan the exchanges for a profile, run them against the target, judge.
+
+This is the part `realtime-conformance run` and `pytest --target` share. The target is a URL;
+`mock` only means the engine starts the reference mock first and uses its URL like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from hypothesis.errors import HypothesisException
+
+from conformance.checks import Judgement, judge, judge_all
+from conformance.contract import load_contract
+from conformance.generate import generated_plans, run_hypothesis, scripted_plans
+from conformance.mock import MockConfig, serve_mock
+from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
+from conformance.runner import Plan, RunLog, Target, run_connection, run_plans
+from conformance.transcript import Transcript
+from conformance.transport import Auth, ConnectFailed, Limits, public_url
+
+Profile = Literal["smoke", "full", "certify"]
+PROFILES: tuple[Profile, ...] = ("smoke", "full", "certify")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on; what the CLI and the pytest options both fill in."""
+
+    target: str = "mock"
+    profile: Profile = "smoke"
+    seed: int | None = None
+    timeout_s: float = 5.0
+    connect_timeout_s: float = 10.0
+    models: tuple[str, ...] = ()
+    model_names: tuple[str, ...] = ()
+    auth: Auth = field(default_factory=Auth)
+    strict: bool = False
+    connections: int = 40  # generated connections in the full and certify profiles
+    concurrency: int = 1
+    min_exercised: int = 3  # certify: every MUST exercised at least this often
+    shrink_budget_s: float = 10.0
+    settle_s: float = 0.1
+
+    @property
+    def kind(self) -> Literal["mock", "live"]:
+        return "mock" if self.target == "mock" else "live"
+
+
+@dataclass
+class Shrunk:
+    requirement: str
+    updates: tuple[str, ...]
+    transcript: Transcript
+
+
+@dataclass
+class Outcome:
+    """What a run produced: kept whole even when the target failed part way."""
+
+    settings: Settings
+    seed: int
+    url: str
+    started_at: str
+    duration_s: float = 0.0
+    log: RunLog = field(default_factory=RunLog)
+    judgement: Judgement = field(default_factory=Judgement)
+    results: list[RequirementResult] = field(default_factory=list)
+    verdict: Verdict = "error"
+    shrunk: list[Shrunk] = field(default_factory=list)
+
+    @property
+    def failure(self) -> ConnectFailed | None:
+        return self.log.failure
+
+
+def plans_for(settings: Settings, seed: int) -> list[Plan]:
+    plans = scripted_plans()
+    if settings.profile != "smoke":
+        plans += generated_plans(seed, settings.connections)
+    return plans
+
+
+def certify(results: list[RequirementResult], minimum: int) -> list[RequirementResult]:
+    """In a certified run no MUST may be skipped or thinly exercised: those fail, with the reason."""
+    out = []
+    for result in results:
+        thin = result.status == "passed" and result.exercised < minimum
+        if result.requirement.level == "MUST" and (result.status == "skipped" or thin):
+            why = result.reason if result.status == "skipped" else f"exercised {result.exercised} times"
+            reason = f"certification needs every MUST exercised at least {minimum} times; {why}"
+            out.append(RequirementResult(result.requirement, "failed", result.exercised, (), reason))
+        else:
+            out.append(result)
+    return out
+
+
+def _size(updates: tuple[str, ...]) -> int:
+    """Smaller is fewer updates first, then fewer characters."""
+    return len(updates) * 10_000 + sum(len(u) for u in updates)
+
+
+async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline: float) -> None:
+    """Shrink one failing generated exchange per failed requirement with Hypothesis, within a deadline.
+
+    Hypothesis replays the seed's draws; the draw that failed is run again and, when it fails the
+    same way, shrunk. Every candidate is a real exchange against the target, so the minimal
+    exchange kept is one that really failed. Draws that did not fail are not re-sent.
+    """
+    contract = load_contract(settings.model_names or None)
+    by_label = {t.label: t for t in outcome.log.transcripts}
+    generated = generated_plans(outcome.seed, settings.connections)
+    loop = asyncio.get_running_loop()
+    for requirement in sorted({v.requirement for v in outcome.judgement.violations}):
+        failed_before = {
+            plan.updates
+            for plan in generated
+            if plan.label in by_label
+            and any(v.requirement == requirement for v in judge(by_label[plan.label], contract).violations)
+        }
+        if not failed_before or time.monotonic() >= deadline:
+            continue
+        best: list[tuple[tuple[str, ...], Transcript]] = []
+
+        def body(
+            updates: tuple[str, ...],
+            requirement: str = requirement,
+            failed_before: set[tuple[str, ...]] = failed_before,
+            best: list[tuple[tuple[str, ...], Transcript]] = best,
+        ) -> None:
+            if time.monotonic() >= deadline or (not best and updates not in failed_before):
+                return
+            future = asyncio.run_coroutine_threadsafe(run_connection(Plan("shrunk", updates), target), loop)
+            transcript = future.result()
+            if not isinstance(transcript, Transcript):
+                return
+            if any(v.requirement == requirement for v in judge(transcript, contract).violations):
+                if not best or _size(updates) <= _size(best[0][0]):
+                    best[:] = [(updates, transcript)]
+                raise AssertionError(requirement)
+
+        with contextlib.suppress(AssertionError, HypothesisException, ExceptionGroup):
+            await asyncio.to_thread(run_hypothesis, outcome.seed, settings.connections, body, True)
+        if best:
+            outcome.shrunk.append(Shrunk(requirement, best[0][0], best[0][1]))
+
+
+async def _run(settings: Settings, url: str, outcome: Outcome, progress: Callable[[str], None]) -> None:
+    contract = load_contract(settings.model_names or None)
+    limits = Limits(connect_s=settings.connect_timeout_s, answer_s=settings.timeout_s)
+    target = Target(url, settings.auth, limits, settings.models, settings.settle_s)
+    plans = plans_for(settings, outcome.seed)
+    progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
+    done = 0
+
+    def on_done(transcript: Transcript) -> None:
+        nonlocal done
+        done += 1
+        if done == len(plans) or done % 10 == 0:
+            progress(f"{done}/{len(plans)} connections done")
+
+    outcome.log = await run_plans(plans, target, settings.concurrency, on_done)
+    outcome.judgement = judge_all(outcome.log.transcripts, contract)
+    outcome.judgement.exchanges = outcome.log.exchanges
+    if settings.profile != "smoke" and outcome.judgement.violations and settings.shrink_budget_s > 0:
+        progress("shrinking failing exchanges")
+        await _shrink(settings, target, outcome, time.monotonic() + settings.shrink_budget_s)
+
+
+def run(settings: Settings, progress: Callable[[str], None] = lambda line: None) -> Outcome:
+    """Run the profile against the target and judge it; never raises for a target's misbehaviour."""
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    started = time.monotonic()
+    outcome = Outcome(
+        settings,
+        seed,
+        public_url(settings.target, settings.auth.secrets),
+        datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+    async def main() -> None:
+        if settings.kind == "mock":
+            async with serve_mock(MockConfig(models=settings.models or MockConfig().models)) as url:
+                outcome.url = url
+                await _run(settings, url, outcome, progress)
+        else:
+            await _run(settings, settings.target, outcome, progress)
+
+    asyncio.run(main())
+    contract = load_contract(settings.model_names or None)
+    results = evaluate(contract, outcome.judgement)
+    if settings.profile == "certify":
+        results = certify(results, settings.min_exercised)
+    outcome.results = results
+    if outcome.failure is not None and not outcome.log.transcripts:
+        outcome.verdict = "error"
+    else:
+        outcome.verdict = verdict_of(results, settings.strict)
+        if outcome.failure is not None and outcome.verdict == "conformant":
+            outcome.verdict = "error"  # part of the run could not reach the target: never conformant
+    outcome.duration_s = round(time.monotonic() - started, 3)
+    return outcome

@@ -1,0 +1,211 @@
+"""The pytest plugin: `pytest --target …` runs the suite, one test item per requirement.
+
+The exchanges run once per session (the first requirement asks for them); each item then
+reports its requirement as passed, failed (with the evidence) or skipped (with why), labelled
+for Allure (epic = event, feature = field, story = requirement ID). `realtime-conformance run`
+drives the same plugin through `pytest.main`, handing it its `Settings`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.engine import PROFILES, Outcome, Settings, run
+from conformance.report import transcripts_for, write_summary
+from conformance.results import RequirementResult
+from conformance.transport import Auth
+
+PLUGIN_NAME = "realtime-conformance-session"
+SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
+
+
+def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: list[str]) -> Auth:
+    """Handshake headers from environment variables; every value is a secret to redact."""
+    pairs: list[tuple[str, str]] = []
+    secrets: list[str] = []
+    if iam_token_env and os.environ.get(iam_token_env):
+        token = os.environ[iam_token_env]
+        pairs.append(("Authorization", f"Bearer {token}"))
+        secrets.append(token)
+    elif api_key_env and os.environ.get(api_key_env):
+        key = os.environ[api_key_env]
+        pairs.append(("Authorization", f"api-key {key}"))
+        secrets.append(key)
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {header!r}: expected NAME:VALUE")
+        value = value.strip()
+        if value.startswith("env:"):
+            value = os.environ.get(value[4:], "")
+            if not value:
+                raise ValueError(
+                    f"--header {name.strip()}: the environment variable {header.split('env:', 1)[1]} is empty"
+                )
+        pairs.append((name.strip(), value))
+        secrets.append(value)
+    return Auth(tuple(pairs), tuple(s for s in secrets if s))
+
+
+class ConformanceSession:
+    """Runs the exchanges once and answers for each requirement; registered as a pytest plugin."""
+
+    def __init__(self, settings: Settings, report_dir: Path, say: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.report_dir = report_dir
+        self.say = say  # where progress goes; None: the pytest terminal
+        self.outcome: Outcome | None = None
+        self.internal_error: str | None = None
+        self._by_id: dict[str, RequirementResult] = {}
+
+    def ensure_run(self, say: Callable[[str], None]) -> Outcome | None:
+        if self.outcome is None and self.internal_error is None:
+            try:
+                self.outcome = run(self.settings, self.say or say)
+            except Exception:  # a bug of ours: keep the traceback for exit code 4
+                self.internal_error = traceback.format_exc()
+                return None
+            self._by_id = {r.requirement.id: r for r in self.outcome.results}
+        return self.outcome
+
+    def result(self, requirement_id: str) -> RequirementResult:
+        return self._by_id[requirement_id]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.outcome is not None:
+            write_summary(self.outcome, self.report_dir)
+            write_allure_extras(self.outcome, self.report_dir / "allure-results")
+
+
+def write_allure_extras(outcome: Outcome, results_dir: Path) -> None:
+    """environment.properties and categories.json beside allure-pytest's results."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    from conformance import __version__
+    from conformance.contract import spec_hash
+
+    environment = {
+        "target": outcome.url,
+        "target.kind": outcome.settings.kind,
+        "profile": outcome.settings.profile,
+        "seed": str(outcome.seed),
+        "verdict": outcome.verdict,
+        "suite.version": __version__,
+        "spec.hash": spec_hash(),
+    }
+    lines = [f"{k}={v.replace(chr(10), ' ')}" for k, v in environment.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    categories = [
+        {"name": "MUST failures", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*\[MUST\].*"},
+        {"name": "SHOULD failures", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*\[SHOULD\].*"},
+        {
+            "name": "Transport errors (target not tested)",
+            "matchedStatuses": ["skipped", "broken"],
+            "messageRegex": r"(?s).*not run: .*",
+        },
+        {"name": "Not exercised", "matchedStatuses": ["skipped"]},
+    ]
+    (results_dir / "categories.json").write_text(json.dumps(categories, indent=2) + "\n", encoding="utf-8")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("realtime-conformance", "Realtime API session configuration conformance")
+    group.addoption("--target", default=None, help="mock (default) or a ws:// / wss:// URL")
+    group.addoption("--profile", choices=PROFILES, default="smoke", help="smoke, full or certify")
+    group.addoption("--seed", type=int, default=None, help="seed of the generated exchanges")
+    group.addoption("--report-dir", default="reports", help="where summary.json and transcripts go")
+    group.addoption("--model", action="append", default=[], help="a model URI the target accepts")
+    group.addoption("--rc-timeout", type=float, default=5.0, help="seconds to wait for each answer")
+    group.addoption("--api-key-env", default="REALTIME_API_KEY", help="env var holding the API key")
+    group.addoption("--iam-token-env", default=None, help="env var holding an IAM token (Bearer)")
+    group.addoption(
+        "--header", action="append", default=[], help="extra handshake header NAME:VALUE (VALUE may be env:NAME)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    already = any(isinstance(p, ConformanceSession) for p in config.pluginmanager.get_plugins())
+    if already or config.getoption("--target") is None:
+        return
+    try:
+        auth = auth_from_env(
+            config.getoption("--api-key-env"), config.getoption("--iam-token-env"), config.getoption("--header")
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    settings = Settings(
+        target=config.getoption("--target"),
+        profile=config.getoption("--profile"),
+        seed=config.getoption("--seed"),
+        timeout_s=config.getoption("--rc-timeout"),
+        models=tuple(config.getoption("--model")),
+        auth=auth,
+    )
+    config.pluginmanager.register(ConformanceSession(settings, Path(config.getoption("--report-dir"))), PLUGIN_NAME)
+
+
+@pytest.fixture(scope="session")
+def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
+    plugins = [p for p in request.config.pluginmanager.get_plugins() if isinstance(p, ConformanceSession)]
+    if not plugins:
+        pytest.skip("no conformance target: pass --target mock or --target ws://…")
+    plugin = plugins[0]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[realtime-conformance] {line}")
+
+    outcome = plugin.ensure_run(say)
+    if outcome is None:
+        pytest.fail(f"internal error of realtime-conformance:\n{plugin.internal_error}", pytrace=False)
+    return plugin
+
+
+def report_requirement(session: ConformanceSession, requirement_id: str) -> None:
+    """Label the current item for Allure, attach the evidence, and pass, fail or skip it."""
+    import allure
+
+    dynamic: Any = allure.dynamic  # allure-pytest ships without type hints
+    assert session.outcome is not None
+    result = session.result(requirement_id)
+    r = result.requirement
+    dynamic.title(f"{r.id}: {r.title}")
+    dynamic.epic(r.event)
+    dynamic.feature(r.path)
+    dynamic.story(r.id)
+    dynamic.severity(SEVERITY[r.level])
+    dynamic.tag(r.level)
+    dynamic.label("requirement", r.id)
+    dynamic.description(f'**{r.level}** — {r.title}\n\nSource ({r.source.document}): "{r.source.quote}"')
+    dynamic.parameter("exchanges", str(result.exercised))
+    failure = session.outcome.failure
+    if result.status == "failed":
+        for transcript in transcripts_for(session.outcome, result)[:5]:
+            allure.attach(
+                transcript.to_jsonl(),
+                name=f"transcript: {transcript.label}",
+                attachment_type=allure.attachment_type.JSON,
+                extension="jsonl",
+            )
+        lines = [f"[{r.level}] {r.id}: {r.title}"]
+        lines += [
+            f"- {v.message}" + (f"\n  sent: {v.sent.describe()[:300]}" if v.sent else "")
+            for v in result.violations[:10]
+        ]
+        if not result.violations:
+            lines.append(f"- {result.reason}")
+        if len(result.violations) > 10:
+            lines.append(f"- … and {len(result.violations) - 10} more (see summary.json)")
+        pytest.fail("\n".join(lines), pytrace=False)
+    if result.status == "skipped":
+        if failure is not None:
+            pytest.skip(f"not run: {failure.message}")
+        pytest.skip(result.reason)

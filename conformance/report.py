@@ -1,0 +1,197 @@
+"""Reports: summary.json, transcripts, Allure extras, and the Allure HTML (Allure Report 3 CLI).
+
+Everything written here comes from an `Outcome`, whose frames were redacted by the transport;
+the only URL written is the public one (no credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
+from conformance.engine import Outcome
+from conformance.results import RequirementResult
+from conformance.transcript import Transcript
+
+SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "connection"
+
+
+def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
+    contract = load_contract(outcome.settings.model_names or None)
+    requirements = []
+    for result in outcome.results:
+        violations = []
+        for v in result.violations:
+            label = v.connection
+            entry: dict[str, Any] = {
+                "message": v.message,
+                "path": v.path,
+                "sent": v.sent.describe() if v.sent else None,
+                "received": v.received.describe() if v.received else None,
+            }
+            if label in files:
+                entry["transcript"] = f"transcripts/{files[label]}"
+            violations.append(entry)
+        r = result.requirement
+        item: dict[str, Any] = {
+            "id": r.id,
+            "level": r.level,
+            "path": r.path,
+            "title": r.title,
+            "status": result.status,
+            "exchanges": result.exercised,
+            "violations": violations,
+        }
+        if result.reason:
+            item["reason"] = result.reason
+        requirements.append(item)
+    counts = {s: sum(1 for r in outcome.results if r.status == s) for s in ("passed", "failed", "skipped")}
+    doc: dict[str, Any] = {
+        "suite": {"name": "realtime-conformance", "version": __version__},
+        "spec": {
+            "source": "Yandex Cloud AI Studio Realtime API: session.updated",
+            "version": contract.version,
+            "hash": spec_hash(),
+        },
+        "target": {"url": outcome.url, "kind": outcome.settings.kind},
+        "profile": outcome.settings.profile,
+        "seed": outcome.seed,
+        "started_at": outcome.started_at,
+        "duration_s": outcome.duration_s,
+        "verdict": outcome.verdict,
+        "counts": {
+            "exchanges": outcome.judgement.exchanges,
+            "requirements_passed": counts["passed"],
+            "requirements_failed": counts["failed"],
+            "requirements_skipped": counts["skipped"],
+        },
+        "requirements": requirements,
+    }
+    if outcome.failure is not None:
+        doc["error"] = {"kind": outcome.failure.kind, "message": outcome.failure.message}
+    if outcome.shrunk:
+        doc["minimal_failures"] = [
+            {
+                "requirement": s.requirement,
+                "updates": list(s.updates),
+                "transcript": f"transcripts/minimal-{s.requirement}.jsonl",
+            }
+            for s in outcome.shrunk
+        ]
+    return doc
+
+
+def write_transcripts(outcome: Outcome, directory: Path) -> dict[str, str]:
+    """All transcripts (all.jsonl) and one file per connection with a violation; returns the names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.jsonl"):
+        old.unlink()
+    (directory / "all.jsonl").write_text("".join(t.to_jsonl() for t in outcome.log.transcripts), encoding="utf-8")
+    failing = {v.connection for r in outcome.results for v in r.violations}
+    names: dict[str, str] = {}
+    for index, transcript in enumerate(outcome.log.transcripts, start=1):
+        if transcript.label in failing:
+            name = f"{index:03d}-{slug(transcript.label)}.jsonl"
+            (directory / name).write_text(transcript.to_jsonl(), encoding="utf-8")
+            names[transcript.label] = name
+    for shrunk in outcome.shrunk:
+        (directory / f"minimal-{shrunk.requirement}.jsonl").write_text(shrunk.transcript.to_jsonl(), encoding="utf-8")
+    return names
+
+
+def transcripts_for(outcome: Outcome, result: RequirementResult) -> list[Transcript]:
+    labels = {v.connection for v in result.violations}
+    return [t for t in outcome.log.transcripts if t.label in labels]
+
+
+def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = write_transcripts(outcome, report_dir / "transcripts")
+    doc = summary(outcome, files)
+    (report_dir / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return doc
+
+
+def summary_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = read_json(SUMMARY_SCHEMA)
+    return schema
+
+
+def allure_cli(search_from: Path | None = None) -> Path | None:
+    """The project's pinned Allure Report 3 CLI in node_modules, if installed (and Node with it)."""
+    if shutil.which("node") is None:
+        return None
+    for base in filter(None, (search_from, Path.cwd(), PROJECT_ROOT)):
+        candidate = base / "node_modules" / ".bin" / "allure"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def allure_config(report_dir: Path, output: Path, single_file: bool, history: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": "Realtime API conformance",
+        "output": str(output.resolve()),
+        "plugins": {
+            "awesome": {
+                "options": {
+                    "reportName": "Realtime API conformance",
+                    "singleFile": single_file,
+                    "groupBy": ["epic", "feature", "story"],
+                }
+            }
+        },
+    }
+    if history:
+        config["historyPath"] = str((report_dir / "history.jsonl").resolve())
+    return config
+
+
+def render_html(report_dir: Path, history: bool = False, timeout_s: float = 300.0) -> str | None:
+    """Render allure-report/ and allure-report.html from allure-results/; None, or one line saying why not.
+
+    With `history`, each rendering appends to report_dir/history.jsonl, so trends span runs.
+    """
+    cli = allure_cli()
+    if cli is None:
+        return "no HTML report: Allure Report 3 is not installed; run `npm ci` in the project (needs Node 20)"
+    results = report_dir / "allure-results"
+    if not results.is_dir():
+        return f"no HTML report: {results} does not exist"
+    single_dir = report_dir / "allure-single"
+    for output, single in ((report_dir / "allure-report", False), (single_dir, True)):
+        shutil.rmtree(output, ignore_errors=True)
+        config_path = report_dir / f".allurerc-{'single' if single else 'site'}.json"
+        # history is appended once per run, by the multi-file rendering only
+        config_path.write_text(
+            json.dumps(allure_config(report_dir, output, single, history and not single)), encoding="utf-8"
+        )
+        command = [str(cli), "generate", str(results.resolve()), "--config", str(config_path.resolve())]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=report_dir
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"no HTML report: the Allure CLI failed ({exc})"
+        finally:
+            config_path.unlink(missing_ok=True)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            return f"no HTML report: the Allure CLI exited {done.returncode}: {last[0]}"
+    single_file = single_dir / "index.html"
+    if not single_file.exists():
+        return "no single-file HTML report: the Allure CLI wrote no index.html"
+    shutil.copyfile(single_file, report_dir / "allure-report.html")
+    shutil.rmtree(single_dir, ignore_errors=True)
+    return None

@@ -1,0 +1,15 @@
+"""The conformance suite: one test per requirement of the catalogue, judged from one run."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.contract import load_contract
+from conformance.plugin import ConformanceSession, report_requirement
+
+IDS = load_contract().ids
+
+
+@pytest.mark.parametrize("requirement_id", IDS)
+def test_requirement(conformance: ConformanceSession, requirement_id: str) -> None:
+    report_requirement(conformance, requirement_id)
