@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -34,3 +35,41 @@ async def scripted_against(config: MockConfig, target_limits: Limits = FAST) -> 
 
 def judged(log: RunLog) -> Judgement:
     return judge_all(log.transcripts, load_contract())
+
+
+class ServerThread:
+    """Run an async server context (yielding its URL) on its own loop in a thread, for CLI tests.
+
+    The CLI runs its own event loop, so a server it talks to must live on another one.
+    """
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.url = ""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self._factory() as url:
+            self.url = url
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def mock_thread(config: MockConfig) -> ServerThread:
+    return ServerThread(lambda: serve_mock(config))

@@ -114,3 +114,39 @@ def test_the_oracle_never_calls_a_schema_invalid_update_valid(body: Any) -> None
         assert UPDATE_VALIDATOR.is_valid(json.loads(text))
     if not isinstance(body, bytes) and not UPDATE_VALIDATOR.is_valid(body):
         assert kind == "invalid"
+
+
+FRAME = st.one_of(
+    st.builds(
+        lambda d, t, x: {"direction": d, "time": t, "text": x},
+        st.sampled_from(["client", "server"]),
+        st.floats(0, 10),
+        st.one_of(
+            st.text(max_size=20),
+            bodies("session.update").map(json.dumps),
+            bodies("session.updated").map(json.dumps),
+            bodies("error").map(json.dumps),
+        ),
+    ),
+    st.builds(
+        lambda t, n: {"direction": "server", "time": t, "binary_length": n}, st.floats(0, 10), st.integers(0, 99)
+    ),
+    st.builds(
+        lambda d, t, c: {"direction": d, "time": t, "close": c},
+        st.sampled_from(["client", "server"]),
+        st.floats(0, 10),
+        st.one_of(st.none(), st.integers(1000, 4999)),
+    ),
+)
+
+
+@given(st.lists(FRAME, max_size=12).map(lambda frames: sorted(frames, key=lambda f: f["time"])))
+@SETTINGS
+def test_judging_any_transcript_never_raises_and_names_only_catalogue_ids(frames: list[dict[str, Any]]) -> None:
+    from conformance.checks import judge
+    from conformance.transcript import Transcript, frame_from_json
+
+    transcript = Transcript("", 1.0, (), tuple(frame_from_json(f, "frame") for f in frames))
+    judgement = judge(transcript, CONTRACT)
+    assert {v.requirement for v in judgement.violations} <= set(CONTRACT.ids)
+    assert set(judgement.exercised) <= set(CONTRACT.ids)

@@ -1,0 +1,145 @@
+"""A second conforming server, written here, that differs from the mock in every allowed way.
+
+DESIGN, "What a conforming target may do": other events before, between and after the awaited
+ones; unknown fields everywhere; keys in another order; undetermined updates answered either way
+(this one rejects them all); its own error.type and error.code strings; more keys than were set.
+The suite must pass it: a false failure here is the worst bug we can ship.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from conformance.cli import main
+from tests.conftest import ServerThread
+
+MODEL = "gpt://b1gsecondserver00000/speech-realtime-250923"
+MODALITIES = (["text"], ["audio"], ["text", "audio"])
+
+
+def shuffled(obj: Any) -> Any:
+    """Reverse key order everywhere and add an unknown field to every object."""
+    if isinstance(obj, dict):
+        out = {k: shuffled(v) for k, v in reversed(list(obj.items()))}
+        out["x_vendor"] = {"note": "unknown field"}
+        return out
+    if isinstance(obj, list):
+        return [shuffled(v) for v in obj]
+    return obj
+
+
+def acceptable(session: dict[str, Any]) -> str | None:
+    """This server's own, strict idea of an acceptable patch; the reason when it is not."""
+    if session.get("type") not in ("realtime", "transcription"):
+        return "session.type must be realtime or transcription"
+    for key, value in session.items():
+        ok = {
+            "type": True,
+            "instructions": isinstance(value, str),
+            "output_modalities": value in MODALITIES,
+            "tools": isinstance(value, list)
+            and all(isinstance(t, dict) and t.get("type") == "function" for t in value),
+            "model": value == MODEL,
+            "audio": isinstance(value, dict),
+            "turn_detection": value is None,
+            "input_audio_transcription": value is None,
+        }.get(key, False)
+        if not ok:
+            return f"session.{key} is not supported here"
+    return None
+
+
+async def handle(ws: ServerConnection) -> None:
+    def event(kind: str, **fields: Any) -> str:
+        return json.dumps(shuffled({"type": kind, "event_id": f"evt-{uuid.uuid4()}", **fields}))
+
+    config: dict[str, Any] = {
+        "type": "realtime",
+        "id": f"rs-{uuid.uuid4()}",
+        "object": "realtime.session",
+        "model": MODEL,
+        "instructions": "",
+        "output_modalities": ["text"],
+        "tools": [],
+        "voice": None,
+        "turn_detection": None,
+        "input_audio_transcription": None,
+        "tracing": "auto",
+    }
+    await ws.send(event("conversation.created", conversation={"id": "conv-1"}))
+    await ws.send(event("session.created", session=config))
+    await ws.send(event("rate_limits.updated", rate_limits=[]))
+    try:
+        async for message in ws:
+            try:
+                update = json.loads(message)
+            except (TypeError, ValueError):
+                update = None
+            client_id = update.get("event_id") if isinstance(update, dict) else None
+            session = update.get("session") if isinstance(update, dict) else None
+            if not isinstance(update, dict) or update.get("type") != "session.update" or not isinstance(session, dict):
+                reason = "expected a session.update event with a session object"
+            elif set(update) - {"type", "event_id", "session"}:
+                reason = "unknown top-level fields"
+            else:
+                reason = acceptable(session)
+            if reason is None:
+                config.update(session)
+                await ws.send(event("session.updated", session=config))
+            else:
+                error = {
+                    "type": "server_error",
+                    "code": "E_REJECTED",
+                    "message": reason,
+                    "param": None,
+                    "event_id": client_id if isinstance(client_id, str) else None,
+                }
+                await ws.send(event("error", error=error))
+            await ws.send(event("rate_limits.updated", rate_limits=[{"name": "requests", "remaining": 99}]))
+    except ConnectionClosed:
+        return
+
+
+@contextlib.asynccontextmanager
+async def second_server() -> AsyncIterator[str]:
+    async with serve(handle, "127.0.0.1", 0, ping_interval=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/realtime?model={MODEL}"
+
+
+def test_second_conforming_server_passes_the_full_profile(tmp_path: Path) -> None:
+    with ServerThread(second_server) as url:
+        code = main(
+            [
+                "run",
+                "--target",
+                url,
+                "--profile",
+                "full",
+                "--connections",
+                "20",
+                "--seed",
+                "5",
+                "--strict",
+                "--report-dir",
+                str(tmp_path),
+                "--timeout",
+                "1",
+                "--shrink-budget-s",
+                "0",
+                "--no-html",
+                "--quiet",
+            ]
+        )
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    failed = {r["id"]: r["violations"][:1] for r in summary["requirements"] if r["status"] == "failed"}
+    assert failed == {} and code == 0
+    assert summary["counts"]["requirements_passed"] >= 30

@@ -1,0 +1,125 @@
+"""`realtime-conformance run` end to end: verdicts, exit codes, zero false positives, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from conformance.cli import main
+from conformance.contract import load_contract
+from conformance.mock import FAULTS, Fault, MockConfig
+from conformance.report import summary_schema
+from tests.conftest import LATE_S, mock_thread
+
+FAST = ["--timeout", "0.3", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
+BEHAVIOUR_FAULTS = [f for f in FAULTS if not f.outcome]
+CONTRACT = load_contract()
+
+
+def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    report = tmp_path / "reports"
+    code = main(["run", "--report-dir", str(report), *FAST, *args])
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    errors = list(Draft202012Validator(summary_schema(), format_checker=FormatChecker()).iter_errors(summary))
+    assert not errors, errors[0].message
+    return code, summary
+
+
+def statuses(summary: dict[str, Any], status: str) -> set[str]:
+    return {r["id"] for r in summary["requirements"] if r["status"] == status}
+
+
+def test_clean_mock_full_profile_is_conformant_with_zero_violations(tmp_path: Path) -> None:
+    code, summary = run_cli(tmp_path, "--profile", "full", "--connections", "15", "--seed", "11")
+    assert code == 0 and summary["verdict"] == "conformant"
+    assert all(not r["violations"] for r in summary["requirements"])
+    assert statuses(summary, "failed") == set()
+    assert all(r.get("reason") for r in summary["requirements"] if r["status"] == "skipped")
+    assert summary["counts"]["exchanges"] > 40 and summary["target"]["kind"] == "mock"
+
+
+@pytest.mark.parametrize("fault", BEHAVIOUR_FAULTS, ids=[f.name for f in BEHAVIOUR_FAULTS])
+def test_faulty_mock_fails_its_requirement_and_nothing_else(tmp_path: Path, fault: Fault) -> None:
+    levels = {CONTRACT.requirement(rid).level for rid in fault.trips}
+    strict = ["--strict"] if levels == {"SHOULD"} else []  # a SHOULD alone fails only a strict run
+    with mock_thread(MockConfig(faults=(fault,), late_s=LATE_S)) as url:
+        code, summary = run_cli(
+            tmp_path,
+            "--target",
+            url,
+            "--profile",
+            "full",
+            "--connections",
+            "8",
+            "--seed",
+            "3",
+            "--concurrency",
+            "4",
+            *strict,
+        )
+    failed = statuses(summary, "failed")
+    assert code == 1 and summary["verdict"] == "non-conformant"
+    assert failed & set(fault.trips), f"{fault.name} tripped nothing it declares"
+    assert failed <= set(fault.trips), f"false positives: {failed - set(fault.trips)}"
+
+
+def test_same_seed_gives_the_same_summary_and_another_seed_other_exchanges(tmp_path: Path) -> None:
+    def stable(summary: dict[str, Any]) -> dict[str, Any]:
+        # the embedded mock listens on a free port, so its URL differs from run to run
+        return {k: v for k, v in summary.items() if k not in ("started_at", "duration_s", "target")}
+
+    def sent(directory: Path) -> list[str]:
+        lines = (directory / "reports" / "transcripts" / "all.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["text"] for line in lines if '"direction": "client"' in line and '"text"' in line]
+
+    runs = []
+    for name, seed in (("a", "21"), ("b", "21"), ("c", "22")):
+        (tmp_path / name).mkdir()
+        code, summary = run_cli(tmp_path / name, "--profile", "full", "--connections", "10", "--seed", seed)
+        assert code == 0
+        runs.append((summary, sent(tmp_path / name)))
+    assert stable(runs[0][0]) == stable(runs[1][0]) and runs[0][1] == runs[1][1]
+    assert runs[0][1] != runs[2][1]
+    assert runs[0][0]["seed"] == 21 and runs[2][0]["seed"] == 22
+
+
+def test_nothing_listening_exits_3_and_still_writes_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, summary = run_cli(tmp_path, "--target", f"ws://127.0.0.1:{port}/v1/realtime/openai")
+    err = capsys.readouterr().err
+    assert code == 3 and summary["verdict"] == "error" and "refused" in summary["error"]["message"]
+    assert statuses(summary, "passed") == set() and "Traceback" not in err
+    assert "connection refused" in err
+
+
+@pytest.mark.parametrize(
+    "args", [["--target", "http://127.0.0.1:1/"], ["--timeout", "0"], ["--header", "no-colon"], ["--connections", "0"]]
+)
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    assert main(["run", "--report-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("realtime-conformance: error:")
+
+
+def test_reports_name_every_requirement_in_junit_and_allure(tmp_path: Path) -> None:
+    code, summary = run_cli(tmp_path)
+    assert code == 0
+    report = tmp_path / "reports"
+    junit = (report / "junit.xml").read_text(encoding="utf-8")
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    stories = {label["value"] for r in results for label in r["labels"] if label["name"] == "story"}
+    ids = {r["id"] for r in summary["requirements"]}
+    assert all(f"test_requirement[{rid}]" in junit for rid in ids)
+    assert stories == ids and len(results) == len(ids)
+    severities = {label["value"] for r in results for label in r["labels"] if label["name"] == "severity"}
+    assert severities <= {"critical", "normal"}
