@@ -18,6 +18,7 @@ from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.transport import public_url
 
 
 class Exit(IntEnum):
@@ -200,7 +201,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     say(
-        f"realtime-conformance {__version__}: profile {settings.profile}, target {settings.target}"
+        f"realtime-conformance {__version__}: profile {settings.profile}, "
+        f"target {public_url(settings.target, settings.auth.secrets)}"
         + (f", seed {settings.seed}" if settings.seed is not None else "")
     )
     session = ConformanceSession(settings, report_dir, say)
@@ -229,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return Exit.INTERNAL
     outcome = session.outcome
     if not args.no_html:
-        problem = render_html(report_dir)
+        problem = render_html(report_dir, history=args.history)
         if problem is not None:
             print(problem, file=sys.stderr)
     if not args.quiet:
@@ -249,6 +251,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.verdict == "error":
             return Exit.UNREACHABLE
     return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from conformance.report import render_html
+
+    report_dir = Path(args.dir)
+    if not (report_dir / "allure-results").is_dir():
+        raise UsageError(
+            f"{report_dir}: no allure-results/ here; run `realtime-conformance run --report-dir {report_dir}`"
+        )
+    problem = render_html(report_dir, history=args.history)
+    if problem is not None:
+        raise UsageError(problem)
+    page = (report_dir / "allure-report.html").resolve()
+    print(f"report: {report_dir / 'allure-report'}/index.html and {page}")
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(page.as_uri()):
+            print(f"no browser to open it with; open {page.as_uri()}", file=sys.stderr)
+    return Exit.CONFORMANT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -332,8 +355,24 @@ def parser() -> argparse.ArgumentParser:
         help="seconds to spend shrinking failing generated exchanges (default: 10; 0 disables)",
     )
     run.add_argument("--no-html", action="store_true", help="skip rendering the Allure HTML report")
+    run.add_argument(
+        "--history",
+        action="store_true",
+        help="keep history across runs in the same report dir (report-dir/history.jsonl), for trends",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the verdict line (for CI logs)")
     run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser(
+        "report",
+        help="re-render the Allure HTML report of a report dir",
+        description="Render DIR/allure-report/ and DIR/allure-report.html from DIR/allure-results/ with the "
+        "project's Allure Report 3 CLI (npm package allure, in node_modules).",
+    )
+    rep.add_argument("dir", help="a report dir written by `run`")
+    rep.add_argument("--open", action="store_true", help="open the single-file report in a browser")
+    rep.add_argument("--history", action="store_true", help="append this rendering to DIR/history.jsonl (trends)")
+    rep.set_defaults(func=cmd_report)
 
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     req.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")

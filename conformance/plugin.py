@@ -8,7 +8,6 @@ drives the same plugin through `pytest.main`, handing it its `Settings`.
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from conformance.engine import PROFILES, Outcome, Settings, run
-from conformance.report import transcripts_for, write_summary
+from conformance.report import transcripts_for, write_allure_extras, write_summary
 from conformance.results import RequirementResult
 from conformance.transport import Auth
 
@@ -83,36 +82,6 @@ class ConformanceSession:
         if self.outcome is not None:
             write_summary(self.outcome, self.report_dir)
             write_allure_extras(self.outcome, self.report_dir / "allure-results")
-
-
-def write_allure_extras(outcome: Outcome, results_dir: Path) -> None:
-    """environment.properties and categories.json beside allure-pytest's results."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    from conformance import __version__
-    from conformance.contract import spec_hash
-
-    environment = {
-        "target": outcome.url,
-        "target.kind": outcome.settings.kind,
-        "profile": outcome.settings.profile,
-        "seed": str(outcome.seed),
-        "verdict": outcome.verdict,
-        "suite.version": __version__,
-        "spec.hash": spec_hash(),
-    }
-    lines = [f"{k}={v.replace(chr(10), ' ')}" for k, v in environment.items()]
-    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    categories = [
-        {"name": "MUST failures", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*\[MUST\].*"},
-        {"name": "SHOULD failures", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*\[SHOULD\].*"},
-        {
-            "name": "Transport errors (target not tested)",
-            "matchedStatuses": ["skipped", "broken"],
-            "messageRegex": r"(?s).*not run: .*",
-        },
-        {"name": "Not exercised", "matchedStatuses": ["skipped"]},
-    ]
-    (results_dir / "categories.json").write_text(json.dumps(categories, indent=2) + "\n", encoding="utf-8")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -184,7 +153,7 @@ def report_requirement(session: ConformanceSession, requirement_id: str) -> None
     dynamic.severity(SEVERITY[r.level])
     dynamic.tag(r.level)
     dynamic.label("requirement", r.id)
-    dynamic.description(f'**{r.level}** — {r.title}\n\nSource ({r.source.document}): "{r.source.quote}"')
+    dynamic.description(f"**{r.level}** — {r.title}\n\n> {r.source.quote}\n\n— {r.source.document}, at `{r.path}`")
     dynamic.parameter("exchanges", str(result.exercised))
     failure = session.outcome.failure
     if result.status == "failed":

@@ -139,10 +139,53 @@ def allure_cli(search_from: Path | None = None) -> Path | None:
     return None
 
 
+#: Allure categories: (name, statuses, a marker the failure message carries). Rendered for Allure 3
+#: (allurerc, JavaScript regex, searched) and for Allure 2 (categories.json, Java regex, matched whole).
+CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("MUST failures", ("failed",), "[MUST]"),
+    ("SHOULD failures", ("failed",), "[SHOULD]"),
+    ("Transport errors: the target could not be tested", ("skipped", "broken"), "not run: "),
+    ("Not exercised", ("skipped",), ""),
+)
+
+
+def allure3_categories() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "matchedStatuses": list(statuses), **({"messageRegex": re.escape(marker)} if marker else {})}
+        for name, statuses, marker in CATEGORIES
+    ]
+
+
+def write_allure_extras(outcome: Outcome, results_dir: Path) -> None:
+    """environment.properties and categories.json beside allure-pytest's results."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    environment = {
+        "target": outcome.url,
+        "target.kind": outcome.settings.kind,
+        "profile": outcome.settings.profile,
+        "seed": str(outcome.seed),
+        "verdict": outcome.verdict,
+        "suite.version": __version__,
+        "spec.hash": spec_hash(),
+    }
+    lines = [f"{k}={v.replace(chr(10), ' ')}" for k, v in environment.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    allure2 = [
+        {
+            "name": name,
+            "matchedStatuses": list(statuses),
+            **({"messageRegex": f"(?s).*{re.escape(marker)}.*"} if marker else {}),
+        }
+        for name, statuses, marker in CATEGORIES
+    ]
+    (results_dir / "categories.json").write_text(json.dumps(allure2, indent=2) + "\n", encoding="utf-8")
+
+
 def allure_config(report_dir: Path, output: Path, single_file: bool, history: bool) -> dict[str, Any]:
     config: dict[str, Any] = {
         "name": "Realtime API conformance",
         "output": str(output.resolve()),
+        "categories": allure3_categories(),
         "plugins": {
             "awesome": {
                 "options": {
