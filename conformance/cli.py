@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 from conformance import __version__
 from conformance.checks import judge_all
@@ -157,10 +158,23 @@ def settings_from(args: argparse.Namespace) -> Settings:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    baseline = None
+    if args.expected_failures:
+        from conformance.baseline import BaselineError, load_baseline
+
+        try:
+            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
+        except BaselineError as exc:
+            raise UsageError(str(exc)) from None
+    seed, profile, selected = args.seed, args.profile, None
+    if args.rerun_failed:
+        seed, profile, selected = last_failures(Path(args.report_dir), args.seed)
+    if args.sign_key and not Path(args.sign_key).is_file():
+        raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
     return Settings(
         target=target,
-        profile=args.profile,
-        seed=args.seed,
+        profile=profile,
+        seed=seed,
         timeout_s=args.timeout,
         connect_timeout_s=args.connect_timeout,
         models=tuple(args.model),
@@ -171,14 +185,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         min_exercised=args.min_exercised,
         shrink_budget_s=args.shrink_budget_s,
+        baseline=baseline,
+        baseline_file=args.expected_failures or "",
+        strict_baseline=args.strict_baseline,
+        selected=selected,
     )
+
+
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...]]:
+    """Seed, profile and failed requirement IDs of the last run in `report_dir` (for --rerun-failed)."""
+    path = report_dir / "summary.json"
+    try:
+        last = json.loads(path.read_text(encoding="utf-8"))
+        failed = tuple(r["id"] for r in last["requirements"] if r["status"] == "failed")
+        return (seed if seed is not None else last["seed"]), last["profile"], failed
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
 
 
 def clear_previous(report_dir: Path) -> None:
     """Remove the previous run's outputs (not its history), so nothing stale is reported."""
-    for name in ("allure-results", "allure-report", "transcripts"):
+    for name in ("allure-results", "allure-report", "transcripts", "certificate"):
         shutil.rmtree(report_dir / name, ignore_errors=True)
-    for name in ("allure-report.html", "junit.xml", "summary.json"):
+    for name in ("allure-report.html", "junit.xml", "summary.json", "summary.md", "badge.svg", "certificate.tar.gz"):
         (report_dir / name).unlink(missing_ok=True)
 
 
@@ -190,6 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     report_dir = Path(args.report_dir)
+    if settings.selected == ():
+        print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
+        return Exit.CONFORMANT
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
         clear_previous(report_dir)
@@ -217,6 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "-p",
         "no:terminal",
         "--capture=no",
+        f"--junit-prefix={args.junit_prefix}" if args.junit_prefix else "--junit-prefix=",
         f"--alluredir={report_dir / 'allure-results'}",
         f"--junitxml={report_dir / 'junit.xml'}",
         "-o",
@@ -230,6 +263,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
         return Exit.INTERNAL
     outcome = session.outcome
+    if settings.profile == "certify":
+        from conformance.certify import KeyFileError, manifest_settings, write_bundle
+
+        try:
+            bundle = write_bundle(
+                report_dir,
+                manifest_settings(settings, outcome.log.tls_fingerprint),
+                Path(args.sign_key) if args.sign_key else None,
+            )
+        except KeyFileError as exc:
+            raise UsageError(str(exc)) from None
+        say(f"certification bundle: {bundle}" + (" (signed)" if args.sign_key else " (unsigned: give --sign-key)"))
     if not args.no_html:
         problem = render_html(report_dir, history=args.history)
         if problem is not None:
@@ -271,6 +316,41 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         if not webbrowser.open(page.as_uri()):
             print(f"no browser to open it with; open {page.as_uri()}", file=sys.stderr)
+    return Exit.CONFORMANT
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from conformance.certify import BundleError, KeyFileError, VersionMismatch, verify
+
+    bundle = Path(args.bundle)
+    if not bundle.exists():
+        raise UsageError(f"{bundle}: no such bundle")
+    try:
+        checked = verify(bundle, Path(args.public_key) if args.public_key else None)
+    except (KeyFileError, VersionMismatch) as exc:
+        raise UsageError(str(exc)) from None
+    except BundleError as exc:
+        print(f"NOT VERIFIED: {exc}")
+        return Exit.NON_CONFORMANT
+    signature = "signature valid" if checked.signed else "not signature-checked (give --public-key)"
+    print(
+        f"VERIFIED: {checked.files} files intact, {signature}; {checked.connections} connections re-judged "
+        f"offline: {checked.verdict}"
+    )
+    return Exit.CONFORMANT
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from conformance.certify import KeyFileError, keygen
+
+    private = Path(args.private)
+    public = Path(args.public) if args.public else private.with_suffix(".pub.pem")
+    try:
+        keygen(private, public)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"private key: {private} (keep it secret; sign with run --sign-key {private})")
+    print(f"public key:  {public} (give it to whoever verifies: verify BUNDLE --public-key {public})")
     return Exit.CONFORMANT
 
 
@@ -361,6 +441,24 @@ def parser() -> argparse.ArgumentParser:
         help="keep history across runs in the same report dir (report-dir/history.jsonl), for trends",
     )
     run.add_argument("--quiet", action="store_true", help="print only the verdict line (for CI logs)")
+    run.add_argument("--sign-key", metavar="FILE", help="certify: sign the bundle with this Ed25519 private key (PEM)")
+    run.add_argument(
+        "--expected-failures",
+        metavar="FILE",
+        help="known-failure baseline (YAML or JSON: id, reason, optional expires YYYY-MM-DD, link): "
+        "only failures not listed fail the run",
+    )
+    run.add_argument(
+        "--strict-baseline",
+        action="store_true",
+        help="also fail when a listed failure now passes (fixed) or an entry has expired",
+    )
+    run.add_argument(
+        "--rerun-failed",
+        action="store_true",
+        help="rerun only the requirements that failed in --report-dir's last summary, with its seed",
+    )
+    run.add_argument("--junit-prefix", default="", metavar="PREFIX", help="prefix for the JUnit class names")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(
@@ -373,6 +471,22 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--open", action="store_true", help="open the single-file report in a browser")
     rep.add_argument("--history", action="store_true", help="append this rendering to DIR/history.jsonl (trends)")
     rep.set_defaults(func=cmd_report)
+
+    ver = sub.add_parser(
+        "verify",
+        help="check a certification bundle and re-judge it offline",
+        description="Check every file's sha256 and (with --public-key) the Ed25519 signature of a certification "
+        "bundle, then re-judge its transcripts offline. Exit 0 only when the files are intact and the "
+        "recomputed verdict is the recorded one; 1 names what differs; 2 for a usage error.",
+    )
+    ver.add_argument("bundle", help="certificate.tar.gz or its unpacked certificate/ folder")
+    ver.add_argument("--public-key", metavar="FILE", help="the certifier's Ed25519 public key (PEM)")
+    ver.set_defaults(func=cmd_verify)
+
+    key = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
+    key.add_argument("--private", default="realtime-conformance-key.pem", help="private key file to write")
+    key.add_argument("--public", help="public key file to write (default: PRIVATE with .pub.pem)")
+    key.set_defaults(func=cmd_keygen)
 
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     req.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")

@@ -12,11 +12,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from hypothesis.errors import HypothesisException
 
+from conformance.baseline import BaselineReport, Expected
+from conformance.baseline import apply as apply_baseline
 from conformance.checks import Judgement, judge, judge_all
 from conformance.contract import load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
@@ -48,6 +50,10 @@ class Settings:
     min_exercised: int = 3  # certify: every MUST exercised at least this often
     shrink_budget_s: float = 10.0
     settle_s: float = 0.1
+    baseline: tuple[Expected, ...] | None = None
+    baseline_file: str = ""
+    strict_baseline: bool = False
+    selected: tuple[str, ...] | None = None  # report only these requirements (--rerun-failed)
 
     @property
     def kind(self) -> Literal["mock", "live"]:
@@ -75,6 +81,7 @@ class Outcome:
     results: list[RequirementResult] = field(default_factory=list)
     verdict: Verdict = "error"
     shrunk: list[Shrunk] = field(default_factory=list)
+    baseline: BaselineReport | None = None
 
     @property
     def failure(self) -> ConnectFailed | None:
@@ -195,14 +202,20 @@ def run(settings: Settings, progress: Callable[[str], None] = lambda line: None)
 
     asyncio.run(main())
     contract = load_contract(settings.model_names or None)
-    results = evaluate(contract, outcome.judgement)
+    results = evaluate(contract, outcome.judgement, settings.selected)
     if settings.profile == "certify":
         results = certify(results, settings.min_exercised)
     outcome.results = results
+    excused: frozenset[str] = frozenset()
+    stale = False
+    if settings.baseline is not None:
+        outcome.baseline = apply_baseline(results, list(settings.baseline), settings.baseline_file, date.today())
+        excused = frozenset(outcome.baseline.expected)
+        stale = settings.strict_baseline and bool(outcome.baseline.fixed or outcome.baseline.expired)
     if outcome.failure is not None and not outcome.log.transcripts:
         outcome.verdict = "error"
     else:
-        outcome.verdict = verdict_of(results, settings.strict)
+        outcome.verdict = verdict_of(results, settings.strict, excused, stale)
         if outcome.failure is not None and outcome.verdict == "conformant":
             outcome.verdict = "error"  # part of the run could not reach the target: never conformant
     outcome.duration_s = round(time.monotonic() - started, 3)

@@ -80,6 +80,13 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     }
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": outcome.failure.message}
+    if outcome.baseline is not None:
+        doc["baseline"] = outcome.baseline.to_json()
+        for item in requirements:
+            if item["id"] in outcome.baseline.expected:
+                item["expected_failure"] = True
+    if outcome.settings.selected is not None:
+        doc["selected"] = list(outcome.settings.selected)
     if outcome.shrunk:
         doc["minimal_failures"] = [
             {
@@ -116,11 +123,63 @@ def transcripts_for(outcome: Outcome, result: RequirementResult) -> list[Transcr
 
 
 def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
+    """summary.json, summary.md (for a CI job summary or a PR comment) and badge.svg."""
     report_dir.mkdir(parents=True, exist_ok=True)
     files = write_transcripts(outcome, report_dir / "transcripts")
     doc = summary(outcome, files)
     (report_dir / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (report_dir / "summary.md").write_text(markdown(doc), encoding="utf-8")
+    (report_dir / "badge.svg").write_text(badge(doc), encoding="utf-8")
     return doc
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The summary as Markdown: verdict first, then what failed, then the counts."""
+    counts = doc["counts"]
+    icon = {"conformant": "✅", "non-conformant": "❌", "error": "⚠️"}[doc["verdict"]]
+    lines = [
+        f"## {icon} Realtime API conformance: {doc['verdict']}",
+        "",
+        f"Target `{doc['target']['url']}` ({doc['target']['kind']}), profile `{doc['profile']}`, seed `{doc['seed']}`, "
+        f"suite {doc['suite']['version']}, spec `{doc['spec'].get('hash', '')[:12]}`.",
+        "",
+        f"**{counts['requirements_passed']} passed, {counts['requirements_failed']} failed, "
+        f"{counts['requirements_skipped']} skipped** over {counts['exchanges']} exchanges.",
+    ]
+    if "error" in doc:
+        lines += ["", f"> {doc['error']['message']}"]
+    failed = [r for r in doc["requirements"] if r["status"] == "failed"]
+    if failed:
+        lines += ["", "| Requirement | Level | Expected | First violation |", "|---|---|---|---|"]
+        for r in failed:
+            first = r["violations"][0]["message"] if r["violations"] else r.get("reason", "")
+            first = first.replace("|", "\\|").replace("\n", " ")
+            expected = "yes" if r.get("expected_failure") else "no"
+            lines.append(f"| `{r['id']}` {r['title']} | {r['level']} | {expected} | {first} |")
+    baseline = doc.get("baseline")
+    if baseline:
+        tally = ", ".join(f"{key} {len(baseline[key])}" for key in ("expected", "unexpected", "fixed", "expired"))
+        lines += ["", f"Baseline `{baseline['file']}`: {tally}."]
+        for key in ("unexpected", "fixed", "expired"):
+            if baseline[key]:
+                lines.append(f"- {key}: {', '.join(f'`{x}`' for x in baseline[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def badge(doc: dict[str, Any]) -> str:
+    """A shields-style SVG: the verdict and passed/total."""
+    counts = doc["counts"]
+    total = counts["requirements_passed"] + counts["requirements_failed"] + counts["requirements_skipped"]
+    label, value = "realtime conformance", f"{doc['verdict']} {counts['requirements_passed']}/{total}"
+    color = {"conformant": "#4c1", "non-conformant": "#e05d44", "error": "#9f9f9f"}[doc["verdict"]]
+    left, right = 6 * len(label) + 12, 6 * len(value) + 12
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + right}" height="20" role="img" '
+        f'aria-label="{label}: {value}"><title>{label}: {value}</title>'
+        f'<rect width="{left}" height="20" fill="#555"/><rect x="{left}" width="{right}" height="20" fill="{color}"/>'
+        f'<g fill="#fff" text-anchor="middle" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11">'
+        f'<text x="{left / 2}" y="14">{label}</text><text x="{left + right / 2}" y="14">{value}</text></g></svg>\n'
+    )
 
 
 def summary_schema() -> dict[str, Any]:

@@ -50,9 +50,18 @@ def evaluate(
     return results
 
 
-def verdict_of(results: Iterable[RequirementResult], strict: bool = False) -> Verdict:
-    """Non-conformant when a MUST failed (with `strict`, a SHOULD too)."""
+def verdict_of(
+    results: Iterable[RequirementResult],
+    strict: bool = False,
+    excused: frozenset[str] = frozenset(),
+    stale_baseline: bool = False,
+) -> Verdict:
+    """Non-conformant when a MUST failed (with `strict`, a SHOULD too) that the baseline does not
+    excuse, or, with `stale_baseline`, when the baseline lists fixed or expired entries."""
+    if stale_baseline:
+        return "non-conformant"
     for result in results:
-        if result.status == "failed" and (result.requirement.level == "MUST" or strict):
+        failing = result.status == "failed" and result.requirement.id not in excused
+        if failing and (result.requirement.level == "MUST" or strict):
             return "non-conformant"
     return "conformant"

@@ -48,6 +48,7 @@ class RunLog:
     transcripts: list[Transcript] = field(default_factory=list)
     failure: ConnectFailed | None = None
     exchanges: int = 0
+    tls_fingerprint: str | None = None
 
 
 def event_type(frame: Frame) -> Any:
@@ -91,10 +92,12 @@ async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) ->
             return item
 
 
-async def run_connection(plan: Plan, target: Target) -> Transcript | ConnectFailed:
+async def run_connection(plan: Plan, target: Target, log: RunLog | None = None) -> Transcript | ConnectFailed:
     session = await open_session(target.url, target.auth, target.limits)
     if isinstance(session, ConnectFailed):
         return session
+    if log is not None and log.tls_fingerprint is None:
+        log.tls_fingerprint = session.tls_fingerprint
     timeout = target.limits.answer_s
     models = [*target.models, *sorted(url_models(target.url))]
     try:
@@ -145,7 +148,7 @@ async def run_plans(
         async with semaphore:
             if stop.is_set():
                 return
-            result = await run_connection(plan, target)
+            result = await run_connection(plan, target, log)
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import socket
 import ssl
@@ -164,6 +165,13 @@ class Session:
     @property
     def closed(self) -> Closed | None:
         return self._closed
+
+    @property
+    def tls_fingerprint(self) -> str | None:
+        """sha256 of the server's TLS certificate (wss:// only), for the certification manifest."""
+        ssl_object = self._ws.transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        return hashlib.sha256(der).hexdigest() if der else None
 
     async def _read(self) -> None:
         while True:

@@ -63,6 +63,7 @@ def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcr
     need(chromium, "Debian's chromium")
     need(importlib.util.find_spec("playwright"), "the playwright package (pip install -e '.[test]')")
     from playwright import sync_api
+
     report, summary = faulty_report
     counts = summary["counts"]
     failing = [r for r in summary["requirements"] if r["status"] == "failed"]

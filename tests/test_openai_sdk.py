@@ -28,6 +28,7 @@ def sdk_errors(model: type[Any], raw: dict[str, Any]) -> list[tuple[Any, ...]]:
     return []
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic notes the guide's 44100 Hz on serialization
 def test_sdk_client_updates_the_session_and_parses_the_answers() -> None:
     async def scenario() -> tuple[Any, Any, Any, list[dict[str, Any]]]:
         async with serve_mock() as url:

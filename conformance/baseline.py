@@ -1,0 +1,110 @@
+"""Known-failure baselines: a run gates only on failures that are news (like OpenID's expected failures).
+
+A baseline file (YAML or JSON) lists requirement IDs with a reason, an optional expiry date and an
+optional link. A listed failure is expected; a listed requirement that now passes is fixed; an
+entry past its expiry no longer excuses anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.results import RequirementResult
+
+
+class BaselineError(ValueError):
+    """A baseline file that cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    id: str
+    reason: str
+    expires: dt.date | None = None
+    link: str = ""
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and today > self.expires
+
+
+@dataclass(frozen=True)
+class BaselineReport:
+    file: str
+    expected: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    fixed: tuple[str, ...]
+    expired: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "expected": list(self.expected),
+            "unexpected": list(self.unexpected),
+            "fixed": list(self.fixed),
+            "expired": list(self.expired),
+        }
+
+
+def _entry(raw: Any, where: str, known: set[str]) -> Expected:
+    if not isinstance(raw, dict):
+        raise BaselineError(f"{where}: each entry must be a mapping with id and reason")
+    rid, reason = raw.get("id"), raw.get("reason")
+    if not isinstance(rid, str) or rid not in known:
+        raise BaselineError(f"{where}: id {rid!r} is not a requirement ID (see `realtime-conformance requirements`)")
+    if not isinstance(reason, str) or not reason.strip():
+        raise BaselineError(f"{where}: {rid} needs a reason")
+    expires = raw.get("expires")
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            raise BaselineError(f"{where}: {rid} expires {expires!r}, not a YYYY-MM-DD date") from None
+    if expires is not None and not isinstance(expires, dt.date):
+        raise BaselineError(f"{where}: {rid} expires must be a YYYY-MM-DD date")
+    return Expected(rid, reason.strip(), expires, str(raw.get("link", "")))
+
+
+def load_baseline(path: Path, known: set[str]) -> list[Expected]:
+    """Read a baseline: a list of entries, or a mapping with `expected_failures: [...]`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise BaselineError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}".splitlines()[0]
+        ) from None
+    if isinstance(data, dict):
+        data = data.get("expected_failures")
+    if not isinstance(data, list):
+        raise BaselineError(f"{path}: expected a list of entries (or expected_failures: [...])")
+    entries = [_entry(raw, f"{path}: entry {i + 1}", known) for i, raw in enumerate(data)]
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.id in seen:
+            raise BaselineError(f"{path}: {entry.id} is listed twice")
+        seen.add(entry.id)
+    return entries
+
+
+def apply(results: list[RequirementResult], entries: list[Expected], file: str, today: dt.date) -> BaselineReport:
+    listed = {e.id: e for e in entries}
+    failed = {r.requirement.id for r in results if r.status == "failed"}
+    passed = {r.requirement.id for r in results if r.status == "passed"}
+    expired = tuple(sorted(e.id for e in entries if e.expired(today)))
+    expected = tuple(sorted(rid for rid in failed if rid in listed and rid not in expired))
+    return BaselineReport(
+        file=file,
+        expected=expected,
+        unexpected=tuple(sorted(failed - set(expected))),
+        fixed=tuple(sorted(rid for rid in passed if rid in listed)),
+        expired=expired,
+    )

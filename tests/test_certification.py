@@ -1,0 +1,257 @@
+"""Certification bundles, verification, baselines and reruns: the certifier's and the release manager's jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conformance.cli import main
+from conformance.mock import MockConfig, lookup
+from tests.conftest import mock_thread
+
+FAST = ["--timeout", "0.3", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("keys")
+    assert main(["keygen", "--private", str(folder / "k.pem")]) == 0
+    return folder / "k.pem", folder / "k.pub.pem"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]) -> Path:
+    report = tmp_path_factory.mktemp("cert") / "reports"
+    code = main(
+        [
+            "run",
+            "--profile",
+            "certify",
+            "--connections",
+            "10",
+            "--seed",
+            "8",
+            "--report-dir",
+            str(report),
+            "--sign-key",
+            str(keys[0]),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    return report
+
+
+def unpacked(bundle: Path, tmp_path: Path) -> Path:
+    with tarfile.open(bundle / "certificate.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    return tmp_path / "certificate"
+
+
+def verify(path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["verify", str(path), "--public-key", str(keys[1])])
+    return code, capsys.readouterr().out
+
+
+def test_a_clean_certified_run_verifies(
+    bundle: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = verify(bundle / "certificate.tar.gz", keys, capsys)
+    assert code == 0 and "VERIFIED" in out and "signature valid" in out
+    manifest = json.loads((bundle / "certificate" / "manifest.json").read_text())
+    assert manifest["profile"] == "certify" and manifest["seed"] == 8 and len(manifest["spec_hash"]) == 64
+    assert "transcripts/all.jsonl" in manifest["files"] and "summary.json" in manifest["files"]
+    assert manifest["started_at"] and manifest["ended_at"] and "url" in manifest["target"]
+
+
+@pytest.mark.parametrize("name", ["summary.json", "junit.xml", "transcripts/all.jsonl", "spec/requirements.json"])
+def test_editing_one_byte_of_any_file_fails_verification(
+    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    folder = unpacked(bundle, tmp_path)
+    data = bytearray((folder / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / name).write_bytes(bytes(data))
+    code, out = verify(folder, keys, capsys)
+    assert code == 1 and f"{name} was modified" in out
+
+
+def test_removing_a_transcript_fails_verification(
+    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = unpacked(bundle, tmp_path)
+    (folder / "transcripts" / "all.jsonl").unlink()
+    code, out = verify(folder, keys, capsys)
+    assert code == 1 and "transcripts/all.jsonl is listed in the manifest but missing" in out
+
+
+def test_a_verdict_the_transcripts_do_not_support_fails_even_with_matching_hashes(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = unpacked(bundle, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["verdict"] = "non-conformant"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.sig").unlink()
+    code = main(["verify", str(folder)])
+    assert code == 1 and "the transcripts support conformant" in capsys.readouterr().out
+
+
+def test_changing_a_requirement_status_fails_verification(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = unpacked(bundle, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["requirements"][0]["status"] = "skipped"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.sig").unlink()
+    assert main(["verify", str(folder)]) == 1
+    assert f"summary.json says {summary['requirements'][0]['id']} skipped" in capsys.readouterr().out
+
+
+def test_a_wrong_key_fails_and_a_tampered_manifest_breaks_the_signature(
+    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keygen", "--private", str(tmp_path / "other.pem")]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(bundle / "certificate.tar.gz"), "--public-key", str(tmp_path / "other.pub.pem")]) == 1
+    assert "signature does not match" in capsys.readouterr().out
+    folder = unpacked(bundle, tmp_path / "x")
+    (folder / "manifest.json").write_text((folder / "manifest.json").read_text().replace('"seed": 8', '"seed": 9'))
+    code, out = verify(folder, keys, capsys)
+    assert code == 1 and "signature does not match" in out
+
+
+def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--private", str(tmp_path / "k.pem")]) == 0
+    assert main(["keygen", "--private", str(tmp_path / "k.pem")]) == 2
+    assert "not overwriting" in capsys.readouterr().err
+
+
+def test_certify_fails_a_skipped_must_with_the_reason(tmp_path: Path) -> None:
+    with mock_thread(MockConfig(faults=lookup(["no-session-created"]))) as url:
+        code = main(
+            [
+                "run",
+                "--target",
+                url,
+                "--profile",
+                "certify",
+                "--connections",
+                "4",
+                "--seed",
+                "2",
+                "--report-dir",
+                str(tmp_path),
+                *FAST,
+            ]
+        )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    by_id = {r["id"]: r for r in summary["requirements"]}
+    assert code == 1 and summary["verdict"] == "non-conformant"
+    assert by_id["SC-EVENT-ID"]["status"] == "failed" and "certification" in by_id["SC-EVENT-ID"]["reason"]
+
+
+def baseline_file(tmp_path: Path, entries: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "expected-failures.yaml"
+    path.write_text(yaml.safe_dump(entries), encoding="utf-8")
+    return path
+
+
+def test_a_baseline_listing_the_faults_requirement_turns_the_run_green(tmp_path: Path) -> None:
+    baseline = baseline_file(
+        tmp_path,
+        [{"id": "EX-REFLECT", "reason": "tools are dropped, vendor ticket 42", "link": "https://tracker.example/42"}],
+    )
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        code = main(
+            ["run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
+        )
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert code == 0 and summary["verdict"] == "conformant"
+    assert summary["baseline"]["expected"] == ["EX-REFLECT"] and summary["baseline"]["unexpected"] == []
+    assert "EX-REFLECT" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_the_same_baseline_against_the_clean_mock_reports_the_fix_and_fails_when_strict(tmp_path: Path) -> None:
+    baseline = baseline_file(tmp_path, [{"id": "EX-REFLECT", "reason": "tools are dropped"}])
+    args = ["run", "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["baseline"]["fixed"] == ["EX-REFLECT"]
+    assert main([*args, "--strict-baseline"]) == 1
+
+
+def test_an_expired_entry_no_longer_excuses_and_fails_a_strict_baseline(tmp_path: Path) -> None:
+    baseline = baseline_file(tmp_path, [{"id": "EX-REFLECT", "reason": "old", "expires": "2020-01-01"}])
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        code = main(
+            ["run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
+        )
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert code == 1 and summary["baseline"]["expired"] == ["EX-REFLECT"]
+    assert summary["baseline"]["unexpected"] == ["EX-REFLECT"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- id: NOPE-X\n  reason: r\n", "not a requirement ID"),
+        ("- id: EX-REFLECT\n", "needs a reason"),
+        ("{", "not valid YAML"),
+        ("- id: EX-REFLECT\n  reason: r\n  expires: soon\n", "YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_baseline_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text(content)
+    assert main(["run", "--expected-failures", str(path), "--report-dir", str(tmp_path), *FAST]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rerun_failed_runs_only_what_failed_with_the_same_seed(tmp_path: Path) -> None:
+    report = tmp_path / "r"
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        assert main(["run", "--target", url, "--seed", "77", "--report-dir", str(report), *FAST]) == 1
+        first = json.loads((report / "summary.json").read_text())
+        assert main(["run", "--target", url, "--rerun-failed", "--report-dir", str(report), *FAST]) == 1
+    second = json.loads((report / "summary.json").read_text())
+    failed = [r["id"] for r in first["requirements"] if r["status"] == "failed"]
+    assert [r["id"] for r in second["requirements"]] == failed == ["EX-REFLECT"]
+    assert second["seed"] == 77 and second["selected"] == failed
+    assert (report / "junit.xml").read_text().count("<testcase") == 1
+
+
+def test_ci_outputs_badge_markdown_and_junit_prefix(tmp_path: Path) -> None:
+    assert main(["run", "--report-dir", str(tmp_path), "--junit-prefix", "staging", *FAST]) == 0
+    badge = (tmp_path / "badge.svg").read_text()
+    assert badge.startswith("<svg") and "conformant 38/38" in badge
+    assert 'classname="staging.' in (tmp_path / "junit.xml").read_text()
+    assert (tmp_path / "summary.md").read_text().startswith("## ✅ Realtime API conformance: conformant")
+
+
+def test_verify_a_missing_bundle_exits_2(tmp_path: Path) -> None:
+    assert main(["verify", str(tmp_path / "none.tar.gz")]) == 2
+
+
+def test_bundle_folder_and_archive_hold_the_same_files(bundle: Path, tmp_path: Path) -> None:
+    folder = unpacked(bundle, tmp_path)
+    listed = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    original = sorted(
+        p.relative_to(bundle / "certificate").as_posix() for p in (bundle / "certificate").rglob("*") if p.is_file()
+    )
+    assert listed == original
+    shutil.rmtree(folder)
