@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
+import tomllib
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -18,6 +20,7 @@ from conformance.checks import judge_all
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
 from conformance.results import RequirementResult, evaluate, verdict_of
+from conformance.runner import Politeness
 from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.transport import public_url
 
@@ -28,6 +31,9 @@ class Exit(IntEnum):
     USAGE = 2
     UNREACHABLE = 3
     INTERNAL = 4
+
+
+INTERRUPTED = 130  # Ctrl-C: the conventional code; whatever ran is still reported
 
 
 class UsageError(Exception):
@@ -154,6 +160,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
     if args.connections < 1 or args.concurrency < 1 or args.min_exercised < 1:
         raise UsageError("--connections, --concurrency and --min-exercised must be at least 1")
+    for option in ("rate", "max_exchanges", "budget_s"):
+        value = getattr(args, option)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be positive")
+    if args.connect_retries < 0 or args.max_frame_bytes < 1024:
+        raise UsageError("--connect-retries must be 0 or more and --max-frame-bytes at least 1024")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise UsageError(f"--ca-file {args.ca_file}: no such file")
     try:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header)
     except ValueError as exc:
@@ -189,6 +203,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         baseline_file=args.expected_failures or "",
         strict_baseline=args.strict_baseline,
         selected=selected,
+        ca_file=args.ca_file,
+        insecure=args.insecure,
+        max_frame_bytes=args.max_frame_bytes,
+        politeness=Politeness(args.rate, args.max_exchanges, args.budget_s, args.connect_retries),
     )
 
 
@@ -291,11 +309,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
         f"{outcome.duration_s:.1f}s; report: {report_dir}"
     )
-    if outcome.failure is not None:
-        fail(outcome.failure.message)
-        if outcome.verdict == "error":
-            return Exit.UNREACHABLE
+    if outcome.incomplete is not None:
+        fail(outcome.incomplete + credential_hint(outcome, args))
+    if outcome.interrupted:
+        return INTERRUPTED
+    if outcome.verdict == "error":
+        return Exit.UNREACHABLE
     return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+def credential_hint(outcome: Any, args: argparse.Namespace) -> str:
+    """For a handshake refused with 401/403: which option or variable to set."""
+    failure = outcome.failure
+    if failure is None or failure.status not in (401, 403):
+        return ""
+    if not outcome.settings.auth.headers:
+        return (
+            f"; no credential was sent: set ${args.api_key_env} (or name another variable with --api-key-env, "
+            f"or give an IAM token with --iam-token-env NAME)"
+        )
+    source = f"${args.iam_token_env}" if args.iam_token_env else f"${args.api_key_env}"
+    return f"; the credential from {source} (or a --header) was rejected"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -370,8 +404,13 @@ def parser() -> argparse.ArgumentParser:
         help="run the conformance suite against a target (default: the embedded mock)",
         description="Run the suite: exchanges over a real WebSocket, a verdict per requirement, reports in "
         "--report-dir (summary.json, junit.xml, allure-results/, allure-report/, allure-report.html, transcripts/).",
-        epilog="Exit codes: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable or handshake "
-        "failed, 4 internal error. Secrets are read from environment variables only, never from the command line.",
+        epilog="Exit codes: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable, handshake failed "
+        "or not fully testable, 4 internal error, 130 interrupted (the report of what ran is still written). "
+        "Secrets are read from environment variables only, never from the command line. "
+        "Every option can also be set in a TOML file: realtime-conformance.toml in the current directory, or "
+        "[tool.realtime-conformance] in ./pyproject.toml, or --config FILE; keys are option names "
+        '(profile = "full", timeout = 3, header = ["X-Env:env:TEAM"]); strings may use ${ENV} '
+        "(expanded from the environment); the command line wins.",
     )
     run.add_argument(
         "--target",
@@ -424,7 +463,32 @@ def parser() -> argparse.ArgumentParser:
         help="extra handshake header (repeatable); VALUE may be env:NAME to read it from the environment",
     )
     run.add_argument("--connections", type=int, default=40, help="generated connections in full/certify (default: 40)")
-    run.add_argument("--concurrency", type=int, default=1, help="connections at once (default: 1)")
+    run.add_argument(
+        "--concurrency",
+        "--max-connections",
+        dest="concurrency",
+        type=int,
+        default=1,
+        help="connections open at once (default: 1)",
+    )
+    run.add_argument("--rate", type=float, help="at most this many updates per second, over all connections")
+    run.add_argument("--max-exchanges", type=int, help="send at most this many updates in the whole run")
+    run.add_argument("--budget-s", type=float, help="stop starting new exchanges after this many seconds")
+    run.add_argument(
+        "--connect-retries",
+        type=int,
+        default=2,
+        help="retries of a refused or timed-out connect, with backoff 0.5s, 1s, 2s… (default: 2)",
+    )
+    run.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest frame accepted (default: 1 MiB)")
+    run.add_argument("--ca-file", metavar="FILE", help="wss://: trust the CA certificates in this PEM file too")
+    run.add_argument("--insecure", action="store_true", help="wss://: do not verify the server certificate")
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file (default: ./realtime-conformance.toml, else [tool.realtime-conformance] "
+        "in ./pyproject.toml)",
+    )
     run.add_argument(
         "--min-exercised", type=int, default=3, help="certify: times each MUST must be exercised (default: 3)"
     )
@@ -537,8 +601,82 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(value: Any, where: str) -> Any:
+    """${NAME} in config strings, from the environment; a missing variable is a usage error."""
+    if isinstance(value, list):
+        return [expand(v, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def lookup(match: re.Match[str]) -> str:
+        if match[1] not in os.environ:
+            raise UsageError(f"{where}: ${{{match[1]}}} is not set in the environment")
+        return os.environ[match[1]]
+
+    return ENV_REF.sub(lookup, value)
+
+
+def load_config(path: str | None) -> tuple[dict[str, Any], str]:
+    """Settings for `run` from realtime-conformance.toml, pyproject.toml or --config FILE."""
+    candidates = [Path(path)] if path else [Path("realtime-conformance.toml"), Path("pyproject.toml")]
+    for candidate in candidates:
+        if not candidate.is_file():
+            if path:
+                raise UsageError(f"--config {path}: no such file")
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"{candidate}: not valid TOML ({exc})") from None
+        if candidate.name == "pyproject.toml" and not path:
+            data = data.get("tool", {}).get("realtime-conformance", {})
+            if not data:
+                continue
+        return data, str(candidate)
+    return {}, ""
+
+
+def apply_config(run_parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Make the config file's values the defaults of `run`, so the command line still wins."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--config")
+    known, _ = probe.parse_known_args(list(argv))
+    data, source = load_config(known.config)
+    if not data:
+        return
+    options = {a.dest: a for a in run_parser._actions if a.option_strings}
+    defaults = {}
+    for key, value in data.items():
+        dest = key.replace("-", "_")
+        action = options.get(dest)
+        if action is None or dest in ("help", "config"):
+            raise UsageError(f"{source}: unknown setting {key!r} (see `realtime-conformance run --help`)")
+        value = expand(value, f"{source}: {key}")
+        if isinstance(action, argparse._AppendAction):
+            value = value if isinstance(value, list) else [value]
+        elif callable(action.type) and value is not None and not isinstance(value, bool):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"{source}: {key} = {value!r} is not a valid value") from None
+        defaults[dest] = value
+    run_parser.set_defaults(**defaults)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    root = parser()
+    try:
+        if argv[:1] == ["run"]:
+            commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+            apply_config(commands.choices["run"], argv[1:])
+    except UsageError as exc:
+        fail(str(exc))
+        return Exit.USAGE
+    args = root.parse_args(argv)
     try:
         return int(args.func(args))
     except UsageError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from conformance.contract import load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
-from conformance.runner import Plan, RunLog, Target, run_connection, run_plans
+from conformance.runner import Plan, Politeness, RunLog, Target, run_connection, run_plans
 from conformance.transcript import Transcript
 from conformance.transport import Auth, ConnectFailed, Limits, public_url
 
@@ -54,6 +55,10 @@ class Settings:
     baseline_file: str = ""
     strict_baseline: bool = False
     selected: tuple[str, ...] | None = None  # report only these requirements (--rerun-failed)
+    ca_file: str | None = None
+    insecure: bool = False
+    max_frame_bytes: int = 1 << 20
+    politeness: Politeness = field(default_factory=Politeness)
 
     @property
     def kind(self) -> Literal["mock", "live"]:
@@ -82,6 +87,22 @@ class Outcome:
     verdict: Verdict = "error"
     shrunk: list[Shrunk] = field(default_factory=list)
     baseline: BaselineReport | None = None
+    interrupted: bool = False
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the target could not be fully tested, if it could not (never then conformant)."""
+        if self.failure is not None:
+            return self.failure.message
+        if self.interrupted:
+            return "interrupted (Ctrl-C) before the run finished"
+        if self.log.aborted:
+            return f"{len(self.log.aborted)} connection(s) ended by the transport: {self.log.aborted[0]}"
+        if self.log.stopped:
+            return self.log.stopped
+        if not self.judgement.exchanges:
+            return "no update could be sent to the target"
+        return None
 
     @property
     def failure(self) -> ConnectFailed | None:
@@ -159,10 +180,26 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
             outcome.shrunk.append(Shrunk(requirement, best[0][0], best[0][1]))
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS for wss://: the system's trust store, plus --ca-file; --insecure verifies nothing."""
+    if settings.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if settings.ca_file:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    return None
+
+
 async def _run(settings: Settings, url: str, outcome: Outcome, progress: Callable[[str], None]) -> None:
     contract = load_contract(settings.model_names or None)
-    limits = Limits(connect_s=settings.connect_timeout_s, answer_s=settings.timeout_s)
-    target = Target(url, settings.auth, limits, settings.models, settings.settle_s)
+    limits = Limits(
+        connect_s=settings.connect_timeout_s, answer_s=settings.timeout_s, max_frame_bytes=settings.max_frame_bytes
+    )
+    target = Target(
+        url, settings.auth, limits, settings.models, settings.settle_s, ssl_context(settings), settings.politeness
+    )
     plans = plans_for(settings, outcome.seed)
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
     done = 0
@@ -173,9 +210,11 @@ async def _run(settings: Settings, url: str, outcome: Outcome, progress: Callabl
         if done == len(plans) or done % 10 == 0:
             progress(f"{done}/{len(plans)} connections done")
 
-    outcome.log = await run_plans(plans, target, settings.concurrency, on_done)
-    outcome.judgement = judge_all(outcome.log.transcripts, contract)
-    outcome.judgement.exchanges = outcome.log.exchanges
+    try:
+        await run_plans(plans, target, settings.concurrency, on_done, outcome.log)
+    finally:  # even when cancelled (Ctrl-C): judge what ran
+        outcome.judgement = judge_all(outcome.log.transcripts, contract)
+        outcome.judgement.exchanges = outcome.log.exchanges
     if settings.profile != "smoke" and outcome.judgement.violations and settings.shrink_budget_s > 0:
         progress("shrinking failing exchanges")
         await _shrink(settings, target, outcome, time.monotonic() + settings.shrink_budget_s)
@@ -200,9 +239,12 @@ def run(settings: Settings, progress: Callable[[str], None] = lambda line: None)
         else:
             await _run(settings, settings.target, outcome, progress)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        outcome.interrupted = True
     contract = load_contract(settings.model_names or None)
-    results = evaluate(contract, outcome.judgement, settings.selected)
+    results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
     if settings.profile == "certify":
         results = certify(results, settings.min_exercised)
     outcome.results = results
@@ -212,11 +254,8 @@ def run(settings: Settings, progress: Callable[[str], None] = lambda line: None)
         outcome.baseline = apply_baseline(results, list(settings.baseline), settings.baseline_file, date.today())
         excused = frozenset(outcome.baseline.expected)
         stale = settings.strict_baseline and bool(outcome.baseline.fixed or outcome.baseline.expired)
-    if outcome.failure is not None and not outcome.log.transcripts:
-        outcome.verdict = "error"
-    else:
-        outcome.verdict = verdict_of(results, settings.strict, excused, stale)
-        if outcome.failure is not None and outcome.verdict == "conformant":
-            outcome.verdict = "error"  # part of the run could not reach the target: never conformant
+    outcome.verdict = verdict_of(results, settings.strict, excused, stale)
+    if outcome.incomplete is not None and outcome.verdict == "conformant":
+        outcome.verdict = "error"  # what could not be tested is never called conformant
     outcome.duration_s = round(time.monotonic() - started, 3)
     return outcome

@@ -80,6 +80,9 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     }
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": outcome.failure.message}
+    elif outcome.incomplete is not None:
+        kind = "interrupted" if outcome.interrupted else "aborted" if outcome.log.aborted else "incomplete"
+        doc["error"] = {"kind": kind, "message": outcome.incomplete}
     if outcome.baseline is not None:
         doc["baseline"] = outcome.baseline.to_json()
         for item in requirements:

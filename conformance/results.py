@@ -25,7 +25,7 @@ class RequirementResult:
 
 
 def evaluate(
-    contract: Contract, judgement: Judgement, selected: Iterable[str] | None = None
+    contract: Contract, judgement: Judgement, selected: Iterable[str] | None = None, not_run: str | None = None
 ) -> list[RequirementResult]:
     """One result per requirement: failed if violated, passed if exercised, else skipped with why.
 
@@ -46,7 +46,8 @@ def evaluate(
         elif count:
             results.append(RequirementResult(req, "passed", count, ()))
         else:
-            results.append(RequirementResult(req, "skipped", 0, (), NOT_EXERCISED))
+            reason = f"not run: {not_run}" if not_run else NOT_EXERCISED
+            results.append(RequirementResult(req, "skipped", 0, (), reason))
     return results
 
 

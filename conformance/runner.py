@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,17 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Politeness:
+    """Bounds that spare a shared server: rate, total exchanges, total time, connect retries."""
+
+    rate: float | None = None  # updates per second, over all connections
+    max_exchanges: int | None = None
+    budget_s: float | None = None
+    connect_retries: int = 2
+    retry_backoff_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class Target:
     """Where and how to connect, and the bounds of every wait."""
 
@@ -39,6 +51,8 @@ class Target:
     limits: Limits = field(default_factory=Limits)
     models: tuple[str, ...] = ()  # models the user says the target accepts
     settle_s: float = 0.1  # how long to keep listening after the last answer, for stray answers
+    ssl_context: ssl.SSLContext | None = None
+    politeness: Politeness = field(default_factory=Politeness)
 
 
 @dataclass
@@ -49,6 +63,35 @@ class RunLog:
     failure: ConnectFailed | None = None
     exchanges: int = 0
     tls_fingerprint: str | None = None
+    aborted: list[str] = field(default_factory=list)  # connections the transport had to end
+    stopped: str | None = None  # why plans were left unrun (budget, interruption)
+
+
+class Pacer:
+    """Shared by all connections of a run: paces sends to the rate, and stops at the budget."""
+
+    def __init__(self, politeness: Politeness) -> None:
+        self._politeness = politeness
+        self._deadline = time.monotonic() + politeness.budget_s if politeness.budget_s else None
+        self._next = time.monotonic()
+        self._sent = 0
+        self.exhausted: str | None = None
+
+    async def admit(self) -> bool:
+        """Wait for the next send's turn; False once the budget of exchanges or time is spent."""
+        p = self._politeness
+        if p.max_exchanges is not None and self._sent >= p.max_exchanges:
+            self.exhausted = f"the exchange budget ({p.max_exchanges}) is spent"
+        elif self._deadline is not None and time.monotonic() >= self._deadline:
+            self.exhausted = f"the time budget ({p.budget_s:g}s) is spent"
+        if self.exhausted:
+            return False
+        if p.rate:
+            now = time.monotonic()
+            self._next = max(self._next, now) + 1.0 / p.rate
+            await asyncio.sleep(max(0.0, self._next - 1.0 / p.rate - now))
+        self._sent += 1
+        return True
 
 
 def event_type(frame: Frame) -> Any:
@@ -92,8 +135,26 @@ async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) ->
             return item
 
 
-async def run_connection(plan: Plan, target: Target, log: RunLog | None = None) -> Transcript | ConnectFailed:
-    session = await open_session(target.url, target.auth, target.limits)
+RETRYABLE = ("refused", "timeout", "handshake-failed")
+
+
+async def connect(target: Target) -> Session | ConnectFailed:
+    """Open a session, retrying a refused or timed-out connect a bounded number of times with backoff."""
+    attempt = 0
+    while True:
+        session = await open_session(target.url, target.auth, target.limits, target.ssl_context)
+        if not isinstance(session, ConnectFailed) or session.kind not in RETRYABLE:
+            return session
+        if attempt >= target.politeness.connect_retries:
+            return session
+        await asyncio.sleep(target.politeness.retry_backoff_s * 2**attempt)
+        attempt += 1
+
+
+async def run_connection(
+    plan: Plan, target: Target, log: RunLog | None = None, pacer: Pacer | None = None
+) -> Transcript | ConnectFailed:
+    session = await connect(target)
     if isinstance(session, ConnectFailed):
         return session
     if log is not None and log.tls_fingerprint is None:
@@ -106,8 +167,10 @@ async def run_connection(plan: Plan, target: Target, log: RunLog | None = None) 
         if announced:
             models.append(announced)
         model = announced or (models[0] if models else None)
+        if session.closed is not None and log is not None:
+            log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
         for text in plan.updates:
-            if session.closed is not None:
+            if session.closed is not None or (pacer is not None and not await pacer.admit()):
                 break
             if isinstance(await session.send(with_model(text, model)), Closed):
                 break
@@ -118,7 +181,14 @@ async def run_connection(plan: Plan, target: Target, log: RunLog | None = None) 
         await _drain(session, target.settle_s)
     finally:
         await session.close()
+    if log is not None and session.closed is not None and session.closed.code in (1009, None):
+        log.aborted.append(f"{plan.label}: {session.closed.reason}")
     return session.transcript(target.url, timeout, list(dict.fromkeys(target.models)), plan.label)
+
+
+def _why(session: Session) -> str:
+    closed = session.closed
+    return f"code {closed.code}: {closed.reason}" if closed is not None else "open"
 
 
 async def _drain(session: Session, settle_s: float) -> None:
@@ -134,21 +204,25 @@ async def run_plans(
     target: Target,
     concurrency: int = 1,
     on_done: Callable[[Transcript], Awaitable[None] | None] | None = None,
+    log: RunLog | None = None,
 ) -> RunLog:
-    """Run every plan (up to `concurrency` connections at once); stop at the first connect failure.
+    """Run every plan (up to `concurrency` connections at once) into `log`.
 
-    Transcripts come back in plan order whatever the concurrency, so a seed gives one result.
+    Stops at the first connect failure, or when the budget is spent. Transcripts land in plan order
+    whatever the concurrency (a seed gives one result), and those finished are kept even when the
+    run is cancelled (Ctrl-C).
     """
-    log = RunLog()
+    log = log if log is not None else RunLog()
     results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
     semaphore = asyncio.Semaphore(max(1, concurrency))
     stop = asyncio.Event()
+    pacer = Pacer(target.politeness)
 
     async def one(index: int, plan: Plan) -> None:
         async with semaphore:
-            if stop.is_set():
+            if stop.is_set() or pacer.exhausted:
                 return
-            result = await run_connection(plan, target, log)
+            result = await run_connection(plan, target, log, pacer)
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
@@ -157,11 +231,15 @@ async def run_plans(
                 if maybe is not None:
                     await maybe
 
-    await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
-    for result in results:
-        if isinstance(result, Transcript):
-            log.transcripts.append(result)
-            log.exchanges += sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
-        elif isinstance(result, ConnectFailed) and log.failure is None:
-            log.failure = result
+    try:
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
+    finally:
+        for result in results:
+            if isinstance(result, Transcript):
+                log.transcripts.append(result)
+                log.exchanges += sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
+            elif isinstance(result, ConnectFailed) and log.failure is None:
+                log.failure = result
+        if pacer.exhausted:
+            log.stopped = pacer.exhausted
     return log
