@@ -102,9 +102,14 @@ def _failure(exc: BaseException, url: str, secrets: Sequence[str]) -> ConnectFai
         return ConnectFailed("invalid-url", f"not a ws:// or wss:// URL: {shown}")
     if isinstance(exc, socket.gaierror):
         return ConnectFailed("dns", f"cannot resolve the host of {shown}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectFailed(
+            "tls",
+            f"TLS handshake with {shown} failed: certificate verify failed: {exc.verify_message}; "
+            "trust its CA with --ca-file FILE (or skip verification with --insecure)",
+        )
     if isinstance(exc, ssl.SSLError):
-        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or "TLS error"
-        return ConnectFailed("tls", f"TLS handshake with {shown} failed: {reason}")
+        return ConnectFailed("tls", f"TLS handshake with {shown} failed: {exc.reason or exc}")
     if isinstance(exc, TimeoutError):
         return ConnectFailed("timeout", f"no WebSocket handshake with {shown} in time")
     if isinstance(exc, ConnectionRefusedError):
@@ -277,7 +282,7 @@ async def open_session(
             limits.connect_s + 1,
         )
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed, EOFError, ValueError) as exc:
-        if isinstance(exc, ValueError) and not isinstance(exc, InvalidURI):
+        if isinstance(exc, ValueError) and not isinstance(exc, InvalidURI | ssl.SSLError):
             return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url, auth.secrets)}")
         return _failure(exc, url, auth.secrets)
     recorder.started = time.monotonic()

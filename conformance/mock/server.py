@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,6 +31,7 @@ class MockConfig:
     host: str = "127.0.0.1"
     port: int = 0
     max_frame_bytes: int = 1 << 20
+    ssl: ssl.SSLContext | None = None  # serve wss:// with this context
 
 
 @dataclass
@@ -98,10 +100,11 @@ async def serve_mock(config: MockConfig = MockConfig()) -> AsyncIterator[str]:
         ping_interval=None,
         compression=None,
         logger=LOGGER,
+        ssl=config.ssl,
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         try:
-            yield f"ws://{config.host}:{port}{PATH}"
+            yield f"{'wss' if config.ssl else 'ws'}://{config.host}:{port}{PATH}"
         finally:
             handshake.stopping.set()
             server.close()

@@ -1,0 +1,390 @@
+"""Hostile and broken targets, each a real server on 127.0.0.1 written here: a clear verdict, always.
+
+Every case must end within its timeouts, print one clear line on stderr (no traceback), exit with
+the documented code, and still write a valid summary.json of whatever ran, never "conformant" when
+the target could not be tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from jsonschema import Draft202012Validator
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+
+from conformance.cli import main
+from conformance.mock import MockConfig, lookup
+from conformance.report import summary_schema
+from tests.conftest import ServerThread, mock_thread
+
+QUICK = ["--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--shrink-budget-s", "0", "--no-html"]
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+def server(handler: Handler, process_request: Any = None, **kwargs: Any) -> ServerThread:
+    @contextlib.asynccontextmanager
+    async def factory() -> AsyncIterator[str]:
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None, process_request=process_request, **kwargs) as srv:
+            port = next(iter(srv.sockets)).getsockname()[1]
+            scheme = "wss" if kwargs.get("ssl") else "ws"
+            yield f"{scheme}://127.0.0.1:{port}/v1/realtime/openai"
+
+    return ServerThread(factory)
+
+
+def run_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str, float]:
+    started = time.monotonic()
+    code = main(["run", "--report-dir", str(tmp_path), *QUICK, *args])
+    elapsed = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    errors = list(Draft202012Validator(summary_schema()).iter_errors(summary))
+    assert not errors, errors[0].message
+    return code, summary, err, elapsed
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.startswith("realtime-conformance: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_not_tested(summary: dict[str, Any]) -> None:
+    assert summary["verdict"] == "error" and summary["error"]["message"]
+    assert all(r["status"] != "passed" for r in summary["requirements"])
+    assert all(r["reason"].startswith("not run: ") for r in summary["requirements"] if r["status"] == "skipped")
+
+
+def test_nothing_listening(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", f"ws://127.0.0.1:{free_port()}/")
+    assert code == 3 and "connection refused" in one_error_line(err) and elapsed < 10
+    assert_not_tested(summary)
+
+
+def test_a_name_that_does_not_resolve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", "wss://no-such-host.invalid/v1/realtime")
+    assert code == 3 and "cannot resolve" in one_error_line(err) and elapsed < 30
+    assert_not_tested(summary)
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context, folder / "cert.pem"
+
+
+def test_a_self_signed_certificate_is_a_tls_error_unless_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], self_signed: tuple[ssl.SSLContext, Path]
+) -> None:
+    context, cert = self_signed
+    with mock_thread(MockConfig(ssl=context)) as url:
+        code, summary, err, _ = run_cli(tmp_path / "a", capsys, "--target", url)
+        assert code == 3 and "TLS handshake" in one_error_line(err) and "certificate verify failed" in err
+        assert_not_tested(summary)
+        code, summary, _, _ = run_cli(tmp_path / "b", capsys, "--target", url, "--ca-file", str(cert))
+        assert code == 0 and summary["verdict"] == "conformant"
+        code, summary, _, _ = run_cli(tmp_path / "c", capsys, "--target", url, "--insecure")
+        assert code == 0
+
+
+def rejecting(status: HTTPStatus) -> Callable[[ServerConnection, Request], Response]:
+    def reject(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(status, "no\n")
+
+    return reject
+
+
+async def idle(ws: ServerConnection) -> None:
+    await ws.wait_closed()
+
+
+@pytest.mark.parametrize("status", [HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN])
+def test_authentication_rejected_says_which_option_to_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: HTTPStatus
+) -> None:
+    monkeypatch.delenv("REALTIME_API_KEY", raising=False)
+    with server(idle, rejecting(status)) as url:
+        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+    line = one_error_line(err)
+    assert code == 3 and "authentication rejected" in line and f"HTTP {int(status)}" in line
+    assert "$REALTIME_API_KEY" in line and "--api-key-env" in line
+    assert_not_tested(summary)
+
+
+@pytest.mark.parametrize("status", [HTTPStatus.NOT_FOUND, HTTPStatus.INTERNAL_SERVER_ERROR])
+def test_handshake_rejected_with_other_statuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: HTTPStatus
+) -> None:
+    with server(idle, rejecting(status)) as url:
+        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+    assert code == 3 and f"handshake rejected: HTTP {int(status)}" in one_error_line(err)
+    assert_not_tested(summary)
+
+
+def test_a_handshake_that_hangs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_thread(MockConfig(faults=lookup(["hangs-handshake"]))) as url:
+        code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", url)
+    assert code == 3 and "no WebSocket handshake" in one_error_line(err) and elapsed < 10
+    assert_not_tested(summary)
+
+
+def test_accepts_and_never_sends_a_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with server(idle) as url:
+        code, summary, _, elapsed = run_cli(tmp_path, capsys, "--target", url)
+    failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and summary["verdict"] == "non-conformant" and elapsed < 15
+    assert "EX-VALID-ANSWERED" in failed or "EX-INVALID-REJECTED" in failed
+
+
+async def close_at_once(ws: ServerConnection) -> None:
+    await ws.close(1000, "bye")
+
+
+def test_closes_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with server(close_at_once) as url:
+        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+    assert code == 3 and "closed the connection before any update" in one_error_line(err)
+    assert summary["verdict"] == "error"
+
+
+def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.mock.server import _handler
+
+    accepted = {"connections": 0}
+
+    def two_then_gone(connection: ServerConnection, request: Request) -> Response | None:
+        accepted["connections"] += 1
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gone\n") if accepted["connections"] > 2 else None
+
+    with server(_handler(MockConfig()), two_then_gone) as url:  # type: ignore[arg-type]
+        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+    assert code == 3 and "HTTP 503" in one_error_line(err)
+    assert summary["verdict"] == "error" and summary["counts"]["exchanges"] > 0
+    assert any(r["status"] == "passed" for r in summary["requirements"])
+    assert (tmp_path / "transcripts" / "all.jsonl").read_text().count('"transcript": 1') == 2
+
+
+async def oversized(ws: ServerConnection) -> None:
+    await ws.send("x" * 300_000)
+    await ws.wait_closed()
+
+
+def test_an_oversized_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with server(oversized) as url:
+        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url, "--max-frame-bytes", "100000")
+    assert code == 3 and "a frame over 100000 bytes" in one_error_line(err)
+    assert summary["verdict"] == "error"
+
+
+@pytest.mark.parametrize("fault", ["non-json-frame", "binary-frame"])
+def test_garbage_frames_are_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str) -> None:
+    with mock_thread(MockConfig(faults=lookup([fault]))) as url:
+        code, summary, _, _ = run_cli(tmp_path, capsys, "--target", url)
+    failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and failed == set(lookup([fault])[0].trips)
+
+
+async def dribble(ws: ServerConnection) -> None:
+    """Answer every update, but write each answer's bytes slowly, a few at a time."""
+    from conformance.mock.session import initial_session
+
+    session = initial_session("gpt://b1gdribble0000000000/speech-realtime-250923")
+    await ws.send(json.dumps({"type": "session.created", "event_id": "e0", "session": session}))
+    count = 0
+    async for _ in ws:
+        count += 1
+        event = {"type": "session.updated", "event_id": f"e{count}", "session": session}
+        data = Frame(Opcode.TEXT, json.dumps(event).encode()).serialize(mask=False, extensions=[])
+        for start in range(0, len(data), 64):
+            ws.transport.write(data[start : start + 64])
+            await asyncio.sleep(0.05)
+
+
+def test_a_frame_dribbled_slower_than_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with server(dribble) as url:
+        code, summary, _, elapsed = run_cli(tmp_path, capsys, "--target", url)
+    failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and "EX-VALID-ANSWERED" in failed and elapsed < 30
+
+
+async def flood(ws: ServerConnection) -> None:
+    async for _ in ws:
+        for i in range(20_000):
+            await ws.send(json.dumps({"type": "rate_limits.updated", "event_id": f"f{i}", "rate_limits": []}))
+
+
+def test_a_flood_of_events_without_an_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with server(flood) as url:
+        code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", url)
+    assert code in (1, 3) and summary["verdict"] != "conformant" and elapsed < 60
+    assert code == 1 or "more than" in one_error_line(err)
+
+
+@pytest.mark.parametrize(("late_s", "expected"), [(0.3, 0), (0.8, 1)])
+def test_answers_just_under_and_just_over_the_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], late_s: float, expected: int
+) -> None:
+    with mock_thread(MockConfig(faults=lookup(["answers-late"]), late_s=late_s)) as url:
+        code, summary, _, _ = run_cli(tmp_path, capsys, "--target", url)
+    assert code == expected
+    if expected:
+        assert {r["id"] for r in summary["requirements"] if r["status"] == "failed"} == {"EX-VALID-ANSWERED"}
+
+
+def test_ctrl_c_mid_run_leaves_a_valid_summary(tmp_path: Path) -> None:
+    with server(idle) as url:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "conformance.cli",
+                "run",
+                "--target",
+                url,
+                "--profile",
+                "full",
+                "--report-dir",
+                str(tmp_path),
+                "--timeout",
+                "0.5",
+                "--no-html",
+                "--shrink-budget-s",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        time.sleep(4)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in out + err and "interrupted" in err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
+    assert summary["verdict"] != "conformant" and summary["error"]["kind"] == "interrupted"
+
+
+def test_budgets_bound_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary, err, _ = run_cli(tmp_path, capsys, "--profile", "full", "--max-exchanges", "5", "--rate", "20")
+    assert summary["counts"]["exchanges"] == 5 and code == 3
+    assert "exchange budget (5) is spent" in one_error_line(err)
+
+
+def test_config_file_with_env_expansion_and_the_command_line_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RC_PROFILE", "full")
+    (tmp_path / "realtime-conformance.toml").write_text(
+        'profile = "${RC_PROFILE}"\nconnections = 3\nseed = 9\nreport-dir = "from-config"\n', encoding="utf-8"
+    )
+    assert main(["run", *QUICK, "--seed", "10"]) == 0
+    summary = json.loads((tmp_path / "from-config" / "summary.json").read_text())
+    assert summary["profile"] == "full" and summary["seed"] == 10
+    (tmp_path / "realtime-conformance.toml").write_text('profile = "${RC_MISSING}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["run", *QUICK]) == 2
+    assert "RC_MISSING" in capsys.readouterr().err
+    (tmp_path / "realtime-conformance.toml").write_text("colour = 3\n", encoding="utf-8")
+    assert main(["run", *QUICK]) == 2
+    assert "unknown setting 'colour'" in capsys.readouterr().err
+
+
+def test_pyproject_tool_table_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.realtime-conformance]\nseed = 4\nquiet = true\n", encoding="utf-8")
+    assert main(["run", *QUICK, "--report-dir", "r"]) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["seed"] == 4
+
+
+def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    canary = "canary-5e1f0c3a77"
+    monkeypatch.setenv("RC_KEY", canary)
+    monkeypatch.setenv("RC_HDR", canary + "h")
+    with mock_thread(MockConfig(api_key=canary)) as url:
+        host_url = url.replace("ws://", f"ws://user:{canary}@") + f"?token={canary}&model=x"
+        process = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "conformance.cli",
+                "run",
+                "--target",
+                host_url,
+                "--api-key-env",
+                "RC_KEY",
+                "--header",
+                "X-Team:env:RC_HDR",
+                "--report-dir",
+                str(tmp_path),
+                "--timeout",
+                "0.5",
+                "--profile",
+                "full",
+                "--connections",
+                "3",
+                "--seed",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ},
+        )
+    assert canary not in process.stdout + process.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+    assert (tmp_path / "summary.json").exists()
