@@ -8,6 +8,7 @@ function with one signature, registered in `EXCHANGE_CHECKS`. No I/O here.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -19,7 +20,7 @@ from jsonschema.exceptions import ValidationError
 
 from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
 from conformance.oracle import Classification, classify
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import Frame, Transcript, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
 #: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
@@ -136,6 +137,8 @@ def check_event(
     if event_type not in SERVER_EVENT_TYPES:
         return []
     assert isinstance(event_type, str)
+    if contract.fast[event_type].is_valid(event):
+        return []
     violations: list[Violation] = []
     for error in contract.validators[event_type].iter_errors(event):
         for path, message in _error_paths(error):
@@ -156,7 +159,7 @@ def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:
     if frame.text is None:
         return [], None
     try:
-        event = json.loads(frame.text)
+        event = parse_json(frame.text)
     except (json.JSONDecodeError, RecursionError):
         message = f"a text frame that is not JSON: {describe_value(frame.text[:60])}"
         return [Violation("WIRE-JSON-OBJECT", "(frame)", message, frame)], None
@@ -176,10 +179,10 @@ class Event:
     frame: Frame
     data: dict[str, Any]
     bad_paths: frozenset[str]
+    type: Any = field(init=False)
 
-    @property
-    def type(self) -> Any:
-        return self.data.get("type")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", self.data.get("type"))
 
     @property
     def session(self) -> dict[str, Any] | None:
@@ -201,12 +204,18 @@ class Step:
     since_error: Step | None
 
     def of_type(self, event_type: str) -> list[Event]:
+        if event_type == "session.updated":
+            return self.updated
         return [e for e in self.events if e.type == event_type]
+
+    @functools.cached_property
+    def updated(self) -> list[Event]:
+        return [e for e in self.events if e.type == "session.updated"]
 
     def in_time(self, event: Event) -> bool:
         return event.frame.time - self.sent.time <= self.timeout_s
 
-    @property
+    @functools.cached_property
     def answer(self) -> Event | None:
         """The first `session.updated` or `error`: what a client waiting on this update takes."""
         return next((e for e in self.events if e.type in ANSWER_TYPES), None)
@@ -263,19 +272,20 @@ def _violation(req: str, path: str, message: str, step: Step | None = None, rece
 
 def _covers(expected: Any, actual: Any) -> bool:
     """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and _covers(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list):
+    kind, other = type(expected), type(actual)
+    if kind is dict:
+        return other is dict and all(k in actual and _covers(v, actual[k]) for k, v in expected.items())
+    if kind is list:
         return (
-            isinstance(actual, list)
+            other is list
             and len(actual) == len(expected)
             and all(_covers(e, a) for e, a in zip(expected, actual, strict=True))
         )
-    if isinstance(expected, bool) or isinstance(actual, bool):
+    if kind is bool or other is bool:
         return expected is actual
-    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        return expected == actual
-    return type(expected) is type(actual) and bool(expected == actual)
+    if kind in (int, float) and other in (int, float):
+        return bool(expected == actual)
+    return kind is other and bool(expected == actual)
 
 
 def _unanswered(step: Step) -> str:
@@ -569,6 +579,15 @@ def url_models(url: str) -> set[str]:
     return set(parse_qs(urlsplit(url).query).get("model", []))
 
 
+@dataclass
+class _Window:
+    sent: Frame
+    events: list[Event]
+    end: float
+    close: Frame | None = None
+    open: bool = True
+
+
 def parse_connection(transcript: Transcript, contract: Contract, judgement: Judgement) -> Connection:
     """One pass over the frames: wire and event checks into `judgement`, then the steps."""
     events: list[Event] = []
@@ -616,27 +635,28 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         effective = created.session
     since_error: Step | None = None
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
-    for i, (kind, item) in enumerate(positions):
-        if kind != "send":
+    # One pass: each send opens a window that the next send, a close, or the end of the transcript ends.
+    windows: list[_Window] = []
+    for kind, item in positions:
+        current = windows[-1] if windows and windows[-1].open else None
+        if kind == "send":
+            if current is not None:
+                current.end, current.open = item.time, False
+            windows.append(_Window(item, [], end_time))
+        elif current is None:
             continue
-        window: list[Event] = []
-        close: Frame | None = None
-        end = end_time
-        for later_kind, later in positions[i + 1 :]:
-            if later_kind == "send" or later_kind == "client-close":
-                end = later.time
-                break
-            if later_kind == "server-close":
-                close = later
-                end = later.time
-                break
-            window.append(later)
+        elif kind == "event":
+            current.events.append(item)
+        else:
+            current.end, current.open = item.time, False
+            current.close = item if kind == "server-close" else None
+    for window in windows:
         step = Step(
-            sent=item,
-            classification=classify(item.text, contract, accepted),
-            events=tuple(window),
-            end=end,
-            server_close=close,
+            sent=window.sent,
+            classification=classify(window.sent.text or "", contract, accepted),
+            events=tuple(window.events),
+            end=window.end,
+            server_close=window.close,
             timeout_s=transcript.timeout_s,
             before=effective,
             since_error=since_error,

@@ -158,6 +158,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for option in ("timeout", "connect_timeout"):
         if getattr(args, option) <= 0:
             raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
+    if args.concurrency is None:
+        args.concurrency = 8 if target == "mock" else 1
     if args.connections < 1 or args.concurrency < 1 or args.min_exercised < 1:
         raise UsageError("--connections, --concurrency and --min-exercised must be at least 1")
     for option in ("rate", "max_exchanges", "budget_s"):
@@ -468,8 +470,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-connections",
         dest="concurrency",
         type=int,
-        default=1,
-        help="connections open at once (default: 1)",
+        default=None,
+        help="connections open at once (default: 8 against the embedded mock, 1 against a live target)",
     )
     run.add_argument("--rate", type=float, help="at most this many updates per second, over all connections")
     run.add_argument("--max-exchanges", type=int, help="send at most this many updates in the whole run")

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -72,6 +73,10 @@ class Contract:
     model_names: tuple[str, ...]
     validators: dict[str, Draft202012Validator]
     known_values: Draft202012Validator
+    # The same schemas compiled by jsonschema-rs: a fast yes/no for the common, valid case. Only
+    # `validators` explain errors; a test checks that both always agree on validity.
+    fast: dict[str, Any]
+    fast_known_values: Any
 
     def requirement(self, requirement_id: str) -> Requirement:
         return self._by_id[requirement_id]
@@ -107,18 +112,23 @@ def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> 
     return schema
 
 
-def schema_registry(model_names: tuple[str, ...] | None = None) -> Registry[Any]:
-    """All schema files, addressable by their `$id` (so `$ref`s resolve without network)."""
-    resources_ = []
+def schema_documents(model_names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every schema file by its `$id`, with the supported model names applied."""
+    documents = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         schema = read_json(path)
         if path.name == "realtime-session.json" and model_names:
             schema = with_model_names(schema, model_names)
-        resources_.append((schema["$id"], Resource.from_contents(schema)))
-    resources_.append(
-        (SCHEMA_BASE + "known-values.json", Resource.from_contents(read_json(SPEC_DIR / "known-values.json")))
+        documents.append((schema["$id"], schema))
+    documents.append((SCHEMA_BASE + "known-values.json", read_json(SPEC_DIR / "known-values.json")))
+    return documents
+
+
+def schema_registry(model_names: tuple[str, ...] | None = None) -> Registry[Any]:
+    """All schema files, addressable by their `$id` (so `$ref`s resolve without network)."""
+    return Registry().with_resources(
+        (uri, Resource.from_contents(schema)) for uri, schema in schema_documents(model_names)
     )
-    return Registry().with_resources(resources_)
 
 
 def event_schema(event_type: str) -> dict[str, Any]:
@@ -144,15 +154,24 @@ def _requirement(entry: dict[str, Any]) -> Requirement:
 def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
     """Load the contract; `model_names` replaces the supported model names of the schema."""
     catalogue = read_json(SPEC_DIR / "requirements.json")
-    registry = schema_registry(model_names)
+    documents = schema_documents(model_names)
+    registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     validators = {t: Draft202012Validator(event_schema(t), registry=registry) for t in EVENT_TYPES}
     known = Draft202012Validator(read_json(SPEC_DIR / "known-values.json"), registry=registry)
+    fast_registry = jsonschema_rs.Registry(documents)
+    by_id = dict(documents)
+
+    def compile_fast(uri: str) -> Any:
+        return jsonschema_rs.validator_for(by_id[uri], registry=fast_registry)
+
     return Contract(
         version=catalogue["version"],
         requirements=tuple(_requirement(e) for e in catalogue["requirements"]),
         model_names=model_names or model_names_of(read_json(SCHEMA_DIR / "realtime-session.json")),
         validators=validators,
         known_values=known,
+        fast={t: compile_fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
+        fast_known_values=compile_fast(SCHEMA_BASE + "known-values.json"),
     )
 
 

@@ -6,6 +6,7 @@ generator that makes a mistake costs coverage, never a false verdict. Nothing he
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -73,6 +74,7 @@ WRONG_TYPED = {
 }
 
 
+@functools.cache
 def valid_session() -> st.SearchStrategy[dict[str, Any]]:
     """A patch whose every field has a value the documents say is accepted; `model` is the placeholder."""
     fields = {k: from_schema(v) for k, v in KNOWN["properties"].items() if k != "type"}
@@ -99,6 +101,7 @@ def event(session: Any, event_id: str | None) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
     import schemathesis
     from schemathesis import GenerationMode
@@ -113,28 +116,36 @@ def _schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
     return operation.as_strategy(generation_mode=mode).map(lambda case: text(case.body))
 
 
-def update_texts(event_id: str | None) -> st.SearchStrategy[str]:
-    """One update's text: valid (most), invalid, or undetermined, from both engines."""
-    ids = st.just(event_id) if event_id is not None else st.none()
-    valid = st.builds(event, valid_session(), ids)
-    broken = st.builds(event, broken_session(), ids)
+@functools.cache
+def update_texts() -> st.SearchStrategy[Callable[[str | None], str]]:
+    """One update, valid (most), invalid or undetermined, from both engines, built once.
+
+    It draws a function of the event_id, so one strategy serves every position in a plan.
+    """
+
+    def ours(session: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Callable[[str | None], str]]:
+        return session.map(lambda s: lambda event_id: json.dumps(event(s, event_id)))
+
+    def theirs(negative: bool) -> st.SearchStrategy[Callable[[str | None], str]]:
+        return _schemathesis_bodies(negative).map(lambda text: lambda event_id: text)
+
     unknown_field = st.builds(
-        lambda s, k, v, i: event({**s, k: v}, i),
+        lambda s, k, v: {**s, k: v},
         valid_session(),
         st.sampled_from(["speed", "tracing", "max_output_tokens", "prompt"]),
         st.one_of(st.integers(0, 9), st.text(max_size=5)),
-        ids,
     )
-    untyped = st.builds(lambda s, i: event({k: v for k, v in s.items() if k != "type"}, i), valid_session(), ids)
+    untyped = valid_session().map(lambda s: {k: v for k, v in s.items() if k != "type"})
+    valid = ours(valid_session())
     return st.one_of(
-        valid.map(json.dumps),
-        valid.map(json.dumps),
-        valid.map(json.dumps),
-        broken.map(json.dumps),
-        _schemathesis_bodies(negative=True),
-        _schemathesis_bodies(negative=False),
-        unknown_field.map(json.dumps),
-        untyped.map(json.dumps),
+        valid,
+        valid,
+        valid,
+        ours(broken_session()),
+        theirs(negative=True),
+        theirs(negative=False),
+        ours(unknown_field),
+        ours(untyped),
     )
 
 
@@ -143,7 +154,10 @@ def plans(draw: st.DrawFn, max_updates: int = 6) -> tuple[str, ...]:
     """One connection's updates: a valid one first, then a mix, so that errors are followed by updates."""
     size = draw(st.integers(2, max_updates))
     first = json.dumps(event(draw(valid_session()), "gen-1"))
-    rest = [draw(update_texts(f"gen-{i}" if draw(st.booleans()) or i % 2 else None)) for i in range(2, size + 1)]
+    rest = []
+    for i in range(2, size + 1):
+        make = draw(update_texts())
+        rest.append(make(f"gen-{i}" if i % 2 or draw(st.booleans()) else None))
     return (first, *rest)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import ValidationError, best_match
 
 from conformance.contract import Contract
+from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
 
@@ -36,7 +37,7 @@ def error_path(error: ValidationError) -> str:
 def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()) -> Classification:
     """Classify the text of one client frame; `models` are the models known to be accepted."""
     try:
-        event = json.loads(text)
+        event = parse_json(text)
     except (json.JSONDecodeError, RecursionError):
         return Classification("invalid", "not JSON")
     if not isinstance(event, dict):
@@ -44,7 +45,8 @@ def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
     raw_session = event.get("session")
     session: dict[str, Any] | None = raw_session if isinstance(raw_session, dict) else None
-    error = best_match(contract.validators["session.update"].iter_errors(event))
+    fast_valid = contract.fast["session.update"].is_valid(event)
+    error = None if fast_valid else best_match(contract.validators["session.update"].iter_errors(event))
     if error is not None:
         path = error_path(error)
         return Classification("invalid", f"{path}: {error.message}", event_id, session, path)
@@ -53,7 +55,9 @@ def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()
     if unknown:
         return Classification("undetermined", f"unknown fields {', '.join(unknown)}", event_id, session)
     rest = {k: v for k, v in session.items() if k != "model"}
-    known_error = best_match(contract.known_values.iter_errors(rest))
+    known_error = (
+        None if contract.fast_known_values.is_valid(rest) else best_match(contract.known_values.iter_errors(rest))
+    )
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
         return Classification(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import ANSWER_TYPES, url_models
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import Frame, Transcript, parse_json
 from conformance.transport import Auth, Closed, ConnectFailed, Limits, Session, Timeout, open_session
 
 MODEL_PLACEHOLDER = "$announced-model"
@@ -86,11 +86,11 @@ class Pacer:
             self.exhausted = f"the time budget ({p.budget_s:g}s) is spent"
         if self.exhausted:
             return False
+        self._sent += 1  # reserved before any wait, so concurrent connections cannot overshoot
         if p.rate:
             now = time.monotonic()
             self._next = max(self._next, now) + 1.0 / p.rate
             await asyncio.sleep(max(0.0, self._next - 1.0 / p.rate - now))
-        self._sent += 1
         return True
 
 
@@ -98,7 +98,7 @@ def event_type(frame: Frame) -> Any:
     if frame.text is None:
         return None
     try:
-        event = json.loads(frame.text)
+        event = parse_json(frame.text)
     except (json.JSONDecodeError, RecursionError):
         return None
     return event.get("type") if isinstance(event, dict) else None
@@ -106,7 +106,7 @@ def event_type(frame: Frame) -> Any:
 
 def announced_model(frame: Frame) -> str | None:
     assert frame.text is not None
-    session = json.loads(frame.text).get("session")
+    session = parse_json(frame.text).get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
 
@@ -115,7 +115,7 @@ def with_model(text: str, model: str | None) -> str:
     """Put the known model where a plan has the placeholder (or drop the field if none is known)."""
     if MODEL_PLACEHOLDER not in text:
         return text
-    event = json.loads(text)
+    event = parse_json(text)
     session = event["session"]
     if model is None:
         del session["model"]

@@ -211,17 +211,21 @@ class Session:
             return self._closed
         frame = self._recorder.text("client", text)
         try:
-            await asyncio.wait_for(self._ws.send(text), self._limits.answer_s)
+            async with asyncio.timeout(self._limits.answer_s):
+                await self._ws.send(text)
         except (ConnectionClosed, TimeoutError):
             return self._closed or Closed(None, "send failed")
         return frame
 
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
-        if self._closed is not None and self._inbox.empty():
+        if not self._inbox.empty():
+            return self._inbox.get_nowait()
+        if self._closed is not None:
             return self._closed
         try:
-            return await asyncio.wait_for(self._inbox.get(), max(timeout_s, 0.0))
+            async with asyncio.timeout(max(timeout_s, 0.0)):
+                return await self._inbox.get()
         except TimeoutError:
             return Timeout(timeout_s)
 

@@ -16,7 +16,7 @@ from conformance.cli import main
 from conformance.mock import MockConfig, lookup
 from tests.conftest import mock_thread
 
-FAST = ["--timeout", "0.3", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
+FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -150,3 +150,64 @@ def test_judging_any_transcript_never_raises_and_names_only_catalogue_ids(frames
     judgement = judge(transcript, CONTRACT)
     assert {v.requirement for v in judgement.violations} <= set(CONTRACT.ids)
     assert set(judgement.exercised) <= set(CONTRACT.ids)
+
+
+@given(
+    st.sampled_from(["session.update", "session.created", "session.updated", "error"]).flatmap(
+        lambda e: st.tuples(
+            st.just(e),
+            st.one_of(
+                bodies(e),
+                bodies(e, GenerationMode.NEGATIVE).filter(lambda b: not isinstance(b, bytes)),
+                broken_session_updated().map(lambda pair: pair[0]),
+                ANY_JSON,
+            ),
+        )
+    )
+)
+@SETTINGS
+def test_the_fast_validator_and_the_explaining_one_always_agree(generated: tuple[str, Any]) -> None:
+    """jsonschema-rs answers the common case; a disagreement would hide a violation or invent one."""
+    event_type, event = generated
+    assert CONTRACT.fast[event_type].is_valid(event) == CONTRACT.validators[event_type].is_valid(event)
+    session = event.get("session") if isinstance(event, dict) else None
+    if isinstance(session, dict):
+        assert CONTRACT.fast_known_values.is_valid(session) == CONTRACT.known_values.is_valid(session)
+
+
+def json_values(finite: bool) -> st.SearchStrategy[Any]:
+    floats = st.floats(allow_nan=not finite, allow_infinity=not finite)
+    return st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.integers(2**62, 2**80), floats, st.text(max_size=8)),
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+        max_leaves=12,
+    )
+
+
+@given(json_values(finite=False), st.booleans())
+@SETTINGS
+def test_parse_json_is_json_loads(value: Any, ascii_only: bool) -> None:
+    """The fast parser gives exactly what json.loads gives: big integers, NaN and all."""
+    from conformance.transcript import parse_json
+
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert json.dumps(parse_json(text)) == json.dumps(json.loads(text))
+
+
+@given(json_values(finite=True))
+@SETTINGS
+def test_dump_json_writes_what_json_dumps_means(value: Any) -> None:
+    from conformance.transcript import dump_json
+
+    assert json.loads(dump_json(value)) == json.loads(json.dumps(value))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["client", "server"]), st.text()), max_size=6))
+@SETTINGS
+def test_a_transcript_survives_its_own_jsonl(frames: list[tuple[str, str]]) -> None:
+    """Any frame text (U+2028, U+0085 and all) comes back from the JSONL exactly as it was recorded."""
+    from conformance.transcript import Frame, Transcript, parse_jsonl
+
+    original = Transcript("ws://x", 2.0, ("m",), tuple(Frame(d, float(i), text=t) for i, (d, t) in enumerate(frames)))  # type: ignore[arg-type]
+    if frames:
+        assert parse_jsonl(original.to_jsonl()) == [original]

@@ -15,7 +15,7 @@ from conformance.mock import FAULTS, Fault, MockConfig
 from conformance.report import summary_schema
 from tests.conftest import LATE_S, mock_thread
 
-FAST = ["--timeout", "0.3", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
+FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 BEHAVIOUR_FAULTS = [f for f in FAULTS if not f.outcome]
 CONTRACT = load_contract()
 

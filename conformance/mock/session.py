@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from conformance.contract import SCHEMA_DIR, Contract, read_json
 from conformance.mock.faults import Fault
 from conformance.oracle import Classification, classify
+from conformance.transcript import dump_json
 
 DEMO_FOLDER = "b1gmockfolder0000000"
 DEFAULT_MODEL = f"gpt://{DEMO_FOLDER}/speech-realtime-250923"
@@ -79,6 +79,10 @@ class MockSession:
         self._contract = contract
         self._models = frozenset(models)
         self._faults = {f.name: f for f in faults}
+        self._rewrites = any(f.mutate is not None for f in faults) or "changes-session-id" in self._faults
+        self._patch_validator = contract.validators["session.update"].evolve(
+            schema={"$ref": "session-update-patch.json"}
+        )
         self._late_s = late_s
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
@@ -97,7 +101,7 @@ class MockSession:
         for fault in self._faults.values():
             if fault.mutate is not None and fault.applies_to == event["type"]:
                 fault.mutate(event)
-        return Send(json.dumps(event))
+        return Send(dump_json(event))
 
     def on_connect(self) -> list[Action]:
         actions: list[Action] = []
@@ -172,7 +176,8 @@ class MockSession:
         return actions
 
     def _updated(self) -> Send:
-        session = copy.deepcopy(self.config)
+        # The configuration is copied only for faults that rewrite the event; else it is serialized as is.
+        session = copy.deepcopy(self.config) if self._rewrites else self.config
         if self._has("changes-session-id"):
             session["id"] = f"sess_{uuid.uuid4().hex[:20]}"
         event_id = self._created_event_id if self._has("repeats-event-id") else self._event_id()
@@ -181,10 +186,9 @@ class MockSession:
 
     def _apply(self, patch: dict[str, Any], only_well_typed: bool) -> None:
         """Apply a patch: documented fields replace their value; unknown fields are ignored."""
-        field_schema = self._contract.validators["session.update"].evolve(schema={"$ref": "session-update-patch.json"})
         for key, value in patch.items():
             if key not in SESSION_FIELDS:
                 continue
-            if only_well_typed and not field_schema.is_valid({key: value}):
+            if only_well_typed and not self._patch_validator.is_valid({key: value}):
                 continue
-            self.config[key] = copy.deepcopy(value)
+            self.config[key] = value  # the patch was parsed from this frame alone: nothing else holds it

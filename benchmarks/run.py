@@ -1,0 +1,321 @@
+"""Speed of the suite against the physical limit and against Schemathesis, measured in one run.
+
+    python benchmarks/run.py [--short] [--no-gate]
+
+Prints a table and, last, one JSON line with every figure. Exits 1 naming each target missed
+(unless --no-gate); --short uses small sizes so CI can check that it works, not gate on numbers.
+Every figure here is a ratio of two measurements taken now, on this machine, so a slow or busy
+machine moves both sides together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.server
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from websockets.asyncio.client import connect
+
+from conformance.checks import check_event, judge
+from conformance.contract import SPEC_DIR, load_contract, read_json
+from conformance.generate import event, generated_plans, valid_session
+from conformance.mock import DEFAULT_MODEL
+from conformance.mock.session import initial_session
+from conformance.runner import Plan, Target, run_plans
+from conformance.transport import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+UPDATE_PATH = "/v1/realtime/client-events/session.update"
+SIZES = {"full": {"bare": 3000, "gen": 60, "st": 150, "suite": 60, "check": 4000, "growth": (100, 1000, 10000)},
+         "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000)}}
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "exchange_ratio": (">=", 0.5, "the exchange path keeps at least half of the bare WebSocket rate"),
+    "generation_ratio": (">=", 2.0, "generation is at least 2x Schemathesis' own"),
+    "suite_ratio": (">=", 3.0, "end to end at least 3x `st run`"),
+    "check_ratio": (">=", 0.8, "checking costs at most 1/0.8 of one raw jsonschema validation"),
+    "smoke_wall_s": ("<=", 5.0, "smoke profile under 5 s including the mock's start"),
+    "full_wall_s": ("<=", 30.0, "full profile under 30 s including the mock's start"),
+    "growth_ratio": ("<=", 12.0, "10x the exchanges costs at most 12x the time"),
+}
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def valid_updates(count: int) -> list[str]:
+    """An already generated corpus of valid updates (drawn once, replayed by the measurements)."""
+    found: list[str] = []
+
+    @given(valid_session())
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    def draw(session: dict[str, Any]) -> None:
+        session.pop("model", None)
+        found.append(json.dumps(event(session, f"c{len(found)}")))
+
+    draw()
+    while len(found) < count:
+        found.extend(found[: count - len(found)])
+    return found
+
+
+# ------------------------------------------------------------------------------- 1. bare
+
+BARE_SERVER = """
+import asyncio, json, sys
+from websockets.asyncio.server import serve
+answer = sys.stdin.readline()
+async def echo(ws):
+    async for _ in ws:
+        await ws.send(answer)
+async def main():
+    async with serve(echo, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
+        print(f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/", flush=True)
+        await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], stdin: str = "") -> Any:
+    """A target in its own process, as a real target is; yields its ws:// URL."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(stdin + "\n")
+        process.stdin.flush()
+        line = process.stdout.readline()
+        yield line[line.index("ws://"):].split()[0]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def bare_rps(updates: list[str]) -> float:
+    """Round trips of the same frames over plain websockets, one connection: our I/O's physical limit."""
+    answer = json.dumps({"type": "session.updated", "event_id": "e", "session": initial_session(DEFAULT_MODEL)})
+
+    async def replay(url: str) -> float:
+        async with connect(url, ping_interval=None, compression=None) as ws:
+            start = time.perf_counter()
+            for text in updates:
+                await ws.send(text)
+                await ws.recv()
+            return len(updates) / (time.perf_counter() - start)
+
+    with server_process([sys.executable, "-c", BARE_SERVER], answer) as url:
+        return asyncio.run(replay(url))
+
+
+# ------------------------------------------------------------------------------- 2. exchange path
+
+MOCK = [sys.executable, "-m", "conformance.cli", "mock"]
+
+
+def exchange_seconds(updates: list[str], concurrency: int, per_connection: int = 20) -> float:
+    """Send, receive, record and check a corpus against the mock in its own process.
+
+    The corpus is cut into connections of `per_connection` updates (as a run does), run
+    `concurrency` at once, and each transcript is judged as its connection ends.
+    """
+    contract = load_contract()
+    plans = [Plan(f"bench {i}", tuple(updates[i : i + per_connection])) for i in range(0, len(updates), per_connection)]
+    violations: list[Any] = []
+
+    def check(transcript: Any) -> None:
+        violations.extend(judge(transcript, contract).violations)
+
+    async def replay(url: str) -> float:
+        start = time.perf_counter()
+        log = await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0), concurrency, check)
+        assert log.failure is None and log.exchanges == len(updates), log.failure
+        return time.perf_counter() - start
+
+    with server_process(MOCK) as url:
+        elapsed = asyncio.run(replay(url))
+    assert not violations, violations[:1]
+    return elapsed
+
+
+# ------------------------------------------------------------------------------- 3. generation
+
+
+def generation_cps(connections: int) -> float:
+    generated_plans(10_000, 2)  # build the strategies once, as a run does
+    seconds, plans = timed(lambda: generated_plans(20_000, connections))
+    return sum(len(p.updates) for p in plans) / seconds
+
+
+def schemathesis_cps(count: int) -> float:
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    schema = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
+    operation = schema[UPDATE_PATH]["POST"]
+    seen = 0
+
+    def run(mode: GenerationMode) -> None:
+        @given(operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        def draw(case: Any) -> None:
+            nonlocal seen
+            json.dumps(case.body) if not isinstance(case.body, bytes) else case.body
+            seen += 1
+
+        draw()
+
+    seconds, _ = timed(lambda: (run(GenerationMode.POSITIVE), run(GenerationMode.NEGATIVE)))
+    return seen / seconds
+
+
+# ------------------------------------------------------------------------------- 4. end to end
+
+
+def suite_cps(connections: int) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "conformance.cli", "run", "--profile", "full", "--connections",
+                   str(connections), "--seed", "1", "--report-dir", tmp, "--no-html", "--quiet",
+                   "--shrink-budget-s", "0"]
+        seconds, done = timed(lambda: subprocess.run(command, capture_output=True, text=True, check=False))
+        if done.returncode != 0:
+            raise SystemExit(f"the suite failed: {done.stdout}{done.stderr}")
+        exchanges = json.loads((Path(tmp) / "summary.json").read_text())["counts"]["exchanges"]
+    return exchanges / seconds, exchanges
+
+
+class _Endpoint(http.server.BaseHTTPRequestHandler):
+    """The equivalent local HTTP endpoint for `st run`: answers each session.update like the mock."""
+
+    requests = 0
+
+    def do_POST(self) -> None:
+        type(self).requests += 1
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"type": "session.updated", "event_id": "e", "session": initial_session(DEFAULT_MODEL)})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def st_run_cps(examples: int) -> float:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    st = Path(sys.executable).with_name("st")
+    command = [str(st), "run", str(SPEC_DIR / "openapi.json"), "--url", f"http://127.0.0.1:{httpd.server_port}",
+               "--include-path", UPDATE_PATH, "--max-examples", str(examples), "--phases", "fuzzing", "--mode", "all",
+               "--checks", "not_a_server_error", "--no-color"]
+    try:
+        _Endpoint.requests = 0
+        seconds, _ = timed(lambda: subprocess.run(command, capture_output=True, text=True, check=False, timeout=600))
+        return _Endpoint.requests / seconds
+    finally:
+        httpd.shutdown()
+
+
+# ------------------------------------------------------------------------------- 5. checks
+
+
+def check_ratio(count: int) -> float:
+    contract = load_contract()
+    events = [{"type": "session.updated", "event_id": f"e{i}", "session": initial_session(DEFAULT_MODEL)}
+              for i in range(count)]
+    validator = contract.validators["session.updated"]
+    raw, _ = timed(lambda: [list(validator.iter_errors(e)) for e in events])
+    ours, _ = timed(lambda: [check_event(e, contract) for e in events])
+    return raw / ours
+
+
+# ------------------------------------------------------------------------------- 6. profiles
+
+
+def profile_run(profile: str) -> tuple[float, float]:
+    """Wall seconds and peak memory (MiB) of a whole `run` process, mock start included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                 "r = subprocess.run(sys.argv[1:], capture_output=True); "
+                 "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+        command = [sys.executable, "-c", probe, sys.executable, "-m", "conformance.cli", "run", "--profile", profile,
+                   "--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--shrink-budget-s", "0"]
+        wall, rss_kib, code = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        if code != "0":
+            raise SystemExit(f"`run --profile {profile}` exited {code}")
+        return float(wall), int(rss_kib) / 1024
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--short", action="store_true", help="small sizes: check that it works")
+    options.add_argument("--no-gate", action="store_true", help="report missed targets without failing")
+    args = options.parse_args()
+    size = SIZES["short" if args.short else "full"]
+    figures: dict[str, Any] = {"mode": "short" if args.short else "full"}
+
+    corpus = valid_updates(size["bare"])
+    figures["bare_rps"] = bare_rps(corpus)
+    figures["exchange_rps"] = len(corpus) / exchange_seconds(corpus, concurrency=4)
+    figures["exchange_rps_one_connection"] = len(corpus) / exchange_seconds(corpus, 1, per_connection=len(corpus))
+    figures["exchange_ratio"] = figures["exchange_rps"] / figures["bare_rps"]
+    figures["generation_cps"] = generation_cps(size["gen"])
+    figures["schemathesis_cps"] = schemathesis_cps(size["st"])
+    figures["generation_ratio"] = figures["generation_cps"] / figures["schemathesis_cps"]
+    figures["suite_cps"], figures["suite_exchanges"] = suite_cps(size["suite"])
+    figures["st_run_cps"] = st_run_cps(size["st"])
+    figures["suite_ratio"] = figures["suite_cps"] / figures["st_run_cps"]
+    figures["check_ratio"] = check_ratio(size["check"])
+    figures["smoke_wall_s"], figures["smoke_peak_mib"] = profile_run("smoke")
+    figures["full_wall_s"], figures["full_peak_mib"] = profile_run("full")
+    growth = {}
+    for count in size["growth"]:
+        updates = valid_updates(min(count, 2000))
+        updates = (updates * (count // len(updates) + 1))[:count]
+        growth[count] = exchange_seconds(updates, concurrency=4)
+    _, middle, large = size["growth"]
+    figures["growth_s"] = {str(k): round(v, 3) for k, v in growth.items()}
+    figures["growth_ratio"] = growth[large] / growth[middle]
+
+    print(f"{'figure':<18} {'value':>12}  target")
+    missed = []
+    for key, value in figures.items():
+        if isinstance(value, float):
+            target = TARGETS.get(key)
+            text = ""
+            if target:
+                op, bound, why = target
+                ok = value >= bound if op == ">=" else value <= bound
+                text = f"{op} {bound:g} {'ok' if ok else 'MISSED'}: {why}"
+                if not ok:
+                    missed.append(f"{key} = {value:.3g} ({op} {bound:g}: {why})")
+            print(f"{key:<18} {value:>12.3f}  {text}")
+    figures["missed"] = missed
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+    if missed and not (args.no_gate or args.short):
+        for line in missed:
+            print(f"target missed: {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
