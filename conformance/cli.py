@@ -166,6 +166,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         value = getattr(args, option)
         if value is not None and value <= 0:
             raise UsageError(f"--{option.replace('_', '-')} must be positive")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     if args.connect_retries < 0 or args.max_frame_bytes < 1024:
         raise UsageError("--connect-retries must be 0 or more and --max-frame-bytes at least 1024")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -201,6 +203,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         min_exercised=args.min_exercised,
         shrink_budget_s=args.shrink_budget_s,
+        auth_spec=(args.api_key_env, args.iam_token_env, tuple(args.header)),
         baseline=baseline,
         baseline_file=args.expected_failures or "",
         strict_baseline=args.strict_baseline,
@@ -231,6 +234,52 @@ def clear_previous(report_dir: Path) -> None:
         (report_dir / name).unlink(missing_ok=True)
 
 
+SHARDS_DIR = Path(__file__).resolve().parent / "shards"
+
+
+def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], say: Any) -> Any:
+    """Run the exchanges on `workers` pytest-xdist workers and merge them (None: a worker failed)."""
+    import time
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from conformance.distribute import ShardCollector, ShardSpec
+    from conformance.engine import finish, new_seed
+
+    seed = new_seed(settings)
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    spec = ShardSpec.of(settings, seed, workers)
+    collector = ShardCollector()
+    say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
+    code = pytest.main(
+        [
+            str(SHARDS_DIR),
+            "-c",
+            str(SHARDS_DIR / "pytest.ini"),
+            "--rootdir",
+            str(SHARDS_DIR),
+            "-p",
+            "xdist",
+            "-n",
+            str(workers),
+            *xdist_options,
+            "-p",
+            "no:terminal",
+            "--rc-shards",
+            spec.to_json(),
+        ],
+        plugins=[collector],
+    )
+    if code != 0 or len(collector.received) != workers:
+        fail(
+            f"internal error: the workers returned {len(collector.received)} of {workers} shards (pytest exit {code}); "
+            "this is a bug of realtime-conformance, please report it"
+        )
+        return None
+    return finish(settings, seed, collector.shards(), started_at, started, say)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -257,7 +306,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"target {public_url(settings.target, settings.auth.secrets)}"
         + (f", seed {settings.seed}" if settings.seed is not None else "")
     )
-    session = ConformanceSession(settings, report_dir, say)
+    outcome = None
+    if args.workers > 1:
+        outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+        if outcome is None:
+            return Exit.INTERNAL
+    session = ConformanceSession(settings, report_dir, say, outcome)
     pytest_args = [
         str(SUITE_DIR),
         "-c",
@@ -525,6 +579,20 @@ def parser() -> argparse.ArgumentParser:
         help="rerun only the requirements that failed in --report-dir's last summary, with its seed",
     )
     run.add_argument("--junit-prefix", default="", metavar="PREFIX", help="prefix for the JUnit class names")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="spread the connections over N processes with pytest-xdist, merged into one report (default: 1)",
+    )
+    run.add_argument(
+        "--xdist-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="pass an option to pytest-xdist, e.g. --xdist-option=--tx=ssh=host//python=python3 for "
+        "remote workers (repeatable)",
+    )
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(

@@ -11,7 +11,7 @@ import contextlib
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -59,6 +59,9 @@ class Settings:
     insecure: bool = False
     max_frame_bytes: int = 1 << 20
     politeness: Politeness = field(default_factory=Politeness)
+    # Where `auth` came from (API key variable, IAM token variable, --header specs): no secrets,
+    # so it can be handed to workers, which read the environment themselves.
+    auth_spec: tuple[str | None, str | None, tuple[str, ...]] = (None, None, ())
 
     @property
     def kind(self) -> Literal["mock", "live"]:
@@ -192,15 +195,40 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return None
 
 
-async def _run(settings: Settings, url: str, outcome: Outcome, progress: Callable[[str], None]) -> None:
-    contract = load_contract(settings.model_names or None)
+def target_for(settings: Settings, url: str) -> Target:
     limits = Limits(
         connect_s=settings.connect_timeout_s, answer_s=settings.timeout_s, max_frame_bytes=settings.max_frame_bytes
     )
-    target = Target(
+    return Target(
         url, settings.auth, limits, settings.models, settings.settle_s, ssl_context(settings), settings.politeness
     )
-    plans = plans_for(settings, outcome.seed)
+
+
+@contextlib.asynccontextmanager
+async def target_url(settings: Settings) -> AsyncIterator[str]:
+    """The URL to test: the target as given, or a freshly started reference mock's."""
+    if settings.kind == "mock":
+        async with serve_mock(MockConfig(models=settings.models or MockConfig().models)) as url:
+            yield url
+    else:
+        yield settings.target
+
+
+@dataclass
+class Shard:
+    """What one share of a run's plans produced (the whole run, when there is one shard)."""
+
+    url: str
+    log: RunLog
+    interrupted: bool = False
+
+
+def run_shard(
+    settings: Settings, seed: int, shard: int = 0, shards: int = 1, progress: Callable[[str], None] = lambda _: None
+) -> Shard:
+    """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them)."""
+    plans = plans_for(settings, seed)[shard::shards]
+    result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
     done = 0
 
@@ -210,40 +238,59 @@ async def _run(settings: Settings, url: str, outcome: Outcome, progress: Callabl
         if done == len(plans) or done % 10 == 0:
             progress(f"{done}/{len(plans)} connections done")
 
-    try:
-        await run_plans(plans, target, settings.concurrency, on_done, outcome.log)
-    finally:  # even when cancelled (Ctrl-C): judge what ran
-        outcome.judgement = judge_all(outcome.log.transcripts, contract)
-        outcome.judgement.exchanges = outcome.log.exchanges
-    if settings.profile != "smoke" and outcome.judgement.violations and settings.shrink_budget_s > 0:
-        progress("shrinking failing exchanges")
-        await _shrink(settings, target, outcome, time.monotonic() + settings.shrink_budget_s)
-
-
-def run(settings: Settings, progress: Callable[[str], None] = lambda line: None) -> Outcome:
-    """Run the profile against the target and judge it; never raises for a target's misbehaviour."""
-    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31)
-    started = time.monotonic()
-    outcome = Outcome(
-        settings,
-        seed,
-        public_url(settings.target, settings.auth.secrets),
-        datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-
     async def main() -> None:
-        if settings.kind == "mock":
-            async with serve_mock(MockConfig(models=settings.models or MockConfig().models)) as url:
-                outcome.url = url
-                await _run(settings, url, outcome, progress)
-        else:
-            await _run(settings, settings.target, outcome, progress)
+        async with target_url(settings) as url:
+            if settings.kind == "mock":
+                result.url = url
+            await run_plans(plans, target_for(settings, url), settings.concurrency, on_done, result.log)
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
-        outcome.interrupted = True
+        result.interrupted = True
+    return result
+
+
+def merge(settings: Settings, seed: int, shards: list[Shard]) -> RunLog:
+    """One log from the shards', transcripts in plan order (so a seed gives one result however run)."""
+    order = {plan.label: index for index, plan in enumerate(plans_for(settings, seed))}
+    merged = RunLog()
+    for shard in shards:
+        merged.transcripts += shard.log.transcripts
+        merged.exchanges += shard.log.exchanges
+        merged.aborted += shard.log.aborted
+        merged.failure = merged.failure or shard.log.failure
+        merged.stopped = merged.stopped or shard.log.stopped
+        merged.tls_fingerprint = merged.tls_fingerprint or shard.log.tls_fingerprint
+    merged.transcripts.sort(key=lambda t: order.get(t.label, len(order)))
+    return merged
+
+
+def finish(
+    settings: Settings,
+    seed: int,
+    shards: list[Shard],
+    started_at: str,
+    started: float,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Outcome:
+    """Judge what the shards recorded, shrink failures, and reach the verdict."""
+    outcome = Outcome(settings, seed, shards[0].url if shards else settings.target, started_at)
+    outcome.log = merge(settings, seed, shards)
+    outcome.interrupted = any(s.interrupted for s in shards)
     contract = load_contract(settings.model_names or None)
+    outcome.judgement = judge_all(outcome.log.transcripts, contract)
+    outcome.judgement.exchanges = outcome.log.exchanges
+    shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not outcome.interrupted
+    if shrinkable and outcome.judgement.violations:
+        progress("shrinking failing exchanges")
+
+        async def shrink() -> None:
+            async with target_url(settings) as url:
+                await _shrink(settings, target_for(settings, url), outcome, time.monotonic() + settings.shrink_budget_s)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(shrink())
     results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
     if settings.profile == "certify":
         results = certify(results, settings.min_exercised)
@@ -259,3 +306,14 @@ def run(settings: Settings, progress: Callable[[str], None] = lambda line: None)
         outcome.verdict = "error"  # what could not be tested is never called conformant
     outcome.duration_s = round(time.monotonic() - started, 3)
     return outcome
+
+
+def new_seed(settings: Settings) -> int:
+    return settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31)
+
+
+def run(settings: Settings, progress: Callable[[str], None] = lambda line: None) -> Outcome:
+    """Run the profile against the target and judge it; never raises for a target's misbehaviour."""
+    seed = new_seed(settings)
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    return finish(settings, seed, [run_shard(settings, seed, 0, 1, progress)], started_at, started, progress)

@@ -6,9 +6,10 @@ generator that makes a mistake costs coverage, never a false verdict. Nothing he
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,31 @@ def generated_plans(seed_value: int, count: int) -> list[Plan]:
     return [Plan(f"generated #{i + 1} (seed {seed_value})", updates) for i, updates in enumerate(found)]
 
 
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Make draws depend on the seed alone.
+
+    Hypothesis mixes in literals from whichever "local" modules happen to be imported (test files,
+    an editable install), so the same seed would draw different exchanges under pytest, under
+    xdist workers, or from an installed package. During our draws that pool is empty.
+    """
+    from hypothesis.internal.conjecture import providers
+
+    original = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if original is None or cache is None:  # a Hypothesis without the feature: nothing to neutralize
+        yield
+        return
+    empty = type(original())()  # an empty Constants
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = type(cache)(1024)  # constants chosen under other pools are not reused
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE = cache
+
+
 def run_hypothesis(seed_value: int, count: int, body: Callable[[tuple[str, ...]], None], shrink: bool = False) -> None:
     """Draw plans with Hypothesis from a seed; the body sees each (and, with `shrink`, its shrinks)."""
 
@@ -185,4 +211,5 @@ def run_hypothesis(seed_value: int, count: int, body: Callable[[tuple[str, ...]]
     def draw(updates: tuple[str, ...]) -> None:
         body(updates)
 
-    draw()
+    with _no_local_constants():
+        draw()

@@ -8,6 +8,8 @@ drives the same plugin through `pytest.main`, handing it its `Settings`.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import traceback
 from collections.abc import Callable
@@ -56,15 +58,23 @@ def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: l
 class ConformanceSession:
     """Runs the exchanges once and answers for each requirement; registered as a pytest plugin."""
 
-    def __init__(self, settings: Settings, report_dir: Path, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        report_dir: Path,
+        say: Callable[[str], None] | None = None,
+        outcome: Outcome | None = None,
+    ) -> None:
         self.settings = settings
         self.report_dir = report_dir
         self.say = say  # where progress goes; None: the pytest terminal
-        self.outcome: Outcome | None = None
+        self.outcome: Outcome | None = outcome  # given when workers already ran the exchanges
         self.internal_error: str | None = None
         self._by_id: dict[str, RequirementResult] = {}
 
     def ensure_run(self, say: Callable[[str], None]) -> Outcome | None:
+        if self.outcome is not None and not self._by_id:
+            self._by_id = {r.requirement.id: r for r in self.outcome.results}
         if self.outcome is None and self.internal_error is None:
             try:
                 self.outcome = run(self.settings, self.say or say)
@@ -111,6 +121,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--header", action="append", default=[], help="extra handshake header NAME:VALUE (VALUE may be env:NAME)"
     )
+    group.addoption("--rc-shards", default=None, help=argparse.SUPPRESS)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The shard items (conformance/shards): one per share of the planned connections."""
+    if "shard" in metafunc.fixturenames:
+        spec = metafunc.config.getoption("--rc-shards")
+        metafunc.parametrize("shard", range(json.loads(spec)["shards"] if spec else 0))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,6 +148,11 @@ def pytest_configure(config: pytest.Config) -> None:
         timeout_s=config.getoption("--rc-timeout"),
         models=tuple(config.getoption("--model")),
         auth=auth,
+        auth_spec=(
+            config.getoption("--api-key-env"),
+            config.getoption("--iam-token-env"),
+            tuple(config.getoption("--header")),
+        ),
     )
     config.pluginmanager.register(ConformanceSession(settings, Path(config.getoption("--report-dir"))), PLUGIN_NAME)
 
