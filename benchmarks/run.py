@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import http.server
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -32,13 +35,16 @@ from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.generate import event, generated_plans, valid_session
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
+from conformance.oracle import classify
 from conformance.runner import Plan, Target, run_plans
 from conformance.transport import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE_PATH = "/v1/realtime/client-events/session.update"
-SIZES = {"full": {"bare": 3000, "gen": 60, "st": 150, "suite": 60, "check": 4000, "growth": (100, 1000, 10000)},
-         "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000)}}
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {"bare": 3000, "gen": 60, "st": 150, "suite": 60, "check": 4000, "growth": (100, 1000, 10000), "repeat": 3},
+    "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000), "repeat": 1},
+}
 TARGETS: dict[str, tuple[str, float, str]] = {
     "exchange_ratio": (">=", 0.5, "the exchange path keeps at least half of the bare WebSocket rate"),
     "generation_ratio": (">=", 2.0, "generation is at least 2x Schemathesis' own"),
@@ -61,8 +67,13 @@ def valid_updates(count: int) -> list[str]:
     found: list[str] = []
 
     @given(valid_session())
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def draw(session: dict[str, Any]) -> None:
         session.pop("model", None)
         found.append(json.dumps(event(session, f"c{len(found)}")))
@@ -99,7 +110,7 @@ def server_process(command: list[str], stdin: str = "") -> Any:
         process.stdin.write(stdin + "\n")
         process.stdin.flush()
         line = process.stdout.readline()
-        yield line[line.index("ws://"):].split()[0]
+        yield line[line.index("ws://") :].split()[0]
     finally:
         process.kill()
         process.wait()
@@ -155,9 +166,16 @@ def exchange_seconds(updates: list[str], concurrency: int, per_connection: int =
 
 
 def generation_cps(connections: int) -> float:
-    generated_plans(10_000, 2)  # build the strategies once, as a run does
-    seconds, plans = timed(lambda: generated_plans(20_000, connections))
-    return sum(len(p.updates) for p in plans) / seconds
+    """Updates drawn and classified per second (strategies built first, as in a run; no corpus cache)."""
+    contract = load_contract()
+    generated_plans(10_000, 2)
+
+    def draw_and_classify() -> int:
+        plans = generated_plans(20_000, connections)
+        return sum(1 for plan in plans for text in plan.updates if classify(text, contract).kind)
+
+    seconds, count = timed(draw_and_classify)
+    return count / seconds
 
 
 def schemathesis_cps(count: int) -> float:
@@ -170,8 +188,13 @@ def schemathesis_cps(count: int) -> float:
 
     def run(mode: GenerationMode) -> None:
         @given(operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=count,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def draw(case: Any) -> None:
             nonlocal seen
             json.dumps(case.body) if not isinstance(case.body, bytes) else case.body
@@ -186,16 +209,38 @@ def schemathesis_cps(count: int) -> float:
 # ------------------------------------------------------------------------------- 4. end to end
 
 
-def suite_cps(connections: int) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "conformance.cli", "run", "--profile", "full", "--connections",
-                   str(connections), "--seed", "1", "--report-dir", tmp, "--no-html", "--quiet",
-                   "--shrink-budget-s", "0"]
-        seconds, done = timed(lambda: subprocess.run(command, capture_output=True, text=True, check=False))
-        if done.returncode != 0:
-            raise SystemExit(f"the suite failed: {done.stdout}{done.stderr}")
-        exchanges = json.loads((Path(tmp) / "summary.json").read_text())["counts"]["exchanges"]
-    return exchanges / seconds, exchanges
+def suite_cps(connections: int) -> tuple[float, float, int]:
+    """End-to-end cases per second of `run --profile full`: cold (drawing the corpus) and warm (replaying it)."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as cache:
+        command = [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "run",
+            "--profile",
+            "full",
+            "--connections",
+            str(connections),
+            "--seed",
+            "1",
+            "--report-dir",
+            tmp,
+            "--no-html",
+            "--quiet",
+            "--shrink-budget-s",
+            "0",
+        ]
+        environment = {**os.environ, "REALTIME_CONFORMANCE_CACHE": cache}
+        rates = []
+        for _ in ("cold", "warm"):
+            seconds, done = timed(
+                lambda: subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"the suite failed: {done.stdout}{done.stderr}")
+            exchanges = json.loads((Path(tmp) / "summary.json").read_text())["counts"]["exchanges"]
+            rates.append(exchanges / seconds)
+    return rates[0], rates[1], exchanges
 
 
 class _Endpoint(http.server.BaseHTTPRequestHandler):
@@ -222,12 +267,30 @@ def st_run_cps(examples: int) -> float:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     st = Path(sys.executable).with_name("st")
-    command = [str(st), "run", str(SPEC_DIR / "openapi.json"), "--url", f"http://127.0.0.1:{httpd.server_port}",
-               "--include-path", UPDATE_PATH, "--max-examples", str(examples), "--phases", "fuzzing", "--mode", "all",
-               "--checks", "not_a_server_error", "--no-color"]
+    command = [
+        str(st),
+        "run",
+        str(SPEC_DIR / "openapi.json"),
+        "--url",
+        f"http://127.0.0.1:{httpd.server_port}",
+        "--include-path",
+        UPDATE_PATH,
+        "--max-examples",
+        str(examples),
+        "--phases",
+        "fuzzing",
+        "--mode",
+        "all",
+        "--checks",
+        "not_a_server_error",
+        "--no-color",
+    ]
     try:
         _Endpoint.requests = 0
-        seconds, _ = timed(lambda: subprocess.run(command, capture_output=True, text=True, check=False, timeout=600))
+        with tempfile.TemporaryDirectory() as scratch:  # st keeps caches in its working directory
+            seconds, _ = timed(
+                lambda: subprocess.run(command, capture_output=True, text=True, check=False, timeout=600, cwd=scratch)
+            )
         return _Endpoint.requests / seconds
     finally:
         httpd.shutdown()
@@ -238,8 +301,10 @@ def st_run_cps(examples: int) -> float:
 
 def check_ratio(count: int) -> float:
     contract = load_contract()
-    events = [{"type": "session.updated", "event_id": f"e{i}", "session": initial_session(DEFAULT_MODEL)}
-              for i in range(count)]
+    events = [
+        {"type": "session.updated", "event_id": f"e{i}", "session": initial_session(DEFAULT_MODEL)}
+        for i in range(count)
+    ]
     validator = contract.validators["session.updated"]
     raw, _ = timed(lambda: [list(validator.iter_errors(e)) for e in events])
     ours, _ = timed(lambda: [check_event(e, contract) for e in events])
@@ -252,12 +317,33 @@ def check_ratio(count: int) -> float:
 def profile_run(profile: str) -> tuple[float, float]:
     """Wall seconds and peak memory (MiB) of a whole `run` process, mock start included."""
     with tempfile.TemporaryDirectory() as tmp:
-        probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                 "r = subprocess.run(sys.argv[1:], capture_output=True); "
-                 "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
-        command = [sys.executable, "-c", probe, sys.executable, "-m", "conformance.cli", "run", "--profile", profile,
-                   "--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--shrink-budget-s", "0"]
-        wall, rss_kib, code = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        probe = (
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+        )
+        command = [
+            sys.executable,
+            "-c",
+            probe,
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "run",
+            "--profile",
+            profile,
+            "--seed",
+            "1",
+            "--report-dir",
+            tmp,
+            "--no-html",
+            "--quiet",
+            "--shrink-budget-s",
+            "0",
+        ]
+        environment = {**os.environ, "REALTIME_CONFORMANCE_CACHE": str(Path(tmp) / "corpus")}  # cold: draws anew
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
+        wall, rss_kib, code = done.stdout.split()
         if code != "0":
             raise SystemExit(f"`run --profile {profile}` exited {code}")
         return float(wall), int(rss_kib) / 1024
@@ -268,19 +354,26 @@ def main() -> int:
     options.add_argument("--short", action="store_true", help="small sizes: check that it works")
     options.add_argument("--no-gate", action="store_true", help="report missed targets without failing")
     args = options.parse_args()
+    os.environ["REALTIME_CONFORMANCE_CACHE"] = "off"  # measure drawing, not the corpus cache
+    gc.collect()
+    gc.freeze()  # as the CLI does: the imported modules are not garbage
     size = SIZES["short" if args.short else "full"]
     figures: dict[str, Any] = {"mode": "short" if args.short else "full"}
 
     corpus = valid_updates(size["bare"])
-    figures["bare_rps"] = bare_rps(corpus)
-    figures["exchange_rps"] = len(corpus) / exchange_seconds(corpus, concurrency=4)
+    repeat = size["repeat"]
+    figures["bare_rps"] = median(bare_rps(corpus) for _ in range(repeat))
+    figures["exchange_rps"] = median(len(corpus) / exchange_seconds(corpus, concurrency=4) for _ in range(repeat))
     figures["exchange_rps_one_connection"] = len(corpus) / exchange_seconds(corpus, 1, per_connection=len(corpus))
     figures["exchange_ratio"] = figures["exchange_rps"] / figures["bare_rps"]
     figures["generation_cps"] = generation_cps(size["gen"])
     figures["schemathesis_cps"] = schemathesis_cps(size["st"])
     figures["generation_ratio"] = figures["generation_cps"] / figures["schemathesis_cps"]
-    figures["suite_cps"], figures["suite_exchanges"] = suite_cps(size["suite"])
-    figures["st_run_cps"] = st_run_cps(size["st"])
+    suite_runs = [suite_cps(size["suite"]) for _ in range(repeat)]
+    figures["suite_cps"] = median(run[0] for run in suite_runs)
+    figures["suite_cps_warm"] = median(run[1] for run in suite_runs)
+    figures["suite_exchanges"] = suite_runs[0][2]
+    figures["st_run_cps"] = median(st_run_cps(size["st"]) for _ in range(repeat))
     figures["suite_ratio"] = figures["suite_cps"] / figures["st_run_cps"]
     figures["check_ratio"] = check_ratio(size["check"])
     figures["smoke_wall_s"], figures["smoke_peak_mib"] = profile_run("smoke")

@@ -159,7 +159,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if getattr(args, option) <= 0:
             raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
     if args.concurrency is None:
-        args.concurrency = 8 if target == "mock" else 1
+        args.concurrency = 16 if target == "mock" else 1
     if args.connections < 1 or args.concurrency < 1 or args.min_exercised < 1:
         raise UsageError("--connections, --concurrency and --min-exercised must be at least 1")
     for option in ("rate", "max_exchanges", "budget_s"):
@@ -235,14 +235,31 @@ def clear_previous(report_dir: Path) -> None:
 
 
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
+#: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a
+#: stranger plugin could change how the suite behaves).
+RUN_PLUGINS = ("conformance.plugin", "allure_pytest.plugin")
+
+
+def run_pytest(args: list[str], plugins: list[object]) -> int:
+    """pytest.main with only our plugins (and xdist's workers get the same environment)."""
+    import pytest
+
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        preload = [arg for name in RUN_PLUGINS for arg in ("-p", name)]
+        return int(pytest.main([*preload, *args], plugins=plugins))
+    finally:
+        if previous is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
 def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], say: Any) -> Any:
     """Run the exchanges on `workers` pytest-xdist workers and merge them (None: a worker failed)."""
     import time
     from datetime import UTC, datetime
-
-    import pytest
 
     from conformance.distribute import ShardCollector, ShardSpec
     from conformance.engine import finish, new_seed
@@ -252,7 +269,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     spec = ShardSpec.of(settings, seed, workers)
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
-    code = pytest.main(
+    code = run_pytest(
         [
             str(SHARDS_DIR),
             "-c",
@@ -260,7 +277,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
             "--rootdir",
             str(SHARDS_DIR),
             "-p",
-            "xdist",
+            "xdist.plugin",
             "-n",
             str(workers),
             *xdist_options,
@@ -281,12 +298,20 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import pytest
 
     from conformance.plugin import ConformanceSession
     from conformance.report import render_html
 
     settings = settings_from(args)
+    if DRAW_AHEAD and settings.profile != "smoke" and args.workers == 1:
+        from dataclasses import replace
+
+        from conformance.engine import new_seed
+        from conformance.generate import draw_ahead
+
+        settings = replace(settings, seed=new_seed(settings))
+        assert settings.seed is not None
+        draw_ahead(settings.seed, settings.connections)
     report_dir = Path(args.report_dir)
     if settings.selected == ():
         print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
@@ -299,7 +324,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def say(line: str) -> None:
         if not args.quiet:
-            print(line, flush=True)
+            try:
+                print(line, flush=True)
+            except BrokenPipeError:  # `run | head`: the reader left; the run (and its report) go on
+                args.quiet = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     say(
         f"realtime-conformance {__version__}: profile {settings.profile}, "
@@ -331,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "-o",
         "junit_family=xunit2",
     ]
-    pytest.main(pytest_args, plugins=[session])
+    run_pytest(pytest_args, [session])
     if session.internal_error is not None or session.outcome is None:
         print(session.internal_error or "the suite did not run", file=sys.stderr)
         fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
@@ -525,7 +554,7 @@ def parser() -> argparse.ArgumentParser:
         dest="concurrency",
         type=int,
         default=None,
-        help="connections open at once (default: 8 against the embedded mock, 1 against a live target)",
+        help="connections open at once (default: 16 against the embedded mock, 1 against a live target)",
     )
     run.add_argument("--rate", type=float, help="at most this many updates per second, over all connections")
     run.add_argument("--max-exchanges", type=int, help="send at most this many updates in the whole run")
@@ -760,5 +789,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Exit.CONFORMANT
 
 
-if __name__ == "__main__":
+DRAW_AHEAD = False  # set by console_main: only a whole CLI process may fork a drawing child
+
+
+def console_main() -> None:
+    """The console script: a whole process for one command, so the start-up heap can be frozen
+    and the corpus drawn ahead in a forked child."""
+    import gc
+
+    global DRAW_AHEAD
+    DRAW_AHEAD = True
+    gc.collect()
+    gc.freeze()  # the imported modules are never garbage: spare every collection from scanning them
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -115,7 +115,7 @@ class Outcome:
 def plans_for(settings: Settings, seed: int) -> list[Plan]:
     plans = scripted_plans()
     if settings.profile != "smoke":
-        plans += generated_plans(seed, settings.connections)
+        plans += list(generated_plans(seed, settings.connections))
     return plans
 
 

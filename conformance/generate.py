@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from conformance.contract import SCHEMA_DIR, SPEC_DIR, read_json
+from conformance import __version__
+from conformance.contract import SCHEMA_DIR, SPEC_DIR, read_json, spec_hash
 from conformance.runner import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
@@ -138,15 +141,15 @@ def update_texts() -> st.SearchStrategy[Callable[[str | None], str]]:
     )
     untyped = valid_session().map(lambda s: {k: v for k, v in s.items() if k != "type"})
     valid = ours(valid_session())
+    # Weighted by repetition: Schemathesis' draws cost several times ours, so they are one in seven.
+    broken, unknown, missing_type = ours(broken_session()), ours(unknown_field), ours(untyped)
     return st.one_of(
-        valid,
-        valid,
-        valid,
-        ours(broken_session()),
+        *[valid] * 6,
+        *[broken] * 2,
+        *[unknown] * 2,
+        *[missing_type] * 2,
         theirs(negative=True),
         theirs(negative=False),
-        ours(unknown_field),
-        ours(untyped),
     )
 
 
@@ -162,11 +165,70 @@ def plans(draw: st.DrawFn, max_updates: int = 6) -> tuple[str, ...]:
     return (first, *rest)
 
 
-def generated_plans(seed_value: int, count: int) -> list[Plan]:
-    """`count` connections drawn deterministically from `seed_value` (same seed, same plans)."""
+def corpus_dir() -> Path | None:
+    """Where drawn corpora are kept ($REALTIME_CONFORMANCE_CACHE, else ~/.cache/…; "off" disables)."""
+    configured = os.environ.get("REALTIME_CONFORMANCE_CACHE", "")
+    if configured.lower() in ("off", "0", "no"):
+        return None
+    return Path(configured) if configured else Path.home() / ".cache" / "realtime-conformance" / "corpus"
+
+
+def corpus_key(seed_value: int, count: int) -> str:
+    """Everything the draws depend on: the seed, the size, the contract and the generators' versions."""
+    versions = [metadata.version(name) for name in ("hypothesis", "schemathesis")]
+    parts = [__version__, spec_hash(), *versions, str(seed_value), str(count)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+_drawing: dict[tuple[int, int], int] = {}  # (seed, count) -> pid of a child drawing that corpus
+
+
+def draw_ahead(seed_value: int, count: int) -> None:
+    """Start drawing a corpus in a forked child, so the draws overlap the run's start-up on another core.
+
+    Only for a whole, single-threaded CLI process (a fork must not copy other threads' locks); the
+    child writes the corpus to the cache and `generated_plans` waits for it. Without a cache, a no-op.
+    """
+    folder = corpus_dir()
+    if folder is None or (folder / f"{corpus_key(seed_value, count)}.json").is_file() or not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: draw, store, leave without running the parent's cleanup
+        code = 0
+        try:
+            generated_plans(seed_value, count)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _drawing[(seed_value, count)] = pid
+
+
+@functools.lru_cache(maxsize=8)
+def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
+    """`count` connections drawn deterministically from `seed_value` (same seed, same plans).
+
+    Drawn once, then replayed: kept in memory for the process (the run, the merge of worker shards)
+    and on disk keyed by seed, size, spec hash and versions, so a pinned seed in CI draws only once.
+    """
+    child = _drawing.pop((seed_value, count), None)
+    if child is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)  # a failed child only means drawing here, below
+    folder = corpus_dir()
+    path = folder / f"{corpus_key(seed_value, count)}.json" if folder is not None else None
     found: list[tuple[str, ...]] = []
-    run_hypothesis(seed_value, count, lambda updates: found.append(updates))
-    return [Plan(f"generated #{i + 1} (seed {seed_value})", updates) for i, updates in enumerate(found)]
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            found = [tuple(updates) for updates in json.loads(path.read_text(encoding="utf-8"))]
+    if not found:
+        run_hypothesis(seed_value, count, lambda updates: found.append(updates))
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                temporary.write_text(json.dumps(found), encoding="utf-8")
+                temporary.replace(path)
+    return tuple(Plan(f"generated #{i + 1} (seed {seed_value})", updates) for i, updates in enumerate(found))
 
 
 @contextlib.contextmanager

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
+
+import pytest
 
 from conformance.checks import Judgement, judge_all
 from conformance.contract import load_contract
@@ -73,3 +75,17 @@ class ServerThread:
 
 def mock_thread(config: MockConfig) -> ServerThread:
     return ServerThread(lambda: serve_mock(config))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Drawn corpora go to a folder of this test session, not the user's cache."""
+    import os
+
+    previous = os.environ.get("REALTIME_CONFORMANCE_CACHE")
+    os.environ["REALTIME_CONFORMANCE_CACHE"] = str(tmp_path_factory.mktemp("corpus"))
+    yield
+    if previous is None:
+        del os.environ["REALTIME_CONFORMANCE_CACHE"]
+    else:
+        os.environ["REALTIME_CONFORMANCE_CACHE"] = previous

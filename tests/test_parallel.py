@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,13 +68,34 @@ def plans_hash(seed: int) -> str:
     return hashlib.sha256(json.dumps([p.updates for p in generated_plans(seed, 15)]).encode()).hexdigest()
 
 
-def test_a_seed_draws_the_same_exchanges_in_any_process() -> None:
+def test_a_seed_draws_the_same_exchanges_in_any_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under pytest, in a worker, or in a bare interpreter: the seed alone decides what is drawn."""
+    monkeypatch.setenv("REALTIME_CONFORMANCE_CACHE", "off")  # draw, here and there: no corpus to share
+    generated_plans.cache_clear()
     here = plans_hash(77)
     code = (
         "import hashlib, json; from conformance.generate import generated_plans; "
         "print(hashlib.sha256(json.dumps([p.updates for p in generated_plans(77, 15)]).encode()).hexdigest())"
     )
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+        env={**os.environ, "REALTIME_CONFORMANCE_CACHE": "off"},
+    )
     assert there.stdout.strip() == here
     assert plans_hash(78) != here
+
+
+def test_the_corpus_cache_replays_exactly_what_was_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALTIME_CONFORMANCE_CACHE", str(tmp_path))
+    generated_plans.cache_clear()
+    drawn = generated_plans(5, 6)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    generated_plans.cache_clear()
+    assert generated_plans(5, 6) == drawn
+    (next(tmp_path.glob("*.json"))).write_text("not json")  # a damaged corpus is drawn again, not trusted
+    generated_plans.cache_clear()
+    assert generated_plans(5, 6) == drawn
