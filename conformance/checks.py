@@ -307,8 +307,11 @@ def check_created_sent(conn: Connection) -> CheckResult:
 
 
 def _deaf_after_error(step: Step) -> bool:
-    """An unanswered step after an error: EX-USABLE-AFTER-ERROR's to judge, no other check's."""
-    return step.since_error is not None and step.answer is None
+    """A valid update after an error that got no answer: EX-USABLE-AFTER-ERROR's to judge.
+
+    (An invalid one left unanswered is EX-INVALID-REJECTED's: it was not rejected, whatever came before.)
+    """
+    return step.since_error is not None and step.answer is None and step.classification.kind == "valid"
 
 
 @exchange_check("EX-VALID-ANSWERED")
@@ -448,7 +451,7 @@ def check_invalid_rejected(conn: Connection) -> CheckResult:
             out.append(_violation("EX-INVALID-REJECTED", "session", message, step, updated[0].frame))
         elif errors:
             count += 1
-        elif _wrong_type_answer(step, "error") is not None or _deaf_after_error(step):
+        elif _wrong_type_answer(step, "error") is not None or (step.since_error and step.server_close):
             continue  # judged by ERR-TYPE / EX-USABLE-AFTER-ERROR
         elif step.waited_out:
             count += 1
@@ -489,7 +492,7 @@ def check_usable_after_error(conn: Connection) -> CheckResult:
             count += 1
             message = f"the server closed the connection (code {step.server_close.close_code}) after an error"
             out.append(_violation("EX-USABLE-AFTER-ERROR", "session", message, step, step.server_close))
-        elif step.since_error is None or step.classification.kind == "undetermined":
+        elif step.since_error is None or step.classification.kind != "valid":
             continue
         elif step.answer is not None or _wrong_type_answer(step, "session") or _wrong_type_answer(step, "error"):
             count += 1  # answered; a wrong type is SU-TYPE's or ERR-TYPE's to judge

@@ -110,6 +110,8 @@ def cmd_mock(args: argparse.Namespace) -> int:
         width = max(len(f.name) for f in FAULTS)
         for fault in FAULTS:
             trips = ", ".join(fault.trips) or f"(no requirement: the run ends with {fault.outcome})"
+            if fault.may_trip:
+                trips += f" (and may trip {', '.join(fault.may_trip)})"
             print(f"{fault.name:<{width}}  {fault.description}\n{'':<{width}}  trips: {trips}")
         return Exit.CONFORMANT
     try:

@@ -113,6 +113,7 @@ class Outcome:
 
 
 def plans_for(settings: Settings, seed: int) -> list[Plan]:
+    """Smoke: the scripted connections; full and certify add Schemathesis' coverage cases and drawn ones."""
     plans = scripted_plans()
     if settings.profile != "smoke":
         plans += list(generated_plans(seed, settings.connections))

@@ -106,18 +106,50 @@ def event(session: Any, event_id: str | None) -> dict[str, Any]:
 
 
 @functools.cache
-def _schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
+def _session_update_operation() -> Any:
     import schemathesis
-    from schemathesis import GenerationMode
 
     schema = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
-    operation = schema["/v1/realtime/client-events/session.update"]["POST"]
+    return schema["/v1/realtime/client-events/session.update"]["POST"]
+
+
+def _body_text(body: Any) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+@functools.cache
+def _schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
+    from schemathesis import GenerationMode
+
     mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+    strategy: st.SearchStrategy[Any] = _session_update_operation().as_strategy(generation_mode=mode)
+    return strategy.map(lambda case: _body_text(case.body))
 
-    def text(body: Any) -> str:
-        return body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body)
 
-    return operation.as_strategy(generation_mode=mode).map(lambda case: text(case.body))
+COVERAGE_PER_CONNECTION = 5
+
+
+def coverage_plans() -> list[Plan]:
+    """Schemathesis' coverage phase: its deterministic boundary cases (positive and negative) for
+    session.update, five to a connection, each connection opened by a valid update."""
+    from schemathesis import GenerationMode
+    from schemathesis.core import NOT_SET
+
+    operation = _session_update_operation()
+    schema = operation.schema
+    cases = schema.iter_coverage_cases(
+        operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=schema.config.generation_for(operation=operation),
+    )
+    bodies = list(dict.fromkeys(_body_text(case.body) for case in cases if case.body is not NOT_SET))
+    opening = json.dumps({"type": "session.update", "event_id": "cov-0", "session": {"type": "realtime"}})
+    return [
+        Plan(f"coverage #{i // COVERAGE_PER_CONNECTION + 1}", (opening, *bodies[i : i + COVERAGE_PER_CONNECTION]))
+        for i in range(0, len(bodies), COVERAGE_PER_CONNECTION)
+    ]
 
 
 @functools.cache
@@ -205,7 +237,7 @@ def draw_ahead(seed_value: int, count: int) -> None:
 
 @functools.lru_cache(maxsize=8)
 def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
-    """`count` connections drawn deterministically from `seed_value` (same seed, same plans).
+    """Schemathesis' coverage cases, then `count` connections drawn from `seed_value` (same seed, same plans).
 
     Drawn once, then replayed: kept in memory for the process (the run, the merge of worker shards)
     and on disk keyed by seed, size, spec hash and versions, so a pinned seed in CI draws only once.
@@ -216,19 +248,25 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
             os.waitpid(child, 0)  # a failed child only means drawing here, below
     folder = corpus_dir()
     path = folder / f"{corpus_key(seed_value, count)}.json" if folder is not None else None
-    found: list[tuple[str, ...]] = []
+    corpus: dict[str, list[list[str]]] = {}
     if path is not None and path.is_file():
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            found = [tuple(updates) for updates in json.loads(path.read_text(encoding="utf-8"))]
-    if not found:
-        run_hypothesis(seed_value, count, lambda updates: found.append(updates))
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if all(isinstance(loaded.get(k), list) for k in ("coverage", "drawn")):
+                corpus = loaded
+    if not corpus:
+        drawn: list[tuple[str, ...]] = []
+        run_hypothesis(seed_value, count, lambda updates: drawn.append(updates))
+        corpus = {"coverage": [list(p.updates) for p in coverage_plans()], "drawn": [list(u) for u in drawn]}
         if path is not None:
             with contextlib.suppress(OSError):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_text(json.dumps(found), encoding="utf-8")
+                temporary.write_text(json.dumps(corpus), encoding="utf-8")
                 temporary.replace(path)
-    return tuple(Plan(f"generated #{i + 1} (seed {seed_value})", updates) for i, updates in enumerate(found))
+    coverage = [Plan(f"coverage #{i + 1}", tuple(u)) for i, u in enumerate(corpus["coverage"])]
+    drawn_plans = [Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u)) for i, u in enumerate(corpus["drawn"])]
+    return (*coverage, *drawn_plans)
 
 
 @contextlib.contextmanager

@@ -388,3 +388,31 @@ def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatc
         if path.is_file():
             assert canary.encode() not in path.read_bytes(), path
     assert (tmp_path / "summary.json").exists()
+
+
+def test_a_certified_wss_run_records_the_server_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], self_signed: tuple[ssl.SSLContext, Path]
+) -> None:
+    import hashlib
+
+    context, cert = self_signed
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    with mock_thread(MockConfig(ssl=context)) as url:
+        code, _, _, _ = run_cli(
+            tmp_path,
+            capsys,
+            "--target",
+            url,
+            "--ca-file",
+            str(cert),
+            "--profile",
+            "certify",
+            "--connections",
+            "6",
+            "--seed",
+            "1",
+            "--timeout",
+            "1",
+        )
+    manifest = json.loads((tmp_path / "certificate" / "manifest.json").read_text())
+    assert code == 0 and manifest["target_tls_sha256"] == hashlib.sha256(der).hexdigest()

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from conformance.cli import main
 from conformance.contract import load_contract
-from conformance.mock import FAULTS, Fault, MockConfig
+from conformance.mock import FAULTS, Fault, MockConfig, lookup
 from conformance.report import summary_schema
 from tests.conftest import LATE_S, mock_thread
 
@@ -64,7 +64,8 @@ def test_faulty_mock_fails_its_requirement_and_nothing_else(tmp_path: Path, faul
     failed = statuses(summary, "failed")
     assert code == 1 and summary["verdict"] == "non-conformant"
     assert failed & set(fault.trips), f"{fault.name} tripped nothing it declares"
-    assert failed <= set(fault.trips), f"false positives: {failed - set(fault.trips)}"
+    allowed = set(fault.trips) | set(fault.may_trip)
+    assert failed <= allowed, f"false positives: {failed - allowed}"
 
 
 def test_same_seed_gives_the_same_summary_and_another_seed_other_exchanges(tmp_path: Path) -> None:
@@ -123,3 +124,66 @@ def test_reports_name_every_requirement_in_junit_and_allure(tmp_path: Path) -> N
     assert stories == ids and len(results) == len(ids)
     severities = {label["value"] for r in results for label in r["labels"] if label["name"] == "severity"}
     assert severities <= {"critical", "normal"}
+
+
+def test_a_failing_generated_exchange_is_shrunk_to_a_minimal_one(tmp_path: Path) -> None:
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        report = tmp_path / "reports"
+        code = main(
+            [
+                "run",
+                "--target",
+                url,
+                "--profile",
+                "full",
+                "--connections",
+                "10",
+                "--seed",
+                "6",
+                "--report-dir",
+                str(report),
+                "--timeout",
+                "1",
+                "--shrink-budget-s",
+                "20",
+                "--no-html",
+                "--quiet",
+            ]
+        )
+    summary = json.loads((report / "summary.json").read_text())
+    assert code == 1
+    minimal = {m["requirement"]: m for m in summary["minimal_failures"]}
+    assert set(minimal) == {"EX-REFLECT"}
+    updates = minimal["EX-REFLECT"]["updates"]
+    assert 2 <= len(updates) <= 3 and any('"tools"' in u for u in updates)
+    transcript = report / minimal["EX-REFLECT"]["transcript"]
+    assert main(["validate", str(transcript)]) == 1  # the minimal exchange still fails, offline too
+
+
+def test_the_suite_runs_under_plain_pytest(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "conformance.suite",
+            "--target",
+            "mock",
+            "--report-dir",
+            str(tmp_path),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "38 passed" in done.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["verdict"] == "conformant"

@@ -23,6 +23,9 @@ class Fault:
     applies_to: str = ""  # event type whose outgoing events `mutate` rewrites
     mutate: Callable[[Event], None] | None = None
     outcome: str = ""
+    # What generated exchanges may also show, beyond the scripted ones: a real second violation of
+    # the same misbehaviour (deaf after an error also leaves an invalid update unanswered).
+    may_trip: tuple[str, ...] = ()
 
 
 def _set(path: str, value: Any) -> Callable[[Event], None]:
@@ -66,7 +69,12 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "closes-after-error", "closes the connection (1008) right after sending an error", ("EX-USABLE-AFTER-ERROR",)
     ),
-    Fault("deaf-after-error", "answers nothing more on a connection once it sent an error", ("EX-USABLE-AFTER-ERROR",)),
+    Fault(
+        "deaf-after-error",
+        "answers nothing more on a connection once it sent an error",
+        ("EX-USABLE-AFTER-ERROR",),
+        may_trip=("EX-INVALID-REJECTED",),
+    ),
     Fault(
         "applies-rejected", "sends error for an invalid update but applies its well-typed fields", ("EX-KEEP-CONFIG",)
     ),
