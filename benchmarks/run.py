@@ -137,6 +137,27 @@ def bare_rps(updates: list[str]) -> float:
 MOCK = [sys.executable, "-m", "conformance.cli", "mock"]
 
 
+def run_command(profile: str, report_dir: str, *extra: str) -> list[str]:
+    """`realtime-conformance run` as a whole process, seed 1, no HTML, no shrinking."""
+    return [
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "run",
+        "--profile",
+        profile,
+        "--seed",
+        "1",
+        "--report-dir",
+        report_dir,
+        "--no-html",
+        "--quiet",
+        "--shrink-budget-s",
+        "0",
+        *extra,
+    ]
+
+
 def exchange_seconds(updates: list[str], concurrency: int, per_connection: int = 20) -> float:
     """Send, receive, record and check a corpus against the mock in its own process.
 
@@ -212,24 +233,7 @@ def schemathesis_cps(count: int) -> float:
 def suite_cps(connections: int) -> tuple[float, float, int]:
     """End-to-end cases per second of `run --profile full`: cold (drawing the corpus) and warm (replaying it)."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as cache:
-        command = [
-            sys.executable,
-            "-m",
-            "conformance.cli",
-            "run",
-            "--profile",
-            "full",
-            "--connections",
-            str(connections),
-            "--seed",
-            "1",
-            "--report-dir",
-            tmp,
-            "--no-html",
-            "--quiet",
-            "--shrink-budget-s",
-            "0",
-        ]
+        command = run_command("full", tmp, "--connections", str(connections))
         environment = {**os.environ, "REALTIME_CONFORMANCE_CACHE": cache}
         rates = []
         for _ in ("cold", "warm"):
@@ -326,20 +330,7 @@ def profile_run(profile: str) -> tuple[float, float]:
             sys.executable,
             "-c",
             probe,
-            sys.executable,
-            "-m",
-            "conformance.cli",
-            "run",
-            "--profile",
-            profile,
-            "--seed",
-            "1",
-            "--report-dir",
-            tmp,
-            "--no-html",
-            "--quiet",
-            "--shrink-budget-s",
-            "0",
+            *run_command(profile, tmp),
         ]
         environment = {**os.environ, "REALTIME_CONFORMANCE_CACHE": str(Path(tmp) / "corpus")}  # cold: draws anew
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
