@@ -77,6 +77,7 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "stopped": log.stopped,
         "failure": failure,
         "tls": log.tls_fingerprint,
+        "planned": shard.planned,
     }
 
 
@@ -89,7 +90,7 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         aborted=list(data["aborted"]),
         stopped=data["stopped"],
     )
-    return Shard(data["url"], log, data["interrupted"])
+    return Shard(data["url"], log, data["interrupted"], list(data["planned"]))
 
 
 def run_share(spec: ShardSpec, shard: int, config: pytest.Config) -> None:

@@ -222,14 +222,20 @@ class Shard:
     url: str
     log: RunLog
     interrupted: bool = False
+    planned: list[str] = field(default_factory=list)  # the labels of its plans, in plan order
 
 
 def run_shard(
     settings: Settings, seed: int, shard: int = 0, shards: int = 1, progress: Callable[[str], None] = lambda _: None
 ) -> Shard:
     """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them)."""
-    plans = plans_for(settings, seed)[shard::shards]
     result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
+    try:
+        plans = plans_for(settings, seed)[shard::shards]
+    except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
+        result.interrupted = True
+        return result
+    result.planned = [plan.label for plan in plans]
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
     done = 0
 
@@ -252,9 +258,10 @@ def run_shard(
     return result
 
 
-def merge(settings: Settings, seed: int, shards: list[Shard]) -> RunLog:
+def merge(shards: list[Shard]) -> RunLog:
     """One log from the shards', transcripts in plan order (so a seed gives one result however run)."""
-    order = {plan.label: index for index, plan in enumerate(plans_for(settings, seed))}
+    # Shard k ran plans k, k + n, k + 2n…: its i-th planned label is plan number i * n + k.
+    order = {label: i * len(shards) + k for k, shard in enumerate(shards) for i, label in enumerate(shard.planned)}
     merged = RunLog()
     for shard in shards:
         merged.transcripts += shard.log.transcripts
@@ -277,7 +284,7 @@ def finish(
 ) -> Outcome:
     """Judge what the shards recorded, shrink failures, and reach the verdict."""
     outcome = Outcome(settings, seed, shards[0].url if shards else settings.target, started_at)
-    outcome.log = merge(settings, seed, shards)
+    outcome.log = merge(shards)
     outcome.interrupted = any(s.interrupted for s in shards)
     contract = load_contract(settings.model_names or None)
     outcome.judgement = judge_all(outcome.log.transcripts, contract)
