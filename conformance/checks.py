@@ -38,15 +38,6 @@ class Violation:
     sent: Frame | None = None
     connection: str = ""  # the label of the transcript it was found in
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "requirement": self.requirement,
-            "path": self.path,
-            "message": self.message,
-            "sent": self.sent.describe() if self.sent else None,
-            "received": self.received.describe() if self.received else None,
-        }
-
 
 @dataclass
 class Judgement:

@@ -124,13 +124,6 @@ def schema_documents(model_names: tuple[str, ...] | None = None) -> list[tuple[s
     return documents
 
 
-def schema_registry(model_names: tuple[str, ...] | None = None) -> Registry[Any]:
-    """All schema files, addressable by their `$id` (so `$ref`s resolve without network)."""
-    return Registry().with_resources(
-        (uri, Resource.from_contents(schema)) for uri, schema in schema_documents(model_names)
-    )
-
-
 def event_schema(event_type: str) -> dict[str, Any]:
     schema: dict[str, Any] = read_json(SCHEMA_DIR / f"{event_type}.json")
     return schema
