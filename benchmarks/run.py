@@ -62,18 +62,23 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def valid_updates(count: int) -> list[str]:
-    """An already generated corpus of valid updates (drawn once, replayed by the measurements)."""
-    found: list[str] = []
-
-    @given(valid_session())
-    @settings(
+def drawing(count: int) -> settings:
+    """Hypothesis settings for drawing `count` examples, as generation does: no database, no shrinking."""
+    return settings(
         max_examples=count,
         database=None,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+
+
+def valid_updates(count: int) -> list[str]:
+    """An already generated corpus of valid updates (drawn once, replayed by the measurements)."""
+    found: list[str] = []
+
+    @given(valid_session())
+    @drawing(count)
     def draw(session: dict[str, Any]) -> None:
         session.pop("model", None)
         found.append(json.dumps(event(session, f"c{len(found)}")))
@@ -209,13 +214,7 @@ def schemathesis_cps(count: int) -> float:
 
     def run(mode: GenerationMode) -> None:
         @given(operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=count,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @drawing(count)
         def draw(case: Any) -> None:
             nonlocal seen
             json.dumps(case.body) if not isinstance(case.body, bytes) else case.body
