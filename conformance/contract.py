@@ -124,11 +124,6 @@ def schema_documents(model_names: tuple[str, ...] | None = None) -> list[tuple[s
     return documents
 
 
-def event_schema(event_type: str) -> dict[str, Any]:
-    schema: dict[str, Any] = read_json(SCHEMA_DIR / f"{event_type}.json")
-    return schema
-
-
 def _requirement(entry: dict[str, Any]) -> Requirement:
     return Requirement(
         id=entry["id"],
@@ -148,23 +143,25 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
     """Load the contract; `model_names` replaces the supported model names of the schema."""
     catalogue = read_json(SPEC_DIR / "requirements.json")
     documents = schema_documents(model_names)
-    registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
-    validators = {t: Draft202012Validator(event_schema(t), registry=registry) for t in EVENT_TYPES}
-    known = Draft202012Validator(read_json(SPEC_DIR / "known-values.json"), registry=registry)
-    fast_registry = jsonschema_rs.Registry(documents)
     by_id = dict(documents)
+    registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
+    fast_registry = jsonschema_rs.Registry(documents)
+    known_uri = SCHEMA_BASE + "known-values.json"
 
-    def compile_fast(uri: str) -> Any:
+    def explaining(uri: str) -> Draft202012Validator:
+        return Draft202012Validator(by_id[uri], registry=registry)
+
+    def fast(uri: str) -> Any:
         return jsonschema_rs.validator_for(by_id[uri], registry=fast_registry)
 
     return Contract(
         version=catalogue["version"],
         requirements=tuple(_requirement(e) for e in catalogue["requirements"]),
-        model_names=model_names or model_names_of(read_json(SCHEMA_DIR / "realtime-session.json")),
-        validators=validators,
-        known_values=known,
-        fast={t: compile_fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
-        fast_known_values=compile_fast(SCHEMA_BASE + "known-values.json"),
+        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"]),
+        validators={t: explaining(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
+        known_values=explaining(known_uri),
+        fast={t: fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
+        fast_known_values=fast(known_uri),
     )
 
 
