@@ -28,24 +28,27 @@ class Fault:
     may_trip: tuple[str, ...] = ()
 
 
+def _parent(event: Event, path: str) -> tuple[Event, str]:
+    """The object holding the last key of a dotted path, and that key."""
+    *parents, last = path.split(".")
+    node = event
+    for key in parents:
+        node = node[key]
+    return node, last
+
+
 def _set(path: str, value: Any) -> Callable[[Event], None]:
     def mutate(event: Event) -> None:
-        *parents, last = path.split(".")
-        node = event
-        for key in parents:
-            node = node[key]
-        node[last] = value
+        node, key = _parent(event, path)
+        node[key] = value
 
     return mutate
 
 
 def _drop(path: str) -> Callable[[Event], None]:
     def mutate(event: Event) -> None:
-        *parents, last = path.split(".")
-        node = event
-        for key in parents:
-            node = node[key]
-        node.pop(last, None)
+        node, key = _parent(event, path)
+        node.pop(key, None)
 
     return mutate
 
