@@ -77,6 +77,8 @@ class Contract:
     # `validators` explain errors; a test checks that both always agree on validity.
     fast: dict[str, Any]
     fast_known_values: Any
+    #: Older top-level names and newer nested ones for the same setting (spec/aliases.json).
+    aliases: tuple[tuple[str, str], ...] = ()
 
     def requirement(self, requirement_id: str) -> Requirement:
         return self._by_id[requirement_id]
@@ -162,6 +164,7 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
         known_values=explaining(known_uri),
         fast={t: fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
         fast_known_values=fast(known_uri),
+        aliases=tuple((a, b) for a, b in read_json(SPEC_DIR / "aliases.json")["pairs"]),
     )
 
 
