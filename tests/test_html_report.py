@@ -17,7 +17,6 @@ from conformance.mock import MockConfig, lookup
 from conformance.report import allure_cli
 from tests.conftest import mock_thread
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -68,14 +67,17 @@ def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcr
     counts = summary["counts"]
     failing = [r for r in summary["requirements"] if r["status"] == "failed"]
     must = next(r for r in failing if r["level"] == "MUST")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Beside the report, in this test session's temporary folder (never the user's reports/); kept for a
+    # person to look at when $RC_SCREENSHOTS names a folder.
+    screenshots = Path(os.environ.get("RC_SCREENSHOTS") or report.parent / "screenshots")
+    screenshots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto((report / "allure-report.html").resolve().as_uri())
             page.get_by_text(must["id"], exact=True).first.wait_for(timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / "allure-report-overview.png"))
+            page.screenshot(path=str(screenshots / "allure-report-overview.png"))
             shown = counts_on_page(page.inner_text("body"))
             assert shown == {
                 "Total": len(summary["requirements"]),
@@ -88,7 +90,7 @@ def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcr
             page.get_by_text('"direction": "client"').first.wait_for(timeout=10_000)
             body = page.inner_text("body")
             assert "session.update" in body and "Category: MUST failures" in body
-            page.screenshot(path=str(SCREENSHOTS / "allure-report-failure.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "allure-report-failure.png"), full_page=True)
         finally:
             browser.close()
 
