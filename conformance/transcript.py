@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -27,6 +28,12 @@ FORMAT_VERSION = 1
 _LONG_NUMBER = re.compile(r"\d{19}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
+
+# RFC 8259 allows integers of any length, and a frame must be judged whatever it holds; but
+# jsonschema's error messages repr() the offending value, which Python refuses beyond 4300 digits
+# (a guard against int() of untrusted text, which parse_json does itself in near-linear time).
+# So the guard is lifted for this process; a repr() stays bounded by the frame size limit.
+sys.set_int_max_str_digits(0)
 
 
 class NotJSON(json.JSONDecodeError):
@@ -78,16 +85,21 @@ def parse_json(text: str) -> Any:
 
 
 def json_text(value: Any) -> str:
-    """json.dumps(ensure_ascii=False) that also copes with integers too long for str() (shown by length)."""
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except ValueError:
-        return json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    """json.dumps(ensure_ascii=False) for messages: an integer of thousands of digits is shown by its length
+    (writing it out costs time quadratic in its length, and a message shows 60 characters anyway)."""
+    text = json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    if "\\u0000" not in text:
+        return text
+    return _LONG_INT_MARK.sub(lambda m: f"<{'a negative' if m[1] else 'an'} integer of about {m[2]} digits>", text)
+
+
+_LONG_INT_MARK = re.compile(r'"\\u0000(-?)(\d+)\\u0000"')
 
 
 def _shorten_long_ints(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 13_000:
-        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _INT_CHUNK * 3:
+        # a mark that json_text replaces, quotes and all
+        return f"\0{'-' if value < 0 else ''}{int(value.bit_length() * 0.30103)}\0"
     if isinstance(value, dict):
         return {k: _shorten_long_ints(v) for k, v in value.items()}
     if isinstance(value, list):

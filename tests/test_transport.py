@@ -13,8 +13,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from conformance.mock import MockConfig, serve_mock
-from conformance.runner import Plan, Target, run_plans
 from conformance.redact import REDACTED, redactor
+from conformance.runner import Plan, Target, run_plans
 from conformance.transport import (
     Auth,
     Closed,
