@@ -9,6 +9,7 @@ offline, and accepts the bundle only when the recomputed verdict is the recorded
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +28,7 @@ from conformance import __version__
 from conformance.checks import judge_all
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
 from conformance.engine import certify
+from conformance.redact import NO_SECRETS, Redactor
 from conformance.results import evaluate, verdict_of
 from conformance.transcript import TranscriptError, parse_jsonl
 
@@ -85,16 +87,29 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def write_bundle(report_dir: Path, manifest_extra: dict[str, Any], sign_key: Path | None) -> Path:
-    """Assemble report_dir/certificate/ and report_dir/certificate.tar.gz from the run's outputs."""
+def write_bundle(
+    report_dir: Path, manifest_extra: dict[str, Any], sign_key: Path | None, safe: Redactor = NO_SECRETS
+) -> Path:
+    """Assemble report_dir/certificate/ and report_dir/certificate.tar.gz from the run's outputs.
+
+    The outputs were masked when written; every copied text passes `safe` once more, so a signed
+    bundle, which is handed to third parties, holds no credential even if a writer missed one.
+    """
     key = load_private_key(sign_key) if sign_key is not None else None
     folder = report_dir / "certificate"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    shutil.copyfile(report_dir / "summary.json", folder / "summary.json")
-    shutil.copyfile(report_dir / "junit.xml", folder / "junit.xml")
-    shutil.copytree(report_dir / "allure-results", folder / "allure-results")
-    shutil.copytree(report_dir / "transcripts", folder / "transcripts")
+
+    def copy(source: str | Path, target: str | Path) -> None:
+        data = Path(source).read_bytes()
+        with contextlib.suppress(UnicodeDecodeError):  # not text: nothing of ours writes bytes
+            data = safe.mask(data.decode("utf-8")).encode("utf-8")
+        Path(target).write_bytes(data)
+
+    copy(report_dir / "summary.json", folder / "summary.json")
+    copy(report_dir / "junit.xml", folder / "junit.xml")
+    shutil.copytree(report_dir / "allure-results", folder / "allure-results", copy_function=copy)
+    shutil.copytree(report_dir / "transcripts", folder / "transcripts", copy_function=copy)
     for path in spec_files():
         target = folder / "spec" / path.relative_to(SPEC_DIR)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError
 
 from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
 from conformance.oracle import Classification, classify
-from conformance.transcript import Frame, Transcript, parse_json
+from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
 #: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
@@ -57,7 +57,7 @@ class Judgement:
 
 
 def describe_value(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    text = json_text(value)  # json.dumps, but integers beyond Python's str() limit do not crash it
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -18,10 +18,10 @@ from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
+from conformance.redact import NO_SECRETS, Redactor, redactor
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
 from conformance.transcript import TranscriptError, parse_jsonl
-from conformance.transport import public_url
 
 
 class Exit(IntEnum):
@@ -61,16 +61,16 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT
 
 
-def print_results(results: list[RequirementResult]) -> None:
-    """The closing table: every requirement with its status, failures with their first messages."""
+def print_results(results: list[RequirementResult], safe: Redactor = NO_SECRETS) -> None:
+    """The closing table: every requirement with its status, failures with their first messages (masked)."""
     width = max(len(r.requirement.id) for r in results)
     print(f"{'STATUS':<8} {'LEVEL':<6} {'ID':<{width}} {'EXCHANGES':>9}  DETAIL")
     for result in sorted(results, key=lambda r: ("failed", "skipped", "passed").index(r.status)):
         r = result.requirement
-        detail = result.violations[0].message if result.violations else result.reason or r.title
+        detail = safe.text(result.violations[0].message if result.violations else result.reason or r.title)
         print(f"{result.status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {detail[:100]}")
         for v in result.violations[1:3]:
-            print(f"{'':<{width + 28}}{v.message[:100]}")
+            print(f"{'':<{width + 28}}{safe.text(v.message)[:100]}")
         if len(result.violations) > 3:
             print(f"{'':<{width + 28}}… and {len(result.violations) - 3} more (summary.json)")
     counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
@@ -174,7 +174,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.ca_file and not Path(args.ca_file).is_file():
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
     try:
-        auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header)
+        auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     baseline = None
@@ -323,18 +323,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
 
+    safe = redactor(settings.auth.secrets)  # every line printed below goes through it
+
     def say(line: str) -> None:
         if not args.quiet:
             try:
-                print(line, flush=True)
+                print(safe.text(line), flush=True)
             except BrokenPipeError:  # `run | head`: the reader left; the run (and its report) go on
                 args.quiet = True
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     say(
         f"realtime-conformance {__version__}: profile {settings.profile}, "
-        f"target {public_url(settings.target, settings.auth.secrets)}"
-        + (f", seed {settings.seed}" if settings.seed is not None else "")
+        f"target {safe.url(settings.target)}" + (f", seed {settings.seed}" if settings.seed is not None else "")
     )
     outcome = None
     if args.workers > 1:
@@ -363,7 +364,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     run_pytest(pytest_args, [session])
     if session.internal_error is not None or session.outcome is None:
-        print(session.internal_error or "the suite did not run", file=sys.stderr)
+        print(safe.text(session.internal_error or "the suite did not run"), file=sys.stderr)
         fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
         return Exit.INTERNAL
     outcome = session.outcome
@@ -375,6 +376,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 report_dir,
                 manifest_settings(settings, outcome.log.tls_fingerprint),
                 Path(args.sign_key) if args.sign_key else None,
+                safe,
             )
         except KeyFileError as exc:
             raise UsageError(str(exc)) from None
@@ -382,10 +384,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_html:
         problem = render_html(report_dir, history=args.history)
         if problem is not None:
-            print(problem, file=sys.stderr)
+            print(safe.text(problem), file=sys.stderr)
     if not args.quiet:
         print()
-        print_results(outcome.results)
+        print_results(outcome.results, safe)
         failing = sorted((report_dir / "transcripts").glob("[0-9]*.jsonl"))
         for path in failing[:10]:
             print(f"re-judge: realtime-conformance validate {path}")
@@ -396,7 +398,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{outcome.duration_s:.1f}s; report: {report_dir}"
     )
     if outcome.incomplete is not None:
-        fail(outcome.incomplete + credential_hint(outcome, args))
+        fail(safe.text(outcome.incomplete + credential_hint(outcome, args)))
     if outcome.interrupted:
         return INTERRUPTED
     if outcome.verdict == "error":

@@ -15,10 +15,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from conformance.engine import PROFILES, Outcome, Settings, run
+from conformance.redact import credential_forms, redactor, url_forms
 from conformance.report import transcripts_for, write_allure_extras, write_summary
 from conformance.results import RequirementResult
 from conformance.transport import Auth
@@ -27,18 +29,21 @@ PLUGIN_NAME = "realtime-conformance-session"
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
 
 
-def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: list[str]) -> Auth:
-    """Handshake headers from environment variables; every value is a secret to redact."""
+def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: list[str], target: str = "") -> Auth:
+    """Handshake headers from environment variables, and every form of every credential (to mask).
+
+    At most one source may set Authorization: the API key or IAM token variable, a --header, or
+    user:password in the target URL (which websockets sends as Basic); two are a usage error.
+    """
     pairs: list[tuple[str, str]] = []
-    secrets: list[str] = []
+    secrets: set[str] = set()
+    sources: list[str] = []
     if iam_token_env and os.environ.get(iam_token_env):
-        token = os.environ[iam_token_env]
-        pairs.append(("Authorization", f"Bearer {token}"))
-        secrets.append(token)
+        pairs.append(("Authorization", f"Bearer {os.environ[iam_token_env]}"))
+        sources.append(f"${iam_token_env} (--iam-token-env)")
     elif api_key_env and os.environ.get(api_key_env):
-        key = os.environ[api_key_env]
-        pairs.append(("Authorization", f"api-key {key}"))
-        secrets.append(key)
+        pairs.append(("Authorization", f"api-key {os.environ[api_key_env]}"))
+        sources.append(f"${api_key_env} (--api-key-env)")
     for header in headers:
         name, sep, value = header.partition(":")
         if not sep or not name.strip():
@@ -51,8 +56,21 @@ def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: l
                     f"--header {name.strip()}: the environment variable {header.split('env:', 1)[1]} is empty"
                 )
         pairs.append((name.strip(), value))
-        secrets.append(value)
-    return Auth(tuple(pairs), tuple(s for s in secrets if s))
+        if name.strip().lower() == "authorization":
+            sources.append("--header Authorization")
+    for _, value in pairs:
+        secrets |= credential_forms(value)
+    try:
+        has_userinfo = urlsplit(target).username is not None
+    except ValueError:
+        has_userinfo = False
+    if has_userinfo:
+        sources.append("user:password in --target")
+    if len(sources) > 1:
+        hint = " (--api-key-env '' sends no API key)" if api_key_env and os.environ.get(api_key_env) else ""
+        raise ValueError(f"two credentials for one Authorization header: {' and '.join(sources)}; give one{hint}")
+    secrets |= url_forms(target)
+    return Auth(tuple(pairs), tuple(sorted(secrets)))
 
 
 class ConformanceSession:
@@ -137,7 +155,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         auth = auth_from_env(
-            config.getoption("--api-key-env"), config.getoption("--iam-token-env"), config.getoption("--header")
+            config.getoption("--api-key-env"),
+            config.getoption("--iam-token-env"),
+            config.getoption("--header"),
+            config.getoption("--target"),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -171,7 +192,8 @@ def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
 
     outcome = plugin.ensure_run(say)
     if outcome is None:
-        pytest.fail(f"internal error of realtime-conformance:\n{plugin.internal_error}", pytrace=False)
+        shown = redactor(plugin.settings.auth.secrets).text(plugin.internal_error or "")
+        pytest.fail(f"internal error of realtime-conformance:\n{shown}", pytrace=False)
     return plugin
 
 
@@ -194,28 +216,29 @@ def report_requirement(session: ConformanceSession, requirement_id: str) -> None
     dynamic.parameter("exchanges", str(result.exercised))
     failure = session.outcome.failure
     baseline = session.outcome.baseline
+    safe = redactor(session.settings.auth.secrets)  # everything below reaches JUnit and Allure
     if result.status == "failed" and baseline is not None and r.id in baseline.expected:
         first = result.violations[0].message if result.violations else result.reason
-        pytest.xfail(f"expected failure (baseline {baseline.file}): {first}")
+        pytest.xfail(safe.text(f"expected failure (baseline {baseline.file}): {first}"))
     if result.status == "failed":
         for transcript in transcripts_for(session.outcome, result)[:5]:
             allure.attach(
-                transcript.to_jsonl(),
-                name=f"transcript: {transcript.label}",
+                transcript.to_jsonl(safe),
+                name=safe.text(f"transcript: {transcript.label}"),
                 attachment_type=allure.attachment_type.JSON,
                 extension="jsonl",
             )
         lines = [f"[{r.level}] {r.id}: {r.title}"]
         lines += [
-            f"- {v.message}" + (f"\n  sent: {v.sent.describe()[:300]}" if v.sent else "")
+            f"- {v.message}" + (f"\n  sent: {v.sent.describe(safe)[:300]}" if v.sent else "")
             for v in result.violations[:10]
         ]
         if not result.violations:
             lines.append(f"- {result.reason}")
         if len(result.violations) > 10:
             lines.append(f"- … and {len(result.violations) - 10} more (see summary.json)")
-        pytest.fail("\n".join(lines), pytrace=False)
+        pytest.fail(safe.text("\n".join(lines)), pytrace=False)
     if result.status == "skipped":
         if failure is not None:
-            pytest.skip(f"not run: {failure.message}")
-        pytest.skip(result.reason)
+            pytest.skip(safe.text(f"not run: {failure.message}"))
+        pytest.skip(safe.text(result.reason))

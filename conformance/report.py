@@ -1,7 +1,8 @@
 """Reports: summary.json, transcripts, Allure extras, and the Allure HTML (Allure Report 3 CLI).
 
-Everything written here comes from an `Outcome`, whose frames were redacted by the transport;
-the only URL written is the public one (no credentials).
+Everything written here comes from an `Outcome`, whose frames are raw (they were judged as they
+came): every text that came from the target or the user goes through the run's `Redactor` on its
+way out, and the only URL written is the public one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
 from conformance.engine import Outcome
+from conformance.redact import Redactor, escape_surrogates, redactor
 from conformance.results import RequirementResult
 from conformance.transcript import Transcript
 
@@ -27,18 +29,25 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "connection"
 
 
+def redactor_of(outcome: Outcome) -> Redactor:
+    """The run's one Redactor: every form of the credentials it was given."""
+    return redactor(outcome.settings.auth.secrets)
+
+
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
+    """summary.json's document; what came from the target or the user is masked."""
     contract = load_contract(outcome.settings.model_names or None)
+    safe = redactor_of(outcome)
     requirements = []
     for result in outcome.results:
         violations = []
         for v in result.violations:
             label = v.connection
             entry: dict[str, Any] = {
-                "message": v.message,
-                "path": v.path,
-                "sent": v.sent.describe() if v.sent else None,
-                "received": v.received.describe() if v.received else None,
+                "message": safe.mask(v.message),
+                "path": safe.mask(v.path),
+                "sent": v.sent.describe(safe) if v.sent else None,
+                "received": v.received.describe(safe) if v.received else None,
             }
             if label in files:
                 entry["transcript"] = f"transcripts/{files[label]}"
@@ -54,7 +63,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "violations": violations,
         }
         if result.reason:
-            item["reason"] = result.reason
+            item["reason"] = safe.mask(result.reason)
         requirements.append(item)
     counts = {s: sum(1 for r in outcome.results if r.status == s) for s in ("passed", "failed", "skipped")}
     doc: dict[str, Any] = {
@@ -64,7 +73,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "version": contract.version,
             "hash": spec_hash(),
         },
-        "target": {"url": outcome.url, "kind": outcome.settings.kind},
+        "target": {"url": safe.url(outcome.url), "kind": outcome.settings.kind},
         "profile": outcome.settings.profile,
         "seed": outcome.seed,
         "started_at": outcome.started_at,
@@ -79,12 +88,12 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "requirements": requirements,
     }
     if outcome.failure is not None:
-        doc["error"] = {"kind": outcome.failure.kind, "message": outcome.failure.message}
+        doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
     elif outcome.incomplete is not None:
         kind = "interrupted" if outcome.interrupted else "aborted" if outcome.log.aborted else "incomplete"
-        doc["error"] = {"kind": kind, "message": outcome.incomplete}
+        doc["error"] = {"kind": kind, "message": safe.mask(outcome.incomplete)}
     if outcome.baseline is not None:
-        doc["baseline"] = outcome.baseline.to_json()
+        doc["baseline"] = safe.value(outcome.baseline.to_json())
         for item in requirements:
             if item["id"] in outcome.baseline.expected:
                 item["expected_failure"] = True
@@ -94,7 +103,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         doc["minimal_failures"] = [
             {
                 "requirement": s.requirement,
-                "updates": list(s.updates),
+                "updates": [safe.mask(u) for u in s.updates],
                 "transcript": f"transcripts/minimal-{s.requirement}.jsonl",
             }
             for s in outcome.shrunk
@@ -107,16 +116,18 @@ def write_transcripts(outcome: Outcome, directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.jsonl"):
         old.unlink()
-    (directory / "all.jsonl").write_text("".join(t.to_jsonl() for t in outcome.log.transcripts), encoding="utf-8")
+    safe = redactor_of(outcome)
+    (directory / "all.jsonl").write_text("".join(t.to_jsonl(safe) for t in outcome.log.transcripts), encoding="utf-8")
     failing = {v.connection for r in outcome.results for v in r.violations}
     names: dict[str, str] = {}
     for index, transcript in enumerate(outcome.log.transcripts, start=1):
         if transcript.label in failing:
             name = f"{index:03d}-{slug(transcript.label)}.jsonl"
-            (directory / name).write_text(transcript.to_jsonl(), encoding="utf-8")
+            (directory / name).write_text(transcript.to_jsonl(safe), encoding="utf-8")
             names[transcript.label] = name
     for shrunk in outcome.shrunk:
-        (directory / f"minimal-{shrunk.requirement}.jsonl").write_text(shrunk.transcript.to_jsonl(), encoding="utf-8")
+        minimal = directory / f"minimal-{shrunk.requirement}.jsonl"
+        minimal.write_text(shrunk.transcript.to_jsonl(safe), encoding="utf-8")
     return names
 
 
@@ -130,8 +141,10 @@ def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
     report_dir.mkdir(parents=True, exist_ok=True)
     files = write_transcripts(outcome, report_dir / "transcripts")
     doc = summary(outcome, files)
-    (report_dir / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (report_dir / "summary.md").write_text(markdown(doc), encoding="utf-8")
+    # the document is masked already; lone surrogates (from the target) become JSON escapes
+    text = escape_surrogates(json.dumps(doc, indent=2, ensure_ascii=False))
+    (report_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
+    (report_dir / "summary.md").write_text(escape_surrogates(markdown(doc)), encoding="utf-8")
     (report_dir / "badge.svg").write_text(badge(doc), encoding="utf-8")
     return doc
 
@@ -222,7 +235,7 @@ def write_allure_extras(outcome: Outcome, results_dir: Path) -> None:
     """environment.properties and categories.json beside allure-pytest's results."""
     results_dir.mkdir(parents=True, exist_ok=True)
     environment = {
-        "target": outcome.url,
+        "target": redactor_of(outcome).url(outcome.url),
         "target.kind": outcome.settings.kind,
         "profile": outcome.settings.profile,
         "seed": str(outcome.seed),

@@ -2,38 +2,109 @@
 
 A transcript is what the checks judge and what `validate` re-judges offline, so it carries
 everything a verdict depends on: the frames, their times, the timeout and the models the
-user gave. It never holds a credential: the transport redacts before recording.
+user gave. It holds the raw frames, credentials included: judging needs them as they came;
+writers pass them through a `Redactor` (conformance.redact) and `to_jsonl` writes the result.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
+
+from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 
 Direction = Literal["client", "server"]
 
 FORMAT_VERSION = 1
 
 
-_LONG_NUMBER = re.compile(r"\d{20}")  # orjson is exact up to 64-bit integers
+# orjson is exact only for integers within 64 bits (beyond, it returns floats); 19 digits may already not be.
+_LONG_NUMBER = re.compile(r"\d{19}")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
+
+# RFC 8259 allows integers of any length, and a frame must be judged whatever it holds; but
+# jsonschema's error messages repr() the offending value, which Python refuses beyond 4300 digits
+# (a guard against int() of untrusted text, which parse_json does itself in near-linear time).
+# So the guard is lifted for this process; a repr() stays bounded by the frame size limit.
+sys.set_int_max_str_digits(0)
+
+
+class NotJSON(json.JSONDecodeError):
+    """A text that RFC 8259 does not accept although Python's json module would."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise NotJSON(f"{name} is not JSON (RFC 8259)", name, 0)
+
+
+@functools.lru_cache(maxsize=32)
+def _power_of_ten(exponent: int) -> int:
+    power: int = 10**exponent
+    return power
+
+
+def _digits_to_int(digits: str) -> int:
+    """Exact, in time near-linear in the length (int() is quadratic and refuses beyond 4300 digits)."""
+    if len(digits) <= _INT_CHUNK:
+        return int(digits)
+    low = 1 << ((len(digits) - 1).bit_length() - 1)
+    return _digits_to_int(digits[:-low]) * _power_of_ten(low) + _digits_to_int(digits[-low:])
+
+
+def _parse_int(text: str) -> int:
+    if len(text) <= _INT_CHUNK:
+        return int(text)
+    value = _digits_to_int(text.lstrip("-"))
+    return -value if text.startswith("-") else value
 
 
 def parse_json(text: str) -> Any:
-    """json.loads, fast: orjson where it gives the very same value, the standard library elsewhere.
+    """A JSON text as RFC 8259 defines it: orjson where it is exact, the standard library elsewhere.
 
-    orjson turns integers beyond 64 bits into floats and rejects NaN/Infinity; texts with long digit
-    runs, and texts orjson refuses, go to json.loads, so the result (and any error) is json.loads'.
+    Stricter than json.loads: NaN, Infinity and -Infinity are refused, and so is a text holding a
+    surrogate code point (it cannot have come from UTF-8: a text frame that was not valid UTF-8
+    is recorded that way). Integers of any length are exact and escaped code points, even unpaired
+    surrogates, are kept. Raises json.JSONDecodeError, or RecursionError when nested too deeply.
     """
     if not _LONG_NUMBER.search(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    found = _SURROGATE.search(text)
+    if found:
+        raise NotJSON("not UTF-8: the frame held bytes that are not valid UTF-8", text, found.start())
+    return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+
+
+def json_text(value: Any) -> str:
+    """json.dumps(ensure_ascii=False) for messages: an integer of thousands of digits is shown by its length
+    (writing it out costs time quadratic in its length, and a message shows 60 characters anyway)."""
+    text = json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    if "\\u0000" not in text:
+        return text
+    return _LONG_INT_MARK.sub(lambda m: f"<{'a negative' if m[1] else 'an'} integer of about {m[2]} digits>", text)
+
+
+_LONG_INT_MARK = re.compile(r'"\\u0000(-?)(\d+)\\u0000"')
+
+
+def _shorten_long_ints(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _INT_CHUNK * 3:
+        # a mark that json_text replaces, quotes and all
+        return f"\0{'-' if value < 0 else ''}{int(value.bit_length() * 0.30103)}\0"
+    if isinstance(value, dict):
+        return {k: _shorten_long_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten_long_ints(v) for v in value]
+    return value
 
 
 def dump_json(value: Any) -> str:
@@ -71,25 +142,26 @@ class Frame:
             return "binary"
         return "close"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, redactor: Redactor = NO_SECRETS) -> dict[str, Any]:
         out: dict[str, Any] = {"direction": self.direction, "time": round(self.time, 6)}
         if self.text is not None:
-            out["text"] = self.text
+            out["text"] = redactor.mask(self.text)
         elif self.binary_length is not None:
             out["binary_length"] = self.binary_length
         else:
             out["close"] = self.close_code
             if self.close_reason:
-                out["reason"] = self.close_reason
+                out["reason"] = redactor.mask(self.close_reason)
         return out
 
-    def describe(self) -> str:
-        """Short, human form of the frame for evidence in messages and reports."""
+    def describe(self, redactor: Redactor = NO_SECRETS) -> str:
+        """Short, human form of the frame for evidence in messages and reports (masked by `redactor`)."""
         if self.text is not None:
-            return self.text
+            return redactor.mask(self.text)
         if self.binary_length is not None:
             return f"<binary frame, {self.binary_length} bytes>"
-        return f"<close {self.close_code}{' ' + self.close_reason if self.close_reason else ''}>"
+        reason = redactor.mask(self.close_reason)
+        return f"<close {self.close_code}{' ' + reason if reason else ''}>"
 
 
 @dataclass(frozen=True)
@@ -102,10 +174,10 @@ class Transcript:
     frames: tuple[Frame, ...] = ()
     label: str = ""
 
-    def header(self) -> dict[str, Any]:
+    def header(self, redactor: Redactor = NO_SECRETS) -> dict[str, Any]:
         head: dict[str, Any] = {
             "transcript": FORMAT_VERSION,
-            "url": self.url,
+            "url": redactor.mask(self.url),
             "timeout_s": self.timeout_s,
             "models": list(self.models),
         }
@@ -113,10 +185,11 @@ class Transcript:
             head["label"] = self.label
         return head
 
-    def to_jsonl(self) -> str:
-        lines = [json.dumps(self.header(), ensure_ascii=False)]
-        lines += [json.dumps(f.to_json(), ensure_ascii=False) for f in self.frames]
-        return "\n".join(lines) + "\n"
+    def to_jsonl(self, redactor: Redactor = NO_SECRETS) -> str:
+        """The transcript as a file holds it: masked by `redactor`, lone surrogates as JSON escapes."""
+        lines = [json.dumps(self.header(redactor), ensure_ascii=False)]
+        lines += [json.dumps(f.to_json(redactor), ensure_ascii=False) for f in self.frames]
+        return escape_surrogates("\n".join(lines) + "\n")
 
 
 def frame_from_json(obj: Any, where: str) -> Frame:
@@ -167,7 +240,7 @@ def parse_jsonl(content: str, default_timeout_s: float = 5.0) -> list[Transcript
             continue
         where = f"line {number}"
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', 'too deeply nested')})") from None
         if isinstance(obj, dict) and "transcript" in obj:

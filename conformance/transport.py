@@ -2,8 +2,10 @@
 
 It knows nothing of requirements. Every wait has a deadline, and every way a connection can go
 wrong becomes a typed outcome (`ConnectFailed`, `Timeout`, `Closed`) instead of an exception.
-Every frame is recorded, with its arrival time, into a `Transcript`; secrets are redacted here,
-at the boundary, so nothing downstream (transcripts, reports, logs) can hold a credential.
+Every frame is recorded raw, with its arrival time, into a `Transcript`: judging needs the frames
+as they came, so credentials are masked only where something is written or printed
+(conformance.redact). A text frame that is not UTF-8 is recorded too (its bytes kept as lone
+surrogates, which no JSON text can hold), and a redirect is never followed.
 """
 
 from __future__ import annotations
@@ -11,24 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from conformance.redact import public_url as public_url
 from conformance.transcript import Frame, Transcript
 
-REDACTED = "[REDACTED]"
-SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
-
-FailureKind = Literal["invalid-url", "dns", "refused", "tls", "timeout", "handshake-rejected", "handshake-failed"]
+FailureKind = Literal[
+    "invalid-url", "dns", "refused", "tls", "timeout", "handshake-rejected", "handshake-failed", "redirect"
+]
+REDIRECTS = (300, 301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -62,38 +64,37 @@ class Closed:
 
 @dataclass(frozen=True)
 class Auth:
-    """Handshake headers and the secret values that must never be recorded."""
+    """Handshake headers, and every form of the credentials in them (and in the target URL),
+    which every writer masks (conformance.redact)."""
 
     headers: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+class _NoRedirects(connect):
+    """websockets' connect, refusing every redirect instead of following it.
+
+    websockets follows up to 10 redirects and, across origins, drops only Authorization and
+    Cookie: custom credential headers would reach the other server, and the run would test a
+    server the report does not name. The URL is used as given (DESIGN), so a redirect fails.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
-def public_url(url: str, secrets: Iterable[str] = ()) -> str:
-    """The URL as it may be shown: no user:password, no secret-looking query values."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return redact(url, secrets)
-    if ":" in host:
-        host = f"[{host}]"
-    query = urlencode(
-        [(k, REDACTED if SECRET_QUERY.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-        safe="/:[]",
-    )
-    return redact(urlunsplit((parts.scheme, host + port, parts.path, query, "")), secrets)
-
-
-def _failure(exc: BaseException, url: str, secrets: Sequence[str]) -> ConnectFailed:
-    shown = public_url(url, secrets)
+def _failure(exc: BaseException, url: str) -> ConnectFailed:
+    shown = public_url(url)
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in REDIRECTS:
+        status = exc.response.status_code
+        location = exc.response.headers.get("Location")
+        to = f" to {public_url(urljoin(url, location))}" if location else ""
+        return ConnectFailed(
+            "redirect",
+            f"{shown} redirects (HTTP {status}){to}; not followed, so no credential goes to another server "
+            "and the report names the server tested: give the final URL as --target",
+            status,
+        )
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         what = "authentication rejected" if status in (401, 403) else "handshake rejected"
@@ -115,9 +116,7 @@ def _failure(exc: BaseException, url: str, secrets: Sequence[str]) -> ConnectFai
     if isinstance(exc, ConnectionRefusedError):
         return ConnectFailed("refused", f"connection refused by {shown}: nothing listening")
     if isinstance(exc, InvalidHandshake | ConnectionClosed | EOFError):
-        return ConnectFailed(
-            "handshake-failed", f"WebSocket handshake with {shown} failed: {redact(str(exc), secrets)}"
-        )
+        return ConnectFailed("handshake-failed", f"WebSocket handshake with {shown} failed: {exc}")
     if isinstance(exc, OSError):
         return ConnectFailed("refused", f"cannot connect to {shown}: {exc.strerror or exc}")
     raise exc
@@ -125,9 +124,8 @@ def _failure(exc: BaseException, url: str, secrets: Sequence[str]) -> ConnectFai
 
 @dataclass
 class Recorder:
-    """The frames of one connection, timed from its opening, redacted as they are recorded."""
+    """The frames of one connection, raw, timed from its opening."""
 
-    secrets: tuple[str, ...]
     started: float = field(default_factory=time.monotonic)
     frames: list[Frame] = field(default_factory=list)
 
@@ -135,7 +133,7 @@ class Recorder:
         return time.monotonic() - self.started
 
     def text(self, direction: Literal["client", "server"], text: str, at: float | None = None) -> Frame:
-        frame = Frame(direction, self.now() if at is None else at, text=redact(text, self.secrets))
+        frame = Frame(direction, self.now() if at is None else at, text=text)
         self.frames.append(frame)
         return frame
 
@@ -145,7 +143,7 @@ class Recorder:
         return frame
 
     def close(self, direction: Literal["client", "server"], code: int | None, reason: str) -> Frame:
-        frame = Frame(direction, self.now(), close_code=code, close_reason=redact(reason, self.secrets))
+        frame = Frame(direction, self.now(), close_code=code, close_reason=reason)
         self.frames.append(frame)
         return frame
 
@@ -183,9 +181,16 @@ class Session:
             try:
                 message = await self._ws.recv()
             except ConnectionClosed as exc:
-                if exc.sent is not None and exc.sent.code == 1009:
-                    self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
+                cause = exc.__cause__
+                if isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes):
+                    # websockets failed the connection (1007, as RFC 6455 asks): the frame is still evidence
+                    text = cause.object.decode("utf-8", "surrogateescape")
+                    await self._inbox.put(self._recorder.text("server", text))
+                    self._closed = Closed(1007, f"a text frame not in UTF-8 ({cause.reason} at byte {cause.start})")
                     direction: Literal["client", "server"] = "client"
+                elif exc.sent is not None and exc.sent.code == 1009:
+                    self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
+                    direction = "client"
                 else:
                     code = exc.rcvd.code if exc.rcvd else None
                     self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
@@ -244,7 +249,7 @@ class Session:
     def transcript(self, url: str, timeout_s: float, models: Sequence[str], label: str = "") -> Transcript:
         """What was recorded so far, with the URL as it may be shown."""
         return Transcript(
-            url=public_url(url, self._recorder.secrets),
+            url=public_url(url),
             timeout_s=timeout_s,
             models=tuple(models),
             frames=tuple(self._recorder.frames),
@@ -267,11 +272,11 @@ async def open_session(
     url: str, auth: Auth = Auth(), limits: Limits = Limits(), ssl_context: ssl.SSLContext | None = None
 ) -> Session | ConnectFailed:
     """Open a WebSocket to `url` (used as given, path and query included)."""
-    recorder = Recorder(auth.secrets)
+    recorder = Recorder()
     kwargs = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss://") else {}
     try:
         ws = await asyncio.wait_for(
-            connect(
+            _NoRedirects(
                 url,
                 additional_headers=list(auth.headers),
                 open_timeout=limits.connect_s,
@@ -287,7 +292,7 @@ async def open_session(
         )
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed, EOFError, ValueError) as exc:
         if isinstance(exc, ValueError) and not isinstance(exc, InvalidURI | ssl.SSLError):
-            return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url, auth.secrets)}")
-        return _failure(exc, url, auth.secrets)
+            return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url)}")
+        return _failure(exc, url)
     recorder.started = time.monotonic()
     return Session(ws, recorder, limits)

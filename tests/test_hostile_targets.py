@@ -354,7 +354,7 @@ def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatc
     monkeypatch.setenv("RC_KEY", canary)
     monkeypatch.setenv("RC_HDR", canary + "h")
     with mock_thread(MockConfig(api_key=canary)) as url:
-        host_url = url.replace("ws://", f"ws://user:{canary}@") + f"?token={canary}&model=x"
+        host_url = f"{url}?token={canary}&model=x"  # userinfo: tests/test_secrets.py
         process = subprocess.run(
             [
                 sys.executable,

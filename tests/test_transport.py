@@ -13,9 +13,9 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from conformance.mock import MockConfig, serve_mock
+from conformance.redact import REDACTED, redactor
 from conformance.runner import Plan, Target, run_plans
 from conformance.transport import (
-    REDACTED,
     Auth,
     Closed,
     ConnectFailed,
@@ -129,10 +129,11 @@ def test_public_url_hides_credentials_in_userinfo_and_query() -> None:
     assert "model=gpt://f/m" in shown and shown.count(REDACTED) == 2
 
 
-def test_canary_secret_never_reaches_the_transcript() -> None:
+def test_transcripts_keep_raw_frames_and_are_written_without_the_secret() -> None:
+    """Judging sees the raw frames; the written transcript masks the credential."""
     canary = "canary-7f3a9c1e5d"
 
-    async def scenario() -> str:
+    async def scenario() -> tuple[str, str]:
         async with serve_mock(MockConfig(api_key=canary)) as url:
             auth = Auth(headers=(("Authorization", f"api-key {canary}"),), secrets=(canary,))
             update = {
@@ -143,8 +144,10 @@ def test_canary_secret_never_reaches_the_transcript() -> None:
             plan = Plan("canary", (json.dumps(update),))
             log = await run_plans([plan], Target(f"{url}?api_key={canary}", auth, FAST, settle_s=0.05))
             assert log.failure is None and log.transcripts
-            return "".join(t.to_jsonl() for t in log.transcripts)
+            written = "".join(t.to_jsonl(redactor(auth.secrets)) for t in log.transcripts)
+            return "".join(f.text or "" for t in log.transcripts for f in t.frames), written
 
-    recorded = run(scenario())
-    assert canary not in recorded
-    assert REDACTED in recorded
+    raw, written = run(scenario())
+    assert canary in raw
+    assert canary not in written
+    assert REDACTED in written

@@ -1,0 +1,192 @@
+"""Redaction of credentials in everything written or printed, and never in what is judged.
+
+Judging sees the raw frames; a `Redactor` is applied by every writer (summary, Markdown, badge,
+JUnit and Allure through the plugin, transcripts, bundle, console), so no option or header value
+can change a verdict. A secret is every form a credential takes: the whole header value, its
+token after the scheme (`Bearer <token>`), a Basic pair and its parts, URL userinfo, secret-looking
+query values; each is matched however a server may have written it back: literally, or with any
+character as a JSON escape (`\\u0041` in either hex case, `\\/`, `\\n`, doubled backslashes when
+the text was escaped twice) or percent-encoded.
+
+A message that quotes a value cut short (`"canary-5e…"`) loses the rest of the secret, so the
+start of a secret (six characters or more) is masked where a text is cut: before `…`, a closing
+quote or the end of the text.
+
+Policy for short values: a secret shorter than `SHORT` characters is masked only where it stands
+alone (not inside a word or number), so `--header X-Team:e` masks an echoed `"e"` but leaves the
+`e` of `session.updated` readable. Such a value carries too little entropy to be kept from anyone,
+and masking it inside words would make every report unreadable while protecting nothing. Longer
+secrets are masked wherever they occur.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+REDACTED = "[REDACTED]"
+SHORT = 8
+SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
+
+_SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_WORD = "A-Za-z0-9"
+
+
+def _hex(code: int, width: int = 4) -> str:
+    """A hex number in any letter case, as a regex."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in f"{code:0{width}x}")
+
+
+def _char(ch: str) -> str:
+    """Every way one character of a secret can be written in a JSON text, a message or a URL."""
+    code = ord(ch)
+    forms = [re.escape(ch)]
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        forms.append(rf"\\+u{_hex(high)}\\+u{_hex(low)}")
+    else:
+        forms.append(rf"\\+u{_hex(code)}")
+    if ch in _SHORT_ESCAPES:
+        forms.append(r"\\+" + re.escape(_SHORT_ESCAPES[ch]))
+    forms.append("".join(f"%{_hex(byte, 2)}" for byte in ch.encode("utf-8", "surrogatepass")))
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _pattern(secret: str) -> str:
+    body = "".join(_char(ch) for ch in secret)
+    if len(secret) < SHORT:
+        return f"(?<![{_WORD}]){body}(?![{_WORD}])"
+    return body
+
+
+def _cut_pattern(secret: str) -> str:
+    """The start of a secret where a message was cut short (before `…`, a closing quote or the end)."""
+    chars = [_char(ch) for ch in secret]
+    head = SHORT // 2 + 2
+    tail = "".join(f"(?:{c}" for c in chars[head:]) + ")?" * len(chars[head:])
+    return "".join(chars[:head]) + tail + r'(?=…|\\*"|$)'
+
+
+def basic_forms(encoded: str) -> set[str]:
+    """`user:password` of a Basic credential, and each part."""
+    try:
+        pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return set()
+    user, _, password = pair.partition(":")
+    return {pair, user, password}
+
+
+def credential_forms(value: str) -> set[str]:
+    """A header value and what it holds: the whole, the token after a scheme, a Basic pair's parts."""
+    value = value.strip()
+    forms = {value}
+    scheme, sep, token = value.partition(" ")
+    if sep and token.strip():
+        forms.add(token.strip())
+        if scheme.lower() == "basic":
+            forms |= basic_forms(token)
+    return {f for f in forms if f}
+
+
+def url_forms(url: str) -> set[str]:
+    """The secrets a URL carries: its userinfo (as written, decoded and Basic-encoded) and
+    the values of secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return set()
+    forms: set[str] = set()
+    if user is not None:
+        plain_user, plain_password = unquote(user), unquote(password or "")
+        pair = f"{plain_user}:{plain_password}"
+        forms |= {user, password or "", plain_user, plain_password, pair, f"{user}:{password or ''}"}
+        forms.add(base64.b64encode(pair.encode("utf-8", "surrogateescape")).decode())
+    for item in parts.query.split("&"):
+        key, _, value = item.partition("=")
+        if SECRET_QUERY.search(unquote(key)) and value:
+            forms |= {value, unquote(value), unquote(value.replace("+", " "))}
+    return {f for f in forms if f}
+
+
+def escape_surrogates(text: str) -> str:
+    """Lone surrogates (from `\\ud800` in a frame, or bytes that were not UTF-8) written as `\\udXXX`.
+
+    Inside a JSON string that is the JSON escape of the same code point, so a JSON document stays
+    exact; elsewhere it is a readable stand-in. Either way the text can be written as UTF-8.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Masks every form of the given secrets; built once per run from its credentials."""
+
+    secrets: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def _regex(self) -> re.Pattern[str] | None:
+        unique = sorted({s for s in self.secrets if s}, key=lambda s: (-len(s), s))
+        if not unique:
+            return None
+        cut = [_cut_pattern(s) for s in unique if len(s) >= SHORT]
+        return re.compile("|".join([*(_pattern(s) for s in unique), *cut]))
+
+    def mask(self, text: str) -> str:
+        """The text with every form of every secret replaced by REDACTED (nothing else changes)."""
+        regex = self._regex
+        return text if regex is None else regex.sub(REDACTED, text)
+
+    def text(self, text: str) -> str:
+        """Free text ready to print or write: no secret, and lone surrogates shown as `\\udXXX`."""
+        return escape_surrogates(self.mask(text))
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string in it (keys too) masked."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {self.mask(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+    def url(self, url: str) -> str:
+        """The URL as it may be shown: no userinfo, no secret-looking query value, no secret."""
+        return self.text(public_url(url))
+
+
+def public_url(url: str, secrets: Iterable[str] = ()) -> str:
+    """The URL without user:password and with secret-looking query values masked."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return redactor(tuple(secrets) + tuple(url_forms(url))).text(url)
+    if ":" in host:
+        host = f"[{host}]"
+    query = urlencode(
+        [(k, REDACTED if SECRET_QUERY.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        safe="/:[]",
+    )
+    return redactor(tuple(secrets)).text(urlunsplit((parts.scheme, host + port, parts.path, query, "")))
+
+
+NO_SECRETS = Redactor()
+
+
+@functools.lru_cache(maxsize=16)
+def redactor(secrets: tuple[str, ...]) -> Redactor:
+    """The one Redactor of a set of secrets (compiled once, shared by every writer)."""
+    return Redactor(secrets)

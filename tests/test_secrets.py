@@ -1,0 +1,315 @@
+"""No credential in any output, whatever route it came by and however a server echoes it back;
+and no header value ever changes a verdict (judging sees the raw frames, DESIGN).
+
+The servers are the reference mock behind a relay written for these tests (tests/relay.py) that
+echoes every handshake header, and the request path, back in frames in every form a server may
+write them: plain, JSON-escaped (lower-, upper- and mixed-case hex, partly escaped, `\\/`),
+percent-encoded. Seeds: 1..3 by default; RC_SEEDS=1-10 for the ten-seed sweep.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import tarfile
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from conformance.cli import main
+from conformance.plugin import auth_from_env
+from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
+from tests.conftest import ServerThread
+from tests.relay import relay
+
+QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html", "--shrink-budget-s", "0"]
+HANDSHAKE = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
+HANDSHAKE |= {"sec-websocket-extensions"}
+
+
+def seeds() -> list[int]:
+    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+# ------------------------------------------------------------------ how a server echoes
+
+
+def escaped(value: str, form: str) -> str:
+    """`value` as the inside of a JSON string, written in one of the ways a server may write it."""
+    if form == "plain":
+        return json.dumps(value)[1:-1]
+    if form == "lower":
+        return "".join(f"\\u{ord(c):04x}" for c in value)
+    if form == "upper":
+        return "".join(f"\\u{ord(c):04X}" for c in value)
+    if form == "mixed":  # escapes in both cases, interleaved with literal characters
+        return "".join(
+            (f"\\u{ord(c):04x}", json.dumps(c)[1:-1], f"\\u{ord(c):04X}")[i % 3] for i, c in enumerate(value)
+        )
+    if form == "partial":
+        half = len(value) // 2
+        return "".join(f"\\u{ord(c):04x}" for c in value[:half]) + json.dumps(value[half:])[1:-1]
+    if form == "solidus":
+        return json.dumps(value)[1:-1].replace("/", "\\/")
+    if form == "percent":
+        return quote(value, safe="")
+    raise AssertionError(form)
+
+
+FORMS = ("plain", "lower", "upper", "mixed", "partial", "solidus", "percent")
+
+
+def echoed(request: Request) -> dict[str, str]:
+    values = {name.lower(): value for name, value in request.headers.raw_items() if name.lower() not in HANDSHAKE}
+    values["path"] = request.path
+    return values
+
+
+def echo_frames(request: Request, connection: int) -> list[str | bytes]:
+    """An event nobody waits for (allowed) per value and form: the run stays conformant."""
+    return [
+        f'{{"type": "test.echo", "name": "{name}", "form": "{form}", "value": "{escaped(value, form)}"}}'
+        for name, value in echoed(request).items()
+        for form in FORMS
+    ]
+
+
+def echo_and_judged(request: Request, connection: int) -> list[str | bytes]:
+    """The echoes, and a session.created whose session.type is each value, escaped: judged, so the
+    decoded value reaches violation messages (summary, JUnit, Allure, Markdown, stdout)."""
+    judged = [
+        f'{{"type": "session.created", "event_id": "echo-{i}", "session": {{"type": "{escaped(value, "mixed")}"}}}}'
+        for i, value in enumerate(echoed(request).values())
+    ]
+    return [*echo_frames(request, connection), *judged]
+
+
+# ---------------------------------------------------------------- how we look for a leak
+
+
+def undo_escapes(text: str) -> str:
+    """Independently of conformance.redact: every level of JSON escaping and percent-encoding undone."""
+    for _ in range(4):
+        text = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text)
+        text = re.sub(r"\\+([/\"])", r"\1", text)
+        text = unquote(text)
+    return text
+
+
+def outputs(report: Path, out: str, err: str) -> dict[str, str]:
+    """Every output of a run as text: files, the bundle's members, stdout and stderr."""
+    found = {"stdout": out, "stderr": err}
+    for path in report.rglob("*"):
+        if path.is_file() and not path.name.endswith(".tar.gz"):
+            found[str(path.relative_to(report))] = path.read_bytes().decode("utf-8", "replace")
+    for bundle in report.glob("*.tar.gz"):
+        with tarfile.open(bundle) as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    found[f"{bundle.name}:{member.name}"] = handle.read().decode("utf-8", "replace")
+    return found
+
+
+def assert_nowhere(secrets: list[str], found: dict[str, str]) -> None:
+    for name, text in found.items():
+        plain = undo_escapes(text)
+        for secret in secrets:
+            assert secret not in text and secret not in plain, f"{secret!r} leaked into {name}"
+
+
+# ------------------------------------------------------------------------------ routes
+
+TOKEN = "canary/{route}-5e1f0c3a77+Zx"
+
+
+def route_args(route: str, token: str, url: str, tmp_path: Path) -> tuple[list[str], str, list[str]]:
+    """(options, target URL, the secret forms that must appear nowhere) for one auth route."""
+    encoded = quote(token, safe="")
+    if route == "api-key-env":
+        return ["--api-key-env", "RC_CANARY"], url, [token, f"api-key {token}"]
+    if route == "iam-token-env":
+        return ["--iam-token-env", "RC_CANARY"], url, [token, f"Bearer {token}"]
+    if route == "header-env":
+        return ["--header", "X-Secret:env:RC_CANARY"], url, [token]
+    if route == "config-header":
+        config = tmp_path / "settings.toml"
+        config.write_text('header = ["X-Secret:${RC_CANARY}"]\n', encoding="utf-8")
+        return ["--config", str(config)], url, [token]
+    if route == "userinfo":
+        basic = base64.b64encode(f"tester:{token}".encode()).decode()
+        return [], url.replace("ws://", f"ws://tester:{encoded}@"), [token, encoded, basic, f"tester:{token}"]
+    if route == "query":
+        return [], f"{url}?api_key={encoded}&model=m", [token, encoded]
+    raise AssertionError(route)
+
+
+ROUTES = ("api-key-env", "iam-token-env", "header-env", "config-header", "userinfo", "query")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_canary_over_every_route_echo_form_and_output(
+    route: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REALTIME_API_KEY", raising=False)
+    token = TOKEN.format(route=route)
+    monkeypatch.setenv("RC_CANARY", token)
+    report = tmp_path / "report"
+    with relay(echo_and_judged) as url:
+        options, target, secrets = route_args(route, token, url, tmp_path)
+        certify = ["--profile", "certify", "--connections", "2", "--min-exercised", "1", "--seed", "1"]
+        code = main(["run", "--target", target, *options, "--report-dir", str(report), *QUICK, *certify])
+    out, err = capsys.readouterr()
+    assert code == 1, err  # the echoed session.created frames break session.type
+    found = outputs(report, out, err)
+    assert "certificate.tar.gz:certificate/summary.json" in found and "junit.xml" in found
+    assert any(name.startswith("allure-results/") and name.endswith("-result.json") for name in found)
+    assert_nowhere(secrets, found)
+    # the echoes did happen, every form of them was recorded, and each was masked
+    transcript = (report / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
+    assert transcript.count("test.echo") >= len(FORMS) and REDACTED in transcript
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    messages = [v["message"] for r in summary["requirements"] for v in r["violations"]]
+    assert any(REDACTED in m for m in messages), messages
+    assert REDACTED in out
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_a_one_letter_header_value_changes_no_verdict_against_the_clean_mock(
+    seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "--header", "X-Team:e", "--report-dir", str(tmp_path), "--seed", str(seed), *QUICK]
+    assert main([*args, "--profile", "full", "--connections", "2"]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] == "conformant"
+    # what was written (masked where "e" stands alone) still judges the same, offline
+    assert main(["validate", str(tmp_path / "transcripts" / "all.jsonl"), "--timeout", "0.5"]) == 0
+
+
+def test_a_one_letter_header_value_echoed_back_is_masked_where_it_stands_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Masked as a value ("e", "\\u0065"), not inside words: the transcripts still re-judge the same."""
+    report = tmp_path / "report"
+    with relay(echo_frames) as url:
+        code = main(["run", "--target", url, "--header", "X-Team:e", "--report-dir", str(report), *QUICK])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    written = (report / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
+    echoes = [
+        json.loads(json.loads(line)["text"])
+        for line in written.splitlines()
+        if "test.echo" in line and '\\"name\\": \\"x-team\\"' in line
+    ]
+    assert echoes and len(echoes) % len(FORMS) == 0  # every form, on every connection
+    assert all(e["value"] == REDACTED for e in echoes), echoes
+    for name, text in outputs(report, out, err).items():
+        assert not re.search(r'"e"|X-Team: ?e\b', undo_escapes(text), re.I), name
+    capsys.readouterr()
+    assert main(["validate", str(report / "transcripts" / "all.jsonl"), "--timeout", "0.5"]) == 0
+
+
+# -------------------------------------------------------------------------- the forms
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_echo_form_of_every_credential_part_is_masked(form: str) -> None:
+    token = "tok/EN+9f8e7d6c5b"
+    safe = Redactor(tuple(credential_forms(f"Bearer {token}")))
+    for value in (token, f"Bearer {token}"):
+        text = f'{{"echo": "{escaped(value, form)}"}}'
+        assert safe.mask(text) == f'{{"echo": "{REDACTED}"}}', text
+        assert token not in undo_escapes(safe.mask(text))
+
+
+def test_escapes_doubled_by_a_message_that_quotes_a_frame_are_masked() -> None:
+    safe = Redactor(("tok/EN+9f8e7d6c5b",))
+    once = '{"v": "' + escaped("tok/EN+9f8e7d6c5b", "mixed") + '"}'
+    assert "tok" not in undo_escapes(safe.mask(json.dumps(once)))
+
+
+def test_a_secret_cut_short_by_a_message_is_masked_too() -> None:
+    safe = Redactor(("canary-5e1f0c3a77",))
+    cut = 'rejected with error "invalid key canary-5e1f…"'
+    assert safe.mask(cut) == f'rejected with error "invalid key {REDACTED}…"'
+    assert safe.mask("canary-5 is a word") == "canary-5 is a word"
+
+
+def test_basic_credentials_and_userinfo_yield_every_part() -> None:
+    basic = base64.b64encode(b"alice:s3cr3t/pw").decode()
+    assert {"alice:s3cr3t/pw", "s3cr3t/pw", f"Basic {basic}", basic} <= credential_forms(f"Basic {basic}")
+    forms = url_forms("wss://alice:s3cr3t%2Fpw@example.test/v1?api_key=k%2By&model=m")
+    assert {"s3cr3t/pw", "s3cr3t%2Fpw", "alice:s3cr3t/pw", basic, "k+y", "k%2By"} <= forms
+    assert not any("model" in f or f == "m" for f in forms)
+
+
+def test_lone_surrogates_are_escaped_on_the_way_out() -> None:
+    assert Redactor().text("a\ud800b") == "a\\ud800b"
+
+
+# ------------------------------------------------------------- credentials in the handshake
+
+
+def test_userinfo_and_an_api_key_are_two_credentials_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REALTIME_API_KEY", "k-0123456789")
+    code = main(["run", "--target", "ws://u:p%40ss@127.0.0.1:9/", "--report-dir", str(tmp_path), *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "two credentials" in err
+    assert "p@ss" not in err and "k-0123456789" not in err
+
+
+def test_userinfo_alone_is_sent_once_as_basic_and_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REALTIME_API_KEY", raising=False)
+    auth = auth_from_env("REALTIME_API_KEY", None, [], "ws://u:p%40ss@127.0.0.1:9/")
+    assert auth.headers == () and {"p@ss", "u:p@ss", base64.b64encode(b"u:p@ss").decode()} <= set(auth.secrets)
+
+
+def test_a_redirect_is_not_followed_and_no_credential_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A redirect to another origin: exit 3 in one line; the other server is never contacted."""
+    monkeypatch.setenv("RC_CANARY", "canary-redirect-7c1d")
+    contacted: list[str] = []
+
+    def listening(process_request: Any) -> ServerThread:
+        @contextlib.asynccontextmanager
+        async def factory() -> AsyncIterator[str]:
+            async with serve(lambda ws: ws.close(), "127.0.0.1", 0, process_request=process_request) as server:
+                yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/v1/realtime/openai"
+
+        return ServerThread(factory)
+
+    def record(connection: ServerConnection, request: Request) -> None:
+        contacted.append(request.path)
+
+    with listening(record) as other:
+
+        def redirect(connection: ServerConnection, request: Request) -> Response:
+            response = connection.respond(HTTPStatus.FOUND, "moved\n")
+            response.headers["Location"] = other + "?token=canary-redirect-7c1d"
+            return response
+
+        with listening(redirect) as url:
+            code = main(
+                ["run", "--target", url, "--header", "X-Api-Key:env:RC_CANARY", "--report-dir", str(tmp_path), *QUICK]
+            )
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.startswith("realtime-conformance: error:")]
+    assert code == 3 and len(lines) == 1 and "redirect" in lines[0] and "not followed" in lines[0], err
+    assert "canary-redirect-7c1d" not in out + err
+    summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["target"]["url"] == url and summary["verdict"] == "error"
+    assert summary["counts"]["exchanges"] == 0 and summary["error"]["kind"] == "redirect"
+    assert not contacted
