@@ -40,6 +40,9 @@ class Violation:
     received: Frame | None = None
     sent: Frame | None = None
     connection: str = ""  # the label of the transcript it was found in
+    #: A requirement whose violation elsewhere in the run explains this one as well; it is then
+    #: reported under that one (one defect, one violation).
+    explained_by: str = ""
 
 
 @dataclass
@@ -255,6 +258,7 @@ class Connection:
     sends: tuple[Frame, ...] = ()  # every client text frame, throttled attempts included
     fields: frozenset[str] = frozenset()  # the documented top-level RealtimeSession fields
     aliases: tuple[tuple[str, str], ...] = ()
+    created: dict[str, Any] | None = None  # the session session.created announced before any update
 
     def updated_counts(self) -> list[int]:
         return [len(step.of_type("session.updated")) for step in self.steps]
@@ -551,6 +555,9 @@ def check_usable_after_error(conn: Connection) -> CheckResult:
     return count, out
 
 
+_ABSENT = object()
+
+
 def _unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, Any, Any]]]:
     """Whether the patch rule judges this step's answer, and the (field, before, now) it broke.
 
@@ -613,12 +620,22 @@ def check_config_kept(conn: Connection) -> CheckResult:
         leaked = rejected.classification.session or {}
         for path, before, now in broken:
             key = path.removeprefix("session.")
-            origin = " (the value of the rejected update)" if key in leaked and _covers(leaked[key], now) else ""
+            # A default (what session.created showed) coming back is no proof of a leak.
+            default = (conn.created or {}).get(key, _ABSENT)
+            leak = key in leaked and _covers(leaked[key], now) and not _covers(default, now)
+            origin = " (the value of the rejected update)" if leak else ""
             message = (
                 f"{path} is {describe_value(now)}{origin}; the next update did not set it "
                 f"and before the rejected update it was {describe_value(before)}"
             )
-            out.append(_violation("EX-KEEP-CONFIG", path, message, rejected, step.updated[0].frame))
+            # A change that is no leak is what a server without patch semantics does to every update.
+            explained_by = "" if leak else "EX-PATCH-KEEPS-UNSET"
+            out.append(
+                replace(
+                    _violation("EX-KEEP-CONFIG", path, message, rejected, step.updated[0].frame),
+                    explained_by=explained_by,
+                )
+            )
     return count, out
 
 
@@ -743,6 +760,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
 
     created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
     effective = created.session if created is not None and (not sends or created.frame.time <= sends[0].time) else None
+    effective_at_start = effective
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
     windows = _throttles_merged(_echoes_paired(_windows(positions, end_time)))
     steps: list[Step] = []
@@ -778,6 +796,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         tuple(sends),
         session_fields(contract),
         contract.aliases,
+        effective_at_start,
     )
 
 
@@ -868,7 +887,13 @@ def judge(transcript: Transcript, contract: Contract) -> Judgement:
 
 
 def judge_all(transcripts: Iterable[Transcript], contract: Contract) -> Judgement:
+    """Judge every connection of a run; a violation another one explains is reported under that one."""
     total = Judgement()
     for transcript in transcripts:
         total.add(judge(transcript, contract))
+    shown = {v.requirement for v in total.violations if not v.explained_by}
+    total.violations = [
+        replace(v, requirement=v.explained_by, explained_by="") if v.explained_by in shown else v
+        for v in total.violations
+    ]
     return total

@@ -83,7 +83,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "resets-unset-fields",
-        "each update (except right after an error) resets the fields it does not set to their defaults",
+        "each update resets the fields it does not set to their defaults (no patch semantics)",
         ("EX-PATCH-KEEPS-UNSET",),
     ),
     Fault(

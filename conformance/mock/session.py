@@ -168,7 +168,7 @@ class MockSession:
         if valid and self._has("closes-mid-exchange") and self._last_answer == "updated":
             return [Close(1011, "internal error")]
         late = self._last_answer != "error"
-        if self._has("resets-unset-fields" if late else "resets-after-error"):
+        if self._has("resets-unset-fields") or (self._has("resets-after-error") and not late):
             self._reset_unset(verdict.session or {})
         self._apply(verdict.session or {}, only_well_typed=False)
         actions: list[Action] = [self._updated()]
