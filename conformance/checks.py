@@ -687,9 +687,24 @@ def _session_id_never_sent(conn: Connection) -> str | None:
     return None
 
 
+def _unset_fields_never_shown(conn: Connection) -> str | None:
+    shown = [
+        (set(step.classification.session), step.updated[0].session)
+        for step in conn.steps
+        if step.updated and step.updated[0].session is not None and step.classification.session is not None
+    ]
+    if conn.paired and shown and all(not (conn.fields - {"id"} - patch) & set(now) for patch, now in shown):
+        return "session.updated never showed a documented field that its update did not set (all are optional)"
+    return None
+
+
 #: Why a requirement's condition never arose on a connection, for those a server may legitimately
 #: never give rise to by omitting an optional field.
-NOT_APPLICABLE: dict[str, Callable[[Connection], str | None]] = {"EX-SESSION-ID-STABLE": _session_id_never_sent}
+NOT_APPLICABLE: dict[str, Callable[[Connection], str | None]] = {
+    "EX-SESSION-ID-STABLE": _session_id_never_sent,
+    "EX-PATCH-KEEPS-UNSET": _unset_fields_never_shown,
+    "EX-KEEP-CONFIG": _unset_fields_never_shown,
+}
 
 
 # ------------------------------------------------------------------------------- judging

@@ -220,10 +220,13 @@ def server(b: Behaviour) -> Callable[[], contextlib.AbstractAsyncContextManager[
     return factory
 
 
-def run(tmp_path: Path, url: str, seed: int, *extra: str, profile: str = "full") -> tuple[int, dict[str, Any]]:
+def run(
+    tmp_path: Path, url: str, seed: int, *extra: str, profile: str = "full", quiet: bool = True
+) -> tuple[int, dict[str, Any]]:
     report = tmp_path / f"seed-{seed}"
     args = ["run", "--target", url, "--profile", profile, "--seed", str(seed), "--report-dir", str(report)]
-    code = main([*args, "--connections", "4", "--concurrency", "8", *FAST, *extra])
+    fast = FAST if quiet else [a for a in FAST if a != "--quiet"]
+    code = main([*args, "--connections", "4", "--concurrency", "8", *fast, *extra])
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     errors = list(Draft202012Validator(summary_schema()).iter_errors(summary))
     assert not errors, errors[0].message
@@ -251,11 +254,13 @@ def test_conforming_server_passes_the_full_profile(tmp_path: Path, behaviour: Be
     assert failed(summary) == {} and code == 0 and summary["verdict"] == "conformant"
 
 
-def test_throttling_is_reported_not_judged(tmp_path: Path) -> None:
+def test_throttling_is_reported_not_judged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ServerThread(server(Behaviour(burst=3))) as url:
-        code, summary = run(tmp_path, url, SEEDS[0])
+        code, summary = run(tmp_path, url, SEEDS[0], quiet=False)
     assert code == 0 and failed(summary) == {}
-    assert summary["throttling"]["errors"] > 0 and summary["throttling"]["backoff_s"] > 0
+    throttling = summary["throttling"]
+    assert throttling["errors"] > 0 and throttling["backoff_s"] > 0
+    assert f"the target throttled {throttling['errors']} update(s)" in capsys.readouterr().out
 
 
 def test_a_target_that_never_lets_an_update_through_is_untestable(tmp_path: Path) -> None:
@@ -311,3 +316,37 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
         _, summary = run(tmp_path / "late", url, 1)
     messages = failed(summary)["EX-VALID-ONCE"]
     assert messages and all("arrived when only" in m or "no other update was awaiting" in m for m in messages)
+
+
+def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
+    from conformance.checks import judge
+    from conformance.engine import certify
+    from conformance.results import evaluate
+    from tests.fixtures import to_transcript
+
+    update = {"type": "session.update", "event_id": "c1", "session": {"type": "realtime", "instructions": "Hi."}}
+    case = {
+        "timeout_s": 1.0,
+        "frames": [
+            {
+                "direction": "server",
+                "time": 0.01,
+                "json": {"type": "session.created", "event_id": "s0", "session": {"type": "realtime"}},
+            },
+            {"direction": "client", "time": 0.02, "json": update},
+            {
+                "direction": "server",
+                "time": 0.03,
+                "json": {"type": "session.updated", "event_id": "s1", "session": update["session"]},
+            },
+            {"direction": "client", "time": 5.0, "close": 1000},
+        ],
+    }
+    judgement = judge(to_transcript(case), CONTRACT)
+    assert judgement.violations == []
+    results = {r.requirement.id: r for r in certify(evaluate(CONTRACT, judgement), 1)}
+    for requirement in ("EX-PATCH-KEEPS-UNSET", "EX-SESSION-ID-STABLE"):
+        assert results[requirement].status == "skipped" and results[requirement].not_applicable
+        assert results[requirement].reason.startswith("not applicable: ")
+    # nothing excuses a MUST that could have been exercised and was not: no invalid update was sent
+    assert results["EX-INVALID-REJECTED"].status == "failed"
