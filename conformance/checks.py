@@ -260,9 +260,6 @@ class Connection:
     aliases: tuple[tuple[str, str], ...] = ()
     created: dict[str, Any] | None = None  # the session session.created announced before any update
 
-    def updated_counts(self) -> list[int]:
-        return [len(step.of_type("session.updated")) for step in self.steps]
-
     @functools.cached_property
     def surplus(self) -> Event | None:
         """The first `session.updated` that outnumbers the updates sent before it, if any.

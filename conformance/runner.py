@@ -56,7 +56,7 @@ class Target:
     auth: Auth = field(default_factory=Auth)
     limits: Limits = field(default_factory=Limits)
     models: tuple[str, ...] = ()  # models the user says the target accepts
-    settle_s: float = 0.1  # how long to keep listening after the last answer, for stray answers
+    settle_s: float = 0.1  # the least time to keep listening at the end (at least the timeout of the last update)
     ssl_context: ssl.SSLContext | None = None
     politeness: Politeness = field(default_factory=Politeness)
 
