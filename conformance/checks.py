@@ -25,7 +25,7 @@ from conformance.transcript import Frame, Transcript, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
 #: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
-THROTTLE = re.compile(r"rate.?limit", re.IGNORECASE)
+THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl", re.IGNORECASE)
 #: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
 FRAME_REQUIREMENTS = ("WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT")
 

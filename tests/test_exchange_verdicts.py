@@ -352,3 +352,19 @@ def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicab
         assert results[requirement].reason.startswith("not applicable: ")
     # nothing excuses a MUST that could have been exercised and was not: no invalid update was sent
     assert results["EX-INVALID-REJECTED"].status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("error", "throttle"),
+    [
+        ({"type": "invalid_request_error", "code": "rate_limit_exceeded"}, True),
+        ({"type": "RateLimitError", "code": None}, True),
+        ({"type": "server_error", "code": "too_many_requests"}, True),
+        ({"type": "invalid_request_error", "code": "invalid_value", "message": "rate limit"}, False),
+        ({"type": "invalid_request_error"}, False),
+    ],
+)
+def test_a_rate_limit_is_named_by_the_error_code_or_type(error: dict[str, Any], throttle: bool) -> None:
+    from conformance.checks import is_throttle
+
+    assert is_throttle({"type": "error", "event_id": "e", "error": error}) is throttle
