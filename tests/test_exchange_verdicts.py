@@ -160,10 +160,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
             with contextlib.suppress(ConnectionClosed):
                 await send("session.updated", session=config)
 
-        async def reject(
-            message: str, echo: Any, code: str = "invalid_value", kind: str = "invalid_request_error"
-        ) -> None:
-            error = {"type": kind, "code": code, "message": message, "param": None}
+        async def reject(message: str, echo: Any, code: str = "invalid_value") -> None:
+            error = {"type": "invalid_request_error", "code": code, "message": message, "param": None}
             error["event_id"] = echo if isinstance(echo, str) else None
             await send("error", error=error)
 
