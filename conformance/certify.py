@@ -219,7 +219,7 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
         raise BundleError(f"transcripts/all.jsonl cannot be judged: {exc}") from None
     judgement = judge_all(transcripts, contract)
     results = evaluate(contract, judgement, settings.get("selected"))
-    if summary["profile"] == "certify":
+    if summary["profile"] == "certify" and not summary.get("error"):  # an incomplete run is not certified
         results = certify(results, int(settings.get("min_exercised", 1)))
     recorded = {r["id"]: r["status"] for r in summary["requirements"]}
     for result in results:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,8 @@ from conformance.oracle import Classification, classify
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
+#: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
+THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl", re.IGNORECASE)
 #: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
 FRAME_REQUIREMENTS = ("WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT")
 
@@ -37,6 +40,9 @@ class Violation:
     received: Frame | None = None
     sent: Frame | None = None
     connection: str = ""  # the label of the transcript it was found in
+    #: A requirement whose violation elsewhere in the run explains this one as well; it is then
+    #: reported under that one (one defect, one violation).
+    explained_by: str = ""
 
 
 @dataclass
@@ -46,11 +52,15 @@ class Judgement:
     violations: list[Violation] = field(default_factory=list)
     exercised: Counter[str] = field(default_factory=Counter)
     exchanges: int = 0
+    #: Why a requirement's condition never arose (a server may omit an optional field), by ID.
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     def add(self, other: Judgement) -> None:
         self.violations += other.violations
         self.exercised.update(other.exercised)
         self.exchanges += other.exchanges
+        for requirement, why in other.not_applicable.items():
+            self.not_applicable.setdefault(requirement, why)
 
 
 # --------------------------------------------------------------------------- event checks
@@ -181,9 +191,21 @@ class Event:
         return session if isinstance(session, dict) else None
 
 
+def is_throttle(event: Mapping[str, Any]) -> bool:
+    """Whether an event is a rate-limit `error`: the target asks the client to slow down."""
+    error = event.get("error")
+    if event.get("type") != "error" or not isinstance(error, dict):
+        return False
+    return any(isinstance(error.get(k), str) and THROTTLE.search(error[k]) for k in ("code", "type"))
+
+
 @dataclass(frozen=True)
 class Step:
-    """One sent `session.update` and everything the server sent until the next client frame."""
+    """One sent `session.update` and what the server sent for it.
+
+    Its events are those between this send and the next client frame, except that an `error`
+    echoing another update's `event_id` belongs to that update, wherever it arrived.
+    """
 
     sent: Frame
     classification: Classification
@@ -191,8 +213,11 @@ class Step:
     end: float
     server_close: Frame | None
     timeout_s: float
-    before: dict[str, Any] | None
+    before: dict[str, Any] | None  # the effective configuration when it was sent, when known
     since_error: Step | None
+    #: No earlier update could still be answered while this one was awaited (it is the first, or
+    #: the client waited out the whole timeout of the previous one), so all it got is its own.
+    clean: bool = False
 
     def of_type(self, event_type: str) -> list[Event]:
         if event_type == "session.updated":
@@ -203,13 +228,17 @@ class Step:
     def updated(self) -> list[Event]:
         return [e for e in self.events if e.type == "session.updated"]
 
+    @functools.cached_property
+    def answers(self) -> list[Event]:
+        return [e for e in self.events if e.type in ANSWER_TYPES]
+
     def in_time(self, event: Event) -> bool:
         return event.frame.time - self.sent.time <= self.timeout_s
 
     @functools.cached_property
     def answer(self) -> Event | None:
         """The first `session.updated` or `error`: what a client waiting on this update takes."""
-        return next((e for e in self.events if e.type in ANSWER_TYPES), None)
+        return self.answers[0] if self.answers else None
 
     @property
     def waited_out(self) -> bool:
@@ -226,20 +255,41 @@ class Connection:
     steps: tuple[Step, ...]
     server_close: Frame | None
     first_send: float | None
+    sends: tuple[Frame, ...] = ()  # every client text frame, throttled attempts included
+    fields: frozenset[str] = frozenset()  # the documented top-level RealtimeSession fields
+    aliases: tuple[tuple[str, str], ...] = ()
+    created: dict[str, Any] | None = None  # the session session.created announced before any update
 
-    def updated_counts(self) -> list[int]:
-        return [len(step.of_type("session.updated")) for step in self.steps]
+    @functools.cached_property
+    def surplus(self) -> Event | None:
+        """The first `session.updated` that outnumbers the updates sent before it, if any.
+
+        Each update gets at most one, so this one proves that some update got two (or that the
+        server sent one unasked), whichever window it fell in.
+        """
+        count = 0
+        for event in self.events:
+            if event.type == "session.updated":
+                count += 1
+                if count > sum(1 for frame in self.sends if frame.time <= event.frame.time):
+                    return event
+        return None
 
     @property
     def paired(self) -> bool:
-        """Whether answers can be paired with updates by order: one answer at most for each.
+        """Whether every answer can be paired with the update it answers.
 
-        A server that sent more answers than updates, or two `session.updated` for one, makes
-        every pairing on the connection uncertain, so the checks that pair stand down (and
+        Answers in a clean step are its own. In the others, pairing by order holds only when no
+        window holds two answers and there are no more answers than updates; else a late answer
+        to one update may sit in another's window, so the checks that pair stand down (and
         EX-VALID-ONCE reports what it can prove).
         """
-        answers = sum(1 for step in self.steps for e in step.events if e.type in ANSWER_TYPES)
-        return all(c <= 1 for c in self.updated_counts()) and answers <= len(self.steps)
+        unclean = [step for step in self.steps if not step.clean]
+        return (
+            self.surplus is None
+            and all(len(step.answers) <= 1 for step in unclean)
+            and sum(len(step.answers) for step in unclean) <= len(unclean)
+        )
 
 
 CheckResult = tuple[int, list[Violation]]
@@ -378,20 +428,27 @@ def check_error_type(conn: Connection) -> CheckResult:
 
 @exchange_check("EX-VALID-ONCE")
 def check_answered_once(conn: Connection) -> CheckResult:
-    """Two `session.updated` in one window, or more `session.updated` than updates: provably too many."""
-    answered = [step for step in conn.steps if step.of_type("session.updated")]
-    doubled = next((step for step in answered if len(step.of_type("session.updated")) > 1), None)
-    total = sum(conn.updated_counts())
-    if doubled is not None:
-        extra = doubled.of_type("session.updated")
-        message = f"{len(extra)} session.updated events answered one session.update"
-        return len(answered), [_violation("EX-VALID-ONCE", "session", message, doubled, extra[1].frame)]
-    if total > len(conn.steps):
-        last = answered[-1]
-        message = f"{total} session.updated events answered {len(conn.steps)} session.update events"
-        return len(answered), [
-            _violation("EX-VALID-ONCE", "session", message, last, last.of_type("session.updated")[-1].frame)
-        ]
+    """Two `session.updated` for one update, judged only where that is provable.
+
+    In a clean step every answer within the timeout is the step's own; anywhere else a
+    `session.updated` proves a double answer only by outnumbering the updates sent before it.
+    """
+    answered = [step for step in conn.steps if step.updated]
+    for step in answered:
+        own = [e for e in step.updated if step.in_time(e)]
+        if step.clean and len(own) > 1:
+            message = (
+                f"{len(own)} session.updated events answered one session.update within {step.timeout_s:g}s "
+                "(no other update was awaiting an answer)"
+            )
+            return len(answered), [_violation("EX-VALID-ONCE", "session", message, step, own[1].frame)]
+    surplus = conn.surplus
+    if surplus is not None:
+        count = 1 + sum(1 for e in conn.events if e.type == "session.updated" and e.frame.time < surplus.frame.time)
+        sent = sum(1 for frame in conn.sends if frame.time <= surplus.frame.time)
+        message = f"{count} session.updated events arrived when only {sent} session.update events had been sent"
+        owner = next((s for s in conn.steps if surplus in s.events), None)
+        return len(answered), [_violation("EX-VALID-ONCE", "session", message, owner, surplus.frame)]
     return len(answered), []
 
 
@@ -438,7 +495,8 @@ def check_invalid_rejected(conn: Connection) -> CheckResult:
         reason = step.classification.reason
         if updated:
             count += 1
-            message = f"an invalid update ({reason}) was answered by session.updated; expected error"
+            also = " (and by error too)" if step.of_type("error") else ""
+            message = f"an invalid update ({reason}) was answered by session.updated{also}; expected error only"
             out.append(_violation("EX-INVALID-REJECTED", "session", message, step, updated[0].frame))
         elif errors:
             count += 1
@@ -494,6 +552,57 @@ def check_usable_after_error(conn: Connection) -> CheckResult:
     return count, out
 
 
+_ABSENT = object()
+
+
+def _unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, Any, Any]]]:
+    """Whether the patch rule judges this step's answer, and the (field, before, now) it broke.
+
+    Judged: each documented top-level field the update did not set, that the answer shows and
+    that was known before. Not judged (spec-notes, "Patch semantics"): `id` (EX-SESSION-ID-STABLE's),
+    a field whose alias the update set, an answer to an update that switched `session.type`.
+    """
+    updated = [e for e in step.updated if step.in_time(e)]
+    patch = step.classification.session
+    if len(updated) != 1 or updated[0].session is None or step.before is None or patch is None:
+        return False, []
+    if step.of_type("error") or step.classification.kind == "invalid":
+        return False, []  # contradicting answers, or an invalid update accepted: EX-INVALID-REJECTED's
+    before, now, bad = step.before, updated[0].session, updated[0].bad_paths
+    if "type" in patch and patch["type"] != before.get("type", "realtime"):
+        return False, []
+    exempt = {"id"}
+    for pair in conn.aliases:
+        tops = [path.split(".")[0] for path in pair]
+        if any(top in patch for top in tops):
+            exempt.update(tops)
+    judged, broken = False, []
+    for key in sorted(conn.fields - exempt - set(patch)):
+        path = f"session.{key}"
+        if key not in before or key not in now or any(p == path or p.startswith(path + ".") for p in bad):
+            continue
+        judged = True
+        if not _covers(before[key], now[key]):
+            broken.append((path, before[key], now[key]))
+    return judged, broken
+
+
+@exchange_check("EX-PATCH-KEEPS-UNSET")
+def check_patch_semantics(conn: Connection) -> CheckResult:
+    if not conn.paired:
+        return 0, []
+    count, out = 0, []
+    for step in conn.steps:
+        if step.since_error is not None:
+            continue  # after an error the baseline is older: EX-KEEP-CONFIG's
+        judged, broken = _unset_changes(conn, step)
+        count += judged
+        for path, before, now in broken:
+            message = f"{path} is {describe_value(now)}; the update did not set it and it was {describe_value(before)}"
+            out.append(_violation("EX-PATCH-KEEPS-UNSET", path, message, step, step.updated[0].frame))
+    return count, out
+
+
 @exchange_check("EX-KEEP-CONFIG")
 def check_config_kept(conn: Connection) -> CheckResult:
     if not conn.paired:
@@ -501,26 +610,29 @@ def check_config_kept(conn: Connection) -> CheckResult:
     count, out = 0, []
     for step in conn.steps:
         rejected = step.since_error
-        updated = step.of_type("session.updated")
-        if rejected is None or rejected.before is None or not updated or updated[0].session is None:
+        if rejected is None:
             continue
-        bad = rejected.classification.session or {}
-        patch = step.classification.session or {}
-        now = updated[0].session
-        judged = False
-        for key, value in bad.items():
-            path = f"session.{key}"
-            unjudgeable = key in patch or key not in rejected.before or key not in now or path in updated[0].bad_paths
-            if unjudgeable or _covers(value, rejected.before[key]):
-                continue  # set again, unknown before, not shown now, or not a change
-            judged = True
-            if _covers(value, now[key]):
-                message = (
-                    f"{path} is {describe_value(now[key])}, the value of a rejected update; "
-                    f"expected the previous {describe_value(rejected.before[key])}"
-                )
-                out.append(_violation("EX-KEEP-CONFIG", path, message, rejected, updated[0].frame))
+        judged, broken = _unset_changes(conn, step)
         count += judged
+        leaked = rejected.classification.session or {}
+        for path, before, now in broken:
+            key = path.removeprefix("session.")
+            # A default (what session.created showed) coming back is no proof of a leak.
+            default = (conn.created or {}).get(key, _ABSENT)
+            leak = key in leaked and _covers(leaked[key], now) and not _covers(default, now)
+            origin = " (the value of the rejected update)" if leak else ""
+            message = (
+                f"{path} is {describe_value(now)}{origin}; the next update did not set it "
+                f"and before the rejected update it was {describe_value(before)}"
+            )
+            # A change that is no leak is what a server without patch semantics does to every update.
+            explained_by = "" if leak else "EX-PATCH-KEEPS-UNSET"
+            out.append(
+                replace(
+                    _violation("EX-KEEP-CONFIG", path, message, rejected, step.updated[0].frame),
+                    explained_by=explained_by,
+                )
+            )
     return count, out
 
 
@@ -565,7 +677,43 @@ def check_event_ids_unique(conn: Connection) -> CheckResult:
     return count, out
 
 
+def _session_id_never_sent(conn: Connection) -> str | None:
+    sessions = [e.session for e in conn.events if e.type in ("session.created", "session.updated") and e.session]
+    if sessions and not any("id" in session for session in sessions):
+        return "the server never sent session.id, an optional field"
+    return None
+
+
+def _unset_fields_never_shown(conn: Connection) -> str | None:
+    shown = [
+        (set(step.classification.session), step.updated[0].session)
+        for step in conn.steps
+        if step.updated and step.updated[0].session is not None and step.classification.session is not None
+    ]
+    if conn.paired and shown and all(not (conn.fields - {"id"} - patch) & set(now) for patch, now in shown):
+        return "session.updated never showed a documented field that its update did not set (all are optional)"
+    return None
+
+
+#: Why a requirement's condition never arose on a connection, for those a server may legitimately
+#: never give rise to by omitting an optional field.
+NOT_APPLICABLE: dict[str, Callable[[Connection], str | None]] = {
+    "EX-SESSION-ID-STABLE": _session_id_never_sent,
+    "EX-PATCH-KEEPS-UNSET": _unset_fields_never_shown,
+    "EX-KEEP-CONFIG": _unset_fields_never_shown,
+}
+
+
 # ------------------------------------------------------------------------------- judging
+
+
+def session_fields(contract: Contract) -> frozenset[str]:
+    """The documented top-level RealtimeSession fields: those the catalogue judges in `session.updated`."""
+    return frozenset(
+        r.path.split(".")[1]
+        for r in contract.requirements
+        if "session.updated" in r.events and r.path.startswith("session.") and r.path.count(".") == 1
+    )
 
 
 def url_models(url: str) -> set[str]:
@@ -622,14 +770,50 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
             models.add(event.session["model"])
     accepted = frozenset(models)
 
-    steps: list[Step] = []
-    effective: dict[str, Any] | None = None
     created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
-    if created is not None and (not sends or created.frame.time <= sends[0].time):
-        effective = created.session
-    since_error: Step | None = None
+    effective = created.session if created is not None and (not sends or created.frame.time <= sends[0].time) else None
+    effective_at_start = effective
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
-    # One pass: each send opens a window that the next send, a close, or the end of the transcript ends.
+    windows = _throttles_merged(_echoes_paired(_windows(positions, end_time)))
+    steps: list[Step] = []
+    since_error: Step | None = None
+    for index, window in enumerate(windows):
+        previous = windows[index - 1].sent.time if index else None
+        step = Step(
+            sent=window.sent,
+            classification=classify(window.sent.text or "", contract, accepted),
+            events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
+            end=window.end,
+            server_close=window.close,
+            timeout_s=transcript.timeout_s,
+            before=effective,
+            since_error=since_error,
+            clean=previous is None or window.sent.time - previous >= transcript.timeout_s,
+        )
+        steps.append(step)
+        kinds = {e.type for e in step.answers if step.in_time(e)}
+        if kinds == {"session.updated"}:
+            effective, since_error = step.updated[0].session, None
+        elif kinds == {"error"}:
+            since_error = step
+        else:  # accepted and rejected at once, or no answer in time: what the server holds is unknown
+            effective, since_error = None, None
+    first_send = sends[0].time if sends else None
+    return Connection(
+        transcript,
+        tuple(events),
+        tuple(steps),
+        server_close,
+        first_send,
+        tuple(sends),
+        session_fields(contract),
+        contract.aliases,
+        effective_at_start,
+    )
+
+
+def _windows(positions: list[tuple[str, Any]], end_time: float) -> list[_Window]:
+    """Each send opens a window that the next send, a close, or the end of the transcript ends."""
     windows: list[_Window] = []
     for kind, item in positions:
         current = windows[-1] if windows and windows[-1].open else None
@@ -644,26 +828,57 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         else:
             current.end, current.open = item.time, False
             current.close = item if kind == "server-close" else None
-    for window in windows:
-        step = Step(
-            sent=window.sent,
-            classification=classify(window.sent.text or "", contract, accepted),
-            events=tuple(window.events),
-            end=window.end,
-            server_close=window.close,
-            timeout_s=transcript.timeout_s,
-            before=effective,
-            since_error=since_error,
-        )
-        steps.append(step)
-        answer = step.answer
-        if answer is not None and answer.type == "session.updated":
-            effective = answer.session
-            since_error = None
-        elif answer is not None and answer.type == "error":
-            since_error = step
-    first_send = sends[0].time if sends else None
-    return Connection(transcript, tuple(events), tuple(steps), server_close, first_send)
+    return windows
+
+
+def _sent_event_id(frame: Frame) -> str | None:
+    try:
+        event = parse_json(frame.text or "")
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    event_id = event.get("event_id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
+def _echoes_paired(windows: list[_Window]) -> list[_Window]:
+    """Move each `error` that echoes the `event_id` of one earlier update into that update's window."""
+    ids = [_sent_event_id(w.sent) for w in windows]
+    for index, window in enumerate(windows):
+        for event in list(window.events):
+            error = event.data.get("error")
+            echoed = error.get("event_id") if event.type == "error" and isinstance(error, dict) else None
+            if not isinstance(echoed, str) or ids[index] == echoed:
+                continue
+            owners = [i for i in range(index) if ids[i] == echoed]
+            if len(owners) == 1 and ids.count(echoed) == 1:
+                window.events.remove(event)
+                windows[owners[0]].events.append(event)
+    return windows
+
+
+def _throttles_merged(windows: list[_Window]) -> list[_Window]:
+    """Drop the throttled attempts: a window whose update was throttled and sent again joins the resend.
+
+    A throttled attempt is neither accepted nor rejected, so it is not judged; an attempt still
+    throttled when the client gave up is dropped with its rate-limit error.
+    """
+    out: list[_Window] = []
+    carried: list[Event] = []
+    for index, window in enumerate(windows):
+        window.events[:0] = carried
+        carried = []
+        throttled = [e for e in window.events if is_throttle(e.data)]
+        if not throttled:
+            out.append(window)
+            continue
+        rest = [e for e in window.events if not is_throttle(e.data)]
+        following = windows[index + 1] if index + 1 < len(windows) else None
+        if following is not None and following.sent.text == window.sent.text:
+            carried = rest
+        elif any(e.type in ANSWER_TYPES for e in rest):
+            window.events = rest
+            out.append(window)
+    return out
 
 
 def judge(transcript: Transcript, contract: Contract) -> Judgement:
@@ -675,12 +890,22 @@ def judge(transcript: Transcript, contract: Contract) -> Judgement:
         count, violations = check(conn)
         judgement.exercised[requirement_id] += count
         judgement.violations += violations
+    for requirement_id, why_not in NOT_APPLICABLE.items():
+        reason = why_not(conn) if not judgement.exercised[requirement_id] else None
+        if reason is not None:
+            judgement.not_applicable[requirement_id] = reason
     judgement.violations = [replace(v, connection=transcript.label) for v in judgement.violations]
     return judgement
 
 
 def judge_all(transcripts: Iterable[Transcript], contract: Contract) -> Judgement:
+    """Judge every connection of a run; a violation another one explains is reported under that one."""
     total = Judgement()
     for transcript in transcripts:
         total.add(judge(transcript, contract))
+    shown = {v.requirement for v in total.violations if not v.explained_by}
+    total.violations = [
+        replace(v, requirement=v.explained_by, explained_by="") if v.explained_by in shown else v
+        for v in total.violations
+    ]
     return total

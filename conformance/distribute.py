@@ -75,6 +75,7 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "exchanges": log.exchanges,
         "aborted": log.aborted,
         "stopped": log.stopped,
+        "throttled": [log.throttled, log.throttled_s],
         "failure": failure,
         "tls": log.tls_fingerprint,
         "planned": shard.planned,
@@ -89,6 +90,8 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         tls_fingerprint=data["tls"],
         aborted=list(data["aborted"]),
         stopped=data["stopped"],
+        throttled=data["throttled"][0],
+        throttled_s=data["throttled"][1],
     )
     return Shard(data["url"], log, data["interrupted"], list(data["planned"]))
 

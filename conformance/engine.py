@@ -121,11 +121,17 @@ def plans_for(settings: Settings, seed: int) -> list[Plan]:
 
 
 def certify(results: list[RequirementResult], minimum: int) -> list[RequirementResult]:
-    """In a certified run no MUST may be skipped or thinly exercised: those fail, with the reason."""
+    """In a certified run no MUST may be skipped or thinly exercised: those fail, with the reason.
+
+    A MUST that does not apply to this target (its condition never arose because the target
+    legitimately omits an optional field) stays skipped, with why. An incomplete run is not
+    certified at all: its verdict is `error`, whatever was left unexercised.
+    """
     out = []
     for result in results:
         thin = result.status == "passed" and result.exercised < minimum
-        if result.requirement.level == "MUST" and (result.status == "skipped" or thin):
+        unexercised = result.status == "skipped" and not result.not_applicable
+        if result.requirement.level == "MUST" and (unexercised or thin):
             why = result.reason if result.status == "skipped" else f"exercised {result.exercised} times"
             reason = f"certification needs every MUST exercised at least {minimum} times; {why}"
             out.append(RequirementResult(result.requirement, "failed", result.exercised, (), reason))
@@ -269,6 +275,8 @@ def merge(shards: list[Shard]) -> RunLog:
         merged.aborted += shard.log.aborted
         merged.failure = merged.failure or shard.log.failure
         merged.stopped = merged.stopped or shard.log.stopped
+        merged.throttled += shard.log.throttled
+        merged.throttled_s += shard.log.throttled_s
         merged.tls_fingerprint = merged.tls_fingerprint or shard.log.tls_fingerprint
     merged.transcripts.sort(key=lambda t: order.get(t.label, len(order)))
     return merged
@@ -289,6 +297,11 @@ def finish(
     contract = load_contract(settings.model_names or None)
     outcome.judgement = judge_all(outcome.log.transcripts, contract)
     outcome.judgement.exchanges = outcome.log.exchanges
+    if outcome.log.throttled:
+        progress(
+            f"the target throttled {outcome.log.throttled} update(s) with a rate-limit error; "
+            f"backed off {outcome.log.throttled_s:.1f}s in all and sent them again"
+        )
     shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not outcome.interrupted
     if shrinkable and outcome.judgement.violations:
         progress("shrinking failing exchanges")
@@ -300,7 +313,7 @@ def finish(
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(shrink())
     results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
-    if settings.profile == "certify":
+    if settings.profile == "certify" and outcome.incomplete is None:
         results = certify(results, settings.min_exercised)
     outcome.results = results
     excused: frozenset[str] = frozenset()

@@ -64,6 +64,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         }
         if result.reason:
             item["reason"] = safe.mask(result.reason)
+        if result.not_applicable:
+            item["not_applicable"] = True
         requirements.append(item)
     counts = {s: sum(1 for r in outcome.results if r.status == s) for s in ("passed", "failed", "skipped")}
     doc: dict[str, Any] = {
@@ -92,6 +94,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     elif outcome.incomplete is not None:
         kind = "interrupted" if outcome.interrupted else "aborted" if outcome.log.aborted else "incomplete"
         doc["error"] = {"kind": kind, "message": safe.mask(outcome.incomplete)}
+    if outcome.log.throttled:
+        doc["throttling"] = {"errors": outcome.log.throttled, "backoff_s": round(outcome.log.throttled_s, 3)}
     if outcome.baseline is not None:
         doc["baseline"] = safe.value(outcome.baseline.to_json())
         for item in requirements:
@@ -220,6 +224,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("MUST failures", ("failed",), "[MUST]"),
     ("SHOULD failures", ("failed",), "[SHOULD]"),
     ("Transport errors: the target could not be tested", ("skipped", "broken"), "not run: "),
+    ("Not applicable to this target", ("skipped",), "not applicable: "),
     ("Not exercised", ("skipped",), ""),
 )
 

@@ -13,6 +13,7 @@ Status = Literal["passed", "failed", "skipped"]
 Verdict = Literal["conformant", "non-conformant", "error"]
 
 NOT_EXERCISED = "no exchange exercised it"
+NOT_APPLICABLE = "not applicable: "  # how the reason of a requirement that does not apply begins
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class RequirementResult:
     violations: tuple[Violation, ...]
     reason: str = ""
 
+    @property
+    def not_applicable(self) -> bool:
+        """Skipped because its condition never arose on this target (it omits an optional field)."""
+        return self.status == "skipped" and self.reason.startswith(NOT_APPLICABLE)
+
 
 def evaluate(
     contract: Contract, judgement: Judgement, selected: Iterable[str] | None = None, not_run: str | None = None
@@ -30,6 +36,8 @@ def evaluate(
     """One result per requirement: failed if violated, passed if exercised, else skipped with why.
 
     A requirement nothing exercised is never passed: a silent target must not look conformant.
+    One whose condition never arose because the target omits an optional field is skipped as not
+    applicable.
     """
     wanted = set(selected) if selected is not None else None
     by_id: dict[str, list[Violation]] = {}
@@ -45,6 +53,8 @@ def evaluate(
             results.append(RequirementResult(req, "failed", count, violations))
         elif count:
             results.append(RequirementResult(req, "passed", count, ()))
+        elif req.id in judgement.not_applicable and not not_run:
+            results.append(RequirementResult(req, "skipped", 0, (), NOT_APPLICABLE + judgement.not_applicable[req.id]))
         else:
             reason = f"not run: {not_run}" if not_run else NOT_EXERCISED
             results.append(RequirementResult(req, "skipped", 0, (), reason))

@@ -3,7 +3,10 @@
 The runner knows what an answer is (the first `session.updated` or `error` after an update) so
 it can stop waiting; judging what came back is left to `checks`, offline, from the transcript.
 A connection whose answer did not come within the timeout is not used further: nothing that
-follows on it could be paired with what was sent.
+follows on it could be paired with what was sent. After its last update a connection is kept
+listening for the whole timeout, so a second or late answer within it is on the record; that
+wait does not hold a concurrency slot. A rate-limit `error` is throttling, not an answer: the
+update is sent again after a bounded exponential backoff.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.checks import ANSWER_TYPES, url_models
+from conformance.checks import ANSWER_TYPES, is_throttle, url_models
 from conformance.transcript import Frame, Transcript, parse_json
 from conformance.transport import Auth, Closed, ConnectFailed, Limits, Session, Timeout, open_session
 
@@ -40,6 +43,9 @@ class Politeness:
     budget_s: float | None = None
     connect_retries: int = 2
     retry_backoff_s: float = 0.5
+    #: How long one update may stay throttled before the target is called untestable (None: ten
+    #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
+    throttle_budget_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Target:
     auth: Auth = field(default_factory=Auth)
     limits: Limits = field(default_factory=Limits)
     models: tuple[str, ...] = ()  # models the user says the target accepts
-    settle_s: float = 0.1  # how long to keep listening after the last answer, for stray answers
+    settle_s: float = 0.1  # the least time to keep listening at the end (at least the timeout of the last update)
     ssl_context: ssl.SSLContext | None = None
     politeness: Politeness = field(default_factory=Politeness)
 
@@ -65,6 +71,8 @@ class RunLog:
     tls_fingerprint: str | None = None
     aborted: list[str] = field(default_factory=list)  # connections the transport had to end
     stopped: str | None = None  # why plans were left unrun (budget, interruption)
+    throttled: int = 0  # rate-limit errors the target answered updates with
+    throttled_s: float = 0.0  # time spent backing off from them
 
 
 class Pacer:
@@ -94,14 +102,18 @@ class Pacer:
         return True
 
 
-def event_type(frame: Frame) -> Any:
+def event_of(frame: Frame) -> dict[str, Any]:
     if frame.text is None:
-        return None
+        return {}
     try:
         event = parse_json(frame.text)
     except (json.JSONDecodeError, RecursionError):
-        return None
-    return event.get("type") if isinstance(event, dict) else None
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def event_type(frame: Frame) -> Any:
+    return event_of(frame).get("type")
 
 
 def announced_model(frame: Frame) -> str | None:
@@ -151,9 +163,18 @@ async def connect(target: Target) -> Session | ConnectFailed:
         attempt += 1
 
 
+#: Beyond the whole timeout, how long to keep listening, so the client's clock is surely past it.
+MARGIN_S = 0.01
+
+
 async def run_connection(
-    plan: Plan, target: Target, log: RunLog | None = None, pacer: Pacer | None = None
+    plan: Plan,
+    target: Target,
+    log: RunLog | None = None,
+    pacer: Pacer | None = None,
+    on_tail: Callable[[], Awaitable[None]] | None = None,
 ) -> Transcript | ConnectFailed:
+    """Run one plan; `on_tail` is awaited when only the final listening is left (to free a slot)."""
     session = await connect(target)
     if isinstance(session, ConnectFailed):
         return session
@@ -161,6 +182,7 @@ async def run_connection(
         log.tls_fingerprint = session.tls_fingerprint
     timeout = target.limits.answer_s
     models = [*target.models, *sorted(url_models(target.url))]
+    last_sent: float | None = None
     try:
         created = await _wait_for(session, ("session.created",), timeout)
         announced = announced_model(created) if isinstance(created, Frame) else None
@@ -172,13 +194,17 @@ async def run_connection(
         for text in plan.updates:
             if session.closed is not None or (pacer is not None and not await pacer.admit()):
                 break
-            if isinstance(await session.send(with_model(text, model)), Closed):
-                break
-            answer = await _wait_for(session, ANSWER_TYPES, timeout)
-            if not isinstance(answer, Frame):
-                break  # timed out or closed: later answers could not be paired
+            sent, answered = await _exchange(session, with_model(text, model), target, log, pacer)
+            last_sent = sent if sent is not None else last_sent
+            if not answered:
+                break  # timed out, closed or throttled for good: later answers could not be paired
             await session.ready()
-        await _drain(session, target.settle_s)
+        if on_tail is not None:
+            await on_tail()
+        until = time.monotonic() + target.settle_s
+        if last_sent is not None:
+            until = max(until, last_sent + timeout + MARGIN_S)
+        await _drain(session, until)
     finally:
         await session.close()
     if log is not None and session.closed is not None and session.closed.code in (1009, None):
@@ -186,14 +212,53 @@ async def run_connection(
     return session.transcript(target.url, timeout, list(dict.fromkeys(target.models)), plan.label)
 
 
+async def _exchange(
+    session: Session, text: str, target: Target, log: RunLog | None, pacer: Pacer | None
+) -> tuple[float | None, bool]:
+    """Send one update, again while it is throttled: when it was last sent, and whether it was answered."""
+    timeout = target.limits.answer_s
+    budget = target.politeness.throttle_budget_s
+    budget = 10 * timeout if budget is None else budget
+    backoff, throttled_since = timeout / 8, None
+    sent: float | None = None
+    for _ in range(1000):  # bounded anyway by the throttle budget
+        sent = time.monotonic()
+        if isinstance(await session.send(text), Closed):
+            return sent, False
+        answer = await _wait_for(session, ANSWER_TYPES, timeout)
+        if not isinstance(answer, Frame):
+            return sent, False
+        if not is_throttle(event_of(answer)):
+            return sent, True
+        throttled_since = sent if throttled_since is None else throttled_since
+        if log is not None:
+            log.throttled += 1
+        if time.monotonic() + backoff - throttled_since > budget:
+            why = f"the target throttled an update for {budget:g}s without letting it through"
+            if pacer is not None:
+                pacer.exhausted = pacer.exhausted or why
+            elif log is not None:
+                log.stopped = log.stopped or why
+            return sent, False
+        await asyncio.sleep(backoff)
+        if log is not None:
+            log.throttled_s += backoff
+        backoff = min(backoff * 2, 2 * timeout)
+        if pacer is not None and not await pacer.admit():
+            return sent, False
+    return sent, False
+
+
 def _why(session: Session) -> str:
     closed = session.closed
     return f"code {closed.code}: {closed.reason}" if closed is not None else "open"
 
 
-async def _drain(session: Session, settle_s: float) -> None:
-    deadline = time.monotonic() + settle_s
-    while session.closed is None:
+async def _drain(session: Session, deadline: float) -> None:
+    """Keep receiving (and so recording) until the deadline (a monotonic time) or a close."""
+    for _ in range(100_000):  # bounded by the deadline anyway
+        if session.closed is not None:
+            return
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not isinstance(await session.receive(remaining), Frame):
             return
@@ -215,14 +280,25 @@ async def run_plans(
     log = log if log is not None else RunLog()
     results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
     semaphore = asyncio.Semaphore(max(1, concurrency))
+    # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
+    listening = asyncio.Semaphore(max(8, 4 * concurrency))
     stop = asyncio.Event()
     pacer = Pacer(target.politeness)
 
     async def one(index: int, plan: Plan) -> None:
-        async with semaphore:
+        held = [semaphore]
+
+        async def on_tail() -> None:
+            await listening.acquire()
+            held.append(listening)
+            semaphore.release()
+            held.remove(semaphore)
+
+        await semaphore.acquire()
+        try:
             if stop.is_set() or pacer.exhausted:
                 return
-            result = await run_connection(plan, target, log, pacer)
+            result = await run_connection(plan, target, log, pacer, on_tail)
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
@@ -230,6 +306,9 @@ async def run_plans(
                 maybe = on_done(result)
                 if maybe is not None:
                     await maybe
+        finally:
+            for lock in held:
+                lock.release()
 
     try:
         await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))

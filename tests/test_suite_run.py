@@ -185,5 +185,5 @@ def test_the_suite_runs_under_plain_pytest(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout[-2000:]
-    assert "38 passed" in done.stdout
+    assert f"{len(CONTRACT.ids)} passed" in done.stdout  # one test per requirement
     assert json.loads((tmp_path / "summary.json").read_text())["verdict"] == "conformant"

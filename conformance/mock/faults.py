@@ -81,6 +81,16 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "applies-rejected", "sends error for an invalid update but applies its well-typed fields", ("EX-KEEP-CONFIG",)
     ),
+    Fault(
+        "resets-unset-fields",
+        "each update resets the fields it does not set to their defaults (no patch semantics)",
+        ("EX-PATCH-KEEPS-UNSET",),
+    ),
+    Fault(
+        "resets-after-error",
+        "the update after an error resets the fields it does not set to their defaults",
+        ("EX-KEEP-CONFIG",),
+    ),
     Fault("wrong-error-echo", "error.event_id names another event than the client's", ("EX-ERROR-ECHO",)),
     Fault(
         "drops-tools",

@@ -87,6 +87,7 @@ class MockSession:
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self.config = initial_session(models[0])
+        self._defaults = copy.deepcopy(self.config)
         self._created_event_id = ""
         self._errored = False
         self._last_answer = ""
@@ -167,6 +168,8 @@ class MockSession:
         if valid and self._has("closes-mid-exchange") and self._last_answer == "updated":
             return [Close(1011, "internal error")]
         late = self._last_answer != "error"
+        if self._has("resets-unset-fields") or (self._has("resets-after-error") and not late):
+            self._reset_unset(verdict.session or {})
         self._apply(verdict.session or {}, only_well_typed=False)
         actions: list[Action] = [self._updated()]
         if valid and self._has("answers-twice"):
@@ -183,6 +186,11 @@ class MockSession:
         event_id = self._created_event_id if self._has("repeats-event-id") else self._event_id()
         self._last_answer = "updated"
         return self._emit({"type": "session.updated", "event_id": event_id, "session": session})
+
+    def _reset_unset(self, patch: dict[str, Any]) -> None:
+        """Not a patch: every documented field the update does not set goes back to its default."""
+        for key in SESSION_FIELDS - set(patch):
+            self.config[key] = copy.deepcopy(self._defaults[key])
 
     def _apply(self, patch: dict[str, Any], only_well_typed: bool) -> None:
         """Apply a patch: documented fields replace their value; unknown fields are ignored."""
