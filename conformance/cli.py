@@ -525,6 +525,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         keygen(private, public)
     except KeyFileError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the key pair: {exc.strerror or exc} ({exc.filename})") from None
     print(f"private key: {private} (keep it secret; sign with run --sign-key {private})")
     print(f"public key:  {public} (give it to whoever verifies: verify BUNDLE --public-key {public})")
     return Exit.CONFORMANT
