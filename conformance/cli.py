@@ -51,8 +51,13 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def one_line(message: str) -> str:
+    """The message with its control characters (a newline in a value or a file name) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+
+
 def fail(message: str) -> None:
-    print(f"realtime-conformance: error: {message}", file=sys.stderr)
+    print(f"realtime-conformance: error: {one_line(message)}", file=sys.stderr)
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
@@ -506,7 +511,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except (KeyFileError, VersionMismatch) as exc:
         raise UsageError(str(exc)) from None
     except BundleError as exc:
-        print(f"NOT VERIFIED: {exc}")
+        print(f"NOT VERIFIED: {one_line(str(exc))}")
         return Exit.NON_CONFORMANT
     signature = "signature valid" if checked.signed else "not signature-checked (give --public-key)"
     print(

@@ -467,3 +467,33 @@ def test_verify_with_a_public_key_that_is_not_pem_exits_2(tmp_path: Path, capsys
     (tmp_path / "k.pub.pem").write_bytes(b"\0" * 100)
     code, _, err = cli(capsys, "verify", str(folder), "--public-key", str(tmp_path / "k.pub.pem"))
     assert code == 2 and "PEM public key" in one_line(err)
+
+
+# --- the pytest plugin: the same table checks its options -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--target", "ws://h\u00e9st/"], "printable ASCII"),
+        (["--target", "mock", "--rc-timeout", "nan"], "finite"),
+        (["--target", "mock", "--profile", "bogus"], "must be one of"),
+        (["--target", "mock", "--seed", "-5"], "at least 0"),
+    ],
+)
+def test_the_pytest_plugin_checks_its_options_with_the_same_table(
+    tmp_path: Path, argv: list[str], expected: str
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 4  # pytest's own code for a usage error
+    assert expected in done.stderr and "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "reports").exists()
