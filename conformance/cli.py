@@ -22,7 +22,7 @@ from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
 from conformance.options import MOCK_OPTIONS, RUN_OPTIONS, VALIDATE_OPTIONS, add_options
-from conformance.readers import TRANSCRIPT_BYTES, ReadError, read_text
+from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
 from conformance.transcript import TranscriptError, parse_jsonl
@@ -231,12 +231,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...]]:
     """Seed, profile and failed requirement IDs of the last run in `report_dir` (for --rerun-failed)."""
     path = report_dir / "summary.json"
+    options = {option.name: option for option in RUN_OPTIONS}
     try:
-        last = json.loads(path.read_text(encoding="utf-8"))
-        failed = tuple(r["id"] for r in last["requirements"] if r["status"] == "failed")
-        return (seed if seed is not None else last["seed"]), last["profile"], failed
-    except (OSError, ValueError, KeyError, TypeError):
+        last = parse_json(read_text(path, SUMMARY_BYTES), str(path))
+        failed = tuple(str(r["id"]) for r in last["requirements"] if r["status"] == "failed")
+        last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
+        profile = options["profile"].check(last["profile"])
+    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
+    return (seed if seed is not None else last_seed), profile, failed
 
 
 #: What a run writes into its report dir: folders, then files.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -51,9 +52,18 @@ def _target_problem(text: str) -> str | None:
     return None
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
 def _header_problem(text: str) -> str | None:
-    name, sep, _ = text.partition(":")
-    return None if sep and name.strip() else "expected NAME:VALUE"
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        return "expected NAME:VALUE"
+    if not HEADER_NAME.fullmatch(name.strip()):
+        return "the header name must be an HTTP token (letters, digits, -)"
+    if not value.isascii() or not value.isprintable():
+        return "the header value must be printable ASCII"
+    return None
 
 
 @dataclass(frozen=True)

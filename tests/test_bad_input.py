@@ -86,6 +86,8 @@ BAD_OPTIONS = [
     (["--target", "ws://[::1/"], "not a usable WebSocket URL"),
     (["--target", "http://127.0.0.1/"], "expected mock"),
     (["--header", "no-colon"], "NAME:VALUE"),
+    (["--header", "X Y:z"], "HTTP token"),
+    (["--header", "X:a\r\nEvil: b"], "printable ASCII"),
     (["--report-dir", "a\x00b"], "NUL"),
     (["--timeout"], "expected one argument"),
     (["--no-such-option"], "unrecognized arguments"),
@@ -226,6 +228,19 @@ def test_a_file_where_the_report_writes_a_folder_exits_2(
 ) -> None:
     (here / "reports" / blocker).write_text("in the way", encoding="utf-8")
     assert "is in the way" in assert_refused(capsys, here)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [PREVIOUS, '{"requirements": [], "seed": 1, "profile": "bogus"}', "[" * 100000, '{"requirements": 5}'],
+)
+def test_rerun_failed_with_an_unusable_last_summary_exits_2(
+    here: Path, capsys: pytest.CaptureFixture[str], summary: str
+) -> None:
+    (here / "reports" / "summary.json").write_text(summary, encoding="utf-8")
+    code, _, err = cli(capsys, "run", "--report-dir", str(here / "reports"), "--rerun-failed")
+    assert code == 2 and "--rerun-failed: no readable" in one_line(err)
+    assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == summary
 
 
 def test_a_report_dir_that_is_a_file_exits_2(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
