@@ -562,9 +562,10 @@ def parser() -> argparse.ArgumentParser:
         "Every option can also be set in a TOML file: realtime-conformance.toml in the current directory, or "
         "[tool.realtime-conformance] in ./pyproject.toml, or --config FILE; keys are option names "
         '(profile = "full", timeout = 3, header = ["X-Env:env:TEAM"]); strings may use ${ENV} '
-        "(expanded from the environment); the command line wins.",
+        "(expanded from the environment); the command line wins, and --no-FLAG (--html for --no-html) turns off "
+        "a flag the file turned on.",
     )
-    add_options(run, RUN_OPTIONS)
+    add_options(run, RUN_OPTIONS, negatable=True)
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(

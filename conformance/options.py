@@ -92,6 +92,11 @@ class Option:
     def flags(self) -> tuple[str, ...]:
         return tuple(f"--{n}" for n in (self.name, *self.aliases))
 
+    @property
+    def negation(self) -> str:
+        """The flag that turns a flag off again (after a settings file turned it on): --no-strict, --html."""
+        return f"--{self.name.removeprefix('no-')}" if self.name.startswith("no-") else f"--no-{self.name}"
+
     def convert(self, text: str) -> Any:
         """A text (command line, or a string in a settings file) to a checked value."""
         if "\x00" in text:
@@ -364,10 +369,15 @@ MOCK_OPTIONS: tuple[Option, ...] = (
 )
 
 
-def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> None:
-    """The argparse options of a command, from its table."""
+def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], negatable: bool = False) -> None:
+    """The argparse options of a command, from its table; with `negatable`, each flag also gets its
+    negation, so the command line can undo what a settings file turned on."""
     for option in options:
         parser.add_argument(*option.flags, **option.argparse_kwargs(option.default))
+        if negatable and option.kind == "flag" and option.in_config:
+            parser.add_argument(
+                option.negation, dest=option.dest, action="store_false", default=option.default, help=argparse.SUPPRESS
+            )
 
 
 def add_pytest_options(add: Callable[..., None], names: Mapping[str, str], defaults: Mapping[str, Any]) -> None:

@@ -512,3 +512,19 @@ def test_the_pytest_plugin_checks_its_options_with_the_same_table(
     assert done.returncode == 4  # pytest's own code for a usage error
     assert expected in done.stderr and "Traceback" not in done.stderr + done.stdout
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "negation"), [("quiet", "--no-quiet"), ("strict", "--no-strict"), ("no-html", "--html")]
+)
+def test_the_command_line_turns_off_a_flag_a_settings_file_turned_on(here: Path, flag: str, negation: str) -> None:
+    from conformance.cli import parser
+    from conformance.config import apply_config
+
+    (here / "realtime-conformance.toml").write_text(f"{flag} = true\n", encoding="utf-8")
+    dest = flag.replace("-", "_")
+    for argv, expected in (([], True), ([negation], False)):
+        root = parser()
+        run = next(a for a in root._actions if a.dest == "command").choices["run"]  # type: ignore[union-attr]
+        apply_config(run, argv)
+        assert getattr(root.parse_args(["run", *argv]), dest) is expected
