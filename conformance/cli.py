@@ -157,8 +157,9 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(serve_forever())
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return Exit.CONFORMANT

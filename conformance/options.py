@@ -35,6 +35,15 @@ class OptionError(ValueError):
     """A value an option cannot take; the message never repeats the value (it may hold a secret)."""
 
 
+def _host_problem(host: str) -> str | None:
+    """A host name the resolver can be asked about (an IP literal, or labels of 1 to 63 characters)."""
+    try:
+        host.strip("[]").encode("idna")
+    except UnicodeError:
+        return "not a valid host name (empty or over-long label)"
+    return None
+
+
 def _target_problem(text: str) -> str | None:
     if text == "mock":
         return None
@@ -44,12 +53,13 @@ def _target_problem(text: str) -> str | None:
         return "a URL must be printable ASCII without spaces (percent-encode other characters)"
     try:
         parse_uri(text)
-        urlsplit(text).port  # noqa: B018 (raises on a port out of range)
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port out of range)
     except InvalidURI as exc:
         return f"not a usable WebSocket URL: {exc.msg}"
     except ValueError as exc:  # urllib's own messages do not repeat the URL
         return f"not a usable WebSocket URL: {exc}"
-    return None
+    return _host_problem(parts.hostname or "")
 
 
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
@@ -351,7 +361,7 @@ VALIDATE_OPTIONS: tuple[Option, ...] = (
 
 MOCK_OPTIONS: tuple[Option, ...] = (
     count("port", 0, "port to listen on (default: a free one)", 0, 65535),
-    Option("host", "address to listen on (default: 127.0.0.1)", default="127.0.0.1"),
+    Option("host", "address to listen on (default: 127.0.0.1)", default="127.0.0.1", problem=_host_problem),
     Option("fault", "misbehave this way (repeatable)", "list", metavar="NAME"),
     Option("list-faults", "list the faults and the requirements they trip", "flag", False),
     Option(
