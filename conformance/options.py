@@ -35,6 +35,24 @@ class OptionError(ValueError):
     """A value an option cannot take; the message never repeats the value (it may hold a secret)."""
 
 
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*")
+
+
+def _model_name_problem(text: str) -> str | None:
+    return None if MODEL_NAME.fullmatch(text) else "a model name is letters, digits and . _ : + - (no spaces)"
+
+
+def _word_problem(text: str) -> str | None:
+    """A model URI and the like: one word of printable ASCII (an empty or spaced one never matches a model)."""
+    if not text or not text.isascii() or not text.isprintable() or " " in text:
+        return "must be non-empty printable ASCII without spaces"
+    return None
+
+
+def _path_problem(text: str) -> str | None:
+    return None if text.strip() else "must name a file or folder"
+
+
 def _host_problem(host: str) -> str | None:
     """A host name the resolver can be asked about (an IP literal, or labels of 1 to 63 characters)."""
     try:
@@ -219,15 +237,26 @@ RUN_OPTIONS: tuple[Option, ...] = (
         choices=PROFILES,
     ),
     count("seed", None, "seed of the generated exchanges (default: random, printed)", 0, 2**63 - 1),
-    Option("report-dir", "where the reports go (default: reports/)", default="reports", metavar="DIR"),
+    Option(
+        "report-dir",
+        "where the reports go (default: reports/)",
+        default="reports",
+        problem=_path_problem,
+        metavar="DIR",
+    ),
     Option(
         "model",
         "a model the target accepts (repeatable); also taken from session.created and the URL's model query",
         "list",
+        problem=_word_problem,
         metavar="URI",
     ),
     Option(
-        "model-name", "a supported model name (repeatable; default: speech-realtime-250923)", "list", metavar="NAME"
+        "model-name",
+        "a supported model name (repeatable; default: speech-realtime-250923)",
+        "list",
+        problem=_model_name_problem,
+        metavar="NAME",
     ),
     seconds("timeout", 5.0, "seconds to wait for each answer (default: 5)"),
     seconds("connect-timeout", 10.0, "seconds for connect and handshake (default: 10)"),
@@ -296,11 +325,12 @@ RUN_OPTIONS: tuple[Option, ...] = (
         1024,
         MAX_FRAME_BYTES,
     ),
-    Option("ca-file", "wss://: trust the CA certificates in this PEM file too", metavar="FILE"),
+    Option("ca-file", "wss://: trust the CA certificates in this PEM file too", problem=_path_problem, metavar="FILE"),
     Option("insecure", "wss://: do not verify the server certificate", "flag", False),
     Option(
         "config",
         "settings file (default: ./realtime-conformance.toml, else [tool.realtime-conformance] in ./pyproject.toml)",
+        problem=_path_problem,
         metavar="FILE",
         in_config=False,
     ),
@@ -319,11 +349,17 @@ RUN_OPTIONS: tuple[Option, ...] = (
         False,
     ),
     Option("quiet", "print only the verdict line (for CI logs)", "flag", False),
-    Option("sign-key", "certify: sign the bundle with this Ed25519 private key (PEM)", metavar="FILE"),
+    Option(
+        "sign-key",
+        "certify: sign the bundle with this Ed25519 private key (PEM)",
+        problem=_path_problem,
+        metavar="FILE",
+    ),
     Option(
         "expected-failures",
         "known-failure baseline (YAML or JSON: id, reason, optional expires YYYY-MM-DD, link): only failures not "
         "listed fail the run",
+        problem=_path_problem,
         metavar="FILE",
     ),
     Option(
@@ -355,7 +391,13 @@ RUN_OPTIONS: tuple[Option, ...] = (
 
 VALIDATE_OPTIONS: tuple[Option, ...] = (
     seconds("timeout", 5.0, "seconds, for frames without a header (default: 5)"),
-    Option("model-name", "a supported model name (repeatable; default: the documented one)", "list", metavar="NAME"),
+    Option(
+        "model-name",
+        "a supported model name (repeatable; default: the documented one)",
+        "list",
+        problem=_model_name_problem,
+        metavar="NAME",
+    ),
     Option("strict", "SHOULD failures also make it non-conformant", "flag", False),
 )
 
@@ -368,6 +410,7 @@ MOCK_OPTIONS: tuple[Option, ...] = (
         "model",
         "a model the mock accepts (repeatable; default: a demo folder's speech-realtime-250923)",
         "list",
+        problem=_word_problem,
         metavar="URI",
     ),
     Option(

@@ -90,6 +90,11 @@ BAD_OPTIONS = [
     (["--header", "X Y:z"], "HTTP token"),
     (["--header", "X:a\r\nEvil: b"], "printable ASCII"),
     (["--report-dir", "a\x00b"], "NUL"),
+    (["--report-dir", ""], "must name a file or folder"),
+    (["--model", ""], "non-empty printable ASCII"),
+    (["--model", "gpt://f/speech-realtime-250923 x"], "without spaces"),
+    (["--model-name", ""], "a model name is"),
+    (["--model-name", "a b"], "a model name is"),
     (["--timeout"], "expected one argument"),
     (["--no-such-option"], "unrecognized arguments"),
 ]
