@@ -8,6 +8,7 @@ a `ReadError` whose message is one line.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,27 @@ def read_text(path: Path, limit: int) -> str:
         raise ReadError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """json.loads as the JSON standard has it: no NaN, no Infinity, no number that overflows to one
+    (a non-finite time or timeout would silently change a verdict)."""
+    return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+
+
 def parse_json(text: str | bytes, where: str) -> Any:
-    """JSON of any depth the parser survives; too deep or malformed is a ReadError."""
+    """Strict JSON of any depth the parser survives; too deep or malformed is a ReadError."""
     try:
-        return json.loads(text)
+        return strict_loads(text)
     except RecursionError:
         raise ReadError(f"{where}: JSON nested too deeply") from None
     except ValueError as exc:

@@ -286,7 +286,13 @@ def test_validate_dev_zero_ends_with_one_line(capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(b"\xff\xfe{}\n", "not UTF-8"), (b"[" * 100000 + b"\n", "not JSON")],
+    [
+        (b"\xff\xfe{}\n", "not UTF-8"),
+        (b"[" * 100000 + b"\n", "not JSON"),
+        (b'{"transcript": 1, "timeout_s": NaN}\n{"direction": "server", "time": 0, "text": "{}"}\n', "NaN"),
+        (b'{"transcript": 1, "timeout_s": Infinity}\n', "Infinity"),
+        (b'{"direction": "server", "time": 1e400, "text": "{}"}\n', "out of range"),
+    ],
 )
 def test_validate_an_unreadable_transcript_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
