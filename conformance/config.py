@@ -43,7 +43,8 @@ def load_config(path: str | None) -> tuple[dict[str, Any], str]:
     for candidate in candidates:
         if not candidate.is_file():
             if path:
-                raise ConfigError(f"--config {path}: no such file")
+                what = "not a regular file" if candidate.exists() else "no such file"
+                raise ConfigError(f"--config {path}: {what}")
             continue
         try:
             data = tomllib.loads(read_text(candidate, CONFIG_BYTES))
