@@ -10,6 +10,7 @@ and `mock` --list-faults, so no example starts a run or a server.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
@@ -149,7 +150,7 @@ COMMANDS: dict[str, tuple[list[str], tuple[str, ...]]] = {
 def command_lines(draw: st.DrawFn) -> list[str]:
     command = draw(st.sampled_from(sorted(COMMANDS)))
     fixed, flags = COMMANDS[command]
-    tokens = draw(st.lists(st.one_of(st.sampled_from(flags), values), max_size=6))
+    tokens = draw(st.lists(st.one_of(st.sampled_from((*flags, "--help")), values), max_size=6))
     return [command, *fixed, *tokens]
 
 
@@ -230,3 +231,12 @@ def test_any_bundle_manifest_ends_in_a_documented_exit_code(workdir: Path, bundl
     assert code != 3
     if code == 1:
         assert out.startswith("NOT VERIFIED:") and out.count("\n") == 1, out
+
+
+@FUZZ
+@given(data=st.binary(max_size=2000), compress=st.booleans())
+def test_any_archive_bytes_end_in_not_verified(workdir: Path, data: bytes, compress: bool) -> None:
+    (workdir / "any.tar.gz").write_bytes(gzip.compress(data) if compress else data)
+    code, out, err = call(workdir, ["verify", "any.tar.gz"])
+    assert_documented_ending(code, out, err)
+    assert code == 1 and out.startswith("NOT VERIFIED:") and out.count("\n") == 1, out
