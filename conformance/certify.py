@@ -214,6 +214,27 @@ class _Capped:
         return data
 
 
+MAX_HEADER_BYTES = 1 << 20  # a pax or GNU long-name header: tarfile reads it whole into memory
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header before tarfile reads all of it into memory."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in EXTENDED_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise BundleError(f"an extended tar header of {self.size} bytes, refused")
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
+EXTENDED_HEADERS = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
 def _member_path(into: Path, member: tarfile.TarInfo) -> Path:
     """Where a member goes; only folders and regular files under certificate/ are accepted."""
     name = PurePosixPath(member.name)
@@ -232,7 +253,7 @@ def _unpack(bundle: Path, into: Path) -> Path:
     try:
         with bundle.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
             stream: Any = _Capped(unzipped, MAX_BUNDLE_BYTES + (MAX_MEMBERS + 2) * 1024)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
                 for count, member in enumerate(tar, start=1):
                     if count > MAX_MEMBERS:
                         raise BundleError(f"more than {MAX_MEMBERS} members, refused")

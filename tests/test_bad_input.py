@@ -542,3 +542,14 @@ def test_the_command_line_turns_off_a_flag_a_settings_file_turned_on(here: Path,
         run = next(a for a in root._actions if a.dest == "command").choices["run"]  # type: ignore[union-attr]
         apply_config(run, argv)
         assert getattr(root.parse_args(["run", *argv]), dest) is expected
+
+
+def test_verify_refuses_an_oversized_extended_header_before_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = tarfile.TarInfo("certificate/x")
+    info.pax_headers = {"comment": "x" * (2 << 20)}
+    with tarfile.open(tmp_path / "pax.tar.gz", "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b""))
+    code, out, _ = cli(capsys, "verify", str(tmp_path / "pax.tar.gz"))
+    assert code == 1 and "extended tar header" in out
