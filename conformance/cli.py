@@ -21,7 +21,16 @@ from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
-from conformance.options import MOCK_OPTIONS, RUN_OPTIONS, VALIDATE_OPTIONS, add_options
+from conformance.options import (
+    KEYGEN_OPTIONS,
+    MOCK_OPTIONS,
+    REPORT_OPTIONS,
+    REQUIREMENTS_OPTIONS,
+    RUN_OPTIONS,
+    VALIDATE_OPTIONS,
+    VERIFY_OPTIONS,
+    add_options,
+)
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
@@ -530,6 +539,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
     private = Path(args.private)
     public = Path(args.public) if args.public else private.with_suffix(".pub.pem")
+    if private.resolve() == public.resolve():
+        raise UsageError(f"--public {public}: the same file as --private; the private key would be overwritten")
     try:
         keygen(private, public)
     except KeyFileError as exc:
@@ -575,9 +586,7 @@ def parser() -> argparse.ArgumentParser:
         description="Render DIR/allure-report/ and DIR/allure-report.html from DIR/allure-results/ with the "
         "project's Allure Report 3 CLI (npm package allure, in node_modules).",
     )
-    rep.add_argument("dir", help="a report dir written by `run`")
-    rep.add_argument("--open", action="store_true", help="open the single-file report in a browser")
-    rep.add_argument("--history", action="store_true", help="append this rendering to DIR/history.jsonl (trends)")
+    add_options(rep, REPORT_OPTIONS)
     rep.set_defaults(func=cmd_report)
 
     ver = sub.add_parser(
@@ -587,17 +596,15 @@ def parser() -> argparse.ArgumentParser:
         "bundle, then re-judge its transcripts offline. Exit 0 only when the files are intact and the "
         "recomputed verdict is the recorded one; 1 names what differs; 2 for a usage error.",
     )
-    ver.add_argument("bundle", help="certificate.tar.gz or its unpacked certificate/ folder")
-    ver.add_argument("--public-key", metavar="FILE", help="the certifier's Ed25519 public key (PEM)")
+    add_options(ver, VERIFY_OPTIONS)
     ver.set_defaults(func=cmd_verify)
 
     key = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
-    key.add_argument("--private", default="realtime-conformance-key.pem", help="private key file to write")
-    key.add_argument("--public", help="public key file to write (default: PRIVATE with .pub.pem)")
+    add_options(key, KEYGEN_OPTIONS)
     key.set_defaults(func=cmd_keygen)
 
     req = sub.add_parser("requirements", help="print the requirement catalogue")
-    req.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    add_options(req, REQUIREMENTS_OPTIONS)
     req.set_defaults(func=cmd_requirements)
 
     val = sub.add_parser(
@@ -606,7 +613,6 @@ def parser() -> argparse.ArgumentParser:
         description="Judge a recorded transcript (JSONL: one frame a line with direction, time and text; "
         "a header line {'transcript': 1, 'timeout_s': …, 'models': […]} starts each connection).",
     )
-    val.add_argument("file", help="the transcript file (.jsonl)")
     add_options(val, VALIDATE_OPTIONS)
     val.set_defaults(func=cmd_validate)
 

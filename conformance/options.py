@@ -111,6 +111,7 @@ class Option:
     metavar: str | None = None
     echo: bool = True  # errors may repeat the value given (False: it may carry a credential)
     in_config: bool = True
+    positional: bool = False  # an argument (`verify BUNDLE`), not an --option
 
     @property
     def dest(self) -> str:
@@ -395,7 +396,14 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
+
+def path(name: str, help: str, default: str | None = None, *, positional: bool = False) -> Option:
+    """A file or folder to read or write: named, without a NUL."""
+    return Option(name, help, default=default, problem=_path_problem, positional=positional, metavar=name.upper())
+
+
 VALIDATE_OPTIONS: tuple[Option, ...] = (
+    path("file", "the transcript file (.jsonl)", positional=True),
     seconds("timeout", 5.0, "seconds, for frames without a header (default: 5)"),
     Option(
         "model-name",
@@ -428,11 +436,45 @@ MOCK_OPTIONS: tuple[Option, ...] = (
 )
 
 
+REPORT_OPTIONS: tuple[Option, ...] = (
+    path("dir", "a report dir written by `run`", positional=True),
+    Option("open", "open the single-file report in a browser", "flag", False),
+    Option("history", "append this rendering to DIR/history.jsonl (trends)", "flag", False),
+)
+
+VERIFY_OPTIONS: tuple[Option, ...] = (
+    path("bundle", "certificate.tar.gz or its unpacked certificate/ folder", positional=True),
+    Option("public-key", "the certifier's Ed25519 public key (PEM)", problem=_path_problem, metavar="FILE"),
+)
+
+KEYGEN_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "private",
+        "private key file to write",
+        default="realtime-conformance-key.pem",
+        problem=_path_problem,
+        metavar="FILE",
+    ),
+    Option(
+        "public", "public key file to write (default: PRIVATE with .pub.pem)", problem=_path_problem, metavar="FILE"
+    ),
+)
+
+REQUIREMENTS_OPTIONS: tuple[Option, ...] = (
+    Option("format", "output format (default: table)", "choice", "table", choices=("table", "json")),
+)
+
+
 def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], negatable: bool = False) -> None:
     """The argparse options of a command, from its table; with `negatable`, each flag also gets its
     negation, so the command line can undo what a settings file turned on."""
     for option in options:
-        parser.add_argument(*option.flags, **option.argparse_kwargs(option.default))
+        kwargs = option.argparse_kwargs(option.default)
+        if option.positional:
+            del kwargs["dest"], kwargs["default"]
+            parser.add_argument(option.dest, **kwargs)
+            continue
+        parser.add_argument(*option.flags, **kwargs)
         if negatable and option.kind == "flag" and option.in_config:
             parser.add_argument(
                 option.negation, dest=option.dest, action="store_false", default=option.default, help=argparse.SUPPRESS

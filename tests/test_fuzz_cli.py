@@ -28,7 +28,16 @@ from hypothesis import strategies as st
 from conformance import __version__
 from conformance.cli import main
 from conformance.contract import spec_hash
-from conformance.options import MOCK_OPTIONS, RUN_OPTIONS, VALIDATE_OPTIONS
+from conformance.options import (
+    KEYGEN_OPTIONS,
+    MOCK_OPTIONS,
+    REPORT_OPTIONS,
+    REQUIREMENTS_OPTIONS,
+    RUN_OPTIONS,
+    VALIDATE_OPTIONS,
+    VERIFY_OPTIONS,
+    Option,
+)
 from tests.fixtures import transcript_cases
 
 EXAMPLES = int(os.environ.get("RC_FUZZ_EXAMPLES", "100"))
@@ -135,14 +144,19 @@ def test_any_settings_file_ends_in_a_documented_exit_code(workdir: Path, config:
 
 # --- command lines ----------------------------------------------------------------------------
 
+
+def flags(options: tuple[Option, ...]) -> tuple[str, ...]:
+    return tuple(flag for option in options if not option.positional for flag in option.flags)
+
+
 COMMANDS: dict[str, tuple[list[str], tuple[str, ...]]] = {
-    "run": (["--rerun-failed", "--report-dir", "fuzz-reports"], tuple(f for o in RUN_OPTIONS for f in o.flags)),
-    "validate": ([], tuple(f for o in VALIDATE_OPTIONS for f in o.flags)),
-    "mock": (["--list-faults"], tuple(f for o in MOCK_OPTIONS for f in o.flags)),
-    "verify": ([], ("--public-key",)),
-    "report": ([], ("--open", "--history")),
-    "requirements": ([], ("--format",)),
-    "keygen": ([], ("--private", "--public")),
+    "run": (["--rerun-failed", "--report-dir", "fuzz-reports"], flags(RUN_OPTIONS)),
+    "validate": ([], flags(VALIDATE_OPTIONS)),
+    "mock": (["--list-faults"], flags(MOCK_OPTIONS)),
+    "verify": ([], flags(VERIFY_OPTIONS)),
+    "report": ([], flags(REPORT_OPTIONS)),
+    "requirements": ([], flags(REQUIREMENTS_OPTIONS)),
+    "keygen": ([], flags(KEYGEN_OPTIONS)),
 }
 
 
