@@ -75,8 +75,9 @@ def _target_problem(text: str) -> str | None:
         parts.port  # noqa: B018 (raises on a port out of range)
     except InvalidURI as exc:
         return f"not a usable WebSocket URL: {exc.msg}"
-    except ValueError as exc:  # urllib's own messages do not repeat the URL
-        return f"not a usable WebSocket URL: {exc}"
+    except ValueError as exc:  # urllib's messages; one that quotes a part of the URL is not repeated
+        reason = str(exc)
+        return "not a usable WebSocket URL: " + (reason if "'" not in reason else "malformed port")
     return _host_problem(parts.hostname or "")
 
 
