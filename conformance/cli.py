@@ -594,7 +594,8 @@ def parser() -> argparse.ArgumentParser:
         help="check a certification bundle and re-judge it offline",
         description="Check every file's sha256 and (with --public-key) the Ed25519 signature of a certification "
         "bundle, then re-judge its transcripts offline. Exit 0 only when the files are intact and the "
-        "recomputed verdict is the recorded one; 1 names what differs; 2 for a usage error.",
+        "recomputed verdict is the recorded one; 1 names what differs, or why the bundle cannot be read "
+        "(NOT VERIFIED); 2 for a usage error.",
     )
     add_options(ver, VERIFY_OPTIONS)
     ver.set_defaults(func=cmd_verify)
