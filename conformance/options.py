@@ -49,6 +49,11 @@ def _word_problem(text: str) -> str | None:
     return None
 
 
+def _xdist_problem(text: str) -> str | None:
+    """An option, never a bare word: pytest would take that for a folder of tests to collect and run."""
+    return None if text.startswith("-") else "must be an option (starting with -), not a path"
+
+
 def _path_problem(text: str) -> str | None:
     return None if text.strip() else "must name a file or folder"
 
@@ -393,6 +398,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "pass an option to pytest-xdist, e.g. --xdist-option=--tx=ssh=host//python=python3 for remote workers "
         "(repeatable)",
         "list",
+        problem=_xdist_problem,
         metavar="OPTION",
     ),
 )

@@ -91,6 +91,7 @@ BAD_OPTIONS = [
     (["--header", "X:a\r\nEvil: b"], "printable ASCII"),
     (["--report-dir", "a\x00b"], "NUL"),
     (["--report-dir", ""], "must name a file or folder"),
+    (["--xdist-option", "/tmp"], "must be an option"),
     (["--model", ""], "non-empty printable ASCII"),
     (["--model", "gpt://f/speech-realtime-250923 x"], "without spaces"),
     (["--model-name", ""], "a model name is"),
