@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from conformance.readers import BASELINE_BYTES, ReadError, read_text
 from conformance.results import RequirementResult
 
 
@@ -67,21 +68,24 @@ def _entry(raw: Any, where: str, known: set[str]) -> Expected:
             raise BaselineError(f"{where}: {rid} expires {expires!r}, not a YYYY-MM-DD date") from None
     if expires is not None and not isinstance(expires, dt.date):
         raise BaselineError(f"{where}: {rid} expires must be a YYYY-MM-DD date")
-    return Expected(rid, reason.strip(), expires, str(raw.get("link", "")))
+    link = raw.get("link", "")
+    if not isinstance(link, str):
+        raise BaselineError(f"{where}: {rid} link must be a string")
+    return Expected(rid, reason.strip(), expires, link)
 
 
 def load_baseline(path: Path, known: set[str]) -> list[Expected]:
     """Read a baseline: a list of entries, or a mapping with `expected_failures: [...]`."""
+    kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BaselineError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise BaselineError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}".splitlines()[0]
-        ) from None
+        text = read_text(path, BASELINE_BYTES)
+        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+    except ReadError as exc:
+        raise BaselineError(str(exc)) from None
+    except RecursionError:
+        raise BaselineError(f"{path}: not valid {kind}: nested too deeply") from None
+    except (ValueError, yaml.YAMLError) as exc:  # YAML's own dates (expires: 2020-13-45) raise ValueError
+        raise BaselineError(f"{path}: not valid {kind}: {exc}".splitlines()[0]) from None
     if isinstance(data, dict):
         data = data.get("expected_failures")
     if not isinstance(data, list):

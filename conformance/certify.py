@@ -9,25 +9,30 @@ offline, and accepts the bundle only when the recomputed verdict is the recorded
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import datetime as dt
+import gzip
 import hashlib
 import json
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jsonschema import Draft202012Validator
 
 from conformance import __version__
 from conformance.checks import judge_all
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
 from conformance.engine import certify
+from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_bytes
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.results import evaluate, verdict_of
 from conformance.transcript import TranscriptError, parse_jsonl
@@ -67,10 +72,13 @@ def keygen(private_path: Path, public_path: Path) -> None:
     )
 
 
+KEY_BYTES = 64 << 10
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+        key = serialization.load_pem_private_key(read_bytes(path, KEY_BYTES), password=None)
+    except (ValueError, TypeError) as exc:
         raise KeyFileError(f"{path}: not a readable, unencrypted PEM private key ({exc})".splitlines()[0]) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path}: not an Ed25519 key (make one with `realtime-conformance keygen`)")
@@ -79,8 +87,8 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        key = serialization.load_pem_public_key(read_bytes(path, KEY_BYTES))
+    except (ValueError, TypeError) as exc:
         raise KeyFileError(f"{path}: not a readable PEM public key ({exc})".splitlines()[0]) from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{path}: not an Ed25519 public key")
@@ -148,14 +156,141 @@ class Verified:
     connections: int
 
 
+#: Caps on what verify unpacks: a bundle of a certify run is far smaller; a tar bomb is refused
+#: before its members are written, and the decompressed stream itself is capped.
+MAX_MEMBERS = 100_000
+MAX_BUNDLE_BYTES = 1 << 30
+
+#: What verify reads from the manifest; write_bundle writes more (all of it hashed and signed).
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "suite", "spec_hash", "profile", "verdict", "files"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "suite": {"type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}},
+        "spec_hash": {"type": "string"},
+        "profile": {"enum": ["smoke", "full", "certify"]},
+        "verdict": {"type": "string"},
+        "files": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+        "settings": {
+            "type": "object",
+            "properties": {
+                "model_names": {"type": "array", "items": {"type": "string"}},
+                "strict": {"type": "boolean"},
+                "strict_baseline": {"type": "boolean"},
+                "min_exercised": {"type": "integer", "minimum": 1},
+                "selected": {"type": ["array", "null"], "items": {"type": "string"}},
+            },
+        },
+    },
+}
+#: What verify reads from summary.json (its whole shape is conformance/spec/summary.schema.json; a
+#: value that shape forbids is still judged, so the message names what the transcripts show).
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["profile", "verdict", "requirements"],
+    "properties": {
+        "profile": {"type": "string"},
+        "verdict": {"type": "string"},
+        "error": {"type": ["object", "null"]},
+        "requirements": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "status"],
+                "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+            },
+        },
+        "baseline": {
+            "type": ["object", "null"],
+            "properties": {
+                name: {"type": "array", "items": {"type": "string"}} for name in ("expected", "fixed", "expired")
+            },
+        },
+    },
+}
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _Capped:
+    """A read-only stream that fails once more than `limit` bytes came through it."""
+
+    def __init__(self, inner: _Readable, limit: int) -> None:
+        self.inner, self.limit, self.total = inner, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.total += len(data)
+        if self.total > self.limit:
+            raise BundleError(f"larger than {self.limit >> 20} MiB unpacked, refused")
+        return data
+
+
+MAX_HEADER_BYTES = 1 << 20  # a pax or GNU long-name header: tarfile reads it whole into memory
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header before tarfile reads all of it into memory."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in EXTENDED_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise BundleError(f"an extended tar header of {self.size} bytes, refused")
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
+EXTENDED_HEADERS = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+def _member_path(into: Path, member: tarfile.TarInfo) -> Path:
+    """Where a member goes; only folders and regular files under certificate/ are accepted."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or not name.parts or name.parts[0] != "certificate":
+        raise BundleError(f"member {member.name!r} is outside certificate/, refused")
+    if not (member.isdir() or member.isreg()):
+        raise BundleError(f"member {member.name!r} is a link or special file, refused")
+    return into.joinpath(*name.parts)
+
+
 def _unpack(bundle: Path, into: Path) -> Path:
+    """Stream the .tar.gz into `into` under caps; never follow a link or leave certificate/."""
     if bundle.is_dir():
         return bundle
+    written = 0
     try:
-        with tarfile.open(bundle, "r:*") as tar:
-            tar.extractall(into, filter="data")
-    except (OSError, tarfile.TarError) as exc:
-        raise BundleError(f"{bundle}: not a readable bundle ({exc})") from None
+        with bundle.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+            stream: Any = _Capped(unzipped, MAX_BUNDLE_BYTES + (MAX_MEMBERS + 2) * 1024)
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
+                for count, member in enumerate(tar, start=1):
+                    if count > MAX_MEMBERS:
+                        raise BundleError(f"more than {MAX_MEMBERS} members, refused")
+                    target = _member_path(into, member)
+                    if member.isdir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    written += member.size
+                    if written > MAX_BUNDLE_BYTES:
+                        raise BundleError(f"larger than {MAX_BUNDLE_BYTES >> 20} MiB unpacked, refused")
+                    source = tar.extractfile(member)
+                    assert source is not None  # a regular file
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with target.open("xb") as out:
+                        shutil.copyfileobj(source, out)
+    except FileExistsError:
+        raise BundleError(f"{bundle}: a member appears twice") from None
+    except BundleError as exc:
+        raise BundleError(f"{bundle}: {exc}") from None
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BundleError(f"{bundle}: not a readable .tar.gz bundle ({reason})") from None
     folder = into / "certificate"
     if not folder.is_dir():
         raise BundleError(f"{bundle}: no certificate/ folder inside")
@@ -164,28 +299,47 @@ def _unpack(bundle: Path, into: Path) -> Path:
 
 def verify(bundle: Path, public_key: Path | None = None) -> Verified:
     """Check hashes, signature and verdict; raise BundleError naming the first thing that differs."""
+    if public_key is not None:
+        load_public_key(public_key)  # a bad key file is the user's mistake (exit 2), found before unpacking
     with tempfile.TemporaryDirectory() as tmp:
         return _verify(_unpack(bundle, Path(tmp)), public_key)
 
 
-def _verify(folder: Path, public_key: Path | None) -> Verified:
-    manifest_path = folder / MANIFEST
+def _shape(document: Any, schema: dict[str, Any], name: str) -> None:
+    """One line naming the first place where `document` is not of the shape verify reads."""
+    error = next(iter(Draft202012Validator(schema).iter_errors(document)), None)
+    if error is not None:
+        at = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+        raise BundleError(f"{name} is malformed at {at}: {message}".replace("\n", " "))
+
+
+def _read_json(folder: Path, name: str, limit: int) -> tuple[bytes, Any]:
     try:
-        data = manifest_path.read_bytes()
-        manifest = json.loads(data)
-        files: dict[str, str] = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise BundleError(f"{MANIFEST} is missing or unreadable") from None
+        data = read_bytes(folder / name, limit)
+        return data, parse_json(data, name)
+    except ReadError as exc:
+        raise BundleError(f"{name} is missing or unreadable: {exc}") from None
+
+
+def _verify(folder: Path, public_key: Path | None) -> Verified:
+    data, manifest = _read_json(folder, MANIFEST, MANIFEST_BYTES)
+    _shape(manifest, MANIFEST_SCHEMA, MANIFEST)
+    files: dict[str, str] = manifest["files"]
     signature = folder / SIGNATURE
     if public_key is not None:
         key = load_public_key(public_key)
         if not signature.exists():
             raise BundleError("the bundle is not signed, but a public key was given")
         try:
-            key.verify(base64.b64decode(signature.read_text(encoding="ascii")), data)
-        except (InvalidSignature, ValueError):
+            key.verify(base64.b64decode(read_bytes(signature, 4096).strip(), validate=True), data)
+        except (InvalidSignature, ValueError, binascii.Error):  # ReadError is a ValueError
             raise BundleError(f"the signature does not match {MANIFEST} for this public key") from None
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST, SIGNATURE}
+    entries = list(folder.rglob("*"))
+    for path in entries:
+        if path.is_symlink():
+            raise BundleError(f"{path.relative_to(folder).as_posix()} is a link, refused")
+    present = {p.relative_to(folder).as_posix() for p in entries if p.is_file()} - {MANIFEST, SIGNATURE}
     for name in sorted(set(files) - present):
         raise BundleError(f"{name} is listed in the manifest but missing")
     for name in sorted(present - set(files)):
@@ -193,8 +347,8 @@ def _verify(folder: Path, public_key: Path | None) -> Verified:
     for name, digest in sorted(files.items()):
         if sha256_file(folder / name) != digest:
             raise BundleError(f"{name} was modified: its sha256 differs from the manifest")
-    made_by = str(manifest.get("suite", {}).get("version"))
-    made_for = str(manifest.get("spec_hash"))
+    made_by = manifest["suite"]["version"]
+    made_for = manifest["spec_hash"]
     if made_by != __version__ or made_for != spec_hash():
         raise VersionMismatch(
             f"made by realtime-conformance {made_by} (spec {made_for[:12]}); this is {__version__} "
@@ -208,12 +362,14 @@ class VersionMismatch(Exception):
 
 
 def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    _, summary = _read_json(folder, "summary.json", SUMMARY_BYTES)
+    _shape(summary, SUMMARY_SCHEMA, "summary.json")
     settings = manifest.get("settings", {})
     contract = load_contract(tuple(settings.get("model_names", ())) or None)
     try:
-        transcripts = parse_jsonl((folder / "transcripts" / "all.jsonl").read_text(encoding="utf-8"))
-    except (OSError, TranscriptError) as exc:
+        text = read_bytes(folder / "transcripts" / "all.jsonl", TRANSCRIPT_BYTES).decode("utf-8")
+        transcripts = parse_jsonl(text)
+    except (ReadError, UnicodeDecodeError, TranscriptError) as exc:
         if summary.get("verdict") == "error" and summary.get("error"):
             return Verified("error", signed, len(manifest["files"]), 0)
         raise BundleError(f"transcripts/all.jsonl cannot be judged: {exc}") from None

@@ -7,17 +7,31 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from conformance import __version__
 from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
+from conformance.options import (
+    KEYGEN_OPTIONS,
+    MOCK_OPTIONS,
+    REPORT_OPTIONS,
+    REQUIREMENTS_OPTIONS,
+    RUN_OPTIONS,
+    VALIDATE_OPTIONS,
+    VERIFY_OPTIONS,
+    add_options,
+)
+from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, redactor
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
@@ -39,8 +53,20 @@ class UsageError(Exception):
     """A mistake of the user's: printed as one line, exit 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (the usage text is what --help is for), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def one_line(message: str) -> str:
+    """The message with its control characters (a newline in a value or a file name) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+
+
 def fail(message: str) -> None:
-    print(f"realtime-conformance: error: {message}", file=sys.stderr)
+    print(f"realtime-conformance: error: {one_line(message)}", file=sys.stderr)
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
@@ -80,9 +106,9 @@ def print_results(results: list[RequirementResult], safe: Redactor = NO_SECRETS)
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        content = read_text(path, TRANSCRIPT_BYTES)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
     try:
         transcripts = parse_jsonl(content, default_timeout_s=args.timeout)
     except TranscriptError as exc:
@@ -140,8 +166,9 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(serve_forever())
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return Exit.CONFORMANT
@@ -153,26 +180,14 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 def settings_from(args: argparse.Namespace) -> Settings:
     from conformance.plugin import auth_from_env
 
+    # Types, ranges and choices were checked by the option table (conformance/options.py) as the
+    # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
-    if target != "mock" and not target.startswith(("ws://", "wss://")):
-        raise UsageError(f"--target {target!r}: expected mock, ws://… or wss://…")
-    for option in ("timeout", "connect_timeout"):
-        if getattr(args, option) <= 0:
-            raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
     if args.concurrency is None:
         args.concurrency = 16 if target == "mock" else 1
-    if args.connections < 1 or args.concurrency < 1 or args.min_exercised < 1:
-        raise UsageError("--connections, --concurrency and --min-exercised must be at least 1")
-    for option in ("rate", "max_exchanges", "budget_s"):
-        value = getattr(args, option)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{option.replace('_', '-')} must be positive")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    if args.connect_retries < 0 or args.max_frame_bytes < 1024:
-        raise UsageError("--connect-retries must be 0 or more and --max-frame-bytes at least 1024")
-    if args.ca_file and not Path(args.ca_file).is_file():
-        raise UsageError(f"--ca-file {args.ca_file}: no such file")
+    if args.ca_file:
+        check_ca_file(args.ca_file)
+    check_report_dir(Path(args.report_dir))
     try:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
     except ValueError as exc:
@@ -190,6 +205,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed, profile, selected = last_failures(Path(args.report_dir), args.seed)
     if args.sign_key and not Path(args.sign_key).is_file():
         raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
+    if args.sign_key:
+        from conformance.certify import KeyFileError, load_private_key
+
+        try:
+            load_private_key(Path(args.sign_key))
+        except KeyFileError as exc:
+            raise UsageError(str(exc)) from None
     return Settings(
         target=target,
         profile=profile,
@@ -219,19 +241,67 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...]]:
     """Seed, profile and failed requirement IDs of the last run in `report_dir` (for --rerun-failed)."""
     path = report_dir / "summary.json"
+    options = {option.name: option for option in RUN_OPTIONS}
     try:
-        last = json.loads(path.read_text(encoding="utf-8"))
-        failed = tuple(r["id"] for r in last["requirements"] if r["status"] == "failed")
-        return (seed if seed is not None else last["seed"]), last["profile"], failed
-    except (OSError, ValueError, KeyError, TypeError):
+        last = parse_json(read_text(path, SUMMARY_BYTES), str(path))
+        failed = tuple(str(r["id"]) for r in last["requirements"] if r["status"] == "failed")
+        last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
+        profile = options["profile"].check(last["profile"])
+    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
+    return (seed if seed is not None else last_seed), profile, failed
+
+
+#: What a run writes into its report dir: folders, then files.
+OUTPUT_DIRS = ("allure-results", "allure-report", "transcripts", "certificate")
+OUTPUT_FILES = ("allure-report.html", "junit.xml", "summary.json", "summary.md", "badge.svg", "certificate.tar.gz")
+CA_FILE_BYTES = 4 << 20
+
+
+def check_ca_file(name: str) -> None:
+    """--ca-file must be a PEM file of CA certificates that OpenSSL accepts (checked before any run)."""
+    path = Path(name)
+    try:
+        if not path.is_file():
+            raise UsageError(f"--ca-file {name}: no such file")
+        if path.stat().st_size > CA_FILE_BYTES:
+            raise UsageError(f"--ca-file {name}: larger than {CA_FILE_BYTES >> 20} MiB, not a CA bundle")
+        ssl.create_default_context(cafile=name)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--ca-file {name}: not a PEM file of CA certificates ({reason})") from None
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """Refuse, before anything is cleared or run, a report dir the run could not write into."""
+    where = f"--report-dir {report_dir}"
+    if report_dir.exists() and not report_dir.is_dir():
+        raise UsageError(f"{where}: exists and is not a folder")
+    for names, is_kind, kind in ((OUTPUT_DIRS, Path.is_dir, "folder"), (OUTPUT_FILES, Path.is_file, "file")):
+        for name in names:
+            path = report_dir / name
+            if path.is_symlink() or (path.exists() and not is_kind(path)):
+                raise UsageError(f"{where}: {path} is in the way (the report writes a {kind} there); remove it")
+    existing = next(p for p in (report_dir, *report_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{where}: {existing} is not a folder")
+    check_writable(existing, where)
+
+
+def check_writable(folder: Path, where: str) -> None:
+    """Create and delete a file in `folder`: the one test of writability that holds for root and read-only mounts."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot write into {folder} ({exc.strerror or exc})") from None
 
 
 def clear_previous(report_dir: Path) -> None:
     """Remove the previous run's outputs (not its history), so nothing stale is reported."""
-    for name in ("allure-results", "allure-report", "transcripts", "certificate"):
+    for name in OUTPUT_DIRS:
         shutil.rmtree(report_dir / name, ignore_errors=True)
-    for name in ("allure-report.html", "junit.xml", "summary.json", "summary.md", "badge.svg", "certificate.tar.gz"):
+    for name in OUTPUT_FILES:
         (report_dir / name).unlink(missing_ok=True)
 
 
@@ -428,7 +498,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{report_dir}: no allure-results/ here; run `realtime-conformance run --report-dir {report_dir}`"
         )
-    problem = render_html(report_dir, history=args.history)
+    check_writable(report_dir, str(report_dir))
+    try:
+        problem = render_html(report_dir, history=args.history)
+    except OSError as exc:
+        raise UsageError(f"{report_dir}: cannot write the report ({exc.strerror or exc})") from None
     if problem is not None:
         raise UsageError(problem)
     page = (report_dir / "allure-report.html").resolve()
@@ -452,7 +526,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except (KeyFileError, VersionMismatch) as exc:
         raise UsageError(str(exc)) from None
     except BundleError as exc:
-        print(f"NOT VERIFIED: {exc}")
+        print(f"NOT VERIFIED: {one_line(str(exc))}")
         return Exit.NON_CONFORMANT
     signature = "signature valid" if checked.signed else "not signature-checked (give --public-key)"
     print(
@@ -467,17 +541,21 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
     private = Path(args.private)
     public = Path(args.public) if args.public else private.with_suffix(".pub.pem")
+    if private.resolve() == public.resolve():
+        raise UsageError(f"--public {public}: the same file as --private; the private key would be overwritten")
     try:
         keygen(private, public)
     except KeyFileError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the key pair: {exc.strerror or exc} ({exc.filename})") from None
     print(f"private key: {private} (keep it secret; sign with run --sign-key {private})")
     print(f"public key:  {public} (give it to whoever verifies: verify BUNDLE --public-key {public})")
     return Exit.CONFORMANT
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = Parser(
         prog="realtime-conformance",
         description="Conformance suite for the Realtime API session configuration exchange "
         "(session.update -> session.updated | error).",
@@ -498,133 +576,10 @@ def parser() -> argparse.ArgumentParser:
         "Every option can also be set in a TOML file: realtime-conformance.toml in the current directory, or "
         "[tool.realtime-conformance] in ./pyproject.toml, or --config FILE; keys are option names "
         '(profile = "full", timeout = 3, header = ["X-Env:env:TEAM"]); strings may use ${ENV} '
-        "(expanded from the environment); the command line wins.",
+        "(expanded from the environment); the command line wins, and --no-FLAG (--html for --no-html) turns off "
+        "a flag the file turned on.",
     )
-    run.add_argument(
-        "--target",
-        default="mock",
-        help="mock (the embedded reference mock, default) or a ws:// or "
-        "wss:// URL, used as given (path and query included)",
-    )
-    run.add_argument(
-        "--profile",
-        choices=("smoke", "full", "certify"),
-        default="smoke",
-        help="smoke: the scripted exchanges (seconds); full: plus generated ones; certify: full, and every "
-        "MUST exercised at least --min-exercised times (default: smoke)",
-    )
-    run.add_argument("--seed", type=int, help="seed of the generated exchanges (default: random, printed)")
-    run.add_argument("--report-dir", default="reports", help="where the reports go (default: reports/)")
-    run.add_argument(
-        "--model",
-        action="append",
-        default=[],
-        metavar="URI",
-        help="a model the target accepts (repeatable); also taken from session.created and the URL's model query",
-    )
-    run.add_argument(
-        "--model-name",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a supported model name (repeatable; default: speech-realtime-250923)",
-    )
-    run.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer (default: 5)")
-    run.add_argument(
-        "--connect-timeout", type=float, default=10.0, help="seconds for connect and handshake (default: 10)"
-    )
-    run.add_argument("--strict", action="store_true", help="SHOULD failures also make the verdict non-conformant")
-    run.add_argument(
-        "--api-key-env",
-        default="REALTIME_API_KEY",
-        metavar="NAME",
-        help="environment variable with an API key, sent as 'Authorization: api-key …' (default: REALTIME_API_KEY)",
-    )
-    run.add_argument(
-        "--iam-token-env", metavar="NAME", help="environment variable with an IAM token, sent as 'Bearer …'"
-    )
-    run.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="NAME:VALUE",
-        help="extra handshake header (repeatable); VALUE may be env:NAME to read it from the environment",
-    )
-    run.add_argument("--connections", type=int, default=40, help="generated connections in full/certify (default: 40)")
-    run.add_argument(
-        "--concurrency",
-        "--max-connections",
-        dest="concurrency",
-        type=int,
-        default=None,
-        help="connections open at once (default: 16 against the embedded mock, 1 against a live target)",
-    )
-    run.add_argument("--rate", type=float, help="at most this many updates per second, over all connections")
-    run.add_argument("--max-exchanges", type=int, help="send at most this many updates in the whole run")
-    run.add_argument("--budget-s", type=float, help="stop starting new exchanges after this many seconds")
-    run.add_argument(
-        "--connect-retries",
-        type=int,
-        default=2,
-        help="retries of a refused or timed-out connect, with backoff 0.5s, 1s, 2s… (default: 2)",
-    )
-    run.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest frame accepted (default: 1 MiB)")
-    run.add_argument("--ca-file", metavar="FILE", help="wss://: trust the CA certificates in this PEM file too")
-    run.add_argument("--insecure", action="store_true", help="wss://: do not verify the server certificate")
-    run.add_argument(
-        "--config",
-        metavar="FILE",
-        help="settings file (default: ./realtime-conformance.toml, else [tool.realtime-conformance] "
-        "in ./pyproject.toml)",
-    )
-    run.add_argument(
-        "--min-exercised", type=int, default=3, help="certify: times each MUST must be exercised (default: 3)"
-    )
-    run.add_argument(
-        "--shrink-budget-s",
-        type=float,
-        default=10.0,
-        help="seconds to spend shrinking failing generated exchanges (default: 10; 0 disables)",
-    )
-    run.add_argument("--no-html", action="store_true", help="skip rendering the Allure HTML report")
-    run.add_argument(
-        "--history",
-        action="store_true",
-        help="keep history across runs in the same report dir (report-dir/history.jsonl), for trends",
-    )
-    run.add_argument("--quiet", action="store_true", help="print only the verdict line (for CI logs)")
-    run.add_argument("--sign-key", metavar="FILE", help="certify: sign the bundle with this Ed25519 private key (PEM)")
-    run.add_argument(
-        "--expected-failures",
-        metavar="FILE",
-        help="known-failure baseline (YAML or JSON: id, reason, optional expires YYYY-MM-DD, link): "
-        "only failures not listed fail the run",
-    )
-    run.add_argument(
-        "--strict-baseline",
-        action="store_true",
-        help="also fail when a listed failure now passes (fixed) or an entry has expired",
-    )
-    run.add_argument(
-        "--rerun-failed",
-        action="store_true",
-        help="rerun only the requirements that failed in --report-dir's last summary, with its seed",
-    )
-    run.add_argument("--junit-prefix", default="", metavar="PREFIX", help="prefix for the JUnit class names")
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="spread the connections over N processes with pytest-xdist, merged into one report (default: 1)",
-    )
-    run.add_argument(
-        "--xdist-option",
-        action="append",
-        default=[],
-        metavar="OPTION",
-        help="pass an option to pytest-xdist, e.g. --xdist-option=--tx=ssh=host//python=python3 for "
-        "remote workers (repeatable)",
-    )
+    add_options(run, RUN_OPTIONS, negatable=True)
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser(
@@ -633,9 +588,7 @@ def parser() -> argparse.ArgumentParser:
         description="Render DIR/allure-report/ and DIR/allure-report.html from DIR/allure-results/ with the "
         "project's Allure Report 3 CLI (npm package allure, in node_modules).",
     )
-    rep.add_argument("dir", help="a report dir written by `run`")
-    rep.add_argument("--open", action="store_true", help="open the single-file report in a browser")
-    rep.add_argument("--history", action="store_true", help="append this rendering to DIR/history.jsonl (trends)")
+    add_options(rep, REPORT_OPTIONS)
     rep.set_defaults(func=cmd_report)
 
     ver = sub.add_parser(
@@ -643,19 +596,18 @@ def parser() -> argparse.ArgumentParser:
         help="check a certification bundle and re-judge it offline",
         description="Check every file's sha256 and (with --public-key) the Ed25519 signature of a certification "
         "bundle, then re-judge its transcripts offline. Exit 0 only when the files are intact and the "
-        "recomputed verdict is the recorded one; 1 names what differs; 2 for a usage error.",
+        "recomputed verdict is the recorded one; 1 names what differs, or why the bundle cannot be read "
+        "(NOT VERIFIED); 2 for a usage error.",
     )
-    ver.add_argument("bundle", help="certificate.tar.gz or its unpacked certificate/ folder")
-    ver.add_argument("--public-key", metavar="FILE", help="the certifier's Ed25519 public key (PEM)")
+    add_options(ver, VERIFY_OPTIONS)
     ver.set_defaults(func=cmd_verify)
 
     key = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
-    key.add_argument("--private", default="realtime-conformance-key.pem", help="private key file to write")
-    key.add_argument("--public", help="public key file to write (default: PRIVATE with .pub.pem)")
+    add_options(key, KEYGEN_OPTIONS)
     key.set_defaults(func=cmd_keygen)
 
     req = sub.add_parser("requirements", help="print the requirement catalogue")
-    req.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    add_options(req, REQUIREMENTS_OPTIONS)
     req.set_defaults(func=cmd_requirements)
 
     val = sub.add_parser(
@@ -664,16 +616,7 @@ def parser() -> argparse.ArgumentParser:
         description="Judge a recorded transcript (JSONL: one frame a line with direction, time and text; "
         "a header line {'transcript': 1, 'timeout_s': …, 'models': […]} starts each connection).",
     )
-    val.add_argument("file", help="the transcript file (.jsonl)")
-    val.add_argument("--timeout", type=float, default=5.0, help="seconds, for frames without a header (default: 5)")
-    val.add_argument(
-        "--model-name",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a supported model name (repeatable; default: the documented one)",
-    )
-    val.add_argument("--strict", action="store_true", help="SHOULD failures also make it non-conformant")
+    add_options(val, VALIDATE_OPTIONS)
     val.set_defaults(func=cmd_validate)
 
     mock = sub.add_parser(
@@ -682,41 +625,28 @@ def parser() -> argparse.ArgumentParser:
         description="Serve the reference mock on 127.0.0.1 until Ctrl-C: it speaks the protocol as documented; "
         "each --fault makes it misbehave in exactly one way.",
     )
-    mock.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    mock.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    mock.add_argument("--fault", action="append", default=[], metavar="NAME", help="misbehave this way (repeatable)")
-    mock.add_argument("--list-faults", action="store_true", help="list the faults and the requirements they trip")
-    mock.add_argument(
-        "--model",
-        action="append",
-        default=[],
-        metavar="URI",
-        help="a model the mock accepts (repeatable; default: a demo folder's speech-realtime-250923)",
-    )
-    mock.add_argument(
-        "--require-api-key-env",
-        metavar="NAME",
-        help="accept only 'Authorization: api-key <$NAME>' or 'Bearer <$NAME>' (else HTTP 401)",
-    )
-    mock.add_argument("--late-s", type=float, default=6.0, help="delay of the answers-late fault (default: 6)")
+    add_options(mock, MOCK_OPTIONS)
     mock.set_defaults(func=cmd_mock)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    root = parser()
+    for stream in (sys.stdout, sys.stderr):  # a path or value that is not UTF-8 is still printable
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
-        if argv[:1] == ["run"]:
-            commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
-            apply_config(commands.choices["run"], argv[1:])
-    except ConfigError as exc:
-        fail(str(exc))
-        return Exit.USAGE
-    args = root.parse_args(argv)
-    try:
+        root = parser()
+        try:
+            if argv[:1] == ["run"]:
+                commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+                apply_config(commands.choices["run"], argv[1:])
+            args = root.parse_args(argv)
+        except SystemExit as exc:  # --help and --version
+            return exc.code if isinstance(exc.code, int) else Exit.USAGE
         return int(args.func(args))
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         fail(str(exc))
         return Exit.USAGE
     except KeyboardInterrupt:
@@ -725,6 +655,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `realtime-conformance requirements | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.CONFORMANT
+    except Exception:  # a bug of ours, never something a user or a target can cause: exit 4, not 1
+        traceback.print_exc()
+        fail(
+            f"internal error: this is a bug of realtime-conformance {__version__}; please report it "
+            "with the traceback above and the command line"
+        )
+        return Exit.INTERNAL
 
 
 DRAW_AHEAD = False  # set by console_main: only a whole CLI process may fork a drawing child

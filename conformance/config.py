@@ -1,7 +1,8 @@
 """Settings files for `run`: realtime-conformance.toml, [tool.realtime-conformance] or --config FILE.
 
-Keys are the long option names; strings may use ${ENV}; the command line wins, because the file's
-values become the defaults of the `run` parser.
+Keys are the long option names (or their aliases); every value is checked by the same table as the
+command line (conformance/options.py); strings may use ${ENV}; the command line wins, because the
+file's values become the defaults of the `run` parser.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from conformance.options import OptionError, config_values
+from conformance.readers import CONFIG_BYTES, ReadError, read_text
 
 
 class ConfigError(Exception):
@@ -22,12 +26,8 @@ class ConfigError(Exception):
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def expand(value: Any, where: str) -> Any:
+def expand(value: str, where: str) -> str:
     """${NAME} in config strings, from the environment; a missing variable is a usage error."""
-    if isinstance(value, list):
-        return [expand(v, where) for v in value]
-    if not isinstance(value, str):
-        return value
 
     def lookup(match: re.Match[str]) -> str:
         if match[1] not in os.environ:
@@ -43,42 +43,51 @@ def load_config(path: str | None) -> tuple[dict[str, Any], str]:
     for candidate in candidates:
         if not candidate.is_file():
             if path:
-                raise ConfigError(f"--config {path}: no such file")
+                what = "not a regular file" if candidate.exists() else "no such file"
+                raise ConfigError(f"--config {path}: {what}")
             continue
         try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            data = tomllib.loads(read_text(candidate, CONFIG_BYTES))
+        except ReadError as exc:
+            raise ConfigError(str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{candidate}: not valid TOML ({exc})") from None
+        except RecursionError:
+            raise ConfigError(f"{candidate}: not valid TOML (nested too deeply)") from None
         if candidate.name == "pyproject.toml" and not path:
-            data = data.get("tool", {}).get("realtime-conformance", {})
-            if not data:
+            tool = data.get("tool")
+            section = tool.get("realtime-conformance") if isinstance(tool, dict) else None
+            if not section:
                 continue
+            if not isinstance(section, dict):
+                raise ConfigError(f"{candidate}: [tool.realtime-conformance] must be a table")
+            return section, str(candidate)
         return data, str(candidate)
     return {}, ""
 
 
+class _ProbeFailed(Exception):
+    pass
+
+
+class _Probe(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ProbeFailed(message)
+
+
 def apply_config(run_parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     """Make the config file's values the defaults of `run`, so the command line still wins."""
-    probe = argparse.ArgumentParser(add_help=False)
+    probe = _Probe(add_help=False)
     probe.add_argument("--config")
-    known, _ = probe.parse_known_args(list(argv))
+    try:
+        known, _ = probe.parse_known_args(list(argv))
+    except _ProbeFailed:  # the `run` parser itself reports the mistake, in one line
+        return
     data, source = load_config(known.config)
     if not data:
         return
-    options = {a.dest: a for a in run_parser._actions if a.option_strings}
-    defaults = {}
-    for key, value in data.items():
-        dest = key.replace("-", "_")
-        action = options.get(dest)
-        if action is None or dest in ("help", "config"):
-            raise ConfigError(f"{source}: unknown setting {key!r} (see `realtime-conformance run --help`)")
-        value = expand(value, f"{source}: {key}")
-        if isinstance(action, argparse._AppendAction):
-            value = value if isinstance(value, list) else [value]
-        elif callable(action.type) and value is not None and not isinstance(value, bool):
-            try:
-                value = action.type(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{source}: {key} = {value!r} is not a valid value") from None
-        defaults[dest] = value
+    try:
+        defaults = config_values(data, source, expand)
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
     run_parser.set_defaults(**defaults)

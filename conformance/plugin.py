@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conformance.engine import PROFILES, Outcome, Settings, run
+from conformance.engine import Outcome, Settings, run
+from conformance.options import add_pytest_options
 from conformance.redact import credential_forms, redactor, url_forms
 from conformance.report import transcripts_for, write_allure_extras, write_summary
 from conformance.results import RequirementResult
@@ -126,19 +127,25 @@ class ConformanceSession:
             write_allure_extras(self.outcome, self.report_dir / "allure-results")
 
 
+#: The plugin's options (named as they always were) and the settings they are; their types, choices
+#: and bounds come from the same table as the command line's (conformance/options.py).
+PYTEST_OPTIONS = {
+    "target": "--target",
+    "profile": "--profile",
+    "seed": "--seed",
+    "report-dir": "--report-dir",
+    "model": "--model",
+    "timeout": "--rc-timeout",
+    "api-key-env": "--api-key-env",
+    "iam-token-env": "--iam-token-env",
+    "header": "--header",
+}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("realtime-conformance", "Realtime API session configuration conformance")
-    group.addoption("--target", default=None, help="mock (default) or a ws:// / wss:// URL")
-    group.addoption("--profile", choices=PROFILES, default="smoke", help="smoke, full or certify")
-    group.addoption("--seed", type=int, default=None, help="seed of the generated exchanges")
-    group.addoption("--report-dir", default="reports", help="where summary.json and transcripts go")
-    group.addoption("--model", action="append", default=[], help="a model URI the target accepts")
-    group.addoption("--rc-timeout", type=float, default=5.0, help="seconds to wait for each answer")
-    group.addoption("--api-key-env", default="REALTIME_API_KEY", help="env var holding the API key")
-    group.addoption("--iam-token-env", default=None, help="env var holding an IAM token (Bearer)")
-    group.addoption(
-        "--header", action="append", default=[], help="extra handshake header NAME:VALUE (VALUE may be env:NAME)"
-    )
+    # --target has no default here: without it, installing the plugin changes nothing
+    add_pytest_options(group.addoption, PYTEST_OPTIONS, {"target": None})
     group.addoption("--rc-shards", default=None, help=argparse.SUPPRESS)
 
 

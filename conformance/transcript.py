@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
+from conformance.readers import strict_loads
 from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 
 Direction = Literal["client", "server"]
@@ -240,9 +241,11 @@ def parse_jsonl(content: str, default_timeout_s: float = 5.0) -> list[Transcript
             continue
         where = f"line {number}"
         try:
-            obj = parse_json(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', 'too deeply nested')})") from None
+            obj = strict_loads(line)
+        except RecursionError:
+            raise TranscriptError(f"{where}: not JSON (too deeply nested)") from None
+        except ValueError as exc:  # json.JSONDecodeError, or a NaN, Infinity or overflowing number
+            raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', exc)})") from None
         if isinstance(obj, dict) and "transcript" in obj:
             found.append((_header(obj, where, default_timeout_s), []))
             continue

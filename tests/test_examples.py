@@ -22,7 +22,9 @@ EXAMPLES = ROOT / "examples"
 def commands(text: str) -> list[list[str]]:
     found = []
     for match in re.finditer(r"realtime-conformance (run[^\n]*?)(?: \|\||$)", text, re.M):
-        words = shlex.split(re.sub(r"\$\{\{[^}]*\}\}|\"\$\w+\"|\$\w+", "1", match[1]))
+        # a placeholder stands for a value of its option's type: the target a URL, anything else a number
+        line = re.sub(r"--target (\"\$\w+\"|\$\w+)", "--target wss://staging.example/v1/realtime", match[1])
+        words = shlex.split(re.sub(r"\$\{\{[^}]*\}\}|\"\$\w+\"|\$\w+", "1", line))
         found.append(words)
     return found
 
