@@ -64,6 +64,20 @@ class Requirement:
         }
 
 
+@dataclass(frozen=True)
+class FastValidator:
+    """A jsonschema-rs validator as a yes/no that never raises: a value it cannot take (an integer
+    beyond 64 bits of ours, say) is "not known valid", and the explaining validator decides."""
+
+    compiled: Any
+
+    def is_valid(self, instance: Any) -> bool:
+        try:
+            return bool(self.compiled.is_valid(instance))
+        except (ValueError, OverflowError, TypeError):
+            return False
+
+
 @dataclass(frozen=True, eq=False)
 class Contract:
     """Everything the checks and the oracle need, loaded from `conformance/spec/`."""
@@ -75,8 +89,8 @@ class Contract:
     known_values: Draft202012Validator
     # The same schemas compiled by jsonschema-rs: a fast yes/no for the common, valid case. Only
     # `validators` explain errors; a test checks that both always agree on validity.
-    fast: dict[str, Any]
-    fast_known_values: Any
+    fast: dict[str, FastValidator]
+    fast_known_values: FastValidator
     #: Older top-level names and newer nested ones for the same setting (spec/aliases.json).
     aliases: tuple[tuple[str, str], ...] = ()
 
@@ -153,8 +167,8 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
     def explaining(uri: str) -> Draft202012Validator:
         return Draft202012Validator(by_id[uri], registry=registry)
 
-    def fast(uri: str) -> Any:
-        return jsonschema_rs.validator_for(by_id[uri], registry=fast_registry)
+    def fast(uri: str) -> FastValidator:
+        return FastValidator(jsonschema_rs.validator_for(by_id[uri], registry=fast_registry))
 
     return Contract(
         version=catalogue["version"],

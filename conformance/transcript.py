@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -30,11 +29,20 @@ _LONG_NUMBER = re.compile(r"\d{19}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
 
-# RFC 8259 allows integers of any length, and a frame must be judged whatever it holds; but
-# jsonschema's error messages repr() the offending value, which Python refuses beyond 4300 digits
-# (a guard against int() of untrusted text, which parse_json does itself in near-linear time).
-# So the guard is lifted for this process; a repr() stays bounded by the frame size limit.
-sys.set_int_max_str_digits(0)
+
+class LongInt(int):
+    """An integer of thousands of digits, exact, that shows itself by its length.
+
+    RFC 8259 allows integers of any length and a frame must be judged whatever it holds, but
+    Python's str() of such an integer is quadratic and refused beyond 4300 digits, and jsonschema's
+    messages repr() the values they are about; so this one never writes its digits out.
+    """
+
+    def __repr__(self) -> str:
+        sign = "a negative" if self < 0 else "an"
+        return f"<{sign} integer of about {int(abs(self).bit_length() * 0.30103)} digits>"
+
+    __str__ = __repr__
 
 
 class NotJSON(json.JSONDecodeError):
@@ -63,7 +71,7 @@ def _parse_int(text: str) -> int:
     if len(text) <= _INT_CHUNK:
         return int(text)
     value = _digits_to_int(text.lstrip("-"))
-    return -value if text.startswith("-") else value
+    return LongInt(-value if text.startswith("-") else value)
 
 
 def parse_json(text: str) -> Any:
