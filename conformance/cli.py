@@ -6,20 +6,20 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__
+from conformance import __version__, signals
 from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
+from conformance.staging import Staging
 from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.transport import public_url
 
@@ -171,6 +171,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise UsageError("--workers must be at least 1")
     if args.connect_retries < 0 or args.max_frame_bytes < 1024:
         raise UsageError("--connect-retries must be 0 or more and --max-frame-bytes at least 1024")
+    if args.max_connection_bytes < args.max_frame_bytes or args.max_run_bytes < args.max_connection_bytes:
+        raise UsageError("expected --max-frame-bytes <= --max-connection-bytes <= --max-run-bytes")
     if args.ca_file and not Path(args.ca_file).is_file():
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
     try:
@@ -212,6 +214,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ca_file=args.ca_file,
         insecure=args.insecure,
         max_frame_bytes=args.max_frame_bytes,
+        max_connection_bytes=args.max_connection_bytes,
+        max_run_bytes=args.max_run_bytes,
         politeness=Politeness(args.rate, args.max_exchanges, args.budget_s, args.connect_retries),
     )
 
@@ -225,14 +229,6 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
         return (seed if seed is not None else last["seed"]), last["profile"], failed
     except (OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
-
-
-def clear_previous(report_dir: Path) -> None:
-    """Remove the previous run's outputs (not its history), so nothing stale is reported."""
-    for name in ("allure-results", "allure-report", "transcripts", "certificate"):
-        shutil.rmtree(report_dir / name, ignore_errors=True)
-    for name in ("allure-report.html", "junit.xml", "summary.json", "summary.md", "badge.svg", "certificate.tar.gz"):
-        (report_dir / name).unlink(missing_ok=True)
 
 
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
@@ -258,7 +254,11 @@ def run_pytest(args: list[str], plugins: list[object]) -> int:
 
 
 def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], say: Any) -> Any:
-    """Run the exchanges on `workers` pytest-xdist workers and merge them (None: a worker failed)."""
+    """Run the exchanges on `workers` pytest-xdist workers and merge them into one `Outcome`.
+
+    A worker that failed leaves its traceback in `outcome.internal_error` (exit 4); what the others
+    ran is judged and reported all the same.
+    """
     import time
     from datetime import UTC, datetime
 
@@ -289,20 +289,16 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
         ],
         plugins=[collector],
     )
-    if code != 0 or len(collector.received) != workers:
-        fail(
-            f"internal error: the workers returned {len(collector.received)} of {workers} shards (pytest exit {code}); "
-            "this is a bug of realtime-conformance, please report it"
-        )
-        return None
-    return finish(settings, seed, collector.shards(), started_at, started, say)
+    if code != 0 and not collector.errors:
+        collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
+    url = public_url(settings.target, settings.auth.secrets)
+    return finish(settings, seed, collector.shards(url, workers), started_at, started, say)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-
-    from conformance.plugin import ConformanceSession
-    from conformance.report import render_html
-
+    """Run the suite; the report is staged beside the previous one and swapped in once written."""
+    if DRAW_AHEAD:  # a whole CLI process: Ctrl-C and SIGTERM end the run the same way (signals.py)
+        signals.install()
     settings = settings_from(args)
     if DRAW_AHEAD and settings.profile != "smoke" and args.workers == 1:
         from dataclasses import replace
@@ -317,11 +313,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.selected == ():
         print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
         return Exit.CONFORMANT
+    staging = Staging(report_dir)
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        clear_previous(report_dir)
+        work = staging.open()
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
+    try:
+        return run_into(settings, args, work, staging)
+    finally:
+        staging.close()
+
+
+def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: Staging) -> int:
+    """The run, its report written into `work`, then swapped into the report dir; the exit code."""
+    from conformance.plugin import ConformanceSession
+    from conformance.report import render_html
+
+    report_dir = staging.report_dir
 
     def say(line: str) -> None:
         if not args.quiet:
@@ -338,10 +346,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     outcome = None
     if args.workers > 1:
-        outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
-        if outcome is None:
-            return Exit.INTERNAL
-    session = ConformanceSession(settings, report_dir, say, outcome)
+        with signals.armed():
+            outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+    session = ConformanceSession(settings, work, say, outcome)
     pytest_args = [
         str(SUITE_DIR),
         "-c",
@@ -354,8 +361,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "no:terminal",
         "--capture=no",
         f"--junit-prefix={args.junit_prefix}" if args.junit_prefix else "--junit-prefix=",
-        f"--alluredir={report_dir / 'allure-results'}",
-        f"--junitxml={report_dir / 'junit.xml'}",
+        f"--alluredir={work / 'allure-results'}",
+        f"--junitxml={work / 'junit.xml'}",
         "-o",
         "junit_suite_name=realtime-conformance",
         "-o",
@@ -372,17 +379,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         try:
             bundle = write_bundle(
-                report_dir,
+                work,
                 manifest_settings(settings, outcome.log.tls_fingerprint),
                 Path(args.sign_key) if args.sign_key else None,
             )
         except KeyFileError as exc:
             raise UsageError(str(exc)) from None
+        bundle = report_dir / bundle.relative_to(work)
         say(f"certification bundle: {bundle}" + (" (signed)" if args.sign_key else " (unsigned: give --sign-key)"))
-    if not args.no_html:
-        problem = render_html(report_dir, history=args.history)
+    if not args.no_html and not (outcome.interrupted or signals.received):
+        try:
+            with signals.armed():
+                problem = render_html(work, history=args.history)
+        except KeyboardInterrupt:
+            problem = "no HTML report: interrupted while rendering it"
         if problem is not None:
             print(problem, file=sys.stderr)
+    try:
+        staging.swap()
+    except OSError as exc:
+        raise UsageError(f"--report-dir {report_dir}: cannot put the new report in place: {exc}") from None
     if not args.quiet:
         print()
         print_results(outcome.results)
@@ -395,9 +411,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
         f"{outcome.duration_s:.1f}s; report: {report_dir}"
     )
+    if outcome.internal_error is not None:
+        print(outcome.internal_error, file=sys.stderr)
+        fail(
+            "internal error: this is a bug of realtime-conformance; please report it with the traceback above "
+            f"(what ran is reported in {report_dir / 'summary.json'})"
+        )
+        return Exit.INTERNAL
+    interrupted = outcome.interrupted or bool(signals.received)
     if outcome.incomplete is not None:
         fail(outcome.incomplete + credential_hint(outcome, args))
-    if outcome.interrupted:
+    elif interrupted:
+        fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
+    if interrupted:
         return INTERRUPTED
     if outcome.verdict == "error":
         return Exit.UNREACHABLE
@@ -567,6 +593,19 @@ def parser() -> argparse.ArgumentParser:
         help="retries of a refused or timed-out connect, with backoff 0.5s, 1s, 2s… (default: 2)",
     )
     run.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest frame accepted (default: 1 MiB)")
+    run.add_argument(
+        "--max-connection-bytes",
+        type=int,
+        default=Settings.max_connection_bytes,
+        help="bytes one connection may receive before it is cut (default: 16 MiB; a conforming one needs a few KiB)",
+    )
+    run.add_argument(
+        "--max-run-bytes",
+        type=int,
+        default=Settings.max_run_bytes,
+        help="bytes the whole run may receive; past it, connections are cut and no more are opened "
+        "(default: 64 MiB; held in memory until judged). A cut run is never conformant (exit 3)",
+    )
     run.add_argument("--ca-file", metavar="FILE", help="wss://: trust the CA certificates in this PEM file too")
     run.add_argument("--insecure", action="store_true", help="wss://: do not verify the server certificate")
     run.add_argument(

@@ -81,8 +81,20 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": outcome.failure.message}
     elif outcome.incomplete is not None:
-        kind = "interrupted" if outcome.interrupted else "aborted" if outcome.log.aborted else "incomplete"
+        why = (
+            ("internal", outcome.internal_error is not None),
+            ("interrupted", outcome.interrupted),
+            ("cut", bool(outcome.log.cut)),
+            ("aborted", bool(outcome.log.aborted)),
+        )
+        kind = next((k for k, applies in why if applies), "incomplete")
         doc["error"] = {"kind": kind, "message": outcome.incomplete}
+    doc["limits"] = {
+        "max_connection_bytes": outcome.settings.max_connection_bytes,
+        "max_run_bytes": outcome.settings.max_run_bytes,
+        "received_bytes": outcome.log.received_bytes,
+        "cut": [{"connection": c.connection, "reason": c.reason} for c in outcome.log.cut],
+    }
     if outcome.baseline is not None:
         doc["baseline"] = outcome.baseline.to_json()
         for item in requirements:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,16 @@ from typing import Any
 
 from conformance.checks import ANSWER_TYPES, url_models
 from conformance.transcript import Frame, Transcript, parse_json
-from conformance.transport import Auth, Closed, ConnectFailed, Limits, Session, Timeout, open_session
+from conformance.transport import (
+    Auth,
+    ByteBudget,
+    Closed,
+    ConnectFailed,
+    Limits,
+    Session,
+    Timeout,
+    open_session,
+)
 
 MODEL_PLACEHOLDER = "$announced-model"
 
@@ -53,6 +63,16 @@ class Target:
     settle_s: float = 0.1  # how long to keep listening after the last answer, for stray answers
     ssl_context: ssl.SSLContext | None = None
     politeness: Politeness = field(default_factory=Politeness)
+    max_run_bytes: int | None = 256 << 20  # bytes received over all connections of a run
+    halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A connection we ended before its plan was done: a byte bound passed, or the run interrupted."""
+
+    connection: str
+    reason: str
 
 
 @dataclass
@@ -65,6 +85,8 @@ class RunLog:
     tls_fingerprint: str | None = None
     aborted: list[str] = field(default_factory=list)  # connections the transport had to end
     stopped: str | None = None  # why plans were left unrun (budget, interruption)
+    cut: list[Cut] = field(default_factory=list)
+    received_bytes: int = 0
 
 
 class Pacer:
@@ -94,19 +116,24 @@ class Pacer:
         return True
 
 
-def event_type(frame: Frame) -> Any:
+def _event(frame: Frame) -> dict[str, Any] | None:
+    """The frame's JSON object, or None for anything else; judging, not waiting, says what is wrong."""
     if frame.text is None:
         return None
     try:
         event = parse_json(frame.text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, or JSON this Python refuses (a 5,000-digit integer)
         return None
-    return event.get("type") if isinstance(event, dict) else None
+    return event if isinstance(event, dict) else None
+
+
+def event_type(frame: Frame) -> Any:
+    event = _event(frame)
+    return event.get("type") if event is not None else None
 
 
 def announced_model(frame: Frame) -> str | None:
-    assert frame.text is not None
-    session = parse_json(frame.text).get("session")
+    session = (_event(frame) or {}).get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
 
@@ -136,27 +163,39 @@ async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) ->
 
 
 RETRYABLE = ("refused", "timeout", "handshake-failed")
+#: A handshake that hangs costs a whole connect timeout each time: it is tried again once at most.
+TIMEOUT_RETRIES = 1
 
 
-async def connect(target: Target) -> Session | ConnectFailed:
+async def connect(target: Target, budget: ByteBudget | None = None) -> Session | ConnectFailed:
     """Open a session, retrying a refused or timed-out connect a bounded number of times with backoff."""
-    attempt = 0
+    attempt = timeouts = 0
     while True:
-        session = await open_session(target.url, target.auth, target.limits, target.ssl_context)
+        session = await open_session(target.url, target.auth, target.limits, target.ssl_context, budget)
         if not isinstance(session, ConnectFailed) or session.kind not in RETRYABLE:
             return session
-        if attempt >= target.politeness.connect_retries:
+        timeouts += session.kind == "timeout"
+        if attempt >= target.politeness.connect_retries or timeouts > TIMEOUT_RETRIES:
             return session
         await asyncio.sleep(target.politeness.retry_backoff_s * 2**attempt)
         attempt += 1
 
 
 async def run_connection(
-    plan: Plan, target: Target, log: RunLog | None = None, pacer: Pacer | None = None
+    plan: Plan,
+    target: Target,
+    log: RunLog | None = None,
+    pacer: Pacer | None = None,
+    budget: ByteBudget | None = None,
+    opened: Callable[[Session], None] = lambda _: None,
 ) -> Transcript | ConnectFailed:
-    session = await connect(target)
+    """Run one plan on a new connection; `opened` gets the session, so a cancelled run keeps what it recorded."""
+    if target.halt is not None and target.halt.is_set():
+        return ConnectFailed("refused", "not connected: the run was interrupted")
+    session = await connect(target, budget)
     if isinstance(session, ConnectFailed):
         return session
+    opened(session)
     if log is not None and log.tls_fingerprint is None:
         log.tls_fingerprint = session.tls_fingerprint
     timeout = target.limits.answer_s
@@ -183,7 +222,13 @@ async def run_connection(
         await session.close()
     if log is not None and session.closed is not None and session.closed.code in (1009, None):
         log.aborted.append(f"{plan.label}: {session.closed.reason}")
-    return session.transcript(target.url, timeout, list(dict.fromkeys(target.models)), plan.label)
+        if session.over_bound is not None:
+            log.cut.append(Cut(plan.label, session.over_bound))
+    return recorded(session, plan, target)
+
+
+def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
+    return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
 
 
 def _why(session: Session) -> str:
@@ -217,12 +262,20 @@ async def run_plans(
     semaphore = asyncio.Semaphore(max(1, concurrency))
     stop = asyncio.Event()
     pacer = Pacer(target.politeness)
+    budget = ByteBudget(target.max_run_bytes)
+    sessions: dict[int, Session] = {}
 
     async def one(index: int, plan: Plan) -> None:
         async with semaphore:
-            if stop.is_set() or pacer.exhausted:
+            if stop.is_set() or pacer.exhausted or budget.exhausted:
                 return
-            result = await run_connection(plan, target, log, pacer)
+            try:
+                result = await run_connection(plan, target, log, pacer, budget, lambda s: sessions.update({index: s}))
+            except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
+                if index in sessions:  # (run_connection closed it on its way out)
+                    results[index] = recorded(sessions[index], plan, target)
+                    log.cut.append(Cut(plan.label, "interrupted"))
+                raise
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
@@ -242,4 +295,7 @@ async def run_plans(
                 log.failure = result
         if pacer.exhausted:
             log.stopped = pacer.exhausted
+        elif budget.exhausted:
+            log.stopped = f"the run's byte bound ({budget.limit} bytes received) was reached"
+        log.received_bytes += budget.received
     return log
