@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -346,8 +347,13 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     )
     outcome = None
     if args.workers > 1:
-        with signals.armed():
-            outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+        try:
+            with signals.armed():
+                outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+        except Exception:  # judging what the workers sent failed: a bug of ours, shown as the serial run shows it
+            print(traceback.format_exc(), file=sys.stderr)
+            fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
+            return Exit.INTERNAL
     session = ConformanceSession(settings, work, say, outcome)
     pytest_args = [
         str(SUITE_DIR),

@@ -119,7 +119,9 @@ def write_transcripts(outcome: Outcome, directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*.jsonl"):
         old.unlink()
-    (directory / "all.jsonl").write_text("".join(t.to_jsonl() for t in outcome.log.transcripts), encoding="utf-8")
+    with (directory / "all.jsonl").open("w", encoding="utf-8") as out:
+        for transcript in outcome.log.transcripts:  # one at a time: a run's worth of text is never copied whole
+            out.write(transcript.to_jsonl())
     failing = {v.connection for r in outcome.results for v in r.violations}
     names: dict[str, str] = {}
     for index, transcript in enumerate(outcome.log.transcripts, start=1):

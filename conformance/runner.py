@@ -284,8 +284,14 @@ async def run_plans(
                 if maybe is not None:
                     await maybe
 
+    tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(plans)]
     try:
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
+        await asyncio.gather(*tasks)
+    except BaseException:  # cancelled (Ctrl-C) or a bug: the connections in flight record what they had first
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
+        raise
     finally:
         for result in results:
             if isinstance(result, Transcript):
