@@ -263,6 +263,8 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     import time
     from datetime import UTC, datetime
 
+    import pytest
+
     from conformance.distribute import ShardCollector, ShardSpec
     from conformance.engine import finish, new_seed
 
@@ -290,10 +292,11 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
         ],
         plugins=[collector],
     )
-    if code != 0 and not collector.errors:
+    interrupted = code == pytest.ExitCode.INTERRUPTED or bool(signals.received)
+    if code != 0 and not collector.errors and not interrupted:
         collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
     url = public_url(settings.target, settings.auth.secrets)
-    return finish(settings, seed, collector.shards(url, workers), started_at, started, say)
+    return finish(settings, seed, collector.shards(url, workers, interrupted), started_at, started, say)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -523,7 +526,8 @@ def parser() -> argparse.ArgumentParser:
         description="Run the suite: exchanges over a real WebSocket, a verdict per requirement, reports in "
         "--report-dir (summary.json, junit.xml, allure-results/, allure-report/, allure-report.html, transcripts/).",
         epilog="Exit codes: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable, handshake failed "
-        "or not fully testable, 4 internal error, 130 interrupted (the report of what ran is still written). "
+        "or not fully testable (a byte bound cut it), 4 internal error, 130 interrupted by Ctrl-C or SIGTERM "
+        "(the report of what ran is still written, and replaces the previous one only once complete). "
         "Secrets are read from environment variables only, never from the command line. "
         "Every option can also be set in a TOML file: realtime-conformance.toml in the current directory, or "
         "[tool.realtime-conformance] in ./pyproject.toml, or --config FILE; keys are option names "

@@ -148,13 +148,15 @@ class ShardCollector:
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.errors.append(str(excrepr))
 
-    def shards(self, url: str, count: int) -> list[Shard]:
-        """One shard per worker; one that never reported stands as an empty shard with the errors seen."""
+    def shards(self, url: str, count: int, interrupted: bool = False) -> list[Shard]:
+        """One shard per worker; one that never reported stands as an empty shard, interrupted (Ctrl-C)
+        or with the errors seen."""
         by_index = {d["shard"]: shard_from_json(d) for d in self.received}
+        if interrupted:
+            return [by_index.get(k) or Shard(url, RunLog(), interrupted=True) for k in range(count)]
         errors = "\n".join(self.errors) or None
-        shards = [
-            by_index.get(k) or Shard(url, RunLog(), error=errors or "a worker sent no record") for k in range(count)
-        ]
+        lost = errors or "a worker sent no record"
+        shards = [by_index.get(k) or Shard(url, RunLog(), error=lost) for k in range(count)]
         if errors and all(s.error is None for s in shards):  # all reported, yet something failed
             shards[0] = replace(shards[0], error=errors)
         return shards
