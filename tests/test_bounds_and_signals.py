@@ -388,3 +388,52 @@ def test_a_failing_worker_shows_its_traceback_and_what_ran_is_reported(tmp_path:
     assert summary["error"]["kind"] == "internal" and summary["verdict"] != "conformant"
     recorded = (report / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
     assert recorded.count('"transcript": 1') >= 2  # the other worker's connections, and gw0's first two
+
+
+def hostile_texts(kind: str) -> Handler:
+    """A conforming server that also sends, after each answer, an event carrying hostile JSON."""
+    extra = {
+        "surrogate": '{"type":"conversation.item.note","event_id":"n%d","text":"\\ud800 \\udfff\u2028\u0085"}',
+        "huge-integer": '{"type":"conversation.item.note","event_id":"n%d","count":' + "9" * 5000 + "}",
+    }[kind]
+
+    async def handler(ws: ServerConnection) -> None:
+        session = initial_session(MODEL)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
+            count = 0
+            async for _ in ws:
+                count += 1
+                await ws.send(json.dumps({"type": "session.updated", "event_id": f"u{count}", "session": session}))
+                await ws.send(extra % count)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "surrogate",
+        pytest.param(
+            "huge-integer",
+            marks=pytest.mark.xfail(reason="judging needs parse_json to read 5,000-digit integers (issue 12, secrets)"),
+        ),
+    ],
+)
+def test_hostile_json_gives_the_same_result_serial_and_on_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    args = ["--profile", "full", "--connections", "4", "--seed", "6", *QUICK, "--shrink-budget-s", "0", "--quiet"]
+    codes, summaries = [], []
+    with server(hostile_texts(kind)) as url:
+        for workers in ("1", "2"):
+            report = tmp_path / workers
+            codes.append(main(["run", "--target", url, "--report-dir", str(report), "--workers", workers, *args]))
+            summaries.append(valid_summary(report))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert codes[0] == codes[1] != 4
+    assert [(r["id"], r["status"], r["exchanges"]) for r in summaries[0]["requirements"]] == [
+        (r["id"], r["status"], r["exchanges"]) for r in summaries[1]["requirements"]
+    ]
+    assert summaries[0]["counts"] == summaries[1]["counts"] and summaries[0]["counts"]["exchanges"] > 0
