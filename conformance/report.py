@@ -17,7 +17,7 @@ from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
 from conformance.engine import Outcome
 from conformance.results import RequirementResult
-from conformance.transcript import Transcript
+from conformance.transcript import Frame, Transcript
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "connection"
+
+
+#: Evidence longer than this is shortened in summary.json (the whole frame is in the transcript), so a
+#: target flooding large malformed events cannot multiply the report's size by its violations.
+EVIDENCE_CHARS = 1 << 16
+
+
+def evidence(frame: Frame | None) -> str | None:
+    if frame is None:
+        return None
+    text = frame.describe()
+    if len(text) <= EVIDENCE_CHARS:
+        return text
+    return f"{text[:EVIDENCE_CHARS]}… [{len(text) - EVIDENCE_CHARS} more characters: see the transcript]"
 
 
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
@@ -37,8 +51,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 "message": v.message,
                 "path": v.path,
-                "sent": v.sent.describe() if v.sent else None,
-                "received": v.received.describe() if v.received else None,
+                "sent": evidence(v.sent),
+                "received": evidence(v.received),
             }
             if label in files:
                 entry["transcript"] = f"transcripts/{files[label]}"

@@ -54,8 +54,10 @@ def server(handler: Handler) -> ServerThread:
     return ServerThread(factory)
 
 
-def flooding(frames: int, size: int, answer: dict[str, Any] | None = None) -> Handler:
-    """Answer each update, but first send `frames` unrelated events of about `size` bytes each."""
+def flooding(
+    frames: int, size: int, answer: dict[str, Any] | None = None, kind: str = "conversation.item.junk"
+) -> Handler:
+    """Answer each update, but first send `frames` events of `kind` of about `size` bytes each."""
     pad = "x" * size
 
     async def handler(ws: ServerConnection) -> None:
@@ -66,7 +68,7 @@ def flooding(frames: int, size: int, answer: dict[str, Any] | None = None) -> Ha
             async for _ in ws:
                 for _ in range(frames):
                     count += 1
-                    await ws.send(f'{{"type":"conversation.item.junk","event_id":"j{count}","pad":"{pad}"}}')
+                    await ws.send(f'{{"type":"{kind}","event_id":"j{count}","pad":"{pad}"}}')
                 reply = answer or {"type": "session.updated", "event_id": f"u{count}", "session": session}
                 await ws.send(json.dumps(reply))
 
@@ -91,8 +93,13 @@ def folder_bytes(folder: Path) -> int:
 # --------------------------------------------------------------------------------- byte bounds
 
 
-def test_a_flood_of_big_unrelated_events_is_cut_with_bounded_memory_and_disk(tmp_path: Path) -> None:
-    """300 unrelated 1 MB events per connection, default limits: cut, exit 3, peak RSS under 300 MB."""
+@pytest.mark.parametrize(("kind", "expected"), [("conversation.item.junk", 3), ("error", 1)])
+def test_a_flood_of_big_events_is_cut_with_bounded_memory_and_disk(tmp_path: Path, kind: str, expected: int) -> None:
+    """300 events of 1 MB per connection, default limits: cut, peak RSS under 300 MB, a bounded report.
+
+    Unrelated events leave the run untestable (exit 3); malformed `error` events are each a violation
+    (exit 1), and their evidence must not multiply the report's size.
+    """
     report = tmp_path / "report"
     measure = (
         "import resource, subprocess, sys\n"
@@ -102,7 +109,7 @@ def test_a_flood_of_big_unrelated_events_is_cut_with_bounded_memory_and_disk(tmp
         "print('peak-rss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
         "sys.exit(done.returncode)\n"
     )
-    with server(flooding(300, 1_000_000)) as url:  # 1 MB each, under the 1 MiB frame bound
+    with server(flooding(300, 1_000_000, kind=kind)) as url:  # 1 MB each, under the 1 MiB frame bound
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-c", measure, str(CLI), "run", "--target", url, "--report-dir", str(report), *QUICK],
@@ -112,19 +119,20 @@ def test_a_flood_of_big_unrelated_events_is_cut_with_bounded_memory_and_disk(tmp
         )
         elapsed = time.monotonic() - started
     peak_mb = int(re.findall(r"peak-rss-kb (\d+)", done.stdout)[0]) / 1024
-    assert done.returncode == 3, done.stderr
+    assert done.returncode == expected, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     (line,) = error_lines(done.stderr)
     assert "cut at a byte bound" in line
     summary = valid_summary(report)
     limits = summary["limits"]
-    assert summary["verdict"] == "error" and summary["error"]["kind"] == "cut"
+    assert summary["verdict"] == ("error" if expected == 3 else "non-conformant")
+    assert summary["error"]["kind"] == "cut"
     assert limits["cut"] and all("bytes received" in c["reason"] for c in limits["cut"])
     defaults = Settings()
     assert limits["max_run_bytes"] == defaults.max_run_bytes
     assert limits["received_bytes"] <= defaults.max_run_bytes + defaults.max_frame_bytes
     assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB"
-    assert folder_bytes(report) < 2 * defaults.max_run_bytes
+    assert folder_bytes(report) < 3 * defaults.max_run_bytes  # all.jsonl, the failing ones, the rest
     assert elapsed < 120
 
 
