@@ -28,7 +28,7 @@ from conformance.contract import load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
-from conformance.runner import Plan, Politeness, RunLog, Target, run_connection, run_plans
+from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
 from conformance.transcript import Transcript
 from conformance.transport import Auth, ConnectFailed, Limits, public_url
 
@@ -61,10 +61,8 @@ class Settings:
     ca_file: str | None = None
     insecure: bool = False
     max_frame_bytes: int = 1 << 20
-    # What a laptop survives against a server that floods: a conforming connection exchanges a few
-    # kilobytes, a whole certify run a few megabytes; the run is held in memory until it is judged.
-    max_connection_bytes: int = 16 << 20
-    max_run_bytes: int = 64 << 20
+    max_connection_bytes: int = Limits.max_connection_bytes
+    max_run_bytes: int = MAX_RUN_BYTES
     politeness: Politeness = field(default_factory=Politeness)
     # Where `auth` came from (API key variable, IAM token variable, --header specs): no secrets,
     # so it can be handed to workers, which read the environment themselves.

@@ -31,6 +31,10 @@ from conformance.transport import (
 )
 
 MODEL_PLACEHOLDER = "$announced-model"
+#: Bytes a run may receive over all its connections. A whole certify run against a conforming server
+#: receives a few hundred KB; the run is held in memory until judged, so this keeps a flooded run's
+#: peak under 300 MB (tests/test_bounds_and_signals.py measures it).
+MAX_RUN_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Target:
     settle_s: float = 0.1  # how long to keep listening after the last answer, for stray answers
     ssl_context: ssl.SSLContext | None = None
     politeness: Politeness = field(default_factory=Politeness)
-    max_run_bytes: int | None = 256 << 20  # bytes received over all connections of a run
+    max_run_bytes: int | None = MAX_RUN_BYTES
     halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
 
 

@@ -40,7 +40,7 @@ class Limits:
     max_frame_bytes: int = 1 << 20
     max_frames: int = 10_000
     close_s: float = 2.0
-    max_connection_bytes: int = 16 << 20
+    max_connection_bytes: int = 16 << 20  # a conforming connection receives a few KB
 
 
 class ByteBudget:
