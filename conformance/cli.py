@@ -273,25 +273,31 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     spec = ShardSpec.of(settings, seed, workers)
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
-    code = run_pytest(
-        [
-            str(SHARDS_DIR),
-            "-c",
-            str(SHARDS_DIR / "pytest.ini"),
-            "--rootdir",
-            str(SHARDS_DIR),
-            "-p",
-            "xdist.plugin",
-            "-n",
-            str(workers),
-            *xdist_options,
-            "-p",
-            "no:terminal",
-            "--rc-shards",
-            spec.to_json(),
-        ],
-        plugins=[collector],
-    )
+    code = int(pytest.ExitCode.INTERRUPTED)  # unless the workers run: a signal came first
+    with signals.passed_to_workers():
+        code = (
+            code
+            if signals.received
+            else run_pytest(
+                [
+                    str(SHARDS_DIR),
+                    "-c",
+                    str(SHARDS_DIR / "pytest.ini"),
+                    "--rootdir",
+                    str(SHARDS_DIR),
+                    "-p",
+                    "xdist.plugin",
+                    "-n",
+                    str(workers),
+                    *xdist_options,
+                    "-p",
+                    "no:terminal",
+                    "--rc-shards",
+                    spec.to_json(),
+                ],
+                plugins=[collector],
+            )
+        )
     interrupted = code == pytest.ExitCode.INTERRUPTED or bool(signals.received)
     if code != 0 and not collector.errors and not interrupted:
         collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
@@ -351,8 +357,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     outcome = None
     if args.workers > 1:
         try:
-            with signals.armed():
-                outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+            outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
         except Exception:  # judging what the workers sent failed: a bug of ours, shown as the serial run shows it
             print(traceback.format_exc(), file=sys.stderr)
             fail("internal error: this is a bug of realtime-conformance; please report it with the output above")

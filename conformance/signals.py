@@ -9,8 +9,10 @@ left half-written; a second one stops at once (the previous report is then left 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 received: list[int] = []  # the signals that arrived, in order
@@ -36,7 +38,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     if signum == signal.SIGTERM:
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler) and handler is not _on_signal:  # an armed phase: whatever Ctrl-C does there
-            handler(signal.SIGINT, frame)
+            handler(signum, frame)
             return
     if len(received) > 1:
         raise KeyboardInterrupt
@@ -58,3 +60,40 @@ def armed() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def passed_to_workers() -> Iterator[None]:
+    """While pytest-xdist workers run: a signal goes on to them (as Ctrl-C), so each ends its share
+    the way a serial run does and hands back what it ran; a second signal stops at once."""
+    if not _installed:
+        yield
+        return
+
+    forwarded: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:  # (a SIGTERM was noted on its way here)
+            received.append(signum)
+        workers = _children()
+        if forwarded or not workers:
+            raise KeyboardInterrupt
+        forwarded.append(signum)
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _children() -> list[int]:
+    """This process's children (Linux /proc; elsewhere none are found, and a signal interrupts at once)."""
+    pids: list[int] = []
+    for listing in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(pid) for pid in listing.read_text().split()]
+    return pids

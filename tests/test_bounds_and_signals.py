@@ -312,20 +312,43 @@ async def deaf(ws: ServerConnection) -> None:
         await ws.wait_closed()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+class Deaf:
+    """A server that sends session.created, then never answers: every exchange waits out its timeout.
+
+    It counts the connections it accepted, so a test can act once some are done and others in flight.
+    """
+
+    def __init__(self) -> None:
+        self.accepted = 0
+
+    async def __call__(self, ws: ServerConnection) -> None:
+        self.accepted += 1
+        await deaf(ws)
+
+    def wait_for(self, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.accepted < count:
+            assert time.monotonic() < deadline, f"only {self.accepted} connections"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["serial", "workers"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_the_exchanges_keeps_what_ran_and_the_connections_in_flight(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, signum: signal.Signals, workers: str
 ) -> None:
     report = tmp_path / "report"
     marker = old_report(report)
     args = ["--profile", "full", "--connections", "30", "--seed", "5", "--report-dir", str(report), *QUICK]
-    with server(deaf) as url, running("--target", url, "--concurrency", "4", *args) as run:
-        run.wait_for("connections done")  # some finished, four in flight
+    target = Deaf()
+    with server(target) as url, running("--target", url, "--concurrency", "4", "--workers", workers, *args) as run:
+        target.wait_for(12)  # some connections done, some in flight
         assert (report / "summary.json").read_text(encoding="utf-8") == marker  # the old one, until replaced
         run.process.send_signal(signum)
         code, out, err = run.finish(30)
     summary = assert_interrupted(code, out, err, report)
     assert summary["error"]["kind"] == "interrupted" and summary["verdict"] != "conformant"
+    assert summary["counts"]["exchanges"] > 0
     in_flight = [c["connection"] for c in summary["limits"]["cut"] if c["reason"] == "interrupted"]
     assert in_flight
     recorded = (report / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
@@ -346,7 +369,7 @@ def test_a_run_killed_outright_leaves_the_previous_report_whole(tmp_path: Path) 
     assert (report / "junit.xml").read_text(encoding="utf-8") == "<previous/>"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_the_corpus_is_drawn_stops_the_drawing_child(tmp_path: Path, signum: signal.Signals) -> None:
     report = tmp_path / "report"
     env = {"REALTIME_CONFORMANCE_CACHE": str(tmp_path / "corpus")}  # empty: the corpus must be drawn
