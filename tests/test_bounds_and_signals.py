@@ -468,3 +468,56 @@ def test_hostile_json_gives_the_same_result_serial_and_on_workers(
         (r["id"], r["status"], r["exchanges"]) for r in summaries[1]["requirements"]
     ]
     assert summaries[0]["counts"] == summaries[1]["counts"] and summaries[0]["counts"]["exchanges"] > 0
+
+
+def test_the_staged_report_replaces_only_the_previous_outputs(tmp_path: Path) -> None:
+    from conformance.staging import OUTPUTS, Staging
+
+    report = tmp_path / "report"
+    old_report(report)
+    (report / "certificate.tar.gz").write_bytes(b"previous bundle")  # this run writes none: it must go
+    (report / "history.jsonl").write_text('{"run": 1}\n', encoding="utf-8")
+    (report / "notes.txt").write_text("mine", encoding="utf-8")
+    staging = Staging(report)
+    work = staging.open()
+    try:
+        assert work.parent == tmp_path and work.name.startswith(".report.new-")
+        assert (work / "history.jsonl").read_text(encoding="utf-8") == '{"run": 1}\n'  # carried, to append to
+        with (work / "history.jsonl").open("a", encoding="utf-8") as history:
+            history.write('{"run": 2}\n')
+        (work / "summary.json").write_text("{}", encoding="utf-8")
+        (work / "transcripts").mkdir()
+        assert (report / "summary.json").read_text(encoding="utf-8") != "{}"  # nothing replaced before the swap
+        staging.swap()
+    finally:
+        staging.close()
+    assert (report / "summary.json").read_text(encoding="utf-8") == "{}" and (report / "transcripts").is_dir()
+    assert not (report / "junit.xml").exists() and not (report / "certificate.tar.gz").exists()
+    assert (report / "history.jsonl").read_text(encoding="utf-8") == '{"run": 1}\n{"run": 2}\n'
+    assert (report / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert not work.exists() and {p.name for p in report.iterdir()} <= {*OUTPUTS, "history.jsonl", "notes.txt"}
+
+
+def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import conformance.runner
+
+    original = conformance.runner.run_connection
+    calls: list[int] = []
+
+    async def buggy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug planted in the test")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(conformance.runner, "run_connection", buggy)
+    code = main(["run", "--report-dir", str(tmp_path), *QUICK, "--concurrency", "1"])
+    err = capsys.readouterr().err
+    assert code == 4 and "Traceback" in err and "a bug planted in the test" in err
+    (line,) = error_lines(err)
+    assert "please report it" in line
+    summary = valid_summary(tmp_path)
+    assert summary["error"]["kind"] == "internal" and summary["verdict"] != "conformant"
+    assert (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8").count('"transcript": 1') == 2
