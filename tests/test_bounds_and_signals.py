@@ -521,3 +521,27 @@ def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
     summary = valid_summary(tmp_path)
     assert summary["error"]["kind"] == "internal" and summary["verdict"] != "conformant"
     assert (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8").count('"transcript": 1') == 2
+
+
+def test_a_signal_outside_an_armed_phase_is_held_and_a_second_one_stops_at_once() -> None:
+    """The rules of conformance/signals.py, in a process of its own (handlers are process-wide)."""
+    script = """
+import os, signal
+from conformance import signals
+signals.install()
+os.kill(os.getpid(), signal.SIGTERM)  # judging or writing: only noted
+print("held", signals.received == [signal.SIGTERM])
+try:
+    with signals.armed():  # the next phase that touches the target does not start
+        print("ran anyway")
+except KeyboardInterrupt:
+    print("armed phase interrupted")
+try:
+    os.kill(os.getpid(), signal.SIGINT)  # a second signal: stop now
+    print("not stopped")
+except KeyboardInterrupt:
+    print("stopped", signals.name())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.split("\n")[:3] == ["held True", "armed phase interrupted", "stopped SIGTERM then Ctrl-C"]
+    assert done.returncode == 0, done.stderr
