@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import ssl
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance import __version__
+from conformance import __version__, signals
 from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
@@ -32,9 +31,10 @@ from conformance.options import (
     add_options,
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
-from conformance.redact import NO_SECRETS, Redactor, redactor
+from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
+from conformance.staging import Staging
 from conformance.transcript import TranscriptError, parse_jsonl
 
 
@@ -188,6 +188,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.ca_file:
         check_ca_file(args.ca_file)
     check_report_dir(Path(args.report_dir))
+    if args.max_connection_bytes < args.max_frame_bytes or args.max_run_bytes < args.max_connection_bytes:
+        raise UsageError("expected --max-frame-bytes <= --max-connection-bytes <= --max-run-bytes")
     try:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
     except ValueError as exc:
@@ -234,6 +236,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ca_file=args.ca_file,
         insecure=args.insecure,
         max_frame_bytes=args.max_frame_bytes,
+        max_connection_bytes=args.max_connection_bytes,
+        max_run_bytes=args.max_run_bytes,
         politeness=Politeness(args.rate, args.max_exchanges, args.budget_s, args.connect_retries),
     )
 
@@ -297,14 +301,6 @@ def check_writable(folder: Path, where: str) -> None:
         raise UsageError(f"{where}: cannot write into {folder} ({exc.strerror or exc})") from None
 
 
-def clear_previous(report_dir: Path) -> None:
-    """Remove the previous run's outputs (not its history), so nothing stale is reported."""
-    for name in OUTPUT_DIRS:
-        shutil.rmtree(report_dir / name, ignore_errors=True)
-    for name in OUTPUT_FILES:
-        (report_dir / name).unlink(missing_ok=True)
-
-
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
 #: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a
 #: stranger plugin could change how the suite behaves).
@@ -328,9 +324,15 @@ def run_pytest(args: list[str], plugins: list[object]) -> int:
 
 
 def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], say: Any) -> Any:
-    """Run the exchanges on `workers` pytest-xdist workers and merge them (None: a worker failed)."""
+    """Run the exchanges on `workers` pytest-xdist workers and merge them into one `Outcome`.
+
+    A worker that failed leaves its traceback in `outcome.internal_error` (exit 4); what the others
+    ran is judged and reported all the same.
+    """
     import time
     from datetime import UTC, datetime
+
+    import pytest
 
     from conformance.distribute import ShardCollector, ShardSpec
     from conformance.engine import finish, new_seed
@@ -340,39 +342,42 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     spec = ShardSpec.of(settings, seed, workers)
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
-    code = run_pytest(
-        [
-            str(SHARDS_DIR),
-            "-c",
-            str(SHARDS_DIR / "pytest.ini"),
-            "--rootdir",
-            str(SHARDS_DIR),
-            "-p",
-            "xdist.plugin",
-            "-n",
-            str(workers),
-            *xdist_options,
-            "-p",
-            "no:terminal",
-            "--rc-shards",
-            spec.to_json(),
-        ],
-        plugins=[collector],
-    )
-    if code != 0 or len(collector.received) != workers:
-        fail(
-            f"internal error: the workers returned {len(collector.received)} of {workers} shards (pytest exit {code}); "
-            "this is a bug of realtime-conformance, please report it"
+    code = int(pytest.ExitCode.INTERRUPTED)  # unless the workers run: a signal came first
+    with signals.passed_to_workers():
+        code = (
+            code
+            if signals.received
+            else run_pytest(
+                [
+                    str(SHARDS_DIR),
+                    "-c",
+                    str(SHARDS_DIR / "pytest.ini"),
+                    "--rootdir",
+                    str(SHARDS_DIR),
+                    "-p",
+                    "xdist.plugin",
+                    "-n",
+                    str(workers),
+                    *xdist_options,
+                    "-p",
+                    "no:terminal",
+                    "--rc-shards",
+                    spec.to_json(),
+                ],
+                plugins=[collector],
+            )
         )
-        return None
-    return finish(settings, seed, collector.shards(), started_at, started, say)
+    interrupted = code == pytest.ExitCode.INTERRUPTED or bool(signals.received)
+    if code != 0 and not collector.errors and not interrupted:
+        collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
+    url = public_url(settings.target, settings.auth.secrets)
+    return finish(settings, seed, collector.shards(url, workers, interrupted), started_at, started, say)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-
-    from conformance.plugin import ConformanceSession
-    from conformance.report import render_html
-
+    """Run the suite; the report is staged beside the previous one and swapped in once written."""
+    if DRAW_AHEAD:  # a whole CLI process: Ctrl-C and SIGTERM end the run the same way (signals.py)
+        signals.install()
     settings = settings_from(args)
     if DRAW_AHEAD and settings.profile != "smoke" and args.workers == 1:
         from dataclasses import replace
@@ -387,11 +392,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.selected == ():
         print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
         return Exit.CONFORMANT
+    staging = Staging(report_dir)
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        clear_previous(report_dir)
+        work = staging.open()
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
+    try:
+        return run_into(settings, args, work, staging)
+    finally:
+        staging.close()
+
+
+def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: Staging) -> int:
+    """The run, its report written into `work`, then swapped into the report dir; the exit code."""
+    from conformance.plugin import ConformanceSession
+    from conformance.report import render_html
+
+    report_dir = staging.report_dir
 
     safe = redactor(settings.auth.secrets)  # every line printed below goes through it
 
@@ -409,10 +426,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     outcome = None
     if args.workers > 1:
-        outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
-        if outcome is None:
+        try:
+            outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+        except Exception:  # judging what the workers sent failed: a bug of ours, shown as the serial run shows it
+            print(traceback.format_exc(), file=sys.stderr)
+            fail("internal error: this is a bug of realtime-conformance; please report it with the output above")
             return Exit.INTERNAL
-    session = ConformanceSession(settings, report_dir, say, outcome)
+    session = ConformanceSession(settings, work, say, outcome)
     pytest_args = [
         str(SUITE_DIR),
         "-c",
@@ -425,8 +445,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "no:terminal",
         "--capture=no",
         f"--junit-prefix={args.junit_prefix}" if args.junit_prefix else "--junit-prefix=",
-        f"--alluredir={report_dir / 'allure-results'}",
-        f"--junitxml={report_dir / 'junit.xml'}",
+        f"--alluredir={work / 'allure-results'}",
+        f"--junitxml={work / 'junit.xml'}",
         "-o",
         "junit_suite_name=realtime-conformance",
         "-o",
@@ -443,18 +463,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         try:
             bundle = write_bundle(
-                report_dir,
+                work,
                 manifest_settings(settings, outcome.log.tls_fingerprint),
                 Path(args.sign_key) if args.sign_key else None,
                 safe,
             )
         except KeyFileError as exc:
             raise UsageError(str(exc)) from None
+        bundle = report_dir / bundle.relative_to(work)
         say(f"certification bundle: {bundle}" + (" (signed)" if args.sign_key else " (unsigned: give --sign-key)"))
-    if not args.no_html:
-        problem = render_html(report_dir, history=args.history)
+    if not args.no_html and not (outcome.interrupted or signals.received):
+        try:
+            with signals.armed():
+                problem = render_html(work, history=args.history)
+        except KeyboardInterrupt:
+            problem = "no HTML report: interrupted while rendering it"
         if problem is not None:
             print(safe.text(problem), file=sys.stderr)
+    try:
+        staging.swap()
+    except OSError as exc:
+        raise UsageError(f"--report-dir {report_dir}: cannot put the new report in place: {exc}") from None
     if not args.quiet:
         print()
         print_results(outcome.results, safe)
@@ -467,9 +496,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
         f"{outcome.duration_s:.1f}s; report: {report_dir}"
     )
+    if outcome.internal_error is not None:
+        print(outcome.internal_error, file=sys.stderr)
+        fail(
+            "internal error: this is a bug of realtime-conformance; please report it with the traceback above "
+            f"(what ran is reported in {report_dir / 'summary.json'})"
+        )
+        return Exit.INTERNAL
+    interrupted = outcome.interrupted or bool(signals.received)
     if outcome.incomplete is not None:
         fail(safe.text(outcome.incomplete + credential_hint(outcome, args)))
-    if outcome.interrupted:
+    elif interrupted:
+        fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
+    if interrupted:
         return INTERRUPTED
     if outcome.verdict == "error":
         return Exit.UNREACHABLE
@@ -571,7 +610,8 @@ def parser() -> argparse.ArgumentParser:
         description="Run the suite: exchanges over a real WebSocket, a verdict per requirement, reports in "
         "--report-dir (summary.json, junit.xml, allure-results/, allure-report/, allure-report.html, transcripts/).",
         epilog="Exit codes: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable, handshake failed "
-        "or not fully testable, 4 internal error, 130 interrupted (the report of what ran is still written). "
+        "or not fully testable (a byte bound cut it), 4 internal error, 130 interrupted by Ctrl-C or SIGTERM "
+        "(the report of what ran is still written, and replaces the previous one only once complete). "
         "Secrets are read from environment variables only, never from the command line. "
         "Every option can also be set in a TOML file: realtime-conformance.toml in the current directory, or "
         "[tool.realtime-conformance] in ./pyproject.toml, or --config FILE; keys are option names "

@@ -4,6 +4,12 @@ The controller plans the run (seed included) and passes a `ShardSpec` (no secret
 are named by their environment variables) to `-n N` workers; each runs every N-th connection and
 returns its transcripts through xdist's `workeroutput`; the controller merges them in plan order
 and judges once, so the verdict is the serial run's.
+
+What crosses from a worker is one ASCII JSON text: execnet carries a `str` as UTF-8, which a lone
+surrogate in a frame cannot be written in, while a `\\ud800` escape can; frame texts stay texts (a
+5,000-digit integer in one is never parsed on the way). A worker that fails sends what it ran and
+its traceback; one that never reports leaves its tracebacks in pytest's reports, which the
+controller collects, so a bug of ours is shown (exit 4) and what ran is still judged and reported.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pytest
 
 from conformance.engine import Settings, Shard, run_shard
 from conformance.plugin import auth_from_env
-from conformance.runner import Politeness, RunLog
+from conformance.runner import Cut, Politeness, RunLog
 from conformance.transcript import parse_jsonl
 from conformance.transport import ConnectFailed
 
@@ -35,6 +41,8 @@ WORKER_FIELDS = (
     "ca_file",
     "insecure",
     "max_frame_bytes",
+    "max_connection_bytes",
+    "max_run_bytes",
     "auth_spec",
 )
 
@@ -59,9 +67,11 @@ class ShardSpec:
         return cls(**json.loads(text))
 
     def worker_settings(self) -> Settings:
+        """The settings of one worker; the run's byte bound is shared out, so the workers' sum is the run's."""
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in self.settings.items()}
         api_key_env, iam_token_env, headers = values["auth_spec"]
         auth = auth_from_env(api_key_env, iam_token_env, list(headers))
+        values["max_run_bytes"] = max(1, values["max_run_bytes"] // self.shards)
         return replace(Settings(), **values, auth=auth, politeness=Politeness(**self.politeness))
 
 
@@ -76,6 +86,9 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "aborted": log.aborted,
         "stopped": log.stopped,
         "throttled": [log.throttled, log.throttled_s],
+        "cut": [asdict(c) for c in log.cut],
+        "received_bytes": log.received_bytes,
+        "error": shard.error,
         "failure": failure,
         "tls": log.tls_fingerprint,
         "planned": shard.planned,
@@ -92,8 +105,15 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         stopped=data["stopped"],
         throttled=data["throttled"][0],
         throttled_s=data["throttled"][1],
+        cut=[Cut(**c) for c in data["cut"]],
+        received_bytes=data["received_bytes"],
     )
-    return Shard(data["url"], log, data["interrupted"], list(data["planned"]))
+    return Shard(data["url"], log, data["interrupted"], list(data["planned"]), data["error"])
+
+
+def encode(result: dict[str, Any]) -> str:
+    """The worker's record as ASCII JSON: any frame text survives execnet's UTF-8 (see the module doc)."""
+    return json.dumps(result, ensure_ascii=True)
 
 
 def run_share(spec: ShardSpec, shard: int, config: pytest.Config) -> None:
@@ -102,7 +122,7 @@ def run_share(spec: ShardSpec, shard: int, config: pytest.Config) -> None:
     result["shard"] = shard
     output = getattr(config, "workeroutput", None)
     if output is not None:
-        output.setdefault(OUTPUT_KEY, []).append(json.dumps(result))
+        output.setdefault(OUTPUT_KEY, []).append(encode(result))
     else:
         collector = config.pluginmanager.get_plugin(ShardCollector.NAME)
         assert isinstance(collector, ShardCollector), "run the shards through realtime-conformance run --workers"
@@ -116,10 +136,30 @@ class ShardCollector:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.errors: list[str] = []  # tracebacks of shard items that failed, and workers that went down
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         for text in getattr(node, "workeroutput", {}).get(OUTPUT_KEY, []):
             self.received.append(json.loads(text))
+        if error:
+            self.errors.append(f"worker {getattr(getattr(node, 'gateway', None), 'id', '?')} went down: {error}")
 
-    def shards(self) -> list[Shard]:
-        return [shard_from_json(d) for d in sorted(self.received, key=lambda d: d["shard"])]
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.errors.append(f"{report.nodeid} ({report.when}):\n{report.longreprtext}")
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.errors.append(str(excrepr))
+
+    def shards(self, url: str, count: int, interrupted: bool = False) -> list[Shard]:
+        """One shard per worker; one that never reported stands as an empty shard, interrupted (Ctrl-C)
+        or with the errors seen."""
+        by_index = {d["shard"]: shard_from_json(d) for d in self.received}
+        if interrupted:
+            return [by_index.get(k) or Shard(url, RunLog(), interrupted=True) for k in range(count)]
+        errors = "\n".join(self.errors) or None
+        lost = errors or "a worker sent no record"
+        shards = [by_index.get(k) or Shard(url, RunLog(), error=lost) for k in range(count)]
+        if errors and all(s.error is None for s in shards):  # all reported, yet something failed
+            shards[0] = replace(shards[0], error=errors)
+        return shards

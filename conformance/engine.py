@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 import random
 import ssl
+import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Literal
 
 from hypothesis.errors import HypothesisException
 
+from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.baseline import apply as apply_baseline
 from conformance.checks import Judgement, judge, judge_all
@@ -25,7 +28,7 @@ from conformance.contract import load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
-from conformance.runner import Plan, Politeness, RunLog, Target, run_connection, run_plans
+from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
 from conformance.transcript import Transcript
 from conformance.transport import Auth, ConnectFailed, Limits, public_url
 
@@ -58,6 +61,8 @@ class Settings:
     ca_file: str | None = None
     insecure: bool = False
     max_frame_bytes: int = 1 << 20
+    max_connection_bytes: int = Limits.max_connection_bytes
+    max_run_bytes: int = MAX_RUN_BYTES
     politeness: Politeness = field(default_factory=Politeness)
     # Where `auth` came from (API key variable, IAM token variable, --header specs): no secrets,
     # so it can be handed to workers, which read the environment themselves.
@@ -91,14 +96,20 @@ class Outcome:
     shrunk: list[Shrunk] = field(default_factory=list)
     baseline: BaselineReport | None = None
     interrupted: bool = False
+    internal_error: str | None = None  # a bug of ours stopped part of the run: its traceback (exit 4)
 
     @property
     def incomplete(self) -> str | None:
         """Why the target could not be fully tested, if it could not (never then conformant)."""
         if self.failure is not None:
             return self.failure.message
+        if self.internal_error is not None:
+            return "an internal error of realtime-conformance stopped part of the run"
         if self.interrupted:
-            return "interrupted (Ctrl-C) before the run finished"
+            return "interrupted (Ctrl-C or SIGTERM) before the run finished"
+        if self.log.cut:
+            cut = self.log.cut[0]
+            return f"{len(self.log.cut)} connection(s) cut at a byte bound: {cut.connection}: {cut.reason}"
         if self.log.aborted:
             return f"{len(self.log.aborted)} connection(s) ended by the transport: {self.log.aborted[0]}"
         if self.log.stopped:
@@ -204,10 +215,20 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 def target_for(settings: Settings, url: str) -> Target:
     limits = Limits(
-        connect_s=settings.connect_timeout_s, answer_s=settings.timeout_s, max_frame_bytes=settings.max_frame_bytes
+        connect_s=settings.connect_timeout_s,
+        answer_s=settings.timeout_s,
+        max_frame_bytes=settings.max_frame_bytes,
+        max_connection_bytes=settings.max_connection_bytes,
     )
     return Target(
-        url, settings.auth, limits, settings.models, settings.settle_s, ssl_context(settings), settings.politeness
+        url,
+        settings.auth,
+        limits,
+        settings.models,
+        settings.settle_s,
+        ssl_context(settings),
+        settings.politeness,
+        settings.max_run_bytes,
     )
 
 
@@ -229,6 +250,7 @@ class Shard:
     log: RunLog
     interrupted: bool = False
     planned: list[str] = field(default_factory=list)  # the labels of its plans, in plan order
+    error: str | None = None  # the traceback of a bug of ours that stopped it; what ran is kept
 
 
 def run_shard(
@@ -237,7 +259,8 @@ def run_shard(
     """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them)."""
     result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
     try:
-        plans = plans_for(settings, seed)[shard::shards]
+        with signals.armed():
+            plans = plans_for(settings, seed)[shard::shards]
     except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
         result.interrupted = True
         return result
@@ -258,9 +281,12 @@ def run_shard(
             await run_plans(plans, target_for(settings, url), settings.concurrency, on_done, result.log)
 
     try:
-        asyncio.run(main())
+        with signals.armed():
+            asyncio.run(main())
     except KeyboardInterrupt:
         result.interrupted = True
+    except Exception:  # a bug of ours: what ran is kept (run_plans saw to it), and reported with exit 4
+        result.error = traceback.format_exc()
     return result
 
 
@@ -273,6 +299,8 @@ def merge(shards: list[Shard]) -> RunLog:
         merged.transcripts += shard.log.transcripts
         merged.exchanges += shard.log.exchanges
         merged.aborted += shard.log.aborted
+        merged.cut += shard.log.cut
+        merged.received_bytes += shard.log.received_bytes
         merged.failure = merged.failure or shard.log.failure
         merged.stopped = merged.stopped or shard.log.stopped
         merged.throttled += shard.log.throttled
@@ -294,6 +322,7 @@ def finish(
     outcome = Outcome(settings, seed, shards[0].url if shards else settings.target, started_at)
     outcome.log = merge(shards)
     outcome.interrupted = any(s.interrupted for s in shards)
+    outcome.internal_error = "\n".join(s.error for s in shards if s.error) or None
     contract = load_contract(settings.model_names or None)
     outcome.judgement = judge_all(outcome.log.transcripts, contract)
     outcome.judgement.exchanges = outcome.log.exchanges
@@ -302,16 +331,28 @@ def finish(
             f"the target throttled {outcome.log.throttled} update(s) with a rate-limit error; "
             f"backed off {outcome.log.throttled_s:.1f}s in all and sent them again"
         )
-    shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not outcome.interrupted
+    cut_short = outcome.interrupted or outcome.internal_error is not None or bool(outcome.log.cut)
+    shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not cut_short
     if shrinkable and outcome.judgement.violations:
         progress("shrinking failing exchanges")
 
+        halt = threading.Event()
+
         async def shrink() -> None:
             async with target_url(settings) as url:
-                await _shrink(settings, target_for(settings, url), outcome, time.monotonic() + settings.shrink_budget_s)
+                target = replace(target_for(settings, url), halt=halt)
+                try:
+                    await _shrink(settings, target, outcome, time.monotonic() + settings.shrink_budget_s)
+                except asyncio.CancelledError:
+                    halt.set()  # the shrinking thread stops connecting, so the interrupted run ends now
+                    raise
 
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(shrink())
+        try:
+            with signals.armed():
+                asyncio.run(shrink())
+        except KeyboardInterrupt:
+            halt.set()
+            outcome.interrupted = True
     results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
     if settings.profile == "certify" and outcome.incomplete is None:
         results = certify(results, settings.min_exercised)

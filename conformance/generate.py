@@ -6,11 +6,13 @@ generator that makes a mistake costs coverage, never a false verdict. Nothing he
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Callable, Iterator
 from importlib import metadata, resources
 from pathlib import Path
@@ -220,6 +222,7 @@ def draw_ahead(seed_value: int, count: int) -> None:
 
     Only for a whole, single-threaded CLI process (a fork must not copy other threads' locks); the
     child writes the corpus to the cache and `generated_plans` waits for it. Without a cache, a no-op.
+    The child never outlives the run: it is killed if the parent is interrupted or exits first.
     """
     folder = corpus_dir()
     if folder is None or (folder / f"{corpus_key(seed_value, count)}.json").is_file() or not hasattr(os, "fork"):
@@ -228,11 +231,39 @@ def draw_ahead(seed_value: int, count: int) -> None:
     if pid == 0:  # the child: draw, store, leave without running the parent's cleanup
         code = 0
         try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers are not the child's
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
             generated_plans(seed_value, count)
         except BaseException:
             code = 1
         os._exit(code)
+    if not _drawing:
+        atexit.register(_stop_drawing)
     _drawing[(seed_value, count)] = pid
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when its parent dies (even by SIGKILL); elsewhere atexit does."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent was already gone
+            os._exit(1)
+
+
+def _stop_drawing() -> None:
+    for key in list(_drawing):
+        _reap(_drawing.pop(key), kill=True)
+
+
+def _reap(pid: int, kill: bool) -> None:
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -244,8 +275,11 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
     """
     child = _drawing.pop((seed_value, count), None)
     if child is not None:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(child, 0)  # a failed child only means drawing here, below
+        try:
+            _reap(child, kill=False)  # a failed child only means drawing here, below
+        except BaseException:  # Ctrl-C while waiting: the child must not draw on at 100% CPU
+            _reap(child, kill=True)
+            raise
     folder = corpus_dir()
     path = folder / f"{corpus_key(seed_value, count)}.json" if folder is not None else None
     corpus: dict[str, list[list[str]]] = {}

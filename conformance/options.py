@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from conformance.engine import PROFILES
+from conformance.engine import PROFILES, Settings
 
 Kind = Literal["str", "int", "float", "flag", "list", "choice"]
 
@@ -29,6 +29,7 @@ MAX_CONNECTIONS = 10_000
 MAX_CONCURRENCY = 256
 MAX_WORKERS = 64
 MAX_FRAME_BYTES = 64 << 20
+MAX_RUN_BYTES = 16 << 30  # what a run holds in memory until it is judged
 
 
 class OptionError(ValueError):
@@ -338,6 +339,21 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "largest frame accepted, in bytes (default: 1 MiB)",
         1024,
         MAX_FRAME_BYTES,
+    ),
+    count(
+        "max-connection-bytes",
+        Settings.max_connection_bytes,
+        "bytes one connection may receive before it is cut (default: 16 MiB; a conforming one needs a few KiB)",
+        1024,
+        MAX_RUN_BYTES,
+    ),
+    count(
+        "max-run-bytes",
+        Settings.max_run_bytes,
+        "bytes the whole run may receive; past it, connections are cut and no more are opened "
+        "(default: 64 MiB; held in memory until judged). A cut run is never conformant (exit 3)",
+        1024,
+        MAX_RUN_BYTES,
     ),
     Option("ca-file", "wss://: trust the CA certificates in this PEM file too", problem=_path_problem, metavar="FILE"),
     Option("insecure", "wss://: do not verify the server certificate", "flag", False),

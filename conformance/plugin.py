@@ -28,6 +28,7 @@ from conformance.transport import Auth
 
 PLUGIN_NAME = "realtime-conformance-session"
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
+ATTACHMENT_CHARS = 1 << 20  # a larger transcript is not copied into each failed requirement's result
 
 
 def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: list[str], target: str = "") -> Auth:
@@ -229,8 +230,11 @@ def report_requirement(session: ConformanceSession, requirement_id: str) -> None
         pytest.xfail(safe.text(f"expected failure (baseline {baseline.file}): {first}"))
     if result.status == "failed":
         for transcript in transcripts_for(session.outcome, result)[:5]:
+            text = transcript.to_jsonl(safe)
+            if len(text) > ATTACHMENT_CHARS:  # a flooded connection: one copy, in transcripts/, is enough
+                text = f'{{"omitted": "{len(text)} characters; see transcripts/ in the report dir"}}\n'
             allure.attach(
-                transcript.to_jsonl(safe),
+                text,
                 name=safe.text(f"transcript: {transcript.label}"),
                 attachment_type=allure.attachment_type.JSON,
                 extension="jsonl",

@@ -19,7 +19,7 @@ from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
 from conformance.engine import Outcome
 from conformance.redact import Redactor, escape_surrogates, redactor
 from conformance.results import RequirementResult
-from conformance.transcript import Transcript
+from conformance.transcript import Frame, Transcript
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,20 @@ def redactor_of(outcome: Outcome) -> Redactor:
     return redactor(outcome.settings.auth.secrets)
 
 
+#: Evidence longer than this is shortened in summary.json (the whole frame is in the transcript), so a
+#: target flooding large malformed events cannot multiply the report's size by its violations.
+EVIDENCE_CHARS = 1 << 16
+
+
+def evidence(frame: Frame | None, safe: Redactor) -> str | None:
+    if frame is None:
+        return None
+    text = frame.describe(safe)
+    if len(text) <= EVIDENCE_CHARS:
+        return text
+    return f"{text[:EVIDENCE_CHARS]}… [{len(text) - EVIDENCE_CHARS} more characters: see the transcript]"
+
+
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     """summary.json's document; what came from the target or the user is masked."""
     contract = load_contract(outcome.settings.model_names or None)
@@ -46,8 +60,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 "message": safe.mask(v.message),
                 "path": safe.mask(v.path),
-                "sent": v.sent.describe(safe) if v.sent else None,
-                "received": v.received.describe(safe) if v.received else None,
+                "sent": evidence(v.sent, safe),
+                "received": evidence(v.received, safe),
             }
             if label in files:
                 entry["transcript"] = f"transcripts/{files[label]}"
@@ -92,8 +106,20 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
     elif outcome.incomplete is not None:
-        kind = "interrupted" if outcome.interrupted else "aborted" if outcome.log.aborted else "incomplete"
+        why = (
+            ("internal", outcome.internal_error is not None),
+            ("interrupted", outcome.interrupted),
+            ("cut", bool(outcome.log.cut)),
+            ("aborted", bool(outcome.log.aborted)),
+        )
+        kind = next((k for k, applies in why if applies), "incomplete")
         doc["error"] = {"kind": kind, "message": safe.mask(outcome.incomplete)}
+    doc["limits"] = {
+        "max_connection_bytes": outcome.settings.max_connection_bytes,
+        "max_run_bytes": outcome.settings.max_run_bytes,
+        "received_bytes": outcome.log.received_bytes,
+        "cut": [{"connection": c.connection, "reason": c.reason} for c in outcome.log.cut],
+    }
     if outcome.log.throttled:
         doc["throttling"] = {"errors": outcome.log.throttled, "backoff_s": round(outcome.log.throttled_s, 3)}
     if outcome.baseline is not None:
@@ -121,7 +147,9 @@ def write_transcripts(outcome: Outcome, directory: Path) -> dict[str, str]:
     for old in directory.glob("*.jsonl"):
         old.unlink()
     safe = redactor_of(outcome)
-    (directory / "all.jsonl").write_text("".join(t.to_jsonl(safe) for t in outcome.log.transcripts), encoding="utf-8")
+    with (directory / "all.jsonl").open("w", encoding="utf-8") as out:
+        for transcript in outcome.log.transcripts:  # one at a time: a run's worth of text is never copied whole
+            out.write(transcript.to_jsonl(safe))
     failing = {v.connection for r in outcome.results for v in r.violations}
     names: dict[str, str] = {}
     for index, transcript in enumerate(outcome.log.transcripts, start=1):

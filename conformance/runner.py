@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,22 @@ from typing import Any
 
 from conformance.checks import ANSWER_TYPES, is_throttle, url_models
 from conformance.transcript import Frame, Transcript, parse_json
-from conformance.transport import Auth, Closed, ConnectFailed, Limits, Session, Timeout, open_session
+from conformance.transport import (
+    Auth,
+    ByteBudget,
+    Closed,
+    ConnectFailed,
+    Limits,
+    Session,
+    Timeout,
+    open_session,
+)
 
 MODEL_PLACEHOLDER = "$announced-model"
+#: Bytes a run may receive over all its connections. A whole certify run against a conforming server
+#: receives a few hundred KB; the run is held in memory until judged, so this keeps a flooded run's
+#: peak under 300 MB (tests/test_bounds_and_signals.py measures it).
+MAX_RUN_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,16 @@ class Target:
     settle_s: float = 0.1  # the least time to keep listening at the end (at least the timeout of the last update)
     ssl_context: ssl.SSLContext | None = None
     politeness: Politeness = field(default_factory=Politeness)
+    max_run_bytes: int | None = MAX_RUN_BYTES
+    halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A connection we ended before its plan was done: a byte bound passed, or the run interrupted."""
+
+    connection: str
+    reason: str
 
 
 @dataclass
@@ -73,6 +97,8 @@ class RunLog:
     stopped: str | None = None  # why plans were left unrun (budget, interruption)
     throttled: int = 0  # rate-limit errors the target answered updates with
     throttled_s: float = 0.0  # time spent backing off from them
+    cut: list[Cut] = field(default_factory=list)
+    received_bytes: int = 0
 
 
 class Pacer:
@@ -107,7 +133,7 @@ def event_of(frame: Frame) -> dict[str, Any]:
         return {}
     try:
         event = parse_json(frame.text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, or JSON this Python refuses
         return {}
     return event if isinstance(event, dict) else {}
 
@@ -117,8 +143,7 @@ def event_type(frame: Frame) -> Any:
 
 
 def announced_model(frame: Frame) -> str | None:
-    assert frame.text is not None
-    session = parse_json(frame.text).get("session")
+    session = event_of(frame).get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
 
@@ -148,16 +173,19 @@ async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) ->
 
 
 RETRYABLE = ("refused", "timeout", "handshake-failed")
+#: A handshake that hangs costs a whole connect timeout each time: it is tried again once at most.
+TIMEOUT_RETRIES = 1
 
 
-async def connect(target: Target) -> Session | ConnectFailed:
+async def connect(target: Target, budget: ByteBudget | None = None) -> Session | ConnectFailed:
     """Open a session, retrying a refused or timed-out connect a bounded number of times with backoff."""
-    attempt = 0
+    attempt = timeouts = 0
     while True:
-        session = await open_session(target.url, target.auth, target.limits, target.ssl_context)
+        session = await open_session(target.url, target.auth, target.limits, target.ssl_context, budget)
         if not isinstance(session, ConnectFailed) or session.kind not in RETRYABLE:
             return session
-        if attempt >= target.politeness.connect_retries:
+        timeouts += session.kind == "timeout"
+        if attempt >= target.politeness.connect_retries or timeouts > TIMEOUT_RETRIES:
             return session
         await asyncio.sleep(target.politeness.retry_backoff_s * 2**attempt)
         attempt += 1
@@ -173,11 +201,17 @@ async def run_connection(
     log: RunLog | None = None,
     pacer: Pacer | None = None,
     on_tail: Callable[[], Awaitable[None]] | None = None,
+    budget: ByteBudget | None = None,
+    opened: Callable[[Session], None] = lambda _: None,
 ) -> Transcript | ConnectFailed:
-    """Run one plan; `on_tail` is awaited when only the final listening is left (to free a slot)."""
-    session = await connect(target)
+    """Run one plan on a new connection; `on_tail` is awaited when only the final listening is left
+    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded."""
+    if target.halt is not None and target.halt.is_set():
+        return ConnectFailed("refused", "not connected: the run was interrupted")
+    session = await connect(target, budget)
     if isinstance(session, ConnectFailed):
         return session
+    opened(session)
     if log is not None and log.tls_fingerprint is None:
         log.tls_fingerprint = session.tls_fingerprint
     timeout = target.limits.answer_s
@@ -209,7 +243,13 @@ async def run_connection(
         await session.close()
     if log is not None and session.closed is not None and session.closed.code in (1009, None):
         log.aborted.append(f"{plan.label}: {session.closed.reason}")
-    return session.transcript(target.url, timeout, list(dict.fromkeys(target.models)), plan.label)
+        if session.over_bound is not None:
+            log.cut.append(Cut(plan.label, session.over_bound))
+    return recorded(session, plan, target)
+
+
+def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
+    return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
 
 
 async def _exchange(
@@ -284,6 +324,8 @@ async def run_plans(
     listening = asyncio.Semaphore(max(8, 4 * concurrency))
     stop = asyncio.Event()
     pacer = Pacer(target.politeness)
+    budget = ByteBudget(target.max_run_bytes)
+    sessions: dict[int, Session] = {}
 
     async def one(index: int, plan: Plan) -> None:
         held = [semaphore]
@@ -296,9 +338,17 @@ async def run_plans(
 
         await semaphore.acquire()
         try:
-            if stop.is_set() or pacer.exhausted:
+            if stop.is_set() or pacer.exhausted or budget.exhausted:
                 return
-            result = await run_connection(plan, target, log, pacer, on_tail)
+            try:
+                result = await run_connection(
+                    plan, target, log, pacer, on_tail, budget, lambda s: sessions.update({index: s})
+                )
+            except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
+                if index in sessions:  # (run_connection closed it on its way out)
+                    results[index] = recorded(sessions[index], plan, target)
+                    log.cut.append(Cut(plan.label, "interrupted"))
+                raise
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
@@ -310,8 +360,14 @@ async def run_plans(
             for lock in held:
                 lock.release()
 
+    tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(plans)]
     try:
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
+        await asyncio.gather(*tasks)
+    except BaseException:  # cancelled (Ctrl-C) or a bug: the connections in flight record what they had first
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
+        raise
     finally:
         for result in results:
             if isinstance(result, Transcript):
@@ -321,4 +377,7 @@ async def run_plans(
                 log.failure = result
         if pacer.exhausted:
             log.stopped = pacer.exhausted
+        elif budget.exhausted:
+            log.stopped = f"the run's byte bound ({budget.limit} bytes received) was reached"
+        log.received_bytes += budget.received
     return log

@@ -42,6 +42,24 @@ class Limits:
     max_frame_bytes: int = 1 << 20
     max_frames: int = 10_000
     close_s: float = 2.0
+    max_connection_bytes: int = 16 << 20  # a conforming connection receives a few KB
+
+
+class ByteBudget:
+    """Bytes received, counted over every connection of a run, against a bound (None: unbounded)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.received = 0
+
+    def take(self, size: int) -> bool:
+        """Count `size` more bytes; False once the bound is passed."""
+        self.received += size
+        return self.limit is None or self.received <= self.limit
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.received > self.limit
 
 
 @dataclass(frozen=True)
@@ -155,10 +173,15 @@ class Session:
     arrival, and frames already on the wire can be taken without waiting (`ready`).
     """
 
-    def __init__(self, ws: ClientConnection, recorder: Recorder, limits: Limits) -> None:
+    def __init__(
+        self, ws: ClientConnection, recorder: Recorder, limits: Limits, budget: ByteBudget | None = None
+    ) -> None:
         self._ws = ws
         self._recorder = recorder
         self._limits = limits
+        self._budget = budget or ByteBudget(None)
+        self.received_bytes = 0
+        self.over_bound: str | None = None  # why a byte bound cut this connection
         self._inbox: asyncio.Queue[Frame | Closed] = asyncio.Queue()
         self._closed: Closed | None = None
         self._closing = False
@@ -200,6 +223,12 @@ class Session:
                 await self._inbox.put(self._closed)
                 return
             at = self._recorder.now()
+            size = len(message) if isinstance(message, bytes) or message.isascii() else len(message.encode())
+            self.received_bytes += size
+            if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
+                self.over_bound = self._over_bound()
+                await self._cut(self.over_bound)
+                return
             if isinstance(message, str):
                 frame = self._recorder.text("server", message, at)
             else:
@@ -207,9 +236,19 @@ class Session:
             self._received += 1
             await self._inbox.put(frame)
             if self._received >= self._limits.max_frames:
-                self._closed = Closed(None, f"more than {self._limits.max_frames} frames")
-                await self._inbox.put(self._closed)
+                await self._cut(f"more than {self._limits.max_frames} frames")
                 return
+
+    def _over_bound(self) -> str:
+        if self.received_bytes > self._limits.max_connection_bytes:
+            return f"more than {self._limits.max_connection_bytes} bytes received on one connection"
+        return f"more than {self._budget.limit} bytes received in the run"
+
+    async def _cut(self, reason: str) -> None:
+        """End the connection from our side for a bound it passed; the cut is recorded, the frame that passed it not."""
+        self._closed = Closed(None, reason)
+        self._recorder.close("client", None, reason)
+        await self._inbox.put(self._closed)
 
     async def send(self, text: str) -> Frame | Closed:
         if self._closed is not None:
@@ -257,10 +296,13 @@ class Session:
         )
 
     async def close(self) -> None:
-        """Close from the client side (recorded), bounded by the close timeout."""
+        """Close from the client side (recorded), bounded by the close timeout; a second call does nothing."""
+        if self._closing:
+            return
+        self._closing = True
         if self._closed is None:
-            self._closing = True
             self._recorder.close("client", 1000, "")
+        if self._closed is None or self._closed.code is None:  # open, or cut by a bound: close the socket
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), self._limits.close_s)
         self._reader.cancel()
@@ -269,7 +311,11 @@ class Session:
 
 
 async def open_session(
-    url: str, auth: Auth = Auth(), limits: Limits = Limits(), ssl_context: ssl.SSLContext | None = None
+    url: str,
+    auth: Auth = Auth(),
+    limits: Limits = Limits(),
+    ssl_context: ssl.SSLContext | None = None,
+    budget: ByteBudget | None = None,
 ) -> Session | ConnectFailed:
     """Open a WebSocket to `url` (used as given, path and query included)."""
     recorder = Recorder()
@@ -295,4 +341,4 @@ async def open_session(
             return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url)}")
         return _failure(exc, url)
     recorder.started = time.monotonic()
-    return Session(ws, recorder, limits)
+    return Session(ws, recorder, limits, budget)
