@@ -34,7 +34,7 @@ from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, pars
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
-from conformance.staging import Staging
+from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
 from conformance.transcript import TranscriptError, parse_jsonl
 
 
@@ -257,8 +257,6 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
 
 
 #: What a run writes into its report dir: folders, then files.
-OUTPUT_DIRS = ("allure-results", "allure-report", "transcripts", "certificate")
-OUTPUT_FILES = ("allure-report.html", "junit.xml", "summary.json", "summary.md", "badge.svg", "certificate.tar.gz")
 CA_FILE_BYTES = 4 << 20
 
 

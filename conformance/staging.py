@@ -13,11 +13,8 @@ import tempfile
 from pathlib import Path
 
 #: What a run writes into its report dir; everything else there (history.jsonl, the user's files) stays.
-OUTPUTS = (
-    "allure-results",
-    "allure-report",
-    "transcripts",
-    "certificate",
+OUTPUT_DIRS = ("allure-results", "allure-report", "transcripts", "certificate")
+OUTPUT_FILES = (
     "allure-report.html",
     "junit.xml",
     "summary.md",
@@ -25,6 +22,7 @@ OUTPUTS = (
     "certificate.tar.gz",
     "summary.json",  # last: a summary always comes with the outputs it names
 )
+OUTPUTS = (*OUTPUT_DIRS, *OUTPUT_FILES)
 CARRIED = ("history.jsonl",)  # kept across runs: the new report appends to the previous one's
 
 
