@@ -18,7 +18,7 @@ from conformance.checks import judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
-from conformance.redact import NO_SECRETS, Redactor, redactor
+from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.results import RequirementResult, evaluate, verdict_of
 from conformance.runner import Politeness
 from conformance.transcript import TranscriptError, parse_jsonl
@@ -155,7 +155,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     target = args.target
     if target != "mock" and not target.startswith(("ws://", "wss://")):
-        raise UsageError(f"--target {target!r}: expected mock, ws://… or wss://…")
+        raise UsageError(f"--target {public_url(target)!r}: expected mock, ws://… or wss://…")
     for option in ("timeout", "connect_timeout"):
         if getattr(args, option) <= 0:
             raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")

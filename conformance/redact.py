@@ -37,6 +37,7 @@ SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = "A-Za-z0-9"
+_USERINFO = re.compile(r"//([^/?#@]*)@")
 
 
 def _hex(code: int, width: int = 4) -> str:
@@ -102,8 +103,9 @@ def url_forms(url: str) -> set[str]:
     try:
         parts = urlsplit(url)
         user, password = parts.username, parts.password
-    except ValueError:
-        return set()
+    except ValueError:  # not a URL urllib can split: whatever stands before an @ is userinfo
+        found = _USERINFO.search(url)
+        return {found[1], *found[1].split(":", 1)} - {""} if found else set()
     forms: set[str] = set()
     if user is not None:
         plain_user, plain_password = unquote(user), unquote(password or "")
@@ -173,7 +175,7 @@ def public_url(url: str, secrets: Iterable[str] = ()) -> str:
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        return redactor(tuple(secrets) + tuple(url_forms(url))).text(url)
+        return redactor(tuple(secrets) + tuple(url_forms(url))).text(_USERINFO.sub("//", url))
     if ":" in host:
         host = f"[{host}]"
     query = urlencode(
