@@ -144,10 +144,20 @@ class Redactor:
         cut = [_cut_pattern(s) for s in unique if len(s) >= SHORT]
         return re.compile("|".join([*(_pattern(s) for s in unique), *cut]))
 
+    @functools.cached_property
+    def _heads(self) -> tuple[str, ...]:
+        """What any literal form of a secret, or of its start, must contain."""
+        return tuple({s[: SHORT // 2 + 2] for s in self.secrets if s})
+
     def mask(self, text: str) -> str:
         """The text with every form of every secret replaced by REDACTED (nothing else changes)."""
         regex = self._regex
-        return text if regex is None else regex.sub(REDACTED, text)
+        if regex is None:
+            return text
+        # the regex costs ~0.3 s/MB: skip texts that can hold no form (no escape, no head of a secret)
+        if "\\" not in text and "%" not in text and not any(head in text for head in self._heads):
+            return text
+        return regex.sub(REDACTED, text)
 
     def text(self, text: str) -> str:
         """Free text ready to print or write: no secret, and lone surrogates shown as `\\udXXX`."""
