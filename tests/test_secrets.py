@@ -22,12 +22,14 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
+from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from conformance.cli import main
 from conformance.plugin import auth_from_env
 from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
+from conformance.report import summary_schema
 from tests.conftest import ServerThread
 from tests.relay import relay
 
@@ -314,4 +316,5 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["target"]["url"] == url and summary["verdict"] == "error"
     assert summary["counts"]["exchanges"] == 0 and summary["error"]["kind"] == "redirect"
+    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
     assert not contacted

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
@@ -28,6 +29,7 @@ from websockets.http11 import Request
 from conformance.checks import requirement_for
 from conformance.cli import main
 from conformance.contract import load_contract
+from conformance.report import summary_schema
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl
 from tests.conftest import ServerThread
 from tests.relay import relay
@@ -47,6 +49,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, seed: int)
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
     return code, summary
 
 
