@@ -38,6 +38,7 @@ _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = "A-Za-z0-9"
 _USERINFO = re.compile(r"//([^/?#@]*)@")
+_ESCAPE = r"(?P<escape>\\+(?:u[0-9a-fA-F]{4}|.))"
 
 
 def _hex(code: int, width: int = 4) -> str:
@@ -142,7 +143,9 @@ class Redactor:
         if not unique:
             return None
         cut = [_cut_pattern(s) for s in unique if len(s) >= SHORT]
-        return re.compile("|".join([*(_pattern(s) for s in unique), *cut]))
+        # Last, an escape sequence as a whole: the scan never starts a match inside one (the hex
+        # digits of \u00e9 are not the text "00e9"); `mask` puts it back unchanged.
+        return re.compile("|".join([*(_pattern(s) for s in unique), *cut, _ESCAPE]))
 
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:
@@ -157,18 +160,18 @@ class Redactor:
         # the regex costs ~0.3 s/MB: skip texts that can hold no form (no escape, no head of a secret)
         if "\\" not in text and "%" not in text and not any(head in text for head in self._heads):
             return text
-        return regex.sub(REDACTED, text)
+        return regex.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text)
 
     def text(self, text: str) -> str:
         """Free text ready to print or write: no secret, and lone surrogates shown as `\\udXXX`."""
         return escape_surrogates(self.mask(text))
 
     def value(self, value: Any) -> Any:
-        """A JSON-like value with every string in it (keys too) masked."""
+        """A JSON-like value with every string value in it masked (keys are ours: left as they are)."""
         if isinstance(value, str):
             return self.mask(value)
         if isinstance(value, dict):
-            return {self.mask(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()}
+            return {k: self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value

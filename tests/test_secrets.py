@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -318,3 +320,31 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     assert summary["counts"]["exchanges"] == 0 and summary["error"]["kind"] == "redirect"
     assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
     assert not contacted
+
+
+TOKEN_CHARS = st.characters(blacklist_categories=("Cs", "Cc", "Zs"), blacklist_characters='\\"')
+
+
+@given(
+    secret=st.text(TOKEN_CHARS, min_size=8, max_size=24),
+    around=st.tuples(st.text(max_size=6), st.text(max_size=6)),
+    form=st.sampled_from(["ascii", "utf8", "upper", "solidus", "twice"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_secret_in_any_json_form_is_masked_and_the_json_stays_valid(
+    secret: str, around: tuple[str, str], form: str
+) -> None:
+    """Any characters (non-ASCII, beyond the BMP), escaped the ways a JSON encoder may escape them."""
+    doc = {"v": around[0] + secret + around[1]}
+    text = json.dumps(doc, ensure_ascii=form != "utf8")
+    if form == "upper":
+        text = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m[1].upper(), text)
+    if form == "solidus":
+        text = text.replace("/", "\\/")
+    if form == "twice":
+        text = json.dumps(text)
+    masked = Redactor((secret,)).mask(text)
+    decoded = json.loads(masked)
+    if form == "twice":
+        decoded = json.loads(decoded)
+    assert secret not in decoded["v"] and REDACTED in decoded["v"]
