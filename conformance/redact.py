@@ -64,7 +64,8 @@ def _char(ch: str) -> str:
 def _pattern(secret: str) -> str:
     body = "".join(_char(ch) for ch in secret)
     if len(secret) < SHORT:
-        return f"(?<![{_WORD}]){body}(?![{_WORD}])"
+        # standing alone: after a non-word character or an escaped control character (`\n`)
+        return rf"(?:(?<![{_WORD}])|(?<=\\[nrtbf])){body}(?![{_WORD}])"
     return body
 
 

@@ -348,3 +348,11 @@ def test_any_secret_in_any_json_form_is_masked_and_the_json_stays_valid(
     if form == "twice":
         decoded = json.loads(decoded)
     assert secret not in decoded["v"] and REDACTED in decoded["v"]
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone_and_only_there() -> None:
+    safe = Redactor(("hunter2", "e"))
+    assert safe.mask('{"a": "hunter2", "b": "x\\nhunter2", "c": "\\u0065"}') == (
+        f'{{"a": "{REDACTED}", "b": "x\\n{REDACTED}", "c": "{REDACTED}"}}'
+    )
+    assert safe.mask('{"type": "session.updated", "v": "xhunter2"}') == '{"type": "session.updated", "v": "xhunter2"}'
