@@ -369,7 +369,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return Exit.INTERNAL
     outcome = session.outcome
     if settings.profile == "certify":
-        from conformance.certify import KeyFileError, manifest_settings, write_bundle
+        from conformance.certify import KeyFileError, manifest_settings, masking_problem, write_bundle
 
         try:
             bundle = write_bundle(
@@ -381,6 +381,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         except KeyFileError as exc:
             raise UsageError(str(exc)) from None
         say(f"certification bundle: {bundle}" + (" (signed)" if args.sign_key else " (unsigned: give --sign-key)"))
+        problem = masking_problem(report_dir)
+        if problem is not None:
+            print(f"realtime-conformance: warning: {safe.text(problem)}", file=sys.stderr)
     if not args.no_html:
         problem = render_html(report_dir, history=args.history)
         if problem is not None:

@@ -356,3 +356,15 @@ def test_a_short_secret_is_masked_where_it_stands_alone_and_only_there() -> None
         f'{{"a": "{REDACTED}", "b": "x\\n{REDACTED}", "c": "{REDACTED}"}}'
     )
     assert safe.mask('{"type": "session.updated", "v": "xhunter2"}') == '{"type": "session.updated", "v": "xhunter2"}'
+
+
+def test_a_credential_that_is_also_protocol_text_warns_that_the_bundle_will_not_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verdict stands (raw frames); the masked bundle cannot support it, and the certifier is told."""
+    certify = ["--profile", "certify", "--connections", "2", "--min-exercised", "1", "--seed", "1"]
+    code = main(["run", "--header", "X-Mode:realtime", "--report-dir", str(tmp_path), *QUICK, *certify])
+    err = capsys.readouterr().err
+    assert code == 0
+    warnings = [line for line in err.splitlines() if line.startswith("realtime-conformance: warning:")]
+    assert len(warnings) == 1 and "will not verify" in warnings[0]
