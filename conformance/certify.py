@@ -148,6 +148,20 @@ def write_bundle(
     return archive
 
 
+def masking_problem(report_dir: Path) -> str | None:
+    """Why the written bundle would not verify, if it would not, or None.
+
+    Verdicts are reached on the raw frames; the bundle holds them masked. A credential that is
+    also protocol text (a header value `realtime`) is masked there too, and then the transcripts
+    no longer support the recorded verdict: the certifier hears it now, not the third party later.
+    """
+    try:
+        verify(report_dir / "certificate")
+    except (BundleError, VersionMismatch) as exc:
+        return f"the bundle will not verify: {exc} (a credential masked in the transcripts is also protocol text?)"
+    return None
+
+
 @dataclass(frozen=True)
 class Verified:
     verdict: str

@@ -457,7 +457,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         return Exit.INTERNAL
     outcome = session.outcome
     if settings.profile == "certify":
-        from conformance.certify import KeyFileError, manifest_settings, write_bundle
+        from conformance.certify import KeyFileError, manifest_settings, masking_problem, write_bundle
 
         try:
             bundle = write_bundle(
@@ -470,6 +470,9 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
             raise UsageError(str(exc)) from None
         bundle = report_dir / bundle.relative_to(work)
         say(f"certification bundle: {bundle}" + (" (signed)" if args.sign_key else " (unsigned: give --sign-key)"))
+        problem = masking_problem(work)
+        if problem is not None:
+            print(f"realtime-conformance: warning: {safe.text(problem)}", file=sys.stderr)
     if not args.no_html and not (outcome.interrupted or signals.received):
         try:
             with signals.armed():

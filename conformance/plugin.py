@@ -194,9 +194,11 @@ def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
     plugin = plugins[0]
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
+    safe = redactor(plugin.settings.auth.secrets)
+
     def say(line: str) -> None:
         if reporter is not None:
-            reporter.write_line(f"[realtime-conformance] {line}")
+            reporter.write_line(f"[realtime-conformance] {safe.text(line)}")
 
     outcome = plugin.ensure_run(say)
     if outcome is None:

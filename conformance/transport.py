@@ -205,12 +205,17 @@ class Session:
                 message = await self._ws.recv()
             except ConnectionClosed as exc:
                 cause = exc.__cause__
-                if isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes):
-                    # websockets failed the connection (1007, as RFC 6455 asks): the frame is still evidence
+                not_utf8 = isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes)
+                if not_utf8 and cause is self._ws.protocol.parser_exc:  # in a close frame's reason
+                    self._closed = Closed(1007, "a close frame whose reason is not UTF-8")
+                    direction: Literal["client", "server"] = "server"
+                elif isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes):
+                    # a text message: websockets failed the connection (1007, as RFC 6455 asks); the
+                    # frame is still evidence, its bytes kept as lone surrogates (never valid JSON)
                     text = cause.object.decode("utf-8", "surrogateescape")
                     await self._inbox.put(self._recorder.text("server", text))
                     self._closed = Closed(1007, f"a text frame not in UTF-8 ({cause.reason} at byte {cause.start})")
-                    direction: Literal["client", "server"] = "client"
+                    direction = "client"
                 elif exc.sent is not None and exc.sent.code == 1009:
                     self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
                     direction = "client"

@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
+from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from conformance.cli import main
 from conformance.plugin import auth_from_env
 from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
+from conformance.report import summary_schema
 from tests.conftest import ServerThread
 from tests.relay import relay
 
@@ -182,6 +186,8 @@ def test_canary_over_every_route_echo_form_and_output(
     messages = [v["message"] for r in summary["requirements"] for v in r["violations"]]
     assert any(REDACTED in m for m in messages), messages
     assert REDACTED in out
+    # the masked bundle still verifies: re-judged offline, it supports the verdict it records
+    assert main(["verify", str(report / "certificate.tar.gz")]) == 0, capsys.readouterr().out
 
 
 @pytest.mark.parametrize("seed", seeds())
@@ -312,4 +318,53 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["target"]["url"] == url and summary["verdict"] == "error"
     assert summary["counts"]["exchanges"] == 0 and summary["error"]["kind"] == "redirect"
+    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
     assert not contacted
+
+
+TOKEN_CHARS = st.characters(blacklist_categories=("Cs", "Cc", "Zs"), blacklist_characters='\\"')
+
+
+@given(
+    secret=st.text(TOKEN_CHARS, min_size=8, max_size=24),
+    around=st.tuples(st.text(max_size=6), st.text(max_size=6)),
+    form=st.sampled_from(["ascii", "utf8", "upper", "solidus", "twice"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_secret_in_any_json_form_is_masked_and_the_json_stays_valid(
+    secret: str, around: tuple[str, str], form: str
+) -> None:
+    """Any characters (non-ASCII, beyond the BMP), escaped the ways a JSON encoder may escape them."""
+    doc = {"v": around[0] + secret + around[1]}
+    text = json.dumps(doc, ensure_ascii=form != "utf8")
+    if form == "upper":
+        text = re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m[1].upper(), text)
+    if form == "solidus":
+        text = text.replace("/", "\\/")
+    if form == "twice":
+        text = json.dumps(text)
+    masked = Redactor((secret,)).mask(text)
+    decoded = json.loads(masked)
+    if form == "twice":
+        decoded = json.loads(decoded)
+    assert secret not in decoded["v"] and REDACTED in decoded["v"]
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone_and_only_there() -> None:
+    safe = Redactor(("hunter2", "e"))
+    assert safe.mask('{"a": "hunter2", "b": "x\\nhunter2", "c": "\\u0065"}') == (
+        f'{{"a": "{REDACTED}", "b": "x\\n{REDACTED}", "c": "{REDACTED}"}}'
+    )
+    assert safe.mask('{"type": "session.updated", "v": "xhunter2"}') == '{"type": "session.updated", "v": "xhunter2"}'
+
+
+def test_a_credential_that_is_also_protocol_text_warns_that_the_bundle_will_not_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verdict stands (raw frames); the masked bundle cannot support it, and the certifier is told."""
+    certify = ["--profile", "certify", "--connections", "2", "--min-exercised", "1", "--seed", "1"]
+    code = main(["run", "--header", "X-Mode:realtime", "--report-dir", str(tmp_path), *QUICK, *certify])
+    err = capsys.readouterr().err
+    assert code == 0
+    warnings = [line for line in err.splitlines() if line.startswith("realtime-conformance: warning:")]
+    assert len(warnings) == 1 and "will not verify" in warnings[0]
