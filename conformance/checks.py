@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema.exceptions import ValidationError
 
 from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
-from conformance.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify
+from conformance.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify, without_path
 from conformance.transcript import Frame, Transcript, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
@@ -396,15 +396,10 @@ def check_answered_once(conn: Connection) -> CheckResult:
 
 
 def _without(value: Any, paths: Iterable[list[str]]) -> Any:
-    """A copy of `value` without the given sub-paths (what an answer need not reflect)."""
-    out = json.loads(json.dumps(value))
+    """`value` without the given sub-paths (what an answer need not reflect)."""
     for path in paths:
-        node = out
-        for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-    return out
+        value = without_path(value, path)
+    return value
 
 
 def _where(expected: Any, actual: Any) -> str:

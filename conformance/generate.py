@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from conformance import __version__
 from conformance.contract import SCHEMA_DIR, SPEC_DIR, Contract, load_contract, read_json, spec_hash
-from conformance.oracle import DEFAULT_SESSION_TYPE, classify
+from conformance.oracle import DEFAULT_SESSION_TYPE, classify, contradicting
 from conformance.runner import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
@@ -102,23 +102,17 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> s
 
 KNOWN = read_json(SPEC_DIR / "known-values.json")
 PATCH_FIELDS: dict[str, Any] = read_json(SCHEMA_DIR / "realtime-session.json")["properties"]
-ALIASES: list[list[str]] = read_json(SPEC_DIR / "aliases.json")["pairs"]
-
-
-def _at(session: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
-    *parents, last = path.split(".")
-    node: Any = session
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    return (node if isinstance(node, dict) and last in node else None), last
 
 
 def without_contradictions(session: dict[str, Any]) -> dict[str, Any]:
-    """Drop the top-level side of every alias pair (spec/aliases.json) set to two different values."""
-    for left, right in ALIASES:
-        (a, a_key), (b, b_key) = _at(session, left), _at(session, right)
-        if a is not None and b is not None and a[a_key] != b[b_key]:
-            del a[a_key]
+    """Drop one side of every alias pair (spec/aliases.json) that the patch sets to two different values."""
+    found = contradicting(session, _contract())
+    for path in found[::2]:  # (one side, the other side) of each pair
+        *parents, last = path.split(".")
+        node: Any = session
+        for part in parents:
+            node = node[part]
+        del node[last]
     return session
 
 
@@ -144,7 +138,9 @@ def _update_is_valid(update: dict[str, Any]) -> bool:
 def wrong_values(field: str) -> list[Any]:
     """The samples the schema rejects for a session field, null left out (it may mean "not set")."""
     return [
-        v for v in JSON_SAMPLES if v is not None and not _update_is_valid(event({field: v, "type": "realtime"}, None))
+        v
+        for v in JSON_SAMPLES
+        if v is not None and not _update_is_valid(event({field: v, "type": DEFAULT_SESSION_TYPE}, None))
     ]
 
 
@@ -170,7 +166,8 @@ def unlisted_session(draw: st.DrawFn) -> dict[str, Any]:
     return without_contradictions(session)
 
 
-#: How long a string may be before the known values stop calling it valid, and the longest we send.
+#: The longest string we send: tens of KB, so that with the rest of an answer it stays far within a
+#: 1 MiB frame (known-values.json bounds the strings it calls valid; longer ones are undetermined).
 LONG_MAX = 40_000
 
 

@@ -60,6 +60,22 @@ def error_path(error: ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(event)"
 
 
+def without_path(value: Any, path: list[Any]) -> Any:
+    """A copy of `value` without the member at `path`; only the containers on the path are copied."""
+    if not path or not isinstance(value, (dict, list)):
+        return value
+    head, rest = path[0], path[1:]
+    copy: Any = dict(value) if isinstance(value, dict) else list(value)
+    if isinstance(copy, dict) and head in copy:
+        if rest:
+            copy[head] = without_path(copy[head], rest)
+        else:
+            del copy[head]
+    elif isinstance(copy, list) and isinstance(head, int) and 0 <= head < len(copy) and rest:
+        copy[head] = without_path(copy[head], rest)
+    return copy
+
+
 def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], ValidationError | None]:
     """The optional fields an update sets to a `null` their type does not allow, and the first other error.
 
@@ -70,16 +86,12 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     validator = contract.validators["session.update"]
     errors = list(validator.iter_errors(event))
     nulls = [e for e in errors if e.instance is None and e.absolute_path and isinstance(e.absolute_path[-1], str)]
-    stripped = json.loads(json.dumps(event))
+    stripped: Any = event
     removed: list[list[str | int]] = []
     for error in nulls:
-        *parents, key = list(error.absolute_path)
-        node: Any = stripped
-        for part in parents:
-            node = node[part]
-        if isinstance(node, dict) and key in node:
-            del node[key]
-            removed.append([*parents, key])
+        path = list(error.absolute_path)
+        stripped = without_path(stripped, path)
+        removed.append(path)
     left = list(validator.iter_errors(stripped))
     required_gone = any(
         e.validator == "required" and [*e.absolute_path, name] in removed

@@ -120,6 +120,23 @@ class Behaviour:
         return value
 
 
+ALIASES = {"voice": ("output", "voice"), "turn_detection": ("input", "turn_detection")}
+
+
+def sync_aliases(session: dict[str, Any], config: dict[str, Any]) -> None:
+    """Keep the older top-level names and the newer nested ones equal, the side the update set winning."""
+    for top, (side, name) in ALIASES.items():
+        nested = config["audio"].setdefault(side, {}) if isinstance(config["audio"].get(side, {}), dict) else None
+        if nested is None:
+            continue
+        sent = session["audio"].get(side) if isinstance(session.get("audio"), dict) else None
+        set_nested = isinstance(sent, dict) and name in sent
+        if set_nested and FIELD_TYPES[top](nested[name]):
+            config[top] = nested[name]
+        elif top in session and top in config:
+            nested[name] = config[top]
+
+
 def problem(update: Any, config: dict[str, Any]) -> str | None:
     """Why an update is invalid for this server, or None."""
     if not isinstance(update, dict) or update.get("type") != "session.update":
@@ -169,7 +186,8 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
                 if reason is None:
                     nulls = any(session.get(k) is None for k in session if k not in NULLABLE)
                     nulls = nulls or ("event_id" in update and update["event_id"] is None)
-                    if session.get("type", config["type"]) != config["type"]:
+                    switch = session.get("type", config["type"]) != config["type"]
+                    if switch and behaviour.name != "accepts-switch":
                         reason = "Passing a transcription session update event to a realtime session is not allowed."
                     elif "model" in session and session["model"] not in (None, MODEL):
                         reason = "model not available to this folder"
@@ -183,6 +201,8 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
                             and (value is not None or key in NULLABLE)
                         ):
                             config[key] = behaviour.stored(key, value, config.get(key))
+                    if behaviour.name == "syncs-aliases":
+                        sync_aliases(session, config)
                     await ws.send(event("session.updated", session=config))
                 else:
                     echo = client_id if isinstance(client_id, str) else None
@@ -240,10 +260,11 @@ def run_full(tmp_path: Path, behaviour: str, seed: int) -> tuple[int, dict[str, 
 
 
 @pytest.mark.parametrize("seed", seeds())
-@pytest.mark.parametrize("behaviour", ["conforming", "refuses-undetermined"])
+@pytest.mark.parametrize("behaviour", ["conforming", "refuses-undetermined", "accepts-switch", "syncs-aliases"])
 def test_a_conforming_server_written_from_the_documents_passes(tmp_path: Path, behaviour: str, seed: int) -> None:
-    """It rejects a session.type switch, takes null as not set (or refuses it), reflects long and
-    non-ASCII values exactly, and answers with unknown fields, reversed keys and escapes."""
+    """It rejects a session.type switch (or accepts it), takes null as not set (or refuses it),
+    reflects long and non-ASCII values exactly, may keep aliases in sync, and answers with unknown
+    fields, reversed keys and escapes."""
     code, failed = run_full(tmp_path, behaviour, seed)
     assert failed == {} and code == 0
 
