@@ -604,6 +604,15 @@ def url_models(url: str) -> set[str]:
     return set(parse_qs(urlsplit(url).query).get("model", []))
 
 
+def opening_context(transcript: Transcript, created: dict[str, Any] | None) -> Context:
+    """What the connection established: only the session.created that opened it, the URL and --model
+    say which model is accepted and which session type an update may set (never an answer)."""
+    models = set(transcript.models) | url_models(transcript.url)
+    if created is not None and isinstance(created.get("model"), str):
+        models.add(created["model"])
+    return Context(frozenset(models), created.get("type", DEFAULT_SESSION_TYPE) if created else DEFAULT_SESSION_TYPE)
+
+
 @dataclass
 class _Window:
     sent: Frame
@@ -652,14 +661,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
     created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
     if created is not None and (not sends or created.frame.time <= sends[0].time):
         effective = created.session
-    # What the connection established: only the session.created that opened it, the URL and --model
-    # say which model is accepted and which session type an update may set (never an answer).
-    models = set(transcript.models) | url_models(transcript.url)
-    if effective is not None and isinstance(effective.get("model"), str):
-        models.add(effective["model"])
-    context = Context(
-        frozenset(models), effective.get("type", DEFAULT_SESSION_TYPE) if effective else DEFAULT_SESSION_TYPE
-    )
+    context = opening_context(transcript, effective)
     since_error: Step | None = None
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
     # One pass: each send opens a window that the next send, a close, or the end of the transcript ends.
@@ -693,9 +695,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         if answer is not None and answer.type == "session.updated":
             effective = answer.session
             since_error = None
-            set_type = (step.classification.session or {}).get("type", context.created_type)
-            if step.classification.kind != "invalid" and set_type != context.created_type:
-                context = replace(context, switched=True)
+            context = context.after_accepting(step.classification)
         elif answer is not None and answer.type == "error":
             since_error = step
     first_send = sends[0].time if sends else None

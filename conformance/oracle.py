@@ -9,7 +9,7 @@ generator can cost coverage but never a false verdict.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
@@ -40,6 +40,13 @@ class Context:
     models: frozenset[str] = frozenset()
     created_type: Any = DEFAULT_SESSION_TYPE
     switched: bool = False
+
+    def after_accepting(self, update: Classification) -> Context:
+        """The context after the server accepted `update`: switched, if it set another session type."""
+        kind = (update.session or {}).get("type")
+        if update.kind != "invalid" and isinstance(kind, str) and kind != self.created_type:
+            return replace(self, switched=True)
+        return self
 
 
 @dataclass(frozen=True)

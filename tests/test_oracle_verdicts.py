@@ -304,6 +304,23 @@ def test_every_probe_breaks_exactly_one_rule_of_an_otherwise_valid_update() -> N
         assert verdict.kind == "invalid", (rule, text)
         if rule.startswith("session."):
             assert verdict.path is not None and verdict.path.startswith(rule), (rule, verdict.path)
+        assert classify(repaired(rule, text), CONTRACT).kind == "valid", (rule, text)  # the one fault
+
+
+def repaired(rule: str, text: str) -> str:
+    """The probe with the rule it breaks put right: a valid update if the probe broke only that rule."""
+    if rule in ("JSON", "object", "type required", "session required"):
+        return json.dumps({"type": "session.update", "session": {"type": "realtime"}})
+    update = json.loads(text)
+    if rule in ("type", "session"):
+        update[rule] = {"type": "session.update", "session": {"type": "realtime"}}[rule]
+    elif rule == "event_id":
+        del update["event_id"]
+    elif rule == "session.type":
+        update["session"]["type"] = "realtime"
+    else:
+        del update["session"][rule.removeprefix("session.")]
+    return json.dumps(update)
 
 
 def test_the_session_type_probes_hold_near_misses_and_non_strings() -> None:
@@ -495,3 +512,20 @@ def test_a_plan_shrinks_to_the_one_update_that_fails() -> None:
     """Hypothesis' own minimal plan with a broken update is that update alone (issue 16, shrinking)."""
     smallest = find(plans(), lambda p: any(classify(t, CONTRACT).kind == "invalid" for t in p))
     assert len(smallest) == 1
+
+
+def test_after_an_accepted_switch_a_server_may_refuse_to_switch_back() -> None:
+    assert (
+        judged(
+            created(),
+            update("a", type="transcription"),
+            ("server", {"type": "session.updated", "event_id": "u1", "session": {"type": "transcription"}}),
+            update("b", type="realtime"),
+            rejected(2, "b"),
+        )
+        == set()
+    )
+
+
+def test_a_valid_update_rejected_before_any_switch_still_fails() -> None:
+    assert judged(created(), update("a", type="realtime"), rejected(1, "a")) == {"EX-VALID-ANSWERED"}
