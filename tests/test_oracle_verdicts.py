@@ -169,7 +169,14 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
             "voice": "marina",
             "audio": {"output": {"voice": "marina"}},
         }
-        await ws.send(event("session.created", session=config))
+
+        async def send(text: str) -> None:
+            if behaviour.name == "fragments-and-pings":  # one message in several frames, as RFC 6455 allows
+                await ws.send([text[i : i + 40] for i in range(0, len(text), 40)])
+            else:
+                await ws.send(text)
+
+        await send(event("session.created", session=config))
         try:
             async for message in ws:
                 try:
@@ -181,7 +188,7 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
                 session: dict[str, Any] = update["session"] if reason is None else {}
                 bad = reason is not None and isinstance(update, dict) and isinstance(update.get("session"), dict)
                 if bad and behaviour.accepts_invalid(update, update["session"]):
-                    await ws.send(event("session.updated", session=config))  # accepted, nothing applied
+                    await send(event("session.updated", session=config))  # accepted, nothing applied
                     continue
                 if reason is None:
                     nulls = any(session.get(k) is None for k in session if k not in NULLABLE)
@@ -203,11 +210,11 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
                             config[key] = behaviour.stored(key, value, config.get(key))
                     if behaviour.name == "syncs-aliases":
                         sync_aliases(session, config)
-                    await ws.send(event("session.updated", session=config))
+                    await send(event("session.updated", session=config))
                 else:
                     echo = client_id if isinstance(client_id, str) else None
                     error = {"type": "invalid_request_error", "message": reason, "param": None, "event_id": echo}
-                    await ws.send(event("error", error=error))
+                    await send(event("error", error=error))
         except ConnectionClosed:
             return
 
@@ -216,7 +223,8 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
 
 @contextlib.asynccontextmanager
 async def server(behaviour: Behaviour) -> AsyncIterator[str]:
-    async with serve(make_handler(behaviour), "127.0.0.1", 0, ping_interval=None, max_size=2**22) as running:
+    pings = 0.05 if behaviour.name == "fragments-and-pings" else None
+    async with serve(make_handler(behaviour), "127.0.0.1", 0, ping_interval=pings, max_size=2**22) as running:
         port = next(iter(running.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}/v1/realtime/openai?model={MODEL}"
 
@@ -260,11 +268,13 @@ def run_full(tmp_path: Path, behaviour: str, seed: int) -> tuple[int, dict[str, 
 
 
 @pytest.mark.parametrize("seed", seeds())
-@pytest.mark.parametrize("behaviour", ["conforming", "refuses-undetermined", "accepts-switch", "syncs-aliases"])
+@pytest.mark.parametrize(
+    "behaviour", ["conforming", "refuses-undetermined", "accepts-switch", "syncs-aliases", "fragments-and-pings"]
+)
 def test_a_conforming_server_written_from_the_documents_passes(tmp_path: Path, behaviour: str, seed: int) -> None:
     """It rejects a session.type switch (or accepts it), takes null as not set (or refuses it),
     reflects long and non-ASCII values exactly, may keep aliases in sync, and answers with unknown
-    fields, reversed keys and escapes."""
+    fields, reversed keys and escapes (fragmented into several frames, between pings)."""
     code, failed = run_full(tmp_path, behaviour, seed)
     assert failed == {} and code == 0
 
