@@ -416,7 +416,6 @@ def value_updates() -> list[str]:
     sessions += [
         {"tools": [tool]},
         {"voice": "alloy"},
-        {"output_modalities": ["audio", "text"]},
         {"turn_detection": {"type": "server_vad", "threshold": 0.25, "create_response": True}},
     ]
     texts = []
