@@ -127,9 +127,22 @@ def contradicting(session: dict[str, Any], contract: Contract) -> tuple[str, ...
     out: list[str] = []
     for left, right in contract.aliases:
         (has_left, a), (has_right, b) = _at(session, left), _at(session, right)
-        if has_left and has_right and json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
+        if has_left and has_right and _differ(a, b):
             out += [left, right]
     return tuple(out)
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Whether two JSON values differ (`true` is not `1`); values too deep to compare are taken to differ."""
+    try:
+        return json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True)
+    except (RecursionError, ValueError):
+        return True
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A schema message quotes the whole value, which may be tens of KB: keep the reason readable."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
@@ -161,7 +174,7 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
         unset, error = _unset_nulls(event, contract)
         if error is not None:
             path = error_path(error)
-            return Classification("invalid", f"{path}: {error.message}", event_id, session, path)
+            return Classification("invalid", f"{path}: {_short(error.message)}", event_id, session, path)
     assert session is not None
     applied = _applied(session, contract)
     contradicted = contradicting(session, contract)
@@ -183,12 +196,14 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     )
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
-        return undetermined(f"{where}: {known_error.message}; the documents do not say that is accepted", where)
+        return undetermined(f"{where}: {_short(known_error.message)}; the documents do not say that is accepted", where)
     if "model" in session and session["model"] not in context.models:
-        return undetermined(f"session.model {session['model']!r} was not announced nor given", "session.model")
+        return undetermined(
+            f"session.model {_short(repr(session['model']))} was not announced nor given", "session.model"
+        )
     if context.switched or session["type"] != context.created_type:
         return undetermined(
-            f"session.type {session['type']!r} on a session created as {context.created_type!r}"
+            f"session.type {session['type']!r} on a session created as {_short(repr(context.created_type))}"
             + (" and switched since" if context.switched else "")
             + ": whether the type may change is undetermined",
             "session.type",
