@@ -371,12 +371,12 @@ def probes() -> list[tuple[str, str]]:
             fine = next(v for v in JSON_SAMPLES if _update_is_valid(put([v])))
             values += [[fine, v] for v in JSON_SAMPLES] + [[v] for v in JSON_SAMPLES]
         out += [(rule, put(v)) for v in values]
-    kept: list[tuple[str, str]] = []
+    kept: dict[str, str] = {}  # text -> rule, in order
     for rule, update in out:
         text = as_text(update)
-        if text not in (t for _, t in kept) and classify(text, _contract()).kind == "invalid":
-            kept.append((rule, text))
-    return kept
+        if text not in kept and classify(text, _contract()).kind == "invalid":
+            kept[text] = rule
+    return [(rule, text) for text, rule in kept.items()]
 
 
 def value_updates() -> list[str]:
