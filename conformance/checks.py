@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema.exceptions import ValidationError
 
 from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
-from conformance.oracle import Classification, classify
+from conformance.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify, without_path
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
@@ -452,33 +452,64 @@ def check_answered_once(conn: Connection) -> CheckResult:
     return len(answered), []
 
 
+def _without(value: Any, paths: Iterable[list[str]]) -> Any:
+    """`value` without the given sub-paths (what an answer need not reflect)."""
+    for path in paths:
+        value = without_path(value, path)
+    return value
+
+
+def _where(expected: Any, actual: Any) -> str:
+    """Where two strings differ, when a shortened rendering of both could look the same."""
+    if not isinstance(expected, str) or not isinstance(actual, str):
+        return ""
+    i = next(
+        (n for n, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b), min(len(expected), len(actual))
+    )
+    got = f"U+{ord(actual[i]):04X}" if i < len(actual) else "the end"
+    wanted = f"U+{ord(expected[i]):04X}" if i < len(expected) else "the end"
+    return f" (they differ at character {i}: {got} instead of {wanted}; {len(actual)} characters, {len(expected)} set)"
+
+
 @exchange_check("EX-REFLECT")
 def check_reflected(conn: Connection) -> CheckResult:
+    """Every update the server accepts, valid or undetermined, comes back applied (spec-notes,
+    "Accepting means applying"): each documented field it set with a value of its documented type,
+    but nulls taken as "not set", server-owned fields and aliases set to contradicting values."""
     if not conn.paired:
         return 0, []
     count, out = 0, []
     for step in conn.steps:
-        patch = step.classification.session
+        classification = step.classification
+        patch = classification.session
         updated = step.of_type("session.updated")
-        if step.classification.kind != "valid" or not updated or patch is None:
+        if classification.kind == "invalid" or not updated or patch is None:
             continue
         answer = updated[0]
         if answer.session is None or not step.in_time(answer):
             continue
         count += 1
-        for key, value in patch.items():
+        accepted = (
+            "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
+        )
+        contradicted = [p.split(".") for p in classification.contradicted]
+        for key in classification.applied:
             path = f"session.{key}"
             if any(p == path or p.startswith(path + ".") for p in answer.bad_paths):
                 continue  # already a violation of that field's own requirement
+            inner = [p[1:] for p in contradicted if p[0] == key]
+            if [] in inner:
+                continue
+            value = _without(patch[key], inner) if inner else patch[key]
             if key not in answer.session:
-                out.append(
-                    _violation(
-                        "EX-REFLECT", path, f"{path} was set but is missing from session.updated", step, answer.frame
-                    )
-                )
-            elif not _covers(value, answer.session[key]):
-                message = f"{path} is {describe_value(answer.session[key])}; the update set {describe_value(value)}"
+                message = f"{path} was set but is missing from session.updated{accepted}"
                 out.append(_violation("EX-REFLECT", path, message, step, answer.frame))
+            elif not _covers(value, answer.session[key]):
+                shown = _without(answer.session[key], inner) if inner else answer.session[key]
+                message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
+                out.append(
+                    _violation("EX-REFLECT", path, message + _where(value, shown) + accepted, step, answer.frame)
+                )
     return count, out
 
 
@@ -721,6 +752,15 @@ def url_models(url: str) -> set[str]:
     return set(parse_qs(urlsplit(url).query).get("model", []))
 
 
+def opening_context(transcript: Transcript, created: dict[str, Any] | None) -> Context:
+    """What the connection established: only the session.created that opened it, the URL and --model
+    say which model is accepted and which session type an update may set (never an answer)."""
+    models = set(transcript.models) | url_models(transcript.url)
+    if created is not None and isinstance(created.get("model"), str):
+        models.add(created["model"])
+    return Context(frozenset(models), created.get("type", DEFAULT_SESSION_TYPE) if created else DEFAULT_SESSION_TYPE)
+
+
 @dataclass
 class _Window:
     sent: Frame
@@ -764,15 +804,10 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         events.append(event)
         positions.append(("event", event))
 
-    models = set(transcript.models) | url_models(transcript.url)
-    for event in events:
-        if event.type == "session.created" and event.session and isinstance(event.session.get("model"), str):
-            models.add(event.session["model"])
-    accepted = frozenset(models)
-
     created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
     effective = created.session if created is not None and (not sends or created.frame.time <= sends[0].time) else None
     effective_at_start = effective
+    context = opening_context(transcript, effective)
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
     windows = _throttles_merged(_echoes_paired(_windows(positions, end_time)))
     steps: list[Step] = []
@@ -781,7 +816,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         previous = windows[index - 1].sent.time if index else None
         step = Step(
             sent=window.sent,
-            classification=classify(window.sent.text or "", contract, accepted),
+            classification=classify(window.sent.text or "", contract, context),
             events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
             end=window.end,
             server_close=window.close,
@@ -794,6 +829,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
         kinds = {e.type for e in step.answers if step.in_time(e)}
         if kinds == {"session.updated"}:
             effective, since_error = step.updated[0].session, None
+            context = context.after_accepting(step.classification)
         elif kinds == {"error"}:
             since_error = step
         else:  # accepted and rejected at once, or no answer in time: what the server holds is unknown

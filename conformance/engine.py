@@ -197,8 +197,20 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
 
         with contextlib.suppress(AssertionError, HypothesisException, ExceptionGroup):
             await asyncio.to_thread(run_hypothesis, outcome.seed, settings.connections, body, True)
-        if best:
-            outcome.shrunk.append(Shrunk(requirement, best[0][0], best[0][1]))
+        if not best:
+            continue
+        updates, transcript = best[0]
+        # One update is the smallest exchange: keep the first that fails alone.
+        for text in updates if len(updates) > 1 else ():
+            if time.monotonic() >= deadline:
+                break
+            alone = await run_connection(Plan("shrunk", (text,)), target)
+            if isinstance(alone, Transcript) and any(
+                v.requirement == requirement for v in judge(alone, contract).violations
+            ):
+                updates, transcript = (text,), alone
+                break
+        outcome.shrunk.append(Shrunk(requirement, updates, transcript))
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

@@ -1,24 +1,52 @@
 """The oracle: classify any `session.update` as valid, invalid or undetermined (DESIGN).
 
 The classification comes from the contract alone (the session.update schema, the known-valid
-values and the accepted models), never from what a generator meant to make, so a wrong
+values, the alias pairs) and from what the connection established (the accepted models, the
+type `session.created` announced), never from what a generator meant to make, so a wrong
 generator can cost coverage but never a false verdict.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from conformance.contract import Contract
+from conformance.contract import SCHEMA_DIR, Contract, read_json
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
 
 TOP_LEVEL_FIELDS = frozenset({"type", "event_id", "session"})
+#: The documented fields of an update's session, with their schemas (a field's type lives there).
+PATCH_PROPERTIES: dict[str, Any] = read_json(SCHEMA_DIR / "session-update-patch.json")["properties"]
+#: Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there.
+READ_ONLY = frozenset(k for k, v in PATCH_PROPERTIES.items() if v.get("readOnly"))
+#: The session type when `session.created` announced none (spec-notes: "realtime when none announced").
+DEFAULT_SESSION_TYPE = "realtime"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the connection established before an update: the models and the session type it may set.
+
+    Learned only from `session.created`, the URL's `model` query and `--model` (never from an
+    answer). `switched` says an earlier update that switched the type was accepted: after that,
+    which type an update may set is undetermined.
+    """
+
+    models: frozenset[str] = frozenset()
+    created_type: Any = DEFAULT_SESSION_TYPE
+    switched: bool = False
+
+    def after_accepting(self, update: Classification) -> Context:
+        """The context after the server accepted `update`: switched, if it set another session type."""
+        kind = (update.session or {}).get("type")
+        if update.kind != "invalid" and isinstance(kind, str) and kind != self.created_type:
+            return replace(self, switched=True)
+        return self
 
 
 @dataclass(frozen=True)
@@ -28,14 +56,110 @@ class Classification:
     event_id: str | None = None
     session: dict[str, Any] | None = None  # the update's session object, whatever its kind
     path: str | None = None  # the field the reason is about, when there is one
+    #: The documented, writable session fields the update set with a value of their documented
+    #: type: what an accepting `session.updated` must reflect (spec-notes, "Accepting means applying").
+    applied: tuple[str, ...] = ()
+    #: Dotted session paths an answer need not reflect: the sides of aliases set to contradicting values.
+    contradicted: tuple[str, ...] = ()
 
 
 def error_path(error: ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(event)"
 
 
-def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()) -> Classification:
-    """Classify the text of one client frame; `models` are the models known to be accepted."""
+def without_path(value: Any, path: list[Any]) -> Any:
+    """A copy of `value` without the member at `path`; only the containers on the path are copied."""
+    if not path or not isinstance(value, (dict, list)):
+        return value
+    head, rest = path[0], path[1:]
+    copy: Any = dict(value) if isinstance(value, dict) else list(value)
+    if isinstance(copy, dict) and head in copy:
+        if rest:
+            copy[head] = without_path(copy[head], rest)
+        else:
+            del copy[head]
+    elif isinstance(copy, list) and isinstance(head, int) and 0 <= head < len(copy) and rest:
+        copy[head] = without_path(copy[head], rest)
+    return copy
+
+
+def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], ValidationError | None]:
+    """The optional fields an update sets to a `null` their type does not allow, and the first other error.
+
+    spec-notes, "null in a client event": such a null may mean "not set", so it is undetermined;
+    any other schema error stays invalid. Which fields are optional and which types take null is
+    read from the schema: a null is "optional" when the event without it breaks no `required`.
+    """
+    validator = contract.validators["session.update"]
+    errors = list(validator.iter_errors(event))
+    nulls = [e for e in errors if e.instance is None and e.absolute_path and isinstance(e.absolute_path[-1], str)]
+    stripped: Any = event
+    removed: list[list[str | int]] = []
+    for error in nulls:
+        path = list(error.absolute_path)
+        stripped = without_path(stripped, path)
+        removed.append(path)
+    left = list(validator.iter_errors(stripped))
+    required_gone = any(
+        e.validator == "required" and [*e.absolute_path, name] in removed
+        for e in left
+        for name in (e.validator_value if isinstance(e.validator_value, list) else [])
+        if isinstance(e.instance, dict) and name not in e.instance
+    )
+    if required_gone or (left and not removed):
+        return [], best_match(errors)
+    if left:
+        return [], best_match(left)
+    return [".".join(map(str, p)) for p in removed], None
+
+
+def _at(session: dict[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = session
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def contradicting(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
+    """The alias paths (spec/aliases.json) an update sets on both sides to different values."""
+    out: list[str] = []
+    for left, right in contract.aliases:
+        (has_left, a), (has_right, b) = _at(session, left), _at(session, right)
+        if has_left and has_right and _differ(a, b):
+            out += [left, right]
+    return tuple(out)
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Whether two JSON values differ (`true` is not `1`); values too deep to compare are taken to differ."""
+    try:
+        return json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True)
+    except (RecursionError, ValueError):
+        return True
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A schema message quotes the whole value, which may be tens of KB: keep the reason readable."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
+    """The documented, writable fields set with a value of their documented type (null where allowed)."""
+    update = contract.fast["session.update"]
+    return tuple(
+        key
+        for key, value in session.items()
+        if key in PATCH_PROPERTIES
+        and key not in READ_ONLY
+        and update.is_valid({"type": "session.update", "session": {key: value}})
+    )
+
+
+def classify(text: str, contract: Contract, context: Context | None = None) -> Classification:
+    """Classify the text of one client frame in the context its connection established."""
+    context = context or Context()
     try:
         event = parse_json(text)
     except (json.JSONDecodeError, RecursionError):
@@ -45,34 +169,45 @@ def classify(text: str, contract: Contract, models: frozenset[str] = frozenset()
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
     raw_session = event.get("session")
     session: dict[str, Any] | None = raw_session if isinstance(raw_session, dict) else None
-    fast_valid = contract.fast["session.update"].is_valid(event)
-    error = None if fast_valid else best_match(contract.validators["session.update"].iter_errors(event))
-    if error is not None:
-        path = error_path(error)
-        return Classification("invalid", f"{path}: {error.message}", event_id, session, path)
+    unset: list[str] = []
+    if not contract.fast["session.update"].is_valid(event):
+        unset, error = _unset_nulls(event, contract)
+        if error is not None:
+            path = error_path(error)
+            return Classification("invalid", f"{path}: {_short(error.message)}", event_id, session, path)
     assert session is not None
+    applied = _applied(session, contract)
+    contradicted = contradicting(session, contract)
+    judged = tuple(k for k in applied if k not in contradicted)
+
+    def undetermined(reason: str, path: str | None = None) -> Classification:
+        return Classification("undetermined", reason, event_id, session, path, judged, contradicted)
+
+    if unset:
+        return undetermined(f"{', '.join(unset)} is null: the documents do not say whether that means not set")
     unknown = sorted(set(event) - TOP_LEVEL_FIELDS)
     if unknown:
-        return Classification("undetermined", f"unknown fields {', '.join(unknown)}", event_id, session)
+        return undetermined(f"unknown fields {', '.join(unknown)}")
+    if contradicted:
+        return undetermined(f"{' and '.join(contradicted[:2])} are aliases set to different values")
     rest = {k: v for k, v in session.items() if k != "model"}
     known_error = (
         None if contract.fast_known_values.is_valid(rest) else best_match(contract.known_values.iter_errors(rest))
     )
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
-        return Classification(
-            "undetermined",
-            f"{where}: {known_error.message}; the documents do not say that is accepted",
-            event_id,
-            session,
-            where,
+        return undetermined(f"{where}: {_short(known_error.message)}; the documents do not say that is accepted", where)
+    if "model" in session and session["model"] not in context.models:
+        return undetermined(
+            f"session.model {_short(repr(session['model']))} was not announced nor given", "session.model"
         )
-    if "model" in session and session["model"] not in models:
-        return Classification(
-            "undetermined",
-            f"session.model {session['model']!r} was not announced nor given",
-            event_id,
-            session,
-            "session.model",
+    if context.switched or session["type"] != context.created_type:
+        return undetermined(
+            f"session.type {session['type']!r} on a session created as {_short(repr(context.created_type))}"
+            + (" and switched since" if context.switched else "")
+            + ": whether the type may change is undetermined",
+            "session.type",
         )
-    return Classification("valid", "every field has a documented, accepted value", event_id, session)
+    return Classification(
+        "valid", "every field has a documented, accepted value", event_id, session, None, judged, contradicted
+    )

@@ -33,6 +33,7 @@ class UpdateCase:
     text: str
     models: frozenset[str]
     classification: str
+    created_type: Any = "realtime"
 
 
 def load(kind: str) -> list[tuple[Path, Any]]:
@@ -73,6 +74,7 @@ def update_cases() -> list[UpdateCase]:
             case["text"] if "text" in case else json.dumps(case["data"]),
             frozenset(case.get("models", ())),
             case["classification"],
+            case.get("created_type", "realtime"),
         )
         for path, cases in load("updates")
         for case in cases

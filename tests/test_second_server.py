@@ -89,6 +89,8 @@ async def handle(ws: ServerConnection) -> None:
                 reason = "expected a session.update event with a session object"
             elif set(update) - {"type", "event_id", "session"}:
                 reason = "unknown top-level fields"
+            elif "event_id" in update and not isinstance(client_id, str):
+                reason = "event_id must be a string"
             else:
                 reason = acceptable(session)
             if reason is None:

@@ -74,7 +74,8 @@ def test_same_seed_gives_the_same_summary_and_another_seed_other_exchanges(tmp_p
         return {k: v for k, v in summary.items() if k not in ("started_at", "duration_s", "target")}
 
     def sent(directory: Path) -> list[str]:
-        lines = (directory / "reports" / "transcripts" / "all.jsonl").read_text(encoding="utf-8").splitlines()
+        text = (directory / "reports" / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
+        lines = text.split("\n")  # not splitlines(): U+2028 inside a frame's text is no line break
         return [json.loads(line)["text"] for line in lines if '"direction": "client"' in line and '"text"' in line]
 
     runs = []
@@ -155,7 +156,7 @@ def test_a_failing_generated_exchange_is_shrunk_to_a_minimal_one(tmp_path: Path)
     minimal = {m["requirement"]: m for m in summary["minimal_failures"]}
     assert set(minimal) == {"EX-REFLECT"}
     updates = minimal["EX-REFLECT"]["updates"]
-    assert 2 <= len(updates) <= 3 and any('"tools"' in u for u in updates)
+    assert len(updates) == 1 and '"tools"' in updates[0]  # one update suffices, so one is kept
     transcript = report / minimal["EX-REFLECT"]["transcript"]
     assert main(["validate", str(transcript)]) == 1  # the minimal exchange still fails, offline too
 

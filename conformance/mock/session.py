@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.contract import SCHEMA_DIR, Contract, read_json
 from conformance.mock.faults import Fault
-from conformance.oracle import Classification, classify
+from conformance.oracle import Classification, Context, classify
 from conformance.transcript import dump_json
 
 DEMO_FOLDER = "b1gmockfolder0000000"
@@ -80,14 +80,16 @@ class MockSession:
         self._models = frozenset(models)
         self._faults = {f.name: f for f in faults}
         self._rewrites = any(f.mutate is not None for f in faults) or "changes-session-id" in self._faults
-        self._patch_validator = contract.validators["session.update"].evolve(
-            schema={"$ref": "session-update-patch.json"}
+        # What a session.updated may show: a rejected value that leaks in is shown only if well-typed.
+        self._session_validator = contract.validators["session.updated"].evolve(
+            schema={"$ref": "realtime-session.json"}
         )
         self._late_s = late_s
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self.config = initial_session(models[0])
         self._defaults = copy.deepcopy(self.config)
+        self._context = Context(self._models, self.config["type"])
         self._created_event_id = ""
         self._errored = False
         self._last_answer = ""
@@ -126,7 +128,7 @@ class MockSession:
     def on_text(self, text: str) -> list[Action]:
         if self._has("never-answers") or (self._has("deaf-after-error") and self._errored):
             return []
-        verdict = classify(text, self._contract, self._models)
+        verdict = classify(text, self._contract, self._context)
         if verdict.kind == "invalid":
             return self._reject(verdict, verdict.reason)
         model = (verdict.session or {}).get("model")
@@ -168,9 +170,11 @@ class MockSession:
         if valid and self._has("closes-mid-exchange") and self._last_answer == "updated":
             return [Close(1011, "internal error")]
         late = self._last_answer != "error"
+        # What the oracle says an accepting answer must reflect: nulls taken as "not set" are left out.
+        session = verdict.session or {}
         if self._has("resets-unset-fields") or (self._has("resets-after-error") and not late):
-            self._reset_unset(verdict.session or {})
-        self._apply(verdict.session or {}, only_well_typed=False)
+            self._reset_unset(session)
+        self._apply({k: session[k] for k in verdict.applied}, only_well_typed=False)
         actions: list[Action] = [self._updated()]
         if valid and self._has("answers-twice"):
             actions.append(self._updated())
@@ -197,6 +201,6 @@ class MockSession:
         for key, value in patch.items():
             if key not in SESSION_FIELDS:
                 continue
-            if only_well_typed and not self._patch_validator.is_valid({key: value}):
+            if only_well_typed and not self._session_validator.is_valid({**self.config, key: value}):
                 continue
             self.config[key] = value  # the patch was parsed from this frame alone: nothing else holds it
