@@ -24,7 +24,7 @@ from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.baseline import apply as apply_baseline
 from conformance.checks import Judgement, judge, judge_all
-from conformance.contract import load_contract
+from conformance.contract import Contract, load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
@@ -176,6 +176,10 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
         }
         if not failed_before or time.monotonic() >= deadline:
             continue
+        alone = await _failing_alone(min(failed_before, key=_size), requirement, target, contract, deadline)
+        if alone is not None:  # one update is the smallest exchange there is
+            outcome.shrunk.append(Shrunk(requirement, *alone))
+            continue
         best: list[tuple[tuple[str, ...], Transcript]] = []
 
         def body(
@@ -200,17 +204,23 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
         if not best:
             continue
         updates, transcript = best[0]
-        # One update is the smallest exchange: keep the first that fails alone.
-        for text in updates if len(updates) > 1 else ():
-            if time.monotonic() >= deadline:
-                break
-            alone = await run_connection(Plan("shrunk", (text,)), target)
-            if isinstance(alone, Transcript) and any(
-                v.requirement == requirement for v in judge(alone, contract).violations
-            ):
-                updates, transcript = (text,), alone
-                break
-        outcome.shrunk.append(Shrunk(requirement, updates, transcript))
+        alone = await _failing_alone(updates, requirement, target, contract, deadline)
+        outcome.shrunk.append(Shrunk(requirement, *(alone or (updates, transcript))))
+
+
+async def _failing_alone(
+    updates: tuple[str, ...], requirement: str, target: Target, contract: Contract, deadline: float
+) -> tuple[tuple[str, ...], Transcript] | None:
+    """The first of `updates` that, sent alone on a connection of its own, fails `requirement` again."""
+    for text in updates:
+        if time.monotonic() >= deadline:
+            return None
+        alone = await run_connection(Plan("shrunk", (text,)), target)
+        if not isinstance(alone, Transcript):
+            continue
+        if any(v.requirement == requirement for v in judge(alone, contract).violations):
+            return (text,), alone
+    return None
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

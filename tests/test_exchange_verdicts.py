@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from conformance.cli import main
 from conformance.contract import load_contract
-from conformance.oracle import classify
+from conformance.oracle import Context, classify
 from conformance.report import summary_schema
 from tests.conftest import ServerThread
 
@@ -171,7 +171,7 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
         try:
             async for message in ws:
                 text = message if isinstance(message, str) else ""
-                verdict = classify(text, CONTRACT, frozenset({MODEL}))
+                verdict = classify(text, CONTRACT, Context(frozenset({MODEL})))
                 now = loop.time()
                 recent[:] = [t for t in recent if now - t < b.burst_window_s] + [now]
                 if b.throttle_forever or (b.burst and len(recent) > b.burst):
