@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -19,6 +20,12 @@ from conformance.transport import Limits
 T = TypeVar("T")
 FAST = Limits(connect_s=2.0, answer_s=1.0, close_s=0.5)
 LATE_S = 2.0  # the answers-late fault's delay: beyond FAST.answer_s
+
+
+def seeds() -> list[int]:
+    """The seeds a verdict test sweeps: 1 to 3 in CI, or the range in $RC_SEEDS (`RC_SEEDS=1-10`)."""
+    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def run(coro: Coroutine[Any, Any, T], limit_s: float = 60.0) -> T:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import copy
 import json
-import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from conformance.cli import main
 from conformance.contract import load_contract
 from conformance.oracle import Context, classify
 from conformance.report import summary_schema
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, seeds
 
 CONTRACT = load_contract()
 MODEL = "gpt://b1gexchangeserver000/speech-realtime-250923"
@@ -44,12 +43,6 @@ FIELDS = (
     "voice",
     "audio",
 )
-
-
-def seeds() -> list[int]:
-    """Seeds 1..3, or the range in RC_SEEDS (e.g. `RC_SEEDS=1-10`)."""
-    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 SEEDS = seeds()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import unicodedata
 import uuid
@@ -27,17 +26,11 @@ from conformance.cli import main
 from conformance.contract import load_contract
 from conformance.generate import plans, probes, value_updates
 from conformance.oracle import Context, classify
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, seeds
 
 MODEL = "gpt://b1gverdictserver0000/speech-realtime-250923"
 MODEL_FORM = re.compile(r"^gpt://[A-Za-z0-9._~-]+/[A-Za-z0-9._~/@:-]+$")
 CONTRACT = load_contract()
-
-
-def seeds() -> list[int]:
-    """RC_SEEDS=1-10 (or 4) widens the sweep; the default is seeds 1 to 3."""
-    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 # ------------------------------------------------------------------------------ the server

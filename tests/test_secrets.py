@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import re
 import tarfile
 from collections.abc import AsyncIterator
@@ -32,17 +31,12 @@ from conformance.cli import main
 from conformance.plugin import auth_from_env
 from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
 from conformance.report import summary_schema
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html", "--shrink-budget-s", "0"]
 HANDSHAKE = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
 HANDSHAKE |= {"sec-websocket-extensions"}
-
-
-def seeds() -> list[int]:
-    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 # ------------------------------------------------------------------ how a server echoes

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,17 +30,12 @@ from conformance.cli import main
 from conformance.contract import load_contract
 from conformance.report import summary_schema
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--no-html", "--shrink-budget-s", "0", "--quiet"]
 FULL = ["--profile", "full", "--connections", "2"]
 BIG = "7" * 5000
-
-
-def seeds() -> list[int]:
-    first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, seed: int) -> tuple[int, dict[str, Any]]:
