@@ -366,6 +366,9 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
             )
         )
     interrupted = code == pytest.ExitCode.INTERRUPTED or bool(signals.received)
+    if code == pytest.ExitCode.USAGE_ERROR and not collector.received:
+        shown = " ".join(xdist_options) or "(none)"
+        raise UsageError(f"--xdist-option {shown}: pytest-xdist refused these options (its message is above)")
     if code != 0 and not collector.errors and not interrupted:
         collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
     url = public_url(settings.target, settings.auth.secrets)
@@ -426,6 +429,8 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     if args.workers > 1:
         try:
             outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+        except UsageError:
+            raise
         except Exception:  # judging what the workers sent failed: a bug of ours, shown as the serial run shows it
             print(traceback.format_exc(), file=sys.stderr)
             fail("internal error: this is a bug of realtime-conformance; please report it with the output above")

@@ -557,3 +557,15 @@ def test_verify_refuses_an_oversized_extended_header_before_reading_it(
         tar.addfile(info, io.BytesIO(b""))
     code, out, _ = cli(capsys, "verify", str(tmp_path / "pax.tar.gz"))
     assert code == 1 and "extended tar header" in out
+
+
+def test_xdist_options_pytest_refuses_are_a_usage_error_and_keep_the_previous_report(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest-xdist prints its own usage message; ours is the last line, exit 2, nothing replaced."""
+    code, out, err = cli(
+        capsys, "run", "--report-dir", str(here / "reports"), "--workers", "2", "--xdist-option=--bogus"
+    )
+    assert code == 2, out + err
+    assert err.strip().splitlines()[-1].startswith("realtime-conformance: error: --xdist-option --bogus")
+    assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS
