@@ -8,6 +8,8 @@ each output is swapped in by a rename, summary.json last.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +26,7 @@ OUTPUT_FILES = (
 )
 OUTPUTS = (*OUTPUT_DIRS, *OUTPUT_FILES)
 CARRIED = ("history.jsonl",)  # kept across runs: the new report appends to the previous one's
+OWNER = ".owner"  # the pid of the run writing a stage, so a later run can tell an orphan from a live one
 
 
 class Staging:
@@ -37,10 +40,13 @@ class Staging:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         resolved = self.report_dir.resolve()
         prefix = f".{resolved.name or 'report'}.new-"
+        for parent, stale in ((resolved.parent, prefix), (resolved, ".new-")):
+            remove_orphans(parent, stale)
         try:
             self.work = Path(tempfile.mkdtemp(prefix=prefix, dir=resolved.parent))
         except OSError:
             self.work = Path(tempfile.mkdtemp(prefix=".new-", dir=resolved))
+        (self.work / OWNER).write_text(str(os.getpid()), encoding="ascii")
         for name in CARRIED:
             if (resolved / name).is_file():
                 shutil.copyfile(resolved / name, self.work / name)
@@ -60,3 +66,23 @@ class Staging:
     def close(self) -> None:
         if self.work != self.report_dir:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def remove_orphans(parent: Path, prefix: str) -> None:
+    """Remove the stages of runs that died without cleaning up (SIGKILL, power loss): those whose
+    writing process is gone. A stage of a live run (another run into the same dir) is left alone."""
+    with contextlib.suppress(OSError):
+        for stage in parent.glob(f"{prefix}*"):
+            if stage.is_dir() and not stage.is_symlink() and not _alive(stage / OWNER):
+                shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(owner: Path) -> bool:
+    try:
+        pid = int(owner.read_text(encoding="ascii"))
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return owner.exists()  # unreadable or not ours to signal: keep it; no marker at all: an orphan
+    return True

@@ -492,6 +492,25 @@ def test_the_staged_report_replaces_only_the_previous_outputs(tmp_path: Path) ->
     assert not work.exists() and {p.name for p in report.iterdir()} <= {*OUTPUTS, "history.jsonl", "notes.txt"}
 
 
+def test_a_stage_left_by_a_killed_run_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    from conformance.staging import OWNER, Staging
+
+    report = tmp_path / "report"
+    old_report(report)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(10)  # its pid names no process any more
+    stages = {name: tmp_path / f".report.new-{name}" for name in ("killed", "unmarked", "live")}
+    for stage in stages.values():
+        (stage / "transcripts").mkdir(parents=True)
+    (stages["killed"] / OWNER).write_text(str(dead.pid), encoding="ascii")
+    (stages["live"] / OWNER).write_text(str(os.getpid()), encoding="ascii")
+    staging = Staging(report)
+    work = staging.open()
+    staging.close()
+    assert not stages["killed"].exists() and not stages["unmarked"].exists()
+    assert stages["live"].is_dir() and not work.exists()
+
+
 def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
