@@ -573,12 +573,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except BundleError as exc:
         print(f"NOT VERIFIED: {one_line(str(exc))}")
         return Exit.NON_CONFORMANT
-    signature = "signature valid" if checked.signed else "not signature-checked (give --public-key)"
+    judged = f"{checked.connections} connections re-judged offline: {checked.verdict}"
+    if checked.signed:
+        print(f"VERIFIED: {checked.files} files intact, signature valid; {judged}")
+        return Exit.CONFORMANT
+    # Without a key, anyone who changed the bundle could have re-hashed its manifest: integrity only.
+    if args.allow_unsigned:
+        print(f"VERIFIED (integrity only, not authenticated): {checked.files} files intact; {judged}")
+        return Exit.CONFORMANT
     print(
-        f"VERIFIED: {checked.files} files intact, {signature}; {checked.connections} connections re-judged "
-        f"offline: {checked.verdict}"
+        f"NOT AUTHENTICATED: {checked.files} files intact and {judged}, but that is integrity only: "
+        "give the certifier's --public-key (or --allow-unsigned to accept an unauthenticated bundle)"
     )
-    return Exit.CONFORMANT
+    return Exit.NON_CONFORMANT
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

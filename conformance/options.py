@@ -468,6 +468,13 @@ REPORT_OPTIONS: tuple[Option, ...] = (
 VERIFY_OPTIONS: tuple[Option, ...] = (
     path("bundle", "certificate.tar.gz or its unpacked certificate/ folder", positional=True),
     Option("public-key", "the certifier's Ed25519 public key (PEM)", problem=_path_problem, metavar="FILE"),
+    Option(
+        "allow-unsigned",
+        "without --public-key, accept a bundle checked for integrity only (anyone can re-hash a changed "
+        "bundle, so this proves nothing of who made it): exit 0 instead of 1",
+        "flag",
+        False,
+    ),
 )
 
 KEYGEN_OPTIONS: tuple[Option, ...] = (

@@ -104,8 +104,20 @@ def test_a_verdict_the_transcripts_do_not_support_fails_even_with_matching_hashe
     manifest["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "manifest.sig").unlink()
-    code = main(["verify", str(folder)])
+    code = main(["verify", str(folder), "--allow-unsigned"])
     assert code == 1 and "the transcripts support conformant" in capsys.readouterr().out
+
+
+def test_without_a_public_key_a_bundle_is_integrity_only_and_not_verified(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anyone can re-hash a changed bundle and drop its signature: without the key that is not VERIFIED."""
+    folder = unpacked(bundle, tmp_path)
+    (folder / "manifest.sig").unlink(missing_ok=True)
+    assert main(["verify", str(folder)]) == 1
+    assert capsys.readouterr().out.startswith("NOT AUTHENTICATED:")
+    assert main(["verify", str(folder), "--allow-unsigned"]) == 0
+    assert "integrity only, not authenticated" in capsys.readouterr().out
 
 
 def test_changing_a_requirement_status_fails_verification(
@@ -119,7 +131,7 @@ def test_changing_a_requirement_status_fails_verification(
     manifest["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "manifest.sig").unlink()
-    assert main(["verify", str(folder)]) == 1
+    assert main(["verify", str(folder), "--allow-unsigned"]) == 1
     assert f"summary.json says {summary['requirements'][0]['id']} skipped" in capsys.readouterr().out
 
 
