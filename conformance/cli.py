@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import ssl
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance import __version__, signals
-from conformance.checks import judge_all
+from conformance.checks import Violation, judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
@@ -87,20 +88,40 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT
 
 
-def print_results(results: list[RequirementResult], safe: Redactor = NO_SECRETS) -> None:
-    """The closing table: every requirement with its status, failures with their first messages (masked)."""
+def print_results(
+    results: list[RequirementResult], safe: Redactor = NO_SECRETS, expected: frozenset[str] = frozenset()
+) -> None:
+    """The closing table: every requirement with its status (`expected` for a failure the baseline
+    lists), how often it was exercised, and its first violations with the connection they are from."""
     width = max(len(r.requirement.id) for r in results)
-    print(f"{'STATUS':<8} {'LEVEL':<6} {'ID':<{width}} {'EXCHANGES':>9}  DETAIL")
+    print(f"{'STATUS':<8} {'LEVEL':<6} {'ID':<{width}} {'EXERCISED':>9}  DETAIL")
     for result in sorted(results, key=lambda r: ("failed", "skipped", "passed").index(r.status)):
         r = result.requirement
-        detail = safe.text(result.violations[0].message if result.violations else result.reason or r.title)
-        print(f"{result.status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {detail[:100]}")
-        for v in result.violations[1:3]:
-            print(f"{'':<{width + 28}}{safe.text(v.message)[:100]}")
+        status = "expected" if result.status == "failed" and r.id in expected else result.status
+        lines = [_violation_line(v, safe) for v in result.violations[:3]] or [safe.text(result.reason or r.title)]
+        print(f"{status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {lines[0]}")
+        for line in lines[1:]:
+            print(f"{'':<{width + 28}}{line}")
         if len(result.violations) > 3:
             print(f"{'':<{width + 28}}… and {len(result.violations) - 3} more (summary.json)")
     counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
-    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    excused = sum(1 for r in results if r.status == "failed" and r.requirement.id in expected)
+    tail = f" ({excused} of them expected)" if excused else ""
+    print(f"{counts['passed']} passed, {counts['failed']} failed{tail}, {counts['skipped']} skipped")
+
+
+def _violation_line(violation: Violation, safe: Redactor) -> str:
+    where = f"[{violation.connection}] " if violation.connection else ""
+    return safe.text(where + violation.message)[:120]
+
+
+def own_command() -> str:
+    """How the user can run this command again: its name when that is on PATH, else the path they ran."""
+    invoked = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "realtime-conformance" else ""
+    on_path = shutil.which("realtime-conformance")
+    if invoked and (on_path is None or Path(on_path).resolve() != Path(invoked).resolve()):
+        return invoked
+    return "realtime-conformance"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -492,10 +513,10 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         raise UsageError(f"--report-dir {report_dir}: cannot put the new report in place: {exc}") from None
     if not args.quiet:
         print()
-        print_results(outcome.results, safe)
+        print_results(outcome.results, safe, frozenset(outcome.baseline.expected if outcome.baseline else ()))
         failing = sorted((report_dir / "transcripts").glob("[0-9]*.jsonl"))
         for path in failing[:10]:
-            print(f"re-judge: realtime-conformance validate {path}")
+            print(f"re-judge: {own_command()} validate {path}")
         if len(failing) > 10:
             print(f"… and {len(failing) - 10} more transcripts under {report_dir / 'transcripts'}")
     print(
