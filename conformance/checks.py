@@ -25,7 +25,7 @@ from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")
 #: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
-THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl", re.IGNORECASE)
+THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl|resource.?exhausted|quota", re.IGNORECASE)
 #: The requirements judged per frame by `check_frame`, before any frame is parsed as an event.
 FRAME_REQUIREMENTS = ("WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT")
 
@@ -265,11 +265,13 @@ class Connection:
         """The first `session.updated` that outnumbers the updates sent before it, if any.
 
         Each update gets at most one, so this one proves that some update got two (or that the
-        server sent one unasked), whichever window it fell in.
+        server sent one unasked), whichever window it fell in. One sent before any update answers
+        none (a server may announce its configuration at connect): it is not counted.
         """
         count = 0
+        first = self.sends[0].time if self.sends else None
         for event in self.events:
-            if event.type == "session.updated":
+            if event.type == "session.updated" and first is not None and event.frame.time > first:
                 count += 1
                 if count > sum(1 for frame in self.sends if frame.time <= event.frame.time):
                     return event
@@ -315,7 +317,8 @@ def _covers(expected: Any, actual: Any) -> bool:
     """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
     kind, other = type(expected), type(actual)
     if kind is dict:
-        return other is dict and all(k in actual and _covers(v, actual[k]) for k, v in expected.items())
+        # A null set is shown as null or left out: a server may omit null fields from what it writes.
+        return other is dict and all(_covers(v, actual[k]) if k in actual else v is None for k, v in expected.items())
     if kind is list:
         return (
             other is list
@@ -501,6 +504,8 @@ def check_reflected(conn: Connection) -> CheckResult:
             if [] in inner:
                 continue
             value = _without(patch[key], inner) if inner else patch[key]
+            if key not in answer.session and value is None:
+                continue  # null set and left out of the answer: the same effective configuration
             if key not in answer.session:
                 message = f"{path} was set but is missing from session.updated{accepted}"
                 out.append(_violation("EX-REFLECT", path, message, step, answer.frame))
@@ -556,7 +561,8 @@ def check_error_echo(conn: Connection) -> CheckResult:
         count += 1
         echoed = error.get("event_id")
         if echoed != sent_id:
-            message = f"error.event_id is {describe_value(echoed)}; expected {describe_value(sent_id)}"
+            shown = describe_value(echoed) if "event_id" in error else "missing"
+            message = f"error.event_id is {shown}; expected {describe_value(sent_id)}"
             out.append(_violation("EX-ERROR-ECHO", "error.event_id", message, step, answer.frame))
     return count, out
 

@@ -99,6 +99,13 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
         path = list(error.absolute_path)
         stripped = without_path(stripped, path)
         removed.append(path)
+    # A field the server owns may be ignored whatever an update sets there, so a wrong value in it
+    # proves nothing either: it is left out like a null.
+    for error in errors:
+        path = list(error.absolute_path)[:2]
+        if len(path) == 2 and path[0] == "session" and path[1] in READ_ONLY and path not in removed:
+            stripped = without_path(stripped, path)
+            removed.append(path)
     left = list(validator.iter_errors(stripped))
     required_gone = any(
         e.validator == "required" and [*e.absolute_path, name] in removed
@@ -183,6 +190,9 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     def undetermined(reason: str, path: str | None = None) -> Classification:
         return Classification("undetermined", reason, event_id, session, path, judged, contradicted)
 
+    owned = [path for path in unset if path.split(".")[-1] in READ_ONLY and path.count(".") == 1]
+    if owned:
+        return undetermined(f"{', '.join(owned)} is the server's own: it may ignore what an update sets there")
     if unset:
         return undetermined(f"{', '.join(unset)} is null: the documents do not say whether that means not set")
     unknown = sorted(set(event) - TOP_LEVEL_FIELDS)
