@@ -429,10 +429,15 @@ def value_updates() -> list[str]:
 
 
 PROBES_PER_CONNECTION = 4
+#: Probes also sent alone, each the first update of its own connection: what comes back within the
+#: timeout is then certainly its own answer, whatever else the server sends (a rejection followed by
+#: a session.updated, say), so no late or extra answer can make its pairing uncertain.
+PROBES_ALONE = 8
 
 
 def probe_plans() -> list[Plan]:
-    """The single-fault probes and the value updates, a few to a connection, each opened by a valid update."""
+    """The single-fault probes and the value updates, a few to a connection, each opened by a valid
+    update; and a spread of the probes alone, each on a connection of its own."""
     numbered = [
         text.replace('"event_id": ""', f'"event_id": "probe-{i}"', 1) for i, (_, text) in enumerate(probes(), 1)
     ]
@@ -442,6 +447,8 @@ def probe_plans() -> list[Plan]:
         for n, i in enumerate(range(0, len(texts), PROBES_PER_CONNECTION), 1):
             opening = as_text(_base(f"{label}-{n}-open"))
             out.append(Plan(f"{label} #{n}", (opening, *texts[i : i + PROBES_PER_CONNECTION])))
+    spread = numbered[:: max(1, len(numbered) // PROBES_ALONE)][:PROBES_ALONE]
+    out += [Plan(f"probe alone #{n}", (text,)) for n, text in enumerate(spread, 1)]
     return out
 
 

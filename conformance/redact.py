@@ -38,7 +38,12 @@ _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = "A-Za-z0-9"
 _USERINFO = re.compile(r"//([^/?#@]*)@")
-_ESCAPE = r"(?P<escape>\\+(?:u[0-9a-fA-F]{4}|.))"
+# One escape sequence: `\uXXXX` behind one or more backslashes (escaped once, or twice in a JSON
+# text inside a string), or one backslash and the character it escapes. So the hex digits of an
+# escape are never read as text (`\u00e9` is not "00e9"), and an escaped backslash (`\\`) leaves
+# the next character free to start a match. The one ambiguity: a literal backslash followed by `u`
+# and four hex digits reads as an escape.
+_ESCAPE = r"(?P<escape>\\+u[0-9a-fA-F]{4}|\\.)"
 
 
 def _hex(code: int, width: int = 4) -> str:

@@ -64,6 +64,7 @@ class Behaviour:
     no_patch: bool = False
     second_answer_after_s: float | None = None
     updated_then_error: bool = False
+    error_then_updated: bool = False  # rejects an invalid update, then applies it all the same
 
 
 def defaults() -> dict[str, Any]:
@@ -186,6 +187,9 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     await send("session.updated", session=config)
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
+                elif verdict.kind == "invalid" and b.error_then_updated:
+                    await reject(verdict.reason, verdict.event_id)
+                    await send("session.updated", session=config)
                 else:  # invalid, or undetermined: this server refuses what the documents do not list
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
@@ -286,6 +290,7 @@ FAULTY = {
     "no patch semantics": (Behaviour(no_patch=True), "EX-PATCH-KEEPS-UNSET"),
     "a second session.updated 300 ms late": (Behaviour(second_answer_after_s=0.3), "EX-VALID-ONCE"),
     "session.updated then error for one invalid update": (Behaviour(updated_then_error=True), "EX-INVALID-REJECTED"),
+    "error then session.updated for one invalid update": (Behaviour(error_then_updated=True), "EX-INVALID-REJECTED"),
 }
 
 
