@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 from conformance.readers import BASELINE_BYTES, ReadError, read_text
-from conformance.results import RequirementResult
 
 
 class BaselineError(ValueError):
@@ -97,18 +96,3 @@ def load_baseline(path: Path, known: set[str]) -> list[Expected]:
             raise BaselineError(f"{path}: {entry.id} is listed twice")
         seen.add(entry.id)
     return entries
-
-
-def apply(results: list[RequirementResult], entries: list[Expected], file: str, today: dt.date) -> BaselineReport:
-    listed = {e.id: e for e in entries}
-    failed = {r.requirement.id for r in results if r.status == "failed"}
-    passed = {r.requirement.id for r in results if r.status == "passed"}
-    expired = tuple(sorted(e.id for e in entries if e.expired(today)))
-    expected = tuple(sorted(rid for rid in failed if rid in listed and rid not in expired))
-    return BaselineReport(
-        file=file,
-        expected=expected,
-        unexpected=tuple(sorted(failed - set(expected))),
-        fixed=tuple(sorted(rid for rid in passed if rid in listed)),
-        expired=expired,
-    )

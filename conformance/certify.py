@@ -31,11 +31,10 @@ from jsonschema import Draft202012Validator
 from conformance import __version__
 from conformance.checks import judge_all
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
-from conformance.engine import certify
 from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_bytes
 from conformance.redact import NO_SECRETS, Redactor
-from conformance.results import evaluate, verdict_of
 from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -190,10 +189,6 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "model_names": {"type": "array", "items": {"type": "string"}},
-                "strict": {"type": "boolean"},
-                "strict_baseline": {"type": "boolean"},
-                "min_exercised": {"type": "integer", "minimum": 1},
-                "selected": {"type": ["array", "null"], "items": {"type": "string"}},
             },
         },
     },
@@ -376,8 +371,13 @@ class VersionMismatch(Exception):
 
 
 def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
+    """Judge the transcripts again under the policy the run recorded, and compare with what it says."""
     _, summary = _read_json(folder, "summary.json", SUMMARY_BYTES)
     _shape(summary, SUMMARY_SCHEMA, "summary.json")
+    try:
+        policy = Policy.from_json(summary.get("policy"))
+    except PolicyError as exc:
+        raise BundleError(f"summary.json's verdict policy is malformed {exc}") from None
     settings = manifest.get("settings", {})
     contract = load_contract(tuple(settings.get("model_names", ())) or None)
     try:
@@ -387,37 +387,26 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
         if summary.get("verdict") == "error" and summary.get("error"):
             return Verified("error", signed, len(manifest["files"]), 0)
         raise BundleError(f"transcripts/all.jsonl cannot be judged: {exc}") from None
-    judgement = judge_all(transcripts, contract)
-    results = evaluate(contract, judgement, settings.get("selected"))
-    if summary["profile"] == "certify" and not summary.get("error"):  # an incomplete run is not certified
-        results = certify(results, int(settings.get("min_exercised", 1)))
+    decision = decide(contract, judge_all(transcripts, contract), policy, not_run_of(summary))
     recorded = {r["id"]: r["status"] for r in summary["requirements"]}
-    for result in results:
+    for result in decision.results:
         rid = result.requirement.id
         if recorded.get(rid) != result.status:
             raise BundleError(
                 f"summary.json says {rid} {recorded.get(rid)}, but the transcripts show it {result.status}"
             )
-    baseline = summary.get("baseline") or {}
-    stale = bool(settings.get("strict_baseline")) and bool(baseline.get("fixed") or baseline.get("expired"))
-    verdict = verdict_of(results, bool(settings.get("strict")), frozenset(baseline.get("expected", ())), stale)
-    if summary.get("error"):
-        verdict = "error" if verdict == "conformant" or not transcripts else verdict
+    verdict = decision.verdict
     if verdict != summary["verdict"] or verdict != manifest.get("verdict"):
         raise BundleError(f"the recorded verdict is {summary['verdict']}, but the transcripts support {verdict}")
     return Verified(verdict, signed, len(manifest["files"]), len(transcripts))
 
 
 def manifest_settings(settings: Any, tls: str | None) -> dict[str, Any]:
-    """What re-judging needs beyond the transcripts, recorded in the manifest."""
+    """What re-judging needs beyond the transcripts and the summary's policy, recorded in the manifest."""
     extra: dict[str, Any] = {
         "settings": {
             "timeout_s": settings.timeout_s,
             "model_names": list(settings.model_names),
-            "strict": settings.strict,
-            "strict_baseline": settings.strict_baseline,
-            "min_exercised": settings.min_exercised,
-            "selected": list(settings.selected) if settings.selected is not None else None,
         }
     }
     if tls:

@@ -33,10 +33,11 @@ from conformance.options import (
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
-from conformance.results import RequirementResult, evaluate, verdict_of
+from conformance.results import RequirementResult
 from conformance.runner import Politeness
 from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
 from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
 class Exit(IntEnum):
@@ -134,12 +135,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
         transcripts = parse_jsonl(content, default_timeout_s=args.timeout)
     except TranscriptError as exc:
         raise UsageError(f"{path}: {exc}") from None
+    policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
     contract = load_contract(tuple(args.model_name) or None)
-    results = evaluate(contract, judge_all(transcripts, contract))
-    print_results(results)
-    verdict = verdict_of(results, strict=args.strict)
-    print(f"verdict: {verdict} ({len(transcripts)} connection(s) judged offline)")
-    return Exit.CONFORMANT if verdict == "conformant" else Exit.NON_CONFORMANT
+    decision = decide(contract, judge_all(transcripts, contract), policy, not_run)
+    print_results(list(decision.results), expected=frozenset(decision.baseline.expected if decision.baseline else ()))
+    print(f"verdict: {decision.verdict} ({len(transcripts)} connection(s) judged offline)")
+    if decision.verdict == "error":  # the recorded run was incomplete: never conformant
+        return Exit.UNREACHABLE
+    return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None]:
+    """The verdict policy and the incompleteness a run recorded in its summary.json (--policy)."""
+    if strict:
+        raise UsageError("--strict and --policy: the recorded policy says whether the run was strict; give one")
+    try:
+        summary = parse_json(read_text(path, SUMMARY_BYTES), str(path))
+        if not isinstance(summary, dict):
+            raise PolicyError("at the top level: not a summary.json object")
+        return Policy.from_json(summary.get("policy")), not_run_of(summary)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
+    except PolicyError as exc:
+        raise UsageError(f"--policy {path}: its verdict policy is malformed {exc}") from None
 
 
 def env_secret(name: str, option: str) -> str:

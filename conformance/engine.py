@@ -22,15 +22,15 @@ from hypothesis.errors import HypothesisException
 
 from conformance import signals
 from conformance.baseline import BaselineReport, Expected
-from conformance.baseline import apply as apply_baseline
 from conformance.checks import Judgement, judge, judge_all
 from conformance.contract import Contract, load_contract
 from conformance.generate import generated_plans, run_hypothesis, scripted_plans
 from conformance.mock import MockConfig, serve_mock
-from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
+from conformance.results import RequirementResult, Verdict
 from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
 from conformance.transcript import Transcript
 from conformance.transport import Auth, ConnectFailed, Limits, public_url
+from conformance.verdict import Policy, decide
 
 Profile = Literal["smoke", "full", "certify"]
 PROFILES: tuple[Profile, ...] = ("smoke", "full", "certify")
@@ -93,6 +93,7 @@ class Outcome:
     judgement: Judgement = field(default_factory=Judgement)
     results: list[RequirementResult] = field(default_factory=list)
     verdict: Verdict = "error"
+    policy: Policy = field(default_factory=Policy)  # what turned the results into the verdict
     shrunk: list[Shrunk] = field(default_factory=list)
     baseline: BaselineReport | None = None
     interrupted: bool = False
@@ -131,24 +132,18 @@ def plans_for(settings: Settings, seed: int) -> list[Plan]:
     return plans
 
 
-def certify(results: list[RequirementResult], minimum: int) -> list[RequirementResult]:
-    """In a certified run no MUST may be skipped or thinly exercised: those fail, with the reason.
-
-    A MUST that does not apply to this target (its condition never arose because the target
-    legitimately omits an optional field) stays skipped, with why. An incomplete run is not
-    certified at all: its verdict is `error`, whatever was left unexercised.
-    """
-    out = []
-    for result in results:
-        thin = result.status == "passed" and result.exercised < minimum
-        unexercised = result.status == "skipped" and not result.not_applicable
-        if result.requirement.level == "MUST" and (unexercised or thin):
-            why = result.reason if result.status == "skipped" else f"exercised {result.exercised} times"
-            reason = f"certification needs every MUST exercised at least {minimum} times; {why}"
-            out.append(RequirementResult(result.requirement, "failed", result.exercised, (), reason))
-        else:
-            out.append(result)
-    return out
+def policy_of(settings: Settings, today: date) -> Policy:
+    """The run's verdict policy: written into summary.json, applied again by verify and validate."""
+    return Policy.resolve(
+        strict=settings.strict,
+        certification=settings.profile == "certify",
+        min_exercised=settings.min_exercised,
+        selected=settings.selected,
+        baseline=settings.baseline,
+        baseline_file=settings.baseline_file,
+        strict_baseline=settings.strict_baseline,
+        today=today,
+    )
 
 
 def _size(updates: tuple[str, ...]) -> int:
@@ -342,6 +337,7 @@ def finish(
 ) -> Outcome:
     """Judge what the shards recorded, shrink failures, and reach the verdict."""
     outcome = Outcome(settings, seed, shards[0].url if shards else settings.target, started_at)
+    outcome.policy = policy_of(settings, date.today())
     outcome.log = merge(shards)
     outcome.interrupted = any(s.interrupted for s in shards)
     outcome.internal_error = "\n".join(s.error for s in shards if s.error) or None
@@ -375,19 +371,8 @@ def finish(
         except KeyboardInterrupt:
             halt.set()
             outcome.interrupted = True
-    results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
-    if settings.profile == "certify" and outcome.incomplete is None:
-        results = certify(results, settings.min_exercised)
-    outcome.results = results
-    excused: frozenset[str] = frozenset()
-    stale = False
-    if settings.baseline is not None:
-        outcome.baseline = apply_baseline(results, list(settings.baseline), settings.baseline_file, date.today())
-        excused = frozenset(outcome.baseline.expected)
-        stale = settings.strict_baseline and bool(outcome.baseline.fixed or outcome.baseline.expired)
-    outcome.verdict = verdict_of(results, settings.strict, excused, stale)
-    if outcome.incomplete is not None and outcome.verdict == "conformant":
-        outcome.verdict = "error"  # what could not be tested is never called conformant
+    decision = decide(contract, outcome.judgement, outcome.policy, outcome.incomplete)
+    outcome.results, outcome.verdict, outcome.baseline = list(decision.results), decision.verdict, decision.baseline
     outcome.duration_s = round(time.monotonic() - started, 3)
     return outcome
 

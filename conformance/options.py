@@ -436,6 +436,7 @@ VALIDATE_OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
     ),
     Option("strict", "SHOULD failures also make it non-conformant", "flag", False),
+    path("policy", "judge under the verdict policy a run recorded in this summary.json (instead of --strict)"),
 )
 
 MOCK_OPTIONS: tuple[Option, ...] = (

@@ -102,6 +102,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "requirements_skipped": counts["skipped"],
         },
         "requirements": requirements,
+        "policy": {**outcome.policy.to_json(), "baseline_file": safe.mask(outcome.policy.baseline_file)},
     }
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}

@@ -377,7 +377,7 @@ WRONG_SHAPES = {
     "a hash not a string": ({"files": {"summary.json": 5}}, None, "at files/summary.json"),
     "a missing key": ({"verdict": ...}, None, "'verdict' is a required property"),
     "suite not an object": ({"suite": "x"}, None, "at suite"),
-    "settings of the wrong types": ({"settings": {"min_exercised": "3"}}, None, "at settings/min_exercised"),
+    "a verdict policy of the wrong shape": (None, {**GOOD_SUMMARY, "policy": {"strict": "no"}}, "policy is malformed"),
     "model names not a list": ({"settings": {"model_names": "x"}}, None, "at settings/model_names"),
     "summary not an object": (None, [], "summary.json is malformed at the top level"),
     "summary requirements not a list": (None, {**GOOD_SUMMARY, "requirements": {}}, "at requirements"),
