@@ -32,7 +32,8 @@ from websockets.asyncio.client import connect
 
 from conformance.checks import check_event, judge
 from conformance.contract import SPEC_DIR, load_contract, read_json
-from conformance.generate import event, generated_plans, valid_session
+from conformance.corpus import generated_plans
+from conformance.generate import event, valid_session
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
 from conformance.oracle import classify

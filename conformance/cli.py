@@ -4,23 +4,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
 import ssl
 import sys
 import tempfile
+import time
 import traceback
+import webbrowser
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance import __version__, signals
+from conformance.auth import auth_from_env
+from conformance.baseline import BaselineError, load_baseline
+from conformance.certify import (
+    BundleError,
+    KeyFileError,
+    VersionMismatch,
+    keygen,
+    load_private_key,
+    manifest_settings,
+    masking_problem,
+    verify,
+    write_bundle,
+)
 from conformance.checks import Violation, judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
-from conformance.engine import Settings
+from conformance.corpus import draw_ahead
+from conformance.distribute import ShardCollector, ShardSpec
+from conformance.engine import Settings, finish, new_seed
+from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
 from conformance.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
@@ -33,6 +54,7 @@ from conformance.options import (
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
+from conformance.report import render_html
 from conformance.results import RequirementResult
 from conformance.runner import Politeness
 from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
@@ -168,8 +190,6 @@ def env_secret(name: str, option: str) -> str:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
-
     if args.list_faults:
         width = max(len(f.name) for f in FAULTS)
         for fault in FAULTS:
@@ -217,8 +237,6 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    from conformance.plugin import auth_from_env
-
     # Types, ranges and choices were checked by the option table (conformance/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
@@ -235,8 +253,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise UsageError(str(exc)) from None
     baseline = None
     if args.expected_failures:
-        from conformance.baseline import BaselineError, load_baseline
-
         try:
             baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
         except BaselineError as exc:
@@ -247,8 +263,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.sign_key and not Path(args.sign_key).is_file():
         raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
     if args.sign_key:
-        from conformance.certify import KeyFileError, load_private_key
-
         try:
             load_private_key(Path(args.sign_key))
         except KeyFileError as exc:
@@ -366,13 +380,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     A worker that failed leaves its traceback in `outcome.internal_error` (exit 4); what the others
     ran is judged and reported all the same.
     """
-    import time
-    from datetime import UTC, datetime
-
     import pytest
-
-    from conformance.distribute import ShardCollector, ShardSpec
-    from conformance.engine import finish, new_seed
 
     seed = new_seed(settings)
     started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
@@ -420,11 +428,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         signals.install()
     settings = settings_from(args)
     if DRAW_AHEAD and settings.profile != "smoke" and args.workers == 1:
-        from dataclasses import replace
-
-        from conformance.engine import new_seed
-        from conformance.generate import draw_ahead
-
         settings = replace(settings, seed=new_seed(settings))
         assert settings.seed is not None
         draw_ahead(settings.seed, settings.connections)
@@ -445,8 +448,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: Staging) -> int:
     """The run, its report written into `work`, then swapped into the report dir; the exit code."""
-    from conformance.plugin import ConformanceSession
-    from conformance.report import render_html
+    from conformance.plugin import ConformanceSession  # not at the top: pytest imports it first, to rewrite its asserts
 
     report_dir = staging.report_dir
 
@@ -501,8 +503,6 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         return Exit.INTERNAL
     outcome = session.outcome
     if settings.profile == "certify":
-        from conformance.certify import KeyFileError, manifest_settings, masking_problem, write_bundle
-
         try:
             bundle = write_bundle(
                 work,
@@ -575,8 +575,6 @@ def credential_hint(outcome: Any, args: argparse.Namespace) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from conformance.report import render_html
-
     report_dir = Path(args.dir)
     if not (report_dir / "allure-results").is_dir():
         raise UsageError(
@@ -591,17 +589,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(problem)
     page = (report_dir / "allure-report.html").resolve()
     print(f"report: {report_dir / 'allure-report'}/index.html and {page}")
-    if args.open:
-        import webbrowser
-
-        if not webbrowser.open(page.as_uri()):
-            print(f"no browser to open it with; open {page.as_uri()}", file=sys.stderr)
+    if args.open and not webbrowser.open(page.as_uri()):
+        print(f"no browser to open it with; open {page.as_uri()}", file=sys.stderr)
     return Exit.CONFORMANT
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from conformance.certify import BundleError, KeyFileError, VersionMismatch, verify
-
     bundle = Path(args.bundle)
     if not bundle.exists():
         raise UsageError(f"{bundle}: no such bundle")
@@ -628,8 +621,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from conformance.certify import KeyFileError, keygen
-
     private = Path(args.private)
     public = Path(args.public) if args.public else private.with_suffix(".pub.pem")
     if private.resolve() == public.resolve():
@@ -762,8 +753,6 @@ DRAW_AHEAD = False  # set by console_main: only a whole CLI process may fork a d
 def console_main() -> None:
     """The console script: a whole process for one command, so the start-up heap can be frozen
     and the corpus drawn ahead in a forked child."""
-    import gc
-
     global DRAW_AHEAD
     DRAW_AHEAD = True
     gc.collect()

@@ -5,6 +5,7 @@ No I/O beyond reading the package's own spec files; everything else imports from
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -93,6 +94,9 @@ class Contract:
     fast_known_values: FastValidator
     #: Older top-level names and newer nested ones for the same setting (spec/aliases.json).
     aliases: tuple[tuple[str, str], ...] = ()
+    #: The schema documents as loaded (model names applied), by file name: what code derives
+    #: field lists and example values from, so no module reads a spec file again.
+    schemas: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def requirement(self, requirement_id: str) -> Requirement:
         return self._by_id[requirement_id]
@@ -179,6 +183,7 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
         fast={t: fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
         fast_known_values=fast(known_uri),
         aliases=tuple((a, b) for a, b in read_json(SPEC_DIR / "aliases.json")["pairs"]),
+        schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
     )
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from conformance.auth import auth_from_env
 from conformance.engine import Settings, Shard, run_shard
-from conformance.plugin import auth_from_env
 from conformance.runner import Cut, Politeness, RunLog
 from conformance.transcript import parse_jsonl
 from conformance.transport import ConnectFailed

@@ -24,7 +24,8 @@ from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.checks import Judgement, judge, judge_all
 from conformance.contract import Contract, load_contract
-from conformance.generate import generated_plans, run_hypothesis, scripted_plans
+from conformance.corpus import generated_plans, run_hypothesis
+from conformance.generate import scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.results import RequirementResult, Verdict
 from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import ANSWER_TYPES, is_throttle, url_models
+from conformance.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
+from conformance.plan import Plan as Plan
 from conformance.transcript import Frame, Transcript, parse_json
 from conformance.transport import (
     Auth,
@@ -33,19 +35,10 @@ from conformance.transport import (
     open_session,
 )
 
-MODEL_PLACEHOLDER = "$announced-model"
 #: Bytes a run may receive over all its connections. A whole certify run against a conforming server
 #: receives a few hundred KB; the run is held in memory until judged, so this keeps a flooded run's
 #: peak under 300 MB (tests/test_bounds_and_signals.py measures it).
 MAX_RUN_BYTES = 64 << 20
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One connection: the texts of the updates to send, in order."""
-
-    label: str
-    updates: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -318,8 +318,8 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
 
 def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
     from conformance.checks import judge
-    from conformance.verdict import certify
     from conformance.results import evaluate
+    from conformance.verdict import certify
     from tests.fixtures import to_transcript
 
     update = {"type": "session.update", "event_id": "c1", "session": {"type": "realtime", "instructions": "Hi."}}

@@ -27,8 +27,8 @@ from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from conformance.auth import auth_from_env
 from conformance.cli import main
-from conformance.plugin import auth_from_env
 from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
 from conformance.report import summary_schema
 from tests.conftest import ServerThread, seeds

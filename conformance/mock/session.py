@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.contract import SCHEMA_DIR, Contract, read_json
+from conformance.contract import Contract, load_contract
 from conformance.mock.faults import Fault
 from conformance.oracle import Classification, Context, classify
 from conformance.transcript import dump_json
@@ -22,14 +22,9 @@ from conformance.transcript import dump_json
 DEMO_FOLDER = "b1gmockfolder0000000"
 DEFAULT_MODEL = f"gpt://{DEMO_FOLDER}/speech-realtime-250923"
 #: What an update may change: the documented fields but the server's own identifiers.
-SESSION_FIELDS = frozenset(read_json(SCHEMA_DIR / "realtime-session.json")["properties"]) - {"id", "object"}
-GUIDE_AUDIO = {
-    "input": {
-        "format": {"type": "audio/pcm", "rate": 24000},
-        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 400},
-    },
-    "output": {"format": {"type": "audio/pcm", "rate": 44100}, "voice": "marina"},
-}
+SESSION_FIELDS = frozenset(load_contract().schemas["realtime-session.json"]["properties"]) - {"id", "object"}
+#: The audio object of the official guide (spec-notes), as known-values.json holds it.
+GUIDE_AUDIO: dict[str, Any] = load_contract().schemas["known-values.json"]["properties"]["audio"]["const"]
 
 
 @dataclass(frozen=True)
@@ -65,9 +60,9 @@ def initial_session(model: str) -> dict[str, Any]:
         "output_modalities": ["audio"],
         "instructions": "You are a helpful voice assistant.",
         "tools": [],
-        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 400},
+        "turn_detection": copy.deepcopy(GUIDE_AUDIO["input"]["turn_detection"]),
         "input_audio_transcription": None,
-        "voice": "marina",
+        "voice": GUIDE_AUDIO["output"]["voice"],
         "audio": copy.deepcopy(GUIDE_AUDIO),
     }
 

@@ -1,0 +1,178 @@
+"""The drawn corpus: generated plans drawn once per seed, kept on disk, drawn ahead in a forked child.
+
+This is performance machinery, kept apart from the strategies (`generate`, which does no I/O):
+the disk cache, the fork, and the one use of a Hypothesis internal, which makes a seed draw the
+same exchanges wherever it runs (tests/test_corpus.py fails loudly when that internal changes).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.internal.conjecture import providers  # private: see _no_local_constants
+
+from conformance import __version__, generate
+from conformance.contract import spec_hash
+from conformance.generate import coverage_plans, plans, probe_plans
+from conformance.plan import Plan
+
+
+def corpus_dir() -> Path | None:
+    """Where drawn corpora are kept ($REALTIME_CONFORMANCE_CACHE, else ~/.cache/…; "off" disables)."""
+    configured = os.environ.get("REALTIME_CONFORMANCE_CACHE", "")
+    if configured.lower() in ("off", "0", "no"):
+        return None
+    return Path(configured) if configured else Path.home() / ".cache" / "realtime-conformance" / "corpus"
+
+
+def corpus_key(seed_value: int, count: int) -> str:
+    """Everything the draws depend on: the seed, the size, the contract, this module and the generators' versions."""
+    versions = [metadata.version(name) for name in ("hypothesis", "schemathesis")]
+    generator = hashlib.sha256(Path(generate.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    parts = [__version__, spec_hash(), generator, *versions, str(seed_value), str(count)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+_drawing: dict[tuple[int, int], int] = {}  # (seed, count) -> pid of a child drawing that corpus
+
+
+def draw_ahead(seed_value: int, count: int) -> None:
+    """Start drawing a corpus in a forked child, so the draws overlap the run's start-up on another core.
+
+    Only for a whole, single-threaded CLI process (a fork must not copy other threads' locks); the
+    child writes the corpus to the cache and `generated_plans` waits for it. Without a cache, a no-op.
+    The child never outlives the run: it is killed if the parent is interrupted or exits first.
+    """
+    folder = corpus_dir()
+    if folder is None or (folder / f"{corpus_key(seed_value, count)}.json").is_file() or not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: draw, store, leave without running the parent's cleanup
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers are not the child's
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
+            generated_plans(seed_value, count)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    if not _drawing:
+        atexit.register(_stop_drawing)
+    _drawing[(seed_value, count)] = pid
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when its parent dies (even by SIGKILL); elsewhere atexit does."""
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent was already gone
+            os._exit(1)
+
+
+def _stop_drawing() -> None:
+    for key in list(_drawing):
+        _reap(_drawing.pop(key), kill=True)
+
+
+def _reap(pid: int, kill: bool) -> None:
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
+    """Schemathesis' coverage cases, our single-fault probes and value updates, then `count` connections
+    drawn from `seed_value` (same seed, same plans).
+
+    Drawn once, then replayed: kept in memory for the process (the run, the merge of worker shards)
+    and on disk keyed by seed, size, spec hash and versions, so a pinned seed in CI draws only once.
+    """
+    child = _drawing.pop((seed_value, count), None)
+    if child is not None:
+        try:
+            _reap(child, kill=False)  # a failed child only means drawing here, below
+        except BaseException:  # Ctrl-C while waiting: the child must not draw on at 100% CPU
+            _reap(child, kill=True)
+            raise
+    folder = corpus_dir()
+    path = folder / f"{corpus_key(seed_value, count)}.json" if folder is not None else None
+    corpus: dict[str, list[list[str]]] = {}
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if all(isinstance(loaded.get(k), list) for k in ("coverage", "drawn")):
+                corpus = loaded
+    if not corpus:
+        drawn: list[tuple[str, ...]] = []
+        run_hypothesis(seed_value, count, lambda updates: drawn.append(updates))
+        corpus = {"coverage": [list(p.updates) for p in coverage_plans()], "drawn": [list(u) for u in drawn]}
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                temporary.write_text(json.dumps(corpus), encoding="utf-8")
+                temporary.replace(path)
+    coverage = [Plan(f"coverage #{i + 1}", tuple(u)) for i, u in enumerate(corpus["coverage"])]
+    drawn_plans = [Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u)) for i, u in enumerate(corpus["drawn"])]
+    return (*coverage, *probe_plans(), *drawn_plans)
+
+
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Make draws depend on the seed alone.
+
+    Hypothesis mixes in literals from whichever "local" modules happen to be imported (test files,
+    an editable install), so the same seed would draw different exchanges under pytest, under
+    xdist workers, or from an installed package. During our draws that pool is empty. A Hypothesis
+    without these internals only costs that reproducibility, never a verdict, so the run goes on;
+    tests/test_corpus.py is what fails when they change.
+    """
+    original = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if original is None or cache is None:  # a Hypothesis without the feature: nothing to neutralize
+        yield
+        return
+    empty = type(original())()  # an empty Constants
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = type(cache)(1024)  # constants chosen under other pools are not reused
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE = cache
+
+
+def run_hypothesis(seed_value: int, count: int, body: Callable[[tuple[str, ...]], None], shrink: bool = False) -> None:
+    """Draw plans with Hypothesis from a seed; the body sees each (and, with `shrink`, its shrinks)."""
+
+    @given(plans())
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    @seed(seed_value)
+    def draw(updates: tuple[str, ...]) -> None:
+        body(updates)
+
+    with _no_local_constants():
+        draw()
