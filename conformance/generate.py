@@ -16,7 +16,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 
-from conformance.contract import SCHEMA_DIR, SPEC_DIR, Contract, load_contract, read_json
+from conformance.contract import SPEC_DIR, Contract, load_contract, read_json
 from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, classify, contradicting
 from conformance.plan import MODEL_PLACEHOLDER, Plan
 
@@ -344,8 +344,8 @@ def probes() -> list[tuple[str, str]]:
     misses of its valid strings), each array's item type, each required field. Only updates the
     oracle calls invalid are kept. Returns (rule, update text) pairs.
     """
-    update_schema = read_json(SCHEMA_DIR / "session.update.json")
-    patch = read_json(SCHEMA_DIR / "session-update-patch.json")["properties"]
+    update_schema = _contract().schemas["session.update.json"]
+    patch = _contract().schemas["session-update-patch.json"]["properties"]
     out: list[tuple[str, dict[str, Any] | str]] = [("JSON", "session.update please"), ("object", "[]")]
     for name in update_schema["required"]:
         broken = _base("")

@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from conformance.contract import SCHEMA_DIR, Contract, read_json
+from conformance.contract import Contract, load_contract
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
 
-TOP_LEVEL_FIELDS = frozenset({"type", "event_id", "session"})
-#: The documented fields of an update's session, with their schemas (a field's type lives there).
-PATCH_PROPERTIES: dict[str, Any] = read_json(SCHEMA_DIR / "session-update-patch.json")["properties"]
+#: The documented fields of an update event, and of its session with their schemas (a field's type lives there).
+TOP_LEVEL_FIELDS = frozenset(load_contract().schemas["session.update.json"]["properties"])
+PATCH_PROPERTIES: dict[str, Any] = load_contract().schemas["session-update-patch.json"]["properties"]
 #: Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there.
 READ_ONLY = frozenset(k for k, v in PATCH_PROPERTIES.items() if v.get("readOnly"))
 #: The session type when `session.created` announced none (spec-notes: "realtime when none announced").

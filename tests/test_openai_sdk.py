@@ -54,7 +54,9 @@ def test_sdk_client_updates_the_session_and_parses_the_answers() -> None:
     assert isinstance(updated, SessionUpdatedEvent)
     assert updated.session.instructions == "Be brief." and updated.session.output_modalities == ["text"]
     assert isinstance(error, RealtimeErrorEvent) and error.error.event_id == "c-bad"
-    assert json.dumps(raw)  # the SDK's own objects serialize back to JSON
+    # the SDK's own objects serialize back to the JSON of the events they are
+    assert [json.loads(json.dumps(event))["type"] for event in raw] == ["session.created", "session.updated", "error"]
+    assert json.loads(json.dumps(raw[2]))["error"]["event_id"] == "c-bad"
 
 
 def test_sdk_models_accept_the_mock_frames_but_for_the_documented_divergence() -> None:

@@ -25,7 +25,7 @@ FIELD = "max_output_tokens"
 PROBE = """
 import json, sys
 from hypothesis import find, settings
-from conformance import generate
+from conformance import generate, oracle
 from conformance.cli import main
 from conformance.mock.session import initial_session
 
@@ -37,11 +37,12 @@ session = initial_session("gpt://b1gmockfolder0000000/speech-realtime-250923")
 code = main(["run", "--profile", "full", "--connections", "4", "--seed", "1", "--timeout", "0.5",
              "--shrink-budget-s", "0", "--no-html", "--quiet", "--report-dir", sys.argv[2]])
 print(json.dumps({"broken": broken[FIELD], "unlisted": unlisted[FIELD], "voice": session["voice"],
-                  "audio": session["audio"], "code": code}))
+                  "audio": session["audio"], "code": code,
+                  "top_level": sorted(oracle.TOP_LEVEL_FIELDS)}))
 """
 
 
-def spec_copy_with_an_integer_field_and_another_guide_voice(root: Path) -> Path:
+def spec_copy_with_new_fields_and_another_guide_voice(root: Path) -> Path:
     copy = root / "conformance"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     schemas = copy / "spec" / "schemas"
@@ -51,6 +52,9 @@ def spec_copy_with_an_integer_field_and_another_guide_voice(root: Path) -> Path:
     patch = json.loads((schemas / "session-update-patch.json").read_text())
     patch["properties"][FIELD] = {"$ref": f"realtime-session.json#/properties/{FIELD}"}
     (schemas / "session-update-patch.json").write_text(json.dumps(patch))
+    update = json.loads((schemas / "session.update.json").read_text())
+    update["properties"]["toy_top"] = {"type": "string"}
+    (schemas / "session.update.json").write_text(json.dumps(update))
     known = json.loads((copy / "spec" / "known-values.json").read_text())
     known["properties"]["audio"]["const"]["output"]["voice"] = "toy-voice"
     (copy / "spec" / "known-values.json").write_text(json.dumps(known))
@@ -58,7 +62,7 @@ def spec_copy_with_an_integer_field_and_another_guide_voice(root: Path) -> Path:
 
 
 def test_a_new_integer_field_is_drawn_wrong_typed_and_unlisted_and_the_full_profile_runs(tmp_path: Path) -> None:
-    root = spec_copy_with_an_integer_field_and_another_guide_voice(tmp_path / "pkg")
+    root = spec_copy_with_new_fields_and_another_guide_voice(tmp_path / "pkg")
     env = {**os.environ, "PYTHONPATH": str(root), "REALTIME_CONFORMANCE_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, FIELD, str(tmp_path / "report")],
@@ -74,6 +78,7 @@ def test_a_new_integer_field_is_drawn_wrong_typed_and_unlisted_and_the_full_prof
     assert isinstance(result["unlisted"], int) and not isinstance(result["unlisted"], bool)
     assert result["code"] in (0, 1)  # a verdict, not a crash (4) or a usage error (2)
     assert result["voice"] == "toy-voice" == result["audio"]["output"]["voice"]  # the mock follows the data
+    assert "toy_top" in result["top_level"]  # the oracle's documented top-level fields are the schema's
 
 
 def test_the_mocks_first_session_is_the_guides_from_known_values() -> None:
