@@ -23,6 +23,10 @@ from conformance.contract import load_contract, spec_hash
 from conformance.engine import Settings
 from conformance.options import (
     KEYGEN_OPTIONS,
+    LIVE_CONCURRENCY,
+    LIVE_LISTENING,
+    LIVE_RATE,
+    MOCK_CONCURRENCY,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
     REQUIREMENTS_OPTIONS,
@@ -204,8 +208,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # Types, ranges and choices were checked by the option table (conformance/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
+    live = target != "mock"
     if args.concurrency is None:
-        args.concurrency = 16 if target == "mock" else 1
+        args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
+    rate = args.rate if args.rate is not None or not live else LIVE_RATE
     if args.ca_file:
         check_ca_file(args.ca_file)
     check_report_dir(Path(args.report_dir))
@@ -259,7 +265,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_frame_bytes=args.max_frame_bytes,
         max_connection_bytes=args.max_connection_bytes,
         max_run_bytes=args.max_run_bytes,
-        politeness=Politeness(args.rate, args.max_exchanges, args.budget_s, args.connect_retries),
+        politeness=Politeness(
+            rate,
+            args.max_exchanges,
+            args.budget_s,
+            args.connect_retries,
+            max_listening=LIVE_LISTENING if live else Politeness.max_listening,
+        ),
     )
 
 

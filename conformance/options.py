@@ -31,6 +31,15 @@ MAX_WORKERS = 64
 MAX_FRAME_BYTES = 64 << 20
 MAX_RUN_BYTES = 16 << 30  # what a run holds in memory until it is judged
 
+#: Defaults for a live target, polite and fast at once: the rate bounds the load the target sees
+#: whatever its speed; the connections let a slow or silent target's waits overlap, so the full
+#: profile reaches its verdict in about a minute even when every answer takes 1.5 s or never comes.
+LIVE_CONCURRENCY = 16
+LIVE_RATE = 20.0
+MOCK_CONCURRENCY = 16
+#: Connections listening out their last answer timeout, held open at once besides the busy ones.
+LIVE_LISTENING = 4 * LIVE_CONCURRENCY
+
 
 class OptionError(ValueError):
     """A value an option cannot take; the message never repeats the value (it may hold a secret)."""
@@ -302,14 +311,17 @@ RUN_OPTIONS: tuple[Option, ...] = (
     count(
         "concurrency",
         None,
-        "connections open at once (default: 16 against the embedded mock, 1 against a live target)",
+        f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
+        f"against a live target, which also keeps at most {LIVE_LISTENING} more open listening out their last "
+        "answer timeout)",
         1,
         MAX_CONCURRENCY,
         aliases=("max-connections",),
     ),
     Option(
         "rate",
-        "at most this many updates per second, over all connections",
+        f"at most this many updates per second, over all connections (default: {LIVE_RATE:g} against a live "
+        "target, none against the embedded mock)",
         "float",
         low=0.0,
         low_open=True,
@@ -319,7 +331,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     count("max-exchanges", None, "send at most this many updates in the whole run", 1, 10_000_000),
     Option(
         "budget-s",
-        "stop starting new exchanges after this many seconds",
+        "end the run's exchanges within this many seconds (an update is sent only while its answer can still be "
+        "heard out; shrinking stops at it too); what was not reached is reported and the run is never "
+        "called conformant (exit 3, or 1 if a requirement already failed)",
         "float",
         low=0.0,
         low_open=True,

@@ -50,7 +50,11 @@ class Plan:
 
 @dataclass(frozen=True)
 class Politeness:
-    """Bounds that spare a shared server: rate, total exchanges, total time, connect retries."""
+    """Bounds that spare a shared server: rate, total exchanges, total time, connect retries.
+
+    The time budget is a promise about the end: an update is sent only while its answer and the
+    listening out after it still fit (an answer cut short would read as a missing one).
+    """
 
     rate: float | None = None  # updates per second, over all connections
     max_exchanges: int | None = None
@@ -60,6 +64,8 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
+    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`).
+    max_listening: int = 1024
 
 
 @dataclass(frozen=True)
@@ -99,32 +105,46 @@ class RunLog:
     throttled_s: float = 0.0  # time spent backing off from them
     cut: list[Cut] = field(default_factory=list)
     received_bytes: int = 0
+    unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
+    unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
 
 
 class Pacer:
-    """Shared by all connections of a run: paces sends to the rate, and stops at the budget."""
+    """Shared by all connections of a run: paces sends to the rate, and stops at the budget.
 
-    def __init__(self, politeness: Politeness) -> None:
+    `hear_out_s` is how long an update sent now may still need (its answer, then listening out):
+    with a time budget, no update is sent that could not be heard out before the deadline.
+    """
+
+    def __init__(self, politeness: Politeness, hear_out_s: float = 0.0) -> None:
         self._politeness = politeness
+        self._hear_out_s = hear_out_s
         self._deadline = time.monotonic() + politeness.budget_s if politeness.budget_s else None
         self._next = time.monotonic()
         self._sent = 0
         self.exhausted: str | None = None
+
+    def room(self, ahead_s: float = 0.0) -> bool:
+        """Whether an update sent `ahead_s` from now could still be heard out within the time budget."""
+        if self._deadline is not None and time.monotonic() + ahead_s + self._hear_out_s > self._deadline:
+            self.exhausted = self.exhausted or f"the time budget ({self._politeness.budget_s:g}s) is spent"
+        return self.exhausted is None
 
     async def admit(self) -> bool:
         """Wait for the next send's turn; False once the budget of exchanges or time is spent."""
         p = self._politeness
         if p.max_exchanges is not None and self._sent >= p.max_exchanges:
             self.exhausted = f"the exchange budget ({p.max_exchanges}) is spent"
-        elif self._deadline is not None and time.monotonic() >= self._deadline:
-            self.exhausted = f"the time budget ({p.budget_s:g}s) is spent"
-        if self.exhausted:
+        wait = 0.0
+        if p.rate:
+            now = time.monotonic()
+            wait = max(0.0, self._next - now)
+        if not self.room(wait):
             return False
         self._sent += 1  # reserved before any wait, so concurrent connections cannot overshoot
         if p.rate:
-            now = time.monotonic()
             self._next = max(self._next, now) + 1.0 / p.rate
-            await asyncio.sleep(max(0.0, self._next - 1.0 / p.rate - now))
+            await asyncio.sleep(wait)
         return True
 
 
@@ -203,11 +223,14 @@ async def run_connection(
     on_tail: Callable[[], Awaitable[None]] | None = None,
     budget: ByteBudget | None = None,
     opened: Callable[[Session], None] = lambda _: None,
-) -> Transcript | ConnectFailed:
+) -> Transcript | ConnectFailed | None:
     """Run one plan on a new connection; `on_tail` is awaited when only the final listening is left
-    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded."""
+    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded.
+    None: not connected, as no update could be heard out within the pacer's time budget."""
     if target.halt is not None and target.halt.is_set():
         return ConnectFailed("refused", "not connected: the run was interrupted")
+    if pacer is not None and not pacer.room(target.limits.answer_s):  # session.created, then one update
+        return None
     session = await connect(target, budget)
     if isinstance(session, ConnectFailed):
         return session
@@ -289,6 +312,14 @@ async def _exchange(
     return sent, False
 
 
+def not_reached(log: RunLog, planned: int) -> str:
+    """What a stopped run left undone, in words (console and summary)."""
+    return (
+        f"{log.unreached_connections} of {planned} planned connections not opened, "
+        f"{log.unsent_updates} planned updates not sent"
+    )
+
+
 def _why(session: Session) -> str:
     closed = session.closed
     return f"code {closed.code}: {closed.reason}" if closed is not None else "open"
@@ -321,9 +352,9 @@ async def run_plans(
     results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
     semaphore = asyncio.Semaphore(max(1, concurrency))
     # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
-    listening = asyncio.Semaphore(max(8, 4 * concurrency))
+    listening = asyncio.Semaphore(max(1, target.politeness.max_listening))
     stop = asyncio.Event()
-    pacer = Pacer(target.politeness)
+    pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)
     sessions: dict[int, Session] = {}
 
@@ -352,7 +383,7 @@ async def run_plans(
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
-            elif on_done is not None:
+            elif result is not None and on_done is not None:
                 maybe = on_done(result)
                 if maybe is not None:
                     await maybe
@@ -369,14 +400,19 @@ async def run_plans(
         await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
         raise
     finally:
-        for result in results:
+        for plan, result in zip(plans, results, strict=True):
             if isinstance(result, Transcript):
                 log.transcripts.append(result)
-                log.exchanges += sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
-            elif isinstance(result, ConnectFailed) and log.failure is None:
-                log.failure = result
+                sent = sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
+                log.exchanges += sent
+                log.unsent_updates += max(0, len(plan.updates) - sent)
+            else:
+                log.unreached_connections += 1
+                log.unsent_updates += len(plan.updates)
+                if isinstance(result, ConnectFailed) and log.failure is None:
+                    log.failure = result
         if pacer.exhausted:
-            log.stopped = pacer.exhausted
+            log.stopped = f"{pacer.exhausted}: {not_reached(log, len(plans))}"
         elif budget.exhausted:
             log.stopped = f"the run's byte bound ({budget.limit} bytes received) was reached"
         log.received_bytes += budget.received
