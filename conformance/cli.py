@@ -25,7 +25,6 @@ from conformance.options import (
     KEYGEN_OPTIONS,
     LIVE_CONCURRENCY,
     LIVE_LISTENING,
-    LIVE_RATE,
     MOCK_CONCURRENCY,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
@@ -34,6 +33,7 @@ from conformance.options import (
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
     add_options,
+    default_rate,
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
@@ -211,7 +211,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     live = target != "mock"
     if args.concurrency is None:
         args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
-    rate = args.rate if args.rate is not None or not live else LIVE_RATE
+    rate = args.rate if args.rate is not None else default_rate(target)
     if args.ca_file:
         check_ca_file(args.ca_file)
     check_report_dir(Path(args.report_dir))

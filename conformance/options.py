@@ -8,6 +8,7 @@ comes from, passes the same checks (finite numbers, bounded counts, real boolean
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -31,14 +32,27 @@ MAX_WORKERS = 64
 MAX_FRAME_BYTES = 64 << 20
 MAX_RUN_BYTES = 16 << 30  # what a run holds in memory until it is judged
 
-#: Defaults for a live target, polite and fast at once: the rate bounds the load the target sees
-#: whatever its speed; the connections let a slow or silent target's waits overlap, so the full
-#: profile reaches its verdict in about a minute even when every answer takes 1.5 s or never comes.
+#: Defaults for a live target, polite and fast at once: the rate bounds the load a shared target
+#: sees whatever its speed (a loopback target is the user's own machine: it has none); the
+#: connections let a slow or silent target's waits overlap, so the full profile reaches its verdict
+#: in about a minute even when every answer takes 1.5 s or never comes.
 LIVE_CONCURRENCY = 16
 LIVE_RATE = 20.0
 MOCK_CONCURRENCY = 16
 #: Connections listening out their last answer timeout, held open at once besides the busy ones.
 LIVE_LISTENING = 4 * LIVE_CONCURRENCY
+
+
+def default_rate(target: str) -> float | None:
+    """The polite rate for a target: none for the mock or a loopback host, else LIVE_RATE."""
+    if target == "mock":
+        return None
+    host = (urlsplit(target).hostname or "").strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    return None if loopback else LIVE_RATE
 
 
 class OptionError(ValueError):
@@ -320,8 +334,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "rate",
-        f"at most this many updates per second, over all connections (default: {LIVE_RATE:g} against a live "
-        "target, none against the embedded mock)",
+        f"at most this many updates per second, over all connections (default: {LIVE_RATE:g} against a remote "
+        "target; none against the embedded mock or a loopback address)",
         "float",
         low=0.0,
         low_open=True,

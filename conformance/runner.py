@@ -81,6 +81,8 @@ class Target:
     politeness: Politeness = field(default_factory=Politeness)
     max_run_bytes: int | None = MAX_RUN_BYTES
     halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
+    #: Keep listening the whole timeout after the last update (off only to measure what it costs).
+    listen_out: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,8 @@ def event_of(frame: Frame) -> dict[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
-def event_type(frame: Frame) -> Any:
-    return event_of(frame).get("type")
-
-
-def announced_model(frame: Frame) -> str | None:
-    session = event_of(frame).get("session")
+def announced_model(event: dict[str, Any]) -> str | None:
+    session = event.get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
 
@@ -181,15 +179,18 @@ def with_model(text: str, model: str | None) -> str:
     return json.dumps(event)
 
 
-async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) -> Frame | Timeout | Closed:
-    """Receive until a text frame of one of `types` arrives, or the deadline passes."""
+async def _wait_for(
+    session: Session, types: Sequence[str], timeout_s: float
+) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
+    """Receive until a text frame of one of `types` arrives (it, and its event), or the deadline passes."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = await session.receive(deadline - time.monotonic())
         if not isinstance(item, Frame):
             return item
-        if event_type(item) in types:
-            return item
+        event = event_of(item)
+        if event.get("type") in types:
+            return item, event
 
 
 RETRYABLE = ("refused", "timeout", "handshake-failed")
@@ -242,7 +243,7 @@ async def run_connection(
     last_sent: float | None = None
     try:
         created = await _wait_for(session, ("session.created",), timeout)
-        announced = announced_model(created) if isinstance(created, Frame) else None
+        announced = announced_model(created[1]) if isinstance(created, tuple) else None
         if announced:
             models.append(announced)
         model = announced or (models[0] if models else None)
@@ -259,7 +260,7 @@ async def run_connection(
         if on_tail is not None:
             await on_tail()
         until = time.monotonic() + target.settle_s
-        if last_sent is not None:
+        if last_sent is not None and target.listen_out:
             until = max(until, last_sent + timeout + MARGIN_S)
         await _drain(session, until)
     finally:
@@ -289,9 +290,9 @@ async def _exchange(
         if isinstance(await session.send(text), Closed):
             return sent, False
         answer = await _wait_for(session, ANSWER_TYPES, timeout)
-        if not isinstance(answer, Frame):
+        if not isinstance(answer, tuple):
             return sent, False
-        if not is_throttle(event_of(answer)):
+        if not is_throttle(answer[1]):
             return sent, True
         throttled_since = sent if throttled_since is None else throttled_since
         if log is not None:

@@ -4,7 +4,7 @@ Four servers, written here over the reference mock's protocol logic, each misbeh
 that costs the suite waiting: (a) every answer comes late (within the timeout), (b) an update it
 rejects is never answered, (c) every answer is a binary frame, (d) every answer has the wrong
 event type. Each is run with the CLI's default scheduling against a live target (many connections
-at once) and its verdict and every requirement's status must equal those of the reference: the
+at once; a loopback target has no default rate) and its verdict and every requirement's status must equal those of the reference: the
 same server driven one connection at a time, or for (a) the same server answering at once. The
 timeouts and the delay are scaled down so CI stays fast; `benchmarks/run.py` measures the same
 servers with the default settings (`slow_targets_wall_s`, target: under two minutes).
@@ -112,8 +112,6 @@ def run_against(
                 str(seed),
                 "--timeout",
                 str(timeout_s),
-                "--rate",
-                "1000",  # the default live rate is measured in benchmarks/run.py, not here
                 "--report-dir",
                 str(report),
                 "--shrink-budget-s",
