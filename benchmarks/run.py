@@ -36,6 +36,7 @@ from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.generate import event, generated_plans, valid_session
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
+from conformance.options import LIVE_RATE
 from conformance.oracle import classify
 from conformance.runner import Plan, Target, run_plans
 from conformance.transport import Limits
@@ -520,13 +521,16 @@ def silent_concurrency(timeout_s: float) -> dict[str, float]:
     return {"silent_wall_s_1": walls[1], "silent_wall_s_8": walls[8], "silent_concurrency_ratio": walls[1] / walls[8]}
 
 
-def _run_and_judge(settings: Any, plans: list[Plan], listen_out: bool) -> int:
-    """Run `plans` against a fresh embedded mock, then judge them; the exchanges made."""
+def _draw_run_and_judge(settings: Any, listen_out: bool) -> int:
+    """Draw the plans (no corpus cache), run them against a fresh embedded mock, judge them: the
+    exchanges made. A whole run but the process start and the report."""
     from dataclasses import replace
 
     from conformance.checks import judge_all
-    from conformance.engine import target_for
+    from conformance.engine import plans_for, target_for
     from conformance.mock import MockConfig, serve_mock
+
+    plans = plans_for(settings, 1)
 
     async def run() -> Any:
         async with serve_mock(MockConfig()) as url:
@@ -539,17 +543,16 @@ def _run_and_judge(settings: Any, plans: list[Plan], listen_out: bool) -> int:
 
 
 def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]:
-    """What listening out the whole timeout after each connection's last update costs: the end-to-end
-    rate (run and judge, plans drawn beforehand) of a run of `connections`, and the full profile's wall."""
-    from conformance.engine import Settings, plans_for
+    """What listening out the whole timeout after each connection's last update costs: the share of
+    the end-to-end rate of a run of `connections`, and the extra wall seconds of the full profile."""
+    from conformance.engine import Settings
 
     figures: dict[str, float] = {}
     for name, count in (("big", connections), ("full", full_connections)):
         settings = Settings(profile="full", concurrency=16, connections=count)
-        plans = plans_for(settings, 1)
         walls = {}
         for listen in (True, False):
-            walls[listen], exchanges = timed(functools.partial(_run_and_judge, settings, plans, listen))
+            walls[listen], exchanges = timed(functools.partial(_draw_run_and_judge, settings, listen))
         if name == "big":
             figures["listen_out_rate_cost"] = 1 - walls[False] / walls[True]
             figures["listen_out_big_exchanges"] = float(exchanges)
@@ -559,8 +562,8 @@ def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]
 
 
 def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, float]:
-    """Wall time of `run --profile full` (default settings but --timeout) against each slow server of
-    tests/test_slow_targets.py, and whether its verdict is that of its fast or serial reference."""
+    """Wall time of `run --profile full` with the defaults for a remote target (its rate given, as the
+    servers are on loopback) against each slow server of tests/test_slow_targets.py, its exit checked."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.conftest import ServerThread
     from tests.test_slow_targets import SILENT, server, slow
@@ -570,7 +573,7 @@ def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, floa
     for name, answer in servers.items():
         with ServerThread(lambda answer=answer: server(answer)) as url, tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "conformance.cli", "run", "--target", url, "--profile", "full"]
-            command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet"]
+            command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--rate", str(LIVE_RATE)]
             command += ["--timeout", str(timeout_s)] if timeout_s else []
             wall, done = timed(lambda command=command: subprocess.run(command, capture_output=True, check=False))
             if done.returncode != (0 if name == "late" else 1):

@@ -4,8 +4,9 @@ Four servers, written here over the reference mock's protocol logic, each misbeh
 that costs the suite waiting: (a) every answer comes late (within the timeout), (b) an update it
 rejects is never answered, (c) every answer is a binary frame, (d) every answer has the wrong
 event type. Each is run with the CLI's default scheduling against a live target (many connections
-at once; a loopback target has no default rate) and its verdict and every requirement's status must equal those of the reference: the
-same server driven one connection at a time, or for (a) the same server answering at once. The
+at once; a loopback target has no default rate) and its verdict and every requirement's status
+must equal those of the reference: the same server driven one connection at a time, or for (a)
+the same server answering at once. The
 timeouts and the delay are scaled down so CI stays fast; `benchmarks/run.py` measures the same
 servers with the default settings (`slow_targets_wall_s`, target: under two minutes).
 
@@ -178,3 +179,31 @@ def test_a_time_budget_ends_the_run_in_time_and_says_what_was_not_reached(
     # the budget bounds the exchanges; the process start and the report come on top
     assert elapsed < budget_s + 3
     assert summary["counts"]["exchanges"] > 0
+
+
+def test_a_budgeted_run_accounts_for_every_planned_update_and_ends_within_it() -> None:
+    """Each planned update is either sent or counted as not reached; no update is sent that could not
+    be heard out (answer and listening out) before the budget ends."""
+    from conformance.generate import scripted_plans
+    from conformance.runner import Politeness, Target, run_plans
+    from conformance.transport import Limits
+
+    plans = scripted_plans() * 5  # at 0.05 s an answer, one at a time: about 3 s of exchanges
+    budget_s, answer_s = 1.5, 0.3
+
+    async def budgeted() -> tuple[float, Any]:
+        async with server(slow(0.05)) as url:
+            target = Target(
+                url, limits=Limits(answer_s=answer_s, close_s=0.2), politeness=Politeness(budget_s=budget_s)
+            )
+            started = time.monotonic()
+            log = await run_plans(plans, target, concurrency=1)
+            return time.monotonic() - started, log
+
+    elapsed, log = asyncio.run(asyncio.wait_for(budgeted(), 30))
+    planned = sum(len(plan.updates) for plan in plans)
+    assert 0 < log.exchanges < planned and log.unreached_connections > 0
+    assert log.exchanges + log.unsent_updates == planned  # every update is answered: nothing is abandoned
+    assert len(log.transcripts) + log.unreached_connections == len(plans)
+    assert "time budget" in (log.stopped or "") and f"{log.unsent_updates} planned updates" in (log.stopped or "")
+    assert elapsed <= budget_s + 0.2  # the close bound is the only slack
