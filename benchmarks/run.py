@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import http.server
 import json
@@ -36,6 +37,7 @@ from conformance.corpus import generated_plans
 from conformance.generate import event, valid_session
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
+from conformance.options import LIVE_RATE
 from conformance.oracle import classify
 from conformance.runner import Plan, Target, run_plans
 from conformance.transport import Limits
@@ -46,6 +48,12 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": {"bare": 3000, "gen": 60, "st": 150, "suite": 60, "check": 4000, "growth": (100, 1000, 10000), "repeat": 3},
     "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000), "repeat": 1},
 }
+#: The waits: answer timeout (None: the default), the slow server's delay, connections of the big
+#: listening-out run and of the full profile.
+WAIT_SIZES: dict[str, dict[str, Any]] = {
+    "full": {"timeout": None, "delay": 1.5, "silent_timeout": 1.0, "big": 4000, "connections": 40},
+    "short": {"timeout": 0.4, "delay": 0.15, "silent_timeout": 0.3, "big": 60, "connections": 4},
+}
 TARGETS: dict[str, tuple[str, float, str]] = {
     "exchange_ratio": (">=", 0.5, "the exchange path keeps at least half of the bare WebSocket rate"),
     "generation_ratio": (">=", 2.0, "generation is at least 2x Schemathesis' own"),
@@ -54,6 +62,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "smoke_wall_s": ("<=", 5.0, "smoke profile under 5 s including the mock's start"),
     "full_wall_s": ("<=", 30.0, "full profile under 30 s including the mock's start"),
     "growth_ratio": ("<=", 12.0, "10x the exchanges costs at most 12x the time"),
+    "exchange_ratio_1": (">=", 0.6, "one connection: the exchange path at 0.6 of bare against the same server"),
+    "exchange_ratio_4": (">=", 0.5, "four connections: at least half of bare against the same server"),
+    "slow_targets_worst_wall_s": ("<=", 120.0, "default settings: a verdict within 2 minutes against each slow server"),
+    "silent_concurrency_ratio": (">=", 4.0, "8 connections wait out a silent target at least 4x faster than 1"),
+    "listen_out_rate_cost": ("<=", 0.15, "listening out costs at most 15% of the rate of a 4,000-connection run"),
+    "listen_out_full_extra_s": ("<=", 5.0, "listening out costs at most one answer timeout on the full profile"),
 }
 
 
@@ -340,6 +354,249 @@ def profile_run(profile: str) -> tuple[float, float]:
         return float(wall), int(rss_kib) / 1024
 
 
+# ------------------------------------------------------------------------------- 7. like for like
+
+EQUIVALENT_SERVER = """
+import asyncio, itertools, json, sys
+from websockets.asyncio.server import serve
+initial = json.loads(sys.stdin.readline())
+async def handle(ws):
+    session, ids = dict(initial), itertools.count()
+    await ws.send(json.dumps({"type": "session.created", "event_id": f"e{next(ids)}", "session": session}))
+    async for text in ws:
+        session.update(json.loads(text)["session"])
+        await ws.send(json.dumps({"type": "session.updated", "event_id": f"e{next(ids)}", "session": session}))
+async def main():
+    async with serve(handle, "127.0.0.1", 0, ping_interval=None, compression=None) as server:
+        print(f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/", flush=True)
+        await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def equivalent_server() -> Any:
+    """The least server that answers like the mock (created, then each patch applied and echoed whole)."""
+    return server_process([sys.executable, "-c", EQUIVALENT_SERVER], json.dumps(initial_session(DEFAULT_MODEL)))
+
+
+def bare_rps_on(url: str, updates: list[str], connections: int) -> float:
+    """Plain websockets round trips against `url`, `connections` at once, each reading session.created first."""
+
+    async def one(share: list[str]) -> None:
+        async with connect(url, ping_interval=None, compression=None) as ws:
+            await ws.recv()
+            for text in share:
+                await ws.send(text)
+                await ws.recv()
+
+    async def all_of() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(updates[i::connections]) for i in range(connections)))
+        return len(updates) / (time.perf_counter() - start)
+
+    return asyncio.run(all_of())
+
+
+def suite_rps_on(url: str, updates: list[str], connections: int) -> float:
+    """The suite's exchange path (send, receive, record, judge) against `url`, one plan per connection."""
+    contract = load_contract()
+    plans = [Plan(f"bench {i}", tuple(updates[i::connections])) for i in range(connections)]
+    violations: list[Any] = []
+
+    async def replay() -> float:
+        start = time.perf_counter()
+        log = await run_plans(
+            plans,
+            Target(url, limits=Limits(), settle_s=0.0, listen_out=False),
+            connections,
+            lambda t: violations.extend(judge(t, contract).violations),
+        )
+        assert log.failure is None and log.exchanges == len(updates), log.failure
+        return len(updates) / (time.perf_counter() - start)
+
+    rate = asyncio.run(replay())
+    assert not violations, violations[:1]
+    return rate
+
+
+def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
+    """Suite against bare on the same number of connections against the same server; the mock's cost apart.
+
+    The listening out after each connection's last update is off here: it is a wait, measured
+    apart (`listen_out_*`), not work of the exchange path.
+    """
+    figures: dict[str, float] = {}
+    with equivalent_server() as url:
+        bare_rps_on(url, updates[:200], 1)  # warm-up
+        for n in (1, 4):
+            figures[f"bare_rps_{n}"] = median(bare_rps_on(url, updates, n) for _ in range(repeat))
+            figures[f"suite_rps_{n}"] = median(suite_rps_on(url, updates, n) for _ in range(repeat))
+            figures[f"exchange_ratio_{n}"] = figures[f"suite_rps_{n}"] / figures[f"bare_rps_{n}"]
+    with server_process(MOCK) as url:
+        figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(repeat))
+    figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]
+    return figures
+
+
+def check_ratios(count: int) -> dict[str, float]:
+    """Our checks against jsonschema-rs itself, on valid events and on invalid ones (errors listed)."""
+    import jsonschema_rs
+
+    contract = load_contract()
+    schema = contract.validators["session.updated"].schema
+    rs = jsonschema_rs.validator_for(schema, registry=jsonschema_rs.Registry(_schema_documents()))
+    valid = [
+        {"type": "session.updated", "event_id": f"e{i}", "session": initial_session(DEFAULT_MODEL)}
+        for i in range(count)
+    ]
+    invalid = [{**e, "session": {**e["session"], "model": i, "voice": 7}} for i, e in enumerate(valid)]
+    assert all(rs.is_valid(e) for e in valid) and not any(rs.is_valid(e) for e in invalid)
+    figures = {}
+    for name, events in (("valid", valid), ("invalid", invalid)):
+        raw, _ = timed(lambda events=events: [list(rs.iter_errors(e)) for e in events])
+        ours, _ = timed(lambda events=events: [check_event(e, contract) for e in events])
+        figures[f"check_ratio_rs_{name}"] = raw / ours
+    return figures
+
+
+def _schema_documents() -> list[tuple[str, Any]]:
+    from conformance.contract import SCHEMA_DIR
+
+    return [(read_json(path)["$id"], read_json(path)) for path in sorted(SCHEMA_DIR.glob("*.json"))]
+
+
+# ------------------------------------------------------------------------------- 8. waits: faults, silence, listening
+
+
+def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict[str, Any]:
+    """Seconds from the start of the full profile against the mock with each fault to the first
+    violation of a requirement the fault trips, each connection judged as it completes (default timeout)."""
+    from conformance.engine import Settings, plans_for, target_for
+    from conformance.mock import MockConfig, serve_mock
+    from conformance.mock.faults import FAULTS
+
+    settings = Settings(profile="full", concurrency=16, timeout_s=timeout_s, connections=connections)
+    plans = plans_for(settings, seed)
+    contract = load_contract()
+
+    async def one(fault: Any) -> float | None:
+        found = asyncio.Event()
+        start = time.perf_counter()
+        at: list[float] = []
+
+        def on_done(transcript: Any) -> None:
+            if not at and any(v.requirement in fault.trips for v in judge(transcript, contract).violations):
+                at.append(time.perf_counter() - start)
+                found.set()
+
+        async with serve_mock(MockConfig(faults=(fault,))) as url:
+            run = asyncio.ensure_future(run_plans(plans, target_for(settings, url), settings.concurrency, on_done))
+            waiter = asyncio.ensure_future(found.wait())
+            await asyncio.wait({run, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (run, waiter):
+                task.cancel()
+            await asyncio.gather(run, waiter, return_exceptions=True)
+        return at[0] if at else None
+
+    times = {f.name: asyncio.run(one(f)) for f in FAULTS if f.trips and not f.outcome}
+    found = sorted(t for t in times.values() if t is not None)
+    return {
+        "first_violation_median_s": median(found),
+        "first_violation_worst_s": found[-1],
+        "first_violation_missed": sorted(name for name, t in times.items() if t is None),
+    }
+
+
+def silent_concurrency(timeout_s: float) -> dict[str, float]:
+    """Wall time of the full profile against a mock that never answers invalid updates, 8 connections vs 1
+    (the mock in its own process, as a live target; no rate bound, so only the connections differ)."""
+    walls = {}
+    with server_process([*MOCK, "--fault", "silent-on-invalid"]) as url:
+        for n in (1, 8):
+            with tempfile.TemporaryDirectory() as tmp:
+                command = run_command("full", tmp, "--target", url, "--concurrency", str(n), "--rate", "10000")
+                command += ["--timeout", str(timeout_s)]
+                walls[n], done = timed(functools.partial(subprocess.run, command, capture_output=True, check=False))
+                if done.returncode != 1:
+                    raise SystemExit(f"silent-on-invalid: expected exit 1, got {done.returncode}")
+    return {"silent_wall_s_1": walls[1], "silent_wall_s_8": walls[8], "silent_concurrency_ratio": walls[1] / walls[8]}
+
+
+def _draw_run_and_judge(settings: Any, listen_out: bool) -> int:
+    """Draw the plans (no corpus cache), run them against a fresh embedded mock, judge them: the
+    exchanges made. A whole run but the process start and the report."""
+    from dataclasses import replace
+
+    from conformance.checks import judge_all
+    from conformance.engine import plans_for, target_for
+    from conformance.mock import MockConfig, serve_mock
+
+    plans = plans_for(settings, 1)
+
+    async def run() -> Any:
+        async with serve_mock(MockConfig()) as url:
+            target = replace(target_for(settings, url), listen_out=listen_out)
+            return await run_plans(plans, target, settings.concurrency)
+
+    log = asyncio.run(run())
+    judge_all(log.transcripts, load_contract())
+    return int(log.exchanges)
+
+
+def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]:
+    """What listening out the whole timeout after each connection's last update costs: the share of
+    the end-to-end rate of a run of `connections`, and the extra wall seconds of the full profile."""
+    from conformance.engine import Settings
+
+    figures: dict[str, float] = {}
+    for name, count in (("big", connections), ("full", full_connections)):
+        settings = Settings(profile="full", concurrency=16, connections=count)
+        walls = {}
+        for listen in (True, False):
+            walls[listen], exchanges = timed(functools.partial(_draw_run_and_judge, settings, listen))
+        if name == "big":
+            figures["listen_out_rate_cost"] = 1 - walls[False] / walls[True]
+            figures["listen_out_big_exchanges"] = float(exchanges)
+        else:
+            figures["listen_out_full_extra_s"] = walls[True] - walls[False]
+    return figures
+
+
+def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, float]:
+    """Wall time of `run --profile full` with the defaults for a remote target (its rate given, as the
+    servers are on loopback) against each slow server of tests/test_slow_targets.py, its exit checked."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.conftest import ServerThread
+    from tests.test_slow_targets import SILENT, server, slow
+
+    figures = {}
+    servers = {"late": slow(delay_s), **SILENT}
+    for name, answer in servers.items():
+        with ServerThread(lambda answer=answer: server(answer)) as url, tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", "conformance.cli", "run", "--target", url, "--profile", "full"]
+            command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--rate", str(LIVE_RATE)]
+            command += ["--timeout", str(timeout_s)] if timeout_s else []
+            wall, done = timed(lambda command=command: subprocess.run(command, capture_output=True, check=False))
+            if done.returncode != (0 if name == "late" else 1):
+                raise SystemExit(f"slow target {name}: unexpected exit {done.returncode}")
+            figures[f"slow_target_{name}_wall_s"] = wall
+    figures["slow_targets_worst_wall_s"] = max(figures.values())
+    return figures
+
+
+def waits_and_like_for_like(short: bool, corpus: list[str], repeat: int) -> dict[str, Any]:
+    """The figures of the slow-targets and like-for-like measurements (issue 15)."""
+    size = WAIT_SIZES["short" if short else "full"]
+    figures: dict[str, Any] = {}
+    figures.update(like_for_like(corpus, repeat))
+    figures.update(check_ratios(SIZES["short" if short else "full"]["check"]))
+    figures.update(first_violation_s(size["timeout"] or 5.0, size["connections"]))
+    figures.update(silent_concurrency(size["silent_timeout"]))
+    figures.update(listen_out_cost(size["big"], size["connections"]))
+    figures.update(slow_targets_wall(size["timeout"], size["delay"]))
+    return figures
+
+
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--short", action="store_true", help="small sizes: check that it works")
@@ -378,6 +635,8 @@ def main() -> int:
     _, middle, large = size["growth"]
     figures["growth_s"] = {str(k): round(v, 3) for k, v in growth.items()}
     figures["growth_ratio"] = growth[large] / growth[middle]
+
+    figures.update(waits_and_like_for_like(args.short, corpus, repeat))
 
     print(f"{'figure':<18} {'value':>12}  target")
     missed = []

@@ -8,6 +8,7 @@ function with one signature, registered in `EXCHANGE_CHECKS`. No I/O here.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
@@ -269,11 +270,11 @@ class Connection:
         none (a server may announce its configuration at connect): it is not counted.
         """
         count = 0
-        first = self.sends[0].time if self.sends else None
+        sent_at = sorted(frame.time for frame in self.sends)  # counted by bisection: linear in the connection
         for event in self.events:
-            if event.type == "session.updated" and first is not None and event.frame.time > first:
+            if event.type == "session.updated" and sent_at and event.frame.time > sent_at[0]:
                 count += 1
-                if count > sum(1 for frame in self.sends if frame.time <= event.frame.time):
+                if count > bisect.bisect_right(sent_at, event.frame.time):
                     return event
         return None
 

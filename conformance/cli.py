@@ -44,6 +44,9 @@ from conformance.engine import Settings, finish, new_seed
 from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
 from conformance.options import (
     KEYGEN_OPTIONS,
+    LIVE_CONCURRENCY,
+    LIVE_LISTENING,
+    MOCK_CONCURRENCY,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
     REQUIREMENTS_OPTIONS,
@@ -51,6 +54,7 @@ from conformance.options import (
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
     add_options,
+    default_rate,
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
@@ -240,8 +244,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # Types, ranges and choices were checked by the option table (conformance/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
+    live = target != "mock"
     if args.concurrency is None:
-        args.concurrency = 16 if target == "mock" else 1
+        args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
+    rate = args.rate if args.rate is not None else default_rate(target)
     if args.ca_file:
         check_ca_file(args.ca_file)
     check_report_dir(Path(args.report_dir))
@@ -291,7 +297,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_frame_bytes=args.max_frame_bytes,
         max_connection_bytes=args.max_connection_bytes,
         max_run_bytes=args.max_run_bytes,
-        politeness=Politeness(args.rate, args.max_exchanges, args.budget_s, args.connect_retries),
+        politeness=Politeness(
+            rate,
+            args.max_exchanges,
+            args.budget_s,
+            args.connect_retries,
+            max_listening=LIVE_LISTENING if live else Politeness.max_listening,
+        ),
     )
 
 

@@ -88,6 +88,7 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "throttled": [log.throttled, log.throttled_s],
         "cut": [asdict(c) for c in log.cut],
         "received_bytes": log.received_bytes,
+        "not_reached": [log.unreached_connections, log.unsent_updates],
         "error": shard.error,
         "failure": failure,
         "tls": log.tls_fingerprint,
@@ -107,6 +108,8 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         throttled_s=data["throttled"][1],
         cut=[Cut(**c) for c in data["cut"]],
         received_bytes=data["received_bytes"],
+        unreached_connections=data["not_reached"][0],
+        unsent_updates=data["not_reached"][1],
     )
     return Shard(data["url"], log, data["interrupted"], list(data["planned"]), data["error"])
 

@@ -319,6 +319,8 @@ def merge(shards: list[Shard]) -> RunLog:
         merged.aborted += shard.log.aborted
         merged.cut += shard.log.cut
         merged.received_bytes += shard.log.received_bytes
+        merged.unreached_connections += shard.log.unreached_connections
+        merged.unsent_updates += shard.log.unsent_updates
         merged.failure = merged.failure or shard.log.failure
         merged.stopped = merged.stopped or shard.log.stopped
         merged.throttled += shard.log.throttled
@@ -354,6 +356,9 @@ def finish(
     shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not cut_short
     if shrinkable and outcome.judgement.violations:
         progress("shrinking failing exchanges")
+        shrink_deadline = time.monotonic() + settings.shrink_budget_s
+        if settings.politeness.budget_s is not None:  # the run's time budget bounds shrinking too
+            shrink_deadline = min(shrink_deadline, started + settings.politeness.budget_s)
 
         halt = threading.Event()
 
@@ -361,7 +366,7 @@ def finish(
             async with target_url(settings) as url:
                 target = replace(target_for(settings, url), halt=halt)
                 try:
-                    await _shrink(settings, target, outcome, time.monotonic() + settings.shrink_budget_s)
+                    await _shrink(settings, target, outcome, shrink_deadline)
                 except asyncio.CancelledError:
                     halt.set()  # the shrinking thread stops connecting, so the interrupted run ends now
                     raise

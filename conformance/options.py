@@ -8,6 +8,7 @@ comes from, passes the same checks (finite numbers, bounded counts, real boolean
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,28 @@ MAX_CONCURRENCY = 256
 MAX_WORKERS = 64
 MAX_FRAME_BYTES = 64 << 20
 MAX_RUN_BYTES = 16 << 30  # what a run holds in memory until it is judged
+
+#: Defaults for a live target, polite and fast at once: the rate bounds the load a shared target
+#: sees whatever its speed (a loopback target is the user's own machine: it has none); the
+#: connections let a slow or silent target's waits overlap, so the full profile reaches its verdict
+#: in about a minute even when every answer takes 1.5 s or never comes.
+LIVE_CONCURRENCY = 16
+LIVE_RATE = 20.0
+MOCK_CONCURRENCY = 16
+#: Connections listening out their last answer timeout, held open at once besides the busy ones.
+LIVE_LISTENING = 4 * LIVE_CONCURRENCY
+
+
+def default_rate(target: str) -> float | None:
+    """The polite rate for a target: none for the mock or a loopback host, else LIVE_RATE."""
+    if target == "mock":
+        return None
+    host = (urlsplit(target).hostname or "").strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    return None if loopback else LIVE_RATE
 
 
 class OptionError(ValueError):
@@ -302,14 +325,17 @@ RUN_OPTIONS: tuple[Option, ...] = (
     count(
         "concurrency",
         None,
-        "connections open at once (default: 16 against the embedded mock, 1 against a live target)",
+        f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
+        f"against a live target, which also keeps at most {LIVE_LISTENING} more open listening out their last "
+        "answer timeout)",
         1,
         MAX_CONCURRENCY,
         aliases=("max-connections",),
     ),
     Option(
         "rate",
-        "at most this many updates per second, over all connections",
+        f"at most this many updates per second, over all connections (default: {LIVE_RATE:g} against a remote "
+        "target; none against the embedded mock or a loopback address)",
         "float",
         low=0.0,
         low_open=True,
@@ -319,7 +345,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     count("max-exchanges", None, "send at most this many updates in the whole run", 1, 10_000_000),
     Option(
         "budget-s",
-        "stop starting new exchanges after this many seconds",
+        "end the run's exchanges within this many seconds (an update is sent only while its answer can still be "
+        "heard out; shrinking stops at it too); what was not reached is reported and the run is never "
+        "called conformant (exit 3, or 1 if a requirement already failed)",
         "float",
         low=0.0,
         low_open=True,

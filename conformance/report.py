@@ -121,6 +121,11 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "received_bytes": outcome.log.received_bytes,
         "cut": [{"connection": c.connection, "reason": c.reason} for c in outcome.log.cut],
     }
+    if outcome.log.unreached_connections or outcome.log.unsent_updates:
+        doc["not_reached"] = {
+            "connections": outcome.log.unreached_connections,
+            "updates": outcome.log.unsent_updates,
+        }
     if outcome.log.throttled:
         doc["throttling"] = {"errors": outcome.log.throttled, "backoff_s": round(outcome.log.throttled_s, 3)}
     if outcome.baseline is not None:

@@ -43,7 +43,11 @@ MAX_RUN_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class Politeness:
-    """Bounds that spare a shared server: rate, total exchanges, total time, connect retries."""
+    """Bounds that spare a shared server: rate, total exchanges, total time, connect retries.
+
+    The time budget is a promise about the end: an update is sent only while its answer and the
+    listening out after it still fit (an answer cut short would read as a missing one).
+    """
 
     rate: float | None = None  # updates per second, over all connections
     max_exchanges: int | None = None
@@ -53,6 +57,8 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
+    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`).
+    max_listening: int = 1024
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Target:
     politeness: Politeness = field(default_factory=Politeness)
     max_run_bytes: int | None = MAX_RUN_BYTES
     halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
+    #: Keep listening the whole timeout after the last update (off only to measure what it costs).
+    listen_out: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,32 +100,46 @@ class RunLog:
     throttled_s: float = 0.0  # time spent backing off from them
     cut: list[Cut] = field(default_factory=list)
     received_bytes: int = 0
+    unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
+    unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
 
 
 class Pacer:
-    """Shared by all connections of a run: paces sends to the rate, and stops at the budget."""
+    """Shared by all connections of a run: paces sends to the rate, and stops at the budget.
 
-    def __init__(self, politeness: Politeness) -> None:
+    `hear_out_s` is how long an update sent now may still need (its answer, then listening out):
+    with a time budget, no update is sent that could not be heard out before the deadline.
+    """
+
+    def __init__(self, politeness: Politeness, hear_out_s: float = 0.0) -> None:
         self._politeness = politeness
+        self._hear_out_s = hear_out_s
         self._deadline = time.monotonic() + politeness.budget_s if politeness.budget_s else None
         self._next = time.monotonic()
         self._sent = 0
         self.exhausted: str | None = None
+
+    def room(self, ahead_s: float = 0.0) -> bool:
+        """Whether an update sent `ahead_s` from now could still be heard out within the time budget."""
+        if self._deadline is not None and time.monotonic() + ahead_s + self._hear_out_s > self._deadline:
+            self.exhausted = self.exhausted or f"the time budget ({self._politeness.budget_s:g}s) is spent"
+        return self.exhausted is None
 
     async def admit(self) -> bool:
         """Wait for the next send's turn; False once the budget of exchanges or time is spent."""
         p = self._politeness
         if p.max_exchanges is not None and self._sent >= p.max_exchanges:
             self.exhausted = f"the exchange budget ({p.max_exchanges}) is spent"
-        elif self._deadline is not None and time.monotonic() >= self._deadline:
-            self.exhausted = f"the time budget ({p.budget_s:g}s) is spent"
-        if self.exhausted:
+        wait = 0.0
+        if p.rate:
+            now = time.monotonic()
+            wait = max(0.0, self._next - now)
+        if not self.room(wait):
             return False
         self._sent += 1  # reserved before any wait, so concurrent connections cannot overshoot
         if p.rate:
-            now = time.monotonic()
             self._next = max(self._next, now) + 1.0 / p.rate
-            await asyncio.sleep(max(0.0, self._next - 1.0 / p.rate - now))
+            await asyncio.sleep(wait)
         return True
 
 
@@ -131,12 +153,8 @@ def event_of(frame: Frame) -> dict[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
-def event_type(frame: Frame) -> Any:
-    return event_of(frame).get("type")
-
-
-def announced_model(frame: Frame) -> str | None:
-    session = event_of(frame).get("session")
+def announced_model(event: dict[str, Any]) -> str | None:
+    session = event.get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
 
@@ -154,15 +172,18 @@ def with_model(text: str, model: str | None) -> str:
     return json.dumps(event)
 
 
-async def _wait_for(session: Session, types: Sequence[str], timeout_s: float) -> Frame | Timeout | Closed:
-    """Receive until a text frame of one of `types` arrives, or the deadline passes."""
+async def _wait_for(
+    session: Session, types: Sequence[str], timeout_s: float
+) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
+    """Receive until a text frame of one of `types` arrives (it, and its event), or the deadline passes."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = await session.receive(deadline - time.monotonic())
         if not isinstance(item, Frame):
             return item
-        if event_type(item) in types:
-            return item
+        event = event_of(item)
+        if event.get("type") in types:
+            return item, event
 
 
 RETRYABLE = ("refused", "timeout", "handshake-failed")
@@ -196,11 +217,14 @@ async def run_connection(
     on_tail: Callable[[], Awaitable[None]] | None = None,
     budget: ByteBudget | None = None,
     opened: Callable[[Session], None] = lambda _: None,
-) -> Transcript | ConnectFailed:
+) -> Transcript | ConnectFailed | None:
     """Run one plan on a new connection; `on_tail` is awaited when only the final listening is left
-    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded."""
+    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded.
+    None: not connected, as no update could be heard out within the pacer's time budget."""
     if target.halt is not None and target.halt.is_set():
         return ConnectFailed("refused", "not connected: the run was interrupted")
+    if pacer is not None and not pacer.room(target.limits.answer_s):  # session.created, then one update
+        return None
     session = await connect(target, budget)
     if isinstance(session, ConnectFailed):
         return session
@@ -212,7 +236,7 @@ async def run_connection(
     last_sent: float | None = None
     try:
         created = await _wait_for(session, ("session.created",), timeout)
-        announced = announced_model(created) if isinstance(created, Frame) else None
+        announced = announced_model(created[1]) if isinstance(created, tuple) else None
         if announced:
             models.append(announced)
         model = announced or (models[0] if models else None)
@@ -229,7 +253,7 @@ async def run_connection(
         if on_tail is not None:
             await on_tail()
         until = time.monotonic() + target.settle_s
-        if last_sent is not None:
+        if last_sent is not None and target.listen_out:
             until = max(until, last_sent + timeout + MARGIN_S)
         await _drain(session, until)
     finally:
@@ -259,9 +283,9 @@ async def _exchange(
         if isinstance(await session.send(text), Closed):
             return sent, False
         answer = await _wait_for(session, ANSWER_TYPES, timeout)
-        if not isinstance(answer, Frame):
+        if not isinstance(answer, tuple):
             return sent, False
-        if not is_throttle(event_of(answer)):
+        if not is_throttle(answer[1]):
             return sent, True
         throttled_since = sent if throttled_since is None else throttled_since
         if log is not None:
@@ -280,6 +304,14 @@ async def _exchange(
         if pacer is not None and not await pacer.admit():
             return sent, False
     return sent, False
+
+
+def not_reached(log: RunLog, planned: int) -> str:
+    """What a stopped run left undone, in words (console and summary)."""
+    return (
+        f"{log.unreached_connections} of {planned} planned connections not opened, "
+        f"{log.unsent_updates} planned updates not sent"
+    )
 
 
 def _why(session: Session) -> str:
@@ -314,9 +346,9 @@ async def run_plans(
     results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
     semaphore = asyncio.Semaphore(max(1, concurrency))
     # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
-    listening = asyncio.Semaphore(max(8, 4 * concurrency))
+    listening = asyncio.Semaphore(max(1, target.politeness.max_listening))
     stop = asyncio.Event()
-    pacer = Pacer(target.politeness)
+    pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)
     sessions: dict[int, Session] = {}
 
@@ -345,7 +377,7 @@ async def run_plans(
             results[index] = result
             if isinstance(result, ConnectFailed):
                 stop.set()
-            elif on_done is not None:
+            elif result is not None and on_done is not None:
                 maybe = on_done(result)
                 if maybe is not None:
                     await maybe
@@ -362,14 +394,19 @@ async def run_plans(
         await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
         raise
     finally:
-        for result in results:
+        for plan, result in zip(plans, results, strict=True):
             if isinstance(result, Transcript):
                 log.transcripts.append(result)
-                log.exchanges += sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
-            elif isinstance(result, ConnectFailed) and log.failure is None:
-                log.failure = result
+                sent = sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
+                log.exchanges += sent
+                log.unsent_updates += max(0, len(plan.updates) - sent)
+            else:
+                log.unreached_connections += 1
+                log.unsent_updates += len(plan.updates)
+                if isinstance(result, ConnectFailed) and log.failure is None:
+                    log.failure = result
         if pacer.exhausted:
-            log.stopped = pacer.exhausted
+            log.stopped = f"{pacer.exhausted}: {not_reached(log, len(plans))}"
         elif budget.exhausted:
             log.stopped = f"the run's byte bound ({budget.limit} bytes received) was reached"
         log.received_bytes += budget.received
