@@ -16,7 +16,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance import __version__, signals
+from conformance import __version__, progress, signals
 from conformance.checks import Violation, judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
@@ -323,7 +323,7 @@ def check_writable(folder: Path, where: str) -> None:
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
 #: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a
 #: stranger plugin could change how the suite behaves).
-RUN_PLUGINS = ("conformance.plugin", "allure_pytest.plugin")
+RUN_PLUGINS = ("conformance.plugin",)  # the Allure results are written from the outcome (conformance.allure)
 
 
 def run_pytest(args: list[str], plugins: list[object]) -> int:
@@ -362,7 +362,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
     code = int(pytest.ExitCode.INTERRUPTED)  # unless the workers run: a signal came first
-    with signals.passed_to_workers():
+    with signals.passed_to_workers(), progress.from_workers():
         code = (
             code
             if signals.received
@@ -420,15 +420,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
     try:
-        return run_into(settings, args, work, staging)
+        with progress.shown(args.quiet):
+            return run_into(settings, args, work, staging)
     finally:
         staging.close()
 
 
 def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: Staging) -> int:
     """The run, its report written into `work`, then swapped into the report dir; the exit code."""
+    from conformance.html import render_html
     from conformance.plugin import ConformanceSession
-    from conformance.report import render_html
 
     report_dir = staging.report_dir
 
@@ -469,7 +470,6 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         "no:terminal",
         "--capture=no",
         f"--junit-prefix={args.junit_prefix}" if args.junit_prefix else "--junit-prefix=",
-        f"--alluredir={work / 'allure-results'}",
         f"--junitxml={work / 'junit.xml'}",
         "-o",
         "junit_suite_name=realtime-conformance",
@@ -502,7 +502,9 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     if not args.no_html and not (outcome.interrupted or signals.received):
         try:
             with signals.armed():
-                problem = render_html(work, history=args.history)
+                progress.begin("rendering")
+                problem = render_html(work, history=args.history, shown_as=report_dir)
+                progress.end("rendering")
         except KeyboardInterrupt:
             problem = "no HTML report: interrupted while rendering it"
         if problem is not None:
@@ -511,6 +513,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         staging.swap()
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: cannot put the new report in place: {exc}") from None
+    progress.close()
     if not args.quiet:
         print()
         print_results(outcome.results, safe, frozenset(outcome.baseline.expected if outcome.baseline else ()))
@@ -557,7 +560,7 @@ def credential_hint(outcome: Any, args: argparse.Namespace) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from conformance.report import render_html
+    from conformance.html import render_html
 
     report_dir = Path(args.dir)
     if not (report_dir / "allure-results").is_dir():

@@ -20,6 +20,7 @@ from typing import Literal
 
 from hypothesis.errors import HypothesisException
 
+from conformance import progress as shown
 from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.baseline import apply as apply_baseline
@@ -282,19 +283,21 @@ def run_shard(
     result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
     try:
         with signals.armed():
+            shown.begin("drawing")
             plans = plans_for(settings, seed)[shard::shards]
+            shown.end("drawing")
     except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
         result.interrupted = True
         return result
     result.planned = [plan.label for plan in plans]
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
+    shown.begin("exchanges", len(plans))
     done = 0
 
     def on_done(transcript: Transcript) -> None:
         nonlocal done
         done += 1
-        if done == len(plans) or done % 10 == 0:
-            progress(f"{done}/{len(plans)} connections done")
+        shown.step("exchanges", done)
 
     async def main() -> None:
         async with target_url(settings) as url:
@@ -309,6 +312,7 @@ def run_shard(
         result.interrupted = True
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it), and reported with exit 4
         result.error = traceback.format_exc()
+    shown.end("exchanges")
     return result
 
 
@@ -357,6 +361,7 @@ def finish(
     shrinkable = settings.profile != "smoke" and settings.shrink_budget_s > 0 and not cut_short
     if shrinkable and outcome.judgement.violations:
         progress("shrinking failing exchanges")
+        shown.begin("shrinking")
 
         halt = threading.Event()
 
@@ -375,6 +380,7 @@ def finish(
         except KeyboardInterrupt:
             halt.set()
             outcome.interrupted = True
+        shown.end("shrinking")
     results = evaluate(contract, outcome.judgement, settings.selected, not_run=outcome.incomplete)
     if settings.profile == "certify" and outcome.incomplete is None:
         results = certify(results, settings.min_exercised)

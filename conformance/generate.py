@@ -23,6 +23,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from conformance import __version__
+from conformance import progress as shown
 from conformance.contract import SCHEMA_DIR, SPEC_DIR, Contract, load_contract, read_json, spec_hash
 from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, classify, contradicting
 from conformance.runner import MODEL_PLACEHOLDER, Plan
@@ -545,7 +546,13 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
                 corpus = loaded
     if not corpus:
         drawn: list[tuple[str, ...]] = []
-        run_hypothesis(seed_value, count, lambda updates: drawn.append(updates))
+
+        def on_drawn(updates: tuple[str, ...]) -> None:
+            drawn.append(updates)
+            shown.step("drawing", len(drawn))
+
+        shown.begin("drawing", count)
+        run_hypothesis(seed_value, count, on_drawn)
         corpus = {"coverage": [list(p.updates) for p in coverage_plans()], "drawn": [list(u) for u in drawn]}
         if path is not None:
             with contextlib.suppress(OSError):

@@ -1,0 +1,304 @@
+"""How far a run is: one live display on a terminal (rich), a few plain lines elsewhere (CI), none with --quiet.
+
+The engine reports phases (`begin`, `step`, `end`: drawing, exchanges, shrinking, rendering) to the
+display the CLI installed; with none installed (the pytest plugin, a library call) they cost nothing.
+pytest-xdist workers report through small files the controller reads (`from_workers`), so a run spread
+over workers shows one display too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+LABELS = {
+    "drawing": "drawing the corpus",
+    "exchanges": "exchanges (connections)",
+    "shrinking": "shrinking failures",
+    "rendering": "rendering the HTML report",
+}
+PLAIN_LINES = 10  # at most this many lines a phase without a terminal (plus its first and last)
+WORKERS_ENV = "RC_PROGRESS_DIR"
+POLL_S = 0.25
+
+
+class Display(Protocol):
+    def begin(self, phase: str, total: int | None) -> None: ...
+    def step(self, phase: str, done: int) -> None: ...
+    def end(self, phase: str) -> None: ...
+    def say(self, line: str) -> None: ...
+    def close(self) -> None: ...
+
+
+_display: Display | None = None
+_lock = threading.Lock()
+
+
+def begin(phase: str, total: int | None = None) -> None:
+    """A phase starts: `total` steps, or None when how many is not known (a spinner)."""
+    if _display is not None:
+        _display.begin(phase, total)
+
+
+def step(phase: str, done: int) -> None:
+    """`done` steps of the phase are done (a count, not an increment: workers' sums stay right)."""
+    if _display is not None:
+        _display.step(phase, done)
+
+
+def end(phase: str) -> None:
+    if _display is not None:
+        _display.end(phase)
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass
+class _Phase:
+    total: int | None
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    shown: int = -1  # the last tenth printed
+
+
+class PlainLines:
+    """Without a terminal: a line when a phase starts, at each tenth of it, and when it ends."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.phases: dict[str, _Phase] = {}
+
+    def begin(self, phase: str, total: int | None) -> None:
+        with _lock:
+            if phase in self.phases and total:  # a total that grows (workers report in): no new line
+                self.phases[phase].total = total
+                return
+            self.phases[phase] = _Phase(total)
+            self.write(f"{LABELS.get(phase, phase)}…" + (f" 0/{total}" if total else ""))
+
+    def step(self, phase: str, done: int) -> None:
+        with _lock:
+            state = self.phases.get(phase)
+            if state is None or not state.total:
+                return
+            state.done = done
+            tenth = min(PLAIN_LINES, done * PLAIN_LINES // state.total)
+            if tenth <= state.shown or tenth == 0 or done >= state.total:
+                return
+            state.shown = tenth
+            elapsed = max(time.monotonic() - state.started, 1e-6)
+            rate = done / elapsed
+            eta = _eta((state.total - done) / rate) if rate else "?"
+            self.write(
+                f"{LABELS.get(phase, phase)}: {done}/{state.total} ({100 * done // state.total}%), "
+                f"{rate:.1f}/s, ETA {eta}"
+            )
+
+    def end(self, phase: str) -> None:
+        with _lock:
+            state = self.phases.pop(phase, None)
+            if state is None:
+                return
+            count = f" {state.total}/{state.total}" if state.total else ""
+            self.write(f"{LABELS.get(phase, phase)}:{count} done in {time.monotonic() - state.started:.1f}s")
+
+    def say(self, line: str) -> None:
+        self.write(line)
+
+    def close(self) -> None:
+        for phase in list(self.phases):
+            self.end(phase)
+
+
+class LiveBars:
+    """On a terminal: one rich live display, a bar a phase, with counts, rate, elapsed time and ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            redirect_stdout=True,  # what the run prints goes above the display
+            redirect_stderr=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.progress.start()
+
+    def begin(self, phase: str, total: int | None) -> None:
+        if phase in self.tasks:
+            self.progress.reset(self.tasks[phase], total=total, completed=0)
+            return
+        self.tasks[phase] = self.progress.add_task(LABELS.get(phase, phase), total=total, rate="")
+
+    def step(self, phase: str, done: int) -> None:
+        task = self.tasks.get(phase)
+        if task is None:
+            return
+        speed = self.progress.tasks[task].speed  # rich's estimate over its recent samples
+        self.progress.update(task, completed=done, rate=f"{speed:.1f}/s" if speed else "")
+
+    def end(self, phase: str) -> None:
+        task = self.tasks.get(phase)
+        if task is None:
+            return
+        total = self.progress.tasks[task].total
+        self.progress.update(task, total=total or 1, completed=total or 1)
+        self.progress.stop_task(task)
+
+    def say(self, line: str) -> None:
+        self.progress.console.print(line, markup=False, highlight=False)
+
+    def close(self) -> None:
+        for phase in list(self.tasks):
+            if self.progress.tasks[self.tasks[phase]].total is None:
+                self.end(phase)
+        self.progress.stop()
+
+
+def close() -> None:
+    """Stop the display now (before the results are printed); `shown` ends it anyway."""
+    global _display
+    display, _display = _display, None
+    if display is not None:
+        display.close()
+
+
+@contextlib.contextmanager
+def shown(quiet: bool, console: Console | None = None) -> Iterator[Display | None]:
+    """Install the display for a run: live bars on a terminal, plain lines elsewhere, none when quiet."""
+    global _display
+    if quiet:
+        yield None
+        return
+    console = console or Console(highlight=False)
+    display: Display
+    if console.is_terminal:
+        display = LiveBars(console)
+    else:
+
+        def write(line: str) -> None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        display = PlainLines(write)
+    _display = display
+    try:
+        yield display
+    finally:
+        close()
+
+
+class FileSink:
+    """A worker's display: its counts go to one small file the controller reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.total: int | None = None
+
+    def _write(self, done: int) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            temporary.write_text(f"{done} {self.total or 0}", encoding="ascii")
+            temporary.replace(self.path)
+
+    def begin(self, phase: str, total: int | None) -> None:
+        if phase == "exchanges":
+            self.total = total
+            self._write(0)
+
+    def step(self, phase: str, done: int) -> None:
+        if phase == "exchanges":
+            self._write(done)
+
+    def end(self, phase: str) -> None:
+        pass
+
+    def say(self, line: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def report_to_controller(shard: int) -> None:
+    """In a pytest-xdist worker: send this process's exchange counts to the controller, if it listens."""
+    global _display
+    folder = os.environ.get(WORKERS_ENV)
+    if folder and Path(folder).is_dir():
+        _display = FileSink(Path(folder) / f"shard-{shard}")
+
+
+def _read(folder: Path) -> tuple[int, int]:
+    done = total = 0
+    for path in folder.glob("shard-*"):
+        if path.suffix == ".tmp":
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            a, b = path.read_text(encoding="ascii").split()
+            done, total = done + int(a), total + int(b)
+    return done, total
+
+
+@contextlib.contextmanager
+def from_workers() -> Iterator[None]:
+    """While workers run: their counts, summed, are the display's exchanges phase."""
+    if _display is None:
+        yield
+        return
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="rc-progress-") as folder:
+        previous = os.environ.get(WORKERS_ENV)
+        os.environ[WORKERS_ENV] = folder  # the workers (spawned now) inherit it
+
+        def poll() -> None:
+            known = 0
+            while not stop.wait(POLL_S):
+                done, total = _read(Path(folder))
+                if total != known:
+                    known = total
+                    begin("exchanges", total)
+                step("exchanges", done)
+
+        poller = threading.Thread(target=poll, name="rc-progress", daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join(timeout=2)
+            done, total = _read(Path(folder))
+            if total:
+                step("exchanges", done)
+                end("exchanges")
+            if previous is None:
+                os.environ.pop(WORKERS_ENV, None)
+            else:
+                os.environ[WORKERS_ENV] = previous
