@@ -32,10 +32,11 @@ from rich.progress import (
 
 LABELS = {
     "drawing": "drawing the corpus",
-    "exchanges": "exchanges (connections)",
+    "exchanges": "exchanges",
     "shrinking": "shrinking failures",
     "rendering": "rendering the HTML report",
 }
+UNITS = {"drawing": "connections drawn", "exchanges": "connections done"}  # what a phase counts
 PLAIN_LINES = 10  # at most this many lines a phase without a terminal (plus its first and last)
 WORKERS_ENV = "RC_PROGRESS_DIR"
 POLL_S = 0.25
@@ -112,8 +113,8 @@ class PlainLines:
             rate = done / elapsed
             eta = _eta((state.total - done) / rate) if rate else "?"
             self.write(
-                f"{LABELS.get(phase, phase)}: {done}/{state.total} ({100 * done // state.total}%), "
-                f"{rate:.1f}/s, ETA {eta}"
+                f"{LABELS.get(phase, phase)}: {done}/{state.total} {UNITS.get(phase, 'done')} "
+                f"({100 * done // state.total}%), {rate:.1f}/s, ETA {eta}"
             )
 
     def end(self, phase: str) -> None:
@@ -121,8 +122,8 @@ class PlainLines:
             state = self.phases.pop(phase, None)
             if state is None:
                 return
-            count = f" {state.total}/{state.total}" if state.total else ""
-            self.write(f"{LABELS.get(phase, phase)}:{count} done in {time.monotonic() - state.started:.1f}s")
+            count = f"{state.done}/{state.total} {UNITS.get(phase, 'done')}" if state.total else "done"
+            self.write(f"{LABELS.get(phase, phase)}: {count} in {time.monotonic() - state.started:.1f}s")
 
     def say(self, line: str) -> None:
         self.write(line)
@@ -217,26 +218,28 @@ def shown(quiet: bool, console: Console | None = None) -> Iterator[Display | Non
 
 
 class FileSink:
-    """A worker's display: its counts go to one small file the controller reads."""
+    """A worker's display: its counts, a small file a phase, which the controller reads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.total: int | None = None
+    def __init__(self, folder: Path, shard: int) -> None:
+        self.folder = folder
+        self.shard = shard
+        self.totals: dict[str, int] = {}
 
-    def _write(self, done: int) -> None:
-        temporary = self.path.with_suffix(".tmp")
+    def _write(self, phase: str, done: int) -> None:
+        path = self.folder / f"shard-{self.shard}-{phase}"
+        temporary = path.with_suffix(".tmp")
         with contextlib.suppress(OSError):
-            temporary.write_text(f"{done} {self.total or 0}", encoding="ascii")
-            temporary.replace(self.path)
+            temporary.write_text(f"{done} {self.totals.get(phase, 0)}", encoding="ascii")
+            temporary.replace(path)
 
     def begin(self, phase: str, total: int | None) -> None:
-        if phase == "exchanges":
-            self.total = total
-            self._write(0)
+        if phase in WORKER_PHASES and total:
+            self.totals[phase] = total
+            self._write(phase, 0)
 
     def step(self, phase: str, done: int) -> None:
-        if phase == "exchanges":
-            self._write(done)
+        if phase in self.totals:
+            self._write(phase, done)
 
     def end(self, phase: str) -> None:
         pass
@@ -248,44 +251,60 @@ class FileSink:
         pass
 
 
+#: What workers report, and how the controller adds up their counts: every worker draws the whole
+#: corpus (the slowest is shown), and runs its share of the connections (they add up).
+WORKER_PHASES: dict[str, Callable[[list[int]], int]] = {"drawing": min, "exchanges": sum}
+
+
 def report_to_controller(shard: int) -> None:
-    """In a pytest-xdist worker: send this process's exchange counts to the controller, if it listens."""
+    """In a pytest-xdist worker: send this process's counts to the controller, if it listens."""
     global _display
     folder = os.environ.get(WORKERS_ENV)
     if folder and Path(folder).is_dir():
-        _display = FileSink(Path(folder) / f"shard-{shard}")
+        _display = FileSink(Path(folder), shard)
 
 
-def _read(folder: Path) -> tuple[int, int]:
-    done = total = 0
-    for path in folder.glob("shard-*"):
-        if path.suffix == ".tmp":
-            continue
+def _read(folder: Path, phase: str) -> tuple[int, int]:
+    """The workers' counts of a phase, added up as WORKER_PHASES says: (done, total)."""
+    dones, totals = [], []
+    for path in folder.glob(f"shard-*-{phase}"):
         with contextlib.suppress(OSError, ValueError):
-            a, b = path.read_text(encoding="ascii").split()
-            done, total = done + int(a), total + int(b)
-    return done, total
+            done, total = path.read_text(encoding="ascii").split()
+            dones.append(int(done))
+            totals.append(int(total))
+    if not totals:
+        return 0, 0
+    add = WORKER_PHASES[phase]
+    return add(dones), add(totals)
 
 
 @contextlib.contextmanager
 def from_workers() -> Iterator[None]:
-    """While workers run: their counts, summed, are the display's exchanges phase."""
+    """While workers run: their counts are the display's drawing and exchanges phases."""
     if _display is None:
         yield
         return
     stop = threading.Event()
-    with tempfile.TemporaryDirectory(prefix="rc-progress-") as folder:
+    with tempfile.TemporaryDirectory(prefix="rc-progress-") as name:
+        folder = Path(name)
         previous = os.environ.get(WORKERS_ENV)
-        os.environ[WORKERS_ENV] = folder  # the workers (spawned now) inherit it
+        os.environ[WORKERS_ENV] = name  # the workers (spawned now) inherit it
+        known: dict[str, int] = {}
+
+        def update() -> None:
+            for phase in WORKER_PHASES:
+                done, total = _read(folder, phase)
+                if total and total != known.get(phase):
+                    known[phase] = total
+                    begin(phase, total)
+                if total:
+                    step(phase, done)
+                    if phase == "exchanges" and "drawing" in known:
+                        end("drawing")  # connections are running: the corpus is drawn
 
         def poll() -> None:
-            known = 0
             while not stop.wait(POLL_S):
-                done, total = _read(Path(folder))
-                if total != known:
-                    known = total
-                    begin("exchanges", total)
-                step("exchanges", done)
+                update()
 
         poller = threading.Thread(target=poll, name="rc-progress", daemon=True)
         poller.start()
@@ -294,10 +313,9 @@ def from_workers() -> Iterator[None]:
         finally:
             stop.set()
             poller.join(timeout=2)
-            done, total = _read(Path(folder))
-            if total:
-                step("exchanges", done)
-                end("exchanges")
+            update()
+            for phase in known:
+                end(phase)
             if previous is None:
                 os.environ.pop(WORKERS_ENV, None)
             else:
