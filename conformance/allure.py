@@ -39,6 +39,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("SHOULD failures", ("failed",), "[SHOULD]"),
     ("Transport errors: the target could not be tested", ("skipped", "broken"), "not run: "),
     ("Not applicable to this target", ("skipped",), "not applicable: "),
+    ("Expected failures (baseline)", ("skipped",), "expected failure (baseline "),
     ("Not exercised", ("skipped",), ""),
 )
 RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json")

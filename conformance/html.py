@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from conformance import progress
 from conformance.allure import VERDICT_TITLE, allure3_categories
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +79,17 @@ def install_cli(timeout_s: float = INSTALL_TIMEOUT_S) -> str | None:
     prefix.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PATH": node[1] + os.pathsep + os.environ.get("PATH", "")}
     command = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--omit=dev"]
-    command += ["--no-save", "--loglevel=error", f"allure@{ALLURE_VERSION}"]
+    command += ["--no-save", "--loglevel=error", "--fetch-retries=1", "--fetch-timeout=30000"]
+    command.append(f"allure@{ALLURE_VERSION}")
+    progress.say(f"installing the Allure Report 3 CLI {ALLURE_VERSION} into {prefix} (once, for the HTML report)")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"npm could not run ({exc})"
     if done.returncode != 0 or not cached_cli().is_file():
-        last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-1:] or ["no output"]
-        return f"npm install allure@{ALLURE_VERSION} failed: {last[0].strip()}"
+        said = [line.removeprefix("npm error").strip() for line in (done.stderr or done.stdout).splitlines()]
+        why = [line for line in said if line and not line.startswith("A complete log")][:2] or ["no output"]
+        return f"npm install allure@{ALLURE_VERSION} failed: {'; '.join(why)}"
     return None
 
 

@@ -71,6 +71,12 @@ def end(phase: str) -> None:
         _display.end(phase)
 
 
+def say(line: str) -> None:
+    """A line for the user beside the display (nothing when quiet or when no display is installed)."""
+    if _display is not None:
+        _display.say(line)
+
+
 def _eta(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
