@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Expected failures (baseline)", ("skipped",), "expected failure (baseline "),
     ("Not exercised", ("skipped",), ""),
 )
-RESULT_FILES = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json")
+GLOBALS_FILE = "realtime-conformance-globals.json"
+#: The fullName of results this suite wrote before, and of allure-pytest's copies of its items.
+OURS = re.compile(r"^realtime-conformance\.|(^|\.)test_requirements#test_requirement$")
 VERDICT_TITLE = {"conformant": "CONFORMANT", "non-conformant": "NON-CONFORMANT", "error": "NOT FULLY TESTED"}
 
 
@@ -268,9 +271,7 @@ def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, 
 def write_results(outcome: Outcome, results_dir: Path) -> None:
     """allure-results/ from the outcome alone: results, attachments, environment, categories, verdict."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    for pattern in RESULT_FILES:  # this folder is the run's: nothing else's results belong in it
-        for old in results_dir.glob(pattern):
-            old.unlink()
+    remove_ours(results_dir)
     started = datetime.fromisoformat(outcome.started_at).timestamp()
     stop_ms = int((started + outcome.duration_s) * 1000)
     for result in outcome.results:
@@ -281,11 +282,46 @@ def write_results(outcome: Outcome, results_dir: Path) -> None:
         # Allure 3 shows global errors on the report's first page: the verdict is the first thing seen
         safe = redactor(outcome.settings.auth.secrets)
         globals_doc = {"errors": [{"message": safe.text(verdict_line(outcome)), "timestamp": stop_ms}]}
-        (results_dir / f"{uuid.uuid4()}-globals.json").write_text(json.dumps(globals_doc), encoding="utf-8")
+        (results_dir / GLOBALS_FILE).write_text(json.dumps(globals_doc), encoding="utf-8")
     write_extras(outcome, results_dir)
     line = redactor(outcome.settings.auth.secrets).text(verdict_line(outcome))
     verdict = {"verdict": outcome.verdict, "line": line}  # the rendering names the report by it
     (results_dir / "verdict.json").write_text(json.dumps(verdict), encoding="utf-8")
+
+
+def _attachment_files(node: dict[str, Any]) -> Iterator[str]:
+    for attachment in node.get("attachments") or ():
+        if isinstance(attachment, dict) and isinstance(attachment.get("source"), str):
+            yield Path(attachment["source"]).name
+    for child in node.get("steps") or ():
+        if isinstance(child, dict):
+            yield from _attachment_files(child)
+
+
+def remove_ours(results_dir: Path) -> None:
+    """Remove the results of an earlier run of the suite (and allure-pytest's copies of its items) with
+    their attachments; the results of other tests a pytest session wrote into the folder stay."""
+    removed: set[str] = set()
+    for path in results_dir.glob("*-result.json"):
+        doc = _read_json(path)
+        if isinstance(doc, dict) and OURS.search(str(doc.get("fullName", ""))):
+            for name in _attachment_files(doc):
+                (results_dir / name).unlink(missing_ok=True)
+            path.unlink()
+            removed.add(str(doc.get("uuid")))
+    for path in results_dir.glob("*-container.json"):  # allure-pytest's fixtures of those items
+        doc = _read_json(path)
+        children = doc.get("children") if isinstance(doc, dict) else None
+        if isinstance(children, list) and children and set(map(str, children)) <= removed:
+            path.unlink()
+    (results_dir / GLOBALS_FILE).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def write_extras(outcome: Outcome, results_dir: Path) -> None:

@@ -213,7 +213,10 @@ def shown(quiet: bool, console: Console | None = None) -> Iterator[Display | Non
     else:
 
         def write(line: str) -> None:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            try:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            except BrokenPipeError:  # `run | head`: the reader left; the run (and its report) go on
+                console.quiet = True
 
         display = PlainLines(write)
     _display = display

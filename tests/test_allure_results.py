@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance.allure import EXPECTED_FROM, identity
+from conformance.allure import EXPECTED_FROM, identity, remove_ours
 from conformance.cli import main
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
@@ -77,3 +77,20 @@ def test_a_passing_run_has_one_identity_per_requirement_and_no_difference(tmp_pa
     assert {r["testCaseId"] for r in results} == {identity(r["id"], "default") for r in summary["requirements"]}
     assert not any("statusDetails" in r and "expected" in r["statusDetails"] for r in results)
     assert not list((report / "allure-results").glob("*-globals.json"))  # a conformant run has no verdict error
+
+
+def test_rewriting_results_keeps_other_tests_results_in_a_shared_folder(tmp_path: Path) -> None:
+    """A pytest session may write other suites' results into the same --alluredir: only ours are replaced."""
+    folder = tmp_path / "allure-results"
+    folder.mkdir()
+    for name, full_name in (
+        ("theirs", "tests.test_checkout#test_pay"),
+        ("ours-before", "realtime-conformance.default.EX-REFLECT"),
+        ("allure-pytest-copy", "test_requirements#test_requirement"),
+    ):
+        attachment = f"{name}-attachment.txt"
+        (folder / attachment).write_text("evidence", encoding="utf-8")
+        doc = {"uuid": name, "fullName": full_name, "attachments": [{"source": attachment}]}
+        (folder / f"{name}-result.json").write_text(json.dumps(doc), encoding="utf-8")
+    remove_ours(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["theirs-attachment.txt", "theirs-result.json"]
