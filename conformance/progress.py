@@ -21,7 +21,6 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -147,7 +146,7 @@ class LiveBars:
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -161,32 +160,38 @@ class LiveBars:
         self.progress.start()
 
     def begin(self, phase: str, total: int | None) -> None:
+        count = f"0/{total}" if total else ""
         if phase in self.tasks:
-            self.progress.reset(self.tasks[phase], total=total, completed=0)
+            self.progress.reset(self.tasks[phase], total=total, completed=0, count=count)
             return
-        self.tasks[phase] = self.progress.add_task(LABELS.get(phase, phase), total=total, rate="")
+        self.tasks[phase] = self.progress.add_task(LABELS.get(phase, phase), total=total, rate="", count=count)
 
     def step(self, phase: str, done: int) -> None:
         task = self.tasks.get(phase)
         if task is None:
             return
-        speed = self.progress.tasks[task].speed  # rich's estimate over its recent samples
-        self.progress.update(task, completed=done, rate=f"{speed:.1f}/s" if speed else "")
+        state = self.progress.tasks[task]
+        if state.total is None:
+            return
+        speed = state.speed  # rich's estimate over its recent samples
+        rate = f"{speed:.1f}/s" if speed else ""
+        self.progress.update(task, completed=done, rate=rate, count=f"{done}/{int(state.total)}")
 
     def end(self, phase: str) -> None:
         task = self.tasks.get(phase)
         if task is None:
             return
         total = self.progress.tasks[task].total
-        self.progress.update(task, total=total or 1, completed=total or 1)
-        self.progress.stop_task(task)
+        if total is None:  # a phase of unknown length: full bar, "done"
+            self.progress.update(task, total=1, completed=1, count="done")
+        self.progress.stop_task(task)  # a counted phase keeps its last count (an interrupted run shows how far)
 
     def say(self, line: str) -> None:
         self.progress.console.print(line, markup=False, highlight=False)
 
     def close(self) -> None:
-        for phase in list(self.tasks):
-            if self.progress.tasks[self.tasks[phase]].total is None:
+        for phase, task in self.tasks.items():
+            if self.progress.tasks[task].total is None:
                 self.end(phase)
         self.progress.stop()
 
