@@ -21,7 +21,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance import __version__, signals
+from conformance import __version__, progress, signals
 from conformance.auth import auth_from_env
 from conformance.baseline import BaselineError, load_baseline
 from conformance.certify import (
@@ -41,6 +41,7 @@ from conformance.contract import load_contract, spec_hash
 from conformance.corpus import draw_ahead
 from conformance.distribute import ShardCollector, ShardSpec
 from conformance.engine import Settings, finish, new_seed
+from conformance.html import render_html
 from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
 from conformance.options import (
     KEYGEN_OPTIONS,
@@ -58,7 +59,6 @@ from conformance.options import (
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
-from conformance.report import render_html
 from conformance.results import RequirementResult
 from conformance.runner import Politeness
 from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
@@ -367,7 +367,7 @@ def check_writable(folder: Path, where: str) -> None:
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
 #: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a
 #: stranger plugin could change how the suite behaves).
-RUN_PLUGINS = ("conformance.plugin", "allure_pytest.plugin")
+RUN_PLUGINS = ("conformance.plugin",)  # the Allure results are written from the outcome (conformance.allure)
 
 
 def run_pytest(args: list[str], plugins: list[object]) -> int:
@@ -400,7 +400,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
     code = int(pytest.ExitCode.INTERRUPTED)  # unless the workers run: a signal came first
-    with signals.passed_to_workers():
+    with signals.passed_to_workers(), progress.from_workers():
         code = (
             code
             if signals.received
@@ -453,7 +453,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
     try:
-        return run_into(settings, args, work, staging)
+        with progress.shown(args.quiet):
+            return run_into(settings, args, work, staging)
     finally:
         staging.close()
 
@@ -501,7 +502,6 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         "no:terminal",
         "--capture=no",
         f"--junit-prefix={args.junit_prefix}" if args.junit_prefix else "--junit-prefix=",
-        f"--alluredir={work / 'allure-results'}",
         f"--junitxml={work / 'junit.xml'}",
         "-o",
         "junit_suite_name=realtime-conformance",
@@ -532,7 +532,9 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     if not args.no_html and not (outcome.interrupted or signals.received):
         try:
             with signals.armed():
-                problem = render_html(work, history=args.history)
+                progress.begin("rendering")
+                problem = render_html(work, history=args.history, shown_as=report_dir)
+                progress.end("rendering")
         except KeyboardInterrupt:
             problem = "no HTML report: interrupted while rendering it"
         if problem is not None:
@@ -541,6 +543,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         staging.swap()
     except OSError as exc:
         raise UsageError(f"--report-dir {report_dir}: cannot put the new report in place: {exc}") from None
+    progress.close()
     if not args.quiet:
         print()
         print_results(outcome.results, safe, frozenset(outcome.baseline.expected if outcome.baseline else ()))

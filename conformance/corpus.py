@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.internal.conjecture import providers  # private: see _no_local_constants
 
 from conformance import __version__, generate
+from conformance import progress as shown
 from conformance.contract import spec_hash
 from conformance.generate import coverage_plans, plans, probe_plans
 from conformance.plan import Plan
@@ -119,7 +120,13 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
                 corpus = loaded
     if not corpus:
         drawn: list[tuple[str, ...]] = []
-        run_hypothesis(seed_value, count, lambda updates: drawn.append(updates))
+
+        def on_drawn(updates: tuple[str, ...]) -> None:
+            drawn.append(updates)
+            shown.step("drawing", len(drawn))
+
+        shown.begin("drawing", count)
+        run_hypothesis(seed_value, count, on_drawn)
         corpus = {"coverage": [list(p.updates) for p in coverage_plans()], "drawn": [list(u) for u in drawn]}
         if path is not None:
             with contextlib.suppress(OSError):

