@@ -29,13 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jsonschema import Draft202012Validator
 
 from conformance import __version__
-from conformance.checks import judge_all
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
 from conformance.engine import certify
-from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_bytes
+from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, ReadError, parse_json, read_bytes
+from conformance.recorder import judge_file
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.results import evaluate, verdict_of
-from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.transcript import TranscriptError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -109,10 +109,12 @@ def write_bundle(
     folder.mkdir(parents=True)
 
     def copy(source: str | Path, target: str | Path) -> None:
-        data = Path(source).read_bytes()
-        with contextlib.suppress(UnicodeDecodeError):  # not text: nothing of ours writes bytes
-            data = safe.mask(data.decode("utf-8")).encode("utf-8")
-        Path(target).write_bytes(data)
+        """A line at a time (a run's all.jsonl may be any size); no credential spans a line."""
+        with Path(source).open("rb") as src, Path(target).open("wb") as out:
+            for line in src:
+                with contextlib.suppress(UnicodeDecodeError):  # not text: nothing of ours writes bytes
+                    line = safe.mask(line.decode("utf-8")).encode("utf-8")
+                out.write(line)
 
     copy(report_dir / "summary.json", folder / "summary.json")
     copy(report_dir / "junit.xml", folder / "junit.xml")
@@ -380,15 +382,14 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
     _shape(summary, SUMMARY_SCHEMA, "summary.json")
     settings = manifest.get("settings", {})
     contract = load_contract(tuple(settings.get("model_names", ())) or None)
-    try:
-        text = read_bytes(folder / "transcripts" / "all.jsonl", TRANSCRIPT_BYTES).decode("utf-8")
-        transcripts = parse_jsonl(text)
-    except (ReadError, UnicodeDecodeError, TranscriptError) as exc:
+    try:  # one connection at a time: the run's transcripts may be any size
+        tally = judge_file(folder / "transcripts" / "all.jsonl", contract)
+    except (OSError, TranscriptError) as exc:
         if summary.get("verdict") == "error" and summary.get("error"):
             return Verified("error", signed, len(manifest["files"]), 0)
-        raise BundleError(f"transcripts/all.jsonl cannot be judged: {exc}") from None
-    judgement = judge_all(transcripts, contract)
-    results = evaluate(contract, judgement, settings.get("selected"))
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise BundleError(f"transcripts/all.jsonl cannot be judged: {reason}") from None
+    results = evaluate(contract, tally.judgement(), settings.get("selected"), omitted=tally.omitted())
     if summary["profile"] == "certify" and not summary.get("error"):  # an incomplete run is not certified
         results = certify(results, int(settings.get("min_exercised", 1)))
     recorded = {r["id"]: r["status"] for r in summary["requirements"]}
@@ -402,10 +403,10 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
     stale = bool(settings.get("strict_baseline")) and bool(baseline.get("fixed") or baseline.get("expired"))
     verdict = verdict_of(results, bool(settings.get("strict")), frozenset(baseline.get("expected", ())), stale)
     if summary.get("error"):
-        verdict = "error" if verdict == "conformant" or not transcripts else verdict
+        verdict = "error" if verdict == "conformant" or not tally.connections else verdict
     if verdict != summary["verdict"] or verdict != manifest.get("verdict"):
         raise BundleError(f"the recorded verdict is {summary['verdict']}, but the transcripts support {verdict}")
-    return Verified(verdict, signed, len(manifest["files"]), len(transcripts))
+    return Verified(verdict, signed, len(manifest["files"]), tally.connections)
 
 
 def manifest_settings(settings: Any, tls: str | None) -> dict[str, Any]:

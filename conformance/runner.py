@@ -99,6 +99,16 @@ class RunLog:
     throttled_s: float = 0.0  # time spent backing off from them
     cut: list[Cut] = field(default_factory=list)
     received_bytes: int = 0
+    #: Where each finished connection goes, when set (judged and written at once: engine.Recorder),
+    #: instead of `transcripts`; so a run holds no transcript longer than its connection lasts.
+    sink: Callable[[Transcript], None] | None = field(default=None, repr=False, compare=False)
+
+    def take(self, transcript: Transcript) -> None:
+        self.exchanges += sum(1 for f in transcript.frames if f.direction == "client" and f.kind == "text")
+        if self.sink is not None:
+            self.sink(transcript)
+        else:
+            self.transcripts.append(transcript)
 
 
 class Pacer:
@@ -349,7 +359,11 @@ async def run_plans(
                     results[index] = recorded(sessions[index], plan, target)
                     log.cut.append(Cut(plan.label, "interrupted"))
                 raise
+            sessions.pop(index, None)  # done: only connections in flight are kept for a cancelled run
             results[index] = result
+            if isinstance(result, Transcript) and log.sink is not None:
+                results[index] = None  # judged and written now: not held until the run ends
+                log.take(result)
             if isinstance(result, ConnectFailed):
                 stop.set()
             elif on_done is not None:
@@ -371,8 +385,7 @@ async def run_plans(
     finally:
         for result in results:
             if isinstance(result, Transcript):
-                log.transcripts.append(result)
-                log.exchanges += sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
+                log.take(result)
             elif isinstance(result, ConnectFailed) and log.failure is None:
                 log.failure = result
         if pacer.exhausted:
