@@ -146,7 +146,8 @@ def base64_decoded(text: str) -> str:
         normal = run.replace("-", "+").replace("_", "/")
         for start in range(4):
             chunk = normal[start:]
-            out.append(base64.b64decode(chunk[: len(chunk) - len(chunk) % 4]).decode("utf-8", "replace"))
+            chunk = chunk[: len(chunk) - 1] if len(chunk) % 4 == 1 else chunk  # one character holds no byte
+            out.append(base64.b64decode(chunk + "=" * (-len(chunk) % 4)).decode("utf-8", "replace"))
     return "\n".join(out)
 
 
