@@ -373,6 +373,7 @@ def memory_figures(sizes: tuple[int, ...]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "memory_peak_mib": {str(n): round(r["peak_mib"], 1) for n, r in runs.items()},
         "memory_wall_s": {str(n): r["wall_s"] for n, r in runs.items()},
+        "memory_plans_mib": {str(n): r["plans_mib"] for n, r in runs.items()},
         "memory_flat_ratio": large["peak_mib"] / small["peak_mib"],
     }
     if 16_000 in runs:
