@@ -597,10 +597,56 @@ def waits_and_like_for_like(short: bool, corpus: list[str], repeat: int) -> dict
     return figures
 
 
+# ------------------------------------------------------------------------- memory: flat in run size
+
+#: Exchanges of the sized runs whose peak RSS is compared (`--memory-sizes` overrides).
+MEMORY_SIZES = {"full": (1_600, 16_000, 160_000), "short": (200, 2_000)}
+TARGETS["memory_flat_ratio"] = ("<=", 1.3, "peak RSS of the largest run at most 1.3x the smallest's")
+TARGETS["memory_peak_16k_mib"] = ("<=", 150.0, "a run of 16,000 exchanges in at most 150 MB")
+
+
+def sized_run(exchanges: int) -> dict[str, Any]:
+    """A run of about `exchanges` exchanges (benchmarks/sized_run.py) in a child process; its peak RSS is the
+    child's own ru_maxrss, from wait4, so nothing else this script started counts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, str(ROOT / "benchmarks" / "sized_run.py"), str(exchanges), tmp]
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        assert child.stdout is not None
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"the sized run of {exchanges} exchanges exited {child.returncode}")
+        figures: dict[str, Any] = json.loads(out.splitlines()[-1])
+        figures["peak_mib"] = usage.ru_maxrss / 1024
+        return figures
+
+
+def memory_figures(sizes: tuple[int, ...]) -> dict[str, Any]:
+    """Peak RSS at each size, and `memory_flat_ratio` = largest ÷ smallest (flat: 1)."""
+    runs = {size: sized_run(size) for size in sizes}
+    small, large = runs[min(sizes)], runs[max(sizes)]
+    figures: dict[str, Any] = {
+        "memory_peak_mib": {str(n): round(r["peak_mib"], 1) for n, r in runs.items()},
+        "memory_wall_s": {str(n): r["wall_s"] for n, r in runs.items()},
+        "memory_plans_mib": {str(n): r["plans_mib"] for n, r in runs.items()},
+        "memory_flat_ratio": large["peak_mib"] / small["peak_mib"],
+    }
+    if 16_000 in runs:
+        figures["memory_peak_16k_mib"] = runs[16_000]["peak_mib"]
+    return figures
+
+
 def main() -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--short", action="store_true", help="small sizes: check that it works")
     options.add_argument("--no-gate", action="store_true", help="report missed targets without failing")
+    options.add_argument(
+        "--memory-sizes", help="exchanges of the sized runs, comma-separated (default 1600,16000,160000)"
+    )
+    options.add_argument("--memory-only", action="store_true", help="measure only the peak RSS of the sized runs")
     args = options.parse_args()
     os.environ["REALTIME_CONFORMANCE_CACHE"] = "off"  # measure drawing, not the corpus cache
     gc.collect()
@@ -608,6 +654,14 @@ def main() -> int:
     size = SIZES["short" if args.short else "full"]
     figures: dict[str, Any] = {"mode": "short" if args.short else "full"}
 
+    sizes = MEMORY_SIZES["short" if args.short else "full"]
+    if args.memory_sizes:
+        sizes = tuple(int(n) for n in args.memory_sizes.split(","))
+    memory = memory_figures(sizes)
+    if args.memory_only:
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in memory.items()}))
+        ratio = memory["memory_flat_ratio"]
+        return 0 if ratio <= TARGETS["memory_flat_ratio"][1] or args.no_gate or args.short else 1
     corpus = valid_updates(size["bare"])
     repeat = size["repeat"]
     figures["bare_rps"] = median(bare_rps(corpus) for _ in range(repeat))
@@ -635,6 +689,7 @@ def main() -> int:
     _, middle, large = size["growth"]
     figures["growth_s"] = {str(k): round(v, 3) for k, v in growth.items()}
     figures["growth_ratio"] = growth[large] / growth[middle]
+    figures.update(memory)
 
     figures.update(waits_and_like_for_like(args.short, corpus, repeat))
 

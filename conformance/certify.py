@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jsonschema import Draft202012Validator
 
 from conformance import __version__
-from conformance.checks import judge_all
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
-from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_bytes
+from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, ReadError, parse_json, read_bytes
+from conformance.recorder import judge_file
 from conformance.redact import NO_SECRETS, Redactor
-from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.transcript import TranscriptError
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 FORMAT = 1
@@ -108,10 +108,12 @@ def write_bundle(
     folder.mkdir(parents=True)
 
     def copy(source: str | Path, target: str | Path) -> None:
-        data = Path(source).read_bytes()
-        with contextlib.suppress(UnicodeDecodeError):  # not text: nothing of ours writes bytes
-            data = safe.mask(data.decode("utf-8")).encode("utf-8")
-        Path(target).write_bytes(data)
+        """A line at a time (a run's all.jsonl may be any size); no credential spans a line."""
+        with Path(source).open("rb") as src, Path(target).open("wb") as out:
+            for line in src:
+                with contextlib.suppress(UnicodeDecodeError):  # not text: nothing of ours writes bytes
+                    line = safe.mask(line.decode("utf-8")).encode("utf-8")
+                out.write(line)
 
     copy(report_dir / "summary.json", folder / "summary.json")
     copy(report_dir / "junit.xml", folder / "junit.xml")
@@ -380,14 +382,14 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
         raise BundleError(f"summary.json's verdict policy is malformed {exc}") from None
     settings = manifest.get("settings", {})
     contract = load_contract(tuple(settings.get("model_names", ())) or None)
-    try:
-        text = read_bytes(folder / "transcripts" / "all.jsonl", TRANSCRIPT_BYTES).decode("utf-8")
-        transcripts = parse_jsonl(text)
-    except (ReadError, UnicodeDecodeError, TranscriptError) as exc:
+    try:  # one connection at a time: the run's transcripts may be any size
+        tally = judge_file(folder / "transcripts" / "all.jsonl", contract)
+    except (OSError, TranscriptError) as exc:
         if summary.get("verdict") == "error" and summary.get("error"):
             return Verified("error", signed, len(manifest["files"]), 0)
-        raise BundleError(f"transcripts/all.jsonl cannot be judged: {exc}") from None
-    decision = decide(contract, judge_all(transcripts, contract), policy, not_run_of(summary))
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise BundleError(f"transcripts/all.jsonl cannot be judged: {reason}") from None
+    decision = decide(contract, tally.judgement(), policy, not_run_of(summary), tally.omitted())
     recorded = {r["id"]: r["status"] for r in summary["requirements"]}
     for result in decision.results:
         rid = result.requirement.id
@@ -398,7 +400,7 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
     verdict = decision.verdict
     if verdict != summary["verdict"] or verdict != manifest.get("verdict"):
         raise BundleError(f"the recorded verdict is {summary['verdict']}, but the transcripts support {verdict}")
-    return Verified(verdict, signed, len(manifest["files"]), len(transcripts))
+    return Verified(verdict, signed, len(manifest["files"]), tally.connections)
 
 
 def manifest_settings(settings: Any, tls: str | None) -> dict[str, Any]:

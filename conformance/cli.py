@@ -35,7 +35,7 @@ from conformance.certify import (
     verify,
     write_bundle,
 )
-from conformance.checks import Violation, judge_all
+from conformance.checks import Violation
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.corpus import draw_ahead
@@ -57,12 +57,13 @@ from conformance.options import (
     add_options,
     default_rate,
 )
-from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
+from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
+from conformance.recorder import judge_file
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.results import RequirementResult
 from conformance.runner import Politeness
 from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
-from conformance.transcript import TranscriptError, parse_jsonl
+from conformance.transcript import TranscriptError
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
@@ -129,8 +130,8 @@ def print_results(
         print(f"{status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {lines[0]}")
         for line in lines[1:]:
             print(f"{'':<{width + 28}}{line}")
-        if len(result.violations) > 3:
-            print(f"{'':<{width + 28}}… and {len(result.violations) - 3} more (summary.json)")
+        if result.violation_count > 3:
+            print(f"{'':<{width + 28}}… and {result.violation_count - 3} more (summary.json)")
     counts = {s: sum(1 for r in results if r.status == s) for s in ("passed", "failed", "skipped")}
     excused = sum(1 for r in results if r.status == "failed" and r.requirement.id in expected)
     tail = f" ({excused} of them expected)" if excused else ""
@@ -153,19 +154,17 @@ def own_command() -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        content = read_text(path, TRANSCRIPT_BYTES)
-    except ReadError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        transcripts = parse_jsonl(content, default_timeout_s=args.timeout)
-    except TranscriptError as exc:
-        raise UsageError(f"{path}: {exc}") from None
     policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
     contract = load_contract(tuple(args.model_name) or None)
-    decision = decide(contract, judge_all(transcripts, contract), policy, not_run)
+    try:  # connection by connection as the file is read: a transcript file may be any size
+        tally = judge_file(path, contract, default_timeout_s=args.timeout)
+    except TranscriptError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
     print_results(list(decision.results), expected=frozenset(decision.baseline.expected if decision.baseline else ()))
-    print(f"verdict: {decision.verdict} ({len(transcripts)} connection(s) judged offline)")
+    print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
     if decision.verdict == "error":  # the recorded run was incomplete: never conformant
         return Exit.UNREACHABLE
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
@@ -386,7 +385,9 @@ def run_pytest(args: list[str], plugins: list[object]) -> int:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
-def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], say: Any) -> Any:
+def run_on_workers(
+    settings: Settings, workers: int, xdist_options: list[str], say: Any, directory: Path | None = None
+) -> Any:
     """Run the exchanges on `workers` pytest-xdist workers and merge them into one `Outcome`.
 
     A worker that failed leaves its traceback in `outcome.internal_error` (exit 4); what the others
@@ -396,7 +397,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
 
     seed = new_seed(settings)
     started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
-    spec = ShardSpec.of(settings, seed, workers)
+    spec = ShardSpec.of(settings, seed, workers, directory)
     collector = ShardCollector()
     say(f"spreading the connections over {workers} workers (pytest-xdist), seed {seed}")
     code = int(pytest.ExitCode.INTERRUPTED)  # unless the workers run: a signal came first
@@ -431,7 +432,7 @@ def run_on_workers(settings: Settings, workers: int, xdist_options: list[str], s
     if code != 0 and not collector.errors and not interrupted:
         collector.errors.append(f"pytest-xdist exited {code} with {len(collector.received)} of {workers} shards")
     url = public_url(settings.target, settings.auth.secrets)
-    return finish(settings, seed, collector.shards(url, workers, interrupted), started_at, started, say)
+    return finish(settings, seed, collector.shards(url, workers, interrupted), started_at, started, say, directory)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -482,7 +483,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     outcome = None
     if args.workers > 1:
         try:
-            outcome = run_on_workers(settings, args.workers, args.xdist_option, say)
+            outcome = run_on_workers(settings, args.workers, args.xdist_option, say, work / "transcripts")
         except UsageError:
             raise
         except Exception:  # judging what the workers sent failed: a bug of ours, shown as the serial run shows it

@@ -2,8 +2,12 @@
 
 The controller plans the run (seed included) and passes a `ShardSpec` (no secrets: credentials
 are named by their environment variables) to `-n N` workers; each runs every N-th connection and
-returns its transcripts through xdist's `workeroutput`; the controller merges them in plan order
-and judges once, so the verdict is the serial run's.
+judges each of its connections as it ends and writes its transcript at once into the run's
+transcripts folder (`shard-K.jsonl`, and one file per failing connection); what it returns through
+xdist's `workeroutput` is its `Tally` (counts and bounded evidence, plan-indexed), which the
+controller merges, so the verdict is the serial run's and no process holds the run in memory.
+A worker on another machine (`--tx ssh=…`) cannot write into the controller's folder: it sends
+its files with its record instead (memory then grows with its share of the run, as before).
 
 What crosses from a worker is one ASCII JSON text: execnet carries a `str` as UTF-8, which a lone
 surrogate in a frame cannot be written in, while a `\\ud800` escape can; frame texts stay texts (a
@@ -15,16 +19,19 @@ controller collects, so a bug of ours is shown (exit 4) and what ran is still ju
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance import progress
 from conformance.auth import auth_from_env
-from conformance.engine import Settings, Shard, run_shard
+from conformance.engine import Settings, Shard, fresh_directory, run_shard
 from conformance.runner import Cut, Politeness, RunLog
-from conformance.transcript import parse_jsonl
+from conformance.tally import Tally
 from conformance.transport import ConnectFailed
 
 OUTPUT_KEY = "realtime_conformance_shards"
@@ -54,11 +61,13 @@ class ShardSpec:
     politeness: dict[str, Any]
     seed: int
     shards: int
+    directory: str = ""  # where the workers write their transcripts ("" : each a temporary folder)
+    host: str = ""  # the controller's host: a worker elsewhere sends its files in its record
 
     @classmethod
-    def of(cls, settings: Settings, seed: int, shards: int) -> ShardSpec:
+    def of(cls, settings: Settings, seed: int, shards: int, directory: Path | None = None) -> ShardSpec:
         values = {name: getattr(settings, name) for name in WORKER_FIELDS}
-        return cls(values, asdict(settings.politeness), seed, shards)
+        return cls(values, asdict(settings.politeness), seed, shards, str(directory or ""), socket.gethostname())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -82,7 +91,9 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
     return {
         "url": shard.url,
         "interrupted": shard.interrupted,
-        "transcripts": "".join(t.to_jsonl() for t in log.transcripts),
+        "tally": shard.tally.to_json(),
+        "directory": str(shard.directory) if shard.directory is not None else None,
+        "all_name": shard.all_name,
         "exchanges": log.exchanges,
         "aborted": log.aborted,
         "stopped": log.stopped,
@@ -99,7 +110,6 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
 
 def shard_from_json(data: dict[str, Any]) -> Shard:
     log = RunLog(
-        transcripts=parse_jsonl(data["transcripts"]) if data["transcripts"] else [],
         failure=ConnectFailed(**data["failure"]) if data["failure"] else None,
         exchanges=data["exchanges"],
         tls_fingerprint=data["tls"],
@@ -112,7 +122,15 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         unreached_connections=data["not_reached"][0],
         unsent_updates=data["not_reached"][1],
     )
-    return Shard(data["url"], log, data["interrupted"], list(data["planned"]), data["error"])
+    directory = Path(data["directory"]) if data["directory"] else None
+    if data.get("files") is not None:  # a remote worker's files, sent with its record
+        directory = fresh_directory(None)
+        for name, text in data["files"].items():
+            (directory / Path(name).name).write_text(text, encoding="utf-8")
+    tally = Tally.from_json(data["tally"])
+    return Shard(
+        data["url"], log, data["interrupted"], list(data["planned"]), data["error"], tally, directory, data["all_name"]
+    )
 
 
 def encode(result: dict[str, Any]) -> str:
@@ -123,7 +141,13 @@ def encode(result: dict[str, Any]) -> str:
 def run_share(spec: ShardSpec, shard: int, config: pytest.Config) -> None:
     """Run one shard and hand its record to the controller (or, without xdist, to the collector)."""
     progress.report_to_controller(shard)
-    result = shard_to_json(run_shard(spec.worker_settings(), spec.seed, shard, spec.shards))
+    local = spec.host in ("", socket.gethostname())
+    directory = Path(spec.directory) if spec.directory and local else None
+    ran = run_shard(spec.worker_settings(), spec.seed, shard, spec.shards, directory=directory)
+    result = shard_to_json(ran)
+    if not local and ran.directory is not None:
+        result["files"] = {p.name: p.read_text(encoding="utf-8") for p in ran.directory.glob("*.jsonl")}
+        shutil.rmtree(ran.directory, ignore_errors=True)
     result["shard"] = shard
     output = getattr(config, "workeroutput", None)
     if output is not None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 import ssl
+import tempfile
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Literal
 
 from hypothesis.errors import HypothesisException
@@ -23,13 +27,16 @@ from hypothesis.errors import HypothesisException
 from conformance import progress as shown
 from conformance import signals
 from conformance.baseline import BaselineReport, Expected
-from conformance.checks import Judgement, judge, judge_all
+from conformance.checks import Judgement, judge
 from conformance.contract import Contract, load_contract
 from conformance.corpus import generated_plans, run_hypothesis
 from conformance.generate import scripted_plans
 from conformance.mock import MockConfig, serve_mock
+from conformance.recorder import ALL, Recorder, connection_file, merge_in_order
+from conformance.redact import redactor
 from conformance.results import RequirementResult, Verdict
 from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
+from conformance.tally import Tally
 from conformance.transcript import Transcript
 from conformance.transport import Auth, ConnectFailed, Limits, public_url
 from conformance.verdict import Policy, decide
@@ -100,6 +107,12 @@ class Outcome:
     baseline: BaselineReport | None = None
     interrupted: bool = False
     internal_error: str | None = None  # a bug of ours stopped part of the run: its traceback (exit 4)
+    #: The run judged connection by connection (bounded); `judgement` is what it gives.
+    tally: Tally = field(default_factory=Tally)
+    #: Where the run's transcripts were written as they completed (all.jsonl, one file per failing connection).
+    transcripts_dir: Path | None = None
+    #: label -> file name in `transcripts_dir`, for each connection whose violations are kept as evidence.
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def incomplete(self) -> str | None:
@@ -161,16 +174,11 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
     exchange kept is one that really failed. Draws that did not fail are not re-sent.
     """
     contract = load_contract(settings.model_names or None)
-    by_label = {t.label: t for t in outcome.log.transcripts}
     generated = generated_plans(outcome.seed, settings.connections)
     loop = asyncio.get_running_loop()
     for requirement in sorted({v.requirement for v in outcome.judgement.violations}):
-        failed_before = {
-            plan.updates
-            for plan in generated
-            if plan.label in by_label
-            and any(v.requirement == requirement for v in judge(by_label[plan.label], contract).violations)
-        }
+        failing = outcome.tally.failing_labels(requirement)  # the first of them, in plan order
+        failed_before = {plan.updates for plan in generated if plan.label in failing}
         if not failed_before or time.monotonic() >= deadline:
             continue
         alone = await _failing_alone(min(failed_before, key=_size), requirement, target, contract, deadline)
@@ -270,13 +278,40 @@ class Shard:
     interrupted: bool = False
     planned: list[str] = field(default_factory=list)  # the labels of its plans, in plan order
     error: str | None = None  # the traceback of a bug of ours that stopped it; what ran is kept
+    tally: Tally = field(default_factory=Tally)  # its connections, judged as each ended
+    directory: Path | None = None  # where it wrote them: `all_name`, and one file per failing connection
+    all_name: str = ALL
+
+
+#: Characters of connections finished but not yet judged and written beyond which a finishing one waits.
+RECORDER_BACKLOG = 4 << 20
+
+
+def fresh_directory(directory: Path | None) -> Path:
+    """Where a run writes its transcripts: `directory` emptied of a previous run's, or a new temporary one."""
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="rc-transcripts-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in [*directory.glob("*.jsonl"), *directory.glob(".*.spool")]:
+        old.unlink()
+    return directory
 
 
 def run_shard(
-    settings: Settings, seed: int, shard: int = 0, shards: int = 1, progress: Callable[[str], None] = lambda _: None
+    settings: Settings,
+    seed: int,
+    shard: int = 0,
+    shards: int = 1,
+    progress: Callable[[str], None] = lambda _: None,
+    directory: Path | None = None,
 ) -> Shard:
-    """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them)."""
+    """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them).
+
+    Each connection is judged and written to `directory` (a new temporary one if None) as it ends.
+    """
     result = Shard(public_url(settings.target, settings.auth.secrets), RunLog())
+    result.directory = directory if directory is not None else fresh_directory(None)
+    result.all_name = ALL if shards == 1 else f"shard-{shard}.jsonl"
     try:
         with signals.armed():
             shown.begin("drawing")
@@ -286,14 +321,24 @@ def run_shard(
         result.interrupted = True
         return result
     result.planned = [plan.label for plan in plans]
+    # Shard k runs plans k, k + n, k + 2n…: its i-th plan is plan number i * n + k of the run.
+    order = {label: i * shards + shard for i, label in enumerate(result.planned)}
+    contract = load_contract(settings.model_names or None)
+    recorder = Recorder(result.directory, contract, order, redactor(settings.auth.secrets), result.all_name)
+    result.log.sink = recorder.take
+    result.tally = recorder.tally
     progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
     shown.begin("exchanges", len(plans))
     done = 0
 
-    def on_done(transcript: Transcript) -> None:
+    async def on_done(transcript: Transcript) -> None:
         nonlocal done
         done += 1
         shown.step("exchanges", done)
+        for _ in range(100_000):  # the recorder behind: this slot waits (not the loop), so memory stays bounded
+            if recorder.backlog <= RECORDER_BACKLOG:
+                break
+            await asyncio.sleep(0.005)
 
     async def main() -> None:
         async with target_url(settings) as url:
@@ -308,14 +353,19 @@ def run_shard(
         result.interrupted = True
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it), and reported with exit 4
         result.error = traceback.format_exc()
+    finally:
+        error = recorder.close()
+        result.log.sink = None
+    if error is not None:
+        result.error = "\n".join(e for e in (result.error, error) if e)
     shown.end("exchanges")
     return result
 
 
 def merge(shards: list[Shard]) -> RunLog:
-    """One log from the shards', transcripts in plan order (so a seed gives one result however run)."""
+    """One log from the shards' (transcripts a shard kept in memory, if any, in plan order)."""
     # Shard k ran plans k, k + n, k + 2n…: its i-th planned label is plan number i * n + k.
-    order = {label: i * len(shards) + k for k, shard in enumerate(shards) for i, label in enumerate(shard.planned)}
+    order = run_order(shards)
     merged = RunLog()
     for shard in shards:
         merged.transcripts += shard.log.transcripts
@@ -334,6 +384,62 @@ def merge(shards: list[Shard]) -> RunLog:
     return merged
 
 
+def run_order(shards: list[Shard]) -> dict[str, int]:
+    """Each plan label's number in the run (shard k ran plans k, k + n, k + 2n…)."""
+    return {label: i * len(shards) + k for k, shard in enumerate(shards) for i, label in enumerate(shard.planned)}
+
+
+def gather(settings: Settings, shards: list[Shard], directory: Path | None) -> tuple[Tally, Path]:
+    """The shards' tallies as one, and their transcripts in one directory (all.jsonl shard after shard).
+
+    A shard that kept its transcripts in memory (none of ours does) is judged and written here.
+    """
+    target = directory or next((s.directory for s in shards if s.directory is not None), None)
+    target = target if target is not None else fresh_directory(None)
+    target.mkdir(parents=True, exist_ok=True)
+    tally = Tally()
+    combined = target / ALL
+    order = run_order(shards)
+    written = [s.directory / s.all_name for s in shards if s.directory is not None]
+    written = [path for path in written if path.exists() and path.resolve() != combined.resolve()]
+    if written:  # the workers' files, each in its plan order: one file in the run's
+        merge_in_order(written, order, combined)
+        for path in written:
+            path.unlink()
+    for shard in shards:
+        tally.merge(shard.tally)
+        if shard.directory is None:
+            continue
+        if shard.directory.resolve() != target.resolve():
+            for name in shard.directory.glob("*.jsonl"):
+                if name.name != ALL:
+                    shutil.move(name, target / name.name)
+    kept = [s.log.transcripts for s in shards if s.log.transcripts]
+    if kept:
+        kept_file = target / "kept.jsonl"
+        recorder = Recorder(
+            target, load_contract(settings.model_names or None), order, redactor(settings.auth.secrets), kept_file.name
+        )
+        try:
+            for transcripts in kept:
+                for transcript in transcripts:
+                    recorder.take(transcript)
+        finally:
+            error = recorder.close()
+        if error is not None:
+            raise RuntimeError(f"judging the shards' transcripts failed:\n{error}")
+        tally.merge(recorder.tally)
+        sources = [kept_file]
+        if combined.exists():
+            sources.append(combined.rename(target / "merged.jsonl"))
+        merge_in_order(sources, order, combined)
+        for path in sources:
+            path.unlink()
+    if not combined.exists():
+        combined.touch()
+    return tally, target
+
+
 def finish(
     settings: Settings,
     seed: int,
@@ -341,16 +447,20 @@ def finish(
     started_at: str,
     started: float,
     progress: Callable[[str], None] = lambda _: None,
+    directory: Path | None = None,
 ) -> Outcome:
-    """Judge what the shards recorded, shrink failures, and reach the verdict."""
+    """Gather what the shards judged and wrote (into `directory`), shrink failures, and reach the verdict."""
     outcome = Outcome(settings, seed, shards[0].url if shards else settings.target, started_at)
     outcome.policy = policy_of(settings, date.today())
     outcome.log = merge(shards)
+    outcome.tally, outcome.transcripts_dir = gather(settings, shards, directory)
+    outcome.log.transcripts = []  # judged and written by gather
     outcome.interrupted = any(s.interrupted for s in shards)
     outcome.internal_error = "\n".join(s.error for s in shards if s.error) or None
     contract = load_contract(settings.model_names or None)
-    outcome.judgement = judge_all(outcome.log.transcripts, contract)
+    outcome.judgement = outcome.tally.judgement()
     outcome.judgement.exchanges = outcome.log.exchanges
+    outcome.files = {label: connection_file(i, label) for label, i in outcome.tally.evidence_index().items()}
     if outcome.log.throttled:
         progress(
             f"the target throttled {outcome.log.throttled} update(s) with a rate-limit error; "
@@ -383,7 +493,7 @@ def finish(
             halt.set()
             outcome.interrupted = True
         shown.end("shrinking")
-    decision = decide(contract, outcome.judgement, outcome.policy, outcome.incomplete)
+    decision = decide(contract, outcome.judgement, outcome.policy, outcome.incomplete, outcome.tally.omitted())
     outcome.results, outcome.verdict, outcome.baseline = list(decision.results), decision.verdict, decision.baseline
     outcome.duration_s = round(time.monotonic() - started, 3)
     return outcome
@@ -393,8 +503,19 @@ def new_seed(settings: Settings) -> int:
     return settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31)
 
 
-def run(settings: Settings, progress: Callable[[str], None] = lambda line: None) -> Outcome:
-    """Run the profile against the target and judge it; never raises for a target's misbehaviour."""
+def run(
+    settings: Settings, progress: Callable[[str], None] = lambda line: None, directory: Path | None = None
+) -> Outcome:
+    """Run the profile against the target and judge it; never raises for a target's misbehaviour.
+
+    The transcripts are written into `directory` as the connections end (a temporary directory,
+    removed with the outcome, when None).
+    """
     seed = new_seed(settings)
     started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
-    return finish(settings, seed, [run_shard(settings, seed, 0, 1, progress)], started_at, started, progress)
+    owned = directory is None
+    shard = run_shard(settings, seed, 0, 1, progress, fresh_directory(directory))
+    outcome = finish(settings, seed, [shard], started_at, started, progress, shard.directory)
+    if owned and outcome.transcripts_dir is not None:
+        weakref.finalize(outcome, shutil.rmtree, outcome.transcripts_dir, True)
+    return outcome

@@ -52,7 +52,7 @@ class ConformanceSession:
             self._by_id = {r.requirement.id: r for r in self.outcome.results}
         if self.outcome is None and self.internal_error is None:
             try:
-                self.outcome = run(self.settings, self.say or say)
+                self.outcome = run(self.settings, self.say or say, self.report_dir / "transcripts")
             except Exception:  # a bug of ours: keep the traceback for exit code 4
                 self.internal_error = traceback.format_exc()
                 return None
@@ -203,8 +203,8 @@ def report_requirement(session: ConformanceSession, requirement_id: str) -> None
         ]
         if not result.violations:
             lines.append(f"- {result.reason}")
-        if len(result.violations) > 10:
-            lines.append(f"- … and {len(result.violations) - 10} more (see summary.json)")
+        if result.violation_count > 10:
+            lines.append(f"- … and {result.violation_count - 10} more (see summary.json)")
         pytest.fail(safe.text("\n".join(lines)), pytrace=False)
     if result.status == "skipped":
         if failure is not None:

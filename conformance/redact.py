@@ -4,9 +4,11 @@ Judging sees the raw frames; a `Redactor` is applied by every writer (summary, M
 JUnit and Allure through the plugin, transcripts, bundle, console), so no option or header value
 can change a verdict. A secret is every form a credential takes: the whole header value, its
 token after the scheme (`Bearer <token>`), a Basic pair and its parts, URL userinfo, secret-looking
-query values; each is matched however a server may have written it back: literally, or with any
-character as a JSON escape (`\\u0041` in either hex case, `\\/`, `\\n`, doubled backslashes when
-the text was escaped twice) or percent-encoded.
+query values and path segments; each is matched however a server may have written it back:
+literally, or with any character as a JSON escape (`\\u0041` in either hex case, `\\/`, `\\n`,
+doubled backslashes when the text was escaped twice) or percent-encoded, and base64-encoded
+(standard or URL-safe alphabet, alone or inside a longer encoded text, at any of the three byte
+alignments: the characters that depend on the secret's bytes only).
 
 A message that quotes a value cut short (`"canary-5e…"`) loses the rest of the secret, so the
 start of a secret (six characters or more) is masked where a text is cut: before `…`, a closing
@@ -104,9 +106,36 @@ def credential_forms(value: str) -> set[str]:
     return {f for f in forms if f}
 
 
+def base64_forms(secret: str) -> set[str]:
+    """What any base64 encoding of a text holding `secret` must contain, in both alphabets: at each
+    of the three byte offsets it may start at, the characters made of its bits alone."""
+    data = secret.encode("utf-8", "surrogatepass")
+    forms: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data).decode("ascii")
+        first = -(-8 * offset // 6)  # the first character whose six bits all come from the secret
+        last = 8 * (offset + len(data)) // 6  # the characters before it end within the secret
+        core = encoded[first:last]
+        if len(core) >= SHORT:
+            forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return forms
+
+
+#: A path segment that looks like a key: 16 characters or more mixing upper- and lower-case letters and
+#: digits, or 32 or more with digits (hex tokens, UUIDs). A model or folder name does not look like one.
+_KEY_LIKE = re.compile(r"(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9]).{16,}|(?=.*[0-9]).{32,}", re.S)
+
+
+def secret_segment(previous: str, segment: str) -> bool:
+    """Whether a URL path segment holds a credential: it follows one named like a credential
+    (`/key/<value>`), or it looks like a key itself (`/v1/<key>/realtime`)."""
+    plain = unquote(segment)
+    return bool(plain) and (bool(SECRET_QUERY.search(unquote(previous))) or bool(_KEY_LIKE.fullmatch(plain)))
+
+
 def url_forms(url: str) -> set[str]:
-    """The secrets a URL carries: its userinfo (as written, decoded and Basic-encoded) and
-    the values of secret-looking query parameters."""
+    """The secrets a URL carries: its userinfo (as written, decoded and Basic-encoded), the values
+    of secret-looking query parameters, and secret-looking path segments."""
     try:
         parts = urlsplit(url)
         user, password = parts.username, parts.password
@@ -123,6 +152,10 @@ def url_forms(url: str) -> set[str]:
         key, _, value = item.partition("=")
         if SECRET_QUERY.search(unquote(key)) and value:
             forms |= {value, unquote(value), unquote(value.replace("+", " "))}
+    segments = parts.path.split("/")
+    for previous, segment in zip(["", *segments], segments, strict=False):
+        if secret_segment(previous, segment):
+            forms |= {segment, unquote(segment)}
     return {f for f in forms if f}
 
 
@@ -144,8 +177,14 @@ class Redactor:
     secrets: tuple[str, ...] = ()
 
     @functools.cached_property
+    def _forms(self) -> frozenset[str]:
+        """The secrets, and what a base64 encoding of each (long enough to mean anything) contains."""
+        given = {s for s in self.secrets if s}
+        return frozenset(given.union(*(base64_forms(s) for s in given if len(s) >= SHORT)))
+
+    @functools.cached_property
     def _regex(self) -> re.Pattern[str] | None:
-        unique = sorted({s for s in self.secrets if s}, key=lambda s: (-len(s), s))
+        unique = sorted(self._forms, key=lambda s: (-len(s), s))
         if not unique:
             return None
         cut = [_cut_pattern(s) for s in unique if len(s) >= SHORT]
@@ -156,7 +195,7 @@ class Redactor:
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:
         """What any literal form of a secret, or of its start, must contain."""
-        return tuple({s[: SHORT // 2 + 2] for s in self.secrets if s})
+        return tuple({s[: SHORT // 2 + 2] for s in self._forms})
 
     def mask(self, text: str) -> str:
         """The text with every form of every secret replaced by REDACTED (nothing else changes)."""
@@ -197,11 +236,16 @@ def public_url(url: str, secrets: Iterable[str] = ()) -> str:
         return redactor(tuple(secrets) + tuple(url_forms(url))).text(_USERINFO.sub("//", url))
     if ":" in host:
         host = f"[{host}]"
+    segments = parts.path.split("/")
+    path = "/".join(
+        REDACTED if secret_segment(previous, segment) else segment
+        for previous, segment in zip(["", *segments], segments, strict=False)
+    )
     query = urlencode(
         [(k, REDACTED if SECRET_QUERY.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
         safe="/:[]",
     )
-    return redactor(tuple(secrets)).text(urlunsplit((parts.scheme, host + port, parts.path, query, "")))
+    return redactor(tuple(secrets)).text(urlunsplit((parts.scheme, host + port, path, query, "")))
 
 
 NO_SECRETS = Redactor()

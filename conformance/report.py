@@ -8,22 +8,19 @@ way out, and the only URL written is the public one.
 from __future__ import annotations
 
 import json
-import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
 from conformance.engine import Outcome
+from conformance.recorder import ALL, CONNECTION_BYTES
 from conformance.redact import Redactor, escape_surrogates, redactor
 from conformance.results import RequirementResult
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import Frame, Transcript, TranscriptError, parse_jsonl
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "connection"
 
 
 def redactor_of(outcome: Outcome) -> Redactor:
@@ -73,6 +70,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "exchanges": result.exercised,
             "violations": violations,
         }
+        if result.omitted:  # evidence is kept for the first violations only; the rest are counted
+            item["violations_omitted"] = result.omitted
         if result.reason:
             item["reason"] = safe.mask(result.reason)
         if result.not_applicable:
@@ -145,30 +144,38 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
 
 
 def write_transcripts(outcome: Outcome, directory: Path) -> dict[str, str]:
-    """All transcripts (all.jsonl) and one file per connection with a violation; returns the names."""
+    """All transcripts (all.jsonl) and one file per connection with a violation; returns the names of
+    those kept as evidence. The run wrote them as its connections ended: they are copied here (a
+    block at a time) only when it wrote them elsewhere."""
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.jsonl"):
-        old.unlink()
     safe = redactor_of(outcome)
-    with (directory / "all.jsonl").open("w", encoding="utf-8") as out:
-        for transcript in outcome.log.transcripts:  # one at a time: a run's worth of text is never copied whole
-            out.write(transcript.to_jsonl(safe))
-    failing = {v.connection for r in outcome.results for v in r.violations}
-    names: dict[str, str] = {}
-    for index, transcript in enumerate(outcome.log.transcripts, start=1):
-        if transcript.label in failing:
-            name = f"{index:03d}-{slug(transcript.label)}.jsonl"
-            (directory / name).write_text(transcript.to_jsonl(safe), encoding="utf-8")
-            names[transcript.label] = name
+    source = outcome.transcripts_dir
+    if source is not None and source.is_dir() and source.resolve() != directory.resolve():
+        for old in directory.glob("*.jsonl"):
+            old.unlink()
+        for written in source.glob("*.jsonl"):
+            shutil.copyfile(written, directory / written.name)
+    (directory / ALL).touch()
     for shrunk in outcome.shrunk:
         minimal = directory / f"minimal-{shrunk.requirement}.jsonl"
         minimal.write_text(shrunk.transcript.to_jsonl(safe), encoding="utf-8")
-    return names
+    return dict(outcome.files)
 
 
-def transcripts_for(outcome: Outcome, result: RequirementResult) -> list[Transcript]:
-    labels = {v.connection for v in result.violations}
-    return [t for t in outcome.log.transcripts if t.label in labels]
+def transcripts_for(outcome: Outcome, result: RequirementResult, limit: int = 5) -> list[Transcript]:
+    """The first `limit` failing connections of `result`, read back from the files the run wrote (masked)."""
+    out: list[Transcript] = []
+    for label in dict.fromkeys(v.connection for v in result.violations):
+        name = outcome.files.get(label)
+        if name is None or outcome.transcripts_dir is None or len(out) >= limit:
+            continue
+        path = outcome.transcripts_dir / name
+        try:
+            if path.stat().st_size <= CONNECTION_BYTES:
+                out += parse_jsonl(path.read_text(encoding="utf-8"), outcome.settings.timeout_s)
+        except (OSError, UnicodeDecodeError, TranscriptError):
+            continue  # evidence only: summary.json still names the file
+    return out[:limit]
 
 
 def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +23,12 @@ class RequirementResult:
     exercised: int
     violations: tuple[Violation, ...]
     reason: str = ""
+    #: Violations beyond `violations` whose evidence was not kept (a run keeps a bounded number each).
+    omitted: int = 0
+
+    @property
+    def violation_count(self) -> int:
+        return len(self.violations) + self.omitted
 
     @property
     def not_applicable(self) -> bool:
@@ -31,7 +37,11 @@ class RequirementResult:
 
 
 def evaluate(
-    contract: Contract, judgement: Judgement, selected: Iterable[str] | None = None, not_run: str | None = None
+    contract: Contract,
+    judgement: Judgement,
+    selected: Iterable[str] | None = None,
+    not_run: str | None = None,
+    omitted: Mapping[str, int] | None = None,
 ) -> list[RequirementResult]:
     """One result per requirement: failed if violated, passed if exercised, else skipped with why.
 
@@ -50,7 +60,8 @@ def evaluate(
         violations = tuple(by_id.get(req.id, ()))
         count = judgement.exercised.get(req.id, 0)
         if violations:
-            results.append(RequirementResult(req, "failed", count, violations))
+            more = omitted.get(req.id, 0) if omitted else 0
+            results.append(RequirementResult(req, "failed", count, violations, omitted=more))
         elif count:
             results.append(RequirementResult(req, "passed", count, ()))
         elif req.id in judgement.not_applicable and not not_run:

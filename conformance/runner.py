@@ -102,6 +102,21 @@ class RunLog:
     received_bytes: int = 0
     unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
     unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
+    #: Where each finished connection goes, when set (judged and written at once: engine.Recorder),
+    #: instead of `transcripts`; so a run holds no transcript longer than its connection lasts.
+    sink: Callable[[Transcript], None] | None = field(default=None, repr=False, compare=False)
+
+    def take(self, transcript: Transcript) -> None:
+        self.exchanges += sent_updates(transcript)
+        if self.sink is not None:
+            self.sink(transcript)
+        else:
+            self.transcripts.append(transcript)
+
+
+def sent_updates(transcript: Transcript) -> int:
+    """How many updates a connection sent (its client text frames)."""
+    return sum(1 for f in transcript.frames if f.direction == "client" and f.kind == "text")
 
 
 class Pacer:
@@ -351,6 +366,7 @@ async def run_plans(
     pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)
     sessions: dict[int, Session] = {}
+    taken: set[int] = set()  # connections handed to the log's sink as they ended
 
     async def one(index: int, plan: Plan) -> None:
         held = [semaphore]
@@ -374,7 +390,13 @@ async def run_plans(
                     results[index] = recorded(sessions[index], plan, target)
                     log.cut.append(Cut(plan.label, "interrupted"))
                 raise
+            sessions.pop(index, None)  # done: only connections in flight are kept for a cancelled run
             results[index] = result
+            if isinstance(result, Transcript) and log.sink is not None:
+                results[index] = None  # judged and written now: not held until the run ends
+                taken.add(index)
+                log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
+                log.take(result)
             if isinstance(result, ConnectFailed):
                 stop.set()
             elif result is not None and on_done is not None:
@@ -394,12 +416,12 @@ async def run_plans(
         await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
         raise
     finally:
-        for plan, result in zip(plans, results, strict=True):
+        for index, (plan, result) in enumerate(zip(plans, results, strict=True)):
+            if index in taken:
+                continue
             if isinstance(result, Transcript):
-                log.transcripts.append(result)
-                sent = sum(1 for f in result.frames if f.direction == "client" and f.kind == "text")
-                log.exchanges += sent
-                log.unsent_updates += max(0, len(plan.updates) - sent)
+                log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
+                log.take(result)
             else:
                 log.unreached_connections += 1
                 log.unsent_updates += len(plan.updates)

@@ -8,7 +8,7 @@ exactly that value, so the three can never disagree about the same transcripts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -150,13 +150,19 @@ def baseline_report(results: Iterable[RequirementResult], policy: Policy) -> Bas
     )
 
 
-def decide(contract: Contract, judgement: Judgement, policy: Policy, not_run: str | None = None) -> Decision:
+def decide(
+    contract: Contract,
+    judgement: Judgement,
+    policy: Policy,
+    not_run: str | None = None,
+    omitted: Mapping[str, int] | None = None,
+) -> Decision:
     """Results and verdict of `judgement` under `policy`; `not_run` says why the run was incomplete.
 
     An incomplete run is not certified (what it did not reach is skipped as not run), and it is
     never conformant: its verdict is then `error`.
     """
-    results = evaluate(contract, judgement, policy.selected, not_run=not_run)
+    results = evaluate(contract, judgement, policy.selected, not_run=not_run, omitted=omitted)
     if policy.certification and not_run is None:
         results = certify(results, policy.min_exercised)
     baseline = baseline_report(results, policy)

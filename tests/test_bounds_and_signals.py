@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from conformance.checks import Judgement, Violation
 from conformance.cli import main
 from conformance.distribute import encode, shard_from_json, shard_to_json
 from conformance.engine import Settings, Shard
@@ -34,7 +35,8 @@ from conformance.mock import MockConfig, lookup
 from conformance.mock.session import initial_session
 from conformance.report import summary_schema
 from conformance.runner import Politeness, RunLog, Target, connect
-from conformance.transcript import Frame, Transcript
+from conformance.tally import Tally
+from conformance.transcript import Frame
 from conformance.transport import ConnectFailed, Limits
 from tests.conftest import ServerThread, mock_thread
 
@@ -217,16 +219,22 @@ def test_a_handshake_that_hangs_is_tried_twice_at_most() -> None:
 
 
 def test_a_worker_record_survives_the_transfer_whatever_the_frame_texts() -> None:
-    """Frame texts cross from workers as text: lone surrogates, huge integers, line separators, NUL."""
+    """Frame texts cross from workers as text (the evidence of its tally): lone surrogates, huge
+    integers, line separators, NUL."""
     texts = ['{"n": ' + "9" * 5000 + "}", '{"s": "\ud800"}', "\ud800 raw", "a\u2028b\u0085c\x00d", "ю😀"]
-    frames = tuple(Frame("server", i / 10, text=t) for i, t in enumerate(texts))
-    transcript = Transcript("ws://127.0.0.1:1/", 0.5, (), (*frames, Frame("client", 1.0, close_code=None)), "one")
-    shard = Shard("ws://127.0.0.1:1/", RunLog(transcripts=[transcript], exchanges=1), planned=["one"])
+    frames = [Frame("server", i / 10, text=t) for i, t in enumerate(texts)]
+    tally = Tally()
+    violations = [
+        Violation("WIRE-JSON-OBJECT", "", "m", f, Frame("client", 0.5, text=t), "one")
+        for f, t in zip(frames, texts, strict=True)
+    ]
+    tally.add(0, Judgement(violations=violations, exchanges=1))
+    shard = Shard("ws://127.0.0.1:1/", RunLog(exchanges=1), planned=["one"], tally=tally)
     wire = encode(shard_to_json(shard))
     assert wire.isascii()
     wire.encode("utf-8")  # what execnet does with a str
     back = shard_from_json(json.loads(wire))
-    assert back.log.transcripts == [transcript] and back.planned == ["one"]
+    assert back.tally.judgement().violations == tally.judgement().violations and back.planned == ["one"]
 
 
 # ----------------------------------------------------------------------- processes and signals

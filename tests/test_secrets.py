@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import tarfile
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from websockets.http11 import Request, Response
 
 from conformance.auth import auth_from_env
 from conformance.cli import main
-from conformance.redact import REDACTED, Redactor, credential_forms, url_forms
+from conformance.redact import REDACTED, Redactor, credential_forms, public_url, url_forms
 from conformance.report import summary_schema
 from tests.conftest import ServerThread, seeds
 from tests.relay import relay
@@ -65,6 +66,19 @@ def escaped(value: str, form: str) -> str:
 
 
 FORMS = ("plain", "lower", "upper", "mixed", "partial", "solidus", "percent")
+#: Base64 echoes: of the whole value, in both alphabets, and of its token alone (no Basic pair).
+BASE64_FORMS = ("base64", "base64url", "base64-token")
+
+
+def encoded(value: str, form: str) -> str:
+    token = value.rsplit(" ", 1)[-1]
+    if form == "base64":
+        return base64.b64encode(value.encode()).decode()
+    if form == "base64url":
+        return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    if form == "base64-token":
+        return base64.b64encode(b"id=" + token.encode() + b";").decode()  # inside a longer encoded text
+    raise AssertionError(form)
 
 
 def echoed(request: Request) -> dict[str, str]:
@@ -88,6 +102,11 @@ def echo_and_judged(request: Request, connection: int) -> list[str | bytes]:
     judged = [
         f'{{"type": "session.created", "event_id": "echo-{i}", "session": {{"type": "{escaped(value, "mixed")}"}}}}'
         for i, value in enumerate(echoed(request).values())
+    ]
+    judged += [
+        f'{{"type": "session.created", "event_id": "b64-{i}-{form}", "session": {{"type": "{encoded(value, form)}"}}}}'
+        for i, value in enumerate(echoed(request).values())
+        for form in BASE64_FORMS
     ]
     return [*echo_frames(request, connection), *judged]
 
@@ -119,11 +138,26 @@ def outputs(report: Path, out: str, err: str) -> dict[str, str]:
     return found
 
 
+def base64_decoded(text: str) -> str:
+    """Independently of conformance.redact: every run of base64 characters decoded (either alphabet),
+    at each of the four alignments it may have been cut at."""
+    out = []
+    for run in re.findall(r"[A-Za-z0-9+/_-]{8,}", text):
+        normal = run.replace("-", "+").replace("_", "/")
+        for start in range(4):
+            chunk = normal[start:]
+            chunk = chunk[: len(chunk) - 1] if len(chunk) % 4 == 1 else chunk  # one character holds no byte
+            out.append(base64.b64decode(chunk + "=" * (-len(chunk) % 4)).decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
 def assert_nowhere(secrets: list[str], found: dict[str, str]) -> None:
     for name, text in found.items():
         plain = undo_escapes(text)
+        decoded = base64_decoded(plain)
         for secret in secrets:
             assert secret not in text and secret not in plain, f"{secret!r} leaked into {name}"
+            assert secret not in decoded, f"{secret!r} leaked base64-encoded into {name}"
 
 
 # ------------------------------------------------------------------------------ routes
@@ -149,10 +183,15 @@ def route_args(route: str, token: str, url: str, tmp_path: Path) -> tuple[list[s
         return [], url.replace("ws://", f"ws://tester:{encoded}@"), [token, encoded, basic, f"tester:{token}"]
     if route == "query":
         return [], f"{url}?api_key={encoded}&model=m", [token, encoded]
+    if route == "path-env":  # a key in a path segment of a target URL given through the environment
+        config = tmp_path / "settings.toml"
+        config.write_text('target = "${RC_TARGET}"\n', encoding="utf-8")
+        os.environ["RC_TARGET"] = url.replace("/v1/realtime/", f"/v1/{encoded}/realtime/")
+        return ["--config", str(config)], "", [token, encoded]
     raise AssertionError(route)
 
 
-ROUTES = ("api-key-env", "iam-token-env", "header-env", "config-header", "userinfo", "query")
+ROUTES = ("api-key-env", "iam-token-env", "header-env", "config-header", "userinfo", "query", "path-env")
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -160,13 +199,15 @@ def test_canary_over_every_route_echo_form_and_output(
     route: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("REALTIME_API_KEY", raising=False)
+    monkeypatch.setenv("RC_TARGET", "")  # route_args sets it for the path route; monkeypatch restores it
     token = TOKEN.format(route=route)
     monkeypatch.setenv("RC_CANARY", token)
     report = tmp_path / "report"
     with relay(echo_and_judged) as url:
         options, target, secrets = route_args(route, token, url, tmp_path)
         certify = ["--profile", "certify", "--connections", "2", "--min-exercised", "1", "--seed", "1"]
-        code = main(["run", "--target", target, *options, "--report-dir", str(report), *QUICK, *certify])
+        aimed = ["--target", target] if target else []
+        code = main(["run", *aimed, *options, "--report-dir", str(report), *QUICK, *certify])
     out, err = capsys.readouterr()
     assert code == 1, err  # the echoed session.created frames break session.type
     found = outputs(report, out, err)
@@ -220,6 +261,24 @@ def test_a_one_letter_header_value_echoed_back_is_masked_where_it_stands_alone(
 
 
 # -------------------------------------------------------------------------- the forms
+
+
+@pytest.mark.parametrize("form", BASE64_FORMS)
+def test_a_token_echoed_base64_encoded_is_masked_whatever_surrounds_it(form: str) -> None:
+    token = "tok/EN+9f8e7d6c5b"
+    safe = Redactor(tuple(credential_forms(f"Bearer {token}")))
+    for value in (token, f"Bearer {token}", f"x{token}", f"xy{token}z"):
+        masked = safe.mask(f'{{"echo": "{encoded(value, form)}"}}')
+        assert REDACTED in masked and token not in base64_decoded(masked), masked
+
+
+def test_a_key_in_a_url_path_segment_is_a_secret_and_a_model_name_is_not() -> None:
+    key = "AQVNw3xRk8e9Qp2Lm4Zt"
+    url = f"wss://example.test/v1/{key}/realtime/token/s3cr3t?model=gpt://b1gfolder0123456789/speech"
+    forms = url_forms(url)
+    assert key in forms and "s3cr3t" in forms
+    assert not any(f in ("v1", "realtime", "token", "speech") or "b1gfolder" in f for f in forms)
+    assert key not in public_url(url) and "s3cr3t" not in public_url(url) and "/realtime/" in public_url(url)
 
 
 @pytest.mark.parametrize("form", FORMS)

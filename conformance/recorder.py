@@ -1,0 +1,223 @@
+"""Each connection judged as it completes and its transcript written at once; transcripts read back one by one.
+
+So a run of any length, and `validate` or `verify` of a transcript file of any length, holds one
+connection at a time plus a `Tally` bounded by the catalogue. Transcripts are written masked (the
+run's `Redactor`) as they arrive; judging sees the raw frames.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import queue
+import re
+import threading
+import traceback
+from array import array
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from conformance.checks import judge
+from conformance.contract import Contract
+from conformance.readers import MiB, strict_loads
+from conformance.redact import NO_SECRETS, Redactor
+from conformance.tally import Tally
+from conformance.transcript import Frame, Transcript, TranscriptError, _header, frame_from_json
+
+ALL = "all.jsonl"
+#: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).
+CONNECTION_BYTES = 64 * MiB
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "connection"
+
+
+def connection_file(index: int, label: str) -> str:
+    """The file of plan number `index` (from 0) when one of its exchanges failed."""
+    return f"{index + 1:03d}-{slug(label)}.jsonl"
+
+
+class Recorder:
+    """Takes each finished connection: judges it into the tally, appends it to `all_name`, and writes a
+    failing one to a file of its own too. `order` gives each plan label's index in the run.
+
+    Connections end in any order; all.jsonl holds them in plan order (a seed gives one file): each
+    is spooled to disk as it ends, and `close()` writes the spool out in plan order, one connection
+    at a time. The work is done on a thread of its own: on the event loop, judging and writing a long
+    connection would hold up the connections still exchanging, whose frames would then be
+    stamped late (a false "answered after the timeout"). `backlog` lets the run wait for it.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        contract: Contract,
+        order: dict[str, int],
+        safe: Redactor = NO_SECRETS,
+        all_name: str = ALL,
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.tally = Tally()
+        self._contract = contract
+        self._order = order
+        self._safe = safe
+        self._path = directory / all_name
+        self._spool_path = directory / f".{all_name}.spool"
+        self._spool: IO[bytes] | None = self._spool_path.open("w+b")
+        # where each connection's text is in the spool: plan index, offset, length (24 bytes a connection)
+        self._where = (array("q"), array("q"), array("q"))
+        self._queue: queue.SimpleQueue[Transcript | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._backlog = 0
+        self.error: str | None = None  # the traceback of a bug of ours in judging or writing
+        self._thread = threading.Thread(target=self._work, name="rc-recorder", daemon=True)
+        self._thread.start()
+
+    @property
+    def backlog(self) -> int:
+        """Characters of frames taken but not yet judged and written."""
+        return self._backlog
+
+    def take(self, transcript: Transcript) -> None:
+        with self._lock:
+            self._backlog += _size(transcript)
+        self._queue.put(transcript)
+
+    def _work(self) -> None:
+        while (transcript := self._queue.get()) is not None:
+            try:
+                if self.error is None:
+                    self._record(transcript)
+            except Exception:  # a bug of ours: kept for the run to report (exit 4) with what was judged
+                self.error = traceback.format_exc()
+            finally:
+                with self._lock:
+                    self._backlog -= _size(transcript)
+
+    def _record(self, transcript: Transcript) -> None:
+        judgement = judge(transcript, self._contract)
+        index = self._order.get(transcript.label, len(self._order))
+        self.tally.add(index, judgement)
+        text = transcript.to_jsonl(self._safe)
+        if self._spool is not None:
+            data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
+            for column, value in zip(self._where, (index, self._spool.tell(), len(data)), strict=True):
+                column.append(value)
+            self._spool.write(data)
+        if judgement.violations:
+            (self.directory / connection_file(index, transcript.label)).write_text(text, encoding="utf-8")
+
+    def close(self) -> str | None:
+        """Finish judging and writing what was taken; the traceback of a bug of ours, if one stopped it."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._spool is not None:
+            indices, offsets, lengths = self._where
+            with self._path.open("wb") as out:
+                for i in sorted(range(len(indices)), key=indices.__getitem__):
+                    self._spool.seek(offsets[i])
+                    out.write(self._spool.read(lengths[i]))
+            self._spool.close()
+            self._spool = None
+            self._spool_path.unlink(missing_ok=True)
+        return self.error
+
+
+def merge_in_order(sources: list[Path], order: dict[str, int], target: Path) -> None:
+    """Write the connections of several transcript files (each in plan order) into `target`, in the
+    run's plan order (`order`: label -> index), holding one connection per file at a time."""
+    with target.open("wb") as out:
+        for _, _, chunk in heapq.merge(*(_connections(path, order, k) for k, path in enumerate(sources))):
+            out.write(chunk)
+
+
+def _connections(path: Path, order: dict[str, int], source: int) -> Iterator[tuple[int, int, bytes]]:
+    """(plan index, source, text) of each connection of a file we wrote (a header line starts one)."""
+    chunk: list[bytes] = []
+    index = -1
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"transcript": ') and chunk:
+                yield index, source, b"".join(chunk)
+                chunk = []
+            if line.startswith(b'{"transcript": '):
+                label = json.loads(line).get("label", "")
+                index = order.get(label, len(order)) if isinstance(label, str) else len(order)
+            chunk.append(line)
+    if chunk:
+        yield index, source, b"".join(chunk)
+
+
+def _size(transcript: Transcript) -> int:
+    return sum(len(f.text) if f.text is not None else 16 for f in transcript.frames)
+
+
+def read_transcripts(path: Path, default_timeout_s: float = 5.0) -> Iterator[Transcript]:
+    """The transcripts of a JSONL file one at a time, as `parse_jsonl` reads them, never the whole file.
+
+    Raises `TranscriptError` (a line that is not a frame, not UTF-8, or a connection over
+    `CONNECTION_BYTES`) and `OSError`.
+    """
+    with path.open("rb") as handle:
+        yield from iter_transcripts(_lines(handle), default_timeout_s)
+
+
+def _lines(handle: IO[bytes]) -> Iterator[str]:
+    for number in range(1, 1 << 62):
+        raw = handle.readline(CONNECTION_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > CONNECTION_BYTES:
+            raise TranscriptError(f"line {number}: larger than {CONNECTION_BYTES // MiB} MiB, refused")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TranscriptError(f"line {number}: not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def iter_transcripts(lines: Iterable[str], default_timeout_s: float = 5.0) -> Iterator[Transcript]:
+    """`transcript.parse_jsonl` over lines, yielding each connection once its last frame is read."""
+    head: Transcript | None = None
+    frames: list[Frame] = []
+    size = 0
+    any_yielded = False
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            obj = strict_loads(line)
+        except RecursionError:
+            raise TranscriptError(f"{where}: not JSON (too deeply nested)") from None
+        except ValueError as exc:  # json.JSONDecodeError, or a NaN, Infinity or overflowing number
+            raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', exc)})") from None
+        if isinstance(obj, dict) and "transcript" in obj:
+            if head is not None and frames:
+                any_yielded = True
+                yield Transcript(head.url, head.timeout_s, head.models, tuple(frames), head.label)
+            head, frames, size = _header(obj, where, default_timeout_s), [], 0
+            continue
+        if head is None:
+            head = Transcript("", default_timeout_s)
+        size += len(line)
+        if size > CONNECTION_BYTES:
+            raise TranscriptError(f"{where}: one connection larger than {CONNECTION_BYTES // MiB} MiB, refused")
+        frames.append(frame_from_json(obj, where))
+    if head is not None and frames:
+        any_yielded = True
+        yield Transcript(head.url, head.timeout_s, head.models, tuple(frames), head.label)
+    if not any_yielded:
+        raise TranscriptError("no frames: expected one JSON object a line with direction, time and text")
+
+
+def judge_file(path: Path, contract: Contract, default_timeout_s: float = 5.0) -> Tally:
+    """Judge every connection of a transcript file, one at a time."""
+    tally = Tally()
+    for index, transcript in enumerate(read_transcripts(path, default_timeout_s)):
+        tally.add(index, judge(transcript, contract))
+    return tally
