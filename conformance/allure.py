@@ -22,7 +22,7 @@ from conformance.contract import spec_hash
 from conformance.engine import Outcome
 from conformance.redact import Redactor, escape_surrogates, redactor
 from conformance.results import RequirementResult
-from conformance.transcript import Frame, Transcript, parse_json
+from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
 #: Failures shown in a result's message, and connections whose exchange is attached to it.
@@ -96,13 +96,20 @@ def _parsed(frame: Frame | None) -> Any:
         return None
 
 
+def _indented(value: Any) -> str | None:
+    """JSON indented, or None for what a hostile target can send that will not print so (integers of
+    thousands of digits, nesting deeper than the interpreter's stack)."""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    except (ValueError, RecursionError, TypeError):
+        return None
+
+
 def _pretty(frame: Frame, safe: Redactor) -> str:
-    """A frame's JSON indented (masked), or its text as it came when it is not JSON."""
+    """A frame's JSON indented (masked), or its text as it came when it is not JSON or will not indent."""
     value = _parsed(frame)
-    if value is None:
-        text = frame.describe(safe)
-    else:
-        text = safe.mask(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    indented = None if value is None else _indented(value)
+    text = frame.describe(safe) if indented is None else safe.mask(indented)
     if len(text) > FRAME_CHARS:
         text = f"{text[:FRAME_CHARS]}\n… [{len(text) - FRAME_CHARS} more characters: see the transcript]"
     return escape_surrogates(text)
@@ -181,7 +188,13 @@ def difference(result: RequirementResult, transcripts: dict[str, Transcript]) ->
         return None
 
     def text(value: dict[str, dict[str, Any]]) -> str:
-        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        shown = _indented(value)
+        if shown is None:
+            try:
+                shown = json_text(value)  # huge integers shown by their length
+            except RecursionError:
+                shown = '"<too deeply nested to show: see the transcript>"'
+        return shown
 
     return text(expected), text(actual)
 
@@ -208,7 +221,7 @@ def failure_details(result: RequirementResult, safe: Redactor) -> tuple[str, str
 def _write_attachment(results_dir: Path, name: str, text: str, kind: str = "text/plain") -> dict[str, str]:
     extension = {"text/plain": "txt", "application/json": "json"}[kind]
     source = f"{uuid.uuid4()}-attachment.{extension}"
-    (results_dir / source).write_text(text, encoding="utf-8")
+    (results_dir / source).write_text(escape_surrogates(text), encoding="utf-8")
     return {"name": name, "source": source, "type": kind}
 
 

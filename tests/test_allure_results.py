@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
 from conformance.allure import EXPECTED_FROM, identity, remove_ours
 from conformance.cli import main
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
+from conformance.mock.session import initial_session
 from tests.conftest import mock_thread
+from tests.test_bounds_and_signals import MODEL, server
 
 #: Every mock fault that breaks a reflection rule (the rules whose failures show a difference).
 REFLECTION_FAULTS = [f for f in FAULTS if set(f.trips) & set(EXPECTED_FROM)]
@@ -94,3 +99,38 @@ def test_rewriting_results_keeps_other_tests_results_in_a_shared_folder(tmp_path
         (folder / f"{name}-result.json").write_text(json.dumps(doc), encoding="utf-8")
     remove_ours(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["theirs-attachment.txt", "theirs-result.json"]
+
+
+HOSTILE_VALUES = {
+    "huge-integer": "9" * 5000,
+    "deep-nesting": "[" * 3000 + "]" * 3000,
+    "lone-surrogate": '"\\ud800 \\udfff \\u2028"',
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_VALUES))
+def test_hostile_values_in_the_offending_frame_are_reported_not_crashed_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A server whose every session.updated puts a hostile value where the update's instructions go:
+    the failure's evidence (pretty frames, the difference) is written, whatever that value is."""
+
+    async def handler(ws: ServerConnection) -> None:
+        session = initial_session(MODEL)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
+            count = 0
+            async for _ in ws:
+                count += 1
+                body = json.dumps({**session, "instructions": "@"})
+                answer = f'{{"type":"session.updated","event_id":"u{count}","session":{body}}}'
+                await ws.send(answer.replace('"@"', HOSTILE_VALUES[kind]))
+
+    report = tmp_path / "reports"
+    with server(handler) as url:
+        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err, err
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    failed = [r for r in results if r["status"] == "failed"]
+    assert failed and all(r["statusDetails"]["trace"] and r["attachments"] for r in failed if "trace" in r)
