@@ -30,6 +30,7 @@ SHOWN_VIOLATIONS = 10
 SHOWN_CONNECTIONS = 5
 FRAME_CHARS = 20_000  # a frame longer than this is cut in the attachment (the transcript has it whole)
 EXCHANGE_FRAMES = 200  # frames shown around the offending one in a long connection
+EXCHANGE_CHARS = 1 << 20  # past this, an attachment shows only the offending frames (and their updates) whole
 #: Where the expected value of a reflection failure comes from: what the update set, or what the
 #: session was before the update (patch semantics keep every field an update does not set).
 EXPECTED_FROM = {"EX-REFLECT": "update", "EX-PATCH-KEEPS-UNSET": "before", "EX-KEEP-CONFIG": "before"}
@@ -105,9 +106,9 @@ def _indented(value: Any) -> str | None:
         return None
 
 
-def _pretty(frame: Frame, safe: Redactor) -> str:
+def _pretty(frame: Frame, safe: Redactor, value: Any = _MISSING) -> str:
     """A frame's JSON indented (masked), or its text as it came when it is not JSON or will not indent."""
-    value = _parsed(frame)
+    value = _parsed(frame) if value is _MISSING else value
     indented = None if value is None else _indented(value)
     text = frame.describe(safe) if indented is None else safe.mask(indented)
     if len(text) > FRAME_CHARS:
@@ -115,8 +116,7 @@ def _pretty(frame: Frame, safe: Redactor) -> str:
     return escape_surrogates(text)
 
 
-def _kind(frame: Frame) -> str:
-    value = _parsed(frame)
+def _kind(frame: Frame, value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("type"), str):
         return str(value["type"])
     return frame.kind
@@ -127,27 +127,40 @@ def _is(frame: Frame, other: Frame | None) -> bool:
 
 
 def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redactor) -> str:
-    """One connection as a person reads it: every frame pretty-printed, the ones that broke the rule marked."""
+    """One connection as a person reads it: its frames pretty-printed, the ones that broke the rule marked.
+
+    Bounded (a flooding target): frames around the first offending one, and past EXCHANGE_CHARS only
+    the frames that matter are printed whole, the others in one line each.
+    """
     mine = [v for v in result.violations if v.connection == transcript.label]
+    broke_ids = {id(v.received) for v in mine if v.received is not None}
+    sent_ids = {id(v.sent) for v in mine if v.sent is not None}
     frames = list(transcript.frames)
-    marked = [i for i, f in enumerate(frames) if any(_is(f, v.received) for v in mine)]
+    marked = [i for i, f in enumerate(frames) if id(f) in broke_ids]
     start = max(0, (marked[0] if marked else 0) - EXCHANGE_FRAMES // 2)
     lines = [f"connection: {safe.mask(transcript.label)} ({len(frames)} frames)", ""]
     if start:
         lines += [f"… {start} earlier frames (see the transcript)", ""]
+    budget = EXCHANGE_CHARS
     for index in range(start, min(len(frames), start + EXCHANGE_FRAMES)):
         frame = frames[index]
         arrow = "client →" if frame.direction == "client" else "server ←"
-        head = f"#{index + 1} {arrow} {_kind(frame)} at {frame.time:.3f}s"
-        broke = [v for v in mine if _is(frame, v.received)]
-        answered = [v for v in mine if _is(frame, v.sent)]
+        broke = [v for v in mine if v.received is frame] if id(frame) in broke_ids else []
+        if not broke and id(frame) not in sent_ids and budget <= 0:
+            size = len(frame.text) if frame.text is not None else 0
+            lines.append(f"#{index + 1} {arrow} {frame.kind} frame of {size} characters at {frame.time:.3f}s")
+            continue
+        value = _parsed(frame)
+        head = f"#{index + 1} {arrow} {_kind(frame, value)} at {frame.time:.3f}s"
         if broke:
             head = f">>> {head}   BROKE {result.requirement.id}"
-        elif answered:
+        elif id(frame) in sent_ids:
             head = f"{head}   (the update the offending answer is about)"
+        pretty = _pretty(frame, safe, value)
+        budget -= len(pretty)
         lines.append(head)
-        lines += [f"    {line}" for line in _pretty(frame, safe).splitlines()]
-        for v in broke:
+        lines += [f"    {line}" for line in pretty.splitlines()]
+        for v in broke[:SHOWN_VIOLATIONS]:
             lines.append(f"    ^^^ {safe.mask(v.path)}: {safe.mask(v.message)}")
         lines.append("")
     if start + EXCHANGE_FRAMES < len(frames):

@@ -11,11 +11,16 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.allure import EXPECTED_FROM, identity, remove_ours
+from conformance.allure import EXCHANGE_CHARS, EXPECTED_FROM, FRAME_CHARS, exchange_text, identity, remove_ours
+from conformance.checks import Violation
 from conformance.cli import main
+from conformance.contract import load_contract
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
 from conformance.mock.session import initial_session
+from conformance.redact import NO_SECRETS
+from conformance.results import RequirementResult
+from conformance.transcript import Frame, Transcript
 from tests.conftest import mock_thread
 from tests.test_bounds_and_signals import MODEL, server
 
@@ -134,3 +139,19 @@ def test_hostile_values_in_the_offending_frame_are_reported_not_crashed_on(
     results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
     failed = [r for r in results if r["status"] == "failed"]
     assert failed and all(r["statusDetails"]["trace"] and r["attachments"] for r in failed if "trace" in r)
+
+
+def test_a_flooded_connection_gives_a_bounded_exchange_with_the_offending_frame_whole() -> None:
+    requirement = load_contract().requirements[0]
+    big = json.dumps({"type": "conversation.item.junk", "data": "x" * 50_000})
+    frames = [Frame("server", i / 100, text=big) for i in range(300)]
+    update = Frame("client", 1.5, text='{"type": "session.update", "session": {}}')
+    offending = Frame("server", 1.6, text='{"type": "session.updated", "session": {"tools": 1}}')
+    frames[150:150] = [update, offending]
+    transcript = Transcript("ws://x", 0.5, frames=tuple(frames), label="flood")
+    violation = Violation(requirement.id, "session.tools", "bad", offending, update, "flood")
+    result = RequirementResult(requirement, "failed", 1, (violation,))
+    text = exchange_text(transcript, result, NO_SECRETS)
+    assert len(text) < EXCHANGE_CHARS + 2 * FRAME_CHARS
+    assert f'>>> #152 server ← session.updated at 1.600s   BROKE {requirement.id}\n    {{\n      "type"' in text
+    assert "#151 client → session.update at 1.500s   (the update the offending answer is about)" in text
