@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ SHOWN_VIOLATIONS = 10
 SHOWN_CONNECTIONS = 5
 FRAME_CHARS = 20_000  # a frame longer than this is cut in the attachment (the transcript has it whole)
 EXCHANGE_FRAMES = 200  # frames shown around the offending one in a long connection
+RUN_ATTACHMENT_CHARS = 64 << 20  # then failures point to transcripts/ (which has every frame) only
 EXCHANGE_CHARS = 1 << 20  # past this, an attachment shows only the offending frames (and their updates) whole
 #: Where the expected value of a reflection failure comes from: what the update set, or what the
 #: session was before the update (patch semantics keep every field an update does not set).
@@ -238,7 +240,16 @@ def _write_attachment(results_dir: Path, name: str, text: str, kind: str = "text
     return {"name": name, "source": source, "type": kind}
 
 
-def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, stop_ms: int) -> dict[str, Any]:
+@dataclass
+class Budget:
+    """Characters of exchange attachments a run may still write (a flood fails many requirements at once)."""
+
+    left: int = RUN_ATTACHMENT_CHARS
+
+
+def result_json(
+    outcome: Outcome, result: RequirementResult, results_dir: Path, stop_ms: int, budget: Budget | None = None
+) -> dict[str, Any]:
     """One requirement's Allure result (attachments written beside it)."""
     safe = redactor(outcome.settings.auth.secrets)
     r = result.requirement
@@ -273,9 +284,11 @@ def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, 
         if diff is not None:
             details["expected"], details["actual"] = safe.mask(diff[0]), safe.mask(diff[1])
         labels = list(dict.fromkeys(v.connection for v in result.violations))
+        budget = budget or Budget()
         for label in labels[:SHOWN_CONNECTIONS]:
-            if label in by_label:
+            if label in by_label and budget.left > 0:
                 text = exchange_text(by_label[label], result, safe)
+                budget.left -= len(text)
                 doc["attachments"].append(_write_attachment(results_dir, safe.mask(f"exchange: {label}"), text))
         if expected:
             assert outcome.baseline is not None
@@ -300,8 +313,9 @@ def write_results(outcome: Outcome, results_dir: Path) -> None:
     remove_ours(results_dir)
     started = datetime.fromisoformat(outcome.started_at).timestamp()
     stop_ms = int((started + outcome.duration_s) * 1000)
+    budget = Budget()
     for result in outcome.results:
-        doc = result_json(outcome, result, results_dir, stop_ms)
+        doc = result_json(outcome, result, results_dir, stop_ms, budget)
         text = escape_surrogates(json.dumps(doc, ensure_ascii=False, indent=1))
         (results_dir / f"{doc['uuid']}-result.json").write_text(text, encoding="utf-8")
     if outcome.verdict != "conformant":
