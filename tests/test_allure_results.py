@@ -11,7 +11,15 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.allure import EXCHANGE_CHARS, EXPECTED_FROM, FRAME_CHARS, exchange_text, identity, remove_ours
+from conformance.allure import (
+    EXCHANGE_CHARS,
+    EXPECTED_FROM,
+    FRAME_CHARS,
+    GLOBALS_FILE,
+    exchange_text,
+    identity,
+    remove_ours,
+)
 from conformance.checks import Violation
 from conformance.cli import main
 from conformance.contract import load_contract
@@ -155,3 +163,22 @@ def test_a_flooded_connection_gives_a_bounded_exchange_with_the_offending_frame_
     assert len(text) < EXCHANGE_CHARS + 2 * FRAME_CHARS
     assert f'>>> #152 server ← session.updated at 1.600s   BROKE {requirement.id}\n    {{\n      "type"' in text
     assert "#151 client → session.update at 1.500s   (the update the offending answer is about)" in text
+
+
+def test_an_untestable_target_is_named_so_first_not_green(tmp_path: Path) -> None:
+    """Nothing listens: exit 3, and the report's verdict (its name and global error) says it was not tested."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    report = tmp_path / "reports"
+    args = ["run", "--target", f"ws://127.0.0.1:{port}/v1/realtime", "--report-dir", str(report), "--quiet"]
+    assert main([*args, "--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--no-html"]) == 3
+    folder = report / "allure-results"
+    verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "error" and verdict["line"].startswith("NOT FULLY TESTED: ")
+    errors = json.loads((folder / GLOBALS_FILE).read_text(encoding="utf-8"))["errors"]
+    assert [e["message"] for e in errors] == [verdict["line"]]
+    statuses = {json.loads(p.read_text())["status"] for p in folder.glob("*-result.json")}
+    assert "passed" not in statuses
