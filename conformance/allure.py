@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from conformance.contract import spec_hash
 from conformance.engine import Outcome
 from conformance.redact import Redactor, escape_surrogates, redactor
 from conformance.results import RequirementResult
-from conformance.transcript import Frame, Transcript, parse_json
+from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
 #: Failures shown in a result's message, and connections whose exchange is attached to it.
@@ -30,6 +31,8 @@ SHOWN_VIOLATIONS = 10
 SHOWN_CONNECTIONS = 5
 FRAME_CHARS = 20_000  # a frame longer than this is cut in the attachment (the transcript has it whole)
 EXCHANGE_FRAMES = 200  # frames shown around the offending one in a long connection
+RUN_ATTACHMENT_CHARS = 64 << 20  # then failures point to transcripts/ (which has every frame) only
+EXCHANGE_CHARS = 1 << 20  # past this, an attachment shows only the offending frames (and their updates) whole
 #: Where the expected value of a reflection failure comes from: what the update set, or what the
 #: session was before the update (patch semantics keep every field an update does not set).
 EXPECTED_FROM = {"EX-REFLECT": "update", "EX-PATCH-KEEPS-UNSET": "before", "EX-KEEP-CONFIG": "before"}
@@ -55,6 +58,7 @@ def identity(requirement_id: str, dialect: str) -> str:
 
 
 def dialect_of(outcome: Outcome) -> str:
+    """The dialect the run spoke (part of a requirement's identity); "default" until settings name one."""
     return str(getattr(outcome.settings, "dialect", None) or "default")
 
 
@@ -96,20 +100,26 @@ def _parsed(frame: Frame | None) -> Any:
         return None
 
 
-def _pretty(frame: Frame, safe: Redactor) -> str:
-    """A frame's JSON indented (masked), or its text as it came when it is not JSON."""
-    value = _parsed(frame)
-    if value is None:
-        text = frame.describe(safe)
-    else:
-        text = safe.mask(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+def _indented(value: Any) -> str | None:
+    """JSON indented, or None for what a hostile target can send that will not print so (integers of
+    thousands of digits, nesting deeper than the interpreter's stack)."""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    except (ValueError, RecursionError, TypeError):
+        return None
+
+
+def _pretty(frame: Frame, safe: Redactor, value: Any = _MISSING) -> str:
+    """A frame's JSON indented (masked), or its text as it came when it is not JSON or will not indent."""
+    value = _parsed(frame) if value is _MISSING else value
+    indented = None if value is None else _indented(value)
+    text = frame.describe(safe) if indented is None else safe.mask(indented)
     if len(text) > FRAME_CHARS:
         text = f"{text[:FRAME_CHARS]}\n… [{len(text) - FRAME_CHARS} more characters: see the transcript]"
     return escape_surrogates(text)
 
 
-def _kind(frame: Frame) -> str:
-    value = _parsed(frame)
+def _kind(frame: Frame, value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("type"), str):
         return str(value["type"])
     return frame.kind
@@ -120,27 +130,40 @@ def _is(frame: Frame, other: Frame | None) -> bool:
 
 
 def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redactor) -> str:
-    """One connection as a person reads it: every frame pretty-printed, the ones that broke the rule marked."""
+    """One connection as a person reads it: its frames pretty-printed, the ones that broke the rule marked.
+
+    Bounded (a flooding target): frames around the first offending one, and past EXCHANGE_CHARS only
+    the frames that matter are printed whole, the others in one line each.
+    """
     mine = [v for v in result.violations if v.connection == transcript.label]
+    broke_ids = {id(v.received) for v in mine if v.received is not None}
+    sent_ids = {id(v.sent) for v in mine if v.sent is not None}
     frames = list(transcript.frames)
-    marked = [i for i, f in enumerate(frames) if any(_is(f, v.received) for v in mine)]
+    marked = [i for i, f in enumerate(frames) if id(f) in broke_ids]
     start = max(0, (marked[0] if marked else 0) - EXCHANGE_FRAMES // 2)
     lines = [f"connection: {safe.mask(transcript.label)} ({len(frames)} frames)", ""]
     if start:
         lines += [f"… {start} earlier frames (see the transcript)", ""]
+    budget = EXCHANGE_CHARS
     for index in range(start, min(len(frames), start + EXCHANGE_FRAMES)):
         frame = frames[index]
         arrow = "client →" if frame.direction == "client" else "server ←"
-        head = f"#{index + 1} {arrow} {_kind(frame)} at {frame.time:.3f}s"
-        broke = [v for v in mine if _is(frame, v.received)]
-        answered = [v for v in mine if _is(frame, v.sent)]
+        broke = [v for v in mine if v.received is frame] if id(frame) in broke_ids else []
+        if not broke and id(frame) not in sent_ids and budget <= 0:
+            size = len(frame.text) if frame.text is not None else 0
+            lines.append(f"#{index + 1} {arrow} {frame.kind} frame of {size} characters at {frame.time:.3f}s")
+            continue
+        value = _parsed(frame)
+        head = f"#{index + 1} {arrow} {_kind(frame, value)} at {frame.time:.3f}s"
         if broke:
             head = f">>> {head}   BROKE {result.requirement.id}"
-        elif answered:
+        elif id(frame) in sent_ids:
             head = f"{head}   (the update the offending answer is about)"
+        pretty = _pretty(frame, safe, value)
+        budget -= len(pretty)
         lines.append(head)
-        lines += [f"    {line}" for line in _pretty(frame, safe).splitlines()]
-        for v in broke:
+        lines += [f"    {line}" for line in pretty.splitlines()]
+        for v in broke[:SHOWN_VIOLATIONS]:
             lines.append(f"    ^^^ {safe.mask(v.path)}: {safe.mask(v.message)}")
         lines.append("")
     if start + EXCHANGE_FRAMES < len(frames):
@@ -181,7 +204,13 @@ def difference(result: RequirementResult, transcripts: dict[str, Transcript]) ->
         return None
 
     def text(value: dict[str, dict[str, Any]]) -> str:
-        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+        shown = _indented(value)
+        if shown is None:
+            try:
+                shown = json_text(value)  # huge integers shown by their length
+            except RecursionError:
+                shown = '"<too deeply nested to show: see the transcript>"'
+        return shown
 
     return text(expected), text(actual)
 
@@ -208,11 +237,20 @@ def failure_details(result: RequirementResult, safe: Redactor) -> tuple[str, str
 def _write_attachment(results_dir: Path, name: str, text: str, kind: str = "text/plain") -> dict[str, str]:
     extension = {"text/plain": "txt", "application/json": "json"}[kind]
     source = f"{uuid.uuid4()}-attachment.{extension}"
-    (results_dir / source).write_text(text, encoding="utf-8")
+    (results_dir / source).write_text(escape_surrogates(text), encoding="utf-8")
     return {"name": name, "source": source, "type": kind}
 
 
-def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, stop_ms: int) -> dict[str, Any]:
+@dataclass
+class Budget:
+    """Characters of exchange attachments a run may still write (a flood fails many requirements at once)."""
+
+    left: int = RUN_ATTACHMENT_CHARS
+
+
+def result_json(
+    outcome: Outcome, result: RequirementResult, results_dir: Path, stop_ms: int, budget: Budget | None = None
+) -> dict[str, Any]:
     """One requirement's Allure result (attachments written beside it)."""
     safe = redactor(outcome.settings.auth.secrets)
     r = result.requirement
@@ -247,9 +285,11 @@ def result_json(outcome: Outcome, result: RequirementResult, results_dir: Path, 
         if diff is not None:
             details["expected"], details["actual"] = safe.mask(diff[0]), safe.mask(diff[1])
         labels = list(dict.fromkeys(v.connection for v in result.violations))
+        budget = budget or Budget()
         for label in labels[:SHOWN_CONNECTIONS]:
-            if label in by_label:
+            if label in by_label and budget.left > 0:
                 text = exchange_text(by_label[label], result, safe)
+                budget.left -= len(text)
                 doc["attachments"].append(_write_attachment(results_dir, safe.mask(f"exchange: {label}"), text))
         if expected:
             assert outcome.baseline is not None
@@ -274,8 +314,9 @@ def write_results(outcome: Outcome, results_dir: Path) -> None:
     remove_ours(results_dir)
     started = datetime.fromisoformat(outcome.started_at).timestamp()
     stop_ms = int((started + outcome.duration_s) * 1000)
+    budget = Budget()
     for result in outcome.results:
-        doc = result_json(outcome, result, results_dir, stop_ms)
+        doc = result_json(outcome, result, results_dir, stop_ms, budget)
         text = escape_surrogates(json.dumps(doc, ensure_ascii=False, indent=1))
         (results_dir / f"{doc['uuid']}-result.json").write_text(text, encoding="utf-8")
     if outcome.verdict != "conformant":

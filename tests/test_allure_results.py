@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
-from conformance.allure import EXPECTED_FROM, identity, remove_ours
+from conformance.allure import (
+    EXCHANGE_CHARS,
+    EXPECTED_FROM,
+    FRAME_CHARS,
+    GLOBALS_FILE,
+    exchange_text,
+    identity,
+    remove_ours,
+)
+from conformance.checks import Violation
 from conformance.cli import main
+from conformance.contract import load_contract
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
+from conformance.mock.session import initial_session
+from conformance.redact import NO_SECRETS
+from conformance.results import RequirementResult
+from conformance.transcript import Frame, Transcript
 from tests.conftest import mock_thread
+from tests.test_bounds_and_signals import MODEL, server
 
 #: Every mock fault that breaks a reflection rule (the rules whose failures show a difference).
 REFLECTION_FAULTS = [f for f in FAULTS if set(f.trips) & set(EXPECTED_FROM)]
@@ -94,3 +112,73 @@ def test_rewriting_results_keeps_other_tests_results_in_a_shared_folder(tmp_path
         (folder / f"{name}-result.json").write_text(json.dumps(doc), encoding="utf-8")
     remove_ours(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["theirs-attachment.txt", "theirs-result.json"]
+
+
+HOSTILE_VALUES = {
+    "huge-integer": "9" * 5000,
+    "deep-nesting": "[" * 3000 + "]" * 3000,
+    "lone-surrogate": '"\\ud800 \\udfff \\u2028"',
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_VALUES))
+def test_hostile_values_in_the_offending_frame_are_reported_not_crashed_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A server whose every session.updated puts a hostile value where the update's instructions go:
+    the failure's evidence (pretty frames, the difference) is written, whatever that value is."""
+
+    async def handler(ws: ServerConnection) -> None:
+        session = initial_session(MODEL)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
+            count = 0
+            async for _ in ws:
+                count += 1
+                body = json.dumps({**session, "instructions": "@"})
+                answer = f'{{"type":"session.updated","event_id":"u{count}","session":{body}}}'
+                await ws.send(answer.replace('"@"', HOSTILE_VALUES[kind]))
+
+    report = tmp_path / "reports"
+    with server(handler) as url:
+        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err, err
+    results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
+    failed = [r for r in results if r["status"] == "failed"]
+    assert failed and all(r["statusDetails"]["trace"] and r["attachments"] for r in failed if "trace" in r)
+
+
+def test_a_flooded_connection_gives_a_bounded_exchange_with_the_offending_frame_whole() -> None:
+    requirement = load_contract().requirements[0]
+    big = json.dumps({"type": "conversation.item.junk", "data": "x" * 50_000})
+    frames = [Frame("server", i / 100, text=big) for i in range(300)]
+    update = Frame("client", 1.5, text='{"type": "session.update", "session": {}}')
+    offending = Frame("server", 1.6, text='{"type": "session.updated", "session": {"tools": 1}}')
+    frames[150:150] = [update, offending]
+    transcript = Transcript("ws://x", 0.5, frames=tuple(frames), label="flood")
+    violation = Violation(requirement.id, "session.tools", "bad", offending, update, "flood")
+    result = RequirementResult(requirement, "failed", 1, (violation,))
+    text = exchange_text(transcript, result, NO_SECRETS)
+    assert len(text) < EXCHANGE_CHARS + 2 * FRAME_CHARS
+    assert f'>>> #152 server ← session.updated at 1.600s   BROKE {requirement.id}\n    {{\n      "type"' in text
+    assert "#151 client → session.update at 1.500s   (the update the offending answer is about)" in text
+
+
+def test_an_untestable_target_is_named_so_first_not_green(tmp_path: Path) -> None:
+    """Nothing listens: exit 3, and the report's verdict (its name and global error) says it was not tested."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    report = tmp_path / "reports"
+    args = ["run", "--target", f"ws://127.0.0.1:{port}/v1/realtime", "--report-dir", str(report), "--quiet"]
+    assert main([*args, "--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--no-html"]) == 3
+    folder = report / "allure-results"
+    verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "error" and verdict["line"].startswith("NOT FULLY TESTED: ")
+    errors = json.loads((folder / GLOBALS_FILE).read_text(encoding="utf-8"))["errors"]
+    assert [e["message"] for e in errors] == [verdict["line"]]
+    statuses = {json.loads(p.read_text())["status"] for p in folder.glob("*-result.json")}
+    assert "passed" not in statuses
