@@ -196,7 +196,7 @@ def event(session: Any, event_id: str | None) -> dict[str, Any]:
 
 @functools.cache
 def _session_update_operation() -> Any:
-    import schemathesis
+    import schemathesis  # imported when first drawn from (a tenth of a second): a smoke run never is
 
     schema = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
     return schema["/v1/realtime/client-events/session.update"]["POST"]
