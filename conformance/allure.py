@@ -22,6 +22,7 @@ from conformance import __version__
 from conformance.contract import spec_hash
 from conformance.engine import Outcome
 from conformance.redact import Redactor, escape_surrogates, redactor
+from conformance.report import transcripts_for
 from conformance.results import RequirementResult
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 
@@ -280,7 +281,8 @@ def result_json(
     if result.status == "failed":
         message, trace = failure_details(result, safe)
         details: dict[str, Any] = {"message": message, "trace": trace}
-        by_label = {t.label: t for t in outcome.log.transcripts}
+        # read back from the files the run wrote (masked), as a streamed run keeps none in memory
+        by_label = {t.label: t for t in transcripts_for(outcome, result, max(SHOWN_VIOLATIONS, SHOWN_CONNECTIONS))}
         diff = difference(result, by_label)
         if diff is not None:
             details["expected"], details["actual"] = safe.mask(diff[0]), safe.mask(diff[1])
