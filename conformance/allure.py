@@ -126,8 +126,18 @@ def _kind(frame: Frame, value: Any) -> str:
     return frame.kind
 
 
-def _is(frame: Frame, other: Frame | None) -> bool:
-    return other is not None and (frame is other or frame == other)
+def _key(frame: Frame) -> tuple[str, float, str]:
+    """What names a frame in its connection, in memory or read back from its (masked) file."""
+    return (frame.direction, round(frame.time, 6), frame.kind)
+
+
+def _is(frame: Frame, other: Frame | None, safe: Redactor | None = None) -> bool:
+    """The same frame: itself, or (read back from the masked file) the same place and the same masked text."""
+    if other is None or frame is other:
+        return frame is other
+    if _key(frame) != _key(other):
+        return False
+    return safe is None or frame.text == other.text or safe.mask(frame.text or "") == safe.mask(other.text or "")
 
 
 def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redactor) -> str:
@@ -137,10 +147,12 @@ def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redac
     the frames that matter are printed whole, the others in one line each.
     """
     mine = [v for v in result.violations if v.connection == transcript.label]
-    broke_ids = {id(v.received) for v in mine if v.received is not None}
-    sent_ids = {id(v.sent) for v in mine if v.sent is not None}
+    broke_ids = {_key(v.received) for v in mine if v.received is not None}
+    sent_ids = {_key(v.sent) for v in mine if v.sent is not None}
     frames = list(transcript.frames)
-    marked = [i for i, f in enumerate(frames) if id(f) in broke_ids]
+    offending = [v.received for v in mine if v.received is not None]
+    sent = [v.sent for v in mine if v.sent is not None]
+    marked = [i for i, f in enumerate(frames) if _key(f) in broke_ids and any(_is(f, o, safe) for o in offending)]
     start = max(0, (marked[0] if marked else 0) - EXCHANGE_FRAMES // 2)
     lines = [f"connection: {safe.mask(transcript.label)} ({len(frames)} frames)", ""]
     if start:
@@ -149,8 +161,9 @@ def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redac
     for index in range(start, min(len(frames), start + EXCHANGE_FRAMES)):
         frame = frames[index]
         arrow = "client →" if frame.direction == "client" else "server ←"
-        broke = [v for v in mine if v.received is frame] if id(frame) in broke_ids else []
-        if not broke and id(frame) not in sent_ids and budget <= 0:
+        broke = [v for v in mine if _is(frame, v.received, safe)] if _key(frame) in broke_ids else []
+        is_sent = _key(frame) in sent_ids and any(_is(frame, o, safe) for o in sent)
+        if not broke and not is_sent and budget <= 0:
             size = len(frame.text) if frame.text is not None else 0
             lines.append(f"#{index + 1} {arrow} {frame.kind} frame of {size} characters at {frame.time:.3f}s")
             continue
@@ -158,7 +171,7 @@ def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redac
         head = f"#{index + 1} {arrow} {_kind(frame, value)} at {frame.time:.3f}s"
         if broke:
             head = f">>> {head}   BROKE {result.requirement.id}"
-        elif id(frame) in sent_ids:
+        elif is_sent:
             head = f"{head}   (the update the offending answer is about)"
         pretty = _pretty(frame, safe, value)
         budget -= len(pretty)
