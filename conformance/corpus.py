@@ -12,10 +12,14 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import itertools
 import json
 import os
+import shutil
 import signal
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -56,7 +60,7 @@ def draw_ahead(seed_value: int, count: int) -> None:
     The child never outlives the run: it is killed if the parent is interrupted or exits first.
     """
     folder = corpus_dir()
-    if folder is None or (folder / f"{corpus_key(seed_value, count)}.json").is_file() or not hasattr(os, "fork"):
+    if folder is None or (folder / f"{corpus_key(seed_value, count)}.jsonl").is_file() or not hasattr(os, "fork"):
         return
     pid = os.fork()
     if pid == 0:  # the child: draw, store, leave without running the parent's cleanup
@@ -95,13 +99,89 @@ def _reap(pid: int, kill: bool) -> None:
         os.waitpid(pid, 0)
 
 
+@dataclass(frozen=True)
+class Plans:
+    """Plans read as they are iterated, never all held: a run of 160,000 exchanges plans in flat memory.
+
+    `parts` are iterated one after the other (a tuple of plans, a `Corpus` read from its file);
+    `every(k, n)` is shard k of n: plans k, k + n, k + 2n… Iterating twice gives the same plans.
+    """
+
+    parts: tuple[Sequence[Plan] | Corpus, ...]
+    start: int = 0
+    step: int = 1
+
+    def __iter__(self) -> Iterator[Plan]:
+        return itertools.islice(itertools.chain.from_iterable(self.parts), self.start, None, self.step)
+
+    def __len__(self) -> int:
+        return len(range(self.start, sum(len(part) for part in self.parts), self.step))
+
+    def every(self, start: int, step: int) -> Plans:
+        """Plans start, start + step, start + 2·step… of these."""
+        return Plans(self.parts, self.start + start * self.step, self.step * step)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A seed's generated plans, in a JSONL file read line by line each time they are iterated.
+
+    The file: a header line (counts), one line per coverage case, one line per drawn connection;
+    the probes, which are not drawn, are built between the two.
+    """
+
+    seed: int
+    path: Path
+    coverage: int
+    drawn: int
+
+    def __len__(self) -> int:
+        return self.coverage + len(probe_plans()) + self.drawn
+
+    def __iter__(self) -> Iterator[Plan]:
+        with self.path.open(encoding="utf-8") as lines:
+            next(lines)  # the header
+            for i, line in zip(range(self.coverage), lines, strict=False):
+                yield Plan(f"coverage #{i + 1}", tuple(json.loads(line)))
+            yield from probe_plans()
+            for i, line in zip(range(self.drawn), lines, strict=False):
+                yield Plan(f"generated #{i + 1} (seed {self.seed})", tuple(json.loads(line)))
+
+
+def _opened(path: Path, seed_value: int) -> Corpus | None:
+    """The corpus in `path` if it is whole (its header's counts match its lines), else None (drawn again)."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, StopIteration):
+        with path.open(encoding="utf-8") as lines:
+            header = json.loads(next(lines))
+            coverage, drawn = header["coverage"], header["drawn"]
+            body = sum(1 for _ in lines)
+        if isinstance(coverage, int) and isinstance(drawn, int) and body == coverage + drawn:
+            return Corpus(seed_value, path, coverage, drawn)
+    return None
+
+
+_scratch: list[Path] = []  # a process's own corpus folder when the cache is off, removed at exit
+
+
+def _folder() -> Path:
+    folder = corpus_dir()
+    if folder is not None:
+        return folder
+    if not _scratch:
+        _scratch.append(Path(tempfile.mkdtemp(prefix="rc-corpus-")))
+        atexit.register(shutil.rmtree, _scratch[0], True)
+    return _scratch[0]
+
+
 @functools.lru_cache(maxsize=8)
-def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
+def generated_plans(seed_value: int, count: int) -> Corpus:
     """Schemathesis' coverage cases, our single-fault probes and value updates, then `count` connections
     drawn from `seed_value` (same seed, same plans).
 
-    Drawn once, then replayed: kept in memory for the process (the run, the merge of worker shards)
-    and on disk keyed by seed, size, spec hash and versions, so a pinned seed in CI draws only once.
+    Drawn once, then replayed from disk: kept keyed by seed, size, spec hash and versions (so a
+    pinned seed in CI draws only once), or in a folder of the process's own when the cache is off.
+    Each draw is written to the file as it is drawn, and the plans are read back as they are run:
+    memory does not grow with the corpus. Only the small handle is kept for the process.
     """
     child = _drawing.pop((seed_value, count), None)
     if child is not None:
@@ -110,33 +190,34 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
         except BaseException:  # Ctrl-C while waiting: the child must not draw on at 100% CPU
             _reap(child, kill=True)
             raise
-    folder = corpus_dir()
-    path = folder / f"{corpus_key(seed_value, count)}.json" if folder is not None else None
-    corpus: dict[str, list[list[str]]] = {}
-    if path is not None and path.is_file():
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            if all(isinstance(loaded.get(k), list) for k in ("coverage", "drawn")):
-                corpus = loaded
-    if not corpus:
-        drawn: list[tuple[str, ...]] = []
+    path = _folder() / f"{corpus_key(seed_value, count)}.jsonl"
+    if path.is_file() and (corpus := _opened(path, seed_value)) is not None:
+        return corpus
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drawn_path = path.with_suffix(f".{os.getpid()}.drawn")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        drawn = 0
+        with drawn_path.open("w", encoding="utf-8") as out:
 
-        def on_drawn(updates: tuple[str, ...]) -> None:
-            drawn.append(updates)
-            shown.step("drawing", len(drawn))
+            def on_drawn(updates: tuple[str, ...]) -> None:
+                nonlocal drawn
+                out.write(json.dumps(list(updates)) + "\n")  # streamed: the draws are never all held
+                drawn += 1
+                shown.step("drawing", drawn)
 
-        shown.begin("drawing", count)
-        run_hypothesis(seed_value, count, on_drawn)
-        corpus = {"coverage": [list(p.updates) for p in coverage_plans()], "drawn": [list(u) for u in drawn]}
-        if path is not None:
-            with contextlib.suppress(OSError):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_text(json.dumps(corpus), encoding="utf-8")
-                temporary.replace(path)
-    coverage = [Plan(f"coverage #{i + 1}", tuple(u)) for i, u in enumerate(corpus["coverage"])]
-    drawn_plans = [Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u)) for i, u in enumerate(corpus["drawn"])]
-    return (*coverage, *probe_plans(), *drawn_plans)
+            shown.begin("drawing", count)
+            run_hypothesis(seed_value, count, on_drawn)
+        coverage = [json.dumps(list(p.updates)) for p in coverage_plans()]
+        with temporary.open("w", encoding="utf-8") as out, drawn_path.open(encoding="utf-8") as draws:
+            out.write(json.dumps({"coverage": len(coverage), "drawn": drawn}) + "\n")
+            out.writelines(line + "\n" for line in coverage)
+            shutil.copyfileobj(draws, out)
+        temporary.replace(path)
+    finally:
+        for leftover in (drawn_path, temporary):
+            leftover.unlink(missing_ok=True)
+    return Corpus(seed_value, path, len(coverage), drawn)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from conformance import signals
 from conformance.baseline import BaselineReport, Expected
 from conformance.checks import Judgement, judge
 from conformance.contract import Contract, load_contract
-from conformance.corpus import generated_plans, run_hypothesis
+from conformance.corpus import Plans, generated_plans, run_hypothesis
 from conformance.generate import scripted_plans
 from conformance.mock import MockConfig, serve_mock
 from conformance.recorder import ALL, Recorder, connection_file, merge_in_order
@@ -139,12 +139,15 @@ class Outcome:
         return self.log.failure
 
 
-def plans_for(settings: Settings, seed: int) -> list[Plan]:
-    """Smoke: the scripted connections; full and certify add Schemathesis' coverage cases and drawn ones."""
-    plans = scripted_plans()
-    if settings.profile != "smoke":
-        plans += list(generated_plans(seed, settings.connections))
-    return plans
+def plans_for(settings: Settings, seed: int) -> Plans:
+    """Smoke: the scripted connections; full and certify add Schemathesis' coverage cases and drawn ones.
+
+    Read from the corpus file as they are iterated (never all held: memory stays flat in run size).
+    """
+    scripted = tuple(scripted_plans())
+    if settings.profile == "smoke":
+        return Plans((scripted,))
+    return Plans((scripted, generated_plans(seed, settings.connections)))
 
 
 def policy_of(settings: Settings, today: date) -> Policy:
@@ -315,20 +318,23 @@ def run_shard(
     try:
         with signals.armed():
             shown.begin("drawing")
-            plans = plans_for(settings, seed)[shard::shards]
+            plans = plans_for(settings, seed).every(shard, shards)
             shown.end("drawing")
     except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
         result.interrupted = True
         return result
-    result.planned = [plan.label for plan in plans]
+    updates = 0
+    for plan in plans:  # one pass over the plans for their labels; they are read again as they are run
+        result.planned.append(plan.label)
+        updates += len(plan.updates)
     # Shard k runs plans k, k + n, k + 2n…: its i-th plan is plan number i * n + k of the run.
     order = {label: i * shards + shard for i, label in enumerate(result.planned)}
     contract = load_contract(settings.model_names or None)
     recorder = Recorder(result.directory, contract, order, redactor(settings.auth.secrets), result.all_name)
     result.log.sink = recorder.take
     result.tally = recorder.tally
-    progress(f"{len(plans)} connections, {sum(len(p.updates) for p in plans)} updates planned")
-    shown.begin("exchanges", len(plans))
+    progress(f"{len(result.planned)} connections, {updates} updates planned")
+    shown.begin("exchanges", len(result.planned))
     done = 0
 
     async def on_done(transcript: Transcript) -> None:

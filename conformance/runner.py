@@ -16,7 +16,7 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,7 +345,7 @@ async def _drain(session: Session, deadline: float) -> None:
 
 
 async def run_plans(
-    plans: Sequence[Plan],
+    plans: Iterable[Plan],
     target: Target,
     concurrency: int = 1,
     on_done: Callable[[Transcript], Awaitable[None] | None] | None = None,
@@ -355,10 +355,14 @@ async def run_plans(
 
     Stops at the first connect failure, or when the budget is spent. Transcripts land in plan order
     whatever the concurrency (a seed gives one result), and those finished are kept even when the
-    run is cancelled (Ctrl-C).
+    run is cancelled (Ctrl-C). A fixed pool of workers pulls the plans one at a time, so tasks and
+    state in flight are bounded by the concurrency, not by the run's size (`plans` may be read lazily).
     """
     log = log if log is not None else RunLog()
-    results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
+    source = enumerate(plans)
+    kept: dict[int, Transcript | ConnectFailed] = {}  # results not handed to a sink, merged in plan order
+    started: dict[int, Plan] = {}  # plans taken from the source, in flight or with a result kept above
+    planned = [0]  # plans taken from the source so far
     semaphore = asyncio.Semaphore(max(1, concurrency))
     # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
     listening = asyncio.Semaphore(max(1, target.politeness.max_listening))
@@ -366,48 +370,59 @@ async def run_plans(
     pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)
     sessions: dict[int, Session] = {}
-    taken: set[int] = set()  # connections handed to the log's sink as they ended
 
-    async def one(index: int, plan: Plan) -> None:
-        held = [semaphore]
-
+    async def one(index: int, plan: Plan, held: list[asyncio.Semaphore]) -> None:
         async def on_tail() -> None:
             await listening.acquire()
             held.append(listening)
             semaphore.release()
             held.remove(semaphore)
 
-        await semaphore.acquire()
         try:
-            if stop.is_set() or pacer.exhausted or budget.exhausted:
-                return
-            try:
-                result = await run_connection(
-                    plan, target, log, pacer, on_tail, budget, lambda s: sessions.update({index: s})
-                )
-            except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
-                if index in sessions:  # (run_connection closed it on its way out)
-                    results[index] = recorded(sessions[index], plan, target)
-                    log.cut.append(Cut(plan.label, "interrupted"))
-                raise
-            sessions.pop(index, None)  # done: only connections in flight are kept for a cancelled run
-            results[index] = result
-            if isinstance(result, Transcript) and log.sink is not None:
-                results[index] = None  # judged and written now: not held until the run ends
-                taken.add(index)
-                log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
-                log.take(result)
-            if isinstance(result, ConnectFailed):
-                stop.set()
-            elif result is not None and on_done is not None:
-                maybe = on_done(result)
-                if maybe is not None:
-                    await maybe
-        finally:
-            for lock in held:
-                lock.release()
+            result = await run_connection(
+                plan, target, log, pacer, on_tail, budget, lambda s: sessions.update({index: s})
+            )
+        except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
+            if index in sessions:  # (run_connection closed it on its way out)
+                kept[index] = recorded(sessions.pop(index), plan, target)
+                log.cut.append(Cut(plan.label, "interrupted"))
+            raise
+        sessions.pop(index, None)  # done: only connections in flight are kept for a cancelled run
+        if isinstance(result, Transcript) and log.sink is not None:  # judged and written now, not held
+            del started[index]
+            log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
+            log.take(result)
+        elif result is not None:
+            kept[index] = result
+        if isinstance(result, ConnectFailed):
+            stop.set()
+        elif result is not None and on_done is not None:
+            maybe = on_done(result)
+            if maybe is not None:
+                await maybe
 
-    tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(plans)]
+    async def worker() -> None:
+        """Takes the next plan once it holds a connection slot, so plans start in plan order."""
+        for _ in range(1 << 62):  # bounded by the plans
+            held = [semaphore]
+            await semaphore.acquire()
+            try:
+                if stop.is_set() or pacer.exhausted or budget.exhausted:
+                    return
+                taken = next(source, None)
+                if taken is None:
+                    return
+                index, plan = taken
+                started[index] = plan
+                planned[0] = index + 1
+                await one(index, plan, held)
+            finally:
+                for lock in held:
+                    lock.release()
+
+    # A connection listening out its tail frees its slot for another: one worker more per listening slot.
+    workers = max(1, concurrency) + max(1, target.politeness.max_listening)
+    tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
     try:
         await asyncio.gather(*tasks)
     except BaseException:  # cancelled (Ctrl-C) or a bug: the connections in flight record what they had first
@@ -416,9 +431,8 @@ async def run_plans(
         await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
         raise
     finally:
-        for index, (plan, result) in enumerate(zip(plans, results, strict=True)):
-            if index in taken:
-                continue
+        for index in sorted(started):
+            plan, result = started[index], kept.get(index)
             if isinstance(result, Transcript):
                 log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
                 log.take(result)
@@ -427,8 +441,12 @@ async def run_plans(
                 log.unsent_updates += len(plan.updates)
                 if isinstance(result, ConnectFailed) and log.failure is None:
                     log.failure = result
+        for index, plan in source:  # never started: counted, not held
+            planned[0] = index + 1
+            log.unreached_connections += 1
+            log.unsent_updates += len(plan.updates)
         if pacer.exhausted:
-            log.stopped = f"{pacer.exhausted}: {not_reached(log, len(plans))}"
+            log.stopped = f"{pacer.exhausted}: {not_reached(log, planned[0])}"
         elif budget.exhausted:
             log.stopped = f"the run's byte bound ({budget.limit} bytes received) was reached"
         log.received_bytes += budget.received

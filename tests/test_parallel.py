@@ -92,10 +92,15 @@ def test_a_seed_draws_the_same_exchanges_in_any_process(monkeypatch: pytest.Monk
 def test_the_corpus_cache_replays_exactly_what_was_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REALTIME_CONFORMANCE_CACHE", str(tmp_path))
     generated_plans.cache_clear()
-    drawn = generated_plans(5, 6)
-    assert len(list(tmp_path.glob("*.json"))) == 1
+    drawn = tuple(generated_plans(5, 6))
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1
     generated_plans.cache_clear()
-    assert generated_plans(5, 6) == drawn
-    (next(tmp_path.glob("*.json"))).write_text("not json")  # a damaged corpus is drawn again, not trusted
+    assert tuple(generated_plans(5, 6)) == drawn
+    corpus = next(tmp_path.glob("*.jsonl"))
+    corpus.write_text("not json")  # a damaged corpus is drawn again, not trusted
     generated_plans.cache_clear()
-    assert generated_plans(5, 6) == drawn
+    assert tuple(generated_plans(5, 6)) == drawn
+    lines = corpus.read_text().splitlines(keepends=True)
+    corpus.write_text("".join(lines[:-1]))  # cut short: fewer lines than its header counts
+    generated_plans.cache_clear()
+    assert tuple(generated_plans(5, 6)) == drawn
