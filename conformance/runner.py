@@ -377,6 +377,7 @@ async def run_plans(
             held.append(listening)
             semaphore.release()
             held.remove(semaphore)
+            spawn()  # its connection slot is free: a new worker takes the next plan
 
         try:
             result = await run_connection(
@@ -416,19 +417,41 @@ async def run_plans(
                 started[index] = plan
                 planned[0] = index + 1
                 await one(index, plan, held)
+                if listening in held:  # replaced by a new worker when it began listening out
+                    return
             finally:
                 for lock in held:
                     lock.release()
 
-    # A connection listening out its tail frees its slot for another: one worker more per listening slot.
-    workers = max(1, concurrency) + max(1, target.politeness.max_listening)
-    tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+    # Workers: one per connection slot, and one more for each connection listening out its tail.
+    live: set[asyncio.Future[None]] = set()
+    errors: list[BaseException] = []
+
+    def finished(task: asyncio.Future[None]) -> None:
+        live.discard(task)  # done workers are dropped: the pool stays as large as what is in flight
+        if not task.cancelled() and task.exception() is not None:
+            errors.append(task.exception())  # type: ignore[arg-type]
+
+    def spawn() -> None:
+        task = asyncio.ensure_future(worker())
+        live.add(task)
+        task.add_done_callback(finished)
+
+    for _ in range(max(1, concurrency)):
+        spawn()
     try:
-        await asyncio.gather(*tasks)
+        for _ in range(1 << 62):  # bounded by the plans: each pass waits for a worker to end
+            pending = {task for task in live if not task.done()}
+            if errors or not pending:
+                break
+            await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        if errors:
+            raise errors[0]
     except BaseException:  # cancelled (Ctrl-C) or a bug: the connections in flight record what they had first
-        for task in tasks:
+        for task in list(live):
             task.cancel()
-        await asyncio.wait(tasks, timeout=target.limits.close_s + 1)
+        if live:
+            await asyncio.wait(set(live), timeout=target.limits.close_s + 1)
         raise
     finally:
         for index in sorted(started):
