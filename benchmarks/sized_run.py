@@ -2,25 +2,50 @@
 
     python benchmarks/sized_run.py EXCHANGES REPORT_DIR
 
-The full profile's corpus (seed 1, 40 drawn connections) is replayed until the run has about
-EXCHANGES exchanges, each replay a new connection with its own label and its own copies of the
-update texts (so the plans take the memory a drawn corpus of that size would), against the
-embedded mock, through the engine as `run` drives it (judged, written, summarised). Drawing
-160,000 exchanges anew would take minutes of Hypothesis on its own and measure nothing more.
+The full profile's corpus (seed 1, 40 drawn connections) is drawn, then its drawn connections are
+replayed into a corpus file of the size that gives about EXCHANGES exchanges, stored where the
+run looks for the corpus of that many connections (a private cache folder in REPORT_DIR). The run
+then goes through the engine exactly as `run` drives it (plans read from that file as they run,
+judged, written, summarised) against the embedded mock. Drawing 160,000 exchanges anew would take
+minutes of Hypothesis on its own and measure nothing more.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 
 from conformance import engine
+from conformance.corpus import corpus_key, generated_plans
 from conformance.engine import Settings
+from conformance.generate import probe_plans, scripted_plans
 from conformance.report import write_summary
-from conformance.runner import Plan
+
+BASE_CONNECTIONS = 40
+
+
+def sized_corpus(exchanges: int) -> int:
+    """Write a corpus file of about `exchanges` exchanges (the base corpus' draws replayed); its connections."""
+    base = generated_plans(1, BASE_CONNECTIONS)
+    lines = base.path.read_text(encoding="utf-8").splitlines()
+    coverage, drawn = lines[1 : 1 + base.coverage], lines[1 + base.coverage :]
+    fixed = sum(len(p.updates) for p in (*scripted_plans(), *probe_plans())) + sum(len(json.loads(c)) for c in coverage)
+    replayed: list[str] = []
+    count = fixed
+    while count < exchanges:
+        line = drawn[len(replayed) % len(drawn)]
+        replayed.append(line)
+        count += len(json.loads(line))
+    path = base.path.with_name(f"{corpus_key(1, len(replayed))}.jsonl")
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"coverage": len(coverage), "drawn": len(replayed)}) + "\n")
+        out.writelines(line + "\n" for line in (*coverage, *replayed))
+    generated_plans.cache_clear()
+    return len(replayed)
 
 
 def resident_mib() -> float:
@@ -31,36 +56,20 @@ def resident_mib() -> float:
 
 def main() -> None:
     exchanges, report_dir = int(sys.argv[1]), Path(sys.argv[2])
+    os.environ["REALTIME_CONFORMANCE_CACHE"] = str(report_dir / "corpus")
+    before = resident_mib()
+    connections = sized_corpus(exchanges)
     settings = Settings(
         target="mock",
         profile="full",
         seed=1,
-        connections=40,
+        connections=connections,
         timeout_s=0.5,
         concurrency=16,
         shrink_budget_s=0,
         max_run_bytes=1 << 40,  # the default bound (64 MiB) would stop a run of this size: what is measured is memory
     )
-    base = engine.plans_for(settings, 1)
-
-    plans_mib = [0.0]
-
-    def sized(settings: Settings, seed: int) -> list[Plan]:
-        before = resident_mib()
-        plans: list[Plan] = []
-        count = replay = 0
-        while count < exchanges:
-            for plan in base:
-                copies = tuple(text.encode().decode() for text in plan.updates)  # distinct objects, as drawn
-                plans.append(Plan(f"{plan.label}~{replay}", copies))
-                count += len(copies)
-                if count >= exchanges:
-                    break
-            replay += 1
-        plans_mib[0] = resident_mib() - before
-        return plans
-
-    engine.plans_for = sized  # type: ignore[assignment]  # the engine plans through this name
+    plans_mib = resident_mib() - before  # writing the corpus file: nothing of it should stay held
     started = time.perf_counter()
     outcome = engine.run(settings, directory=report_dir / "transcripts")
     write_summary(outcome, report_dir)
@@ -72,7 +81,7 @@ def main() -> None:
                 "verdict": outcome.verdict,
                 "wall_s": round(time.perf_counter() - started, 3),
                 "peak_mib": round(peak_kib / 1024, 1),
-                "plans_mib": round(plans_mib[0], 1),  # what the planned corpus itself takes, held for the run
+                "plans_mib": round(plans_mib, 1),  # resident growth from planning the corpus (it is read lazily)
             }
         )
     )

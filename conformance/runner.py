@@ -426,11 +426,13 @@ async def run_plans(
     # Workers: one per connection slot, and one more for each connection listening out its tail.
     live: set[asyncio.Future[None]] = set()
     errors: list[BaseException] = []
+    ended = asyncio.Event()  # a worker ended: the run may be over, or have failed
 
     def finished(task: asyncio.Future[None]) -> None:
         live.discard(task)  # done workers are dropped: the pool stays as large as what is in flight
         if not task.cancelled() and task.exception() is not None:
             errors.append(task.exception())  # type: ignore[arg-type]
+        ended.set()
 
     def spawn() -> None:
         task = asyncio.ensure_future(worker())
@@ -441,10 +443,10 @@ async def run_plans(
         spawn()
     try:
         for _ in range(1 << 62):  # bounded by the plans: each pass waits for a worker to end
-            pending = {task for task in live if not task.done()}
-            if errors or not pending:
+            if errors or not live:
                 break
-            await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            ended.clear()
+            await ended.wait()
         if errors:
             raise errors[0]
     except BaseException:  # cancelled (Ctrl-C) or a bug: the connections in flight record what they had first

@@ -94,3 +94,33 @@ def test_run_plans_pulls_plans_lazily_with_tasks_bounded_by_the_concurrency() ->
     assert labels == [f"{p.label}~{i}" for i, p in enumerate(itertools.islice(itertools.cycle(base), count))]
     assert max(ahead) <= bound  # never the whole run taken up front
     assert max(tasks) <= 4 * bound + 2  # workers, the runner, and the server's handler per connection
+
+
+def test_a_bug_in_one_connection_ends_the_run_with_it_and_keeps_what_finished() -> None:
+    """A worker's exception is the run's (exit 4 upstream), raised once the others stopped, nothing lost."""
+    plans = [Plan(f"{p.label}~{i}", p.updates) for i, p in enumerate(scripted_plans() * 4)]
+
+    class Bug(Exception):
+        pass
+
+    async def run() -> RunLog:
+        log = RunLog()
+        done = [0]
+
+        def on_done(_: object) -> None:
+            done[0] += 1
+            if done[0] == 2:
+                raise Bug
+
+        async with server(slow(0.0)) as url:
+            limits, polite = Limits(answer_s=0.3, close_s=0.2), Politeness(max_listening=1)
+            target = Target(url, limits=limits, settle_s=0.0, politeness=polite)
+            with pytest.raises(Bug):
+                await run_plans(plans, target, 2, on_done, log)
+        return log
+
+    log = asyncio.run(asyncio.wait_for(run(), 30))
+    assert 2 <= len(log.transcripts) < len(plans)
+    assert len(log.transcripts) + log.unreached_connections == len(plans)  # every plan accounted for
+    order = [plan.label for plan in plans]
+    assert [t.label for t in log.transcripts] == sorted((t.label for t in log.transcripts), key=order.index)
