@@ -326,7 +326,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "concurrency",
         None,
         f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
-        f"against a live target, which also keeps at most {LIVE_LISTENING} more open listening out their last "
+        f"against a live target; at most {LIVE_LISTENING} more stay open there only to listen out their last "
         "answer timeout)",
         1,
         MAX_CONCURRENCY,

@@ -57,8 +57,9 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
-    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`).
-    max_listening: int = 1024
+    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`);
+    #: bounded further by the open files the process may have (`listening_room`).
+    max_listening: int = 4096
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,17 @@ class RunLog:
 def sent_updates(transcript: Transcript) -> int:
     """How many updates a connection sent (its client text frames)."""
     return sum(1 for f in transcript.frames if f.direction == "client" and f.kind == "text")
+
+
+def listening_room() -> int:
+    """How many connections may listen at once within the open-file limit: two descriptors each
+    (the embedded mock's end of the socket lives in this process too), a few hundred kept spare."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return 1024
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 30 if soft == resource.RLIM_INFINITY else max(8, (soft - 256) // 2)
 
 
 class Pacer:
@@ -361,7 +373,7 @@ async def run_plans(
     results: list[Transcript | ConnectFailed | None] = [None] * len(plans)
     semaphore = asyncio.Semaphore(max(1, concurrency))
     # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
-    listening = asyncio.Semaphore(max(1, target.politeness.max_listening))
+    listening = asyncio.Semaphore(max(1, min(target.politeness.max_listening, listening_room())))
     stop = asyncio.Event()
     pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)
