@@ -204,6 +204,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # Types, ranges and choices were checked by the option table (conformance/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
+    seed, profile, selected = args.seed, args.profile, None
+    if args.rerun_failed:
+        seed, profile, selected, recorded = last_failures(Path(args.report_dir), args.seed)
+        target = target or recorded  # the recorded target, unless one is given explicitly
+    target = target or "mock"  # no --target on the command line or in a settings file
+    args.target = target
     if args.concurrency is None:
         args.concurrency = 16 if target == "mock" else 1
     if args.ca_file:
@@ -223,9 +229,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
             baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
-    seed, profile, selected = args.seed, args.profile, None
-    if args.rerun_failed:
-        seed, profile, selected = last_failures(Path(args.report_dir), args.seed)
     if args.sign_key and not Path(args.sign_key).is_file():
         raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
     if args.sign_key:
@@ -263,8 +266,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...]]:
-    """Seed, profile and failed requirement IDs of the last run in `report_dir` (for --rerun-failed)."""
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...], str]:
+    """Seed, profile, failed requirement IDs and target of the last full run in `report_dir` (--rerun-failed).
+
+    The recorded target is its public URL: one whose credentials or secret query values were masked
+    cannot be reached again as written, so it is refused and --target must name it.
+    """
     path = report_dir / "summary.json"
     options = {option.name: option for option in RUN_OPTIONS}
     try:
@@ -272,9 +279,19 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
         failed = tuple(str(r["id"]) for r in last["requirements"] if r["status"] == "failed")
         last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
         profile = options["profile"].check(last["profile"])
+        kind, url = str(last["target"]["kind"]), str(last["target"]["url"])
     except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
-    return (seed if seed is not None else last_seed), profile, failed
+    if last.get("selected") is not None:
+        raise UsageError(f"--rerun-failed: {path} is a rerun's; rerun from the full run's report dir")
+    recorded = "mock" if kind == "mock" else url
+    try:
+        options["target"].check(recorded)
+    except ValueError:
+        raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
+    if "REDACTED" in recorded:
+        raise UsageError(f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL")
+    return (seed if seed is not None else last_seed), profile, failed, recorded
 
 
 #: What a run writes into its report dir: folders, then files.
@@ -411,6 +428,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         assert settings.seed is not None
         draw_ahead(settings.seed, settings.connections)
     report_dir = Path(args.report_dir)
+    if settings.selected is not None:  # a rerun goes beside the full report, which it never replaces
+        report_dir = report_dir / RERUN_DIR
     if settings.selected == ():
         print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
         return Exit.CONFORMANT
@@ -519,10 +538,13 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
             print(f"re-judge: {own_command()} validate {path}")
         if len(failing) > 10:
             print(f"… and {len(failing) - 10} more transcripts under {report_dir / 'transcripts'}")
-    print(
-        f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
-        f"{outcome.duration_s:.1f}s; report: {report_dir}"
-    )
+    if settings.selected is not None:
+        rerun_code = rerun_result(outcome, report_dir, safe)
+    else:
+        print(
+            f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
+            f"{outcome.duration_s:.1f}s; report: {report_dir}"
+        )
     if outcome.internal_error is not None:
         print(outcome.internal_error, file=sys.stderr)
         fail(
@@ -539,7 +561,31 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         return INTERRUPTED
     if outcome.verdict == "error":
         return Exit.UNREACHABLE
+    if settings.selected is not None:
+        return rerun_code
     return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+RERUN_DIR = "rerun"
+
+
+def rerun_result(outcome: Any, report_dir: Path, safe: Redactor) -> int:
+    """A partial rerun is no verdict on the target: say how many of the failed requirements now pass.
+
+    Exit 0 when all of them now pass, 1 when any still fails (3, 4 and 130 as for a full run); the full
+    run's report is left as it was.
+    """
+    selected = set(outcome.settings.selected)
+    results = [r for r in outcome.results if r.requirement.id in selected]
+    passing = sum(1 for r in results if r.status == "passed")
+    still = [r.requirement.id for r in results if r.status == "failed"]
+    print(
+        f"rerun: {passing} of {len(selected)} failed requirements now pass"
+        + (f"; still failing: {', '.join(still)}" if still else "")
+        + f" — seed {outcome.seed}, target {safe.url(outcome.url)}; not a verdict on the target (run the whole "
+        f"suite for one); report: {report_dir}"
+    )
+    return Exit.CONFORMANT if passing == len(selected) else Exit.NON_CONFORMANT
 
 
 def credential_hint(outcome: Any, args: argparse.Namespace) -> str:
@@ -654,7 +700,7 @@ def parser() -> argparse.ArgumentParser:
         "a flag the file turned on.",
     )
     add_options(run, RUN_OPTIONS, negatable=True)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, target=None)  # None: not given, so --rerun-failed takes the recorded one
 
     rep = sub.add_parser(
         "report",
