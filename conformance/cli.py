@@ -84,7 +84,10 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     print(f"{'ID':<{width}}  LEVEL   SCOPE     PATH                               TITLE")
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
+    sources = sorted({(r.source.document, r.source.url or "names no URL") for r in contract.requirements})
     print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
+    for document, url in sources:
+        print(f"source {document}: {url} (each requirement's section and quote: --format json)")
     return Exit.CONFORMANT
 
 

@@ -72,6 +72,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "level": r.level,
             "path": r.path,
             "title": r.title,
+            "source": r.source.to_json(),
             "status": result.status,
             "exchanges": result.exercised,
             "violations": violations,
