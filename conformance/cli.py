@@ -29,6 +29,7 @@ from conformance.options import (
     RUN_OPTIONS,
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
+    Option,
     add_options,
 )
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
@@ -658,6 +659,99 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return Exit.NON_CONFORMANT
 
 
+#: `replay`: the transcript file and the run options that say where and how to send (from the one table).
+REPLAY_RUN_OPTIONS = (
+    "target",
+    "timeout",
+    "connect-timeout",
+    "model",
+    "model-name",
+    "strict",
+    "api-key-env",
+    "iam-token-env",
+    "header",
+    "ca-file",
+    "insecure",
+    "connect-retries",
+)
+REPLAY_OPTIONS = (
+    Option(
+        "file",
+        "a transcript (.jsonl: a report's transcripts/…), or a certification bundle (.tar.gz or folder)",
+        positional=True,
+        metavar="FILE",
+    ),
+    *(o for o in RUN_OPTIONS if o.name in REPLAY_RUN_OPTIONS),
+)
+BUNDLE_TRANSCRIPTS = "transcripts/all.jsonl"
+
+
+def replay_text(path: Path) -> str:
+    """The transcript text of FILE: a .jsonl file, a bundle folder, or a bundle archive (read, never extracted)."""
+    import tarfile
+
+    if path.is_dir():
+        found = sorted(path.rglob(BUNDLE_TRANSCRIPTS))
+        if not found:
+            raise UsageError(f"{path}: no {BUNDLE_TRANSCRIPTS} in this folder")
+        path = found[0]
+    elif path.is_file() and tarfile.is_tarfile(path):
+        try:
+            with tarfile.open(path) as archive:
+                member = next((m for m in archive.getmembers() if m.name.endswith(BUNDLE_TRANSCRIPTS)), None)
+                if member is None or not member.isfile() or member.size > TRANSCRIPT_BYTES:
+                    raise UsageError(f"{path}: no readable {BUNDLE_TRANSCRIPTS} in this archive")
+                data = archive.extractfile(member)
+                assert data is not None
+                return data.read().decode("utf-8", errors="surrogateescape")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise UsageError(f"{path}: not a readable bundle archive ({exc})") from None
+    try:
+        return read_text(path, TRANSCRIPT_BYTES)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-send each recorded connection's client frames to the target, in order, and judge what comes back."""
+    from conformance.engine import target_for, target_url
+    from conformance.runner import Plan, run_plans
+
+    path = Path(args.file)
+    try:
+        transcripts = parse_jsonl(replay_text(path), default_timeout_s=args.timeout)
+    except TranscriptError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    plans = [
+        Plan(t.label or f"replay-{index}", tuple(f.text for f in t.frames if f.direction == "client" and f.text))
+        for index, t in enumerate(transcripts, start=1)
+    ]
+    plans = [plan for plan in plans if plan.updates]
+    if not plans:
+        raise UsageError(f"{path}: no client frame to replay")
+    values = {o.dest: o.argparse_kwargs(o.default)["default"] for o in RUN_OPTIONS if not o.positional}
+    values.update({o.dest: getattr(args, o.dest) for o in REPLAY_OPTIONS if not o.positional})
+    settings = settings_from(argparse.Namespace(**values))
+    safe = redactor(settings.auth.secrets)
+
+    async def replay() -> Any:
+        async with target_url(settings) as url:
+            return await run_plans(plans, target_for(settings, url))
+
+    log = asyncio.run(replay())
+    contract = load_contract(settings.model_names or None)
+    results = evaluate(contract, judge_all(log.transcripts, contract))
+    print_results(results, safe)
+    sent = sum(len(p.updates) for p in plans)
+    where = safe.url(public_url(settings.target, settings.auth.secrets))
+    if log.failure is not None:
+        fail(safe.text(f"replay: the target could not be tested: {log.failure.message}"))
+        return Exit.UNREACHABLE
+    verdict = verdict_of(results, strict=settings.strict)
+    print(f"replay: {verdict} — {len(plans)} connection(s), {sent} client frame(s) re-sent to {where}")
+    return Exit.CONFORMANT if verdict == "conformant" else Exit.NON_CONFORMANT
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     from conformance.certify import KeyFileError, keygen
 
@@ -732,6 +826,17 @@ def parser() -> argparse.ArgumentParser:
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     add_options(req, REQUIREMENTS_OPTIONS)
     req.set_defaults(func=cmd_requirements)
+
+    replay = sub.add_parser(
+        "replay",
+        help="re-send a transcript's client frames to a target and judge the answers",
+        description="Reproduce a failure in one command: each recorded connection of FILE (a report's "
+        "transcripts/*.jsonl, or a certification bundle) is opened again on --target and its client frames are "
+        "sent in order; the answers are judged as `run` judges them. Exit codes as for run: 0 conformant, "
+        "1 non-conformant, 2 usage error, 3 target unreachable.",
+    )
+    add_options(replay, REPLAY_OPTIONS)
+    replay.set_defaults(func=cmd_replay)
 
     val = sub.add_parser(
         "validate",
