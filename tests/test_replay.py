@@ -106,3 +106,22 @@ def test_replay_of_an_unusable_file_exits_2(tmp_path: Path, capsys: pytest.Captu
     path.write_text(content, encoding="utf-8")
     assert main(["replay", str(path), "--target", "mock"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["archive", "folder"])
+def test_replay_of_a_certification_bundle_reads_its_transcripts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], packed: bool
+) -> None:
+    import tarfile
+
+    folder = tmp_path / "bundle" / "certificate" / "transcripts"
+    folder.mkdir(parents=True)
+    recorded(tmp_path).rename(folder / "all.jsonl")
+    source = tmp_path / "bundle"
+    if packed:
+        source = tmp_path / "certificate.tar.gz"
+        with tarfile.open(source, "w:gz") as archive:
+            archive.add(tmp_path / "bundle" / "certificate", arcname="certificate")
+    with ServerThread(faulty_server) as url:
+        assert main(["replay", str(source), "--target", url, *FAST]) == 1
+    assert "EX-REFLECT" in capsys.readouterr().out
