@@ -37,6 +37,12 @@ class Source:
 
     document: Literal["seed", "spec-notes"]
     quote: str
+    section: str = ""  # the document's heading the quote is under
+    url: str | None = None  # the upstream page, only where the document names it (the seed's header)
+
+    def to_json(self) -> dict[str, str]:
+        doc = {"document": self.document, "quote": self.quote, "section": self.section}
+        return doc | ({"url": self.url} if self.url else {})
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class Requirement:
             "event": self.event,
             "path": self.path,
             "title": self.title,
-            "source": {"document": self.source.document, "quote": self.source.quote},
+            "source": self.source.to_json(),
         }
 
 

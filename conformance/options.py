@@ -425,7 +425,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "rerun-failed",
-        "rerun only the requirements that failed in --report-dir's last summary, with its seed",
+        "rerun only the requirements that failed in --report-dir's last full run, with its seed, profile and "
+        "target (another target only if --target is given), into --report-dir/rerun/; exit 0 when all of them "
+        "now pass, 1 when any still fails (a partial rerun is no verdict on the target)",
         "flag",
         False,
     ),
