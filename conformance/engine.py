@@ -348,6 +348,11 @@ def finish(
     contract = load_contract(settings.model_names or None)
     outcome.judgement = judge_all(outcome.log.transcripts, contract)
     outcome.judgement.exchanges = outcome.log.exchanges
+    if outcome.judgement.unpaired:
+        progress(
+            f"{outcome.judgement.unpaired} exchange(s) could not be paired with their answers for certain "
+            "(an extra or late answer in reach): the checks that pair did not judge them"
+        )
     if outcome.log.throttled:
         progress(
             f"the target throttled {outcome.log.throttled} update(s) with a rate-limit error; "

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from conformance import __version__
 from conformance.contract import SCHEMA_DIR, SPEC_DIR, Contract, load_contract, read_json, spec_hash
-from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, classify, contradicting
+from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, classify, contradicting
 from conformance.runner import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
@@ -120,11 +120,13 @@ def without_contradictions(session: dict[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def valid_session() -> st.SearchStrategy[dict[str, Any]]:
-    """A patch whose every field has a value the documents say is accepted; `model` is the placeholder."""
+    """A patch whose every field has a value the documents say is accepted; `model` and `type` are
+    placeholders for what the target announced (only the type session.created announced is valid)."""
     fields = {k: from_schema(v, KNOWN) for k, v in KNOWN["properties"].items() if k != "type"}
     fields["model"] = st.just(MODEL_PLACEHOLDER)
-    # Mostly the type a session is created with when none is announced: only the created type is valid.
-    kind = st.one_of(st.just(DEFAULT_SESSION_TYPE), from_schema(KNOWN["properties"]["type"], KNOWN))
+    # About one in eight names a documented type outright: a switch, when not the created one (undetermined).
+    types = KNOWN["properties"]["type"]["enum"]
+    kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)
     drawn = st.fixed_dictionaries({"type": kind}, optional=fields)
     return drawn.map(without_contradictions)
 
@@ -423,7 +425,7 @@ def value_updates() -> list[str]:
     ]
     texts = []
     for i, session in enumerate(sessions):
-        update = event({"type": DEFAULT_SESSION_TYPE, **session}, f"value-{i}")
+        update = event({"type": TYPE_PLACEHOLDER, **session}, f"value-{i}")
         texts += [as_text(update), as_text(update, ascii_only=False)]
     return list(dict.fromkeys(texts))
 
@@ -520,6 +522,26 @@ def _reap(pid: int, kill: bool) -> None:
         os.waitpid(pid, 0)
 
 
+#: About one update in this many after the first of a connection is awaited alone (`waits`).
+WAIT_ONE_IN = 8
+
+
+def waits(key: str, count: int) -> frozenset[int]:
+    """The updates (by index) after whose answer the client waits out the whole timeout.
+
+    For about one in `WAIT_ONE_IN` of the updates after the first, the client waits out the
+    timeout both before it and after it: it is then awaited alone, so every answer within its
+    timeout lands in its window and is its own, and a second or late answer is attributed to it
+    (mid-connection, not only at the end). Decided by a hash of `key` (seed and plan), so a seed
+    always waits at the same places; the last update needs none (the connection is listened out).
+    """
+    out: set[int] = set()
+    for index in range(1, count):
+        if hashlib.sha256(f"{key}:{index}".encode()).digest()[0] % WAIT_ONE_IN == 0:
+            out |= {index - 1, index}
+    return frozenset(i for i in out if i < count - 1)
+
+
 @functools.lru_cache(maxsize=8)
 def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
     """Schemathesis' coverage cases, our single-fault probes and value updates, then `count` connections
@@ -554,7 +576,10 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
                 temporary.write_text(json.dumps(corpus), encoding="utf-8")
                 temporary.replace(path)
     coverage = [Plan(f"coverage #{i + 1}", tuple(u)) for i, u in enumerate(corpus["coverage"])]
-    drawn_plans = [Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u)) for i, u in enumerate(corpus["drawn"])]
+    drawn_plans = [
+        Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u), waits(f"{seed_value}:{i}", len(u)))
+        for i, u in enumerate(corpus["drawn"])
+    ]
     return (*coverage, *probe_plans(), *drawn_plans)
 
 
