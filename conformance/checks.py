@@ -878,7 +878,7 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
             # accepted and rejected at once, no answer in time, or answers not paired for certain:
             # what the server holds is unknown, and whether it switched the session type too
             effective = None
-            context = context if step.rejected and step.certain else context.after_accepting(step.classification)
+            context = context.after_accepting(step.classification)
     first_send = sends[0].time if sends else None
     return Connection(
         transcript,
@@ -930,8 +930,9 @@ def _order_pairable(
     unless some update got a second answer (or one came unasked): then every later answer may be
     one window off, up to the next clean window (the client waited out the timeout before it).
     So the windows from one clean window to the next are pairable together, or not at all: when
-    none holds two answers and the surplus session.updated (if any) is not among them. Errors
-    echoing the window's own update are its own and shift nothing: together they count as one.
+    none holds two answers and the surplus session.updated (if any) is not among them, nor in the
+    next clean window (where the last update's own answer would be, had one window been off).
+    Errors echoing the window's own update are its own and shift nothing: together they count as one.
     """
 
     def answers(window: _Window, own_id: str | None) -> int:
@@ -942,8 +943,8 @@ def _order_pairable(
     out = [False] * len(windows)
     starts = [i for i, is_clean in enumerate(clean) if is_clean] + [len(windows)]
     for start, stop in itertools.pairwise(starts):
-        ok = all(answers(windows[i], own_ids[i]) <= 1 for i in range(start, stop))
-        ok = ok and not any(surplus in w.events for w in windows[start:stop])
+        reach = range(start, min(stop + 1, len(windows)))
+        ok = all(answers(windows[i], own_ids[i]) <= 1 and surplus not in windows[i].events for i in reach)
         out[start:stop] = [ok] * (stop - start)
     return out
 

@@ -350,6 +350,8 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
         _, summary = run(tmp_path / "late", url, 1)
     messages = failed(summary)["EX-VALID-ONCE"]
     assert messages and all("arrived when only" in m or "no other update was awaiting" in m for m in messages)
+    # answers a second one makes uncertain are not judged, and the summary says how many
+    assert summary["counts"]["unpaired_exchanges"] > 0
 
 
 def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
