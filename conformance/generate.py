@@ -126,7 +126,7 @@ def valid_session() -> st.SearchStrategy[dict[str, Any]]:
     fields["model"] = st.just(MODEL_PLACEHOLDER)
     # About one in eight names a documented type outright: a switch, when not the created one (undetermined).
     types = KNOWN["properties"]["type"]["enum"]
-    kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)
+    kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)  # sampled_from keeps repeats
     drawn = st.fixed_dictionaries({"type": kind}, optional=fields)
     return drawn.map(without_contradictions)
 
@@ -271,11 +271,11 @@ def update_texts() -> st.SearchStrategy[Callable[[str | None], str]]:
         st.one_of(st.integers(0, 9), st.text(max_size=5)),
     )
     untyped = valid_session().map(lambda s: {k: v for k, v in s.items() if k != "type"})
-    valid = ours(valid_session())
     # Weighted by repetition: Schemathesis' draws cost several times ours, so they are one in ten.
+    # Each repeat is a strategy of its own: one_of keeps a strategy once, however often it is given.
     return st.one_of(
-        *[valid] * 8,
-        *[ours(broken_session())] * 2,
+        *[ours(valid_session()) for _ in range(8)],
+        *[ours(broken_session()) for _ in range(2)],
         ours(unknown_field),
         ours(untyped),
         ours(unlisted_session()),
