@@ -135,7 +135,10 @@ def generated_plans(seed_value: int, count: int) -> tuple[Plan, ...]:
                 temporary.write_text(json.dumps(corpus), encoding="utf-8")
                 temporary.replace(path)
     coverage = [Plan(f"coverage #{i + 1}", tuple(u)) for i, u in enumerate(corpus["coverage"])]
-    drawn_plans = [Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u)) for i, u in enumerate(corpus["drawn"])]
+    drawn_plans = [
+        Plan(f"generated #{i + 1} (seed {seed_value})", tuple(u), generate.waits(f"{seed_value}:{i}", len(u)))
+        for i, u in enumerate(corpus["drawn"])
+    ]
     return (*coverage, *probe_plans(), *drawn_plans)
 
 

@@ -101,6 +101,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "requirements": requirements,
         "policy": {**outcome.policy.to_json(), "baseline_file": safe.mask(outcome.policy.baseline_file)},
     }
+    if outcome.judgement.unpaired:
+        doc["counts"]["unpaired_exchanges"] = outcome.judgement.unpaired
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
     elif outcome.incomplete is not None:

@@ -256,15 +256,17 @@ class Session:
         self._inbox.put_nowait(self._closed)
 
     async def send(self, text: str) -> Frame | Closed:
+        """Send one text frame, recorded (time and place) when the send completed: an answer's
+        deadline starts there (a large frame takes time to send), and what arrived before is not its."""
         if self._closed is not None:
             return self._closed
-        frame = self._recorder.text("client", text)
         try:
             async with asyncio.timeout(self._limits.answer_s):
                 await self._ws.send(text)
         except (ConnectionClosed, TimeoutError):
+            self._recorder.text("client", text)  # what was attempted stays on the record
             return self._closed or Closed(None, "send failed")
-        return frame
+        return self._recorder.text("client", text)
 
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
