@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import json
 import re
 from collections import Counter
@@ -55,11 +56,15 @@ class Judgement:
     exchanges: int = 0
     #: Why a requirement's condition never arose (a server may omit an optional field), by ID.
     not_applicable: dict[str, str] = field(default_factory=dict)
+    #: Exchanges whose answers could not be told apart from another update's (an extra or late
+    #: answer in reach): the checks that pair an answer with its update did not judge them.
+    unpaired: int = 0
 
     def add(self, other: Judgement) -> None:
         self.violations += other.violations
         self.exercised.update(other.exercised)
         self.exchanges += other.exchanges
+        self.unpaired += other.unpaired
         for requirement, why in other.not_applicable.items():
             self.not_applicable.setdefault(requirement, why)
 
@@ -219,6 +224,12 @@ class Step:
     #: No earlier update could still be answered while this one was awaited (it is the first, or
     #: the client waited out the whole timeout of the previous one), so all it got is its own.
     clean: bool = False
+    #: Every answer in its window is its own and all its own answers are there: it is clean, or no
+    #: window since the last clean one (up to the next) holds more than one answer, so order pairs them.
+    certain: bool = True
+    #: The `error` events echoing its `event_id` (no other update sent that id): its own, however
+    #: uncertain the rest of its window is.
+    echoed: tuple[Event, ...] = ()
 
     def of_type(self, event_type: str) -> list[Event]:
         if event_type == "session.updated":
@@ -246,6 +257,20 @@ class Step:
         """Whether the client waited the whole timeout (or the server closed) for this step."""
         return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
 
+    @property
+    def silent(self) -> bool:
+        """Nothing answered it: no answer in its window, which it waited out. Certain, whatever
+        else happened on the connection (an answer to it cannot arrive before it was sent)."""
+        return not self.answers and self.waited_out
+
+    @property
+    def rejected(self) -> bool:
+        """Its own answers that are certain are errors only: its in-time answers, when it is
+        certain; else the errors echoing its event_id, when nothing else came in its window."""
+        if self.certain:
+            return {e.type for e in self.answers if self.in_time(e)} == {"error"}
+        return bool(self.echoed) and len(self.answers) == len(self.echoed)
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -263,36 +288,35 @@ class Connection:
 
     @functools.cached_property
     def surplus(self) -> Event | None:
-        """The first `session.updated` that outnumbers the updates sent before it, if any.
-
-        Each update gets at most one, so this one proves that some update got two (or that the
-        server sent one unasked), whichever window it fell in. One sent before any update answers
-        none (a server may announce its configuration at connect): it is not counted.
-        """
-        count = 0
-        sent_at = sorted(frame.time for frame in self.sends)  # counted by bisection: linear in the connection
-        for event in self.events:
-            if event.type == "session.updated" and sent_at and event.frame.time > sent_at[0]:
-                count += 1
-                if count > bisect.bisect_right(sent_at, event.frame.time):
-                    return event
-        return None
+        """The first `session.updated` that outnumbers the updates sent before it (`_surplus`)."""
+        return _surplus(self.events, self.sends)
 
     @property
-    def paired(self) -> bool:
-        """Whether every answer can be paired with the update it answers.
+    def certain(self) -> tuple[Step, ...]:
+        """The steps whose answers are paired for certain: the only ones the pairing checks judge."""
+        return tuple(step for step in self.steps if step.certain)
 
-        Answers in a clean step are its own. In the others, pairing by order holds only when no
-        window holds two answers and there are no more answers than updates; else a late answer
-        to one update may sit in another's window, so the checks that pair stand down (and
-        EX-VALID-ONCE reports what it can prove).
-        """
-        unclean = [step for step in self.steps if not step.clean]
-        return (
-            self.surplus is None
-            and all(len(step.answers) <= 1 for step in unclean)
-            and sum(len(step.answers) for step in unclean) <= len(unclean)
-        )
+    @property
+    def unpaired(self) -> int:
+        """How many steps could not be paired for certain (what the summary reports as unjudged)."""
+        return sum(1 for step in self.steps if not step.certain)
+
+
+def _surplus(events: Iterable[Event], sends: tuple[Frame, ...] | list[Frame]) -> Event | None:
+    """The first `session.updated` that outnumbers the updates sent before it, if any.
+
+    Each update gets at most one, so this one proves that some update got two (or that the
+    server sent one unasked), whichever window it fell in. One sent before any update answers
+    none (a server may announce its configuration at connect): it is not counted.
+    """
+    count = 0
+    sent_at = sorted(frame.time for frame in sends)  # counted by bisection: linear in the connection
+    for event in events:
+        if event.type == "session.updated" and sent_at and event.frame.time > sent_at[0]:
+            count += 1
+            if count > bisect.bisect_right(sent_at, event.frame.time):
+                return event
+    return None
 
 
 CheckResult = tuple[int, list[Violation]]
@@ -361,11 +385,19 @@ def _deaf_after_error(step: Step) -> bool:
 
 @exchange_check("EX-VALID-ANSWERED")
 def check_valid_answered(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
+    """Judged on every step where it is certain: a step paired for certain, an `error` echoing the
+    update's event_id (its own wherever it arrived), or nothing at all in its waited-out window."""
     count, out = 0, []
     for step in conn.steps:
         if step.classification.kind != "valid":
+            continue
+        if not step.certain:
+            if step.echoed:
+                count += 1
+                out.append(_rejected_valid(step, step.echoed[0]))
+            elif step.silent:
+                count += 1
+                out.append(_violation("EX-VALID-ANSWERED", "session", _unanswered(step), step, step.server_close))
             continue
         updated = step.of_type("session.updated")
         answer = step.answer
@@ -377,16 +409,20 @@ def check_valid_answered(conn: Connection) -> CheckResult:
                 out.append(_violation("EX-VALID-ANSWERED", "session", message, step, updated[0].frame))
         elif answer is not None and answer.type == "error":
             count += 1
-            error = answer.data.get("error")
-            detail = describe_value(error.get("message")) if isinstance(error, dict) else "no message"
-            message = f"a valid update was rejected with error {detail}"
-            out.append(_violation("EX-VALID-ANSWERED", "session", message, step, answer.frame))
+            out.append(_rejected_valid(step, answer))
         elif _wrong_type_answer(step, "session") is not None or _deaf_after_error(step):
             continue  # judged by SU-TYPE / EX-USABLE-AFTER-ERROR: one defect, one violation
         elif step.waited_out:
             count += 1
             out.append(_violation("EX-VALID-ANSWERED", "session", _unanswered(step), step, step.server_close))
     return count, out
+
+
+def _rejected_valid(step: Step, error_event: Event) -> Violation:
+    error = error_event.data.get("error")
+    detail = describe_value(error.get("message")) if isinstance(error, dict) else "no message"
+    message = f"a valid update was rejected with error {detail}"
+    return _violation("EX-VALID-ANSWERED", "session", message, step, error_event.frame)
 
 
 def _wrong_type_answer(step: Step, carrier: str) -> Event | None:
@@ -400,10 +436,8 @@ def _wrong_type_answer(step: Step, carrier: str) -> Event | None:
 
 @exchange_check("SU-TYPE")
 def check_answer_type(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         if step.classification.kind != "valid" or step.answer is not None:
             continue
         wrong = _wrong_type_answer(step, "session")
@@ -416,10 +450,8 @@ def check_answer_type(conn: Connection) -> CheckResult:
 
 @exchange_check("ERR-TYPE")
 def check_error_type(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         if step.classification.kind != "invalid" or step.answer is not None:
             continue
         wrong = _wrong_type_answer(step, "error")
@@ -480,10 +512,8 @@ def check_reflected(conn: Connection) -> CheckResult:
     """Every update the server accepts, valid or undetermined, comes back applied (spec-notes,
     "Accepting means applying"): each documented field it set with a value of its documented type,
     but nulls taken as "not set", server-owned fields and aliases set to contradicting values."""
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         classification = step.classification
         patch = classification.session
         updated = step.of_type("session.updated")
@@ -521,11 +551,17 @@ def check_reflected(conn: Connection) -> CheckResult:
 
 @exchange_check("EX-INVALID-REJECTED")
 def check_invalid_rejected(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
+    """Judged where certain: a step paired for certain, or nothing at all in a waited-out window
+    (an echoed error alone proves the rejection, not that no session.updated came too)."""
     count, out = 0, []
     for step in conn.steps:
         if step.classification.kind != "invalid":
+            continue
+        if not step.certain:
+            if step.silent and not (step.since_error and step.server_close):
+                count += 1
+                message = f"an invalid update ({step.classification.reason}) got {_unanswered(step)}; expected error"
+                out.append(_violation("EX-INVALID-REJECTED", "session", message, step, step.server_close))
             continue
         updated = step.of_type("session.updated")
         errors = [e for e in step.of_type("error") if step.in_time(e)]
@@ -548,10 +584,8 @@ def check_invalid_rejected(conn: Connection) -> CheckResult:
 
 @exchange_check("EX-ERROR-ECHO")
 def check_error_echo(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         answer = step.answer
         sent_id = step.classification.event_id
         if answer is None or answer.type != "error" or sent_id is None:
@@ -570,11 +604,11 @@ def check_error_echo(conn: Connection) -> CheckResult:
 
 @exchange_check("EX-USABLE-AFTER-ERROR")
 def check_usable_after_error(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
+    """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain."""
     count, out = 0, []
     for step in conn.steps:
-        errored = step.answer is not None and step.answer.type == "error"
+        own = step.answer if step.certain else (step.echoed[0] if step.echoed else None)
+        errored = own is not None and own.type == "error"
         if step.server_close is not None and (errored or step.since_error is not None):
             count += 1
             message = f"the server closed the connection (code {step.server_close.close_code}) after an error"
@@ -582,7 +616,7 @@ def check_usable_after_error(conn: Connection) -> CheckResult:
         elif step.since_error is None or step.classification.kind != "valid":
             continue
         elif step.answer is not None or _wrong_type_answer(step, "session") or _wrong_type_answer(step, "error"):
-            count += 1  # answered; a wrong type is SU-TYPE's or ERR-TYPE's to judge
+            count += 1  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
         elif step.waited_out:
             count += 1
             message = f"after an error the next update got {_unanswered(step)}"
@@ -627,10 +661,8 @@ def _unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, 
 
 @exchange_check("EX-PATCH-KEEPS-UNSET")
 def check_patch_semantics(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         if step.since_error is not None:
             continue  # after an error the baseline is older: EX-KEEP-CONFIG's
         judged, broken = _unset_changes(conn, step)
@@ -643,10 +675,8 @@ def check_patch_semantics(conn: Connection) -> CheckResult:
 
 @exchange_check("EX-KEEP-CONFIG")
 def check_config_kept(conn: Connection) -> CheckResult:
-    if not conn.paired:
-        return 0, []
     count, out = 0, []
-    for step in conn.steps:
+    for step in conn.certain:
         rejected = step.since_error
         if rejected is None:
             continue
@@ -725,10 +755,10 @@ def _session_id_never_sent(conn: Connection) -> str | None:
 def _unset_fields_never_shown(conn: Connection) -> str | None:
     shown = [
         (set(step.classification.session), step.updated[0].session)
-        for step in conn.steps
+        for step in conn.certain
         if step.updated and step.updated[0].session is not None and step.classification.session is not None
     ]
-    if conn.paired and shown and all(not (conn.fields - {"id"} - patch) & set(now) for patch, now in shown):
+    if not conn.unpaired and shown and all(not (conn.fields - {"id"} - patch) & set(now) for patch, now in shown):
         return "session.updated never showed a documented field that its update did not set (all are optional)"
     return None
 
@@ -817,30 +847,39 @@ def parse_connection(transcript: Transcript, contract: Contract, judgement: Judg
     context = opening_context(transcript, effective)
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
     windows = _throttles_merged(_echoes_paired(_windows(positions, end_time)))
+    timeout = transcript.timeout_s
+    clean = [i == 0 or w.sent.time - windows[i - 1].sent.time >= timeout for i, w in enumerate(windows)]
+    ids = [_sent_event_id(w.sent) for w in windows]
+    own_ids = [i if ids.count(i) == 1 else None for i in ids]
+    certain = _order_pairable(windows, own_ids, clean, _surplus(events, sends))
     steps: list[Step] = []
     since_error: Step | None = None
     for index, window in enumerate(windows):
-        previous = windows[index - 1].sent.time if index else None
+        own_id = own_ids[index]
         step = Step(
             sent=window.sent,
             classification=classify(window.sent.text or "", contract, context),
             events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
             end=window.end,
             server_close=window.close,
-            timeout_s=transcript.timeout_s,
+            timeout_s=timeout,
             before=effective,
             since_error=since_error,
-            clean=previous is None or window.sent.time - previous >= transcript.timeout_s,
+            clean=clean[index],
+            certain=clean[index] or certain[index],
+            echoed=tuple(e for e in window.events if own_id is not None and _echo(e) == own_id),
         )
         steps.append(step)
         kinds = {e.type for e in step.answers if step.in_time(e)}
-        if kinds == {"session.updated"}:
-            effective, since_error = step.updated[0].session, None
+        since_error = step if step.rejected else None
+        if step.certain and kinds == {"session.updated"}:
+            effective = step.updated[0].session
             context = context.after_accepting(step.classification)
-        elif kinds == {"error"}:
-            since_error = step
-        else:  # accepted and rejected at once, or no answer in time: what the server holds is unknown
-            effective, since_error = None, None
+        elif not step.certain or kinds != {"error"}:
+            # accepted and rejected at once, no answer in time, or answers not paired for certain:
+            # what the server holds is unknown, and whether it switched the session type too
+            effective = None
+            context = context.after_accepting(step.classification)
     first_send = sends[0].time if sends else None
     return Connection(
         transcript,
@@ -881,6 +920,39 @@ def _sent_event_id(frame: Frame) -> str | None:
         return None
     event_id = event.get("event_id") if isinstance(event, dict) else None
     return event_id if isinstance(event_id, str) else None
+
+
+def _order_pairable(
+    windows: list[_Window], own_ids: list[str | None], clean: list[bool], surplus: Event | None
+) -> list[bool]:
+    """For each window, whether pairing by order is certain for it.
+
+    The client sends the next update once the first answer arrived, so pairing by order holds
+    unless some update got a second answer (or one came unasked): then every later answer may be
+    one window off, up to the next clean window (the client waited out the timeout before it).
+    So the windows from one clean window to the next are pairable together, or not at all: when
+    none holds two answers and the surplus session.updated (if any) is not among them, nor in the
+    next clean window (where the last update's own answer would be, had one window been off).
+    Errors echoing the window's own update are its own and shift nothing: together they count as one.
+    """
+
+    def answers(window: _Window, own_id: str | None) -> int:
+        found = [e for e in window.events if e.type in ANSWER_TYPES]
+        echoed = sum(1 for e in found if own_id is not None and _echo(e) == own_id)
+        return len(found) - echoed + min(echoed, 1)
+
+    out = [False] * len(windows)
+    starts = [i for i, is_clean in enumerate(clean) if is_clean] + [len(windows)]
+    for start, stop in itertools.pairwise(starts):
+        reach = range(start, min(stop + 1, len(windows)))
+        ok = all(answers(windows[i], own_ids[i]) <= 1 and surplus not in windows[i].events for i in reach)
+        out[start:stop] = [ok] * (stop - start)
+    return out
+
+
+def _echo(event: Event) -> Any:
+    error = event.data.get("error")
+    return error.get("event_id") if event.type == "error" and isinstance(error, dict) else None
 
 
 def _echoes_paired(windows: list[_Window]) -> list[_Window]:
@@ -929,6 +1001,7 @@ def judge(transcript: Transcript, contract: Contract) -> Judgement:
     judgement = Judgement()
     conn = parse_connection(transcript, contract, judgement)
     judgement.exchanges = len(conn.steps)
+    judgement.unpaired = conn.unpaired
     for requirement_id, check in EXCHANGE_CHECKS.items():
         count, violations = check(conn)
         judgement.exercised[requirement_id] += count

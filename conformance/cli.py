@@ -8,9 +8,7 @@ import gc
 import json
 import os
 import shutil
-import ssl
 import sys
-import tempfile
 import time
 import traceback
 import webbrowser
@@ -22,48 +20,49 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance import __version__, progress, signals
-from conformance.auth import auth_from_env
-from conformance.baseline import BaselineError, load_baseline
 from conformance.certify import (
     BundleError,
     KeyFileError,
     VersionMismatch,
     keygen,
-    load_private_key,
     manifest_settings,
     masking_problem,
     verify,
     write_bundle,
 )
-from conformance.checks import Violation
+from conformance.checks import Violation, judge_all
 from conformance.config import ConfigError, apply_config
 from conformance.contract import load_contract, spec_hash
 from conformance.corpus import draw_ahead
 from conformance.distribute import ShardCollector, ShardSpec
-from conformance.engine import Settings, finish, new_seed
+from conformance.engine import Settings, finish, new_seed, target_for, target_url
 from conformance.html import render_html
 from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
 from conformance.options import (
     KEYGEN_OPTIONS,
-    LIVE_CONCURRENCY,
-    LIVE_LISTENING,
-    MOCK_CONCURRENCY,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
     REQUIREMENTS_OPTIONS,
     RUN_OPTIONS,
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
+    Option,
     add_options,
-    default_rate,
 )
-from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
+from conformance.plan import Plan
+from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.recorder import judge_file
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.results import RequirementResult
-from conformance.runner import Politeness
-from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES, Staging
-from conformance.transcript import TranscriptError
+from conformance.runner import run_plans
+from conformance.settings_check import (
+    UsageError,
+    check_writable,
+    env_secret,
+    settings_from,
+)
+from conformance.staging import Staging
+from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
@@ -76,10 +75,6 @@ class Exit(IntEnum):
 
 
 INTERRUPTED = 130  # Ctrl-C: the conventional code; whatever ran is still reported
-
-
-class UsageError(Exception):
-    """A mistake of the user's: printed as one line, exit 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -112,7 +107,10 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     print(f"{'ID':<{width}}  LEVEL   SCOPE     PATH                               TITLE")
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
+    sources = sorted({(r.source.document, r.source.url or "names no URL") for r in contract.requirements})
     print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
+    for document, url in sources:
+        print(f"source {document}: {url} (each requirement's section and quote: --format json)")
     return Exit.CONFORMANT
 
 
@@ -185,13 +183,6 @@ def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None]:
         raise UsageError(f"--policy {path}: its verdict policy is malformed {exc}") from None
 
 
-def env_secret(name: str, option: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        raise UsageError(f"{option} {name}: the environment variable {name} is not set or empty")
-    return value
-
-
 def cmd_mock(args: argparse.Namespace) -> int:
     if args.list_faults:
         width = max(len(f.name) for f in FAULTS)
@@ -237,130 +228,6 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    # Types, ranges and choices were checked by the option table (conformance/options.py) as the
-    # command line and the settings file were read; what is left needs the file system or the environment.
-    target = args.target
-    live = target != "mock"
-    if args.concurrency is None:
-        args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
-    rate = args.rate if args.rate is not None else default_rate(target)
-    if args.ca_file:
-        check_ca_file(args.ca_file)
-    check_report_dir(Path(args.report_dir))
-    if args.max_connection_bytes < args.max_frame_bytes or args.max_run_bytes < args.max_connection_bytes:
-        raise UsageError("expected --max-frame-bytes <= --max-connection-bytes <= --max-run-bytes")
-    try:
-        auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    baseline = None
-    if args.expected_failures:
-        try:
-            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
-        except BaselineError as exc:
-            raise UsageError(str(exc)) from None
-    seed, profile, selected = args.seed, args.profile, None
-    if args.rerun_failed:
-        seed, profile, selected = last_failures(Path(args.report_dir), args.seed)
-    if args.sign_key and not Path(args.sign_key).is_file():
-        raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
-    if args.sign_key:
-        try:
-            load_private_key(Path(args.sign_key))
-        except KeyFileError as exc:
-            raise UsageError(str(exc)) from None
-    return Settings(
-        target=target,
-        profile=profile,
-        seed=seed,
-        timeout_s=args.timeout,
-        connect_timeout_s=args.connect_timeout,
-        models=tuple(args.model),
-        model_names=tuple(args.model_name),
-        auth=auth,
-        strict=args.strict,
-        connections=args.connections,
-        concurrency=args.concurrency,
-        min_exercised=args.min_exercised,
-        shrink_budget_s=args.shrink_budget_s,
-        auth_spec=(args.api_key_env, args.iam_token_env, tuple(args.header)),
-        baseline=baseline,
-        baseline_file=args.expected_failures or "",
-        strict_baseline=args.strict_baseline,
-        selected=selected,
-        ca_file=args.ca_file,
-        insecure=args.insecure,
-        max_frame_bytes=args.max_frame_bytes,
-        max_connection_bytes=args.max_connection_bytes,
-        max_run_bytes=args.max_run_bytes,
-        politeness=Politeness(
-            rate,
-            args.max_exchanges,
-            args.budget_s,
-            args.connect_retries,
-            max_listening=LIVE_LISTENING if live else Politeness.max_listening,
-        ),
-    )
-
-
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...]]:
-    """Seed, profile and failed requirement IDs of the last run in `report_dir` (for --rerun-failed)."""
-    path = report_dir / "summary.json"
-    options = {option.name: option for option in RUN_OPTIONS}
-    try:
-        last = parse_json(read_text(path, SUMMARY_BYTES), str(path))
-        failed = tuple(str(r["id"]) for r in last["requirements"] if r["status"] == "failed")
-        last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
-        profile = options["profile"].check(last["profile"])
-    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
-        raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
-    return (seed if seed is not None else last_seed), profile, failed
-
-
-#: What a run writes into its report dir: folders, then files.
-CA_FILE_BYTES = 4 << 20
-
-
-def check_ca_file(name: str) -> None:
-    """--ca-file must be a PEM file of CA certificates that OpenSSL accepts (checked before any run)."""
-    path = Path(name)
-    try:
-        if not path.is_file():
-            raise UsageError(f"--ca-file {name}: no such file")
-        if path.stat().st_size > CA_FILE_BYTES:
-            raise UsageError(f"--ca-file {name}: larger than {CA_FILE_BYTES >> 20} MiB, not a CA bundle")
-        ssl.create_default_context(cafile=name)
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"--ca-file {name}: not a PEM file of CA certificates ({reason})") from None
-
-
-def check_report_dir(report_dir: Path) -> None:
-    """Refuse, before anything is cleared or run, a report dir the run could not write into."""
-    where = f"--report-dir {report_dir}"
-    if report_dir.exists() and not report_dir.is_dir():
-        raise UsageError(f"{where}: exists and is not a folder")
-    for names, is_kind, kind in ((OUTPUT_DIRS, Path.is_dir, "folder"), (OUTPUT_FILES, Path.is_file, "file")):
-        for name in names:
-            path = report_dir / name
-            if path.is_symlink() or (path.exists() and not is_kind(path)):
-                raise UsageError(f"{where}: {path} is in the way (the report writes a {kind} there); remove it")
-    existing = next(p for p in (report_dir, *report_dir.parents) if p.exists())
-    if not existing.is_dir():
-        raise UsageError(f"{where}: {existing} is not a folder")
-    check_writable(existing, where)
-
-
-def check_writable(folder: Path, where: str) -> None:
-    """Create and delete a file in `folder`: the one test of writability that holds for root and read-only mounts."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{where}: cannot write into {folder} ({exc.strerror or exc})") from None
 
 
 SHARDS_DIR = Path(__file__).resolve().parent / "shards"
@@ -445,6 +312,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         assert settings.seed is not None
         draw_ahead(settings.seed, settings.connections)
     report_dir = Path(args.report_dir)
+    if settings.selected is not None:  # a rerun goes beside the full report, which it never replaces
+        report_dir = report_dir / RERUN_DIR
     if settings.selected == ():
         print(f"--rerun-failed: nothing failed in the last run in {report_dir}; nothing to rerun")
         return Exit.CONFORMANT
@@ -553,10 +422,13 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
             print(f"re-judge: {own_command()} validate {path}")
         if len(failing) > 10:
             print(f"… and {len(failing) - 10} more transcripts under {report_dir / 'transcripts'}")
-    print(
-        f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
-        f"{outcome.duration_s:.1f}s; report: {report_dir}"
-    )
+    if settings.selected is not None:
+        rerun_code = rerun_result(outcome, report_dir, safe)
+    else:
+        print(
+            f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
+            f"{outcome.duration_s:.1f}s; report: {report_dir}"
+        )
     if outcome.internal_error is not None:
         print(outcome.internal_error, file=sys.stderr)
         fail(
@@ -573,7 +445,31 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         return INTERRUPTED
     if outcome.verdict == "error":
         return Exit.UNREACHABLE
+    if settings.selected is not None:
+        return rerun_code
     return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+RERUN_DIR = "rerun"
+
+
+def rerun_result(outcome: Any, report_dir: Path, safe: Redactor) -> int:
+    """A partial rerun is no verdict on the target: say how many of the failed requirements now pass.
+
+    Exit 0 when all of them now pass, 1 when any still fails (3, 4 and 130 as for a full run); the full
+    run's report is left as it was.
+    """
+    selected = set(outcome.settings.selected)
+    results = [r for r in outcome.results if r.requirement.id in selected]
+    passing = sum(1 for r in results if r.status == "passed")
+    still = [r.requirement.id for r in results if r.status == "failed"]
+    print(
+        f"rerun: {passing} of {len(selected)} failed requirements now pass"
+        + (f"; still failing: {', '.join(still)}" if still else "")
+        + f" — seed {outcome.seed}, target {safe.url(outcome.url)}; not a verdict on the target (run the whole "
+        f"suite for one); report: {report_dir}"
+    )
+    return Exit.CONFORMANT if passing == len(selected) else Exit.NON_CONFORMANT
 
 
 def credential_hint(outcome: Any, args: argparse.Namespace) -> str:
@@ -636,6 +532,96 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return Exit.NON_CONFORMANT
 
 
+#: `replay`: the transcript file and the run options that say where and how to send (from the one table).
+REPLAY_RUN_OPTIONS = (
+    "target",
+    "timeout",
+    "connect-timeout",
+    "model",
+    "model-name",
+    "strict",
+    "api-key-env",
+    "iam-token-env",
+    "header",
+    "ca-file",
+    "insecure",
+    "connect-retries",
+)
+REPLAY_OPTIONS = (
+    Option(
+        "file",
+        "a transcript (.jsonl: a report's transcripts/…), or a certification bundle (.tar.gz or folder)",
+        positional=True,
+        metavar="FILE",
+    ),
+    *(o for o in RUN_OPTIONS if o.name in REPLAY_RUN_OPTIONS),
+)
+BUNDLE_TRANSCRIPTS = "transcripts/all.jsonl"
+
+
+def replay_text(path: Path) -> str:
+    """The transcript text of FILE: a .jsonl file, a bundle folder, or a bundle archive (read, never extracted)."""
+    import tarfile
+
+    if path.is_dir():
+        found = sorted(path.rglob(BUNDLE_TRANSCRIPTS))
+        if not found:
+            raise UsageError(f"{path}: no {BUNDLE_TRANSCRIPTS} in this folder")
+        path = found[0]
+    elif path.is_file() and tarfile.is_tarfile(path):
+        try:
+            with tarfile.open(path) as archive:
+                member = next((m for m in archive.getmembers() if m.name.endswith(BUNDLE_TRANSCRIPTS)), None)
+                if member is None or not member.isfile() or member.size > TRANSCRIPT_BYTES:
+                    raise UsageError(f"{path}: no readable {BUNDLE_TRANSCRIPTS} in this archive")
+                data = archive.extractfile(member)
+                assert data is not None
+                return data.read().decode("utf-8", errors="surrogateescape")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise UsageError(f"{path}: not a readable bundle archive ({exc})") from None
+    try:
+        return read_text(path, TRANSCRIPT_BYTES)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-send each recorded connection's client frames to the target, in order, and judge what comes back."""
+    path = Path(args.file)
+    try:
+        transcripts = parse_jsonl(replay_text(path), default_timeout_s=args.timeout)
+    except TranscriptError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    plans = [
+        Plan(t.label or f"replay-{index}", tuple(f.text for f in t.frames if f.direction == "client" and f.text))
+        for index, t in enumerate(transcripts, start=1)
+    ]
+    plans = [plan for plan in plans if plan.updates]
+    if not plans:
+        raise UsageError(f"{path}: no client frame to replay")
+    values = {o.dest: o.argparse_kwargs(o.default)["default"] for o in RUN_OPTIONS if not o.positional}
+    values.update({o.dest: getattr(args, o.dest) for o in REPLAY_OPTIONS if not o.positional})
+    settings = settings_from(argparse.Namespace(**values))
+    safe = redactor(settings.auth.secrets)
+
+    async def replay() -> Any:
+        async with target_url(settings) as url:
+            return await run_plans(plans, target_for(settings, url))
+
+    log = asyncio.run(replay())
+    contract = load_contract(settings.model_names or None)
+    decision = decide(contract, judge_all(log.transcripts, contract), Policy(settings.strict))
+    print_results(list(decision.results), safe)
+    sent = sum(len(p.updates) for p in plans)
+    where = safe.url(public_url(settings.target, settings.auth.secrets))
+    if log.failure is not None:
+        fail(safe.text(f"replay: the target could not be tested: {log.failure.message}"))
+        return Exit.UNREACHABLE
+    verdict = decision.verdict
+    print(f"replay: {verdict} — {len(plans)} connection(s), {sent} client frame(s) re-sent to {where}")
+    return Exit.CONFORMANT if verdict == "conformant" else Exit.NON_CONFORMANT
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     private = Path(args.private)
     public = Path(args.public) if args.public else private.with_suffix(".pub.pem")
@@ -679,7 +665,7 @@ def parser() -> argparse.ArgumentParser:
         "a flag the file turned on.",
     )
     add_options(run, RUN_OPTIONS, negatable=True)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, target=None)  # None: not given, so --rerun-failed takes the recorded one
 
     rep = sub.add_parser(
         "report",
@@ -708,6 +694,17 @@ def parser() -> argparse.ArgumentParser:
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     add_options(req, REQUIREMENTS_OPTIONS)
     req.set_defaults(func=cmd_requirements)
+
+    replay = sub.add_parser(
+        "replay",
+        help="re-send a transcript's client frames to a target and judge the answers",
+        description="Reproduce a failure in one command: each recorded connection of FILE (a report's "
+        "transcripts/*.jsonl, or a certification bundle) is opened again on --target and its client frames are "
+        "sent in order; the answers are judged as `run` judges them. Exit codes as for run: 0 conformant, "
+        "1 non-conformant, 2 usage error, 3 target unreachable.",
+    )
+    add_options(replay, REPLAY_OPTIONS)
+    replay.set_defaults(func=cmd_replay)
 
     val = sub.add_parser(
         "validate",

@@ -37,6 +37,12 @@ class Source:
 
     document: Literal["seed", "spec-notes"]
     quote: str
+    section: str = ""  # the document's heading the quote is under
+    url: str | None = None  # the upstream page, only where the document names it (the seed's header)
+
+    def to_json(self) -> dict[str, str]:
+        doc = {"document": self.document, "quote": self.quote, "section": self.section}
+        return doc | ({"url": self.url} if self.url else {})
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class Requirement:
             "event": self.event,
             "path": self.path,
             "title": self.title,
-            "source": {"document": self.source.document, "quote": self.source.quote},
+            "source": self.source.to_json(),
         }
 
 
@@ -97,6 +103,14 @@ class Contract:
     #: The schema documents as loaded (model names applied), by file name: what code derives
     #: field lists and example values from, so no module reads a spec file again.
     schemas: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: The known values on a session created as a given type, where the documents say something
+    #: else for it (known-values.json's definition of that name); other types use `known_values`.
+    known_by_type: dict[str, tuple[Draft202012Validator, FastValidator]] = dataclasses.field(default_factory=dict)
+
+    def known_for(self, session_type: Any) -> tuple[Draft202012Validator, FastValidator]:
+        """The known values (explaining and fast) on a session created as `session_type`."""
+        default = (self.known_values, self.fast_known_values)
+        return self.known_by_type.get(session_type, default) if isinstance(session_type, str) else default
 
     def requirement(self, requirement_id: str) -> Requirement:
         return self._by_id[requirement_id]
@@ -167,12 +181,19 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
     known_uri = SCHEMA_BASE + "known-values.json"
+    known = by_id[known_uri]
 
     def explaining(uri: str) -> Draft202012Validator:
         return Draft202012Validator(by_id[uri], registry=registry)
 
     def fast(uri: str) -> FastValidator:
         return FastValidator(jsonschema_rs.validator_for(by_id[uri], registry=fast_registry))
+
+    def known_for(name: str) -> tuple[Draft202012Validator, FastValidator]:
+        ref = {"$ref": f"{known_uri}#/$defs/{name}"}
+        return Draft202012Validator(ref, registry=registry), FastValidator(
+            jsonschema_rs.validator_for(ref, registry=fast_registry)
+        )
 
     return Contract(
         version=catalogue["version"],
@@ -184,6 +205,7 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
         fast_known_values=fast(known_uri),
         aliases=tuple((a, b) for a, b in read_json(SPEC_DIR / "aliases.json")["pairs"]),
         schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
+        known_by_type={t: known_for(t) for t in known["properties"]["type"]["enum"] if t in known["$defs"]},
     )
 
 

@@ -145,7 +145,10 @@ class Corpus:
                 yield Plan(f"coverage #{i + 1}", tuple(json.loads(line)))
             yield from probe_plans()
             for i, line in zip(range(self.drawn), lines, strict=False):
-                yield Plan(f"generated #{i + 1} (seed {self.seed})", tuple(json.loads(line)))
+                updates = tuple(json.loads(line))
+                yield Plan(
+                    f"generated #{i + 1} (seed {self.seed})", updates, generate.waits(f"{self.seed}:{i}", len(updates))
+                )
 
 
 def _opened(path: Path, seed_value: int) -> Corpus | None:

@@ -467,6 +467,11 @@ def finish(
     outcome.judgement = outcome.tally.judgement()
     outcome.judgement.exchanges = outcome.log.exchanges
     outcome.files = {label: connection_file(i, label) for label, i in outcome.tally.evidence_index().items()}
+    if outcome.judgement.unpaired:
+        progress(
+            f"{outcome.judgement.unpaired} exchange(s) could not be paired with their answers for certain "
+            "(an extra or late answer in reach): the checks that pair did not judge them"
+        )
     if outcome.log.throttled:
         progress(
             f"the target throttled {outcome.log.throttled} update(s) with a rate-limit error; "

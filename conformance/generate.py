@@ -7,6 +7,7 @@ generator that makes a mistake costs coverage, never a false verdict. Nothing he
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import unicodedata
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 import hypothesis.strategies as st
 
 from conformance.contract import SPEC_DIR, Contract, load_contract, read_json
-from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, classify, contradicting
+from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, classify, contradicting
 from conformance.plan import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
@@ -115,11 +116,13 @@ def without_contradictions(session: dict[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def valid_session() -> st.SearchStrategy[dict[str, Any]]:
-    """A patch whose every field has a value the documents say is accepted; `model` is the placeholder."""
+    """A patch whose every field has a value the documents say is accepted; `model` and `type` are
+    placeholders for what the target announced (only the type session.created announced is valid)."""
     fields = {k: from_schema(v, KNOWN) for k, v in KNOWN["properties"].items() if k != "type"}
     fields["model"] = st.just(MODEL_PLACEHOLDER)
-    # Mostly the type a session is created with when none is announced: only the created type is valid.
-    kind = st.one_of(st.just(DEFAULT_SESSION_TYPE), from_schema(KNOWN["properties"]["type"], KNOWN))
+    # About one in eight names a documented type outright: a switch, when not the created one (undetermined).
+    types = KNOWN["properties"]["type"]["enum"]
+    kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)  # sampled_from keeps repeats
     drawn = st.fixed_dictionaries({"type": kind}, optional=fields)
     return drawn.map(without_contradictions)
 
@@ -264,11 +267,11 @@ def update_texts() -> st.SearchStrategy[Callable[[str | None], str]]:
         st.one_of(st.integers(0, 9), st.text(max_size=5)),
     )
     untyped = valid_session().map(lambda s: {k: v for k, v in s.items() if k != "type"})
-    valid = ours(valid_session())
     # Weighted by repetition: Schemathesis' draws cost several times ours, so they are one in ten.
+    # Each repeat is a strategy of its own: one_of keeps a strategy once, however often it is given.
     return st.one_of(
-        *[valid] * 8,
-        *[ours(broken_session())] * 2,
+        *[ours(valid_session()) for _ in range(8)],
+        *[ours(broken_session()) for _ in range(2)],
         ours(unknown_field),
         ours(untyped),
         ours(unlisted_session()),
@@ -418,7 +421,7 @@ def value_updates() -> list[str]:
     ]
     texts = []
     for i, session in enumerate(sessions):
-        update = event({"type": DEFAULT_SESSION_TYPE, **session}, f"value-{i}")
+        update = event({"type": TYPE_PLACEHOLDER, **session}, f"value-{i}")
         texts += [as_text(update), as_text(update, ascii_only=False)]
     return list(dict.fromkeys(texts))
 
@@ -445,3 +448,23 @@ def probe_plans() -> list[Plan]:
     spread = numbered[:: max(1, len(numbered) // PROBES_ALONE)][:PROBES_ALONE]
     out += [Plan(f"probe alone #{n}", (text,)) for n, text in enumerate(spread, 1)]
     return out
+
+
+#: About one update in this many after the first of a connection is awaited alone (`waits`).
+WAIT_ONE_IN = 8
+
+
+def waits(key: str, count: int) -> frozenset[int]:
+    """The updates (by index) after whose answer the client waits out the whole timeout.
+
+    For about one in `WAIT_ONE_IN` of the updates after the first, the client waits out the
+    timeout both before it and after it: it is then awaited alone, so every answer within its
+    timeout lands in its window and is its own, and a second or late answer is attributed to it
+    (mid-connection, not only at the end). Decided by a hash of `key` (seed and plan), so a seed
+    always waits at the same places; the last update needs none (the connection is listened out).
+    """
+    out: set[int] = set()
+    for index in range(1, count):
+        if hashlib.sha256(f"{key}:{index}".encode()).digest()[0] % WAIT_ONE_IN == 0:
+            out |= {index - 1, index}
+    return frozenset(i for i in out if i < count - 1)

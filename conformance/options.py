@@ -326,7 +326,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "concurrency",
         None,
         f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
-        f"against a live target, which also keeps at most {LIVE_LISTENING} more open listening out their last "
+        f"against a live target; at most {LIVE_LISTENING} more stay open there only to listen out their last "
         "answer timeout)",
         1,
         MAX_CONCURRENCY,
@@ -425,7 +425,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "rerun-failed",
-        "rerun only the requirements that failed in --report-dir's last summary, with its seed",
+        "rerun only the requirements that failed in --report-dir's last full run, with its seed, profile and "
+        "target (another target only if --target is given), into --report-dir/rerun/; exit 0 when all of them "
+        "now pass, 1 when any still fails (a partial rerun is no verdict on the target)",
         "flag",
         False,
     ),

@@ -26,6 +26,18 @@ PATCH_PROPERTIES: dict[str, Any] = load_contract().schemas["session-update-patch
 READ_ONLY = frozenset(k for k, v in PATCH_PROPERTIES.items() if v.get("readOnly"))
 #: The session type when `session.created` announced none (spec-notes: "realtime when none announced").
 DEFAULT_SESSION_TYPE = "realtime"
+#: The documented session types (the schema's enum).
+SESSION_TYPES: tuple[str, ...] = tuple(load_contract().schemas["realtime-session.json"]["properties"]["type"]["enum"])
+#: What a plan puts in `session.type` for "the type the connection's session.created announced";
+#: the runner replaces it before sending, so the oracle only ever sees (and judges) the sent text.
+TYPE_PLACEHOLDER = "$created-type"
+
+
+def announced_type(session: Any) -> str:
+    """The session type an opening session.created announced, when it is a documented one; else the
+    default (an update setting it is then at worst undetermined, never invalid by our doing)."""
+    kind = session.get("type") if isinstance(session, dict) else None
+    return kind if isinstance(kind, str) and kind in SESSION_TYPES else DEFAULT_SESSION_TYPE
 
 
 @dataclass(frozen=True)
@@ -201,12 +213,14 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     if contradicted:
         return undetermined(f"{' and '.join(contradicted[:2])} are aliases set to different values")
     rest = {k: v for k, v in session.items() if k != "model"}
-    known_error = (
-        None if contract.fast_known_values.is_valid(rest) else best_match(contract.known_values.iter_errors(rest))
-    )
+    known, fast_known = contract.known_for(context.created_type)
+    known_error = None if fast_known.is_valid(rest) else best_match(known.iter_errors(rest))
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
-        return undetermined(f"{where}: {_short(known_error.message)}; the documents do not say that is accepted", where)
+        on = f" on a {context.created_type} session" if context.created_type in contract.known_by_type else ""
+        return undetermined(
+            f"{where}: {_short(known_error.message)}; the documents do not say that is accepted{on}", where
+        )
     if "model" in session and session["model"] not in context.models:
         return undetermined(
             f"session.model {_short(repr(session['model']))} was not announced nor given", "session.model"

@@ -14,3 +14,6 @@ class Plan:
 
     label: str
     updates: tuple[str, ...]
+    #: The updates (by index) after whose answer the client waits out the whole timeout before
+    #: the next send, so that a second or late answer to it lands in its own window.
+    wait_after: frozenset[int] = frozenset()

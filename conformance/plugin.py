@@ -1,4 +1,6 @@
-"""The pytest plugin: `pytest --target …` runs the suite, one test item per requirement.
+"""The pytest plugin: `pytest --pyargs conformance.suite [--rc-target …]` runs the suite, one item per requirement.
+
+Its options are the run options of `realtime-conformance run`, namespaced `--rc-…`, from the same table.
 
 The exchanges run once per session (the first requirement asks for them); each item then
 reports its requirement as passed, failed (with the evidence) or skipped (with why), labelled
@@ -20,13 +22,15 @@ import pytest
 from conformance.allure import write_results
 from conformance.auth import auth_from_env as auth_from_env
 from conformance.engine import Outcome, Settings, run
-from conformance.options import add_pytest_options
+from conformance.options import RUN_OPTIONS, add_pytest_options
 from conformance.redact import redactor
-from conformance.report import transcripts_for, write_summary
+from conformance.report import annotate_junit, transcripts_for, write_summary
 from conformance.results import RequirementResult
+from conformance.settings_check import UsageError, settings_from
 
 PLUGIN_NAME = "realtime-conformance-session"
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
+VERDICT_EXIT = {"conformant": 0, "non-conformant": 1, "error": 3}  # the CLI's exit codes
 ATTACHMENT_CHARS = 1 << 20  # a larger transcript is not copied into each failed requirement's result
 
 
@@ -39,8 +43,10 @@ class ConformanceSession:
         report_dir: Path,
         say: Callable[[str], None] | None = None,
         outcome: Outcome | None = None,
+        standalone: bool = False,
     ) -> None:
         self.settings = settings
+        self.standalone = standalone  # run by plain pytest: the session's exit status is the verdict's
         self.report_dir = report_dir
         self.say = say  # where progress goes; None: the pytest terminal
         self.outcome: Outcome | None = outcome  # given when workers already ran the exchanges
@@ -76,32 +82,49 @@ class ConformanceSession:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(trylast=True)  # after the JUnit plugin wrote its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.outcome is not None:
-            write_summary(self.outcome, self.report_dir)
-            write_results(self.outcome, self.report_dir / "allure-results")
+        if self.outcome is None:
+            return
+        write_summary(self.outcome, self.report_dir)
+        write_results(self.outcome, self.report_dir / "allure-results")
+        xmlpath = getattr(session.config.option, "xmlpath", None)
+        if xmlpath and Path(xmlpath).is_file():
+            annotate_junit(Path(xmlpath), self.outcome)
+        # Plain pytest exits as `realtime-conformance run` does: 0 conformant (a SHOULD failure without
+        # --rc-strict, or an expected one, does not fail it), 1 non-conformant, 3 not fully testable.
+        if self.standalone and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = VERDICT_EXIT[self.outcome.verdict]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.outcome is None:
+            return
+        safe = redactor(self.settings.auth.secrets)
+        line = (
+            f"realtime-conformance verdict: {self.outcome.verdict} (seed {self.outcome.seed}, "
+            f"target {safe.url(self.outcome.url)}); report: {self.report_dir}"
+        )
+        if self.outcome.incomplete is not None:
+            line += f"\nnot fully tested: {safe.text(self.outcome.incomplete)}"
+        terminalreporter.write_line(line, bold=True)
 
 
-#: The plugin's options (named as they always were) and the settings they are; their types, choices
-#: and bounds come from the same table as the command line's (conformance/options.py).
-PYTEST_OPTIONS = {
-    "target": "--target",
-    "profile": "--profile",
-    "seed": "--seed",
-    "report-dir": "--report-dir",
-    "model": "--model",
-    "timeout": "--rc-timeout",
-    "api-key-env": "--api-key-env",
-    "iam-token-env": "--iam-token-env",
-    "header": "--header",
-}
+#: Settings of `realtime-conformance run` alone: the settings file, rendering, the console, workers and
+#: reruns (which swap or place whole report dirs). Every other run option is also a pytest option.
+CLI_ONLY = frozenset(
+    {"config", "no-html", "history", "quiet", "sign-key", "rerun-failed", "workers", "xdist-option", "junit-prefix"}
+)
+#: The pytest options are namespaced (--rc-target, --rc-profile, …): this plugin is loaded into every
+#: pytest session of the environment, where another plugin may own --profile (pytest-profiling) or --timeout.
+PREFIX = "--rc-"
+PLUGIN_OPTIONS = tuple(o for o in RUN_OPTIONS if o.name not in CLI_ONLY and not o.positional)
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+SUITE_MODULE = "conformance.suite"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("realtime-conformance", "Realtime API session configuration conformance")
-    # --target has no default here: without it, installing the plugin changes nothing
-    add_pytest_options(group.addoption, PYTEST_OPTIONS, {"target": None})
+    add_pytest_options(group.addoption, {o.name: PREFIX + o.name for o in PLUGIN_OPTIONS}, {})
     group.addoption("--rc-shards", default=None, help=argparse.SUPPRESS)
 
 
@@ -112,41 +135,72 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("shard", range(json.loads(spec)["shards"] if spec else 0))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    already = any(isinstance(p, ConformanceSession) for p in config.pluginmanager.get_plugins())
-    if already or config.getoption("--target") is None:
-        return
+def runs_the_suite(config: pytest.Config) -> bool:
+    """Whether this pytest session was asked for the conformance suite (by name, by path, or by an --rc- option)."""
+    for arg in config.invocation_params.args:
+        text = str(arg)
+        if text.startswith(PREFIX) and not text.startswith("--rc-shards"):
+            return True
+    for arg in config.args:
+        text = str(arg).split("::", 1)[0]
+        if text == SUITE_MODULE or text.startswith(SUITE_MODULE + "."):
+            return True
+        try:
+            path = Path(text).resolve()
+        except (OSError, ValueError):
+            continue
+        if path == SUITE_DIR or SUITE_DIR in path.parents:
+            return True
+    return False
+
+
+def settings_of(config: pytest.Config) -> tuple[Settings, Path]:
+    """The run's settings from the --rc- options, checked exactly as `realtime-conformance run` checks its own."""
+    values = {o.dest: o.argparse_kwargs(o.default)["default"] for o in RUN_OPTIONS if not o.positional}
+    for option in PLUGIN_OPTIONS:
+        values[option.dest] = config.getoption(PREFIX + option.name)
+    args = argparse.Namespace(**values)
     try:
-        auth = auth_from_env(
-            config.getoption("--api-key-env"),
-            config.getoption("--iam-token-env"),
-            config.getoption("--header"),
-            config.getoption("--target"),
-        )
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    settings = Settings(
-        target=config.getoption("--target"),
-        profile=config.getoption("--profile"),
-        seed=config.getoption("--seed"),
-        timeout_s=config.getoption("--rc-timeout"),
-        models=tuple(config.getoption("--model")),
-        auth=auth,
-        auth_spec=(
-            config.getoption("--api-key-env"),
-            config.getoption("--iam-token-env"),
-            tuple(config.getoption("--header")),
-        ),
-    )
-    config.pluginmanager.register(ConformanceSession(settings, Path(config.getoption("--report-dir"))), PLUGIN_NAME)
+        return settings_from(args), Path(args.report_dir)
+    except UsageError as exc:
+        raise pytest.UsageError(f"realtime-conformance: {exc}") from None
+
+
+def registered(config: pytest.Config) -> ConformanceSession | None:
+    return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, ConformanceSession)), None)
+
+
+def start_session(config: pytest.Config) -> ConformanceSession:
+    settings, report_dir = settings_of(config)
+    session = ConformanceSession(settings, report_dir, standalone=True)
+    config.pluginmanager.register(session, PLUGIN_NAME)
+    return session
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Run by `pytest --pyargs conformance.suite`: check the options now, and write JUnit and Allure results
+    into the report dir as `realtime-conformance run` does, unless --junitxml or --alluredir say otherwise.
+    (Before the JUnit and Allure plugins configure themselves, hence tryfirst.)"""
+    if registered(config) is not None or not runs_the_suite(config) or hasattr(config, "workerinput"):
+        return
+    session = start_session(config)
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(session.report_dir / "junit.xml")
+    if getattr(config.option, "allure_report_dir", "absent") is None:
+        config.option.allure_report_dir = str(session.report_dir / "allure-results")
+        config.option.clean_alluredir = True
 
 
 @pytest.fixture(scope="session")
 def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
-    plugins = [p for p in request.config.pluginmanager.get_plugins() if isinstance(p, ConformanceSession)]
-    if not plugins:
-        pytest.skip("no conformance target: pass --target mock or --target ws://…")
-    plugin = plugins[0]
+    """The run, once per session; a target that could not be tested at all makes every item an error."""
+    plugin = registered(request.config)
+    if plugin is None:  # the suite was collected in a way runs_the_suite did not foresee
+        try:
+            plugin = start_session(request.config)
+        except pytest.UsageError as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     safe = redactor(plugin.settings.auth.secrets)
@@ -159,6 +213,8 @@ def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
     if outcome is None:
         shown = redactor(plugin.settings.auth.secrets).text(plugin.internal_error or "")
         pytest.fail(f"internal error of realtime-conformance:\n{shown}", pytrace=False)
+    if outcome.failure is not None:  # nothing could be tested: an error, never a skip a CI reads as green
+        pytest.fail(safe.text(f"not run: the target could not be tested: {outcome.failure.message}"), pytrace=False)
     return plugin
 
 

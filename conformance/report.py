@@ -66,6 +66,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
             "level": r.level,
             "path": r.path,
             "title": r.title,
+            "source": r.source.to_json(),
             "status": result.status,
             "exchanges": result.exercised,
             "violations": violations,
@@ -100,6 +101,8 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "requirements": requirements,
         "policy": {**outcome.policy.to_json(), "baseline_file": safe.mask(outcome.policy.baseline_file)},
     }
+    if outcome.judgement.unpaired:
+        doc["counts"]["unpaired_exchanges"] = outcome.judgement.unpaired
     if outcome.failure is not None:
         doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
     elif outcome.incomplete is not None:
@@ -189,6 +192,52 @@ def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
     (report_dir / "summary.md").write_text(escape_surrogates(markdown(doc)), encoding="utf-8")
     (report_dir / "badge.svg").write_text(badge(doc), encoding="utf-8")
     return doc
+
+
+#: The dialect whose contract judged the run (the seed's; the only one so far).
+DIALECT = "yandex"
+
+
+def annotate_junit(path: Path, outcome: Outcome) -> None:
+    """Put the verdict, seed, target, dialect and spec hash in junit.xml's <properties>, and record an
+    <error> when the target could not be fully tested, so no JUnit consumer shows such a run green."""
+    import xml.etree.ElementTree as ET
+
+    safe = redactor_of(outcome)
+    tree = ET.parse(path)
+    root = tree.getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    if not suites:
+        return
+    suite = suites[0]
+    properties = suite.find("properties")
+    if properties is None:
+        properties = ET.Element("properties")
+        suite.insert(0, properties)
+    facts = {
+        "realtime-conformance.verdict": outcome.verdict,
+        "realtime-conformance.seed": str(outcome.seed),
+        "realtime-conformance.target": safe.url(outcome.url),  # never with credentials
+        "realtime-conformance.target-kind": outcome.settings.kind,
+        "realtime-conformance.profile": outcome.settings.profile,
+        "realtime-conformance.dialect": DIALECT,
+        "realtime-conformance.spec-hash": spec_hash(),
+        "realtime-conformance.version": __version__,
+    }
+    for name, value in facts.items():
+        ET.SubElement(properties, "property", name=name, value=value)
+    errors = suite.findall(".//error")
+    if outcome.incomplete is not None and not errors:
+        case = ET.SubElement(suite, "testcase", classname="realtime-conformance", name="target fully tested", time="0")
+        why = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in safe.text(outcome.incomplete))
+        error = ET.SubElement(case, "error", message=f"not fully tested: {why[:1000]}")
+        error.text = why
+        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+        suite.set("errors", str(int(suite.get("errors", "0")) + 1))
+        if root is not suite and root.get("errors") is not None:
+            root.set("errors", str(int(root.get("errors", "0")) + 1))
+            root.set("tests", str(int(root.get("tests", "0")) + 1))
+    tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 def markdown(doc: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import ANSWER_TYPES, is_throttle, url_models
+from conformance.oracle import TYPE_PLACEHOLDER, announced_type
 from conformance.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
 from conformance.plan import Plan as Plan
 from conformance.transcript import Frame, Transcript, parse_json
@@ -57,8 +58,9 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
-    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`).
-    max_listening: int = 1024
+    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`);
+    #: bounded further by the open files the process may have (`listening_room`).
+    max_listening: int = 4096
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,17 @@ def sent_updates(transcript: Transcript) -> int:
     return sum(1 for f in transcript.frames if f.direction == "client" and f.kind == "text")
 
 
+def listening_room() -> int:
+    """How many connections may listen at once within the open-file limit: two descriptors each
+    (the embedded mock's end of the socket lives in this process too), a few hundred kept spare."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return 1024
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 30 if soft == resource.RLIM_INFINITY else max(8, (soft - 256) // 2)
+
+
 class Pacer:
     """Shared by all connections of a run: paces sends to the rate, and stops at the budget.
 
@@ -174,6 +187,12 @@ def announced_model(event: dict[str, Any]) -> str | None:
     return model if isinstance(model, str) else None
 
 
+def with_type(text: str, kind: str) -> str:
+    """Put the session type the opening session.created announced where a plan has the placeholder
+    (in the text itself: the rest of the frame is sent exactly as planned)."""
+    return text.replace(json.dumps(TYPE_PLACEHOLDER), json.dumps(kind))
+
+
 def with_model(text: str, model: str | None) -> str:
     """Put the known model where a plan has the placeholder (or drop the field if none is known)."""
     if MODEL_PLACEHOLDER not in text:
@@ -188,16 +207,17 @@ def with_model(text: str, model: str | None) -> str:
 
 
 async def _wait_for(
-    session: Session, types: Sequence[str], timeout_s: float
+    session: Session, types: Sequence[str], timeout_s: float, after: float = 0.0
 ) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
-    """Receive until a text frame of one of `types` arrives (it, and its event), or the deadline passes."""
+    """Receive until a text frame of one of `types` arrives at `after` or later, on the connection's
+    clock (it, and its event), or the deadline passes."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = await session.receive(deadline - time.monotonic())
         if not isinstance(item, Frame):
             return item
         event = event_of(item)
-        if event.get("type") in types:
+        if event.get("type") in types and item.time >= after:
             return item, event
 
 
@@ -252,18 +272,21 @@ async def run_connection(
     try:
         created = await _wait_for(session, ("session.created",), timeout)
         announced = announced_model(created[1]) if isinstance(created, tuple) else None
+        kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None)
         if announced:
             models.append(announced)
         model = announced or (models[0] if models else None)
         if session.closed is not None and log is not None:
             log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
-        for text in plan.updates:
+        for index, text in enumerate(plan.updates):
             if session.closed is not None or (pacer is not None and not await pacer.admit()):
                 break
-            sent, answered = await _exchange(session, with_model(text, model), target, log, pacer)
+            sent, answered = await _exchange(session, with_type(with_model(text, model), kind), target, log, pacer)
             last_sent = sent if sent is not None else last_sent
             if not answered:
                 break  # timed out, closed or throttled for good: later answers could not be paired
+            if index in plan.wait_after and sent is not None and index + 1 < len(plan.updates):
+                await _drain(session, sent + timeout + MARGIN_S)
             await session.ready()
         if on_tail is not None:
             await on_tail()
@@ -294,10 +317,11 @@ async def _exchange(
     backoff, throttled_since = timeout / 8, None
     sent: float | None = None
     for _ in range(1000):  # bounded anyway by the throttle budget
-        sent = time.monotonic()
-        if isinstance(await session.send(text), Closed):
+        frame = await session.send(text)
+        sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
+        if isinstance(frame, Closed):
             return sent, False
-        answer = await _wait_for(session, ANSWER_TYPES, timeout)
+        answer = await _wait_for(session, ANSWER_TYPES, timeout, after=frame.time)
         if not isinstance(answer, tuple):
             return sent, False
         if not is_throttle(answer[1]):
@@ -365,7 +389,7 @@ async def run_plans(
     planned = [0]  # plans taken from the source so far
     semaphore = asyncio.Semaphore(max(1, concurrency))
     # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
-    listening = asyncio.Semaphore(max(1, target.politeness.max_listening))
+    listening = asyncio.Semaphore(max(1, min(target.politeness.max_listening, listening_room())))
     stop = asyncio.Event()
     pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
     budget = ByteBudget(target.max_run_bytes)

@@ -31,6 +31,8 @@ class Tally:
     exercised: Counter[str] = field(default_factory=Counter)
     exchanges: int = 0
     connections: int = 0
+    #: Exchanges the pairing checks could not judge (`Judgement.unpaired`), summed.
+    unpaired: int = 0
     #: requirement -> (plan index, why its condition never arose); the earliest connection's reason wins.
     not_applicable: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: Counter[Bucket] = field(default_factory=Counter)
@@ -44,6 +46,7 @@ class Tally:
         self.connections += 1
         self.exercised.update(judgement.exercised)
         self.exchanges += judgement.exchanges
+        self.unpaired += judgement.unpaired
         for requirement, why in judgement.not_applicable.items():
             self._not_applicable(requirement, index, why)
         labels: dict[str, str] = {}
@@ -66,6 +69,7 @@ class Tally:
         self.connections += other.connections
         self.exercised.update(other.exercised)
         self.exchanges += other.exchanges
+        self.unpaired += other.unpaired
         for requirement, (index, why) in other.not_applicable.items():
             self._not_applicable(requirement, index, why)
         self.counts.update(other.counts)
@@ -100,6 +104,7 @@ class Tally:
             exercised=Counter(self.exercised),
             exchanges=self.exchanges,
             not_applicable={r: why for r, (_, why) in sorted(self.not_applicable.items(), key=lambda i: i[1][0])},
+            unpaired=self.unpaired,
         )
 
     def totals(self) -> Counter[str]:
@@ -130,6 +135,7 @@ class Tally:
             "connections": self.connections,
             "exercised": dict(self.exercised),
             "exchanges": self.exchanges,
+            "unpaired": self.unpaired,
             "not_applicable": {r: list(v) for r, v in self.not_applicable.items()},
             "counts": [[r, e, n] for (r, e), n in self.counts.items()],
             "kept": [[-i, -p, _violation_json(v)] for heap in self.kept.values() for i, p, v in heap],
@@ -138,7 +144,7 @@ class Tally:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tally:
-        tally = cls(Counter(data["exercised"]), data["exchanges"], data["connections"])
+        tally = cls(Counter(data["exercised"]), data["exchanges"], data["connections"], int(data.get("unpaired", 0)))
         tally.not_applicable = {r: (int(i), str(why)) for r, (i, why) in data["not_applicable"].items()}
         tally.counts = Counter({(r, e): n for r, e, n in data["counts"]})
         for index, position, obj in data["kept"]:

@@ -213,7 +213,7 @@ class Session:
                     # a text message: websockets failed the connection (1007, as RFC 6455 asks); the
                     # frame is still evidence, its bytes kept as lone surrogates (never valid JSON)
                     text = cause.object.decode("utf-8", "surrogateescape")
-                    await self._inbox.put(self._recorder.text("server", text))
+                    self._inbox.put_nowait(self._recorder.text("server", text))
                     self._closed = Closed(1007, f"a text frame not in UTF-8 ({cause.reason} at byte {cause.start})")
                     direction = "client"
                 elif exc.sent is not None and exc.sent.code == 1009:
@@ -225,7 +225,7 @@ class Session:
                     direction = "server"
                 if not self._closing:
                     self._recorder.close(direction, self._closed.code, self._closed.reason)
-                await self._inbox.put(self._closed)
+                self._inbox.put_nowait(self._closed)
                 return
             at = self._recorder.now()
             size = len(message) if isinstance(message, bytes) or message.isascii() else len(message.encode())
@@ -239,7 +239,7 @@ class Session:
             else:
                 frame = self._recorder.binary(len(message), at)
             self._received += 1
-            await self._inbox.put(frame)
+            self._inbox.put_nowait(frame)
             if self._received >= self._limits.max_frames:
                 await self._cut(f"more than {self._limits.max_frames} frames")
                 return
@@ -253,18 +253,20 @@ class Session:
         """End the connection from our side for a bound it passed; the cut is recorded, the frame that passed it not."""
         self._closed = Closed(None, reason)
         self._recorder.close("client", None, reason)
-        await self._inbox.put(self._closed)
+        self._inbox.put_nowait(self._closed)
 
     async def send(self, text: str) -> Frame | Closed:
+        """Send one text frame, recorded (time and place) when the send completed: an answer's
+        deadline starts there (a large frame takes time to send), and what arrived before is not its."""
         if self._closed is not None:
             return self._closed
-        frame = self._recorder.text("client", text)
         try:
             async with asyncio.timeout(self._limits.answer_s):
                 await self._ws.send(text)
         except (ConnectionClosed, TimeoutError):
+            self._recorder.text("client", text)  # what was attempted stays on the record
             return self._closed or Closed(None, "send failed")
-        return frame
+        return self._recorder.text("client", text)
 
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""

@@ -508,10 +508,10 @@ def test_verify_with_a_public_key_that_is_not_pem_exits_2(tmp_path: Path, capsys
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--target", "ws://h\u00e9st/"], "printable ASCII"),
-        (["--target", "mock", "--rc-timeout", "nan"], "finite"),
-        (["--target", "mock", "--profile", "bogus"], "must be one of"),
-        (["--target", "mock", "--seed", "-5"], "at least 0"),
+        (["--rc-target", "ws://h\u00e9st/"], "printable ASCII"),
+        (["--rc-target", "mock", "--rc-timeout", "nan"], "finite"),
+        (["--rc-target", "mock", "--rc-profile", "bogus"], "must be one of"),
+        (["--rc-seed", "-5"], "at least 0"),
     ],
 )
 def test_the_pytest_plugin_checks_its_options_with_the_same_table(

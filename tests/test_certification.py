@@ -240,12 +240,13 @@ def test_rerun_failed_runs_only_what_failed_with_the_same_seed(tmp_path: Path) -
     with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
         assert main(["run", "--target", url, "--seed", "77", "--report-dir", str(report), *FAST]) == 1
         first = json.loads((report / "summary.json").read_text())
-        assert main(["run", "--target", url, "--rerun-failed", "--report-dir", str(report), *FAST]) == 1
-    second = json.loads((report / "summary.json").read_text())
+        assert main(["run", "--rerun-failed", "--report-dir", str(report), *FAST]) == 1  # the recorded target
+    second = json.loads((report / "rerun" / "summary.json").read_text())
+    assert json.loads((report / "summary.json").read_text()) == first  # the full report stays
     failed = [r["id"] for r in first["requirements"] if r["status"] == "failed"]
     assert [r["id"] for r in second["requirements"]] == failed == ["EX-REFLECT"]
     assert second["seed"] == 77 and second["selected"] == failed
-    assert (report / "junit.xml").read_text().count("<testcase") == 1
+    assert (report / "rerun" / "junit.xml").read_text().count("<testcase") == 1
 
 
 def test_ci_outputs_badge_markdown_and_junit_prefix(tmp_path: Path) -> None:

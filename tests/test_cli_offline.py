@@ -76,3 +76,38 @@ def test_requirements_table_lists_every_id(capsys: pytest.CaptureFixture[str]) -
         ]
     ]
     assert all(i in out for i in ids)
+
+
+def heading_above(text: str, quote: str, heading: re.Pattern[str]) -> str:
+    """The last heading line before the line where the (whitespace-normalized) quote starts."""
+    lines = text.splitlines()
+    at = re.sub(r"\s+", " ", text).find(re.sub(r"\s+", " ", quote))
+    assert at >= 0, quote
+    seen, index = 0, 0
+    while index < len(lines) and seen + len(re.sub(r"\s+", " ", lines[index])) + 1 <= at:
+        seen += len(re.sub(r"\s+", " ", lines[index])) + 1
+        index += 1
+    found = [m["name"] for line in lines[:index] if (m := heading.fullmatch(line.strip()))]
+    return found[-1]
+
+
+def test_each_requirement_cites_its_section_and_the_seed_its_url(capsys: pytest.CaptureFixture[str]) -> None:
+    """The section is the heading the quote sits under (recomputed here); a URL only where the document
+    itself names one (the seed page's header): spec-notes names none, and none is invented."""
+    shared = Path("/work/shared")
+    seed = next((shared / "seed").glob("000_*.txt"), None)
+    if seed is None:
+        pytest.skip("the shared source documents are not on this machine")
+    texts = {"seed": seed.read_text(encoding="utf-8"), "spec-notes": (shared / "spec-notes.md").read_text("utf-8")}
+    headings = {
+        "seed": re.compile(r"(?P<name>HTTP request|Body parameters|RealtimeSession|Response)"),
+        "spec-notes": re.compile(r"## (?P<name>.+)"),
+    }
+    seed_url = re.search(r"^POST (https://\S+)", texts["seed"], re.M)
+    assert seed_url is not None
+    assert main(["requirements", "--format", "json"]) == 0
+    for r in json.loads(capsys.readouterr().out)["requirements"]:
+        source = r["source"]
+        document = source["document"]
+        assert source["section"] == heading_above(texts[document], source["quote"], headings[document]), r["id"]
+        assert source.get("url") == (seed_url[1] if document == "seed" else None)

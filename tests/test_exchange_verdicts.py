@@ -14,7 +14,7 @@ import copy
 import json
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from conformance.checks import THROTTLE
 from conformance.cli import main
 from conformance.contract import load_contract
 from conformance.oracle import Context, classify
@@ -59,12 +60,19 @@ class Behaviour:
     burst: int = 0  # throttle when more than this many updates arrive within `burst_window_s`
     burst_window_s: float = 0.4
     throttle_forever: bool = False
+    double_error: bool = False  # every rejection sent twice, both echoing the update
+    answer_delay_s: float = 0.0
+    #: The type session.created announces; a transcription session refuses every field but its type
+    #: and model (the documents list accepted values for realtime sessions only).
+    created_type: str = "realtime"
     # faults
     resets_after_error: bool = False
     no_patch: bool = False
     second_answer_after_s: float | None = None
     updated_then_error: bool = False
     error_then_updated: bool = False  # rejects an invalid update, then applies it all the same
+    #: rejects a valid update that sets instructions, then applies it 300 ms later all the same
+    rejects_instructions_then_applies: bool = False
 
 
 def defaults() -> dict[str, Any]:
@@ -149,29 +157,49 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
             else:
                 await ws.send(text)
 
-        async def later(delay: float) -> None:
+        async def later(delay: float, patch: dict[str, Any] | None = None) -> None:
             await asyncio.sleep(delay)
+            if patch is not None:
+                apply(config, patch)
             with contextlib.suppress(ConnectionClosed):
                 await send("session.updated", session=config)
+
+        def in_background(delay: float, patch: dict[str, Any] | None = None) -> None:
+            task = asyncio.create_task(later(delay, patch))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         async def reject(message: str, echo: Any, code: str = "invalid_value") -> None:
             error = {"type": "invalid_request_error", "code": code, "message": message, "param": None}
             error["event_id"] = echo if isinstance(echo, str) else None
-            await send("error", error=error)
+            for _ in range(2 if b.double_error and not THROTTLE.search(code) else 1):
+                await send("error", error=error)
 
         if b.chatty:
             await send("conversation.created", conversation={"id": "conv-1"})
+        config["type"] = b.created_type
         await send("session.created", session=config)
         try:
             async for message in ws:
                 text = message if isinstance(message, str) else ""
-                verdict = classify(text, CONTRACT, Context(frozenset({MODEL})))
+                verdict = classify(text, CONTRACT, Context(frozenset({MODEL}), b.created_type))
+                only_type = not set(verdict.session or {}) - {"type", "model"}
+                if verdict.kind == "valid" and b.created_type == "transcription" and not only_type:
+                    verdict = replace(verdict, kind="undetermined", reason="not on a transcription session")
+                await asyncio.sleep(b.answer_delay_s)
                 now = loop.time()
                 recent[:] = [t for t in recent if now - t < b.burst_window_s] + [now]
                 if b.throttle_forever or (b.burst and len(recent) > b.burst):
                     await reject("Rate limit reached; try again later", verdict.event_id, "rate_limit_exceeded")
                     continue
-                if verdict.kind == "valid":
+                if (
+                    verdict.kind == "valid"
+                    and b.rejects_instructions_then_applies
+                    and "instructions" in (verdict.session or {})
+                ):
+                    await reject("instructions are not accepted", verdict.event_id)
+                    in_background(0.3, verdict.session)
+                elif verdict.kind == "valid":
                     if b.no_patch or (b.resets_after_error and errored):
                         kept = {k: config[k] for k in ("id",) if k in config}
                         config.clear()
@@ -180,9 +208,7 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     errored = False
                     await send("session.updated", session=config)
                     if b.second_answer_after_s is not None:
-                        task = asyncio.create_task(later(b.second_answer_after_s))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                        in_background(b.second_answer_after_s)
                 elif verdict.kind == "invalid" and b.updated_then_error:
                     await send("session.updated", session=config)
                     await reject(verdict.reason, verdict.event_id)
@@ -236,6 +262,8 @@ def failed(summary: dict[str, Any]) -> dict[str, list[str]]:
 
 CONFORMING = {
     "pings, fragmented frames, unknown fields and other events": Behaviour(pings=True, fragmented=True, chatty=True),
+    "sends every rejection twice, both echoing the update": Behaviour(double_error=True),
+    "creates transcription sessions and refuses every field of a realtime one": Behaviour(created_type="transcription"),
     "throttles a burst with rate_limit_exceeded, then lets it through": Behaviour(burst=3),
     "keeps aliases in sync and never sends session.id": Behaviour(session_id=False),
 }
@@ -291,6 +319,14 @@ FAULTY = {
     "a second session.updated 300 ms late": (Behaviour(second_answer_after_s=0.3), "EX-VALID-ONCE"),
     "session.updated then error for one invalid update": (Behaviour(updated_then_error=True), "EX-INVALID-REJECTED"),
     "error then session.updated for one invalid update": (Behaviour(error_then_updated=True), "EX-INVALID-REJECTED"),
+    "resets to defaults after an error it sends twice": (
+        Behaviour(double_error=True, resets_after_error=True),
+        "EX-KEEP-CONFIG",
+    ),
+    "rejects a valid update, then applies it 300 ms later": (
+        Behaviour(rejects_instructions_then_applies=True),
+        "EX-VALID-ANSWERED",
+    ),
 }
 
 
@@ -309,11 +345,16 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
     with ServerThread(server(Behaviour(updated_then_error=True))) as url:
         _, summary = run(tmp_path, url, 1)
     messages = failed(summary)["EX-INVALID-REJECTED"]
-    assert all("answered by session.updated (and by error too)" in m for m in messages)
+    # "(and by error too)" where the error is in the update's own window; an error without event_id
+    # that came after the next send cannot be told its own, and the message does not claim it
+    assert all("was answered by session.updated" in m for m in messages)
+    assert any("answered by session.updated (and by error too)" in m for m in messages)
     with ServerThread(server(Behaviour(second_answer_after_s=0.3))) as url:
         _, summary = run(tmp_path / "late", url, 1)
     messages = failed(summary)["EX-VALID-ONCE"]
     assert messages and all("arrived when only" in m or "no other update was awaiting" in m for m in messages)
+    # answers a second one makes uncertain are not judged, and the summary says how many
+    assert summary["counts"]["unpaired_exchanges"] > 0
 
 
 def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
@@ -364,3 +405,90 @@ def test_a_rate_limit_is_named_by_the_error_code_or_type(error: dict[str, Any], 
     from conformance.checks import is_throttle
 
     assert is_throttle({"type": "error", "event_id": "e", "error": error}) is throttle
+
+
+# ------------------------------------------------------------------------- the runner and the judge agree
+
+
+def _judge_plans(b: Behaviour, plan: Any, timeout_s: float = 1.0) -> tuple[Any, Any]:
+    """Run one plan against the server `b` with the real runner; its transcript and judgement."""
+    from conformance.checks import judge
+    from conformance.runner import Target, run_plans
+    from conformance.transport import Limits
+    from tests.conftest import run as bounded
+
+    async def go() -> Any:
+        async with server(b)() as url:
+            limits = Limits(connect_s=2.0, answer_s=timeout_s, close_s=0.5)
+            return await run_plans([plan], Target(url, limits=limits, settle_s=0.05))
+
+    log = bounded(go(), 30)
+    (transcript,) = log.transcripts
+    return transcript, judge(transcript, CONTRACT)
+
+
+def _update(event_id: str, **session: Any) -> str:
+    return json.dumps({"type": "session.update", "event_id": event_id, "session": {"type": "realtime", **session}})
+
+
+def test_a_waited_out_update_mid_connection_gets_its_late_second_answer_attributed() -> None:
+    """Plan.wait_after: the client waits out the timeout around the second update, so the second
+    session.updated that comes 300 ms late is proven to be its own, not the next update's."""
+    from conformance.runner import Plan
+
+    updates = (_update("a", instructions=7), _update("b", instructions="B."), _update("c", instructions="C."))
+    _, judgement = _judge_plans(Behaviour(second_answer_after_s=0.3), Plan("waits", updates, frozenset({0, 1})))
+    (once,) = [v for v in judgement.violations if v.requirement == "EX-VALID-ONCE"]
+    assert once.sent is not None and once.sent.text == updates[1]
+    assert "no other update was awaiting an answer" in once.message
+    assert {v.requirement for v in judgement.violations} == {"EX-VALID-ONCE"}
+    # without the waits the same late answer lands in the next update's window: not attributed to "b"
+    _, unwaited = _judge_plans(Behaviour(second_answer_after_s=0.3), Plan("no waits", updates))
+    assert all(v.sent is None or v.sent.text != updates[1] for v in unwaited.violations)
+
+
+def test_the_answer_deadline_starts_when_the_send_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame that takes 0.6 s to send, answered 0.5 s after it arrived, is answered within a 1 s
+    timeout: the runner and the judge both count from the completed send (not from its start)."""
+    from websockets.asyncio.client import ClientConnection
+
+    from conformance.runner import Plan
+
+    original = ClientConnection.send
+
+    async def slow(self: ClientConnection, message: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(message, str) and '"slow"' in message:
+            await asyncio.sleep(0.6)
+        await original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(ClientConnection, "send", slow)
+    updates = (_update("slow", instructions="x" * 1000), _update("next", instructions="N."))
+    transcript, judgement = _judge_plans(Behaviour(answer_delay_s=0.5), Plan("slow", updates), timeout_s=1.0)
+    assert judgement.violations == [] and judgement.exercised["EX-VALID-ANSWERED"] == 2
+    sent = [f for f in transcript.frames if f.direction == "client" and f.kind == "text"]
+    assert len(sent) == 2 and sent[0].time >= 0.6  # recorded when the send completed
+
+
+def test_the_created_session_type_goes_on_the_wire_in_place_of_the_placeholder() -> None:
+    from conformance.oracle import TYPE_PLACEHOLDER
+    from conformance.runner import Plan
+
+    plan = Plan("placeholder", (json.dumps({"type": "session.update", "session": {"type": TYPE_PLACEHOLDER}}),))
+    transcript, judgement = _judge_plans(Behaviour(created_type="transcription"), plan)
+    sent = [f.text or "" for f in transcript.frames if f.direction == "client" and f.kind == "text"]
+    assert [json.loads(t)["session"]["type"] for t in sent] == ["transcription"]
+    assert judgement.violations == [] and judgement.exercised["EX-VALID-ANSWERED"] == 1
+
+
+def test_generated_plans_wait_out_about_one_update_in_eight_mid_connection() -> None:
+    from conformance.generate import WAIT_ONE_IN, generated_plans, waits
+
+    drawn = [p for p in generated_plans(1, 40) if p.label.startswith("generated")]
+    assert all(p.wait_after <= set(range(len(p.updates) - 1)) for p in drawn)  # never after the last
+    assert not any(p.wait_after for p in drawn if len(p.updates) == 1)
+    assert any(p.wait_after for p in drawn)
+    # decided by a hash of seed and plan, the share near one in WAIT_ONE_IN (two waits per update awaited alone)
+    chosen = [waits(f"share:{i}", 6) for i in range(2000)]
+    share = sum(1 for w in chosen for i in range(1, 5) if {i - 1, i} <= w) / (2000 * 4)
+    assert 0.5 / WAIT_ONE_IN < share < 2.0 / WAIT_ONE_IN
+    assert waits("1:3", 6) == waits("1:3", 6)

@@ -483,24 +483,24 @@ def test_aliases_set_to_different_values_are_not_judged_by_reflection() -> None:
 # ------------------------------------------------------------------------------ generation
 
 
-def _with_model(session: dict[str, Any]) -> str:
-    from conformance.runner import MODEL_PLACEHOLDER
+def _with_model(session: dict[str, Any], created: str = "realtime") -> str:
+    """The update as the runner sends it on a session created as `created`: placeholders filled."""
+    from conformance.runner import with_model, with_type
 
-    if session.get("model") == MODEL_PLACEHOLDER:
-        session = {**session, "model": MODEL}
-    return json.dumps({"type": "session.update", "session": session})
+    return with_type(with_model(json.dumps({"type": "session.update", "session": session}), MODEL), created)
 
 
 @given(st.data())
 @settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_sessions_have_the_classification_they_are_drawn_for(data: st.DataObject) -> None:
     from conformance import generate
+    from conformance.oracle import TYPE_PLACEHOLDER
 
     context = Context(frozenset({MODEL}))
     valid = data.draw(generate.valid_session())
-    assert CONTRACT.known_values.is_valid({k: v for k, v in valid.items() if k != "model"})
+    assert CONTRACT.known_values.is_valid({**{k: v for k, v in valid.items() if k != "model"}, "type": "realtime"})
     assert not classify(_with_model(valid), CONTRACT, context).contradicted
-    if valid["type"] == "realtime":
+    if valid["type"] in ("realtime", TYPE_PLACEHOLDER):
         assert classify(_with_model(valid), CONTRACT, context).kind == "valid"
     assert classify(_with_model(data.draw(generate.broken_session())), CONTRACT, context).kind == "invalid"
     for strategy in (generate.unlisted_session(), generate.long_session(), generate.null_session()):
@@ -515,9 +515,11 @@ def test_plans_hold_one_to_six_updates(plan: tuple[str, ...]) -> None:
 
 def test_a_plan_shrinks_to_the_one_update_that_fails() -> None:
     """Hypothesis' own minimal plan with a broken update is that update alone (issue 16, shrinking)."""
+    from conformance.runner import with_type
+
     smallest = find(
         plans(),
-        lambda p: any(classify(t, CONTRACT).kind == "invalid" for t in p),
+        lambda p: any(classify(with_type(t, "realtime"), CONTRACT).kind == "invalid" for t in p),
         settings=settings(database=None, max_examples=500, deadline=None, suppress_health_check=list(HealthCheck)),
     )
     assert len(smallest) == 1

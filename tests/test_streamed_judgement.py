@@ -82,6 +82,7 @@ def test_streamed_judgement_is_judge_all(seed: int, monkeypatch: pytest.MonkeyPa
 
     assert got.exercised == expected.exercised
     assert got.not_applicable == expected.not_applicable
+    assert got.unpaired == expected.unpaired
     want, have = _by_requirement(expected), _by_requirement(got)
     omitted = streamed.omitted()
     assert set(have) == set(want)

@@ -1,0 +1,174 @@
+"""The run's settings from parsed options: what the option table could not check (files, the
+environment, a rerun's recorded run). Shared by the command line and the pytest plugin, so both
+check a value the same way."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from conformance.auth import auth_from_env
+from conformance.baseline import BaselineError, load_baseline
+from conformance.certify import KeyFileError, load_private_key
+from conformance.contract import load_contract
+from conformance.engine import Settings
+from conformance.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
+from conformance.readers import SUMMARY_BYTES, parse_json, read_text
+from conformance.runner import Politeness
+from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES
+
+
+class UsageError(Exception):
+    """A mistake of the user's: printed as one line, exit 2."""
+
+
+def env_secret(name: str, option: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise UsageError(f"{option} {name}: the environment variable {name} is not set or empty")
+    return value
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    # Types, ranges and choices were checked by the option table (conformance/options.py) as the
+    # command line and the settings file were read; what is left needs the file system or the environment.
+    target = args.target
+    seed, profile, selected = args.seed, args.profile, None
+    if args.rerun_failed:
+        seed, profile, selected, recorded = last_failures(Path(args.report_dir), args.seed)
+        target = target or recorded  # the recorded target, unless one is given explicitly
+    target = target or "mock"  # no --target on the command line or in a settings file
+    args.target = target
+    live = target != "mock"
+    if args.concurrency is None:
+        args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
+    rate = args.rate if args.rate is not None else default_rate(target)
+    if args.ca_file:
+        check_ca_file(args.ca_file)
+    check_report_dir(Path(args.report_dir))
+    if args.max_connection_bytes < args.max_frame_bytes or args.max_run_bytes < args.max_connection_bytes:
+        raise UsageError("expected --max-frame-bytes <= --max-connection-bytes <= --max-run-bytes")
+    try:
+        auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    baseline = None
+    if args.expected_failures:
+        try:
+            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
+        except BaselineError as exc:
+            raise UsageError(str(exc)) from None
+    if args.sign_key and not Path(args.sign_key).is_file():
+        raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
+    if args.sign_key:
+        try:
+            load_private_key(Path(args.sign_key))
+        except KeyFileError as exc:
+            raise UsageError(str(exc)) from None
+    return Settings(
+        target=target,
+        profile=profile,
+        seed=seed,
+        timeout_s=args.timeout,
+        connect_timeout_s=args.connect_timeout,
+        models=tuple(args.model),
+        model_names=tuple(args.model_name),
+        auth=auth,
+        strict=args.strict,
+        connections=args.connections,
+        concurrency=args.concurrency,
+        min_exercised=args.min_exercised,
+        shrink_budget_s=args.shrink_budget_s,
+        auth_spec=(args.api_key_env, args.iam_token_env, tuple(args.header)),
+        baseline=baseline,
+        baseline_file=args.expected_failures or "",
+        strict_baseline=args.strict_baseline,
+        selected=selected,
+        ca_file=args.ca_file,
+        insecure=args.insecure,
+        max_frame_bytes=args.max_frame_bytes,
+        max_connection_bytes=args.max_connection_bytes,
+        max_run_bytes=args.max_run_bytes,
+        politeness=Politeness(
+            rate,
+            args.max_exchanges,
+            args.budget_s,
+            args.connect_retries,
+            max_listening=LIVE_LISTENING if live else Politeness.max_listening,
+        ),
+    )
+
+
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...], str]:
+    """Seed, profile, failed requirement IDs and target of the last full run in `report_dir` (--rerun-failed).
+
+    The recorded target is its public URL: one whose credentials or secret query values were masked
+    cannot be reached again as written, so it is refused and --target must name it.
+    """
+    path = report_dir / "summary.json"
+    options = {option.name: option for option in RUN_OPTIONS}
+    try:
+        last = parse_json(read_text(path, SUMMARY_BYTES), str(path))
+        failed = tuple(str(r["id"]) for r in last["requirements"] if r["status"] == "failed")
+        last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
+        profile = options["profile"].check(last["profile"])
+        kind, url = str(last["target"]["kind"]), str(last["target"]["url"])
+    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
+        raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
+    if last.get("selected") is not None:
+        raise UsageError(f"--rerun-failed: {path} is a rerun's; rerun from the full run's report dir")
+    recorded = "mock" if kind == "mock" else url
+    try:
+        options["target"].check(recorded)
+    except ValueError:
+        raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
+    if "REDACTED" in recorded:
+        raise UsageError(f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL")
+    return (seed if seed is not None else last_seed), profile, failed, recorded
+
+
+#: What a run writes into its report dir: folders, then files.
+CA_FILE_BYTES = 4 << 20
+
+
+def check_ca_file(name: str) -> None:
+    """--ca-file must be a PEM file of CA certificates that OpenSSL accepts (checked before any run)."""
+    path = Path(name)
+    try:
+        if not path.is_file():
+            raise UsageError(f"--ca-file {name}: no such file")
+        if path.stat().st_size > CA_FILE_BYTES:
+            raise UsageError(f"--ca-file {name}: larger than {CA_FILE_BYTES >> 20} MiB, not a CA bundle")
+        ssl.create_default_context(cafile=name)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--ca-file {name}: not a PEM file of CA certificates ({reason})") from None
+
+
+def check_report_dir(report_dir: Path) -> None:
+    """Refuse, before anything is cleared or run, a report dir the run could not write into."""
+    where = f"--report-dir {report_dir}"
+    if report_dir.exists() and not report_dir.is_dir():
+        raise UsageError(f"{where}: exists and is not a folder")
+    for names, is_kind, kind in ((OUTPUT_DIRS, Path.is_dir, "folder"), (OUTPUT_FILES, Path.is_file, "file")):
+        for name in names:
+            path = report_dir / name
+            if path.is_symlink() or (path.exists() and not is_kind(path)):
+                raise UsageError(f"{where}: {path} is in the way (the report writes a {kind} there); remove it")
+    existing = next(p for p in (report_dir, *report_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{where}: {existing} is not a folder")
+    check_writable(existing, where)
+
+
+def check_writable(folder: Path, where: str) -> None:
+    """Create and delete a file in `folder`: the one test of writability that holds for root and read-only mounts."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot write into {folder} ({exc.strerror or exc})") from None

@@ -1,0 +1,127 @@
+"""`realtime-conformance replay FILE --target URL`: a recorded exchange re-sent and judged in one command."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from conformance.cli import main
+from conformance.mock import DEFAULT_MODEL
+from tests.conftest import ServerThread
+
+FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
+
+
+async def forgets_instructions(ws: ServerConnection) -> None:
+    """Answers every update as documented, except that session.updated leaves out `instructions`."""
+    config: dict[str, Any] = {"type": "realtime", "id": "sess_1", "object": "realtime.session", "model": DEFAULT_MODEL}
+    await ws.send(json.dumps({"type": "session.created", "event_id": "evt_0", "session": config}))
+    count = 0
+    async for text in ws:
+        count += 1
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = None
+        event = event if isinstance(event, dict) else {}
+        session = event.get("session")
+        valid = isinstance(session, dict) and session.get("type") in ("realtime", "transcription")
+        if event.get("type") != "session.update" or not valid:
+            echo = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            error = {"type": "invalid_request_error", "message": "bad update", "event_id": echo}
+            await ws.send(json.dumps({"type": "error", "event_id": f"evt_{count}", "error": error}))
+            continue
+        assert isinstance(session, dict)
+        config.update(session)
+        answer = {k: v for k, v in config.items() if k != "instructions"}
+        await ws.send(json.dumps({"type": "session.updated", "event_id": f"evt_{count}", "session": answer}))
+
+
+@asynccontextmanager
+async def faulty_server() -> AsyncIterator[str]:
+    async with serve(forgets_instructions, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/v1/realtime"
+
+
+def recorded(tmp_path: Path) -> Path:
+    """A transcript as a report writes it: one connection, one update that sets instructions."""
+    update = {"type": "session.update", "event_id": "c1", "session": {"type": "realtime", "instructions": "Be brief."}}
+    lines = [
+        {"transcript": 1, "url": "ws://example.test/v1/realtime", "timeout_s": 0.5, "models": [DEFAULT_MODEL]},
+        {"direction": "server", "time": 0.0, "text": json.dumps({"type": "session.created", "event_id": "e"})},
+        {"direction": "client", "time": 0.01, "text": json.dumps(update)},
+    ]
+    path = tmp_path / "001-failing.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_replay_against_the_faulty_server_fails_exactly_its_requirement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ServerThread(faulty_server) as url:
+        code = main(["replay", str(recorded(tmp_path)), "--target", url, *FAST])
+    out = capsys.readouterr().out
+    failed = {line.split()[2] for line in out.splitlines() if line.startswith("failed ")}
+    assert code == 1 and failed == {"EX-REFLECT"}, out
+    assert "replay: non-conformant" in out and "1 client frame(s) re-sent" in out
+
+
+def test_replay_against_a_conforming_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(recorded(tmp_path)), "--target", "mock", *FAST]) == 0
+    assert "replay: conformant" in capsys.readouterr().out
+
+
+def test_replay_against_nothing_listening_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["replay", str(recorded(tmp_path)), "--target", f"ws://127.0.0.1:{port}/", *FAST]) == 3
+    err = capsys.readouterr().err
+    assert "could not be tested" in err and "Traceback" not in err
+
+
+def test_replay_of_a_report_transcript_reproduces_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "r"
+    with ServerThread(faulty_server) as url:
+        assert main(["run", "--target", url, "--report-dir", str(report), "--no-html", "--quiet", *FAST]) == 1
+        failing = sorted((report / "transcripts").glob("[0-9]*.jsonl"))
+        assert failing
+        capsys.readouterr()
+        assert main(["replay", str(failing[0]), "--target", url, *FAST]) == 1
+    assert "EX-REFLECT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", ["", "not json\n", '{"transcript": 1, "timeout_s": 1}\n'])
+def test_replay_of_an_unusable_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    assert main(["replay", str(path), "--target", "mock"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["archive", "folder"])
+def test_replay_of_a_certification_bundle_reads_its_transcripts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], packed: bool
+) -> None:
+    import tarfile
+
+    folder = tmp_path / "bundle" / "certificate" / "transcripts"
+    folder.mkdir(parents=True)
+    recorded(tmp_path).rename(folder / "all.jsonl")
+    source = tmp_path / "bundle"
+    if packed:
+        source = tmp_path / "certificate.tar.gz"
+        with tarfile.open(source, "w:gz") as archive:
+            archive.add(tmp_path / "bundle" / "certificate", arcname="certificate")
+    with ServerThread(faulty_server) as url:
+        assert main(["replay", str(source), "--target", url, *FAST]) == 1
+    assert "EX-REFLECT" in capsys.readouterr().out
