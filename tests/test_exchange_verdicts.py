@@ -481,7 +481,8 @@ def test_the_created_session_type_goes_on_the_wire_in_place_of_the_placeholder()
 
 
 def test_generated_plans_wait_out_about_one_update_in_eight_mid_connection() -> None:
-    from conformance.generate import WAIT_ONE_IN, generated_plans, waits
+    from conformance.corpus import generated_plans
+    from conformance.generate import WAIT_ONE_IN, waits
 
     drawn = [p for p in generated_plans(1, 40) if p.label.startswith("generated")]
     assert all(p.wait_after <= set(range(len(p.updates) - 1)) for p in drawn)  # never after the last

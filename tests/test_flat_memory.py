@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance.corpus import Plans, generated_plans, run_hypothesis
-from conformance.generate import coverage_plans, probe_plans, scripted_plans
+from conformance.generate import coverage_plans, probe_plans, scripted_plans, waits
 from conformance.plan import Plan
 from conformance.runner import Politeness, RunLog, Target, run_plans
 from conformance.transport import Limits
@@ -30,7 +30,9 @@ def eagerly_drawn(seed: int, count: int) -> tuple[Plan, ...]:
     drawn: list[tuple[str, ...]] = []
     run_hypothesis(seed, count, drawn.append)
     coverage = [Plan(f"coverage #{i + 1}", p.updates) for i, p in enumerate(coverage_plans())]
-    generated = [Plan(f"generated #{i + 1} (seed {seed})", u) for i, u in enumerate(drawn)]
+    generated = [
+        Plan(f"generated #{i + 1} (seed {seed})", u, waits(f"{seed}:{i}", len(u))) for i, u in enumerate(drawn)
+    ]
     return (*coverage, *probe_plans(), *generated)
 
 
