@@ -14,16 +14,16 @@ import re
 import threading
 import traceback
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from conformance.checks import judge
 from conformance.contract import Contract
-from conformance.readers import MiB, strict_loads
+from conformance.readers import MiB
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.tally import Tally
-from conformance.transcript import Frame, Transcript, TranscriptError, _header, frame_from_json
+from conformance.transcript import Transcript, TranscriptError, iter_jsonl
 
 ALL = "all.jsonl"
 #: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).
@@ -163,7 +163,7 @@ def read_transcripts(path: Path, default_timeout_s: float = 5.0) -> Iterator[Tra
     `CONNECTION_BYTES`) and `OSError`.
     """
     with path.open("rb") as handle:
-        yield from iter_transcripts(_lines(handle), default_timeout_s)
+        yield from iter_jsonl(_lines(handle), default_timeout_s, CONNECTION_BYTES)
 
 
 def _lines(handle: IO[bytes]) -> Iterator[str]:
@@ -177,42 +177,6 @@ def _lines(handle: IO[bytes]) -> Iterator[str]:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TranscriptError(f"line {number}: not UTF-8 text (bad byte at offset {exc.start})") from None
-
-
-def iter_transcripts(lines: Iterable[str], default_timeout_s: float = 5.0) -> Iterator[Transcript]:
-    """`transcript.parse_jsonl` over lines, yielding each connection once its last frame is read."""
-    head: Transcript | None = None
-    frames: list[Frame] = []
-    size = 0
-    any_yielded = False
-    number = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"line {number}"
-        try:
-            obj = strict_loads(line)
-        except RecursionError:
-            raise TranscriptError(f"{where}: not JSON (too deeply nested)") from None
-        except ValueError as exc:  # json.JSONDecodeError, or a NaN, Infinity or overflowing number
-            raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', exc)})") from None
-        if isinstance(obj, dict) and "transcript" in obj:
-            if head is not None and frames:
-                any_yielded = True
-                yield Transcript(head.url, head.timeout_s, head.models, tuple(frames), head.label)
-            head, frames, size = _header(obj, where, default_timeout_s), [], 0
-            continue
-        if head is None:
-            head = Transcript("", default_timeout_s)
-        size += len(line)
-        if size > CONNECTION_BYTES:
-            raise TranscriptError(f"{where}: one connection larger than {CONNECTION_BYTES // MiB} MiB, refused")
-        frames.append(frame_from_json(obj, where))
-    if head is not None and frames:
-        any_yielded = True
-        yield Transcript(head.url, head.timeout_s, head.models, tuple(frames), head.label)
-    if not any_yielded:
-        raise TranscriptError("no frames: expected one JSON object a line with direction, time and text")
 
 
 def judge_file(path: Path, contract: Contract, default_timeout_s: float = 5.0) -> Tally:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
 
-from conformance.readers import strict_loads
+from conformance.readers import MiB, strict_loads
 from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 
 Direction = Literal["client", "server"]
@@ -242,9 +243,20 @@ def parse_jsonl(content: str, default_timeout_s: float = 5.0) -> list[Transcript
     Frames before any header form one connection with the default timeout, so a bare list of
     frames recorded elsewhere can be judged too.
     """
-    found: list[tuple[Transcript, list[Frame]]] = []
     # Only "\n" ends a line: json.dumps escapes it, but not U+2028 or U+0085, which splitlines() splits on.
-    for number, line in enumerate(content.split("\n"), start=1):
+    return list(iter_jsonl(content.split("\n"), default_timeout_s))
+
+
+def iter_jsonl(
+    lines: Iterable[str], default_timeout_s: float = 5.0, max_connection_chars: int | None = None
+) -> Iterator[Transcript]:
+    """`parse_jsonl` over lines, yielding each connection once its last frame is read (a file of any
+    size is read in the memory of one connection, refused past `max_connection_chars` when given)."""
+    head: Transcript | None = None
+    frames: list[Frame] = []
+    size = 0
+    any_yielded = False
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"line {number}"
@@ -255,12 +267,19 @@ def parse_jsonl(content: str, default_timeout_s: float = 5.0) -> list[Transcript
         except ValueError as exc:  # json.JSONDecodeError, or a NaN, Infinity or overflowing number
             raise TranscriptError(f"{where}: not JSON ({getattr(exc, 'msg', exc)})") from None
         if isinstance(obj, dict) and "transcript" in obj:
-            found.append((_header(obj, where, default_timeout_s), []))
+            if head is not None and frames:
+                any_yielded = True
+                yield replace(head, frames=tuple(frames))
+            head, frames, size = _header(obj, where, default_timeout_s), [], 0
             continue
-        if not found:
-            found.append((Transcript("", default_timeout_s), []))
-        found[-1][1].append(frame_from_json(obj, where))
-    transcripts = [replace(head, frames=tuple(frames)) for head, frames in found if frames]
-    if not transcripts:
+        if head is None:
+            head = Transcript("", default_timeout_s)
+        size += len(line)
+        if max_connection_chars is not None and size > max_connection_chars:
+            raise TranscriptError(f"{where}: one connection larger than {max_connection_chars // MiB} MiB, refused")
+        frames.append(frame_from_json(obj, where))
+    if head is not None and frames:
+        any_yielded = True
+        yield replace(head, frames=tuple(frames))
+    if not any_yielded:
         raise TranscriptError("no frames: expected one JSON object a line with direction, time and text")
-    return transcripts
