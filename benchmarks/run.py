@@ -32,15 +32,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
 from conformance.checks import check_event, judge
+from conformance.cli.options import LIVE_RATE
 from conformance.contract import SPEC_DIR, load_contract, read_json
-from conformance.corpus import generated_plans
+from conformance.contract.oracle import classify
 from conformance.generate import event, valid_session
+from conformance.generate.corpus import generated_plans
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
-from conformance.options import LIVE_RATE
-from conformance.oracle import classify
-from conformance.runner import Plan, Target, run_plans
-from conformance.transport import Limits
+from conformance.run.runner import Plan, Target, run_plans
+from conformance.wire.transport import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE_PATH = "/v1/realtime/client-events/session.update"
@@ -158,7 +158,7 @@ def bare_rps(updates: list[str]) -> float:
 
 # ------------------------------------------------------------------------------- 2. exchange path
 
-MOCK = [sys.executable, "-m", "conformance.cli", "mock"]
+MOCK = [sys.executable, "-m", "conformance.cli.main", "mock"]
 
 
 def run_command(profile: str, report_dir: str, *extra: str) -> list[str]:
@@ -166,7 +166,7 @@ def run_command(profile: str, report_dir: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "conformance.cli",
+        "conformance.cli.main",
         "run",
         "--profile",
         profile,
@@ -475,9 +475,9 @@ def _schema_documents() -> list[tuple[str, Any]]:
 def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict[str, Any]:
     """Seconds from the start of the full profile against the mock with each fault to the first
     violation of a requirement the fault trips, each connection judged as it completes (default timeout)."""
-    from conformance.engine import Settings, plans_for, target_for
     from conformance.mock import MockConfig, serve_mock
     from conformance.mock.faults import FAULTS
+    from conformance.run.engine import Settings, plans_for, target_for
 
     settings = Settings(profile="full", concurrency=16, timeout_s=timeout_s, connections=connections)
     plans = plans_for(settings, seed)
@@ -531,8 +531,8 @@ def _run_and_judge(settings: Any, plans: list[Plan], listen_out: bool) -> int:
     from dataclasses import replace
 
     from conformance.checks import judge_all
-    from conformance.engine import target_for
     from conformance.mock import MockConfig, serve_mock
+    from conformance.run.engine import target_for
 
     async def run() -> Any:
         async with serve_mock(MockConfig()) as url:
@@ -549,7 +549,7 @@ def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]
     the end-to-end rate of a run of `connections` (drawing the corpus, running, judging; the corpus is
     drawn once and its time counted on both sides, as the order of two draws skews them), and the
     extra wall seconds of the full profile."""
-    from conformance.engine import Settings, plans_for
+    from conformance.run.engine import Settings, plans_for
 
     figures: dict[str, float] = {}
     plans_for(Settings(profile="full", connections=2), 2)  # warm-up: strategies are built once, on first use
@@ -578,7 +578,7 @@ def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, floa
     servers = {"late": slow(delay_s), **SILENT}
     for name, answer in servers.items():
         with ServerThread(lambda answer=answer: server(answer)) as url, tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, "-m", "conformance.cli", "run", "--target", url, "--profile", "full"]
+            command = [sys.executable, "-m", "conformance.cli.main", "run", "--target", url, "--profile", "full"]
             command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--rate", str(LIVE_RATE)]
             command += ["--timeout", str(timeout_s)] if timeout_s else []
             wall, done = timed(lambda command=command: subprocess.run(command, capture_output=True, check=False))

@@ -19,11 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from conformance import engine
-from conformance.corpus import corpus_key, generated_plans
-from conformance.engine import Settings
 from conformance.generate import probe_plans, scripted_plans
-from conformance.report import write_summary
+from conformance.generate.corpus import corpus_key, generated_plans
+from conformance.reports.summary import write_summary
+from conformance.run import engine
+from conformance.run.engine import Settings
 
 BASE_CONNECTIONS = 40
 

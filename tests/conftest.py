@@ -14,8 +14,8 @@ from conformance.checks import Judgement, judge_all
 from conformance.contract import load_contract
 from conformance.generate import scripted_plans
 from conformance.mock import MockConfig, serve_mock
-from conformance.runner import RunLog, Target, run_plans
-from conformance.transport import Limits
+from conformance.run.runner import RunLog, Target, run_plans
+from conformance.wire.transport import Limits
 
 T = TypeVar("T")
 FAST = Limits(connect_s=2.0, answer_s=1.0, close_s=0.5)

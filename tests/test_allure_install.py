@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import html
-from conformance.cli import main
+from conformance.cli.main import main
+from conformance.reports import html
 from tests.test_html_report import need
 
 

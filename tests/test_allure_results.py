@@ -11,7 +11,14 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.allure import (
+from conformance.checks import Violation
+from conformance.cli.main import main
+from conformance.contract import load_contract
+from conformance.mock import MockConfig
+from conformance.mock.faults import FAULTS
+from conformance.mock.session import initial_session
+from conformance.redact import NO_SECRETS
+from conformance.reports.allure import (
     EXCHANGE_CHARS,
     EXPECTED_FROM,
     FRAME_CHARS,
@@ -20,15 +27,8 @@ from conformance.allure import (
     identity,
     remove_ours,
 )
-from conformance.checks import Violation
-from conformance.cli import main
-from conformance.contract import load_contract
-from conformance.mock import MockConfig
-from conformance.mock.faults import FAULTS
-from conformance.mock.session import initial_session
-from conformance.redact import NO_SECRETS
-from conformance.results import RequirementResult
 from conformance.transcript import Frame, Transcript
+from conformance.verdict.results import RequirementResult
 from tests.conftest import mock_thread
 from tests.test_bounds_and_signals import MODEL, server
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from conformance import __version__
-from conformance.cli import main
+from conformance.cli.main import main
+from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
-from conformance.options import MAX_CONNECTIONS, RUN_OPTIONS
 
 PREVIOUS = '{"previous": "report"}'
 
@@ -334,7 +334,7 @@ def test_an_unexpected_exception_is_exit_4_with_the_traceback_and_a_request_to_r
     def broken(*_: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr("conformance.cli.load_contract", broken)
+    monkeypatch.setattr("conformance.cli.main.load_contract", broken)
     assert main(["requirements"]) == 4
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug of ours" in err and "please report it" in err
@@ -536,8 +536,8 @@ def test_the_pytest_plugin_checks_its_options_with_the_same_table(
     ("flag", "negation"), [("quiet", "--no-quiet"), ("strict", "--no-strict"), ("no-html", "--html")]
 )
 def test_the_command_line_turns_off_a_flag_a_settings_file_turned_on(here: Path, flag: str, negation: str) -> None:
-    from conformance.cli import parser
-    from conformance.config import apply_config
+    from conformance.cli.config import apply_config
+    from conformance.cli.main import parser
 
     (here / "realtime-conformance.toml").write_text(f"{flag} = true\n", encoding="utf-8")
     dest = flag.replace("-", "_")

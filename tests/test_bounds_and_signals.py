@@ -28,16 +28,16 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from conformance.checks import Judgement, Violation
-from conformance.cli import main
-from conformance.distribute import encode, shard_from_json, shard_to_json
-from conformance.engine import Settings, Shard
+from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.mock.session import initial_session
-from conformance.report import summary_schema
-from conformance.runner import Politeness, RunLog, Target, connect
-from conformance.tally import Tally
+from conformance.reports.summary import summary_schema
+from conformance.run.distribute import encode, shard_from_json, shard_to_json
+from conformance.run.engine import Settings, Shard
+from conformance.run.runner import Politeness, RunLog, Target, connect
 from conformance.transcript import Frame
-from conformance.transport import ConnectFailed, Limits
+from conformance.verdict.tally import Tally
+from conformance.wire.transport import ConnectFailed, Limits
 from tests.conftest import ServerThread, mock_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -537,9 +537,9 @@ def test_a_stage_left_by_a_killed_run_is_removed_and_a_live_one_kept(tmp_path: P
 def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import conformance.runner
+    import conformance.run.runner
 
-    original = conformance.runner.run_connection
+    original = conformance.run.runner.run_connection
     calls: list[int] = []
 
     async def buggy(*args: Any, **kwargs: Any) -> Any:
@@ -548,7 +548,7 @@ def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
             raise RuntimeError("a bug planted in the test")
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(conformance.runner, "run_connection", buggy)
+    monkeypatch.setattr(conformance.run.runner, "run_connection", buggy)
     code = main(["run", "--report-dir", str(tmp_path), *QUICK, "--concurrency", "1"])
     err = capsys.readouterr().err
     assert code == 4 and "Traceback" in err and "a bug planted in the test" in err

@@ -59,7 +59,7 @@ def test_catalogue_covers_every_documented_session_field() -> None:
 
 
 def test_requirements_command_json_matches_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
-    from conformance.cli import main
+    from conformance.cli.main import main
 
     assert main(["requirements", "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)

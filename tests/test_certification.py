@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from tests.conftest import mock_thread

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hypothesis.internal.conjecture import providers
 
-from conformance.corpus import _no_local_constants, run_hypothesis
+from conformance.generate.corpus import _no_local_constants, run_hypothesis
 
 
 def test_hypothesis_still_has_the_local_constants_pool_we_empty() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.cli import parser
+from conformance.cli.main import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -42,8 +42,8 @@ def test_ci_example_is_yaml_and_its_commands_parse(name: str) -> None:
 
 
 def test_baseline_example_loads(tmp_path: Path) -> None:
-    from conformance.baseline import load_baseline
     from conformance.contract import load_contract
+    from conformance.verdict.baseline import load_baseline
 
     entries = load_baseline(EXAMPLES / "expected-failures.yaml", set(load_contract().ids))
     assert [e.id for e in entries] == ["EX-REFLECT"] and entries[0].expires is not None

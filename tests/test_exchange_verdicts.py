@@ -24,10 +24,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from conformance.checks import THROTTLE
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
-from conformance.oracle import Context, classify
-from conformance.report import summary_schema
+from conformance.contract.oracle import Context, classify
+from conformance.reports.summary import summary_schema
 from tests.conftest import ServerThread, seeds
 
 CONTRACT = load_contract()
@@ -359,8 +359,8 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
 
 def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
     from conformance.checks import judge
-    from conformance.results import evaluate
     from conformance.verdict import certify
+    from conformance.verdict.results import evaluate
     from tests.fixtures import to_transcript
 
     update = {"type": "session.update", "event_id": "c1", "session": {"type": "realtime", "instructions": "Hi."}}
@@ -413,8 +413,8 @@ def test_a_rate_limit_is_named_by_the_error_code_or_type(error: dict[str, Any], 
 def _judge_plans(b: Behaviour, plan: Any, timeout_s: float = 1.0) -> tuple[Any, Any]:
     """Run one plan against the server `b` with the real runner; its transcript and judgement."""
     from conformance.checks import judge
-    from conformance.runner import Target, run_plans
-    from conformance.transport import Limits
+    from conformance.run.runner import Target, run_plans
+    from conformance.wire.transport import Limits
     from tests.conftest import run as bounded
 
     async def go() -> Any:
@@ -434,7 +434,7 @@ def _update(event_id: str, **session: Any) -> str:
 def test_a_waited_out_update_mid_connection_gets_its_late_second_answer_attributed() -> None:
     """Plan.wait_after: the client waits out the timeout around the second update, so the second
     session.updated that comes 300 ms late is proven to be its own, not the next update's."""
-    from conformance.runner import Plan
+    from conformance.run.runner import Plan
 
     updates = (_update("a", instructions=7), _update("b", instructions="B."), _update("c", instructions="C."))
     _, judgement = _judge_plans(Behaviour(second_answer_after_s=0.3), Plan("waits", updates, frozenset({0, 1})))
@@ -452,7 +452,7 @@ def test_the_answer_deadline_starts_when_the_send_completed(monkeypatch: pytest.
     timeout: the runner and the judge both count from the completed send (not from its start)."""
     from websockets.asyncio.client import ClientConnection
 
-    from conformance.runner import Plan
+    from conformance.run.runner import Plan
 
     original = ClientConnection.send
 
@@ -470,8 +470,8 @@ def test_the_answer_deadline_starts_when_the_send_completed(monkeypatch: pytest.
 
 
 def test_the_created_session_type_goes_on_the_wire_in_place_of_the_placeholder() -> None:
-    from conformance.oracle import TYPE_PLACEHOLDER
-    from conformance.runner import Plan
+    from conformance.contract.oracle import TYPE_PLACEHOLDER
+    from conformance.run.runner import Plan
 
     plan = Plan("placeholder", (json.dumps({"type": "session.update", "session": {"type": TYPE_PLACEHOLDER}}),))
     transcript, judgement = _judge_plans(Behaviour(created_type="transcription"), plan)
@@ -481,8 +481,8 @@ def test_the_created_session_type_goes_on_the_wire_in_place_of_the_placeholder()
 
 
 def test_generated_plans_wait_out_about_one_update_in_eight_mid_connection() -> None:
-    from conformance.corpus import generated_plans
     from conformance.generate import WAIT_ONE_IN, waits
+    from conformance.generate.corpus import generated_plans
 
     drawn = [p for p in generated_plans(1, 40) if p.label.startswith("generated")]
     assert all(p.wait_after <= set(range(len(p.updates) - 1)) for p in drawn)  # never after the last

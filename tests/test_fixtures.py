@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from conformance.checks import check_event, judge
 from conformance.contract import load_contract
-from conformance.oracle import Context, classify
+from conformance.contract.oracle import Context, classify
 from tests.fixtures import ROOT, EventCase, TranscriptCase, UpdateCase, event_cases, transcript_cases, update_cases
 
 CONTRACT = load_contract()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.corpus import Plans, generated_plans, run_hypothesis
 from conformance.generate import coverage_plans, probe_plans, scripted_plans, waits
-from conformance.plan import Plan
-from conformance.runner import Politeness, RunLog, Target, run_plans
-from conformance.transport import Limits
+from conformance.generate.corpus import Plans, generated_plans, run_hypothesis
+from conformance.generate.plan import Plan
+from conformance.run.runner import Politeness, RunLog, Target, run_plans
+from conformance.wire.transport import Limits
 from tests.conftest import seeds
 from tests.test_slow_targets import server, slow
 

@@ -26,9 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance import __version__
-from conformance.cli import main
-from conformance.contract import spec_hash
-from conformance.options import (
+from conformance.cli.main import main
+from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
@@ -38,6 +37,7 @@ from conformance.options import (
     VERIFY_OPTIONS,
     Option,
 )
+from conformance.contract import spec_hash
 from tests.fixtures import transcript_cases
 
 EXAMPLES = int(os.environ.get("RC_FUZZ_EXAMPLES", "100"))

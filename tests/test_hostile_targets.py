@@ -34,9 +34,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
-from conformance.report import summary_schema
+from conformance.reports.summary import summary_schema
 from tests.conftest import ServerThread, mock_thread
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--shrink-budget-s", "0", "--no-html"]
@@ -287,7 +287,7 @@ def test_ctrl_c_mid_run_leaves_a_valid_summary(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "conformance.cli",
+                "conformance.cli.main",
                 "run",
                 "--target",
                 url,
@@ -359,7 +359,7 @@ def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatc
             [
                 sys.executable,
                 "-m",
-                "conformance.cli",
+                "conformance.cli.main",
                 "run",
                 "--target",
                 host_url,

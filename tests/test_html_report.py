@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from conformance.allure import identity
-from conformance.cli import main
-from conformance.html import allure_cli
+from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
+from conformance.reports.allure import identity
+from conformance.reports.html import allure_cli
 from tests.conftest import mock_thread
 
 CHROMIUM_ARGS = [
@@ -176,7 +176,7 @@ def test_run_without_the_allure_cli_still_reports_and_says_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """No Node anywhere (no checkout, no cached CLI, nothing to install it with): one line, and how to render later."""
-    monkeypatch.setattr("conformance.html.node_binary", lambda: None)
+    monkeypatch.setattr("conformance.reports.html.node_binary", lambda: None)
     monkeypatch.setenv("RC_CACHE_DIR", str(tmp_path / "cache"))
     report = tmp_path / "reports"
     assert main(["run", "--report-dir", str(report), "--quiet"]) == 0

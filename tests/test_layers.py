@@ -13,11 +13,11 @@ import sys
 import pytest
 
 HEAVY = (
-    "conformance.engine",
-    "conformance.runner",
+    "conformance.run.engine",
+    "conformance.run.runner",
     "conformance.mock",
     "conformance.generate",
-    "conformance.transport",
+    "conformance.wire.transport",
     "hypothesis",
     "schemathesis",
     "websockets",
@@ -39,11 +39,15 @@ def test_offline_verification_loads_nothing_of_a_run(module: str) -> None:
 
 def test_generation_reaches_plans_without_the_runner() -> None:
     loaded = loaded_by("conformance.generate")
-    assert "conformance.plan" in loaded and "conformance.runner" not in loaded and "conformance.transport" not in loaded
+    assert (
+        "conformance.generate.plan" in loaded
+        and "conformance.run.runner" not in loaded
+        and "conformance.wire.transport" not in loaded
+    )
 
 
 def test_the_cli_and_the_workers_get_credentials_without_loading_the_pytest_plugin() -> None:
     """pytest imports the plugin itself (to rewrite its asserts); auth lives below it."""
-    for module in ("conformance.cli", "conformance.distribute"):
+    for module in ("conformance.cli.main", "conformance.run.distribute"):
         loaded = loaded_by(module)
-        assert "conformance.auth" in loaded and "conformance.plugin" not in loaded, module
+        assert "conformance.wire.auth" in loaded and "conformance.cli.plugin" not in loaded, module

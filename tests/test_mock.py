@@ -8,8 +8,8 @@ import pytest
 
 from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL, FAULTS, Fault, MockConfig, lookup
-from conformance.results import evaluate
-from conformance.transport import Auth, ConnectFailed, Limits, open_session
+from conformance.verdict.results import evaluate
+from conformance.wire.transport import Auth, ConnectFailed, Limits, open_session
 from tests.conftest import FAST, LATE_S, judged, run, scripted_against
 
 CONTRACT = load_contract()

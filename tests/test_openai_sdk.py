@@ -61,7 +61,7 @@ def test_sdk_client_updates_the_session_and_parses_the_answers() -> None:
 
 def test_sdk_models_accept_the_mock_frames_but_for_the_documented_divergence() -> None:
     async def scenario() -> list[dict[str, Any]]:
-        from conformance.transport import Auth, ConnectFailed, open_session
+        from conformance.wire.transport import Auth, ConnectFailed, open_session
         from tests.conftest import FAST
 
         async with serve_mock() as url:

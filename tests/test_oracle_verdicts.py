@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, find, given, settings
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
+from conformance.contract.oracle import Context, classify
 from conformance.generate import plans, probes, value_updates
-from conformance.oracle import Context, classify
 from tests.conftest import ServerThread, seeds
 
 MODEL = "gpt://b1gverdictserver0000/speech-realtime-250923"
@@ -485,7 +485,7 @@ def test_aliases_set_to_different_values_are_not_judged_by_reflection() -> None:
 
 def _with_model(session: dict[str, Any], created: str = "realtime") -> str:
     """The update as the runner sends it on a session created as `created`: placeholders filled."""
-    from conformance.runner import with_model, with_type
+    from conformance.run.runner import with_model, with_type
 
     return with_type(with_model(json.dumps({"type": "session.update", "session": session}), MODEL), created)
 
@@ -494,7 +494,7 @@ def _with_model(session: dict[str, Any], created: str = "realtime") -> str:
 @settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_sessions_have_the_classification_they_are_drawn_for(data: st.DataObject) -> None:
     from conformance import generate
-    from conformance.oracle import TYPE_PLACEHOLDER
+    from conformance.contract.oracle import TYPE_PLACEHOLDER
 
     context = Context(frozenset({MODEL}))
     valid = data.draw(generate.valid_session())
@@ -515,7 +515,7 @@ def test_plans_hold_one_to_six_updates(plan: tuple[str, ...]) -> None:
 
 def test_a_plan_shrinks_to_the_one_update_that_fails() -> None:
     """Hypothesis' own minimal plan with a broken update is that update alone (issue 16, shrinking)."""
-    from conformance.runner import with_type
+    from conformance.run.runner import with_type
 
     smallest = find(
         plans(),

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.cli import main
-from conformance.corpus import generated_plans
+from conformance.cli.main import main
+from conformance.generate.corpus import generated_plans
 from conformance.mock import MockConfig, lookup
 from tests.conftest import mock_thread
 
@@ -74,7 +74,7 @@ def test_a_seed_draws_the_same_exchanges_in_any_process(monkeypatch: pytest.Monk
     generated_plans.cache_clear()
     here = plans_hash(77)
     code = (
-        "import hashlib, json; from conformance.corpus import generated_plans; "
+        "import hashlib, json; from conformance.generate.corpus import generated_plans; "
         "print(hashlib.sha256(json.dumps([p.updates for p in generated_plans(77, 15)]).encode()).hexdigest())"
     )
     there = subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from conformance import progress
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.progress import PLAIN_LINES, PlainLines
 
 

@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 
 from conformance.checks import check_event
 from conformance.contract import SCHEMA_DIR, SPEC_DIR, load_contract, read_json
-from conformance.oracle import READ_ONLY, classify
+from conformance.contract.oracle import READ_ONLY, classify
 
 CONTRACT = load_contract()
 OPENAPI = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))

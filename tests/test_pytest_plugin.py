@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli.main import main
+from conformance.cli.plugin import CLI_ONLY, PLUGIN_OPTIONS, PREFIX
 from conformance.contract import load_contract, spec_hash
 from conformance.mock import MockConfig, lookup
-from conformance.plugin import CLI_ONLY, PLUGIN_OPTIONS, PREFIX
 from tests.conftest import mock_thread, seeds
 
 CONTRACT = load_contract()
@@ -90,7 +90,7 @@ def test_an_unreachable_target_fails_the_session_with_exit_3_and_junit_errors(tm
 
 
 def test_plugin_options_are_the_run_options_namespaced() -> None:
-    from conformance.options import RUN_OPTIONS
+    from conformance.cli.options import RUN_OPTIONS
 
     names = {o.name for o in PLUGIN_OPTIONS}
     assert names == {o.name for o in RUN_OPTIONS if o.name not in CLI_ONLY}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import parser, settings_from
-from conformance.config import apply_config
+from conformance.cli.config import apply_config
+from conformance.cli.main import parser, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -95,7 +95,7 @@ def test_each_command_example_is_accepted_as_written(
         monkeypatch.setenv(name, "secret-for-the-test")
     argv = [fill(w) for w in words[1:]]
     if "--sign-key" in argv:  # made by the keygen example before it
-        from conformance.cli import main
+        from conformance.cli.main import main
 
         assert main(["keygen", "--private", argv[argv.index("--sign-key") + 1]]) == 0
     args = parser().parse_args(argv)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.mock import DEFAULT_MODEL
 from tests.conftest import ServerThread
 

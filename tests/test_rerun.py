@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from tests.conftest import mock_thread
 

@@ -18,7 +18,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
 from tests.conftest import ServerThread
 

@@ -28,10 +28,10 @@ from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from conformance.auth import auth_from_env
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.redact import REDACTED, Redactor, credential_forms, public_url, url_forms
-from conformance.report import summary_schema
+from conformance.reports.summary import summary_schema
+from conformance.wire.auth import auth_from_env
 from tests.conftest import ServerThread, seeds
 from tests.relay import relay
 

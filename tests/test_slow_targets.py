@@ -27,7 +27,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import MockSession, Send, SendBinary, Sleep
@@ -185,8 +185,8 @@ def test_a_budgeted_run_accounts_for_every_planned_update_and_ends_within_it() -
     """Each planned update is either sent or counted as not reached; no update is sent that could not
     be heard out (answer and listening out) before the budget ends."""
     from conformance.generate import scripted_plans
-    from conformance.runner import Politeness, Target, run_plans
-    from conformance.transport import Limits
+    from conformance.run.runner import Politeness, Target, run_plans
+    from conformance.wire.transport import Limits
 
     plans = scripted_plans() * 5  # at 0.05 s an answer, one at a time: about 3 s of exchanges
     budget_s, answer_s = 1.5, 0.3

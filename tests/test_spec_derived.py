@@ -25,8 +25,9 @@ FIELD = "max_output_tokens"
 PROBE = """
 import json, sys
 from hypothesis import find, settings
-from conformance import generate, oracle
-from conformance.cli import main
+from conformance import generate
+from conformance.contract import oracle
+from conformance.cli.main import main
 from conformance.mock.session import initial_session
 
 FIELD = sys.argv[1]

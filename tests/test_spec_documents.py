@@ -12,8 +12,8 @@ from openapi_spec_validator import validate as validate_openapi
 from schemathesis import GenerationMode
 
 from conformance.contract import SPEC_DIR, load_contract, read_json
-from conformance.oracle import classify
-from conformance.specgen import RENDERED, dumps
+from conformance.contract.oracle import classify
+from conformance.contract.specgen import RENDERED, dumps
 
 ASYNCAPI_SCHEMA = Path(__file__).resolve().parent.parent / "node_modules/@asyncapi/specs/schemas/3.0.0-without-$id.json"
 
@@ -21,7 +21,7 @@ ASYNCAPI_SCHEMA = Path(__file__).resolve().parent.parent / "node_modules/@asynca
 def test_committed_renderings_equal_what_the_schemas_render() -> None:
     for file, render in RENDERED.items():
         committed = (SPEC_DIR / file).read_text(encoding="utf-8")
-        assert committed == dumps(render()), f"{file} is stale: run python -m conformance.specgen"
+        assert committed == dumps(render()), f"{file} is stale: run python -m conformance.contract.specgen"
 
 
 def test_openapi_document_is_valid_openapi_3_1() -> None:

@@ -1,4 +1,4 @@
-"""The run judged connection by connection (conformance.tally) gives what judging the whole run at once gives.
+"""The run judged connection by connection (conformance.verdict.tally) gives what judging the whole run at once gives.
 
 Against the mock with faults, on seeds 1..3 (`RC_SEEDS=1-10` for the ten-seed sweep): the same
 per-requirement results, exercised counts and not-applicable reasons as `checks.judge_all`, and
@@ -17,19 +17,19 @@ from typing import Any
 
 import pytest
 
-from conformance import engine, recorder
-from conformance import tally as tally_module
 from conformance.checks import Judgement, Violation, judge, judge_all
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
-from conformance.distribute import encode, shard_from_json, shard_to_json
-from conformance.engine import Settings, Shard, plans_for
 from conformance.mock import MockConfig, lookup, serve_mock
-from conformance.recorder import read_transcripts
-from conformance.results import evaluate
-from conformance.runner import RunLog, Target, run_plans
-from conformance.tally import Tally
+from conformance.run import engine, recorder
+from conformance.run.distribute import encode, shard_from_json, shard_to_json
+from conformance.run.engine import Settings, Shard, plans_for
+from conformance.run.recorder import read_transcripts
+from conformance.run.runner import RunLog, Target, run_plans
 from conformance.transcript import Frame, Transcript, parse_jsonl
+from conformance.verdict import tally as tally_module
+from conformance.verdict.results import evaluate
+from conformance.verdict.tally import Tally
 from tests.conftest import FAST, ServerThread, run, seeds
 
 #: Faults whose violations differ in kind: event shape, pairing, echo, and one another one explains.

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import FAULTS, Fault, MockConfig, lookup
-from conformance.report import summary_schema
+from conformance.reports.summary import summary_schema
 from tests.conftest import LATE_S, mock_thread
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]

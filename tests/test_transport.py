@@ -14,8 +14,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from conformance.mock import MockConfig, serve_mock
 from conformance.redact import REDACTED, redactor
-from conformance.runner import Plan, Target, run_plans
-from conformance.transport import (
+from conformance.run.runner import Plan, Target, run_plans
+from conformance.wire.transport import (
     Auth,
     Closed,
     ConnectFailed,

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.baseline import Expected
 from conformance.checks import Judgement, Violation
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from conformance.verdict import Policy, PolicyError, decide
+from conformance.verdict.baseline import Expected
 from tests.conftest import mock_thread
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]

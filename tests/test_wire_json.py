@@ -26,9 +26,9 @@ from websockets.frames import Opcode
 from websockets.http11 import Request
 
 from conformance.checks import requirement_for
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.contract import load_contract
-from conformance.report import summary_schema
+from conformance.reports.summary import summary_schema
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl
 from tests.conftest import ServerThread, seeds
 from tests.relay import relay

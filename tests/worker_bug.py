@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import conformance.runner
+import conformance.run.runner
 
 PLANTED = "a bug planted by tests/worker_bug.py"
 
 if os.environ.get("PYTEST_XDIST_WORKER") == "gw0":
-    original = conformance.runner.run_connection
+    original = conformance.run.runner.run_connection
     calls = {"count": 0}
 
     async def run_connection(*args: Any, **kwargs: Any) -> Any:
@@ -23,4 +23,4 @@ if os.environ.get("PYTEST_XDIST_WORKER") == "gw0":
             raise RuntimeError(PLANTED)
         return await original(*args, **kwargs)
 
-    conformance.runner.run_connection = run_connection  # type: ignore[assignment]
+    conformance.run.runner.run_connection = run_connection  # type: ignore[assignment]

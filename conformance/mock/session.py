@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.contract import Contract, load_contract
+from conformance.contract.oracle import Classification, Context, classify
 from conformance.mock.faults import Fault
-from conformance.oracle import Classification, Context, classify
 from conformance.transcript import dump_json
 
 DEMO_FOLDER = "b1gmockfolder0000000"

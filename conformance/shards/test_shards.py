@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.distribute import ShardSpec, run_share
+from conformance.run.distribute import ShardSpec, run_share
 
 
 def test_shard(shard: int, request: pytest.FixtureRequest) -> None:

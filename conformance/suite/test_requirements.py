@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.cli.plugin import ConformanceSession, report_requirement
 from conformance.contract import load_contract
-from conformance.plugin import ConformanceSession, report_requirement
 
 IDS = load_contract().ids
 

@@ -1,7 +1,7 @@
 """Settings files for `run`: realtime-conformance.toml, [tool.realtime-conformance] or --config FILE.
 
 Keys are the long option names (or their aliases); every value is checked by the same table as the
-command line (conformance/options.py); strings may use ${ENV}; the command line wins, because the
+command line (conformance/cli/options.py); strings may use ${ENV}; the command line wins, because the
 file's values become the defaults of the `run` parser.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance.options import OptionError, config_values
+from conformance.cli.options import OptionError, config_values
 from conformance.readers import CONFIG_BYTES, ReadError, read_text
 
 

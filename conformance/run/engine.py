@@ -26,20 +26,20 @@ from hypothesis.errors import HypothesisException
 
 from conformance import progress as shown
 from conformance import signals
-from conformance.baseline import BaselineReport, Expected
 from conformance.checks import Judgement, judge
 from conformance.contract import Contract, load_contract
-from conformance.corpus import Plans, generated_plans, run_hypothesis
 from conformance.generate import scripted_plans
+from conformance.generate.corpus import Plans, generated_plans, run_hypothesis
 from conformance.mock import MockConfig, serve_mock
-from conformance.recorder import ALL, Recorder, connection_file, merge_in_order
 from conformance.redact import redactor
-from conformance.results import RequirementResult, Verdict
-from conformance.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
-from conformance.tally import Tally
+from conformance.run.recorder import ALL, Recorder, connection_file, merge_in_order
+from conformance.run.runner import MAX_RUN_BYTES, Plan, Politeness, RunLog, Target, run_connection, run_plans
 from conformance.transcript import Transcript
-from conformance.transport import Auth, ConnectFailed, Limits, public_url
 from conformance.verdict import Policy, decide
+from conformance.verdict.baseline import BaselineReport, Expected
+from conformance.verdict.results import RequirementResult, Verdict
+from conformance.verdict.tally import Tally
+from conformance.wire.transport import Auth, ConnectFailed, Limits, public_url
 
 Profile = Literal["smoke", "full", "certify"]
 PROFILES: tuple[Profile, ...] = ("smoke", "full", "certify")

@@ -15,10 +15,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from conformance.baseline import BaselineReport, Expected
 from conformance.checks import Judgement
 from conformance.contract import SPEC_DIR, Contract, read_json
-from conformance.results import RequirementResult, Verdict, evaluate, verdict_of
+from conformance.verdict.baseline import BaselineReport, Expected
+from conformance.verdict.results import RequirementResult, Verdict, evaluate, verdict_of
 
 
 @dataclass(frozen=True)

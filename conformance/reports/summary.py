@@ -1,4 +1,4 @@
-"""Reports: summary.json and transcripts (the Allure results: conformance.allure; its HTML: conformance.html).
+"""Reports: summary.json and transcripts (the Allure results: `reports.allure`; its HTML: `reports.html`).
 
 Everything written here comes from an `Outcome`, whose frames are raw (they were judged as they
 came): every text that came from the target or the user goes through the run's `Redactor` on its
@@ -14,11 +14,11 @@ from typing import Any
 
 from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
-from conformance.engine import Outcome
-from conformance.recorder import ALL, CONNECTION_BYTES
 from conformance.redact import Redactor, escape_surrogates, redactor
-from conformance.results import RequirementResult
+from conformance.run.engine import Outcome
+from conformance.run.recorder import ALL, CONNECTION_BYTES
 from conformance.transcript import Frame, Transcript, TranscriptError, parse_jsonl
+from conformance.verdict.results import RequirementResult
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from conformance.engine import PROFILES, Settings
+from conformance.run.engine import PROFILES, Settings
 
 Kind = Literal["str", "int", "float", "flag", "list", "choice"]
 

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 
 from conformance import progress
-from conformance.auth import auth_from_env
-from conformance.engine import Settings, Shard, fresh_directory, run_shard
-from conformance.runner import Cut, Politeness, RunLog
-from conformance.tally import Tally
-from conformance.transport import ConnectFailed
+from conformance.run.engine import Settings, Shard, fresh_directory, run_shard
+from conformance.run.runner import Cut, Politeness, RunLog
+from conformance.verdict.tally import Tally
+from conformance.wire.auth import auth_from_env
+from conformance.wire.transport import ConnectFailed
 
 OUTPUT_KEY = "realtime_conformance_shards"
 #: What a worker needs of the settings (the rest, like baselines, matters only when judging).

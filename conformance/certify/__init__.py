@@ -31,8 +31,8 @@ from jsonschema import Draft202012Validator
 from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
 from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, ReadError, parse_json, read_bytes
-from conformance.recorder import judge_file
 from conformance.redact import NO_SECRETS, Redactor
+from conformance.run.recorder import judge_file
 from conformance.transcript import TranscriptError
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from conformance import __version__
 from conformance.contract import spec_hash
-from conformance.engine import Outcome
 from conformance.redact import Redactor, escape_surrogates, redactor
-from conformance.report import transcripts_for
-from conformance.results import RequirementResult
+from conformance.reports.summary import transcripts_for
+from conformance.run.engine import Outcome
 from conformance.transcript import Frame, Transcript, json_text, parse_json
+from conformance.verdict.results import RequirementResult
 
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
 #: Failures shown in a result's message, and connections whose exchange is attached to it.

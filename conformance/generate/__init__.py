@@ -18,8 +18,8 @@ from typing import Any
 import hypothesis.strategies as st
 
 from conformance.contract import SPEC_DIR, Contract, load_contract, read_json
-from conformance.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, classify, contradicting
-from conformance.plan import MODEL_PLACEHOLDER, Plan
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, classify, contradicting
+from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 
 SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
 

@@ -22,8 +22,8 @@ from conformance.checks import judge
 from conformance.contract import Contract
 from conformance.readers import MiB
 from conformance.redact import NO_SECRETS, Redactor
-from conformance.tally import Tally
 from conformance.transcript import Transcript, TranscriptError, iter_jsonl
+from conformance.verdict.tally import Tally
 
 ALL = "all.jsonl"
 #: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).

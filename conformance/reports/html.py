@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import progress
-from conformance.allure import VERDICT_TITLE, allure3_categories
+from conformance.reports.allure import VERDICT_TITLE, allure3_categories
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The Allure CLI version; package.json pins the same one for a checkout (a test keeps them equal).
 ALLURE_VERSION = "3.18.0"
 INSTALL_TIMEOUT_S = 300.0
@@ -110,7 +110,7 @@ def cli_or_install(report_dir: Path) -> tuple[list[str] | None, str | None]:
 
 
 def verdict_of_results(results: Path) -> str:
-    """The verdict line the results recorded (conformance.allure writes it), for the report's title."""
+    """The verdict line the results recorded (conformance.reports.allure writes it), for the report's title."""
     try:
         recorded = json.loads((results / "verdict.json").read_text(encoding="utf-8"))
         return f"{VERDICT_TITLE[recorded['verdict']]} — "

@@ -30,7 +30,7 @@ from conformance import __version__, generate
 from conformance import progress as shown
 from conformance.contract import spec_hash
 from conformance.generate import coverage_plans, plans, probe_plans
-from conformance.plan import Plan
+from conformance.generate.plan import Plan
 
 
 def corpus_dir() -> Path | None:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema.exceptions import ValidationError
 
 from conformance.contract import SERVER_EVENT_TYPES, Contract, Requirement
-from conformance.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify, without_path
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify, without_path
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 
 ANSWER_TYPES = ("session.updated", "error")

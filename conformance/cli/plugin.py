@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from conformance.allure import write_results
-from conformance.auth import auth_from_env as auth_from_env
-from conformance.engine import Outcome, Settings, run
-from conformance.options import RUN_OPTIONS, add_pytest_options
+from conformance.cli.options import RUN_OPTIONS, add_pytest_options
+from conformance.cli.settings_check import UsageError, settings_from
 from conformance.redact import redactor
-from conformance.report import annotate_junit, transcripts_for, write_summary
-from conformance.results import RequirementResult
-from conformance.settings_check import UsageError, settings_from
+from conformance.reports.allure import write_results
+from conformance.reports.summary import annotate_junit, transcripts_for, write_summary
+from conformance.run.engine import Outcome, Settings, run
+from conformance.verdict.results import RequirementResult
+from conformance.wire.auth import auth_from_env as auth_from_env
 
 PLUGIN_NAME = "realtime-conformance-session"
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
@@ -118,7 +118,7 @@ CLI_ONLY = frozenset(
 #: pytest session of the environment, where another plugin may own --profile (pytest-profiling) or --timeout.
 PREFIX = "--rc-"
 PLUGIN_OPTIONS = tuple(o for o in RUN_OPTIONS if o.name not in CLI_ONLY and not o.positional)
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
+SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
 SUITE_MODULE = "conformance.suite"
 
 

@@ -1,6 +1,6 @@
 """Render the OpenAPI 3.1 and AsyncAPI 3.0 documents from the JSON Schemas (the one source).
 
-`python -m conformance.specgen` rewrites `spec/openapi.json` and `spec/asyncapi.json`; a test
+`python -m conformance.contract.specgen` rewrites `spec/openapi.json` and `spec/asyncapi.json`; a test
 fails when the committed files differ from what this renders, so they cannot drift.
 """
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import ANSWER_TYPES, is_throttle, url_models
-from conformance.oracle import TYPE_PLACEHOLDER, announced_type
-from conformance.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
-from conformance.plan import Plan as Plan
+from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
+from conformance.generate.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
+from conformance.generate.plan import Plan as Plan
 from conformance.transcript import Frame, Transcript, parse_json
-from conformance.transport import (
+from conformance.wire.transport import (
     Auth,
     ByteBudget,
     Closed,

@@ -31,14 +31,8 @@ from conformance.certify import (
     write_bundle,
 )
 from conformance.checks import Violation, judge_all
-from conformance.config import ConfigError, apply_config
-from conformance.contract import load_contract, spec_hash
-from conformance.corpus import draw_ahead
-from conformance.distribute import ShardCollector, ShardSpec
-from conformance.engine import Settings, finish, new_seed, target_for, target_url
-from conformance.html import render_html
-from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
-from conformance.options import (
+from conformance.cli.config import ConfigError, apply_config
+from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
     REPORT_OPTIONS,
@@ -49,21 +43,27 @@ from conformance.options import (
     Option,
     add_options,
 )
-from conformance.plan import Plan
-from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
-from conformance.recorder import judge_file
-from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
-from conformance.results import RequirementResult
-from conformance.runner import run_plans
-from conformance.settings_check import (
+from conformance.cli.settings_check import (
     UsageError,
     check_writable,
     env_secret,
     settings_from,
 )
+from conformance.contract import load_contract, spec_hash
+from conformance.generate.corpus import draw_ahead
+from conformance.generate.plan import Plan
+from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
+from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
+from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
+from conformance.reports.html import render_html
+from conformance.run.distribute import ShardCollector, ShardSpec
+from conformance.run.engine import Settings, finish, new_seed, target_for, target_url
+from conformance.run.recorder import judge_file
+from conformance.run.runner import run_plans
 from conformance.staging import Staging
 from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
+from conformance.verdict.results import RequirementResult
 
 
 class Exit(IntEnum):
@@ -227,13 +227,14 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT
 
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
+SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
 
 
-SHARDS_DIR = Path(__file__).resolve().parent / "shards"
+SHARDS_DIR = Path(__file__).resolve().parents[1] / "shards"
 #: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a
 #: stranger plugin could change how the suite behaves).
-RUN_PLUGINS = ("conformance.plugin",)  # the Allure results are written from the outcome (conformance.allure)
+#: The Allure results are written from the outcome (`reports.allure`), not by allure-pytest.
+RUN_PLUGINS = ("conformance.cli.plugin",)
 
 
 def run_pytest(args: list[str], plugins: list[object]) -> int:
@@ -331,7 +332,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: Staging) -> int:
     """The run, its report written into `work`, then swapped into the report dir; the exit code."""
-    from conformance.plugin import ConformanceSession  # not at the top: pytest imports it first, to rewrite its asserts
+    from conformance.cli.plugin import (
+        ConformanceSession,  # not at the top: pytest imports it first, to rewrite its asserts
+    )
 
     report_dir = staging.report_dir
 

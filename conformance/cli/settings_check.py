@@ -11,15 +11,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conformance.auth import auth_from_env
-from conformance.baseline import BaselineError, load_baseline
 from conformance.certify import KeyFileError, load_private_key
+from conformance.cli.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
 from conformance.contract import load_contract
-from conformance.engine import Settings
-from conformance.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
-from conformance.runner import Politeness
+from conformance.run.engine import Settings
+from conformance.run.runner import Politeness
 from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES
+from conformance.verdict.baseline import BaselineError, load_baseline
+from conformance.wire.auth import auth_from_env
 
 
 class UsageError(Exception):
@@ -34,7 +34,7 @@ def env_secret(name: str, option: str) -> str:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    # Types, ranges and choices were checked by the option table (conformance/options.py) as the
+    # Types, ranges and choices were checked by the option table (conformance/cli/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
     seed, profile, selected = args.seed, args.profile, None

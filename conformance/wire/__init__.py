@@ -1,0 +1,1 @@
+"""The wire: WebSocket connections with deadlines and byte bounds, and credentials; no requirement here."""
