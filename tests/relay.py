@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from conformance.mock import MockConfig, serve_mock
-from tests.conftest import ServerThread
+from tests.harness import ServerThread
 
 Extra = Callable[[Request, int], list[str | bytes]]  # (handshake request, connection number) -> frames
 

@@ -29,7 +29,7 @@ from conformance.reports.allure import (
 )
 from conformance.transcript import Frame, Transcript
 from conformance.verdict.results import RequirementResult
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 from tests.test_bounds_and_signals import MODEL, server
 
 #: Every mock fault that breaks a reflection rule (the rules whose failures show a difference).

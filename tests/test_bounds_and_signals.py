@@ -38,7 +38,7 @@ from conformance.run.runner import Politeness, RunLog, Target, connect
 from conformance.transcript import Frame
 from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed, Limits
-from tests.conftest import ServerThread, mock_thread
+from tests.harness import ServerThread, mock_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "realtime-conformance"

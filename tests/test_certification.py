@@ -15,7 +15,7 @@ import yaml
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 

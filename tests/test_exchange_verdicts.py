@@ -28,7 +28,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
 from conformance.reports.summary import summary_schema
-from tests.conftest import ServerThread, seeds
+from tests.harness import ServerThread, seeds
 
 CONTRACT = load_contract()
 MODEL = "gpt://b1gexchangeserver000/speech-realtime-250923"
@@ -415,7 +415,7 @@ def _judge_plans(b: Behaviour, plan: Any, timeout_s: float = 1.0) -> tuple[Any, 
     from conformance.checks import judge
     from conformance.run.runner import Target, run_plans
     from conformance.wire.transport import Limits
-    from tests.conftest import run as bounded
+    from tests.harness import run as bounded
 
     async def go() -> Any:
         async with server(b)() as url:

@@ -21,7 +21,7 @@ from conformance.generate.corpus import Plans, generated_plans, run_hypothesis
 from conformance.generate.plan import Plan
 from conformance.run.runner import Politeness, RunLog, Target, run_plans
 from conformance.wire.transport import Limits
-from tests.conftest import seeds
+from tests.harness import seeds
 from tests.test_slow_targets import server, slow
 
 

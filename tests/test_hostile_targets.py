@@ -37,7 +37,7 @@ from websockets.http11 import Request, Response
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.reports.summary import summary_schema
-from tests.conftest import ServerThread, mock_thread
+from tests.harness import ServerThread, mock_thread
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--shrink-budget-s", "0", "--no-html"]
 Handler = Callable[[ServerConnection], Awaitable[None]]

@@ -17,7 +17,7 @@ from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.reports.allure import identity
 from conformance.reports.html import allure_cli
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

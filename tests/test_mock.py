@@ -10,7 +10,7 @@ from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL, FAULTS, Fault, MockConfig, lookup
 from conformance.verdict.results import evaluate
 from conformance.wire.transport import Auth, ConnectFailed, Limits, open_session
-from tests.conftest import FAST, LATE_S, judged, run, scripted_against
+from tests.harness import FAST, LATE_S, judged, run, scripted_against
 
 CONTRACT = load_contract()
 BEHAVIOUR_FAULTS = [f for f in FAULTS if not f.outcome]

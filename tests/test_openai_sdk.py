@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from conformance.mock import DEFAULT_MODEL, serve_mock
-from tests.conftest import run
+from tests.harness import run
 
 openai = pytest.importorskip("openai")
 from openai.types.realtime import RealtimeErrorEvent, SessionCreatedEvent, SessionUpdatedEvent  # noqa: E402
@@ -62,7 +62,7 @@ def test_sdk_client_updates_the_session_and_parses_the_answers() -> None:
 def test_sdk_models_accept_the_mock_frames_but_for_the_documented_divergence() -> None:
     async def scenario() -> list[dict[str, Any]]:
         from conformance.wire.transport import Auth, ConnectFailed, open_session
-        from tests.conftest import FAST
+        from tests.harness import FAST
 
         async with serve_mock() as url:
             session = await open_session(url, Auth(), FAST)

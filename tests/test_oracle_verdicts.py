@@ -26,7 +26,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
 from conformance.generate import plans, probes, value_updates
-from tests.conftest import ServerThread, seeds
+from tests.harness import ServerThread, seeds
 
 MODEL = "gpt://b1gverdictserver0000/speech-realtime-250923"
 MODEL_FORM = re.compile(r"^gpt://[A-Za-z0-9._~-]+/[A-Za-z0-9._~/@:-]+$")

@@ -15,7 +15,7 @@ import pytest
 from conformance.cli.main import main
 from conformance.generate.corpus import generated_plans
 from conformance.mock import MockConfig, lookup
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 
 COMMON = [
     "--profile",

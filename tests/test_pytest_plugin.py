@@ -16,7 +16,7 @@ from conformance.cli.main import main
 from conformance.cli.plugin import CLI_ONLY, PLUGIN_OPTIONS, PREFIX
 from conformance.contract import load_contract, spec_hash
 from conformance.mock import MockConfig, lookup
-from tests.conftest import mock_thread, seeds
+from tests.harness import mock_thread, seeds
 
 CONTRACT = load_contract()
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--shrink-budget-s", "0"]

@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from conformance.cli.main import main
 from conformance.mock import DEFAULT_MODEL
-from tests.conftest import ServerThread
+from tests.harness import ServerThread
 
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
 

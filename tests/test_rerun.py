@@ -9,7 +9,7 @@ import pytest
 
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html"]
 

@@ -8,19 +8,16 @@ The suite must pass it: a false failure here is the worst bug we can ship.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.cli.main import main
 from conformance.contract import load_contract
-from tests.conftest import ServerThread
+from tests.harness import loopback_server, run_cli
 
 MODEL = "gpt://b1gsecondserver00000/speech-realtime-250923"
 MODALITIES = (["text"], ["audio"], ["text", "audio"])
@@ -111,41 +108,14 @@ async def handle(ws: ServerConnection) -> None:
         return
 
 
-@contextlib.asynccontextmanager
-async def second_server() -> AsyncIterator[str]:
-    async with serve(handle, "127.0.0.1", 0, ping_interval=None) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/realtime?model={MODEL}"
-
-
 def test_second_conforming_server_passes_the_full_profile(tmp_path: Path) -> None:
-    with ServerThread(second_server) as url:
-        code = main(
-            [
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "full",
-                "--connections",
-                "20",
-                "--seed",
-                "5",
-                "--strict",
-                "--report-dir",
-                str(tmp_path),
-                "--timeout",
-                "1",
-                "--shrink-budget-s",
-                "0",
-                "--no-html",
-                "--quiet",
-            ]
-        )
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    failed = {r["id"]: r["violations"][:1] for r in summary["requirements"] if r["status"] == "failed"}
-    assert failed == {} and code == 0
+    with loopback_server(handle, f"/realtime?model={MODEL}") as url:
+        args = ["--target", url, "--profile", "full", "--connections", "20", "--seed", "5", "--strict"]
+        options = ["--timeout", "1", "--shrink-budget-s", "0", "--no-html", "--quiet"]
+        result = run_cli("run", *args, "--report-dir", str(tmp_path), *options)
+    assert result.failed == {} and result.exit_code == 0
     # every requirement of the catalogue is reported, and each passed unless its condition never arose
-    assert [r["id"] for r in summary["requirements"]] == list(load_contract().ids)
-    unexercised = [r["id"] for r in summary["requirements"] if r["status"] != "passed" and not r.get("not_applicable")]
+    requirements = result.summary["requirements"]
+    assert [r["id"] for r in requirements] == list(load_contract().ids)
+    unexercised = [r["id"] for r in requirements if r["status"] != "passed" and not r.get("not_applicable")]
     assert unexercised == []

@@ -32,7 +32,7 @@ from conformance.cli.main import main
 from conformance.redact import REDACTED, Redactor, credential_forms, public_url, url_forms
 from conformance.reports.summary import summary_schema
 from conformance.wire.auth import auth_from_env
-from tests.conftest import ServerThread, seeds
+from tests.harness import ServerThread, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html", "--shrink-budget-s", "0"]

@@ -19,21 +19,17 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
-from conformance.cli.main import main
-from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL
-from conformance.mock.session import MockSession, Send, SendBinary, Sleep
-from tests.conftest import ServerThread, seeds
+from conformance.mock.session import Send, SendBinary, Sleep
+from tests.harness import ServerThread, documented, run_cli, seeds, serving
 
-ANSWERS = ("session.updated", "error")
+QUIET = ["--shrink-budget-s", "0", "--no-html", "--quiet"]
 TIMEOUT_S = 0.4  # scaled down from the default 5 s
 SILENT_TIMEOUT_S = 0.25  # every silent connection waits it out once: the serial reference pays it ~90 times
 DELAY_S = 0.15  # scaled down from 1.5 s: still well inside the timeout
@@ -65,64 +61,18 @@ def wrong_type(text: str) -> list[Any]:
     return [Send(json.dumps(event))]
 
 
-@contextlib.asynccontextmanager
-async def server(answer: Callable[[str], list[Any]]) -> AsyncIterator[str]:
+def server(answer: Callable[[str], list[Any]]) -> contextlib.AbstractAsyncContextManager[str]:
     """The mock's protocol logic, its answers to updates passed through `answer` (the misbehaviour)."""
-    contract = load_contract()
-
-    async def handle(ws: ServerConnection) -> None:
-        session = MockSession(contract, (DEFAULT_MODEL,), (), 0.0)
-        try:
-            for action in session.on_connect():
-                assert isinstance(action, Send)
-                await ws.send(action.text)
-            async for message in ws:
-                actions = session.on_text(message) if isinstance(message, str) else session.on_binary()
-                for action in actions:
-                    assert isinstance(action, Send)
-                    is_answer = json.loads(action.text).get("type") in ANSWERS
-                    for done in answer(action.text) if is_answer else [action]:
-                        if isinstance(done, Sleep):
-                            await asyncio.sleep(done.seconds)
-                        elif isinstance(done, SendBinary):
-                            await ws.send(done.data)
-                        else:
-                            await ws.send(done.text)
-        except ConnectionClosed:
-            return
-
-    async with serve(handle, "127.0.0.1", 0, ping_interval=None, compression=None) as running:
-        port = next(iter(running.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/realtime?model={DEFAULT_MODEL}"
+    return serving(documented(answer), f"/realtime?model={DEFAULT_MODEL}", compression=None)
 
 
 def run_against(
     answer: Callable[[str], list[Any]], seed: int, report: Path, *extra: str, timeout_s: float = TIMEOUT_S
 ) -> tuple[int, dict[str, Any]]:
     with ServerThread(lambda: server(answer)) as url:
-        code = main(
-            [
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "full",
-                "--connections",
-                "4",
-                "--seed",
-                str(seed),
-                "--timeout",
-                str(timeout_s),
-                "--report-dir",
-                str(report),
-                "--shrink-budget-s",
-                "0",
-                "--no-html",
-                "--quiet",
-                *extra,
-            ]
-        )
-    return code, json.loads((report / "summary.json").read_text(encoding="utf-8"))
+        args = ["--target", url, "--profile", "full", "--connections", "4", "--seed", str(seed)]
+        result = run_cli("run", *args, "--timeout", str(timeout_s), "--report-dir", str(report), *QUIET, *extra)
+    return result.exit_code, result.summary
 
 
 def statuses(summary: dict[str, Any]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from conformance.transcript import Frame, Transcript, parse_jsonl
 from conformance.verdict import tally as tally_module
 from conformance.verdict.results import evaluate
 from conformance.verdict.tally import Tally
-from tests.conftest import FAST, ServerThread, run, seeds
+from tests.harness import FAST, ServerThread, run, seeds
 
 #: Faults whose violations differ in kind: event shape, pairing, echo, and one another one explains.
 FAULTS = ("answers-twice", "wrong-error-echo", "model-not-string", "applies-rejected", "drops-tools")

@@ -3,43 +3,46 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
 
-from conformance.cli.main import main
 from conformance.contract import load_contract
+from conformance.generate import scripted_plans
 from conformance.mock import FAULTS, Fault, MockConfig, lookup
-from conformance.reports.summary import summary_schema
-from tests.conftest import LATE_S, mock_thread
+from conformance.run.engine import Settings, plans_for
+from tests.harness import LATE_S, Result, free_port, mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 BEHAVIOUR_FAULTS = [f for f in FAULTS if not f.outcome]
 CONTRACT = load_contract()
 
 
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    report = tmp_path / "reports"
-    code = main(["run", "--report-dir", str(report), *FAST, *args])
-    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    errors = list(Draft202012Validator(summary_schema(), format_checker=FormatChecker()).iter_errors(summary))
-    assert not errors, errors[0].message
-    return code, summary
+def run(tmp_path: Path, *args: str) -> Result:
+    return run_cli("run", "--report-dir", str(tmp_path / "reports"), *FAST, *args)
 
 
-def statuses(summary: dict[str, Any], status: str) -> set[str]:
-    return {r["id"] for r in summary["requirements"] if r["status"] == status}
+def having(result: Result, status: str) -> set[str]:
+    return {rid for rid, s in result.statuses.items() if s == status}
+
+
+def planned_updates(profile: str, connections: int, seed: int) -> int:
+    """How many updates the run plans, from the plans themselves (never a number typed here)."""
+    settings = replace(Settings(), profile=profile, connections=connections)  # type: ignore[arg-type]
+    return sum(len(plan.updates) for plan in plans_for(settings, seed))
 
 
 def test_clean_mock_full_profile_is_conformant_with_zero_violations(tmp_path: Path) -> None:
-    code, summary = run_cli(tmp_path, "--profile", "full", "--connections", "15", "--seed", "11")
-    assert code == 0 and summary["verdict"] == "conformant"
+    result = run(tmp_path, "--profile", "full", "--connections", "15", "--seed", "11")
+    summary = result.summary
+    assert result.exit_code == 0 and summary["verdict"] == "conformant"
     assert all(not r["violations"] for r in summary["requirements"])
-    assert statuses(summary, "failed") == set()
+    assert having(result, "failed") == set()
     assert all(r.get("reason") for r in summary["requirements"] if r["status"] == "skipped")
-    assert summary["counts"]["exchanges"] > 40 and summary["target"]["kind"] == "mock"
+    assert summary["counts"]["exchanges"] == planned_updates("full", 15, 11) > len(scripted_plans())
+    assert summary["target"]["kind"] == "mock"
 
 
 @pytest.mark.parametrize("fault", BEHAVIOUR_FAULTS, ids=[f.name for f in BEHAVIOUR_FAULTS])
@@ -47,22 +50,10 @@ def test_faulty_mock_fails_its_requirement_and_nothing_else(tmp_path: Path, faul
     levels = {CONTRACT.requirement(rid).level for rid in fault.trips}
     strict = ["--strict"] if levels == {"SHOULD"} else []  # a SHOULD alone fails only a strict run
     with mock_thread(MockConfig(faults=(fault,), late_s=LATE_S)) as url:
-        code, summary = run_cli(
-            tmp_path,
-            "--target",
-            url,
-            "--profile",
-            "full",
-            "--connections",
-            "8",
-            "--seed",
-            "3",
-            "--concurrency",
-            "4",
-            *strict,
-        )
-    failed = statuses(summary, "failed")
-    assert code == 1 and summary["verdict"] == "non-conformant"
+        args = ["--target", url, "--profile", "full", "--connections", "8", "--seed", "3", "--concurrency", "4"]
+        result = run(tmp_path, *args, *strict)
+    failed = having(result, "failed")
+    assert result.exit_code == 1 and result.summary["verdict"] == "non-conformant"
     assert failed & set(fault.trips), f"{fault.name} tripped nothing it declares"
     allowed = set(fault.trips) | set(fault.may_trip)
     assert failed <= allowed, f"false positives: {failed - allowed}"
@@ -81,46 +72,41 @@ def test_same_seed_gives_the_same_summary_and_another_seed_other_exchanges(tmp_p
     runs = []
     for name, seed in (("a", "21"), ("b", "21"), ("c", "22")):
         (tmp_path / name).mkdir()
-        code, summary = run_cli(tmp_path / name, "--profile", "full", "--connections", "10", "--seed", seed)
-        assert code == 0
-        runs.append((summary, sent(tmp_path / name)))
+        result = run(tmp_path / name, "--profile", "full", "--connections", "10", "--seed", seed)
+        assert result.exit_code == 0
+        runs.append((result.summary, sent(tmp_path / name)))
     assert stable(runs[0][0]) == stable(runs[1][0]) and runs[0][1] == runs[1][1]
     assert runs[0][1] != runs[2][1]
     assert runs[0][0]["seed"] == 21 and runs[2][0]["seed"] == 22
 
 
-def test_nothing_listening_exits_3_and_still_writes_a_summary(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    code, summary = run_cli(tmp_path, "--target", f"ws://127.0.0.1:{port}/v1/realtime/openai")
-    err = capsys.readouterr().err
-    assert code == 3 and summary["verdict"] == "error" and "refused" in summary["error"]["message"]
-    assert statuses(summary, "passed") == set() and "Traceback" not in err
-    assert "connection refused" in err
+def test_nothing_listening_exits_3_and_still_writes_a_summary(tmp_path: Path) -> None:
+    result = run(tmp_path, "--target", f"ws://127.0.0.1:{free_port()}/v1/realtime/openai")
+    summary = result.summary
+    assert result.exit_code == 3 and summary["verdict"] == "error" and "refused" in summary["error"]["message"]
+    assert having(result, "passed") == set() and "Traceback" not in result.stderr
+    assert "connection refused" in result.stderr
 
 
 @pytest.mark.parametrize(
     "args", [["--target", "http://127.0.0.1:1/"], ["--timeout", "0"], ["--header", "no-colon"], ["--connections", "0"]]
 )
-def test_bad_options_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
-    assert main(["run", "--report-dir", str(tmp_path), *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = run_cli("run", "--report-dir", str(tmp_path), *args)
+    err = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
     assert len(err) == 1 and err[0].startswith("realtime-conformance: error:")
 
 
 def test_reports_name_every_requirement_in_junit_and_allure(tmp_path: Path) -> None:
-    code, summary = run_cli(tmp_path)
-    assert code == 0
-    report = tmp_path / "reports"
+    result = run(tmp_path)
+    assert result.exit_code == 0
+    report = result.report
     junit = (report / "junit.xml").read_text(encoding="utf-8")
     results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
     stories = {label["value"] for r in results for label in r["labels"] if label["name"] == "story"}
-    ids = {r["id"] for r in summary["requirements"]}
+    ids = set(result.statuses)
+    assert ids == set(CONTRACT.ids)
     assert all(f"test_requirement[{rid}]" in junit for rid in ids)
     assert stories == ids and len(results) == len(ids)
     severities = {label["value"] for r in results for label in r["labels"] if label["name"] == "severity"}
@@ -129,36 +115,15 @@ def test_reports_name_every_requirement_in_junit_and_allure(tmp_path: Path) -> N
 
 def test_a_failing_generated_exchange_is_shrunk_to_a_minimal_one(tmp_path: Path) -> None:
     with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
-        report = tmp_path / "reports"
-        code = main(
-            [
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "full",
-                "--connections",
-                "10",
-                "--seed",
-                "6",
-                "--report-dir",
-                str(report),
-                "--timeout",
-                "1",
-                "--shrink-budget-s",
-                "20",
-                "--no-html",
-                "--quiet",
-            ]
-        )
-    summary = json.loads((report / "summary.json").read_text())
-    assert code == 1
-    minimal = {m["requirement"]: m for m in summary["minimal_failures"]}
+        args = ["--target", url, "--profile", "full", "--connections", "10", "--seed", "6"]
+        result = run(tmp_path, *args, "--shrink-budget-s", "20")  # the last --shrink-budget-s wins
+    assert result.exit_code == 1
+    minimal = {m["requirement"]: m for m in result.summary["minimal_failures"]}
     assert set(minimal) == {"EX-REFLECT"}
     updates = minimal["EX-REFLECT"]["updates"]
     assert len(updates) == 1 and '"tools"' in updates[0]  # one update suffices, so one is kept
-    transcript = report / minimal["EX-REFLECT"]["transcript"]
-    assert main(["validate", str(transcript)]) == 1  # the minimal exchange still fails, offline too
+    transcript = result.report / minimal["EX-REFLECT"]["transcript"]
+    assert run_cli("validate", str(transcript)).exit_code == 1  # the minimal exchange still fails, offline too
 
 
 def test_the_suite_runs_under_plain_pytest(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from conformance.wire.transport import (
     open_session,
     public_url,
 )
-from tests.conftest import FAST, run
+from tests.harness import FAST, run
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

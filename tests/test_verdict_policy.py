@@ -22,7 +22,7 @@ from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from conformance.verdict import Policy, PolicyError, decide
 from conformance.verdict.baseline import Expected
-from tests.conftest import mock_thread
+from tests.harness import mock_thread
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 CONTRACT = load_contract()

@@ -30,7 +30,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.reports.summary import summary_schema
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl
-from tests.conftest import ServerThread, seeds
+from tests.harness import ServerThread, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--no-html", "--shrink-budget-s", "0", "--quiet"]
