@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -271,7 +271,7 @@ def mock_thread(config: MockConfig) -> ServerThread:
     return ServerThread(lambda: serve_mock(config))
 
 
-Reply = Callable[[str], list[Action]]
+Reply = Callable[[str], Iterable[Action]]  # an answer's text -> what to do instead (lazily, if it is much)
 
 
 def as_documented(text: str) -> list[Action]:
@@ -301,7 +301,7 @@ def documented(reply: Reply = as_documented, model: str = DEFAULT_MODEL) -> Hand
     return handle
 
 
-async def perform(ws: ServerConnection, actions: list[Action]) -> None:
+async def perform(ws: ServerConnection, actions: Iterable[Action]) -> None:
     """Carry out a session's actions on a connection."""
     for action in actions:
         if isinstance(action, Sleep):

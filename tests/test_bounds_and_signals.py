@@ -9,83 +9,60 @@ worktree's `realtime-conformance`) where signals or peak memory are the point.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
 from conformance.checks import Judgement, Violation
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
-from conformance.mock.session import initial_session
-from conformance.reports.summary import summary_schema
+from conformance.mock.session import Action, Send
 from conformance.run.distribute import encode, shard_from_json, shard_to_json
 from conformance.run.engine import Settings, Shard
 from conformance.run.runner import Politeness, RunLog, Target, connect
 from conformance.transcript import Frame
 from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed, Limits
-from tests.harness import ServerThread, mock_thread
+from tests.harness import CLI, ROOT, Result, ServerThread, documented, loopback_server, mock_thread, running
 
-ROOT = Path(__file__).resolve().parent.parent
-CLI = Path(sys.executable).parent / "realtime-conformance"
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html"]
 MODEL = "gpt://b1gbounds000000000000/speech-realtime-250923"
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 def server(handler: Handler) -> ServerThread:
-    @contextlib.asynccontextmanager
-    async def factory() -> AsyncIterator[str]:
-        async with serve(handler, "127.0.0.1", 0, ping_interval=None, max_size=None) as srv:
-            yield f"ws://127.0.0.1:{next(iter(srv.sockets)).getsockname()[1]}/v1/realtime"
-
-    return ServerThread(factory)
+    return loopback_server(handler, "/v1/realtime", max_size=None)
 
 
 def flooding(
     frames: int, size: int, answer: dict[str, Any] | None = None, kind: str = "conversation.item.junk"
 ) -> Handler:
-    """Answer each update, but first send `frames` events of `kind` of about `size` bytes each."""
+    """Answer each update (as documented, or always with `answer`), but first send `frames` events of
+    `kind` of about `size` bytes each."""
     pad = "x" * size
+    count = itertools.count()
 
-    async def handler(ws: ServerConnection) -> None:
-        session = initial_session(MODEL)
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
-            count = 0
-            async for _ in ws:
-                for _ in range(frames):
-                    count += 1
-                    await ws.send(f'{{"type":"{kind}","event_id":"j{count}","pad":"{pad}"}}')
-                reply = answer or {"type": "session.updated", "event_id": f"u{count}", "session": session}
-                await ws.send(json.dumps(reply))
+    def reply(text: str) -> Iterator[Action]:
+        for _ in range(frames):  # made one at a time: the flood is sent as it is made, as a real one would be
+            yield Send(f'{{"type":"{kind}","event_id":"j{next(count)}","pad":"{pad}"}}')
+        yield Send(json.dumps(answer) if answer else text)
 
-    return handler
+    return documented(reply, MODEL)
 
 
 def valid_summary(report: Path) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    errors = list(Draft202012Validator(summary_schema()).iter_errors(summary))
-    assert not errors, errors[0].message
-    return summary
-
-
-def error_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("realtime-conformance: error:")]
+    return Result(0, report).summary
 
 
 def folder_bytes(folder: Path) -> int:
@@ -138,7 +115,7 @@ def test_a_flood_of_big_events_is_cut_with_bounded_memory_and_disk(tmp_path: Pat
     peak_mb = int(re.findall(r"peak-rss-kb (\d+)", done.stdout)[0]) / 1024
     assert done.returncode == expected, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    (line,) = error_lines(done.stderr)
+    (line,) = Result(done.returncode, report, done.stdout, done.stderr).error_lines
     assert "cut at a byte bound" in line
     summary = valid_summary(report)
     limits = summary["limits"]
@@ -240,63 +217,6 @@ def test_a_worker_record_survives_the_transfer_whatever_the_frame_texts() -> Non
 # ----------------------------------------------------------------------- processes and signals
 
 
-class Running:
-    """A `realtime-conformance run` process whose output is read as it comes, so a test can act on a line."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(
-            [str(CLI), "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            start_new_session=True,  # a stray child is found by its session, and killed with it at the end
-        )
-        self.lines: list[str] = []
-        self._new = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._new:
-                self.lines.append(line)
-                self._new.notify_all()
-
-    def wait_for(self, text: str, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        with self._new:
-            while not any(text in line for line in self.lines):
-                left = deadline - time.monotonic()
-                assert left > 0 and self.process.poll() is None, f"no {text!r} in {self.lines}"
-                self._new.wait(min(left, 0.5))
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-    def finish(self, timeout_s: float = 60) -> tuple[int, str, str]:
-        assert self.process.stderr is not None
-        err = self.process.stderr.read() if self.process.wait(timeout_s) is not None else ""
-        self._reader.join(5)
-        return self.process.returncode, "".join(self.lines), err
-
-    def kill_session(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def running(*args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
-    run = Running(*args, env=env)
-    try:
-        yield run
-    finally:
-        run.kill_session()
-        run.process.wait(10)
-
-
 def gone(pid: int, timeout_s: float = 10) -> bool:
     """Whether a process no longer runs (or is a zombie about to be reaped)."""
     deadline = time.monotonic() + timeout_s
@@ -311,12 +231,12 @@ def gone(pid: int, timeout_s: float = 10) -> bool:
     return False
 
 
-def assert_interrupted(code: int, out: str, err: str, report: Path) -> dict[str, Any]:
-    assert code == 130, err
-    assert "Traceback" not in out + err
-    (line,) = error_lines(err)
+def assert_interrupted(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 130, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.error_lines
     assert "interrupted" in line
-    return valid_summary(report)
+    return result.summary
 
 
 def old_report(report: Path) -> str:
@@ -328,11 +248,8 @@ def old_report(report: Path) -> str:
     return marker
 
 
-async def deaf(ws: ServerConnection) -> None:
-    """Sends session.created, then never answers: every exchange waits out its timeout."""
-    with contextlib.suppress(ConnectionClosed):
-        await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": initial_session(MODEL)}))
-        await ws.wait_closed()
+#: Sends session.created, then never answers: every exchange waits out its timeout.
+deaf = documented(lambda text: [], MODEL)
 
 
 class Deaf:
@@ -364,12 +281,15 @@ def test_a_signal_during_the_exchanges_keeps_what_ran_and_the_connections_in_fli
     marker = old_report(report)
     args = ["--profile", "full", "--connections", "30", "--seed", "5", "--report-dir", str(report), *QUICK]
     target = Deaf()
-    with server(target) as url, running("--target", url, "--concurrency", "4", "--workers", workers, *args) as run:
+    with (
+        server(target) as url,
+        running("run", "--target", url, "--concurrency", "4", "--workers", workers, *args) as run,
+    ):
         target.wait_for(12)  # some connections done, some in flight
         assert (report / "summary.json").read_text(encoding="utf-8") == marker  # the old one, until replaced
         run.process.send_signal(signum)
-        code, out, err = run.finish(30)
-    summary = assert_interrupted(code, out, err, report)
+        result = run.finish(30)
+    summary = assert_interrupted(result)
     assert summary["error"]["kind"] == "interrupted" and summary["verdict"] != "conformant"
     assert summary["counts"]["exchanges"] > 0
     in_flight = [c["connection"] for c in summary["limits"]["cut"] if c["reason"] == "interrupted"]
@@ -384,7 +304,7 @@ def test_a_run_killed_outright_leaves_the_previous_report_whole(tmp_path: Path) 
     report = tmp_path / "report"
     marker = old_report(report)
     args = ["--profile", "full", "--connections", "30", "--report-dir", str(report), *QUICK]
-    with server(deaf) as url, running("--target", url, *args) as run:
+    with server(deaf) as url, running("run", "--target", url, *args) as run:
         run.wait_for("connections done")
         run.process.kill()
         run.finish(30)
@@ -397,16 +317,16 @@ def test_a_signal_while_the_corpus_is_drawn_stops_the_drawing_child(tmp_path: Pa
     report = tmp_path / "report"
     env = {"REALTIME_CONFORMANCE_CACHE": str(tmp_path / "corpus")}  # empty: the corpus must be drawn
     args = ["--profile", "full", "--connections", "5000", "--seed", "77", "--report-dir", str(report), *QUICK]
-    with running(*args, env=env) as run:
+    with running("run", *args, env=env) as run:
         run.wait_for("profile full")
         deadline = time.monotonic() + 30
         while not (children := run.children()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert children, "no drawing child was forked"
         run.process.send_signal(signum)
-        code, out, err = run.finish(30)
+        result = run.finish(30)
         assert all(gone(pid) for pid in children)
-    summary = assert_interrupted(code, out, err, report)
+    summary = assert_interrupted(result)
     assert summary["error"]["kind"] == "interrupted" and summary["counts"]["exchanges"] == 0
 
 
@@ -415,13 +335,13 @@ def test_a_signal_while_shrinking_exits_130_at_once(tmp_path: Path) -> None:
     args = ["--profile", "full", "--connections", "20", "--seed", "3", "--report-dir", str(report)]
     options = ["--timeout", "0.5", "--no-html", "--shrink-budget-s", "120"]
     faulty = MockConfig(faults=lookup(["drops-tools"]))
-    with mock_thread(faulty) as url, running("--target", url, *args, *options) as run:
+    with mock_thread(faulty) as url, running("run", "--target", url, *args, *options) as run:
         run.wait_for("shrinking failing exchanges")
         signalled = time.monotonic()
         run.process.send_signal(signal.SIGTERM)
-        code, out, err = run.finish(60)
+        result = run.finish(60)
         stopped_s = time.monotonic() - signalled
-    summary = assert_interrupted(code, out, err, report)
+    summary = assert_interrupted(result)
     assert stopped_s < 30  # not the 120 s shrink budget
     assert summary["verdict"] == "non-conformant"  # the failures found before the signal stand
     assert summary["error"]["kind"] == "interrupted"
@@ -432,13 +352,13 @@ def test_a_failing_worker_shows_its_traceback_and_what_ran_is_reported(tmp_path:
     plugin = ["--xdist-option=-ptests.worker_bug"]
     args = ["--profile", "full", "--connections", "8", "--seed", "4", "--report-dir", str(report), *QUICK]
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    with running("--workers", "2", *plugin, *args, env=env) as run:
-        code, _, err = run.finish(180)
-    assert code == 4, err
-    assert "Traceback" in err and "a bug planted by tests/worker_bug.py" in err
-    (line,) = error_lines(err)
+    with running("run", "--workers", "2", *plugin, *args, env=env) as run:
+        result = run.finish(180)
+    assert result.exit_code == 4, result.stderr
+    assert "Traceback" in result.stderr and "a bug planted by tests/worker_bug.py" in result.stderr
+    (line,) = result.error_lines
     assert "internal error" in line and "please report it" in line
-    summary = valid_summary(report)
+    summary = result.summary
     assert summary["error"]["kind"] == "internal" and summary["verdict"] != "conformant"
     recorded = (report / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
     assert recorded.count('"transcript": 1') >= 2  # the other worker's connections, and gw0's first two
@@ -450,18 +370,8 @@ def hostile_texts(kind: str) -> Handler:
         "surrogate": '{"type":"conversation.item.note","event_id":"n%d","text":"\\ud800 \\udfff\u2028\u0085"}',
         "huge-integer": '{"type":"conversation.item.note","event_id":"n%d","count":' + "9" * 5000 + "}",
     }[kind]
-
-    async def handler(ws: ServerConnection) -> None:
-        session = initial_session(MODEL)
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
-            count = 0
-            async for _ in ws:
-                count += 1
-                await ws.send(json.dumps({"type": "session.updated", "event_id": f"u{count}", "session": session}))
-                await ws.send(extra % count)
-
-    return handler
+    count = itertools.count(1)
+    return documented(lambda text: [Send(text), Send(extra % next(count))], MODEL)
 
 
 @pytest.mark.parametrize(
@@ -552,7 +462,7 @@ def test_a_bug_in_a_serial_run_shows_its_traceback_and_what_ran_is_reported(
     code = main(["run", "--report-dir", str(tmp_path), *QUICK, "--concurrency", "1"])
     err = capsys.readouterr().err
     assert code == 4 and "Traceback" in err and "a bug planted in the test" in err
-    (line,) = error_lines(err)
+    (line,) = Result(code, tmp_path, "", err).error_lines
     assert "please report it" in line
     summary = valid_summary(tmp_path)
     assert summary["error"]["kind"] == "internal" and summary["verdict"] != "conformant"
