@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from conformance.checks import Violation
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
-from conformance.mock.session import initial_session
+from conformance.mock.session import Action, Send
 from conformance.redact import NO_SECRETS
 from conformance.reports.allure import (
     EXCHANGE_CHARS,
@@ -29,8 +26,7 @@ from conformance.reports.allure import (
 )
 from conformance.transcript import Frame, Transcript
 from conformance.verdict.results import RequirementResult
-from tests.harness import mock_thread
-from tests.test_bounds_and_signals import MODEL, server
+from tests.harness import documented, loopback_server, mock_thread, run_cli
 
 #: Every mock fault that breaks a reflection rule (the rules whose failures show a difference).
 REFLECTION_FAULTS = [f for f in FAULTS if set(f.trips) & set(EXPECTED_FROM)]
@@ -39,9 +35,9 @@ REFLECTION_FAULTS = [f for f in FAULTS if set(f.trips) & set(EXPECTED_FROM)]
 def run_faulty(tmp_path: Path, fault: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]], Path]:
     report = tmp_path / "reports"
     with mock_thread(MockConfig(faults=(fault,))) as url:
-        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html"])
-    assert code == 1
-    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+        run = run_cli("run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html")
+    assert run.exit_code == 1
+    summary = run.summary
     results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
     by_id = {next(lb["value"] for lb in r["labels"] if lb["name"] == "story"): r for r in results}
     return summary, by_id, report / "allure-results"
@@ -114,6 +110,7 @@ def test_rewriting_results_keeps_other_tests_results_in_a_shared_folder(tmp_path
     assert sorted(p.name for p in folder.iterdir()) == ["theirs-attachment.txt", "theirs-result.json"]
 
 
+PLACEHOLDER = "hostile value goes here"
 HOSTILE_VALUES = {
     "huge-integer": "9" * 5000,
     "deep-nesting": "[" * 3000 + "]" * 3000,
@@ -122,27 +119,22 @@ HOSTILE_VALUES = {
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE_VALUES))
-def test_hostile_values_in_the_offending_frame_are_reported_not_crashed_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
-) -> None:
-    """A server whose every session.updated puts a hostile value where the update's instructions go:
+def test_hostile_values_in_the_offending_frame_are_reported_not_crashed_on(tmp_path: Path, kind: str) -> None:
+    """A documented server whose every session.updated puts a hostile value in the instructions:
     the failure's evidence (pretty frames, the difference) is written, whatever that value is."""
 
-    async def handler(ws: ServerConnection) -> None:
-        session = initial_session(MODEL)
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps({"type": "session.created", "event_id": "c0", "session": session}))
-            count = 0
-            async for _ in ws:
-                count += 1
-                body = json.dumps({**session, "instructions": "@"})
-                answer = f'{{"type":"session.updated","event_id":"u{count}","session":{body}}}'
-                await ws.send(answer.replace('"@"', HOSTILE_VALUES[kind]))
+    def reply(text: str) -> list[Action]:
+        event = json.loads(text)
+        if event["type"] != "session.updated":
+            return [Send(text)]
+        event["session"]["instructions"] = PLACEHOLDER
+        return [Send(json.dumps(event).replace(json.dumps(PLACEHOLDER), HOSTILE_VALUES[kind]))]
 
     report = tmp_path / "reports"
-    with server(handler) as url:
-        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html"])
-    out, err = capsys.readouterr()
+    with loopback_server(documented(reply)) as url:
+        run = run_cli("run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet", "--no-html")
+    out, err = run.stdout, run.stderr
+    code = run.exit_code
     assert code == 1 and "Traceback" not in out + err, err
     results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
     failed = [r for r in results if r["status"] == "failed"]

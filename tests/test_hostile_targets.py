@@ -8,18 +8,13 @@ the target could not be tested.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import json
-import os
 import signal
-import socket
 import ssl
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -29,41 +24,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from jsonschema import Draft202012Validator
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
-from conformance.reports.summary import summary_schema
-from tests.harness import ServerThread, mock_thread
+from tests.harness import ServerThread, free_port, loopback_server, mock_thread, run_cli, run_cli_process, running
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--shrink-budget-s", "0", "--no-html"]
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
-def server(handler: Handler, process_request: Any = None, **kwargs: Any) -> ServerThread:
-    @contextlib.asynccontextmanager
-    async def factory() -> AsyncIterator[str]:
-        async with serve(handler, "127.0.0.1", 0, ping_interval=None, process_request=process_request, **kwargs) as srv:
-            port = next(iter(srv.sockets)).getsockname()[1]
-            scheme = "wss" if kwargs.get("ssl") else "ws"
-            yield f"{scheme}://127.0.0.1:{port}/v1/realtime/openai"
-
-    return ServerThread(factory)
+def server(handler: Handler, process_request: Any = None, **options: Any) -> ServerThread:
+    return loopback_server(handler, process_request=process_request, **options)
 
 
-def run_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str, float]:
-    started = time.monotonic()
-    code = main(["run", "--report-dir", str(tmp_path), *QUICK, *args])
-    elapsed = time.monotonic() - started
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    errors = list(Draft202012Validator(summary_schema()).iter_errors(summary))
-    assert not errors, errors[0].message
-    return code, summary, err, elapsed
+def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str, float]:
+    """A quick run: its exit code, its summary (schema-checked), its stderr and how long it took."""
+    result = run_cli("run", "--report-dir", str(tmp_path), *QUICK, *args)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.summary, result.stderr, result.elapsed_s
 
 
 def one_error_line(err: str) -> str:
@@ -72,26 +53,20 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def assert_not_tested(summary: dict[str, Any]) -> None:
     assert summary["verdict"] == "error" and summary["error"]["message"]
     assert all(r["status"] != "passed" for r in summary["requirements"])
     assert all(r["reason"].startswith("not run: ") for r in summary["requirements"] if r["status"] == "skipped")
 
 
-def test_nothing_listening(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", f"ws://127.0.0.1:{free_port()}/")
+def test_nothing_listening(tmp_path: Path) -> None:
+    code, summary, err, elapsed = run(tmp_path, "--target", f"ws://127.0.0.1:{free_port()}/")
     assert code == 3 and "connection refused" in one_error_line(err) and elapsed < 10
     assert_not_tested(summary)
 
 
-def test_a_name_that_does_not_resolve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", "wss://no-such-host.invalid/v1/realtime")
+def test_a_name_that_does_not_resolve(tmp_path: Path) -> None:
+    code, summary, err, elapsed = run(tmp_path, "--target", "wss://no-such-host.invalid/v1/realtime")
     assert code == 3 and "cannot resolve" in one_error_line(err) and elapsed < 30
     assert_not_tested(summary)
 
@@ -124,16 +99,16 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContex
 
 
 def test_a_self_signed_certificate_is_a_tls_error_unless_trusted(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], self_signed: tuple[ssl.SSLContext, Path]
+    tmp_path: Path, self_signed: tuple[ssl.SSLContext, Path]
 ) -> None:
     context, cert = self_signed
     with mock_thread(MockConfig(ssl=context)) as url:
-        code, summary, err, _ = run_cli(tmp_path / "a", capsys, "--target", url)
+        code, summary, err, _ = run(tmp_path / "a", "--target", url)
         assert code == 3 and "TLS handshake" in one_error_line(err) and "certificate verify failed" in err
         assert_not_tested(summary)
-        code, summary, _, _ = run_cli(tmp_path / "b", capsys, "--target", url, "--ca-file", str(cert))
+        code, summary, _, _ = run(tmp_path / "b", "--target", url, "--ca-file", str(cert))
         assert code == 0 and summary["verdict"] == "conformant"
-        code, summary, _, _ = run_cli(tmp_path / "c", capsys, "--target", url, "--insecure")
+        code, summary, _, _ = run(tmp_path / "c", "--target", url, "--insecure")
         assert code == 0
 
 
@@ -150,11 +125,11 @@ async def idle(ws: ServerConnection) -> None:
 
 @pytest.mark.parametrize("status", [HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN])
 def test_authentication_rejected_says_which_option_to_set(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, status: HTTPStatus
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: HTTPStatus
 ) -> None:
     monkeypatch.delenv("REALTIME_API_KEY", raising=False)
     with server(idle, rejecting(status)) as url:
-        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, _ = run(tmp_path, "--target", url)
     line = one_error_line(err)
     assert code == 3 and "authentication rejected" in line and f"HTTP {int(status)}" in line
     assert "$REALTIME_API_KEY" in line and "--api-key-env" in line
@@ -162,25 +137,23 @@ def test_authentication_rejected_says_which_option_to_set(
 
 
 @pytest.mark.parametrize("status", [HTTPStatus.NOT_FOUND, HTTPStatus.INTERNAL_SERVER_ERROR])
-def test_handshake_rejected_with_other_statuses(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: HTTPStatus
-) -> None:
+def test_handshake_rejected_with_other_statuses(tmp_path: Path, status: HTTPStatus) -> None:
     with server(idle, rejecting(status)) as url:
-        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, _ = run(tmp_path, "--target", url)
     assert code == 3 and f"handshake rejected: HTTP {int(status)}" in one_error_line(err)
     assert_not_tested(summary)
 
 
-def test_a_handshake_that_hangs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_handshake_that_hangs(tmp_path: Path) -> None:
     with mock_thread(MockConfig(faults=lookup(["hangs-handshake"]))) as url:
-        code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, elapsed = run(tmp_path, "--target", url)
     assert code == 3 and "no WebSocket handshake" in one_error_line(err) and elapsed < 10
     assert_not_tested(summary)
 
 
-def test_accepts_and_never_sends_a_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_accepts_and_never_sends_a_frame(tmp_path: Path) -> None:
     with server(idle) as url:
-        code, summary, _, elapsed = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, _, elapsed = run(tmp_path, "--target", url)
     failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
     assert code == 1 and summary["verdict"] == "non-conformant" and elapsed < 15
     assert "EX-VALID-ANSWERED" in failed or "EX-INVALID-REJECTED" in failed
@@ -190,14 +163,14 @@ async def close_at_once(ws: ServerConnection) -> None:
     await ws.close(1000, "bye")
 
 
-def test_closes_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_closes_at_once(tmp_path: Path) -> None:
     with server(close_at_once) as url:
-        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, _ = run(tmp_path, "--target", url)
     assert code == 3 and "closed the connection before any update" in one_error_line(err)
     assert summary["verdict"] == "error"
 
 
-def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path) -> None:
     from conformance.mock.server import _handler
 
     accepted = {"connections": 0}
@@ -207,7 +180,7 @@ def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path, capsys: pyte
         return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gone\n") if accepted["connections"] > 2 else None
 
     with server(_handler(MockConfig()), two_then_gone) as url:  # type: ignore[arg-type]
-        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, _ = run(tmp_path, "--target", url)
     assert code == 3 and "HTTP 503" in one_error_line(err)
     assert summary["verdict"] == "error" and summary["counts"]["exchanges"] > 0
     assert any(r["status"] == "passed" for r in summary["requirements"])
@@ -219,17 +192,17 @@ async def oversized(ws: ServerConnection) -> None:
     await ws.wait_closed()
 
 
-def test_an_oversized_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_oversized_frame(tmp_path: Path) -> None:
     with server(oversized) as url:
-        code, summary, err, _ = run_cli(tmp_path, capsys, "--target", url, "--max-frame-bytes", "100000")
+        code, summary, err, _ = run(tmp_path, "--target", url, "--max-frame-bytes", "100000")
     assert code == 3 and "a frame over 100000 bytes" in one_error_line(err)
     assert summary["verdict"] == "error"
 
 
 @pytest.mark.parametrize("fault", ["non-json-frame", "binary-frame"])
-def test_garbage_frames_are_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str) -> None:
+def test_garbage_frames_are_violations(tmp_path: Path, fault: str) -> None:
     with mock_thread(MockConfig(faults=lookup([fault]))) as url:
-        code, summary, _, _ = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, _, _ = run(tmp_path, "--target", url)
     failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
     assert code == 1 and failed == set(lookup([fault])[0].trips)
 
@@ -250,9 +223,9 @@ async def dribble(ws: ServerConnection) -> None:
             await asyncio.sleep(0.05)
 
 
-def test_a_frame_dribbled_slower_than_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_frame_dribbled_slower_than_the_timeout(tmp_path: Path) -> None:
     with server(dribble) as url:
-        code, summary, _, elapsed = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, _, elapsed = run(tmp_path, "--target", url)
     failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
     assert code == 1 and "EX-VALID-ANSWERED" in failed and elapsed < 30
 
@@ -263,61 +236,36 @@ async def flood(ws: ServerConnection) -> None:
             await ws.send(json.dumps({"type": "rate_limits.updated", "event_id": f"f{i}", "rate_limits": []}))
 
 
-def test_a_flood_of_events_without_an_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_flood_of_events_without_an_answer(tmp_path: Path) -> None:
     with server(flood) as url:
-        code, summary, err, elapsed = run_cli(tmp_path, capsys, "--target", url)
+        code, summary, err, elapsed = run(tmp_path, "--target", url)
     assert code in (1, 3) and summary["verdict"] != "conformant" and elapsed < 60
     assert code == 1 or "more than" in one_error_line(err)
 
 
 @pytest.mark.parametrize(("late_s", "expected"), [(0.8, 0), (2.2, 1)])
-def test_answers_just_under_and_just_over_the_timeout(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], late_s: float, expected: int
-) -> None:
+def test_answers_just_under_and_just_over_the_timeout(tmp_path: Path, late_s: float, expected: int) -> None:
     with mock_thread(MockConfig(faults=lookup(["answers-late"]), late_s=late_s)) as url:
-        code, summary, _, _ = run_cli(tmp_path, capsys, "--target", url, "--timeout", "1.5")
+        code, summary, _, _ = run(tmp_path, "--target", url, "--timeout", "1.5")
     assert code == expected
     if expected:
         assert {r["id"] for r in summary["requirements"] if r["status"] == "failed"} == {"EX-VALID-ANSWERED"}
 
 
 def test_ctrl_c_mid_run_leaves_a_valid_summary(tmp_path: Path) -> None:
-    with server(idle) as url:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "conformance.cli.main",
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "full",
-                "--report-dir",
-                str(tmp_path),
-                "--timeout",
-                "0.5",
-                "--no-html",
-                "--shrink-budget-s",
-                "0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    args = ["--profile", "full", "--report-dir", str(tmp_path), "--timeout", "0.5", "--no-html"]
+    with server(idle) as url, running("run", "--target", url, *args, "--shrink-budget-s", "0") as process:
         time.sleep(4)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
-    assert "Traceback" not in out + err and "interrupted" in err
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
+        process.process.send_signal(signal.SIGINT)
+        result = process.finish(30)
+    assert result.exit_code == 130, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and "interrupted" in result.stderr
+    summary = result.summary
     assert summary["verdict"] != "conformant" and summary["error"]["kind"] == "interrupted"
 
 
-def test_budgets_bound_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, summary, err, _ = run_cli(tmp_path, capsys, "--profile", "full", "--max-exchanges", "5", "--rate", "20")
+def test_budgets_bound_a_run(tmp_path: Path) -> None:
+    code, summary, err, _ = run(tmp_path, "--profile", "full", "--max-exchanges", "5", "--rate", "20")
     assert summary["counts"]["exchanges"] == 5 and code == 3
     assert "exchange budget (5) is spent" in one_error_line(err)
 
@@ -355,33 +303,10 @@ def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatc
     monkeypatch.setenv("RC_HDR", canary + "h")
     with mock_thread(MockConfig(api_key=canary)) as url:
         host_url = f"{url}?token={canary}&model=x"  # userinfo: tests/test_secrets.py
-        process = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "conformance.cli.main",
-                "run",
-                "--target",
-                host_url,
-                "--api-key-env",
-                "RC_KEY",
-                "--header",
-                "X-Team:env:RC_HDR",
-                "--report-dir",
-                str(tmp_path),
-                "--timeout",
-                "0.5",
-                "--profile",
-                "full",
-                "--connections",
-                "3",
-                "--seed",
-                "2",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ},
+        auth = ["--api-key-env", "RC_KEY", "--header", "X-Team:env:RC_HDR"]
+        args = ["--profile", "full", "--connections", "3", "--seed", "2", "--timeout", "0.5"]
+        process = run_cli_process(
+            "run", "--target", host_url, *auth, "--report-dir", str(tmp_path), *args, timeout_s=120
         )
     assert canary not in process.stdout + process.stderr
     for path in tmp_path.rglob("*"):
@@ -391,16 +316,15 @@ def test_canary_over_every_output_of_a_live_style_run(tmp_path: Path, monkeypatc
 
 
 def test_a_certified_wss_run_records_the_server_certificate(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], self_signed: tuple[ssl.SSLContext, Path]
+    tmp_path: Path, self_signed: tuple[ssl.SSLContext, Path]
 ) -> None:
     import hashlib
 
     context, cert = self_signed
     der = ssl.PEM_cert_to_DER_cert(cert.read_text())
     with mock_thread(MockConfig(ssl=context)) as url:
-        code, _, _, _ = run_cli(
+        code, _, _, _ = run(
             tmp_path,
-            capsys,
             "--target",
             url,
             "--ca-file",
