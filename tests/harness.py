@@ -129,12 +129,15 @@ def report_of(args: tuple[str, ...] | list[str], cwd: Path | None = None) -> Pat
 
 
 def run_cli(*args: str) -> Result:
-    """`realtime-conformance ARGS` in this process, its output captured (not shown to capsys)."""
+    """`realtime-conformance ARGS` in this process; its output is kept in the result and passed on (to capsys)."""
     out, err = io.StringIO(), io.StringIO()
     started = time.monotonic()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
-    return Result(code, report_of(args), out.getvalue(), err.getvalue(), time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    sys.stdout.write(out.getvalue())
+    sys.stderr.write(err.getvalue())
+    return Result(code, report_of(args), out.getvalue(), err.getvalue(), elapsed)
 
 
 def run_cli_process(

@@ -12,23 +12,20 @@ import asyncio
 import contextlib
 import copy
 import json
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from conformance.checks import THROTTLE
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
-from conformance.reports.summary import summary_schema
-from tests.harness import ServerThread, seeds
+from tests.harness import ServerThread, free_port, run_cli, seeds, serving
 
 CONTRACT = load_contract()
 MODEL = "gpt://b1gexchangeserver000/speech-realtime-250923"
@@ -231,14 +228,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
 
 
 def server(b: Behaviour) -> Callable[[], contextlib.AbstractAsyncContextManager[str]]:
-    @contextlib.asynccontextmanager
-    async def factory() -> AsyncIterator[str]:
-        interval = 0.05 if b.pings else None
-        async with serve(make_handler(b), "127.0.0.1", 0, ping_interval=interval, ping_timeout=5) as srv:
-            port = next(iter(srv.sockets)).getsockname()[1]
-            yield f"ws://127.0.0.1:{port}/realtime?model={MODEL}"
-
-    return factory
+    interval = 0.05 if b.pings else None
+    return lambda: serving(make_handler(b), f"/realtime?model={MODEL}", ping_interval=interval, ping_timeout=5)
 
 
 def run(
@@ -247,11 +238,8 @@ def run(
     report = tmp_path / f"seed-{seed}"
     args = ["run", "--target", url, "--profile", profile, "--seed", str(seed), "--report-dir", str(report)]
     fast = FAST if quiet else [a for a in FAST if a != "--quiet"]
-    code = main([*args, "--connections", "4", "--concurrency", "8", *fast, *extra])
-    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    errors = list(Draft202012Validator(summary_schema()).iter_errors(summary))
-    assert not errors, errors[0].message
-    return code, summary
+    result = run_cli(*args, "--connections", "4", "--concurrency", "8", *fast, *extra)
+    return result.exit_code, result.summary
 
 
 def failed(summary: dict[str, Any]) -> dict[str, list[str]]:
@@ -304,10 +292,7 @@ def test_certify_without_session_id_marks_stability_not_applicable(tmp_path: Pat
 
 
 def test_certify_against_an_unreachable_target_is_an_error_with_exit_3(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    code, summary = run(tmp_path, f"ws://127.0.0.1:{port}/", 1, profile="certify")
+    code, summary = run(tmp_path, f"ws://127.0.0.1:{free_port()}/", 1, profile="certify")
     assert code == 3 and summary["verdict"] == "error" and failed(summary) == {}
     # the bundle of an incomplete run re-judges to the same verdict: it was never certified
     assert main(["verify", str(tmp_path / "seed-1" / "certificate.tar.gz"), "--allow-unsigned"]) == 0

@@ -12,21 +12,20 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, find, given, settings
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
 from conformance.generate import plans, probes, value_updates
-from tests.harness import ServerThread, seeds
+from tests.harness import ServerThread, run_cli, seeds, serving
 
 MODEL = "gpt://b1gverdictserver0000/speech-realtime-250923"
 MODEL_FORM = re.compile(r"^gpt://[A-Za-z0-9._~-]+/[A-Za-z0-9._~/@:-]+$")
@@ -214,47 +213,19 @@ def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
     return handle
 
 
-@contextlib.asynccontextmanager
-async def server(behaviour: Behaviour) -> AsyncIterator[str]:
+def server(behaviour: Behaviour) -> contextlib.AbstractAsyncContextManager[str]:
     pings = 0.05 if behaviour.name == "fragments-and-pings" else None
-    async with serve(make_handler(behaviour), "127.0.0.1", 0, ping_interval=pings, max_size=2**22) as running:
-        port = next(iter(running.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/v1/realtime/openai?model={MODEL}"
+    path = f"/v1/realtime/openai?model={MODEL}"
+    return serving(make_handler(behaviour), path, ping_interval=pings, max_size=2**22)
 
 
 def run_full(tmp_path: Path, behaviour: str, seed: int) -> tuple[int, dict[str, list[str]]]:
     with ServerThread(lambda: server(Behaviour(behaviour))) as url:
-        code = main(
-            [
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "full",
-                "--seed",
-                str(seed),
-                "--connections",
-                "12",
-                "--concurrency",
-                "8",
-                "--timeout",
-                "0.5",
-                "--strict",
-                "--no-html",
-                "--quiet",
-                "--shrink-budget-s",
-                "0",
-                "--report-dir",
-                str(tmp_path),
-            ]
-        )
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    failed = {
-        r["id"]: [v["message"][:200] for v in r["violations"][:2]]
-        for r in summary["requirements"]
-        if r["status"] == "failed"
-    }
-    return code, failed
+        args = ["--target", url, "--profile", "full", "--seed", str(seed), "--connections", "12", "--concurrency", "8"]
+        options = ["--timeout", "0.5", "--strict", "--no-html", "--quiet", "--shrink-budget-s", "0"]
+        result = run_cli("run", *args, *options, "--report-dir", str(tmp_path))
+    failed = {rid: [m[:200] for m in messages[:2]] for rid, messages in result.failed.items()}
+    return result.exit_code, failed
 
 
 # ------------------------------------------------------------------------------ the verdicts

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from conformance.cli.main import main
 from conformance.generate.corpus import generated_plans
 from conformance.mock import MockConfig, lookup
-from tests.harness import mock_thread
+from tests.harness import mock_thread, run_cli
 
 COMMON = [
     "--profile",
@@ -38,9 +37,8 @@ def results(summary: dict[str, Any]) -> list[tuple[str, str, int, int]]:
 
 
 def run(tmp_path: Path, name: str, *args: str) -> tuple[int, dict[str, Any]]:
-    report = tmp_path / name
-    code = main(["run", "--report-dir", str(report), *COMMON, *args])
-    return code, json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    result = run_cli("run", "--report-dir", str(tmp_path / name), *COMMON, *args)
+    return result.exit_code, result.summary
 
 
 @pytest.mark.parametrize("fault", [None, "drops-tools", "never-answers"])

@@ -57,7 +57,8 @@ def field_requirement(field: str) -> str:
 @SETTINGS
 def test_events_generated_from_the_schemas_pass_the_event_checks(generated: tuple[str, Any]) -> None:
     event_type, event = generated
-    assert check_event(event, CONTRACT, as_type=event_type) == []
+    assert event["type"] == event_type  # judged by its own type, as a frame on the wire is
+    assert check_event(event, CONTRACT) == []
 
 
 @st.composite

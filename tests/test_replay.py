@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
 from conformance.cli.main import main
 from conformance.mock import DEFAULT_MODEL
-from tests.harness import ServerThread
+from tests.harness import ServerThread, serving
 
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
 
@@ -44,11 +43,8 @@ async def forgets_instructions(ws: ServerConnection) -> None:
         await ws.send(json.dumps({"type": "session.updated", "event_id": f"evt_{count}", "session": answer}))
 
 
-@asynccontextmanager
-async def faulty_server() -> AsyncIterator[str]:
-    async with serve(forgets_instructions, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/v1/realtime"
+def faulty_server() -> AbstractAsyncContextManager[str]:
+    return serving(forgets_instructions, "/v1/realtime", ping_interval=20)
 
 
 def recorded(tmp_path: Path) -> Path:

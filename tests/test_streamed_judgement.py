@@ -30,7 +30,7 @@ from conformance.transcript import Frame, Transcript, parse_jsonl
 from conformance.verdict import tally as tally_module
 from conformance.verdict.results import evaluate
 from conformance.verdict.tally import Tally
-from tests.harness import FAST, ServerThread, run, seeds
+from tests.harness import FAST, mock_thread, run, seeds
 
 #: Faults whose violations differ in kind: event shape, pairing, echo, and one another one explains.
 FAULTS = ("answers-twice", "wrong-error-echo", "model-not-string", "applies-rejected", "drops-tools")
@@ -110,7 +110,7 @@ def test_streamed_judgement_is_judge_all(seed: int, monkeypatch: pytest.MonkeyPa
 def test_run_writes_each_connection_as_judged(seed: int, tmp_path: Path) -> None:
     """`engine.run` writes all.jsonl as it goes; re-judging that file whole gives the run's results."""
     contract = load_contract()
-    with ServerThread(lambda: serve_mock(MockConfig(faults=lookup(FAULTS)))) as url:
+    with mock_thread(MockConfig(faults=lookup(FAULTS))) as url:
         settings = Settings(
             target=url, profile="full", seed=seed, connections=3, timeout_s=0.5, concurrency=4, shrink_budget_s=0
         )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
 from conformance.mock import MockConfig, serve_mock
 from conformance.redact import REDACTED, redactor
@@ -24,22 +23,13 @@ from conformance.wire.transport import (
     open_session,
     public_url,
 )
-from tests.harness import FAST, run
+from tests.harness import FAST, free_port, run, serving
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
-@contextlib.asynccontextmanager
-async def server(handler: Handler, **kwargs: object) -> AsyncIterator[str]:
-    async with serve(handler, "127.0.0.1", 0, ping_interval=None, **kwargs) as srv:  # type: ignore[arg-type]
-        port = next(iter(srv.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/v1/realtime/openai"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def server(handler: Handler, **options: object) -> contextlib.AbstractAsyncContextManager[str]:
+    return serving(handler, **options)
 
 
 def test_nothing_listening_is_refused() -> None:
