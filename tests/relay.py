@@ -13,12 +13,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from conformance.mock import MockConfig, serve_mock
-from tests.harness import ServerThread
+from tests.harness import ServerThread, serving
 
 Extra = Callable[[Request, int], list[str | bytes]]  # (handshake request, connection number) -> frames
 
@@ -54,8 +54,7 @@ def relay(
                     for task in tasks:
                         task.cancel()
 
-            async with serve(handle, "127.0.0.1", 0, ping_interval=None, max_size=None) as server:
-                port = next(iter(server.sockets)).getsockname()[1]
-                yield f"ws://127.0.0.1:{port}/v1/realtime/openai"
+            async with serving(handle, max_size=None) as url:
+                yield url
 
     return ServerThread(factory)

@@ -17,7 +17,7 @@ from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.reports.allure import identity
 from conformance.reports.html import allure_cli
-from tests.harness import mock_thread
+from tests.harness import mock_thread, run_cli
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,9 +43,9 @@ def faulty_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     need(allure_cli(), "the Allure Report 3 CLI (npm ci)")
     report = tmp_path_factory.mktemp("html") / "reports"
     with mock_thread(MockConfig(faults=lookup(["drops-tools", "no-session-created"]))) as url:
-        code = main(["run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet"])
-    assert code == 1
-    return report, json.loads((report / "summary.json").read_text(encoding="utf-8"))
+        result = run_cli("run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet")
+    assert result.exit_code == 1
+    return report, result.summary
 
 
 def counts_on_page(text: str) -> dict[str, int]:

@@ -10,12 +10,10 @@ percent-encoded. Seeds: 1..3 by default; RC_SEEDS=1-10 for the ten-seed sweep.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
 import tarfile
-from collections.abc import AsyncIterator
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -25,14 +23,14 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import assume, given, settings
 from jsonschema import Draft202012Validator
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from conformance.cli.main import main
 from conformance.redact import REDACTED, Redactor, credential_forms, public_url, url_forms
 from conformance.reports.summary import summary_schema
 from conformance.wire.auth import auth_from_env
-from tests.harness import ServerThread, seeds
+from tests.harness import ServerThread, loopback_server, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html", "--shrink-budget-s", "0"]
@@ -343,12 +341,7 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     contacted: list[str] = []
 
     def listening(process_request: Any) -> ServerThread:
-        @contextlib.asynccontextmanager
-        async def factory() -> AsyncIterator[str]:
-            async with serve(lambda ws: ws.close(), "127.0.0.1", 0, process_request=process_request) as server:
-                yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/v1/realtime/openai"
-
-        return ServerThread(factory)
+        return loopback_server(lambda ws: ws.close(), process_request=process_request, ping_interval=20)
 
     def record(connection: ServerConnection, request: Request) -> None:
         contacted.append(request.path)

@@ -11,16 +11,13 @@ Seeds: 1..3 by default; RC_SEEDS=1-10 runs the ten-seed sweep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
 from websockets.http11 import Request
@@ -28,9 +25,8 @@ from websockets.http11 import Request
 from conformance.checks import requirement_for
 from conformance.cli.main import main
 from conformance.contract import load_contract
-from conformance.reports.summary import summary_schema
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl
-from tests.harness import ServerThread, seeds
+from tests.harness import loopback_server, run_cli, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--no-html", "--shrink-budget-s", "0", "--quiet"]
@@ -39,12 +35,9 @@ BIG = "7" * 5000
 
 
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, seed: int) -> tuple[int, dict[str, Any]]:
-    code = main(["run", "--target", url, "--report-dir", str(tmp_path), "--seed", str(seed), *QUICK, *FULL])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))
-    return code, summary
+    result = run_cli("run", "--target", url, "--report-dir", str(tmp_path), "--seed", str(seed), *QUICK, *FULL)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.summary
 
 
 def failed(summary: dict[str, Any]) -> set[str]:
@@ -178,16 +171,11 @@ def test_a_close_frame_whose_reason_is_not_utf8_is_a_close_not_a_text_frame(
 ) -> None:
     """websockets fails the connection (1007) on it too; it is recorded as the server's close, not as data."""
 
-    @contextlib.asynccontextmanager
-    async def closing() -> AsyncIterator[str]:
-        async def handler(ws: ServerConnection) -> None:
-            ws.transport.write(WireFrame(Opcode.CLOSE, b"\x03\xe8bad \xff").serialize(mask=False, extensions=[]))
-            await asyncio.sleep(1)
+    async def closing(ws: ServerConnection) -> None:
+        ws.transport.write(WireFrame(Opcode.CLOSE, b"\x03\xe8bad \xff").serialize(mask=False, extensions=[]))
+        await asyncio.sleep(1)
 
-        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
-            yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}/v1/realtime/openai"
-
-    with ServerThread(closing) as url:
+    with loopback_server(closing) as url:
         code = main(["run", "--target", url, "--report-dir", str(tmp_path), *QUICK, "--connect-retries", "0"])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and code in (1, 3)
