@@ -367,7 +367,7 @@ def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicab
         ],
     }
     judgement = judge(to_transcript(case), CONTRACT)
-    assert judgement.violations == []
+    assert judgement.violations == ()
     results = {r.requirement.id: r for r in certify(evaluate(CONTRACT, judgement), 1)}
     for requirement in ("EX-PATCH-KEEPS-UNSET", "EX-SESSION-ID-STABLE"):
         assert results[requirement].status == "skipped" and results[requirement].not_applicable
@@ -449,7 +449,7 @@ def test_the_answer_deadline_starts_when_the_send_completed(monkeypatch: pytest.
     monkeypatch.setattr(ClientConnection, "send", slow)
     updates = (_update("slow", instructions="x" * 1000), _update("next", instructions="N."))
     transcript, judgement = _judge_plans(Behaviour(answer_delay_s=0.5), Plan("slow", updates), timeout_s=1.0)
-    assert judgement.violations == [] and judgement.exercised["EX-VALID-ANSWERED"] == 2
+    assert judgement.violations == () and judgement.exercised["EX-VALID-ANSWERED"] == 2
     sent = [f for f in transcript.frames if f.direction == "client" and f.kind == "text"]
     assert len(sent) == 2 and sent[0].time >= 0.6  # recorded when the send completed
 
@@ -462,7 +462,7 @@ def test_the_created_session_type_goes_on_the_wire_in_place_of_the_placeholder()
     transcript, judgement = _judge_plans(Behaviour(created_type="transcription"), plan)
     sent = [f.text or "" for f in transcript.frames if f.direction == "client" and f.kind == "text"]
     assert [json.loads(t)["session"]["type"] for t in sent] == ["transcription"]
-    assert judgement.violations == [] and judgement.exercised["EX-VALID-ANSWERED"] == 1
+    assert judgement.violations == () and judgement.exercised["EX-VALID-ANSWERED"] == 1
 
 
 def test_generated_plans_wait_out_about_one_update_in_eight_mid_connection() -> None:

@@ -48,8 +48,17 @@ def spec_copy_with_new_fields_and_another_guide_voice(root: Path) -> Path:
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     schemas = copy / "spec" / "schemas"
     session = json.loads((schemas / "realtime-session.json").read_text())
-    session["properties"][FIELD] = {"type": "integer", "minimum": 1, "description": "a toy field"}
+    session["properties"][FIELD] = {
+        "type": "integer",
+        "minimum": 1,
+        "description": "a toy field",
+        "x-requirement": "RS-TOY-TYPE",  # a schema keyword with no requirement fails the contract's load
+    }
     (schemas / "realtime-session.json").write_text(json.dumps(session))
+    catalogue = json.loads((copy / "spec" / "requirements.json").read_text())
+    toy = next(r for r in catalogue["requirements"] if r["id"] == "RS-VOICE-TYPE")
+    catalogue["requirements"].append({**toy, "id": "RS-TOY-TYPE", "path": f"session.{FIELD}"})
+    (copy / "spec" / "requirements.json").write_text(json.dumps(catalogue))
     patch = json.loads((schemas / "session-update-patch.json").read_text())
     patch["properties"][FIELD] = {"$ref": f"realtime-session.json#/properties/{FIELD}"}
     (schemas / "session-update-patch.json").write_text(json.dumps(patch))

@@ -19,6 +19,9 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from conformance.contract.annotations import ContractError, EventRequirements, annotate
+from conformance.contract.events import EventRegistry, EventType, parse_registry
+
 SPEC_DIR = Path(str(resources.files("conformance") / "spec"))
 SCHEMA_DIR = SPEC_DIR / "schemas"
 SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
@@ -26,9 +29,7 @@ SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
 Level = Literal["MUST", "SHOULD"]
 Scope = Literal["event", "exchange"]
 
-#: The documented events, each judged against the schema file of the same name.
-EVENT_TYPES = ("session.update", "session.created", "session.updated", "error")
-SERVER_EVENT_TYPES = ("session.created", "session.updated", "error")
+__all__ = ["ContractError", "EventRegistry", "EventRequirements", "EventType"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Requirement:
     path: str
     title: str
     source: Source
+    #: The events whose schema names it beside a keyword (`x-requirement`), and those keywords
+    #: (empty: every keyword of its nodes): derived from the schemas when the contract is loaded.
     events: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
 
@@ -106,6 +109,26 @@ class Contract:
     #: The known values on a session created as a given type, where the documents say something
     #: else for it (known-values.json's definition of that name); other types use `known_values`.
     known_by_type: dict[str, tuple[Draft202012Validator, FastValidator]] = dataclasses.field(default_factory=dict)
+    #: The event registry (spec/events.json): who sends what, and what answers a client event.
+    registry: EventRegistry = dataclasses.field(default_factory=lambda: EventRegistry(()))
+    #: Each server event's schema requirement map (the `x-requirement` annotations).
+    judged_by: dict[str, EventRequirements] = dataclasses.field(default_factory=dict)
+
+    @property
+    def events(self) -> tuple[EventType, ...]:
+        return self.registry.events
+
+    @property
+    def client_events(self) -> tuple[str, ...]:
+        return self.registry.client_events
+
+    @property
+    def server_events(self) -> tuple[str, ...]:
+        return self.registry.server_events
+
+    def answers_to(self, event: str) -> tuple[str, ...]:
+        """The server events a client awaits after sending `event` (none for, say, appended audio)."""
+        return self.registry.answers_to(event)
 
     def known_for(self, session_type: Any) -> tuple[Draft202012Validator, FastValidator]:
         """The known values (explaining and fast) on a session created as `session_type`."""
@@ -146,19 +169,23 @@ def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> 
     return schema
 
 
-def schema_documents(model_names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
+def schema_documents(
+    model_names: tuple[str, ...] | None = None, spec_dir: Path = SPEC_DIR
+) -> list[tuple[str, dict[str, Any]]]:
     """Every schema file by its `$id`, with the supported model names applied."""
     documents = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
+    for path in sorted((spec_dir / "schemas").glob("*.json")):
         schema = read_json(path)
         if path.name == "realtime-session.json" and model_names:
             schema = with_model_names(schema, model_names)
         documents.append((schema["$id"], schema))
-    documents.append((SCHEMA_BASE + "known-values.json", read_json(SPEC_DIR / "known-values.json")))
+    documents.append((SCHEMA_BASE + "known-values.json", read_json(spec_dir / "known-values.json")))
     return documents
 
 
-def _requirement(entry: dict[str, Any]) -> Requirement:
+def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements]) -> Requirement:
+    events = tuple(event for event, found in judged_by.items() if entry["id"] in found.ids)
+    keywords = sorted({kw for found in judged_by.values() for kw in found.keywords_of(entry["id"])})
     return Requirement(
         id=entry["id"],
         level=entry["level"],
@@ -167,16 +194,39 @@ def _requirement(entry: dict[str, Any]) -> Requirement:
         path=entry["path"],
         title=entry["title"],
         source=Source(**entry["source"]),
-        events=tuple(entry.get("events", ())),
-        keywords=tuple(entry.get("keywords", ())),
+        events=events,
+        keywords=tuple(keywords),
     )
 
 
+def _judged_by(
+    registry: EventRegistry, by_id: dict[str, dict[str, Any]], schemas: Registry[Any], ids: set[str]
+) -> dict[str, EventRequirements]:
+    """Each server event's requirement map; fails where a requirement is not in the catalogue."""
+
+    def resolve(base: str, ref: str) -> tuple[str, Any]:
+        resolved = schemas.resolver(base).lookup(ref)
+        return str(resolved.resolver._base_uri), resolved.contents
+
+    out = {}
+    for event in registry.events:
+        if event.direction == "server":
+            uri = SCHEMA_BASE + event.schema
+            out[event.name] = annotate(event.name, by_id[uri], resolve, uri)
+            unknown = out[event.name].ids - ids
+            if unknown:
+                raise ContractError(f"{event.schema}: x-requirement names {sorted(unknown)}, not in the catalogue")
+    return out
+
+
 @functools.cache
-def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
-    """Load the contract; `model_names` replaces the supported model names of the schema."""
-    catalogue = read_json(SPEC_DIR / "requirements.json")
-    documents = schema_documents(model_names)
+def load_contract(model_names: tuple[str, ...] | None = None, spec_dir: Path | None = None) -> Contract:
+    """Load the contract; `model_names` replaces the supported model names of the schema; `spec_dir`
+    loads another copy of the spec (a dialect, or a test's edited copy)."""
+    spec_dir = spec_dir or SPEC_DIR
+    catalogue = read_json(spec_dir / "requirements.json")
+    registry_ = parse_registry(read_json(spec_dir / "events.json"))
+    documents = schema_documents(model_names, spec_dir)
     by_id = dict(documents)
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
@@ -195,17 +245,20 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
             jsonschema_rs.validator_for(ref, registry=fast_registry)
         )
 
+    judged_by = _judged_by(registry_, by_id, registry, {e["id"] for e in catalogue["requirements"]})
     return Contract(
         version=catalogue["version"],
-        requirements=tuple(_requirement(e) for e in catalogue["requirements"]),
+        requirements=tuple(_requirement(e, judged_by) for e in catalogue["requirements"]),
         model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"]),
-        validators={t: explaining(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
+        validators={e.name: explaining(SCHEMA_BASE + e.schema) for e in registry_.events},
         known_values=explaining(known_uri),
-        fast={t: fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
+        fast={e.name: fast(SCHEMA_BASE + e.schema) for e in registry_.events},
         fast_known_values=fast(known_uri),
-        aliases=tuple((a, b) for a, b in read_json(SPEC_DIR / "aliases.json")["pairs"]),
+        aliases=tuple((a, b) for a, b in read_json(spec_dir / "aliases.json")["pairs"]),
         schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
         known_by_type={t: known_for(t) for t in known["properties"]["type"]["enum"] if t in known["$defs"]},
+        registry=registry_,
+        judged_by=judged_by,
     )
 
 

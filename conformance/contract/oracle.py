@@ -235,3 +235,30 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     return Classification(
         "valid", "every field has a documented, accepted value", event_id, session, None, judged, contradicted
     )
+
+
+def classify_event(text: str, contract: Contract, context: Context | None = None) -> Classification:
+    """Classify any client frame: the update oracle for a `session.update` (and for a frame that is
+    no registered client event, the registry's fallback); any other registered client event by its
+    schema alone (valid or invalid: no known-values are documented for it)."""
+    try:
+        event = parse_json(text)
+    except (json.JSONDecodeError, RecursionError):
+        event = None
+    registered = contract.registry.get(event.get("type")) if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        return classify(text, contract, context)
+    if (
+        not isinstance(event, dict)
+        or registered is None
+        or registered.judges_unknown
+        or registered.direction != "client"
+    ):
+        return classify(text, contract, context)
+    event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+    if contract.fast[registered.name].is_valid(event):
+        return Classification("valid", f"a {registered.name} its schema accepts", event_id)
+    error = best_match(contract.validators[registered.name].iter_errors(event))
+    path = error_path(error) if error is not None else None
+    reason = f"{path}: {_short(error.message)}" if error is not None else "its schema rejects it"
+    return Classification("invalid", reason, event_id, None, path)

@@ -11,22 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.contract import SCHEMA_DIR, SPEC_DIR, read_json
+from conformance.contract import SCHEMA_DIR, SPEC_DIR, load_contract, read_json
 
-COMPONENT = {
-    "realtime-session.json": "RealtimeSession",
-    "session-update-patch.json": "RealtimeSessionPatch",
-    "session.update.json": "SessionUpdateEvent",
-    "session.created.json": "SessionCreatedEvent",
-    "session.updated.json": "SessionUpdatedEvent",
-    "error.json": "ErrorEvent",
-}
-CLIENT_EVENTS = {"session.update": "SessionUpdateEvent"}
-SERVER_EVENTS = {
-    "session.created": "SessionCreatedEvent",
-    "session.updated": "SessionUpdatedEvent",
-    "error": "ErrorEvent",
-}
+#: The schemas that are no event, by their component name; the events' come from the registry.
+SHARED_COMPONENTS = {"realtime-session.json": "RealtimeSession", "session-update-patch.json": "RealtimeSessionPatch"}
+REGISTRY = load_contract().registry
+COMPONENT = SHARED_COMPONENTS | {e.schema: e.component for e in REGISTRY.events}
+CLIENT_EVENTS = {e.name: e.component for e in REGISTRY.events if e.direction == "client"}
+SERVER_EVENTS = {e.name: e.component for e in REGISTRY.events if e.direction == "server"}
 YANDEX_WS = "rest-assistant.api.cloud.yandex.net"
 
 
@@ -55,19 +47,19 @@ def components(prefix: str) -> dict[str, Any]:
 def render_openapi() -> dict[str, Any]:
     """The documented event pages as OpenAPI 3.1 (the doc generator's 'POST …/events/…' view)."""
     paths: dict[str, Any] = {}
-    for side, events in (("client-events", CLIENT_EVENTS), ("server-events", SERVER_EVENTS)):
-        for event, name in events.items():
-            paths[f"/v1/realtime/{side}/{event}"] = {
-                "post": {
-                    "operationId": event.replace(".", "_"),
-                    "summary": f"{event} ({'client' if side == 'client-events' else 'server'} event)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-                    },
-                    "responses": {"200": {"description": "OK"}},
-                }
+    for event in REGISTRY.events:
+        name = event.component
+        paths[event.page] = {
+            "post": {
+                "operationId": event.name.replace(".", "_"),
+                "summary": f"{event.name} ({event.direction} event)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                },
+                "responses": {"200": {"description": "OK"}},
             }
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -116,7 +108,9 @@ def render_asyncapi() -> dict[str, Any]:
             "sendSessionUpdate": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/realtime"},
-                "messages": [{"$ref": "#/channels/realtime/messages/session_update"}],
+                "messages": [
+                    {"$ref": f"#/channels/realtime/messages/{event.replace('.', '_')}"} for event in CLIENT_EVENTS
+                ],
             },
             "receiveSessionEvents": {
                 "action": "receive",

@@ -202,7 +202,7 @@ def _session_update_operation() -> Any:
     import schemathesis  # imported when first drawn from (a tenth of a second): a smoke run never is
 
     schema = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
-    return schema["/v1/realtime/client-events/session.update"]["POST"]
+    return schema[_contract().registry.event("session.update").page]["POST"]
 
 
 def _body_text(body: Any) -> str:

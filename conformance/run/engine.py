@@ -464,8 +464,7 @@ def finish(
     outcome.interrupted = any(s.interrupted for s in shards)
     outcome.internal_error = "\n".join(s.error for s in shards if s.error) or None
     contract = load_contract(settings.model_names or None)
-    outcome.judgement = outcome.tally.judgement()
-    outcome.judgement.exchanges = outcome.log.exchanges
+    outcome.judgement = replace(outcome.tally.judgement(), exchanges=outcome.log.exchanges)
     outcome.files = {label: connection_file(i, label) for label, i in outcome.tally.evidence_index().items()}
     if outcome.judgement.unpaired:
         progress(

@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.checks import ANSWER_TYPES, is_throttle, url_models
+from conformance.checks import awaited, is_throttle, url_models
+from conformance.contract import load_contract
 from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
 from conformance.generate.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
 from conformance.generate.plan import Plan as Plan
@@ -316,12 +317,15 @@ async def _exchange(
     budget = 10 * timeout if budget is None else budget
     backoff, throttled_since = timeout / 8, None
     sent: float | None = None
+    answer_types = awaited(text, load_contract())  # the event registry: what answers this event
     for _ in range(1000):  # bounded anyway by the throttle budget
         frame = await session.send(text)
         sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
         if isinstance(frame, Closed):
             return sent, False
-        answer = await _wait_for(session, ANSWER_TYPES, timeout, after=frame.time)
+        if not answer_types:
+            return sent, True  # nothing answers it (appended audio): nothing to wait for
+        answer = await _wait_for(session, answer_types, timeout, after=frame.time)
         if not isinstance(answer, tuple):
             return sent, False
         if not is_throttle(answer[1]):

@@ -100,7 +100,7 @@ class Tally:
         final = self._final()
         ordered = sorted((item for items in final.values() for item in items), key=lambda i: (i[0], i[1]))
         return Judgement(
-            violations=[v for _, _, v in ordered],
+            violations=tuple(v for _, _, v in ordered),
             exercised=Counter(self.exercised),
             exchanges=self.exchanges,
             not_applicable={r: why for r, (_, why) in sorted(self.not_applicable.items(), key=lambda i: i[1][0])},

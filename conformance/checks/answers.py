@@ -1,0 +1,182 @@
+"""Exchange checks about answers: is each awaited client event answered, once, with the right
+event, in time, and does the connection stay usable after an error. Registered in `registry`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from conformance.checks.connection import Connection, Event, Step
+from conformance.checks.findings import describe_value
+from conformance.checks.registry import Finding, Flaw, Needs, connection_check, step_check
+from conformance.transcript import Frame
+
+#: The label of a finding "nothing answered it": another check that judged the step explains it.
+UNANSWERED = "unanswered"
+
+
+def flaw(path: str, message: str, step: Step | None = None, received: Frame | None = None) -> Flaw:
+    return Flaw(path, message, received, step.sent if step else None)
+
+
+def unanswered(step: Step) -> str:
+    if step.server_close is not None:
+        code = step.server_close.close_code
+        return f"the server closed the connection (code {code}) before answering"
+    return f"no answer within {step.timeout_s:g}s"
+
+
+def wrong_type_answer(step: Step, carrier: str) -> Event | None:
+    """An event that carries a `session` (or `error`) object under an undocumented type."""
+    documented = {"session": ("session.created", "session.updated"), "error": ("error",)}[carrier]
+    for event in step.events:
+        if isinstance(event.data.get(carrier), dict) and event.type not in documented:
+            return event
+    return None
+
+
+@connection_check("SC-SENT")
+def check_created_sent(conn: Connection) -> Iterator[Finding]:
+    created = next((e for e in conn.events if e.type == "session.created"), None)
+    if created is not None and (conn.first_send is None or created.frame.time <= conn.first_send):
+        yield Finding()
+        return
+    limit = conn.transcript.timeout_s
+    if conn.first_send is not None and conn.first_send >= limit:
+        yield Finding((flaw("session.created", f"no session.created within {limit:g}s of connecting"),))
+
+
+def _rejected_valid(step: Step, error_event: Event) -> Flaw:
+    error = error_event.data.get("error")
+    detail = describe_value(error.get("message")) if isinstance(error, dict) else "no message"
+    return flaw("session", f"a valid update was rejected with error {detail}", step, error_event.frame)
+
+
+@step_check("SU-TYPE", Needs(kinds=frozenset({"valid"}), certain=True), supersedes=(("EX-VALID-ANSWERED", UNANSWERED),))
+def check_answer_type(step: Step, conn: Connection) -> Finding | None:
+    wrong = wrong_type_answer(step, "session") if step.answer is None else None
+    if wrong is None:
+        return None
+    message = f"answered with type {describe_value(wrong.type)}; expected 'session.updated'"
+    return Finding((flaw("type", message, step, wrong.frame),))
+
+
+@step_check(
+    "ERR-TYPE", Needs(kinds=frozenset({"invalid"}), certain=True), supersedes=(("EX-INVALID-REJECTED", UNANSWERED),)
+)
+def check_error_type(step: Step, conn: Connection) -> Finding | None:
+    wrong = wrong_type_answer(step, "error") if step.answer is None else None
+    if wrong is None:
+        return None
+    return Finding(
+        (flaw("type", f"rejected with type {describe_value(wrong.type)}; expected 'error'", step, wrong.frame),)
+    )
+
+
+@step_check("EX-VALID-ANSWERED", Needs(kinds=frozenset({"valid"})))
+def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
+    """Judged on every step where it is certain: a step paired for certain, an `error` echoing the
+    update's event_id (its own wherever it arrived), or nothing at all in its waited-out window."""
+    if not step.certain:
+        if step.echoed:
+            return Finding((_rejected_valid(step, step.echoed[0]),))
+        if step.silent:
+            return Finding((flaw("session", unanswered(step), step, step.server_close),))
+        return None
+    updated = step.of_type("session.updated")
+    if updated:
+        if step.in_time(updated[0]):
+            return Finding()
+        late = updated[0].frame.time - step.sent.time
+        message = f"session.updated came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
+        return Finding((flaw("session", message, step, updated[0].frame),))
+    if step.answer is not None and step.answer.type == "error":
+        return Finding((_rejected_valid(step, step.answer),))
+    if step.waited_out:
+        return Finding((flaw("session", unanswered(step), step, step.server_close),), UNANSWERED)
+    return None
+
+
+@connection_check("EX-VALID-ONCE")
+def check_answered_once(conn: Connection) -> Iterator[Finding]:
+    """Two `session.updated` for one update, judged only where that is provable: in a clean step
+    every answer within the timeout is its own; anywhere else a `session.updated` proves a double
+    answer only by outnumbering the updates sent before it. One exercise per answered update."""
+    answered = [step for step in conn.steps if step.updated]
+    flaws: tuple[Flaw, ...] = ()
+    for step in answered:
+        own = [e for e in step.updated if step.in_time(e)]
+        if step.clean and len(own) > 1:
+            message = (
+                f"{len(own)} session.updated events answered one session.update within {step.timeout_s:g}s "
+                "(no other update was awaiting an answer)"
+            )
+            flaws = (flaw("session", message, step, own[1].frame),)
+            break
+    surplus = conn.surplus
+    if not flaws and surplus is not None:
+        count = 1 + sum(1 for e in conn.events if e.type == "session.updated" and e.frame.time < surplus.frame.time)
+        sent = sum(1 for frame in conn.sends if frame.time <= surplus.frame.time)
+        message = f"{count} session.updated events arrived when only {sent} session.update events had been sent"
+        owner = next((s for s in conn.steps if surplus in s.events), None)
+        flaws = (flaw("session", message, owner, surplus.frame),)
+    for index in range(max(len(answered), 1 if flaws else 0)):
+        yield Finding(flaws if index == 0 else ())
+
+
+@step_check("EX-INVALID-REJECTED", Needs(kinds=frozenset({"invalid"})))
+def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
+    """Judged where certain: a step paired for certain, or nothing at all in a waited-out window
+    (an echoed error alone proves the rejection, not that no session.updated came too)."""
+    reason = step.classification.reason
+    expected = f"an invalid update ({reason}) got {unanswered(step)}; expected error"
+    if not step.certain:
+        if step.silent and not (step.since_error and step.server_close):
+            return Finding((flaw("session", expected, step, step.server_close),))
+        return None
+    updated = step.of_type("session.updated")
+    if updated:
+        also = " (and by error too)" if step.of_type("error") else ""
+        message = f"an invalid update ({reason}) was answered by session.updated{also}; expected error only"
+        return Finding((flaw("session", message, step, updated[0].frame),))
+    if any(step.in_time(e) for e in step.of_type("error")):
+        return Finding()
+    if step.waited_out:
+        return Finding((flaw("session", expected, step, step.server_close),), UNANSWERED)
+    return None
+
+
+@step_check("EX-ERROR-ECHO", Needs(certain=True))
+def check_error_echo(step: Step, conn: Connection) -> Finding | None:
+    answer, sent_id = step.answer, step.classification.event_id
+    if answer is None or answer.type != "error" or sent_id is None:
+        return None
+    error = answer.data.get("error")
+    if not isinstance(error, dict) or "error.event_id" in answer.bad_paths:
+        return None
+    echoed = error.get("event_id")
+    if echoed == sent_id:
+        return Finding()
+    shown = describe_value(echoed) if "event_id" in error else "missing"
+    message = f"error.event_id is {shown}; expected {describe_value(sent_id)}"
+    return Finding((flaw("error.event_id", message, step, answer.frame),))
+
+
+@step_check(
+    "EX-USABLE-AFTER-ERROR",
+    Needs(),
+    supersedes=(("EX-VALID-ANSWERED", UNANSWERED), ("EX-INVALID-REJECTED", UNANSWERED)),
+)
+def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
+    """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain."""
+    own = step.answer if step.certain else (step.echoed[0] if step.echoed else None)
+    errored = own is not None and own.type == "error"
+    if step.server_close is not None and (errored or step.since_error is not None):
+        message = f"the server closed the connection (code {step.server_close.close_code}) after an error"
+        return Finding((flaw("session", message, step, step.server_close),))
+    if step.since_error is None or step.classification.kind != "valid":
+        return None
+    if step.answer is not None or wrong_type_answer(step, "session") or wrong_type_answer(step, "error"):
+        return Finding()  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
+    if step.waited_out:
+        return Finding((flaw("session", f"after an error the next update got {unanswered(step)}", step),))
+    return None

@@ -1,0 +1,202 @@
+"""Exchange checks about the configuration: an accepted update is applied, what it did not set is
+kept (also across a rejected one), and the server's identifiers behave. Registered in `registry`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from conformance.checks.answers import flaw
+from conformance.checks.connection import Connection, Step
+from conformance.checks.findings import describe_value
+from conformance.checks.registry import Finding, Flaw, Needs, connection_check, step_check
+from conformance.contract.oracle import without_path
+
+_ABSENT = object()
+SESSION_EVENTS = ("session.created", "session.updated")
+
+
+def covers(expected: Any, actual: Any) -> bool:
+    """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
+    kind, other = type(expected), type(actual)
+    if kind is dict:
+        # A null set is shown as null or left out: a server may omit null fields from what it writes.
+        return other is dict and all(covers(v, actual[k]) if k in actual else v is None for k, v in expected.items())
+    if kind is list:
+        return (
+            other is list
+            and len(actual) == len(expected)
+            and all(covers(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    if kind is bool or other is bool:
+        return expected is actual
+    if kind in (int, float) and other in (int, float):
+        return bool(expected == actual)
+    return kind is other and bool(expected == actual)
+
+
+def _without(value: Any, paths: Iterable[list[str]]) -> Any:
+    """`value` without the given sub-paths (what an answer need not reflect)."""
+    for path in paths:
+        value = without_path(value, path)
+    return value
+
+
+def _where(expected: Any, actual: Any) -> str:
+    """Where two strings differ, when a shortened rendering of both could look the same."""
+    if not isinstance(expected, str) or not isinstance(actual, str):
+        return ""
+    i = next(
+        (n for n, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b), min(len(expected), len(actual))
+    )
+    got = f"U+{ord(actual[i]):04X}" if i < len(actual) else "the end"
+    wanted = f"U+{ord(expected[i]):04X}" if i < len(expected) else "the end"
+    return f" (they differ at character {i}: {got} instead of {wanted}; {len(actual)} characters, {len(expected)} set)"
+
+
+@step_check("EX-REFLECT", Needs(kinds=frozenset({"valid", "undetermined"}), certain=True))
+def check_reflected(step: Step, conn: Connection) -> Finding | None:
+    """Every update the server accepts, valid or undetermined, comes back applied (spec-notes,
+    "Accepting means applying"): each documented field it set with a value of its documented type,
+    but nulls taken as "not set", server-owned fields and aliases set to contradicting values."""
+    classification, patch = step.classification, step.classification.session
+    updated = step.of_type("session.updated")
+    if not updated or patch is None or updated[0].session is None or not step.in_time(updated[0]):
+        return None
+    answer, session = updated[0], updated[0].session
+    accepted = "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
+    contradicted = [p.split(".") for p in classification.contradicted]
+    flaws: list[Flaw] = []
+    for key in classification.applied:
+        path = f"session.{key}"
+        inner = [p[1:] for p in contradicted if p[0] == key]
+        if any(p == path or p.startswith(path + ".") for p in answer.bad_paths) or [] in inner:
+            continue  # already a violation of that field's own requirement, or nothing to reflect
+        value = _without(patch[key], inner) if inner else patch[key]
+        if key not in session and value is None:
+            continue  # null set and left out of the answer: the same effective configuration
+        if key not in session:
+            flaws.append(
+                flaw(path, f"{path} was set but is missing from session.updated{accepted}", step, answer.frame)
+            )
+        elif not covers(value, session[key]):
+            shown = _without(session[key], inner) if inner else session[key]
+            message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
+            flaws.append(flaw(path, message + _where(value, shown) + accepted, step, answer.frame))
+    return Finding(tuple(flaws))
+
+
+def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, Any, Any]]]:
+    """Whether the patch rule judges this step's answer, and the (field, before, now) it broke.
+
+    Judged: each documented top-level field the update did not set, that the answer shows and
+    that was known before. Not judged (spec-notes, "Patch semantics"): `id` (EX-SESSION-ID-STABLE's),
+    a field whose alias the update set, an answer to an update that switched `session.type`.
+    """
+    updated = [e for e in step.updated if step.in_time(e)]
+    patch = step.classification.session
+    if len(updated) != 1 or updated[0].session is None or step.before is None or patch is None:
+        return False, []
+    if step.of_type("error") or step.classification.kind == "invalid":
+        return False, []  # contradicting answers, or an invalid update accepted: EX-INVALID-REJECTED's
+    before, now, bad = step.before, updated[0].session, updated[0].bad_paths
+    if "type" in patch and patch["type"] != before.get("type", "realtime"):
+        return False, []
+    exempt = {"id"}
+    for pair in conn.aliases:
+        tops = [path.split(".")[0] for path in pair]
+        if any(top in patch for top in tops):
+            exempt.update(tops)
+    judged, broken = False, []
+    for key in sorted(conn.fields - exempt - set(patch)):
+        path = f"session.{key}"
+        if key not in before or key not in now or any(p == path or p.startswith(path + ".") for p in bad):
+            continue
+        judged = True
+        if not covers(before[key], now[key]):
+            broken.append((path, before[key], now[key]))
+    return judged, broken
+
+
+def _unset_fields_never_shown(conn: Connection) -> str | None:
+    shown = [
+        (set(step.classification.session), step.updated[0].session)
+        for step in conn.certain
+        if step.updated and step.updated[0].session is not None and step.classification.session is not None
+    ]
+    if not conn.unpaired and shown and all(not (conn.fields - {"id"} - patch) & set(now) for patch, now in shown):
+        return "session.updated never showed a documented field that its update did not set (all are optional)"
+    return None
+
+
+@step_check("EX-PATCH-KEEPS-UNSET", Needs(certain=True, after_error=False), not_applicable=_unset_fields_never_shown)
+def check_patch_semantics(step: Step, conn: Connection) -> Finding | None:
+    judged, broken = unset_changes(conn, step)
+    flaws = tuple(
+        flaw(path, f"{path} is {describe_value(now)}; the update did not set it and it was {describe_value(before)}",
+             step, step.updated[0].frame)
+        for path, before, now in broken
+    )  # fmt: skip
+    return Finding(flaws) if judged else None
+
+
+@step_check("EX-KEEP-CONFIG", Needs(certain=True, after_error=True), not_applicable=_unset_fields_never_shown)
+def check_config_kept(step: Step, conn: Connection) -> Finding | None:
+    rejected = step.since_error
+    assert rejected is not None  # its needs admit only steps after a rejected update
+    judged, broken = unset_changes(conn, step)
+    leaked = rejected.classification.session or {}
+    flaws = []
+    for path, before, now in broken:
+        key = path.removeprefix("session.")
+        # A default (what session.created showed) coming back is no proof of a leak.
+        default = (conn.created or {}).get(key, _ABSENT)
+        leak = key in leaked and covers(leaked[key], now) and not covers(default, now)
+        origin = " (the value of the rejected update)" if leak else ""
+        message = (
+            f"{path} is {describe_value(now)}{origin}; the next update did not set it "
+            f"and before the rejected update it was {describe_value(before)}"
+        )
+        # A change that is no leak is what a server without patch semantics does to every update.
+        explained_by = "" if leak else "EX-PATCH-KEEPS-UNSET"
+        flaws.append(Flaw(path, message, step.updated[0].frame, rejected.sent, explained_by))
+    return Finding(tuple(flaws)) if judged else None
+
+
+def _session_id_never_sent(conn: Connection) -> str | None:
+    sessions = [e.session for e in conn.events if e.type in SESSION_EVENTS and e.session]
+    if sessions and not any("id" in session for session in sessions):
+        return "the server never sent session.id, an optional field"
+    return None
+
+
+@connection_check("EX-SESSION-ID-STABLE", not_applicable=_session_id_never_sent)
+def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
+    current: str | None = None
+    # An id the client itself set in an update is the client's request, not the server's drift.
+    asked = {
+        step.classification.session["id"]
+        for step in conn.steps
+        if step.classification.session and isinstance(step.classification.session.get("id"), str)
+    }
+    for event in conn.events:
+        sid = event.session.get("id") if event.type in SESSION_EVENTS and event.session is not None else None
+        if not isinstance(sid, str):
+            continue
+        if current is not None:
+            changed = sid != current and sid not in asked
+            message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
+            yield Finding((Flaw("session.id", message, event.frame),) if changed else ())
+        current = sid
+
+
+@connection_check("EX-EVENT-ID-UNIQUE")
+def check_event_ids_unique(conn: Connection) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for event in conn.events:
+        eid = event.data.get("event_id")
+        if not isinstance(eid, str) or not eid:
+            continue
+        message = f"event_id {describe_value(eid)} was already used on this connection"
+        yield Finding((Flaw("event_id", message, event.frame),) if eid in seen else ())
+        seen.add(eid)

@@ -1,0 +1,165 @@
+"""One connection parsed for the exchange checks: its server events, and a step per awaited
+client event with the events that are its own (see `pairing` for how they are found)."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.contract.oracle import Classification
+from conformance.transcript import Frame, Transcript
+
+#: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
+THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl|resource.?exhausted|quota", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A server event on the connection, with the paths its event checks found broken."""
+
+    frame: Frame
+    data: dict[str, Any]
+    bad_paths: frozenset[str]
+    type: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", self.data.get("type"))
+
+    @property
+    def session(self) -> dict[str, Any] | None:
+        session = self.data.get("session")
+        return session if isinstance(session, dict) else None
+
+    @property
+    def echo(self) -> Any:
+        """The client `event_id` an `error` names as its cause (`error.event_id`)."""
+        error = self.data.get("error")
+        return error.get("event_id") if self.type == "error" and isinstance(error, dict) else None
+
+
+def is_throttle(event: Mapping[str, Any]) -> bool:
+    """Whether an event is a rate-limit `error`: the target asks the client to slow down."""
+    error = event.get("error")
+    if event.get("type") != "error" or not isinstance(error, dict):
+        return False
+    return any(isinstance(error.get(k), str) and THROTTLE.search(error[k]) for k in ("code", "type"))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sent client event that awaits an answer, and what the server sent for it.
+
+    Its events are those between this send and the next awaited one, except that an `error`
+    echoing another event's `event_id` belongs to that one, wherever it arrived.
+    """
+
+    sent: Frame
+    event: str  # the registered client event it is judged as
+    answer_types: tuple[str, ...]  # what answers it (the event registry)
+    classification: Classification
+    events: tuple[Event, ...]
+    end: float
+    server_close: Frame | None
+    timeout_s: float
+    before: dict[str, Any] | None  # the effective configuration when it was sent, when known
+    since_error: Step | None
+    #: No earlier event could still be answered while this one was awaited (it is the first, or
+    #: the client waited out the whole timeout of the previous one), so all it got is its own.
+    clean: bool = False
+    #: Every answer in its window is its own and all its own answers are there: it is clean, or no
+    #: window since the last clean one (up to the next) holds more than one answer, so order pairs them.
+    certain: bool = True
+    #: The `error` events echoing its `event_id` (no other event sent that id): its own, however
+    #: uncertain the rest of its window is.
+    echoed: tuple[Event, ...] = ()
+
+    def of_type(self, event_type: str) -> list[Event]:
+        if event_type == "session.updated":
+            return self.updated
+        return [e for e in self.events if e.type == event_type]
+
+    @functools.cached_property
+    def updated(self) -> list[Event]:
+        return [e for e in self.events if e.type == "session.updated"]
+
+    @functools.cached_property
+    def answers(self) -> list[Event]:
+        return [e for e in self.events if e.type in self.answer_types]
+
+    def in_time(self, event: Event) -> bool:
+        return event.frame.time - self.sent.time <= self.timeout_s
+
+    @functools.cached_property
+    def answer(self) -> Event | None:
+        """The first answer: what a client waiting on this event takes."""
+        return self.answers[0] if self.answers else None
+
+    @property
+    def waited_out(self) -> bool:
+        """Whether the client waited the whole timeout (or the server closed) for this step."""
+        return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
+
+    @property
+    def silent(self) -> bool:
+        """Nothing answered it: no answer in its window, which it waited out. Certain, whatever
+        else happened on the connection (an answer to it cannot arrive before it was sent)."""
+        return not self.answers and self.waited_out
+
+    @property
+    def rejected(self) -> bool:
+        """Its own answers that are certain are errors only: its in-time answers, when it is
+        certain; else the errors echoing its event_id, when nothing else came in its window."""
+        if self.certain:
+            return {e.type for e in self.answers if self.in_time(e)} == {"error"}
+        return bool(self.echoed) and len(self.answers) == len(self.echoed)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One transcript, parsed once: its events, its steps and what the server announced."""
+
+    transcript: Transcript
+    events: tuple[Event, ...]
+    steps: tuple[Step, ...]
+    server_close: Frame | None
+    first_send: float | None
+    sends: tuple[Frame, ...] = ()  # every awaited client frame, throttled attempts included
+    fields: frozenset[str] = frozenset()  # the documented top-level RealtimeSession fields
+    aliases: tuple[tuple[str, str], ...] = ()
+    created: dict[str, Any] | None = None  # the session session.created announced before any update
+
+    @functools.cached_property
+    def surplus(self) -> Event | None:
+        """The first `session.updated` that outnumbers the updates sent before it (`surplus`)."""
+        return surplus(self.events, self.sends)
+
+    @property
+    def certain(self) -> tuple[Step, ...]:
+        """The steps whose answers are paired for certain: the only ones the pairing checks judge."""
+        return tuple(step for step in self.steps if step.certain)
+
+    @property
+    def unpaired(self) -> int:
+        """How many steps could not be paired for certain (what the summary reports as unjudged)."""
+        return sum(1 for step in self.steps if not step.certain)
+
+
+def surplus(events: Iterable[Event], sends: tuple[Frame, ...] | list[Frame]) -> Event | None:
+    """The first `session.updated` that outnumbers the updates sent before it, if any.
+
+    Each update gets at most one, so this one proves that some update got two (or that the
+    server sent one unasked), whichever window it fell in. One sent before any update answers
+    none (a server may announce its configuration at connect): it is not counted.
+    """
+    count = 0
+    sent_at = sorted(frame.time for frame in sends)  # counted by bisection: linear in the connection
+    for event in events:
+        if event.type == "session.updated" and sent_at and event.frame.time > sent_at[0]:
+            count += 1
+            if count > bisect.bisect_right(sent_at, event.frame.time):
+                return event
+    return None

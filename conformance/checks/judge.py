@@ -1,0 +1,29 @@
+"""Judging: one transcript through the frame and event checks and every registered check."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+# The check modules register their checks on import.
+from conformance.checks import answers, configuration  # noqa: F401
+from conformance.checks.findings import Judgement
+from conformance.checks.pairing import parse_connection
+from conformance.checks.registry import run_checks
+from conformance.contract import Contract
+from conformance.transcript import Transcript
+
+
+def judge(transcript: Transcript, contract: Contract) -> Judgement:
+    """Judge one connection's transcript against every event and exchange requirement."""
+    conn, parsed = parse_connection(transcript, contract)
+    judged = run_checks(conn)
+    exercised = Counter(parsed.exercised) + judged.exercised
+    violations = tuple(replace(v, connection=transcript.label) for v in parsed.violations + judged.violations)
+    return Judgement(violations, exercised, len(conn.steps), judged.not_applicable, conn.unpaired)
+
+
+def judge_all(transcripts: Iterable[Transcript], contract: Contract) -> Judgement:
+    """Judge every connection of a run; a violation another one explains is reported under that one."""
+    return Judgement.combined(judge(t, contract) for t in transcripts).explained()

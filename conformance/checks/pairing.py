@@ -1,0 +1,197 @@
+"""Parse one transcript into a `Connection`: judge each server frame, then pair each awaited
+client event with its answers (an explicit table of what the server holds after each step).
+
+What a client event awaits comes from the event registry: a client event with no answer (appended
+audio) opens no step, and an `error` that may be its answer is attributed as `windows` says.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from conformance.checks.connection import Connection, Event, Step, surplus
+from conformance.checks.findings import Violation
+from conformance.checks.frames import judge_server_frame
+from conformance.checks.windows import (
+    Position,
+    Window,
+    echoes_paired,
+    order_pairable,
+    throttles_merged,
+    unawaited_set_aside,
+    windows_of,
+)
+from conformance.contract import Contract
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Context, classify_event
+from conformance.transcript import Frame, Transcript, parse_json
+
+
+def session_fields(contract: Contract) -> frozenset[str]:
+    """The documented top-level RealtimeSession fields (the schema's properties)."""
+    return frozenset(contract.schemas["realtime-session.json"]["properties"])
+
+
+def url_models(url: str) -> set[str]:
+    """The model named by the URL's `model` query, which the target therefore accepts."""
+    return set(parse_qs(urlsplit(url).query).get("model", []))
+
+
+def opening_context(transcript: Transcript, created: dict[str, Any] | None) -> Context:
+    """What the connection established: only the session.created that opened it, the URL and --model
+    say which model is accepted and which session type an update may set (never an answer)."""
+    models = set(transcript.models) | url_models(transcript.url)
+    if created is not None and isinstance(created.get("model"), str):
+        models.add(created["model"])
+    return Context(frozenset(models), created.get("type", DEFAULT_SESSION_TYPE) if created else DEFAULT_SESSION_TYPE)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A client text frame as the registry sees it: the event it is judged as, and what answers it."""
+
+    event: str
+    answers: tuple[str, ...]
+    event_id: str | None
+
+
+def sent_as(text: str, contract: Contract) -> Sent:
+    """A frame that is no registered client event (not JSON, an unknown type) is judged as the
+    registry's fallback event: an invalid one of it, which the server must reject."""
+    try:
+        data = parse_json(text)
+    except (json.JSONDecodeError, RecursionError):
+        data = None
+    event_type = data.get("type") if isinstance(data, dict) else None
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    registered = contract.registry.get(event_type)
+    if registered is None or registered.direction != "client":
+        registered = contract.registry.fallback
+    return Sent(registered.name, registered.answers, event_id if isinstance(event_id, str) else None)
+
+
+def awaited(text: str, contract: Contract) -> tuple[str, ...]:
+    """The server events a client waits for after sending `text` (none for appended audio): what
+    the runner waits for, from the same registry the judge pairs by."""
+    return sent_as(text, contract).answers
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One pass over the frames: the server events, the positions to pair, what was found."""
+
+    events: tuple[Event, ...]
+    positions: tuple[Position, ...]
+    sent: dict[int, Sent]
+    server_close: Frame | None
+    violations: tuple[Violation, ...]
+    exercised: tuple[str, ...]
+
+
+def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
+    """Judge every server frame (wire and schema) and list what happened, in order."""
+    events: list[Event] = []
+    positions: list[Position] = []
+    sent: dict[int, Sent] = {}
+    violations: list[Violation] = []
+    exercised: list[str] = []
+    client_close: Frame | None = None
+    server_close: Frame | None = None
+    for frame in transcript.frames:
+        if frame.direction == "client":
+            if frame.kind == "text":
+                sent[id(frame)] = sent_as(frame.text or "", contract)
+                positions.append(("send" if sent[id(frame)].answers else "unawaited", frame))
+            elif frame.kind == "close" and client_close is None:
+                client_close = frame
+                positions.append(("client-close", frame))
+        elif frame.kind == "close":
+            if server_close is None and client_close is None:
+                server_close = frame
+                positions.append(("server-close", frame))
+        else:
+            found, judged, data = judge_server_frame(frame, contract)
+            violations += found
+            exercised += judged
+            if data is not None:
+                event = Event(frame, data, frozenset(v.path for v in found))
+                events.append(event)
+                positions.append(("event", event))
+    return Parsed(tuple(events), tuple(positions), sent, server_close, tuple(violations), tuple(exercised))
+
+
+def paired_windows(parsed: Parsed, contract: Contract, end_time: float) -> list[Window]:
+    ids = {key: s.event_id for key, s in parsed.sent.items()}
+    answers = {key: s.answers for key, s in parsed.sent.items()}
+    windows = windows_of(list(parsed.positions), end_time, ids, answers)
+    return throttles_merged(unawaited_set_aside(echoes_paired(windows), contract.registry.any_answers))
+
+
+def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connection, Parsed]:
+    """The connection's steps, each with its own answers and the configuration it was sent over."""
+    parsed = read_frames(transcript, contract)
+    events = parsed.events
+    sends = [item for kind, item in parsed.positions if kind == "send"]
+    created = next((e for e in events if e.type == "session.created" and e.session is not None), None)
+    effective = created.session if created is not None and (not sends or created.frame.time <= sends[0].time) else None
+    opening = effective
+    end_time = transcript.frames[-1].time if transcript.frames else 0.0
+    windows = paired_windows(parsed, contract, end_time)
+    timeout = transcript.timeout_s
+    clean = [i == 0 or w.sent.time - windows[i - 1].sent.time >= timeout for i, w in enumerate(windows)]
+    ids = [w.event_id for w in windows]
+    own_ids = [i if ids.count(i) == 1 else None for i in ids]
+    updating = [f for f in sends if "session.updated" in parsed.sent[id(f)].answers]
+    certain = order_pairable(windows, own_ids, clean, surplus(events, updating))
+    context = opening_context(transcript, effective)
+    steps: list[Step] = []
+    since_error: Step | None = None
+    for index, window in enumerate(windows):
+        own_id = own_ids[index]
+        step = Step(
+            sent=window.sent,
+            event=parsed.sent[id(window.sent)].event,
+            answer_types=window.answer_types,
+            classification=classify_event(window.sent.text or "", contract, context),
+            events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
+            end=window.end,
+            server_close=window.close,
+            timeout_s=timeout,
+            before=effective,
+            since_error=since_error,
+            clean=clean[index] and not window.ambiguous,
+            certain=(clean[index] or certain[index]) and not window.ambiguous,
+            echoed=tuple(e for e in window.events if own_id is not None and e.echo == own_id),
+        )
+        steps.append(step)
+        since_error = step if step.rejected else None
+        effective, context = after(step, effective, context)
+    connection = Connection(
+        transcript,
+        events,
+        tuple(steps),
+        parsed.server_close,
+        sends[0].time if sends else None,
+        tuple(updating),
+        session_fields(contract),
+        contract.aliases,
+        opening,
+    )
+    return connection, parsed
+
+
+def after(step: Step, effective: dict[str, Any] | None, context: Context) -> tuple[dict[str, Any] | None, Context]:
+    """What the server holds after a step (the state table): the answer's session when it accepted
+    for certain; unchanged when it rejected for certain; unknown otherwise."""
+    kinds = {e.type for e in step.answers if step.in_time(e)}
+    if "session.updated" not in step.answer_types:
+        return effective, context  # an event that does not change the configuration
+    if step.certain and kinds == {"session.updated"}:
+        return step.updated[0].session, context.after_accepting(step.classification)
+    if step.certain and kinds == {"error"}:
+        return effective, context
+    # accepted and rejected at once, no answer in time, or answers not paired for certain:
+    # what the server holds is unknown, and whether it switched the session type too
+    return None, context.after_accepting(step.classification)

@@ -1,0 +1,168 @@
+"""The one check registry (the Schemathesis model): each check declares its requirement, what it
+needs and what it supersedes; it returns findings; the registry stamps the requirement ID on them,
+counts exercise and applies precedence. Nothing here knows what any single check judges.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from conformance.checks.findings import Violation
+from conformance.transcript import Frame
+
+if TYPE_CHECKING:
+    from conformance.checks.connection import Connection, Step
+
+Kind = Literal["valid", "invalid", "undetermined"]
+KINDS: frozenset[Kind] = frozenset({"valid", "invalid", "undetermined"})
+
+
+@dataclass(frozen=True)
+class Flaw:
+    """What a check found wrong; the registry turns it into a `Violation` of the check's requirement."""
+
+    path: str
+    message: str
+    received: Frame | None = None
+    sent: Frame | None = None
+    explained_by: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One case a check judged (one exercise), with what it found wrong there (nothing: it held).
+    `label` names the kind of finding, for the checks that supersede it (`Check.supersedes`)."""
+
+    flaws: tuple[Flaw, ...] = ()
+    label: str = ""
+    step: Step | None = None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """A step check's preconditions, as data: which steps it judges at all."""
+
+    event: str = "session.update"  # the client event the step sent
+    kinds: frozenset[Kind] = KINDS  # the oracle's classifications of it
+    certain: bool = False  # only steps whose answers are paired for certain
+    after_error: bool | None = None  # only steps right after a rejected update (True), only others (False)
+
+    def admits(self, step: Step) -> bool:
+        if step.event != self.event or step.classification.kind not in self.kinds:
+            return False
+        if self.certain and not step.certain:
+            return False
+        return self.after_error is None or self.after_error == (step.since_error is not None)
+
+
+class StepCheck(Protocol):
+    def __call__(self, step: Step, conn: Connection, /) -> Finding | None: ...
+
+
+ConnectionCheck = Callable[["Connection"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered check of one requirement."""
+
+    requirement: str
+    judge_step: StepCheck | None = None
+    judge_connection: ConnectionCheck | None = None
+    needs: Needs = Needs()
+    #: (requirement, label): findings of that requirement with that label are dropped, neither
+    #: counted nor reported, on every step this check judged there (one defect, one violation).
+    supersedes: tuple[tuple[str, str], ...] = ()
+    #: Why the requirement's condition never arose on a connection, when a server may legitimately
+    #: never give rise to it (by omitting an optional field); None when it did or may.
+    not_applicable: Callable[[Connection], str | None] | None = None
+
+    def findings(self, conn: Connection) -> Iterator[Finding]:
+        if self.judge_connection is not None:
+            yield from self.judge_connection(conn)
+        if self.judge_step is not None:
+            for step in conn.steps:
+                if self.needs.admits(step):
+                    found = self.judge_step(step, conn)
+                    if found is not None:
+                        yield Finding(found.flaws, found.label, step)
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def step_check(
+    requirement: str,
+    needs: Needs = Needs(),
+    supersedes: tuple[tuple[str, str], ...] = (),
+    not_applicable: Callable[[Connection], str | None] | None = None,
+) -> Callable[[StepCheck], StepCheck]:
+    """Register a check judging one step at a time, on the steps its `needs` admit."""
+
+    def register(func: StepCheck) -> StepCheck:
+        _add(Check(requirement, judge_step=func, needs=needs, supersedes=supersedes, not_applicable=not_applicable))
+        return func
+
+    return register
+
+
+def connection_check(
+    requirement: str, not_applicable: Callable[[Connection], str | None] | None = None
+) -> Callable[[ConnectionCheck], ConnectionCheck]:
+    """Register a check judging a whole connection (its findings are not tied to one step)."""
+
+    def register(func: ConnectionCheck) -> ConnectionCheck:
+        _add(Check(requirement, judge_connection=func, not_applicable=not_applicable))
+        return func
+
+    return register
+
+
+def _add(check: Check) -> None:
+    if check.requirement in CHECKS:
+        raise ValueError(f"two checks registered for {check.requirement}")
+    CHECKS[check.requirement] = check
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the registered checks found on one connection."""
+
+    violations: tuple[Violation, ...]
+    exercised: Counter[str]
+    not_applicable: dict[str, str]
+
+
+def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judged:
+    """Run every check; drop superseded findings; stamp IDs; count exercise (one per finding)."""
+    checks = list(CHECKS.values() if checks is None else checks)
+    found = [(check, finding) for check in checks for finding in check.findings(conn)]
+    judged = {(check.requirement, id(f.step)) for check, f in found if f.step is not None}
+    silenced = {
+        (requirement, label, step)
+        for check in checks
+        for requirement, label in check.supersedes
+        for (by, step) in judged
+        if by == check.requirement
+    }
+    exercised: Counter[str] = Counter({check.requirement: 0 for check in checks})
+    violations: list[Violation] = []
+    for check, finding in found:
+        if finding.step is not None and (check.requirement, finding.label, id(finding.step)) in silenced:
+            continue
+        exercised[check.requirement] += 1
+        violations += (
+            Violation(check.requirement, f.path, f.message, f.received, f.sent, explained_by=f.explained_by)
+            for f in finding.flaws
+        )
+    not_applicable = {
+        check.requirement: why
+        for check in checks
+        if check.not_applicable is not None
+        and not exercised[check.requirement]
+        and (why := check.not_applicable(conn)) is not None
+    }
+    return Judged(tuple(violations), +exercised, not_applicable)

@@ -1,0 +1,158 @@
+"""Which server events belong to which awaited client event: the windows of one connection.
+
+Each awaited send opens a window that the next awaited send, a close or the end of the
+transcript ends. Then, in order: an `error` echoing an earlier event's `event_id` moves to it; an
+`error` that may answer a client event sent with no awaited answer (appended audio) is set aside
+or makes its window uncertain; throttled attempts join their resend. Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.checks.connection import Event, is_throttle
+from conformance.transcript import Frame
+
+#: A position on the connection: ("send", frame), ("unawaited", frame), ("event", Event),
+#: ("client-close", frame) or ("server-close", frame).
+Position = tuple[str, Any]
+
+
+@dataclass
+class Window:
+    sent: Frame
+    event_id: str | None
+    answer_types: tuple[str, ...]
+    events: list[Event]
+    end: float
+    close: Frame | None = None
+    open: bool = True
+    #: Client events sent inside it that await no answer, with their event_id.
+    unawaited: list[tuple[Frame, str | None]] = field(default_factory=list)
+    #: An error in it may be the answer of an unawaited event as well as its own.
+    ambiguous: bool = False
+
+    def answers(self) -> list[Event]:
+        return [e for e in self.events if e.type in self.answer_types]
+
+
+def windows_of(
+    positions: list[Position], end_time: float, ids: dict[int, str | None], answers: dict[int, tuple[str, ...]]
+) -> list[Window]:
+    """Each awaited send opens a window that the next one, a close, or the end of the transcript ends."""
+    windows: list[Window] = []
+    for kind, item in positions:
+        current = windows[-1] if windows and windows[-1].open else None
+        if kind == "send":
+            if current is not None:
+                current.end, current.open = item.time, False
+            windows.append(Window(item, ids[id(item)], answers[id(item)], [], end_time))
+        elif current is None:
+            continue
+        elif kind == "event":
+            current.events.append(item)
+        elif kind == "unawaited":
+            current.unawaited.append((item, ids[id(item)]))
+        else:
+            current.end, current.open = item.time, False
+            current.close = item if kind == "server-close" else None
+    return windows
+
+
+def echoes_paired(windows: list[Window]) -> list[Window]:
+    """Move each `error` that echoes the `event_id` of one earlier event into that event's window."""
+    ids = [w.event_id for w in windows]
+    for index, window in enumerate(windows):
+        for event in list(window.events):
+            echoed = event.echo
+            if not isinstance(echoed, str) or ids[index] == echoed:
+                continue
+            owners = [i for i in range(index) if ids[i] == echoed]
+            if len(owners) == 1 and ids.count(echoed) == 1:
+                window.events.remove(event)
+                windows[owners[0]].events.append(event)
+    return windows
+
+
+def unawaited_set_aside(windows: list[Window], any_answers: tuple[str, ...]) -> list[Window]:
+    """An event that may answer any client event (`error`), arriving after a client event that
+    awaits no answer was sent in the window, is not certainly the window's own:
+
+    - it is set aside (judged for its shape only) when it echoes that event's `event_id`, or when
+      the window's own event was answered before that event was sent;
+    - otherwise it is kept but the window is `ambiguous`: the checks that pair do not judge it.
+    An error echoing the window's own `event_id` is its own.
+    """
+    for window in windows:
+        if not window.unawaited:
+            continue
+        first_answer = min((e.frame.time for e in window.answers()), default=None)
+        for event in list(window.events):
+            if event.type not in any_answers or (window.event_id is not None and event.echo == window.event_id):
+                continue
+            before = [(f, i) for f, i in window.unawaited if f.time <= event.frame.time]
+            if not before:
+                continue
+            if any(i is not None and event.echo == i for _, i in before) or (
+                first_answer is not None and first_answer < event.frame.time and first_answer <= before[0][0].time
+            ):
+                window.events.remove(event)
+            else:
+                window.ambiguous = True
+    return windows
+
+
+def throttles_merged(windows: list[Window]) -> list[Window]:
+    """Drop the throttled attempts: a window whose event was throttled and sent again joins the resend.
+
+    A throttled attempt is neither accepted nor rejected, so it is not judged; an attempt still
+    throttled when the client gave up is dropped with its rate-limit error.
+    """
+    out: list[Window] = []
+    carried: list[Event] = []
+    for index, window in enumerate(windows):
+        window.events[:0] = carried
+        carried = []
+        throttled = [e for e in window.events if is_throttle(e.data)]
+        if not throttled:
+            out.append(window)
+            continue
+        rest = [e for e in window.events if not is_throttle(e.data)]
+        following = windows[index + 1] if index + 1 < len(windows) else None
+        if following is not None and following.sent.text == window.sent.text:
+            carried = rest
+            following.ambiguous = following.ambiguous or window.ambiguous
+        elif any(e.type in window.answer_types for e in rest):
+            window.events = rest
+            out.append(window)
+    return out
+
+
+def order_pairable(
+    windows: list[Window], own_ids: list[str | None], clean: list[bool], extra: Event | None
+) -> list[bool]:
+    """For each window, whether pairing by order is certain for it.
+
+    The client sends the next event once the first answer arrived, so pairing by order holds
+    unless some event got a second answer (or one came unasked): then every later answer may be
+    one window off, up to the next clean window (the client waited out the timeout before it).
+    So the windows from one clean window to the next are pairable together, or not at all: when
+    none holds two answers and the surplus session.updated (if any) is not among them, nor in the
+    next clean window (where the last event's own answer would be, had one window been off).
+    Errors echoing the window's own event are its own and shift nothing: together they count as one.
+    """
+
+    def answers(window: Window, own_id: str | None) -> int:
+        found = window.answers()
+        echoed = sum(1 for e in found if own_id is not None and e.echo == own_id)
+        return len(found) - echoed + min(echoed, 1)
+
+    out = [False] * len(windows)
+    starts = [i for i, is_clean in enumerate(clean) if is_clean] + [len(windows)]
+    for start, stop in itertools.pairwise(starts):
+        reach = range(start, min(stop + 1, len(windows)))
+        ok = all(answers(windows[i], own_ids[i]) <= 1 and extra not in windows[i].events for i in reach)
+        out[start:stop] = [ok] * (stop - start)
+    return out
