@@ -2,19 +2,21 @@
 
 - `run_cli` runs `realtime-conformance` in this process, `run_cli_process` as a real process (the
   worktree's entry point), and `Running` as a process whose output a test acts on line by line;
-  each gives the exit code, the captured output and the report's summary.json, checked against
-  the summary schema whenever a test reads it.
+  each gives a `Result`: the exit code, the output (an in-process run also passes it on, so capsys
+  sees it) and the report's summary.json, checked against the summary schema whenever read.
 - `serving` (in the test's own event loop) and `loopback_server` (on a thread of its own, for the
   CLI, which runs its own loop) serve a WebSocket handler on 127.0.0.1 at a free port.
 - `documented` is the documented-behaviour server the tests customise: the reference mock's
   sans-I/O session (`session.created`, patch semantics, errors echoing the update) with each answer
-  passed through a function that says what this server does instead.
+  passed through a function that says what this server does instead; `vendored` adds what any
+  conforming server may (reordered keys, unknown fields).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import io
 import json
 import os
@@ -267,6 +269,17 @@ async def serving(handler: Handler, path: str = "/v1/realtime/openai", **options
 def loopback_server(handler: Handler, path: str = "/v1/realtime/openai", **options: Any) -> ServerThread:
     """`serving` on a thread of its own: `with loopback_server(handler) as url: run_cli(...)`."""
     return ServerThread(lambda: serving(handler, path, **options))
+
+
+def vendored(obj: Any, unknown: Any = "unknown field") -> Any:
+    """Keys in reverse order and an unknown field `x_vendor` in every object: what a conforming server may do."""
+    if isinstance(obj, dict):
+        out = {k: vendored(v, unknown) for k, v in reversed(list(obj.items()))}
+        out["x_vendor"] = copy.deepcopy(unknown)
+        return out
+    if isinstance(obj, list):
+        return [vendored(v, unknown) for v in obj]
+    return obj
 
 
 def mock_thread(config: MockConfig) -> ServerThread:

@@ -23,6 +23,7 @@ from conformance import __version__
 from conformance.cli.main import main
 from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
+from tests.harness import run_cli
 
 PREVIOUS = '{"previous": "report"}'
 
@@ -34,11 +35,10 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+def cli(*argv: str) -> tuple[int, str, str]:
+    result = run_cli(*argv)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def assert_refused(capsys: pytest.CaptureFixture[str], here: Path, *argv: str) -> str:
+def assert_refused(here: Path, *argv: str) -> str:
     """Exit 2, one line, and the previous report untouched (nothing ran, nothing was cleared)."""
-    code, out, err = cli(capsys, "run", "--report-dir", str(here / "reports"), *argv)
+    code, out, err = cli("run", "--report-dir", str(here / "reports"), *argv)
     assert code == 2, out + err
     assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS
     return one_line(err)
@@ -102,16 +102,12 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize(("argv", "expected"), BAD_OPTIONS, ids=[" ".join(a)[:40] for a, _ in BAD_OPTIONS])
-def test_a_bad_option_exits_2_with_one_line_and_runs_nothing(
-    here: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
-) -> None:
-    assert expected in assert_refused(capsys, here, *argv)
+def test_a_bad_option_exits_2_with_one_line_and_runs_nothing(here: Path, argv: list[str], expected: str) -> None:
+    assert expected in assert_refused(here, *argv)
 
 
-def test_a_target_url_with_userinfo_is_not_repeated_in_the_error(
-    here: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    line = assert_refused(capsys, here, "--target", "wss://user:s3cret-x@h\u00e9st/")
+def test_a_target_url_with_userinfo_is_not_repeated_in_the_error(here: Path) -> None:
+    line = assert_refused(here, "--target", "wss://user:s3cret-x@h\u00e9st/")
     assert "s3cret-x" not in line
 
 
@@ -149,38 +145,34 @@ BAD_CONFIGS = [
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD_CONFIGS, ids=[t[:30] for t, _ in BAD_CONFIGS])
-def test_a_bad_settings_file_exits_2_with_one_line_naming_the_key(
-    here: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
-) -> None:
+def test_a_bad_settings_file_exits_2_with_one_line_naming_the_key(here: Path, text: str, expected: str) -> None:
     (here / "realtime-conformance.toml").write_text(text, encoding="utf-8")
-    line = assert_refused(capsys, here)
+    line = assert_refused(here)
     assert "realtime-conformance.toml" in line and expected in line
 
 
-def test_a_settings_file_that_is_not_utf8_exits_2(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_settings_file_that_is_not_utf8_exits_2(here: Path) -> None:
     (here / "realtime-conformance.toml").write_bytes(b'profile = "\xff\xfe"\n')
-    assert "not UTF-8" in assert_refused(capsys, here)
+    assert "not UTF-8" in assert_refused(here)
 
 
-def test_a_bad_pyproject_tool_table_exits_2(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_pyproject_tool_table_exits_2(here: Path) -> None:
     (here / "pyproject.toml").write_text('[tool]\nrealtime-conformance = "x"\n', encoding="utf-8")
-    assert "must be a table" in assert_refused(capsys, here)
+    assert "must be a table" in assert_refused(here)
 
 
 def test_a_config_error_shows_the_template_never_the_expanded_secret(
-    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RC_SECRET", "hunter2-canary")
     for text in ('timeout = "${RC_SECRET}"\n', 'profile = "${RC_SECRET}"\n', 'target = "ws://${RC_SECRET}@h\u00e9/"\n'):
         (here / "realtime-conformance.toml").write_text(text, encoding="utf-8")
-        line = assert_refused(capsys, here)
+        line = assert_refused(here)
         assert "hunter2-canary" not in line
         assert "${RC_SECRET}" in line or "target" in line
 
 
-def test_the_readme_settings_example_is_accepted_aliases_included(
-    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_readme_settings_example_is_accepted_aliases_included(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     assert "max-connections" in example
@@ -189,13 +181,13 @@ def test_the_readme_settings_example_is_accepted_aliases_included(
     (here / "realtime-conformance.toml").write_text(example, encoding="utf-8")
     # --rerun-failed with no earlier summary is the last check before a run: reaching it means every
     # setting of the example was accepted
-    line = assert_refused(capsys, here, "--rerun-failed", "--report-dir", str(here / "empty"))
+    line = assert_refused(here, "--rerun-failed", "--report-dir", str(here / "empty"))
     assert "--rerun-failed" in line
 
 
-def test_max_connections_in_a_settings_file_runs(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_max_connections_in_a_settings_file_runs(here: Path) -> None:
     (here / "realtime-conformance.toml").write_text("max-connections = 2\nquiet = false\n", encoding="utf-8")
-    code, out, _ = cli(capsys, "run", "--report-dir", "r", "--timeout", "0.5", "--no-html", "--shrink-budget-s", "0")
+    code, out, _ = cli("run", "--report-dir", "r", "--timeout", "0.5", "--no-html", "--shrink-budget-s", "0")
     assert code == 0, out
     assert json.loads((here / "r" / "summary.json").read_text(encoding="utf-8"))["verdict"] == "conformant"
 
@@ -215,62 +207,56 @@ def test_max_connections_in_a_settings_file_runs(here: Path, capsys: pytest.Capt
         ("b.yaml", b"- 5\n", "each entry must be a mapping"),
     ],
 )
-def test_a_bad_expected_failures_file_exits_2(
-    here: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, expected: str
-) -> None:
+def test_a_bad_expected_failures_file_exits_2(here: Path, name: str, content: bytes, expected: str) -> None:
     (here / name).write_bytes(content)
-    assert expected in assert_refused(capsys, here, "--expected-failures", str(here / name))
+    assert expected in assert_refused(here, "--expected-failures", str(here / name))
 
 
 @pytest.mark.parametrize("option", ["--ca-file", "--sign-key"])
-def test_a_key_or_ca_file_that_is_not_pem_exits_2(here: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
+def test_a_key_or_ca_file_that_is_not_pem_exits_2(here: Path, option: str) -> None:
     (here / "x.pem").write_bytes(b"not a certificate\n")
-    line = assert_refused(capsys, here, option, str(here / "x.pem"))
+    line = assert_refused(here, option, str(here / "x.pem"))
     assert option in line or "x.pem" in line
 
 
 @pytest.mark.parametrize("blocker", ["transcripts", "allure-results", "certificate"])
-def test_a_file_where_the_report_writes_a_folder_exits_2(
-    here: Path, capsys: pytest.CaptureFixture[str], blocker: str
-) -> None:
+def test_a_file_where_the_report_writes_a_folder_exits_2(here: Path, blocker: str) -> None:
     (here / "reports" / blocker).write_text("in the way", encoding="utf-8")
-    assert "is in the way" in assert_refused(capsys, here)
+    assert "is in the way" in assert_refused(here)
 
 
 @pytest.mark.parametrize(
     "summary",
     [PREVIOUS, '{"requirements": [], "seed": 1, "profile": "bogus"}', "[" * 100000, '{"requirements": 5}'],
 )
-def test_rerun_failed_with_an_unusable_last_summary_exits_2(
-    here: Path, capsys: pytest.CaptureFixture[str], summary: str
-) -> None:
+def test_rerun_failed_with_an_unusable_last_summary_exits_2(here: Path, summary: str) -> None:
     (here / "reports" / "summary.json").write_text(summary, encoding="utf-8")
-    code, _, err = cli(capsys, "run", "--report-dir", str(here / "reports"), "--rerun-failed")
+    code, _, err = cli("run", "--report-dir", str(here / "reports"), "--rerun-failed")
     assert code == 2 and "--rerun-failed: no readable" in one_line(err)
     assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == summary
 
 
-def test_a_report_dir_that_is_a_file_exits_2(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_report_dir_that_is_a_file_exits_2(here: Path) -> None:
     (here / "afile").write_text("x", encoding="utf-8")
-    code, _, err = cli(capsys, "run", "--report-dir", str(here / "afile"))
+    code, _, err = cli("run", "--report-dir", str(here / "afile"))
     assert code == 2 and "not a folder" in one_line(err)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_report_on_a_read_only_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_on_a_read_only_dir_exits_2(tmp_path: Path) -> None:
     (tmp_path / "allure-results").mkdir()
     tmp_path.chmod(0o555)
     try:
-        code, _, err = cli(capsys, "report", str(tmp_path))
+        code, _, err = cli("report", str(tmp_path))
     finally:
         tmp_path.chmod(0o755)
     assert code == 2 and "cannot write" in one_line(err)
 
 
-def test_report_that_cannot_write_its_files_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_that_cannot_write_its_files_exits_2(tmp_path: Path) -> None:
     (tmp_path / "allure-results").mkdir()
     (tmp_path / ".allurerc-site.json").mkdir()  # where the renderer writes its settings: a folder
-    code, _, err = cli(capsys, "report", str(tmp_path))
+    code, _, err = cli("report", str(tmp_path))
     assert code == 2
     one_line(err)
 
@@ -278,9 +264,9 @@ def test_report_that_cannot_write_its_files_exits_2(tmp_path: Path, capsys: pyte
 # --- the offline commands --------------------------------------------------------------------
 
 
-def test_validate_dev_zero_ends_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_dev_zero_ends_with_one_line() -> None:
     started = time.monotonic()
-    code, _, err = cli(capsys, "validate", "/dev/zero")
+    code, _, err = cli("validate", "/dev/zero")
     assert code == 2 and "larger than" in one_line(err)
     assert time.monotonic() - started < 30
 
@@ -295,11 +281,9 @@ def test_validate_dev_zero_ends_with_one_line(capsys: pytest.CaptureFixture[str]
         (b'{"direction": "server", "time": 1e400, "text": "{}"}\n', "out of range"),
     ],
 )
-def test_validate_an_unreadable_transcript_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
-) -> None:
+def test_validate_an_unreadable_transcript_exits_2(tmp_path: Path, content: bytes, expected: str) -> None:
     (tmp_path / "t.jsonl").write_bytes(content)
-    code, _, err = cli(capsys, "validate", str(tmp_path / "t.jsonl"))
+    code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
     assert code == 2 and expected in one_line(err)
 
 
@@ -322,8 +306,8 @@ def test_validate_an_unreadable_transcript_exits_2(
         ["bogus-command"],
     ],
 )
-def test_other_commands_refuse_bad_input_with_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    code, _, err = cli(capsys, *argv)
+def test_other_commands_refuse_bad_input_with_one_line(argv: list[str]) -> None:
+    code, _, err = cli(*argv)
     assert code == 2
     one_line(err)
 
@@ -392,14 +376,14 @@ WRONG_SHAPES = {
 
 @pytest.mark.parametrize(("manifest", "summary", "expected"), WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
 def test_verify_a_bundle_of_the_wrong_shape_is_not_verified_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], manifest: Any, summary: Any, expected: str
+    tmp_path: Path, manifest: Any, summary: Any, expected: str
 ) -> None:
     folder = bundle_folder(tmp_path, manifest, summary)
     if summary is not None:  # hashes must match to get as far as the summary
         manifest_doc = json.loads((folder / "manifest.json").read_text())
         manifest_doc["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
         (folder / "manifest.json").write_text(json.dumps(manifest_doc))
-    code, out, err = cli(capsys, "verify", str(folder))
+    code, out, err = cli("verify", str(folder))
     assert code == 1 and err == ""
     assert out.count("\n") == 1 and out.startswith("NOT VERIFIED:") and expected in out, out
 
@@ -407,12 +391,10 @@ def test_verify_a_bundle_of_the_wrong_shape_is_not_verified_in_one_line(
 @pytest.mark.parametrize(
     "manifest_bytes", [b"\xff\xfe", b"[" * 100000, b"{", b"x" * 100], ids=["not utf8", "deep", "truncated", "junk"]
 )
-def test_verify_an_unreadable_manifest_is_not_verified(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], manifest_bytes: bytes
-) -> None:
+def test_verify_an_unreadable_manifest_is_not_verified(tmp_path: Path, manifest_bytes: bytes) -> None:
     folder = bundle_folder(tmp_path)
     (folder / "manifest.json").write_bytes(manifest_bytes)
-    code, out, err = cli(capsys, "verify", str(folder))
+    code, out, err = cli("verify", str(folder))
     assert code == 1 and err == "" and out.startswith("NOT VERIFIED: manifest.json is missing or unreadable")
 
 
@@ -431,9 +413,7 @@ def member(name: str, data: bytes = b"", **attributes: Any) -> tuple[tarfile.Tar
     return info, data if info.isreg() else None
 
 
-def test_verify_a_truncated_or_foreign_archive_is_not_verified(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verify_a_truncated_or_foreign_archive_is_not_verified(tmp_path: Path) -> None:
     good = tar_gz(tmp_path / "good.tar.gz", [member("certificate/summary.json", b"{}" * 5000)])
     data = good.read_bytes()
     cases = {
@@ -443,7 +423,7 @@ def test_verify_a_truncated_or_foreign_archive_is_not_verified(
     }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        code, out, err = cli(capsys, "verify", str(tmp_path / name))
+        code, out, err = cli("verify", str(tmp_path / name))
         assert code == 1 and err == "" and out.count("\n") == 1 and out.startswith("NOT VERIFIED:"), (name, out)
 
 
@@ -460,17 +440,15 @@ def test_verify_a_truncated_or_foreign_archive_is_not_verified(
     ],
 )
 def test_verify_refuses_links_and_paths_escaping_the_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: tuple[tarfile.TarInfo, bytes | None], expected: str
+    tmp_path: Path, entry: tuple[tarfile.TarInfo, bytes | None], expected: str
 ) -> None:
     bundle = tar_gz(tmp_path / "b.tar.gz", [member("certificate/", type=tarfile.DIRTYPE), entry])
-    code, out, _ = cli(capsys, "verify", str(bundle))
+    code, out, _ = cli("verify", str(bundle))
     assert code == 1 and expected in out
     assert not (tmp_path.parent / "escape.txt").exists()
 
 
-def test_verify_does_not_write_out_a_tar_bomb(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_verify_does_not_write_out_a_tar_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Caps lowered so the bomb is small; the member over the cap is refused before any byte of it is written."""
     import conformance.certify as certify
 
@@ -485,20 +463,20 @@ def test_verify_does_not_write_out_a_tar_bomb(
     monkeypatch.setattr(certify.shutil, "copyfileobj", counting_copy)
     bomb = tar_gz(tmp_path / "bomb.tar.gz", [member("certificate/zeros", b"\0" * (4 << 20))])
     assert bomb.stat().st_size < 64 << 10
-    code, out, _ = cli(capsys, "verify", str(bomb))
+    code, out, _ = cli("verify", str(bomb))
     assert code == 1 and "larger than 1 MiB unpacked" in out and written == []
     many = tar_gz(tmp_path / "many.tar.gz", [member(f"certificate/{i}", b"x" * 1000) for i in range(2000)])
-    code, out, _ = cli(capsys, "verify", str(many))
+    code, out, _ = cli("verify", str(many))
     assert code == 1 and "larger than 1 MiB unpacked" in out and sum(written) <= 1 << 20
     monkeypatch.setattr(certify, "MAX_MEMBERS", 50)
-    code, out, _ = cli(capsys, "verify", str(many))
+    code, out, _ = cli("verify", str(many))
     assert code == 1 and "more than 50 members" in out
 
 
-def test_verify_with_a_public_key_that_is_not_pem_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_with_a_public_key_that_is_not_pem_exits_2(tmp_path: Path) -> None:
     folder = bundle_folder(tmp_path)
     (tmp_path / "k.pub.pem").write_bytes(b"\0" * 100)
-    code, _, err = cli(capsys, "verify", str(folder), "--public-key", str(tmp_path / "k.pub.pem"))
+    code, _, err = cli("verify", str(folder), "--public-key", str(tmp_path / "k.pub.pem"))
     assert code == 2 and "PEM public key" in one_line(err)
 
 
@@ -548,24 +526,18 @@ def test_the_command_line_turns_off_a_flag_a_settings_file_turned_on(here: Path,
         assert getattr(root.parse_args(["run", *argv]), dest) is expected
 
 
-def test_verify_refuses_an_oversized_extended_header_before_reading_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verify_refuses_an_oversized_extended_header_before_reading_it(tmp_path: Path) -> None:
     info = tarfile.TarInfo("certificate/x")
     info.pax_headers = {"comment": "x" * (2 << 20)}
     with tarfile.open(tmp_path / "pax.tar.gz", "w:gz", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(info, io.BytesIO(b""))
-    code, out, _ = cli(capsys, "verify", str(tmp_path / "pax.tar.gz"))
+    code, out, _ = cli("verify", str(tmp_path / "pax.tar.gz"))
     assert code == 1 and "extended tar header" in out
 
 
-def test_xdist_options_pytest_refuses_are_a_usage_error_and_keep_the_previous_report(
-    here: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_xdist_options_pytest_refuses_are_a_usage_error_and_keep_the_previous_report(here: Path) -> None:
     """pytest-xdist prints its own usage message; ours is the last line, exit 2, nothing replaced."""
-    code, out, err = cli(
-        capsys, "run", "--report-dir", str(here / "reports"), "--workers", "2", "--xdist-option=--bogus"
-    )
+    code, out, err = cli("run", "--report-dir", str(here / "reports"), "--workers", "2", "--xdist-option=--bogus")
     assert code == 2, out + err
     assert err.strip().splitlines()[-1].startswith("realtime-conformance: error: --xdist-option --bogus")
     assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS

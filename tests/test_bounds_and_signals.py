@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,10 @@ from conformance.run.runner import Politeness, RunLog, Target, connect
 from conformance.transcript import Frame
 from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed, Limits
-from tests.harness import CLI, ROOT, Result, ServerThread, documented, loopback_server, mock_thread, running
+from tests.harness import CLI, ROOT, Handler, Result, ServerThread, documented, loopback_server, mock_thread, running
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html"]
 MODEL = "gpt://b1gbounds000000000000/speech-realtime-250923"
-Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 def server(handler: Handler) -> ServerThread:

@@ -15,7 +15,7 @@ import yaml
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
-from tests.harness import mock_thread
+from tests.harness import mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 
@@ -30,23 +30,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]) -> Path:
     report = tmp_path_factory.mktemp("cert") / "reports"
-    code = main(
-        [
-            "run",
-            "--profile",
-            "certify",
-            "--connections",
-            "10",
-            "--seed",
-            "8",
-            "--report-dir",
-            str(report),
-            "--sign-key",
-            str(keys[0]),
-            *FAST,
-        ]
-    )
-    assert code == 0
+    args = ["--profile", "certify", "--connections", "10", "--seed", "8", "--sign-key", str(keys[0])]
+    assert run_cli("run", *args, "--report-dir", str(report), *FAST).exit_code == 0
     return report
 
 
@@ -56,15 +41,13 @@ def unpacked(bundle: Path, tmp_path: Path) -> Path:
     return tmp_path / "certificate"
 
 
-def verify(path: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = main(["verify", str(path), "--public-key", str(keys[1])])
-    return code, capsys.readouterr().out
+def verify(path: Path, keys: tuple[Path, Path]) -> tuple[int, str]:
+    result = run_cli("verify", str(path), "--public-key", str(keys[1]))
+    return result.exit_code, result.stdout
 
 
-def test_a_clean_certified_run_verifies(
-    bundle: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out = verify(bundle / "certificate.tar.gz", keys, capsys)
+def test_a_clean_certified_run_verifies(bundle: Path, keys: tuple[Path, Path]) -> None:
+    code, out = verify(bundle / "certificate.tar.gz", keys)
     assert code == 0 and "VERIFIED" in out and "signature valid" in out
     manifest = json.loads((bundle / "certificate" / "manifest.json").read_text())
     assert manifest["profile"] == "certify" and manifest["seed"] == 8 and len(manifest["spec_hash"]) == 64
@@ -74,22 +57,20 @@ def test_a_clean_certified_run_verifies(
 
 @pytest.mark.parametrize("name", ["summary.json", "junit.xml", "transcripts/all.jsonl", "spec/requirements.json"])
 def test_editing_one_byte_of_any_file_fails_verification(
-    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, name: str
 ) -> None:
     folder = unpacked(bundle, tmp_path)
     data = bytearray((folder / name).read_bytes())
     data[len(data) // 2] ^= 0x01
     (folder / name).write_bytes(bytes(data))
-    code, out = verify(folder, keys, capsys)
+    code, out = verify(folder, keys)
     assert code == 1 and f"{name} was modified" in out
 
 
-def test_removing_a_transcript_fails_verification(
-    bundle: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_removing_a_transcript_fails_verification(bundle: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
     folder = unpacked(bundle, tmp_path)
     (folder / "transcripts" / "all.jsonl").unlink()
-    code, out = verify(folder, keys, capsys)
+    code, out = verify(folder, keys)
     assert code == 1 and "transcripts/all.jsonl is listed in the manifest but missing" in out
 
 
@@ -144,7 +125,7 @@ def test_a_wrong_key_fails_and_a_tampered_manifest_breaks_the_signature(
     assert "signature does not match" in capsys.readouterr().out
     folder = unpacked(bundle, tmp_path / "x")
     (folder / "manifest.json").write_text((folder / "manifest.json").read_text().replace('"seed": 8', '"seed": 9'))
-    code, out = verify(folder, keys, capsys)
+    code, out = verify(folder, keys)
     assert code == 1 and "signature does not match" in out
 
 

@@ -25,7 +25,7 @@ from conformance.checks import THROTTLE
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
-from tests.harness import ServerThread, free_port, run_cli, seeds, serving
+from tests.harness import ServerThread, free_port, run_cli, seeds, serving, vendored
 
 CONTRACT = load_contract()
 MODEL = "gpt://b1gexchangeserver000/speech-realtime-250923"
@@ -121,17 +121,6 @@ def apply(config: dict[str, Any], patch: dict[str, Any]) -> None:
             set_path(config, a, value_b)
 
 
-def vendor(obj: Any) -> Any:
-    """Keys in reverse order and an unknown field in every object."""
-    if isinstance(obj, dict):
-        out = {k: vendor(v) for k, v in reversed(list(obj.items()))}
-        out["x_vendor"] = {"note": "unknown"}
-        return out
-    if isinstance(obj, list):
-        return [vendor(v) for v in obj]
-    return obj
-
-
 def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
     async def handle(ws: ServerConnection) -> None:
         ids = iter(range(1, 1_000_000))
@@ -145,7 +134,7 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
 
         async def send(kind: str, **fields: Any) -> None:
             event = {"type": kind, "event_id": f"srv-{next(ids)}", **copy.deepcopy(fields)}
-            text = json.dumps(vendor(event) if b.chatty else event)
+            text = json.dumps(vendored(event, {"note": "unknown"}) if b.chatty else event)
             if b.pings:
                 await ws.ping()
             if b.fragmented:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import io
 import json
 import math
 import os
@@ -26,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance import __version__
-from conformance.cli.main import main
 from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
@@ -39,6 +37,7 @@ from conformance.cli.options import (
 )
 from conformance.contract import spec_hash
 from tests.fixtures import transcript_cases
+from tests.harness import run_cli
 
 EXAMPLES = int(os.environ.get("RC_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -71,10 +70,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def call(workdir: Path, argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(workdir), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
+    with contextlib.chdir(workdir):
+        result = run_cli(*argv)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def assert_documented_ending(code: int, out: str, err: str) -> None:

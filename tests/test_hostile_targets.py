@@ -14,7 +14,7 @@ import json
 import signal
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,18 @@ from websockets.http11 import Request, Response
 
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
-from tests.harness import ServerThread, free_port, loopback_server, mock_thread, run_cli, run_cli_process, running
+from tests.harness import (
+    Handler,
+    ServerThread,
+    free_port,
+    loopback_server,
+    mock_thread,
+    run_cli,
+    run_cli_process,
+    running,
+)
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "1", "--connect-retries", "0", "--shrink-budget-s", "0", "--no-html"]
-Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 def server(handler: Handler, process_request: Any = None, **options: Any) -> ServerThread:

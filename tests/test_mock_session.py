@@ -170,6 +170,16 @@ DOCUMENTED: dict[str, tuple[str | None, str, dict[str, Any]]] = {
     "unknown fields are ignored": (update(x_unknown=1), "session.updated", {"session.x_unknown": ABSENT}),
     "null is taken as not set": (update(instructions=None), "session.updated", {"session.instructions": "Be brief."}),
     "the server's own id is not the client's to set": (update(id="sess_mine"), "session.updated", {}),
+    "null disables a nullable field": (
+        update(turn_detection=None),
+        "session.updated",
+        {"session.turn_detection": None},
+    ),
+    "an update without session.type is accepted (the documents disagree)": (
+        json.dumps({"type": "session.update", "session": {"instructions": "Terse."}}),
+        "session.updated",
+        {"session.instructions": "Terse.", "session.type": "realtime"},
+    ),
     "a wrongly typed field is refused naming it": (
         update(instructions=7),
         "error",

@@ -25,11 +25,12 @@ from websockets.exceptions import ConnectionClosed
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
 from conformance.generate import plans, probes, value_updates
-from tests.harness import ServerThread, run_cli, seeds, serving
+from tests.harness import ServerThread, run_cli, seeds, serving, vendored
 
 MODEL = "gpt://b1gverdictserver0000/speech-realtime-250923"
 MODEL_FORM = re.compile(r"^gpt://[A-Za-z0-9._~-]+/[A-Za-z0-9._~/@:-]+$")
 CONTRACT = load_contract()
+ESCAPES = "\u2028</script>\u00e9\U0001f600"  # the unknown field in every object: escapes to survive
 
 
 # ------------------------------------------------------------------------------ the server
@@ -42,17 +43,6 @@ def map_values(value: Any, change: Callable[[Any], Any]) -> Any:
     if isinstance(value, list):
         return [map_values(v, change) for v in value]
     return change(value)
-
-
-def shuffled(obj: Any) -> Any:
-    """Reverse key order everywhere and add an unknown field (with escapes) to every object."""
-    if isinstance(obj, dict):
-        out = {k: shuffled(v) for k, v in reversed(list(obj.items()))}
-        out["x_vendor"] = "\u2028</script>\u00e9\U0001f600"
-        return out
-    if isinstance(obj, list):
-        return [shuffled(v) for v in obj]
-    return obj
 
 
 def is_object_or_null(v: Any) -> bool:
@@ -145,7 +135,7 @@ def problem(update: Any, config: dict[str, Any]) -> str | None:
 def make_handler(behaviour: Behaviour) -> Callable[[ServerConnection], Any]:
     async def handle(ws: ServerConnection) -> None:
         def event(kind: str, **fields: Any) -> str:
-            return json.dumps(shuffled({"type": kind, "event_id": f"evt-{uuid.uuid4()}", **fields}))
+            return json.dumps(vendored({"type": kind, "event_id": f"evt-{uuid.uuid4()}", **fields}, ESCAPES))
 
         config: dict[str, Any] = {
             "type": "realtime",

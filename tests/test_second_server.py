@@ -17,21 +17,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from conformance.contract import load_contract
-from tests.harness import loopback_server, run_cli
+from tests.harness import loopback_server, run_cli, vendored
 
 MODEL = "gpt://b1gsecondserver00000/speech-realtime-250923"
 MODALITIES = (["text"], ["audio"], ["text", "audio"])
-
-
-def shuffled(obj: Any) -> Any:
-    """Reverse key order everywhere and add an unknown field to every object."""
-    if isinstance(obj, dict):
-        out = {k: shuffled(v) for k, v in reversed(list(obj.items()))}
-        out["x_vendor"] = {"note": "unknown field"}
-        return out
-    if isinstance(obj, list):
-        return [shuffled(v) for v in obj]
-    return obj
+UNKNOWN = {"note": "unknown field"}
 
 
 def acceptable(session: dict[str, Any]) -> str | None:
@@ -57,7 +47,7 @@ def acceptable(session: dict[str, Any]) -> str | None:
 
 async def handle(ws: ServerConnection) -> None:
     def event(kind: str, **fields: Any) -> str:
-        return json.dumps(shuffled({"type": kind, "event_id": f"evt-{uuid.uuid4()}", **fields}))
+        return json.dumps(vendored({"type": kind, "event_id": f"evt-{uuid.uuid4()}", **fields}, UNKNOWN))
 
     config: dict[str, Any] = {
         "type": "realtime",

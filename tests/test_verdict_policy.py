@@ -22,7 +22,7 @@ from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from conformance.verdict import Policy, PolicyError, decide
 from conformance.verdict.baseline import Expected
-from tests.harness import mock_thread
+from tests.harness import mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 CONTRACT = load_contract()
@@ -98,7 +98,7 @@ def test_a_policy_survives_its_json_and_a_wrong_shape_is_named() -> None:
 def certified_run(report: Path, faults: list[str], *more: str) -> int:
     with mock_thread(MockConfig(faults=lookup(faults))) as url:
         args = ["run", "--target", url, "--profile", "certify", "--connections", "10", "--seed", "8"]
-        return main([*args, "--report-dir", str(report), *FAST, *more])
+        return run_cli(*args, "--report-dir", str(report), *FAST, *more).exit_code
 
 
 def verdict_line(out: str) -> str:
