@@ -51,6 +51,8 @@ def windows_of(
             continue
         elif kind == "event":
             current.events.append(item)
+        elif kind == "unawaited":
+            continue  # it awaits nothing: the window stays open (see `unawaited_set_aside`)
         else:
             current.end, current.open = item.time, False
             current.close = item if kind == "server-close" else None
