@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from conformance.checks import check_event, judge
 from conformance.contract import load_contract
-from conformance.contract.oracle import Context, classify
+from conformance.contract.oracle import Context, classify_event
 from tests.fixtures import ROOT, EventCase, TranscriptCase, UpdateCase, event_cases, transcript_cases, update_cases
 
 CONTRACT = load_contract()
@@ -36,7 +36,7 @@ def test_transcript_fixture_violates_exactly_its_requirements(case: TranscriptCa
 
 @pytest.mark.parametrize("case", UPDATES, ids=[c.id for c in UPDATES])
 def test_update_fixture_has_its_classification(case: UpdateCase) -> None:
-    assert classify(case.text, CONTRACT, Context(case.models, case.created_type)).kind == case.classification
+    assert classify_event(case.text, CONTRACT, Context(case.models, case.created_type)).kind == case.classification
 
 
 def test_fixture_files_follow_the_fixture_schema() -> None:

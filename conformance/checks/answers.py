@@ -53,23 +53,27 @@ def _rejected_valid(step: Step, error_event: Event) -> Flaw:
 
 @step_check("SU-TYPE", Needs(kinds=frozenset({"valid"}), certain=True), supersedes=(("EX-VALID-ANSWERED", UNANSWERED),))
 def check_answer_type(step: Step, conn: Connection) -> Finding | None:
-    wrong = wrong_type_answer(step, "session") if step.answer is None else None
+    """Judged here alone: the schema recognises an event by its type, so only the exchange shows
+    an answer that came under another one (an event carrying a session, awaited as session.updated)."""
+    if step.answer is not None:
+        return Finding() if step.answer.type == "session.updated" else None
+    wrong = wrong_type_answer(step, "session")
     if wrong is None:
         return None
     message = f"answered with type {describe_value(wrong.type)}; expected 'session.updated'"
     return Finding((flaw("type", message, step, wrong.frame),))
 
 
-@step_check(
-    "ERR-TYPE", Needs(kinds=frozenset({"invalid"}), certain=True), supersedes=(("EX-INVALID-REJECTED", UNANSWERED),)
-)
+@step_check("ERR-TYPE", Needs(certain=True), supersedes=(("EX-INVALID-REJECTED", UNANSWERED),))
 def check_error_type(step: Step, conn: Connection) -> Finding | None:
-    wrong = wrong_type_answer(step, "error") if step.answer is None else None
+    """Every rejection counts; a rejection under another type is provable for an invalid update only."""
+    if step.answer is not None:
+        return Finding() if step.answer.type == "error" else None
+    wrong = wrong_type_answer(step, "error") if step.classification.kind == "invalid" else None
     if wrong is None:
         return None
-    return Finding(
-        (flaw("type", f"rejected with type {describe_value(wrong.type)}; expected 'error'", step, wrong.frame),)
-    )
+    message = f"rejected with type {describe_value(wrong.type)}; expected 'error'"
+    return Finding((flaw("type", message, step, wrong.frame),))
 
 
 @step_check("EX-VALID-ANSWERED", Needs(kinds=frozenset({"valid"})))

@@ -10,15 +10,16 @@ from dataclasses import replace
 from conformance.checks import answers, configuration  # noqa: F401
 from conformance.checks.findings import Judgement
 from conformance.checks.pairing import parse_connection
-from conformance.checks.registry import run_checks
+from conformance.checks.registry import Check, run_checks
 from conformance.contract import Contract
 from conformance.transcript import Transcript
 
 
-def judge(transcript: Transcript, contract: Contract) -> Judgement:
-    """Judge one connection's transcript against every event and exchange requirement."""
+def judge(transcript: Transcript, contract: Contract, checks: Iterable[Check] | None = None) -> Judgement:
+    """Judge one connection's transcript against every event and exchange requirement (`checks`:
+    other than the registered ones, as a test of a new check does)."""
     conn, parsed = parse_connection(transcript, contract)
-    judged = run_checks(conn)
+    judged = run_checks(conn, checks)
     exercised = Counter(parsed.exercised) + judged.exercised
     violations = tuple(replace(v, connection=transcript.label) for v in parsed.violations + judged.violations)
     return Judgement(violations, exercised, len(conn.steps), judged.not_applicable, conn.unpaired)

@@ -122,11 +122,13 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
     return Parsed(tuple(events), tuple(positions), sent, server_close, tuple(violations), tuple(exercised))
 
 
-def paired_windows(parsed: Parsed, contract: Contract, end_time: float) -> list[Window]:
+def paired_windows(parsed: Parsed, contract: Contract, end_time: float, timeout_s: float) -> list[Window]:
     ids = {key: s.event_id for key, s in parsed.sent.items()}
     answers = {key: s.answers for key, s in parsed.sent.items()}
-    windows = windows_of(list(parsed.positions), end_time, ids, answers)
-    return throttles_merged(unawaited_set_aside(echoes_paired(windows), contract.registry.any_answers))
+    windows = echoes_paired(windows_of(list(parsed.positions), end_time, ids, answers))
+    unawaited = [(item, ids[id(item)]) for kind, item in parsed.positions if kind == "unawaited"]
+    windows = unawaited_set_aside(windows, unawaited, contract.registry.any_answers, timeout_s)
+    return throttles_merged(windows)
 
 
 def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connection, Parsed]:
@@ -138,8 +140,8 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
     effective = created.session if created is not None and (not sends or created.frame.time <= sends[0].time) else None
     opening = effective
     end_time = transcript.frames[-1].time if transcript.frames else 0.0
-    windows = paired_windows(parsed, contract, end_time)
     timeout = transcript.timeout_s
+    windows = paired_windows(parsed, contract, end_time, timeout)
     clean = [i == 0 or w.sent.time - windows[i - 1].sent.time >= timeout for i, w in enumerate(windows)]
     ids = [w.event_id for w in windows]
     own_ids = [i if ids.count(i) == 1 else None for i in ids]

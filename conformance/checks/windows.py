@@ -9,7 +9,7 @@ or makes its window uncertain; throttled attempts join their resend. Plain data,
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks.connection import Event, is_throttle
@@ -29,8 +29,6 @@ class Window:
     end: float
     close: Frame | None = None
     open: bool = True
-    #: Client events sent inside it that await no answer, with their event_id.
-    unawaited: list[tuple[Frame, str | None]] = field(default_factory=list)
     #: An error in it may be the answer of an unawaited event as well as its own.
     ambiguous: bool = False
 
@@ -54,7 +52,7 @@ def windows_of(
         elif kind == "event":
             current.events.append(item)
         elif kind == "unawaited":
-            current.unawaited.append((item, ids[id(item)]))
+            continue  # it awaits nothing: the window stays open (see `unawaited_set_aside`)
         else:
             current.end, current.open = item.time, False
             current.close = item if kind == "server-close" else None
@@ -76,27 +74,30 @@ def echoes_paired(windows: list[Window]) -> list[Window]:
     return windows
 
 
-def unawaited_set_aside(windows: list[Window], any_answers: tuple[str, ...]) -> list[Window]:
-    """An event that may answer any client event (`error`), arriving after a client event that
-    awaits no answer was sent in the window, is not certainly the window's own:
+def unawaited_set_aside(
+    windows: list[Window], unawaited: list[tuple[Frame, str | None]], any_answers: tuple[str, ...], timeout_s: float
+) -> list[Window]:
+    """An event that may answer any client event (`error`), arriving within the timeout of a client
+    event that awaits no answer (appended audio), is not certainly the window's own:
 
     - it is set aside (judged for its shape only) when it echoes that event's `event_id`, or when
-      the window's own event was answered before that event was sent;
+      the window's own event was answered before any such event was sent;
     - otherwise it is kept but the window is `ambiguous`: the checks that pair do not judge it.
     An error echoing the window's own `event_id` is its own.
     """
+    if not unawaited:
+        return windows
     for window in windows:
-        if not window.unawaited:
-            continue
         first_answer = min((e.frame.time for e in window.answers()), default=None)
         for event in list(window.events):
             if event.type not in any_answers or (window.event_id is not None and event.echo == window.event_id):
                 continue
-            before = [(f, i) for f, i in window.unawaited if f.time <= event.frame.time]
-            if not before:
+            time = event.frame.time
+            causes = [(f, i) for f, i in unawaited if time - timeout_s <= f.time <= time]
+            if not causes:
                 continue
-            if any(i is not None and event.echo == i for _, i in before) or (
-                first_answer is not None and first_answer < event.frame.time and first_answer <= before[0][0].time
+            if any(i is not None and event.echo == i for _, i in causes) or (
+                first_answer is not None and first_answer < time and first_answer <= causes[0][0].time
             ):
                 window.events.remove(event)
             else:
