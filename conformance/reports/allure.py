@@ -50,6 +50,8 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 GLOBALS_FILE = "realtime-conformance-globals.json"
 #: The fullName of results this suite wrote before, and of allure-pytest's copies of its items.
 OURS = re.compile(r"^realtime-conformance\.|(^|\.)test_requirements#test_requirement$")
+#: The suite's fixtures (and parameter), which allure-pytest records in containers of their own.
+OUR_FIXTURES = frozenset({"conformance", "requirement_id"})
 VERDICT_TITLE = {"conformant": "CONFORMANT", "non-conformant": "NON-CONFORMANT", "error": "NOT FULLY TESTED"}
 
 
@@ -275,7 +277,7 @@ def result_json(
         "testCaseId": key,
         "fullName": f"realtime-conformance.{dialect_of(outcome)}.{r.id}",
         "name": f"{r.id}: {r.title}",
-        "description": f"**{r.level}** — {r.title}\n\n> {r.source.quote}\n\n— {r.source.document}, at `{r.path}`\n\n"
+        "description": f"**{r.level}** — {r.title}\n\n> {r.source.quote}\n\n— {r.source.citation}; at `{r.path}`\n\n"
         f"Exercised by {result.exercised} exchange(s).",
         "labels": [
             {"name": "epic", "value": r.event},
@@ -367,8 +369,12 @@ def remove_ours(results_dir: Path) -> None:
             removed.add(str(doc.get("uuid")))
     for path in results_dir.glob("*-container.json"):  # allure-pytest's fixtures of those items
         doc = _read_json(path)
-        children = doc.get("children") if isinstance(doc, dict) else None
-        if isinstance(children, list) and children and set(map(str, children)) <= removed:
+        if not isinstance(doc, dict):
+            continue
+        children = doc.get("children") or []
+        fixtures = [f.get("name", "") for k in ("befores", "afters") for f in doc.get(k) or () if isinstance(f, dict)]
+        ours = bool(fixtures) and all(str(name).split("::")[0] in OUR_FIXTURES for name in fixtures)
+        if isinstance(children, list) and set(map(str, children)) <= removed and (children or ours):
             path.unlink()
     (results_dir / GLOBALS_FILE).unlink(missing_ok=True)
 
