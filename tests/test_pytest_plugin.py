@@ -192,7 +192,10 @@ def test_under_xdist_a_faulty_target_gets_the_serial_verdict_and_report(tmp_path
             reports[n] = report_of(tmp_path / f"r{n}")
     assert reports["2"] == reports["0"]
     assert {rid for rid, status in reports["0"]["statuses"].items() if status == "failed"} == {"EX-REFLECT"}
-    assert reports["0"]["junit"]["test_requirement[EX-REFLECT]"][0] == "failure"
+    kind, text = reports["0"]["junit"]["test_requirement[EX-REFLECT]"]
+    first = json.loads((tmp_path / "r0" / "summary.json").read_text(encoding="utf-8"))
+    violation = next(r for r in first["requirements"] if r["id"] == "EX-REFLECT")["violations"][0]["message"]
+    assert kind == "failure" and "EX-REFLECT" in text and violation.splitlines()[0] in text  # names the violation
     assert len(reports["0"]["allure"]) == len(CONTRACT.ids)
 
 
@@ -223,3 +226,15 @@ def test_with_allure_pytest_and_alluredir_each_requirement_has_exactly_one_resul
     assert sorted(r["fullName"].rsplit(".", 1)[-1] for r in results) == sorted(CONTRACT.ids)
     assert not (tmp_path / "reports" / "allure-results").exists()  # --alluredir named where they go
     assert not list((tmp_path / "shared").glob("*-container.json"))  # no fixture containers of allure-pytest's
+
+
+@pytest.mark.parametrize("n", ["0", "2"])
+def test_a_baseline_expected_failure_is_an_xfailed_item_and_the_session_passes(tmp_path: Path, n: str) -> None:
+    baseline = tmp_path / "expected-failures.yaml"
+    baseline.write_text("- id: EX-REFLECT\n  reason: tools are dropped, ticket 42\n", encoding="utf-8")
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        args = [f"{PREFIX}target", url, f"{PREFIX}expected-failures", str(baseline), f"{PREFIX}seed", "1"]
+        done = suite(tmp_path, *args, "-n", n, "-rx")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 xfailed" in done.stdout and f"{len(CONTRACT.ids) - 1} passed" in done.stdout
+    assert "XFAIL" in done.stdout and "expected failure (baseline" in done.stdout

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cli.plugin import ItemReports, report_requirement
+from conformance.cli.items import ItemReports
+from conformance.cli.plugin import report_requirement
 from conformance.contract import load_contract
 
 IDS = load_contract().ids
