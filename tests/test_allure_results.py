@@ -15,15 +15,8 @@ from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
 from conformance.mock.session import Action, Send
 from conformance.redact import NO_SECRETS
-from conformance.reports.allure import (
-    EXCHANGE_CHARS,
-    EXPECTED_FROM,
-    FRAME_CHARS,
-    GLOBALS_FILE,
-    exchange_text,
-    identity,
-    remove_ours,
-)
+from conformance.reports.allure import GLOBALS_FILE, identity, remove_ours
+from conformance.reports.evidence import EXCHANGE_CHARS, EXPECTED_FROM, FRAME_CHARS, exchange_text
 from conformance.transcript import Frame, Transcript
 from conformance.verdict.results import RequirementResult
 from tests.harness import documented, loopback_server, mock_thread, run_cli

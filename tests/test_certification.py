@@ -251,3 +251,25 @@ def test_bundle_folder_and_archive_hold_the_same_files(bundle: Path, tmp_path: P
     )
     assert listed == original
     shutil.rmtree(folder)
+
+
+def test_each_requirement_of_a_certificate_cites_an_upstream_url_or_says_it_has_none(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL only where the source document names one (the seed page's header); the project's notes name none,
+    and the certificate, `requirements` and the summary say so with the section, never leaving it blank."""
+    contract = load_contract()
+    summary = json.loads((unpacked(bundle, tmp_path) / "summary.json").read_text(encoding="utf-8"))
+    cited = {r["id"]: r["source"] for r in summary["requirements"]}
+    assert set(cited) == set(contract.ids)
+    for requirement in contract.requirements:
+        source = cited[requirement.id]
+        assert source["section"] and source["section"] in source["citation"], requirement.id
+        if requirement.source.document == "spec-notes":
+            assert "url" not in source and source["citation"].startswith("no upstream URL: project notes")
+        else:
+            assert source["url"].startswith("https://") and source["url"] in source["citation"]
+    assert main(["requirements"]) == 0
+    listed = capsys.readouterr().out
+    for requirement in contract.requirements:
+        assert f"{requirement.id}  " in listed and requirement.source.citation in listed

@@ -16,7 +16,8 @@ import pytest
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.reports.allure import identity
-from conformance.reports.html import allure_cli
+from conformance.reports.html import VERDICT_MARKS, allure_cli, allure_config, verdict_logo
+from conformance.reports.summary import VERDICT_COLORS
 from tests.harness import mock_thread, run_cli
 
 CHROMIUM_ARGS = [
@@ -28,6 +29,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+#: The colour the browser drew at the logo's left edge, mid-height (clear of the mark in its middle).
+SAMPLE_LOGO = """(img) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0);
+    return Array.from(context.getImageData(4, Math.floor(canvas.height / 2), 1, 1).data);
+}"""
 
 
 def need(thing: object, what: str) -> None:
@@ -83,6 +94,14 @@ def test_report_in_chromium_puts_the_verdict_first_and_shows_the_evidence(
             body = page.inner_text("body")
             # the verdict is the report's name: read before the success-rate ring and the counts
             assert "NON-CONFORMANT — Realtime API conformance" in body
+            # and its logo, the header's first thing, left of the (green, pass-rate) ring: red, as the badge
+            logo = page.locator("img[alt='report logo']").first
+            ring = page.get_by_text(re.compile(r"^\d+(\.\d+)?%$")).first
+            logo_box, ring_box = logo.bounding_box(), ring.bounding_box()
+            assert logo_box is not None and ring_box is not None and logo_box["x"] < ring_box["x"]
+            assert logo_box["y"] <= ring_box["y"] + ring_box["height"]
+            drawn = page.evaluate(SAMPLE_LOGO, logo.element_handle())
+            assert drawn == [int(VERDICT_COLORS["non-conformant"][i : i + 2], 16) for i in (1, 3, 5)] + [255]
             assert body.index("NON-CONFORMANT") < body.index("%") < body.index("Passed")
             assert re.search(r"Global Errors\s*1", body)  # the verdict line, on the first page too
             shown = counts_on_page(body)
@@ -223,3 +242,15 @@ def test_canary_secret_appears_in_no_output(
     assert any(p.name == "allure-report.html" for p in files) or allure_cli() is None
     for path in files:
         assert canary.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("verdict", sorted(VERDICT_MARKS))
+def test_each_verdict_has_its_own_logo_in_its_colour(verdict: str, tmp_path: Path) -> None:
+    import base64
+
+    logo = verdict_logo(verdict)
+    svg = base64.b64decode(logo.removeprefix("data:image/svg+xml;base64,")).decode()
+    assert f'fill="{VERDICT_COLORS[verdict]}"' in svg and VERDICT_MARKS[verdict] in svg
+    options = allure_config(tmp_path, tmp_path / "out", False, False, "x", verdict)["plugins"]["awesome"]["options"]
+    assert options["logo"] == logo
+    assert "logo" not in allure_config(tmp_path, tmp_path / "out", False, False, "x")["plugins"]["awesome"]["options"]

@@ -161,3 +161,80 @@ def test_cli_and_plugin_give_the_same_verdict_for_the_same_seed(
     assert by_plugin["verdict"] == by_cli["verdict"] and by_plugin["seed"] == by_cli["seed"] == seed
     assert statuses(by_plugin) == statuses(by_cli)
     assert cli == (1 if fault == "drops-tools" or strict else 0)
+
+
+def report_of(report: Path) -> dict[str, Any]:
+    """What a QA lead reads of a report dir: verdict and statuses, each JUnit item's kind and text, the Allure
+    results (one per requirement, no copies), and the transcript files."""
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    cases = {}
+    for case in ET.parse(report / "junit.xml").getroot().iter("testcase"):
+        kinds = [child for child in case if child.tag in ("failure", "error", "skipped")]
+        cases[case.get("name")] = (kinds[0].tag, kinds[0].get("message", "")) if kinds else ("passed", "")
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in (report / "allure-results").glob("*-result.json")]
+    allure = sorted((r["fullName"], r["status"]) for r in results)
+    assert len({r["testCaseId"] for r in results}) == len(results)  # no requirement twice
+    files = sorted(p.name for p in (report / "transcripts").glob("*.jsonl"))
+    shown = {"verdict": summary["verdict"], "statuses": statuses(summary), "junit": cases, "allure": allure}
+    return {**shown, "files": files}
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_under_xdist_a_faulty_target_gets_the_serial_verdict_and_report(tmp_path: Path, seed: int) -> None:
+    """`-n 2` runs the exchanges once (in the controller) and gives what `-n 0` gives: the same exit code,
+    items and report files. Seeds 1-3 here; RC_SEEDS=1-10 sweeps ten."""
+    common = [f"{PREFIX}seed", str(seed), f"{PREFIX}profile", "full", f"{PREFIX}connections", "6"]
+    reports = {}
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        for n in ("0", "2"):
+            done = suite(tmp_path, f"{PREFIX}target", url, f"{PREFIX}report-dir", f"r{n}", *common, "-n", n)
+            assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+            reports[n] = report_of(tmp_path / f"r{n}")
+    assert reports["2"] == reports["0"]
+    assert {rid for rid, status in reports["0"]["statuses"].items() if status == "failed"} == {"EX-REFLECT"}
+    kind, text = reports["0"]["junit"]["test_requirement[EX-REFLECT]"]
+    first = json.loads((tmp_path / "r0" / "summary.json").read_text(encoding="utf-8"))
+    violation = next(r for r in first["requirements"] if r["id"] == "EX-REFLECT")["violations"][0]["message"]
+    assert kind == "failure" and "EX-REFLECT" in text and violation.splitlines()[0] in text  # names the violation
+    assert len(reports["0"]["allure"]) == len(CONTRACT.ids)
+
+
+@pytest.mark.parametrize("target", ["embedded mock", "unreachable"])
+def test_under_xdist_the_embedded_mock_and_an_unreachable_target_exit_as_serial(tmp_path: Path, target: str) -> None:
+    args = [f"{PREFIX}seed", "1"]
+    if target == "unreachable":
+        args += [f"{PREFIX}target", f"ws://127.0.0.1:{free_port()}/v1/realtime", f"{PREFIX}connect-retries", "0"]
+    done = {n: suite(tmp_path, *args, f"{PREFIX}report-dir", f"r{n}", "-n", n) for n in ("0", "2")}
+    expected = 0 if target == "embedded mock" else 3
+    for n, run in done.items():
+        assert run.returncode == expected, (n, run.stdout[-3000:], run.stderr[-2000:])
+        assert run.stdout.count("realtime-conformance verdict:") == 1  # one run, by the controller only
+    first, second = report_of(tmp_path / "r0"), report_of(tmp_path / "r2")
+    if target == "unreachable":  # the port, hence the message, is the same; the transcripts are none
+        assert all(kind == "error" for kind, _ in first["junit"].values())
+    assert second == first
+
+
+@pytest.mark.parametrize("n", ["0", "2"])
+def test_with_allure_pytest_and_alluredir_each_requirement_has_exactly_one_result(tmp_path: Path, n: str) -> None:
+    """allure-pytest (installed with the suite) writes a result of its own for each pytest item it sees; the
+    suite's results replace those copies, so --alluredir holds one result per requirement, written by us."""
+    pytest.importorskip("allure_pytest")
+    done = suite(tmp_path, f"{PREFIX}seed", "1", "--alluredir", "shared", "-n", n)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "shared").glob("*-result.json")]
+    assert sorted(r["fullName"].rsplit(".", 1)[-1] for r in results) == sorted(CONTRACT.ids)
+    assert not (tmp_path / "reports" / "allure-results").exists()  # --alluredir named where they go
+    assert not list((tmp_path / "shared").glob("*-container.json"))  # no fixture containers of allure-pytest's
+
+
+@pytest.mark.parametrize("n", ["0", "2"])
+def test_a_baseline_expected_failure_is_an_xfailed_item_and_the_session_passes(tmp_path: Path, n: str) -> None:
+    baseline = tmp_path / "expected-failures.yaml"
+    baseline.write_text("- id: EX-REFLECT\n  reason: tools are dropped, ticket 42\n", encoding="utf-8")
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        args = [f"{PREFIX}target", url, f"{PREFIX}expected-failures", str(baseline), f"{PREFIX}seed", "1"]
+        done = suite(tmp_path, *args, "-n", n, "-rx")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 xfailed" in done.stdout and f"{len(CONTRACT.ids) - 1} passed" in done.stdout
+    assert "XFAIL" in done.stdout and "expected failure (baseline" in done.stdout

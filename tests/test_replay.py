@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import xml.etree.ElementTree as ET
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 
 from conformance.cli.main import main
+from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL
 from tests.harness import ServerThread, serving
 
+CONTRACT = load_contract()
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
 
 
@@ -63,26 +66,59 @@ def recorded(tmp_path: Path) -> Path:
 def test_replay_against_the_faulty_server_fails_exactly_its_requirement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    report = tmp_path / "replayed"
     with ServerThread(faulty_server) as url:
-        code = main(["replay", str(recorded(tmp_path)), "--target", url, *FAST])
+        code = main(["replay", str(recorded(tmp_path)), "--target", url, "--report-dir", str(report), *FAST])
     out = capsys.readouterr().out
     failed = {line.split()[2] for line in out.splitlines() if line.startswith("failed ")}
     assert code == 1 and failed == {"EX-REFLECT"}, out
     assert "replay: non-conformant" in out and "1 client frame(s) re-sent" in out
+    assert_report(report, "non-conformant", {"EX-REFLECT"})
 
 
-def test_replay_against_a_conforming_server_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def assert_report(report: Path, verdict: str, failed: set[str]) -> None:
+    """The replay's report dir holds what a run's holds, agreeing with the verdict printed."""
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] == verdict
+    assert {r["id"] for r in summary["requirements"] if r["status"] == "failed"} == failed
+    junit = ET.parse(report / "junit.xml").getroot()
+    cases = list(junit.iter("testcase"))
+    assert len(cases) == len(CONTRACT.ids)
+    junit_failed = {c.get("name", "")[len("test_requirement[") : -1] for c in cases if c.find("failure") is not None}
+    assert junit_failed == failed
+    properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert properties["realtime-conformance.verdict"] == verdict
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in (report / "allure-results").glob("*-result.json")]
+    assert sorted(r["fullName"].rsplit(".", 1)[-1] for r in results) == sorted(CONTRACT.ids)
+    assert {r["fullName"].rsplit(".", 1)[-1] for r in results if r["status"] == "failed"} == failed
+    assert (report / "transcripts" / "all.jsonl").stat().st_size > 0
+    for violation in (v for r in summary["requirements"] for v in r["violations"]):
+        assert (report / violation["transcript"]).is_file()
+
+
+def test_replay_against_a_conforming_server_passes_and_reports_into_reports_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["replay", str(recorded(tmp_path)), "--target", "mock", *FAST]) == 0
     assert "replay: conformant" in capsys.readouterr().out
+    assert_report(tmp_path / "reports" / "replay", "conformant", set())  # the default: beside a run's reports/
+    assert not (tmp_path / "reports" / "summary.json").exists()
 
 
 def test_replay_against_nothing_listening_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert main(["replay", str(recorded(tmp_path)), "--target", f"ws://127.0.0.1:{port}/", *FAST]) == 3
+    report = tmp_path / "replayed"
+    args = ["replay", str(recorded(tmp_path)), "--target", f"ws://127.0.0.1:{port}/", "--report-dir", str(report)]
+    assert main([*args, *FAST]) == 3
     err = capsys.readouterr().err
     assert "could not be tested" in err and "Traceback" not in err
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))  # what ran is still reported
+    assert summary["verdict"] == "error" and summary["error"]["kind"] == "refused"
+    errors = [c for c in ET.parse(report / "junit.xml").getroot().iter("testcase") if c.find("error") is not None]
+    assert len(errors) == len(CONTRACT.ids)
 
 
 def test_replay_of_a_report_transcript_reproduces_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,16 +127,19 @@ def test_replay_of_a_report_transcript_reproduces_the_run(tmp_path: Path, capsys
         assert main(["run", "--target", url, "--report-dir", str(report), "--no-html", "--quiet", *FAST]) == 1
         failing = sorted((report / "transcripts").glob("[0-9]*.jsonl"))
         assert failing
+        before = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
         capsys.readouterr()
-        assert main(["replay", str(failing[0]), "--target", url, *FAST]) == 1
+        assert main(["replay", str(failing[0]), "--target", url, "--report-dir", str(report / "replay"), *FAST]) == 1
     assert "EX-REFLECT" in capsys.readouterr().out
+    assert all(p.read_bytes() == content for p, content in before.items())  # the run's report is untouched
+    assert_report(report / "replay", "non-conformant", {"EX-REFLECT"})
 
 
 @pytest.mark.parametrize("content", ["", "not json\n", '{"transcript": 1, "timeout_s": 1}\n'])
 def test_replay_of_an_unusable_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(content, encoding="utf-8")
-    assert main(["replay", str(path), "--target", "mock"]) == 2
+    assert main(["replay", str(path), "--target", "mock", "--report-dir", str(tmp_path / "replayed")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
@@ -119,5 +158,5 @@ def test_replay_of_a_certification_bundle_reads_its_transcripts(
         with tarfile.open(source, "w:gz") as archive:
             archive.add(tmp_path / "bundle" / "certificate", arcname="certificate")
     with ServerThread(faulty_server) as url:
-        assert main(["replay", str(source), "--target", url, *FAST]) == 1
+        assert main(["replay", str(source), "--target", url, "--report-dir", str(tmp_path / "replayed"), *FAST]) == 1
     assert "EX-REFLECT" in capsys.readouterr().out

@@ -30,7 +30,7 @@ from conformance.certify import (
     verify,
     write_bundle,
 )
-from conformance.checks import Violation, judge_all
+from conformance.checks import Violation
 from conformance.cli.config import ConfigError, apply_config
 from conformance.cli.options import (
     KEYGEN_OPTIONS,
@@ -51,15 +51,14 @@ from conformance.cli.settings_check import (
 )
 from conformance.contract import load_contract, spec_hash
 from conformance.generate.corpus import draw_ahead
-from conformance.generate.plan import Plan
 from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.reports.html import render_html
 from conformance.run.distribute import ShardCollector, ShardSpec
-from conformance.run.engine import Settings, finish, new_seed, target_for, target_url
+from conformance.run.engine import Settings, finish, new_seed
 from conformance.run.recorder import judge_file
-from conformance.run.runner import run_plans
+from conformance.run.replay import replay, replay_plans
 from conformance.staging import Staging
 from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
@@ -107,10 +106,10 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     print(f"{'ID':<{width}}  LEVEL   SCOPE     PATH                               TITLE")
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
-    sources = sorted({(r.source.document, r.source.url or "names no URL") for r in contract.requirements})
     print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
-    for document, url in sources:
-        print(f"source {document}: {url} (each requirement's section and quote: --format json)")
+    print("sources (each requirement's quote: --format json):")
+    for r in contract.requirements:
+        print(f"{r.id:<{width}}  {r.source.citation}")
     return Exit.CONFORMANT
 
 
@@ -535,6 +534,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return Exit.NON_CONFORMANT
 
 
+REPLAY_REPORT_DIR = "reports/replay"
 #: `replay`: the transcript file and the run options that say where and how to send (from the one table).
 REPLAY_RUN_OPTIONS = (
     "target",
@@ -558,6 +558,11 @@ REPLAY_OPTIONS = (
         metavar="FILE",
     ),
     *(o for o in RUN_OPTIONS if o.name in REPLAY_RUN_OPTIONS),
+    *(  # its own report dir, so a replay never overwrites the run's report
+        replace(o, default=REPLAY_REPORT_DIR, help=f"where the replay's reports go (default: {REPLAY_REPORT_DIR}/)")
+        for o in RUN_OPTIONS
+        if o.name == "report-dir"
+    ),
 )
 BUNDLE_TRANSCRIPTS = "transcripts/all.jsonl"
 
@@ -590,39 +595,31 @@ def replay_text(path: Path) -> str:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-send each recorded connection's client frames to the target, in order, and judge what comes back."""
+    from conformance.cli.plugin import write_report  # not at the top: pytest imports it first (see run_into)
+
     path = Path(args.file)
     try:
-        transcripts = parse_jsonl(replay_text(path), default_timeout_s=args.timeout)
+        plans = replay_plans(parse_jsonl(replay_text(path), default_timeout_s=args.timeout))
     except TranscriptError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    plans = [
-        Plan(t.label or f"replay-{index}", tuple(f.text for f in t.frames if f.direction == "client" and f.text))
-        for index, t in enumerate(transcripts, start=1)
-    ]
-    plans = [plan for plan in plans if plan.updates]
     if not plans:
         raise UsageError(f"{path}: no client frame to replay")
     values = {o.dest: o.argparse_kwargs(o.default)["default"] for o in RUN_OPTIONS if not o.positional}
     values.update({o.dest: getattr(args, o.dest) for o in REPLAY_OPTIONS if not o.positional})
     settings = settings_from(argparse.Namespace(**values))
     safe = redactor(settings.auth.secrets)
-
-    async def replay() -> Any:
-        async with target_url(settings) as url:
-            return await run_plans(plans, target_for(settings, url))
-
-    log = asyncio.run(replay())
-    contract = load_contract(settings.model_names or None)
-    decision = decide(contract, judge_all(log.transcripts, contract), Policy(settings.strict))
-    print_results(list(decision.results), safe)
+    report_dir = Path(args.report_dir)
+    outcome = replay(settings, plans, report_dir / "transcripts")
+    write_report(outcome, report_dir)
+    print_results(outcome.results, safe)
     sent = sum(len(p.updates) for p in plans)
-    where = safe.url(public_url(settings.target, settings.auth.secrets))
-    if log.failure is not None:
-        fail(safe.text(f"replay: the target could not be tested: {log.failure.message}"))
+    where = safe.url(outcome.url)
+    if outcome.failure is not None:
+        fail(safe.text(f"replay: the target could not be tested: {outcome.failure.message}; report: {report_dir}"))
         return Exit.UNREACHABLE
-    verdict = decision.verdict
-    print(f"replay: {verdict} — {len(plans)} connection(s), {sent} client frame(s) re-sent to {where}")
-    return Exit.CONFORMANT if verdict == "conformant" else Exit.NON_CONFORMANT
+    print(f"replay: {outcome.verdict} — {len(plans)} connection(s), {sent} client frame(s) re-sent to {where}")
+    print(f"report: {report_dir}")
+    return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -703,8 +700,10 @@ def parser() -> argparse.ArgumentParser:
         help="re-send a transcript's client frames to a target and judge the answers",
         description="Reproduce a failure in one command: each recorded connection of FILE (a report's "
         "transcripts/*.jsonl, or a certification bundle) is opened again on --target and its client frames are "
-        "sent in order; the answers are judged as `run` judges them. Exit codes as for run: 0 conformant, "
-        "1 non-conformant, 2 usage error, 3 target unreachable.",
+        "sent in order; the answers are judged as `run` judges them and reported as `run` reports them (summary.json, "
+        f"junit.xml, allure-results/, transcripts/) into --report-dir, by default {REPLAY_REPORT_DIR}/ so the run's "
+        "own report is never overwritten. Exit codes as for run: 0 conformant, 1 non-conformant, 2 usage error, "
+        "3 target unreachable.",
     )
     add_options(replay, REPLAY_OPTIONS)
     replay.set_defaults(func=cmd_replay)

@@ -32,6 +32,10 @@ Scope = Literal["event", "exchange"]
 __all__ = ["ContractError", "EventRegistry", "EventRequirements", "EventType"]
 
 
+#: The copy of each source document in conformance/spec/sources/.
+SOURCE_FILES = {"seed": "seed-session-updated.txt", "spec-notes": "spec-notes.md"}
+
+
 @dataclass(frozen=True)
 class Source:
     """The sentence of a document a requirement comes from."""
@@ -41,8 +45,17 @@ class Source:
     section: str = ""  # the document's heading the quote is under
     url: str | None = None  # the upstream page, only where the document names it (the seed's header)
 
+    @property
+    def citation(self) -> str:
+        """Where the rule comes from, in one line: the upstream URL where the document names one, and
+        never an invented one (spec-notes names none: it is the project's own notes)."""
+        file = SOURCE_FILES[self.document]
+        if self.url:
+            return f"{self.url} (in {file}, section {self.section!r})"
+        return f"no upstream URL: project notes ({file}), section {self.section!r}"
+
     def to_json(self) -> dict[str, str]:
-        doc = {"document": self.document, "quote": self.quote, "section": self.section}
+        doc = {"document": self.document, "quote": self.quote, "section": self.section, "citation": self.citation}
         return doc | ({"url": self.url} if self.url else {})
 
 

@@ -8,6 +8,7 @@ rendering says so in one line and how to render later.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 
 from conformance import progress
 from conformance.reports.allure import VERDICT_TITLE, allure3_categories
+from conformance.reports.summary import VERDICT_COLORS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The Allure CLI version; package.json pins the same one for a checkout (a test keeps them equal).
@@ -109,16 +111,37 @@ def cli_or_install(report_dir: Path) -> tuple[list[str] | None, str | None]:
     )
 
 
-def verdict_of_results(results: Path) -> str:
-    """The verdict line the results recorded (conformance.reports.allure writes it), for the report's title."""
+def recorded_verdict(results: Path) -> str | None:
+    """The verdict the results recorded (conformance.reports.allure writes it), or None."""
     try:
-        recorded = json.loads((results / "verdict.json").read_text(encoding="utf-8"))
-        return f"{VERDICT_TITLE[recorded['verdict']]} — "
+        verdict = json.loads((results / "verdict.json").read_text(encoding="utf-8"))["verdict"]
     except (OSError, ValueError, KeyError, TypeError):
-        return ""
+        return None
+    return verdict if verdict in VERDICT_TITLE else None
 
 
-def allure_config(report_dir: Path, output: Path, single_file: bool, history: bool, name: str) -> dict[str, Any]:
+#: The mark drawn in the verdict's logo: a tick, a cross, an exclamation mark.
+VERDICT_MARKS = {
+    "conformant": "M14 25l7 7 13-15",
+    "non-conformant": "M16 16l16 16M32 16L16 32",
+    "error": "M24 12v15M24 34v2",
+}
+
+
+def verdict_logo(verdict: str) -> str:
+    """The report's logo (the first thing in its header): the verdict's colour and mark, as a data: URI."""
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48" viewBox="0 0 48 48">'
+        f'<title>{VERDICT_TITLE[verdict]}</title><rect width="48" height="48" rx="8" fill="{VERDICT_COLORS[verdict]}"/>'
+        f'<path d="{VERDICT_MARKS[verdict]}" stroke="#fff" stroke-width="5" stroke-linecap="round" fill="none"/></svg>'
+    )
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def allure_config(
+    report_dir: Path, output: Path, single_file: bool, history: bool, name: str, verdict: str | None = None
+) -> dict[str, Any]:
+    """The allurerc: the verdict names the report and is its logo, so it is what a reader sees first."""
     config: dict[str, Any] = {
         "name": name,
         "output": str(output.resolve()),
@@ -129,6 +152,7 @@ def allure_config(report_dir: Path, output: Path, single_file: bool, history: bo
                     "reportName": name,
                     "singleFile": single_file,
                     "groupBy": ["epic", "feature", "story"],
+                    **({"logo": verdict_logo(verdict)} if verdict else {}),
                 }
             }
         },
@@ -152,13 +176,14 @@ def render_html(
     cli, problem = cli_or_install(shown_as or report_dir)
     if cli is None:
         return problem
-    name = f"{verdict_of_results(results)}Realtime API conformance"
+    verdict = recorded_verdict(results)
+    name = f"{VERDICT_TITLE[verdict]} — Realtime API conformance" if verdict else "Realtime API conformance"
     single_dir = report_dir / "allure-single"
     for output, single in ((report_dir / "allure-report", False), (single_dir, True)):
         shutil.rmtree(output, ignore_errors=True)
         config_path = report_dir / f".allurerc-{'single' if single else 'site'}.json"
         # history is appended once per run, by the multi-file rendering only
-        config = allure_config(report_dir, output, single, history and not single, name)
+        config = allure_config(report_dir, output, single, history and not single, name, verdict)
         config_path.write_text(json.dumps(config), encoding="utf-8")
         command = [*cli, "generate", str(results.resolve()), "--config", str(config_path.resolve())]
         node = node_binary()

@@ -1,4 +1,5 @@
-"""Reports: summary.json and transcripts (the Allure results: `reports.allure`; its HTML: `reports.html`).
+"""Reports: summary.json and transcripts (JUnit's properties: `reports.junit`; the Allure results: `reports.allure`,
+their evidence `reports.evidence`; the HTML: `reports.html`).
 
 Everything written here comes from an `Outcome`, whose frames are raw (they were judged as they
 came): every text that came from the target or the user goes through the run's `Redactor` on its
@@ -42,42 +43,91 @@ def evidence(frame: Frame | None, safe: Redactor) -> str | None:
     return f"{text[:EVIDENCE_CHARS]}… [{len(text) - EVIDENCE_CHARS} more characters: see the transcript]"
 
 
+def requirement_entry(result: RequirementResult, files: dict[str, str], safe: Redactor) -> dict[str, Any]:
+    """One requirement of summary.json: what it is, where it comes from, how it fared and the evidence."""
+    violations = []
+    for v in result.violations:
+        entry: dict[str, Any] = {
+            "message": safe.mask(v.message),
+            "path": safe.mask(v.path),
+            "sent": evidence(v.sent, safe),
+            "received": evidence(v.received, safe),
+        }
+        if v.connection in files:
+            entry["transcript"] = f"transcripts/{files[v.connection]}"
+        violations.append(entry)
+    r = result.requirement
+    item: dict[str, Any] = {
+        "id": r.id,
+        "level": r.level,
+        "path": r.path,
+        "title": r.title,
+        "source": r.source.to_json(),
+        "status": result.status,
+        "exchanges": result.exercised,
+        "violations": violations,
+    }
+    if result.omitted:  # evidence is kept for the first violations only; the rest are counted
+        item["violations_omitted"] = result.omitted
+    if result.reason:
+        item["reason"] = safe.mask(result.reason)
+    if result.not_applicable:
+        item["not_applicable"] = True
+    return item
+
+
+def error_entry(outcome: Outcome, safe: Redactor) -> dict[str, str] | None:
+    """Why the target was not (fully) tested, by kind, or None."""
+    if outcome.failure is not None:
+        return {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
+    if outcome.incomplete is None:
+        return None
+    why = (
+        ("internal", outcome.internal_error is not None),
+        ("interrupted", outcome.interrupted),
+        ("cut", bool(outcome.log.cut)),
+        ("aborted", bool(outcome.log.aborted)),
+    )
+    kind = next((k for k, applies in why if applies), "incomplete")
+    return {"kind": kind, "message": safe.mask(outcome.incomplete)}
+
+
+def run_facts(outcome: Outcome, safe: Redactor) -> dict[str, Any]:
+    """What bounded or shaped the run: byte limits, what was not reached, throttling, selection, shrinking."""
+    log = outcome.log
+    facts: dict[str, Any] = {
+        "limits": {
+            "max_connection_bytes": outcome.settings.max_connection_bytes,
+            "max_run_bytes": outcome.settings.max_run_bytes,
+            "received_bytes": log.received_bytes,
+            "cut": [{"connection": c.connection, "reason": c.reason} for c in log.cut],
+        }
+    }
+    if log.unreached_connections or log.unsent_updates:
+        facts["not_reached"] = {"connections": log.unreached_connections, "updates": log.unsent_updates}
+    if log.throttled:
+        facts["throttling"] = {"errors": log.throttled, "backoff_s": round(log.throttled_s, 3)}
+    if outcome.baseline is not None:
+        facts["baseline"] = safe.value(outcome.baseline.to_json())
+    if outcome.settings.selected is not None:
+        facts["selected"] = list(outcome.settings.selected)
+    if outcome.shrunk:
+        facts["minimal_failures"] = [
+            {
+                "requirement": s.requirement,
+                "updates": [safe.mask(u) for u in s.updates],
+                "transcript": f"transcripts/minimal-{s.requirement}.jsonl",
+            }
+            for s in outcome.shrunk
+        ]
+    return facts
+
+
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     """summary.json's document; what came from the target or the user is masked."""
     contract = load_contract(outcome.settings.model_names or None)
     safe = redactor_of(outcome)
-    requirements = []
-    for result in outcome.results:
-        violations = []
-        for v in result.violations:
-            label = v.connection
-            entry: dict[str, Any] = {
-                "message": safe.mask(v.message),
-                "path": safe.mask(v.path),
-                "sent": evidence(v.sent, safe),
-                "received": evidence(v.received, safe),
-            }
-            if label in files:
-                entry["transcript"] = f"transcripts/{files[label]}"
-            violations.append(entry)
-        r = result.requirement
-        item: dict[str, Any] = {
-            "id": r.id,
-            "level": r.level,
-            "path": r.path,
-            "title": r.title,
-            "source": r.source.to_json(),
-            "status": result.status,
-            "exchanges": result.exercised,
-            "violations": violations,
-        }
-        if result.omitted:  # evidence is kept for the first violations only; the rest are counted
-            item["violations_omitted"] = result.omitted
-        if result.reason:
-            item["reason"] = safe.mask(result.reason)
-        if result.not_applicable:
-            item["not_applicable"] = True
-        requirements.append(item)
+    requirements = [requirement_entry(result, files, safe) for result in outcome.results]
     counts = {s: sum(1 for r in outcome.results if r.status == s) for s in ("passed", "failed", "skipped")}
     doc: dict[str, Any] = {
         "suite": {"name": "realtime-conformance", "version": __version__},
@@ -103,46 +153,14 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     }
     if outcome.judgement.unpaired:
         doc["counts"]["unpaired_exchanges"] = outcome.judgement.unpaired
-    if outcome.failure is not None:
-        doc["error"] = {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
-    elif outcome.incomplete is not None:
-        why = (
-            ("internal", outcome.internal_error is not None),
-            ("interrupted", outcome.interrupted),
-            ("cut", bool(outcome.log.cut)),
-            ("aborted", bool(outcome.log.aborted)),
-        )
-        kind = next((k for k, applies in why if applies), "incomplete")
-        doc["error"] = {"kind": kind, "message": safe.mask(outcome.incomplete)}
-    doc["limits"] = {
-        "max_connection_bytes": outcome.settings.max_connection_bytes,
-        "max_run_bytes": outcome.settings.max_run_bytes,
-        "received_bytes": outcome.log.received_bytes,
-        "cut": [{"connection": c.connection, "reason": c.reason} for c in outcome.log.cut],
-    }
-    if outcome.log.unreached_connections or outcome.log.unsent_updates:
-        doc["not_reached"] = {
-            "connections": outcome.log.unreached_connections,
-            "updates": outcome.log.unsent_updates,
-        }
-    if outcome.log.throttled:
-        doc["throttling"] = {"errors": outcome.log.throttled, "backoff_s": round(outcome.log.throttled_s, 3)}
+    error = error_entry(outcome, safe)
+    if error is not None:
+        doc["error"] = error
+    doc.update(run_facts(outcome, safe))
     if outcome.baseline is not None:
-        doc["baseline"] = safe.value(outcome.baseline.to_json())
         for item in requirements:
             if item["id"] in outcome.baseline.expected:
                 item["expected_failure"] = True
-    if outcome.settings.selected is not None:
-        doc["selected"] = list(outcome.settings.selected)
-    if outcome.shrunk:
-        doc["minimal_failures"] = [
-            {
-                "requirement": s.requirement,
-                "updates": [safe.mask(u) for u in s.updates],
-                "transcript": f"transcripts/minimal-{s.requirement}.jsonl",
-            }
-            for s in outcome.shrunk
-        ]
     return doc
 
 
@@ -194,52 +212,6 @@ def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
     return doc
 
 
-#: The dialect whose contract judged the run (the seed's; the only one so far).
-DIALECT = "yandex"
-
-
-def annotate_junit(path: Path, outcome: Outcome) -> None:
-    """Put the verdict, seed, target, dialect and spec hash in junit.xml's <properties>, and record an
-    <error> when the target could not be fully tested, so no JUnit consumer shows such a run green."""
-    import xml.etree.ElementTree as ET
-
-    safe = redactor_of(outcome)
-    tree = ET.parse(path)
-    root = tree.getroot()
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    if not suites:
-        return
-    suite = suites[0]
-    properties = suite.find("properties")
-    if properties is None:
-        properties = ET.Element("properties")
-        suite.insert(0, properties)
-    facts = {
-        "realtime-conformance.verdict": outcome.verdict,
-        "realtime-conformance.seed": str(outcome.seed),
-        "realtime-conformance.target": safe.url(outcome.url),  # never with credentials
-        "realtime-conformance.target-kind": outcome.settings.kind,
-        "realtime-conformance.profile": outcome.settings.profile,
-        "realtime-conformance.dialect": DIALECT,
-        "realtime-conformance.spec-hash": spec_hash(),
-        "realtime-conformance.version": __version__,
-    }
-    for name, value in facts.items():
-        ET.SubElement(properties, "property", name=name, value=value)
-    errors = suite.findall(".//error")
-    if outcome.incomplete is not None and not errors:
-        case = ET.SubElement(suite, "testcase", classname="realtime-conformance", name="target fully tested", time="0")
-        why = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in safe.text(outcome.incomplete))
-        error = ET.SubElement(case, "error", message=f"not fully tested: {why[:1000]}")
-        error.text = why
-        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
-        suite.set("errors", str(int(suite.get("errors", "0")) + 1))
-        if root is not suite and root.get("errors") is not None:
-            root.set("errors", str(int(root.get("errors", "0")) + 1))
-            root.set("tests", str(int(root.get("tests", "0")) + 1))
-    tree.write(path, encoding="utf-8", xml_declaration=True)
-
-
 def markdown(doc: dict[str, Any]) -> str:
     """The summary as Markdown: verdict first, then what failed, then the counts."""
     counts = doc["counts"]
@@ -273,12 +245,16 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The verdict's colour wherever it is drawn (the badge, the HTML report's logo).
+VERDICT_COLORS = {"conformant": "#4c1", "non-conformant": "#e05d44", "error": "#9f9f9f"}
+
+
 def badge(doc: dict[str, Any]) -> str:
     """A shields-style SVG: the verdict and passed/total."""
     counts = doc["counts"]
     total = counts["requirements_passed"] + counts["requirements_failed"] + counts["requirements_skipped"]
     label, value = "realtime conformance", f"{doc['verdict']} {counts['requirements_passed']}/{total}"
-    color = {"conformant": "#4c1", "non-conformant": "#e05d44", "error": "#9f9f9f"}[doc["verdict"]]
+    color = VERDICT_COLORS[doc["verdict"]]
     left, right = 6 * len(label) + 12, 6 * len(value) + 12
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + right}" height="20" role="img" '

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -307,8 +307,10 @@ def run_shard(
     shards: int = 1,
     progress: Callable[[str], None] = lambda _: None,
     directory: Path | None = None,
+    plans: Sequence[Plan] | None = None,
 ) -> Shard:
-    """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them).
+    """Run every `shards`-th plan starting at `shard` (a pytest-xdist worker's share, or all of them);
+    `plans` given (a replay) are run instead of the profile's.
 
     Each connection is judged and written to `directory` (a new temporary one if None) as it ends.
     """
@@ -318,13 +320,13 @@ def run_shard(
     try:
         with signals.armed():
             shown.begin("drawing")
-            plans = plans_for(settings, seed).every(shard, shards)
+            chosen = plans if plans is not None else plans_for(settings, seed).every(shard, shards)
             shown.end("drawing")
     except KeyboardInterrupt:  # Ctrl-C while the corpus is drawn: nothing ran, and that is reported
         result.interrupted = True
         return result
     updates = 0
-    for plan in plans:  # one pass over the plans for their labels; they are read again as they are run
+    for plan in chosen:  # one pass over the plans for their labels; they are read again as they are run
         result.planned.append(plan.label)
         updates += len(plan.updates)
     # Shard k runs plans k, k + n, k + 2n…: its i-th plan is plan number i * n + k of the run.
@@ -350,7 +352,7 @@ def run_shard(
         async with target_url(settings) as url:
             if settings.kind == "mock":
                 result.url = url
-            await run_plans(plans, target_for(settings, url), settings.concurrency, on_done, result.log)
+            await run_plans(chosen, target_for(settings, url), settings.concurrency, on_done, result.log)
 
     try:
         with signals.armed():

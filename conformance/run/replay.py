@@ -1,0 +1,39 @@
+"""A replay: the client frames of recorded connections sent again to a target, judged as a run judges them.
+
+It is a run whose plans are the recorded connections (no drawing, no shrinking): its `Outcome` is
+reported exactly as a run's is, into a report dir of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conformance.run.engine import Outcome, Settings, finish, fresh_directory, run_shard
+from conformance.run.runner import Plan
+from conformance.transcript import Transcript
+
+#: A replay draws nothing: its seed in the report says so.
+REPLAY_SEED = 0
+
+
+def replay_plans(transcripts: Sequence[Transcript]) -> list[Plan]:
+    """One plan per recorded connection that sent something: its client frames, in order."""
+    plans = [
+        Plan(t.label or f"replay-{index}", tuple(f.text for f in t.frames if f.direction == "client" and f.text))
+        for index, t in enumerate(transcripts, start=1)
+    ]
+    return [plan for plan in plans if plan.updates]
+
+
+def replay(
+    settings: Settings, plans: Sequence[Plan], directory: Path, progress: Callable[[str], None] = lambda _: None
+) -> Outcome:
+    """Send each plan's frames on a connection of its own and judge the answers; transcripts go to `directory`."""
+    settings = replace(settings, shrink_budget_s=0.0, seed=REPLAY_SEED)  # the recorded frames are the case
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    shard = run_shard(settings, REPLAY_SEED, progress=progress, directory=fresh_directory(directory), plans=plans)
+    return finish(settings, REPLAY_SEED, [shard], started_at, started, progress, shard.directory)
