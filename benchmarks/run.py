@@ -31,7 +31,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
-from conformance.checks import check_event, judge
+from conformance.checks import check_event
 from conformance.cli.options import LIVE_RATE
 from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.contract.oracle import classify
@@ -39,6 +39,7 @@ from conformance.generate import event, valid_session
 from conformance.generate.corpus import generated_plans
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
+from conformance.run.recorder import judged
 from conformance.run.runner import Plan, Target, run_plans
 from conformance.wire.transport import Limits
 
@@ -193,7 +194,7 @@ def exchange_seconds(updates: list[str], concurrency: int, per_connection: int =
     violations: list[Any] = []
 
     def check(transcript: Any) -> None:
-        violations.extend(judge(transcript, contract).violations)
+        violations.extend(judged(transcript, contract).violations)
 
     async def replay(url: str) -> float:
         start = time.perf_counter()
@@ -413,7 +414,7 @@ def suite_rps_on(url: str, updates: list[str], connections: int) -> float:
             plans,
             Target(url, limits=Limits(), settle_s=0.0, listen_out=False),
             connections,
-            lambda t: violations.extend(judge(t, contract).violations),
+            lambda t: violations.extend(judged(t, contract).violations),
         )
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return len(updates) / (time.perf_counter() - start)
@@ -489,7 +490,7 @@ def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict
         at: list[float] = []
 
         def on_done(transcript: Any) -> None:
-            if not at and any(v.requirement in fault.trips for v in judge(transcript, contract).violations):
+            if not at and any(v.requirement in fault.trips for v in judged(transcript, contract).violations):
                 at.append(time.perf_counter() - start)
                 found.set()
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from conformance.checks import judge
+from conformance.checks import Judgement, judge
 from conformance.contract import Contract
 from conformance.readers import MiB
 from conformance.redact import NO_SECRETS, Redactor
-from conformance.transcript import Transcript, TranscriptError, iter_jsonl
+from conformance.transcript import Transcript, TranscriptError, iter_jsonl, parsing_once
 from conformance.verdict.tally import Tally
 
 ALL = "all.jsonl"
@@ -98,7 +98,7 @@ class Recorder:
                     self._backlog -= _size(transcript)
 
     def _record(self, transcript: Transcript) -> None:
-        judgement = judge(transcript, self._contract)
+        judgement = judged(transcript, self._contract)
         index = self._order.get(transcript.label, len(self._order))
         self.tally.add(index, judgement)
         text = transcript.to_jsonl(self._safe)
@@ -183,5 +183,11 @@ def judge_file(path: Path, contract: Contract, default_timeout_s: float = 5.0) -
     """Judge every connection of a transcript file, one at a time."""
     tally = Tally()
     for index, transcript in enumerate(read_transcripts(path, default_timeout_s)):
-        tally.add(index, judge(transcript, contract))
+        tally.add(index, judged(transcript, contract))
     return tally
+
+
+def judged(transcript: Transcript, contract: Contract) -> Judgement:
+    """`checks.judge`, each frame's text parsed once (the runner's parse of an answer included)."""
+    with parsing_once(transcript.frames):
+        return judge(transcript, contract)
