@@ -67,8 +67,9 @@ class Recorder:
         self._path = directory / all_name
         self._spool_path = directory / f".{all_name}.spool"
         self._spool: IO[bytes] | None = self._spool_path.open("w+b")
-        # where each connection's text is in the spool: plan index, offset, length (24 bytes a connection)
-        self._where = (array("q"), array("q"), array("q"))
+        # where each connection's text is in the spool, by plan index: offset (-1: none) and length,
+        # 16 bytes a connection, so close() writes them out in plan order without sorting a list of them
+        self._offsets, self._lengths = array("q"), array("q")
         self._queue: queue.SimpleQueue[Transcript | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._backlog = 0
@@ -104,8 +105,15 @@ class Recorder:
         text = transcript.to_jsonl(self._safe)
         if self._spool is not None:
             data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
-            for column, value in zip(self._where, (index, self._spool.tell(), len(data)), strict=True):
-                column.append(value)
+            if index >= len(self._offsets):
+                missing = index + 1 - len(self._offsets)
+                self._offsets.extend(array("q", [-1]) * missing)
+                self._lengths.extend(array("q", [0]) * missing)
+            if self._offsets[index] >= 0:  # a label outside the run's order (none of ours): after the rest
+                self._offsets.append(-1)
+                self._lengths.append(0)
+                index = len(self._offsets) - 1
+            self._offsets[index], self._lengths[index] = self._spool.tell(), len(data)
             self._spool.write(data)
         if judgement.violations:
             (self.directory / connection_file(index, transcript.label)).write_text(text, encoding="utf-8")
@@ -116,11 +124,11 @@ class Recorder:
             self._queue.put(None)
             self._thread.join()
         if self._spool is not None:
-            indices, offsets, lengths = self._where
             with self._path.open("wb") as out:
-                for i in sorted(range(len(indices)), key=indices.__getitem__):
-                    self._spool.seek(offsets[i])
-                    out.write(self._spool.read(lengths[i]))
+                for offset, length in zip(self._offsets, self._lengths, strict=True):
+                    if offset >= 0:
+                        self._spool.seek(offset)
+                        out.write(self._spool.read(length))
             self._spool.close()
             self._spool = None
             self._spool_path.unlink(missing_ok=True)
