@@ -205,3 +205,20 @@ def test_a_frame_is_parsed_once_and_the_memo_lasts_only_its_scope() -> None:
             Frame("server", 0.0, text=bad).json()
         with parsing_once(), pytest.raises(json.JSONDecodeError):
             parse_json(bad)
+
+
+def test_the_recorder_writes_connections_in_plan_order_whatever_order_they_end_in(tmp_path: Path) -> None:
+    """all.jsonl in plan order from connections ending shuffled; a label outside the order goes last."""
+    contract = load_contract()
+    transcripts = _recorded(1)
+    order = {t.label: i for i, t in enumerate(transcripts)}
+    stray = Transcript("", 1.0, (), transcripts[0].frames, "not planned")
+    ended = [*transcripts, stray]
+    random.Random(1).shuffle(ended)
+    kept = recorder.Recorder(tmp_path, contract, order)
+    for transcript in ended:
+        kept.take(transcript)
+    assert kept.close() is None
+    labels = [t.label for t in read_transcripts(tmp_path / recorder.ALL)]
+    assert labels == [*(t.label for t in transcripts), "not planned"]
+    assert kept.tally.connections == len(ended)
