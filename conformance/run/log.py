@@ -61,12 +61,14 @@ class RunLog:
     unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
     #: Where each finished connection goes, when set (judged and written at once: engine.Recorder),
     #: instead of `transcripts`; so a run holds no transcript longer than its connection lasts.
-    sink: Callable[[Transcript], None] | None = field(default=None, repr=False, compare=False)
+    #: It gets the connection's plan number in the run_plans call (so nothing maps labels to numbers).
+    sink: Callable[[Transcript, int], None] | None = field(default=None, repr=False, compare=False)
 
-    def take(self, transcript: Transcript) -> None:
+    def take(self, transcript: Transcript, index: int) -> None:
+        """A finished connection, plan number `index` of its run_plans call."""
         self.exchanges += sent_updates(transcript)
         if self.sink is not None:
-            self.sink(transcript)
+            self.sink(transcript, index)
         else:
             self.transcripts.append(transcript)
 

@@ -57,12 +57,14 @@ class Recorder:
         order: dict[str, int],
         safe: Redactor = NO_SECRETS,
         all_name: str = ALL,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.tally = Tally()
         self._contract = contract
         self._order = order
+        self._shard, self._shards = shard
         self._safe = safe
         self._path = directory / all_name
         self._spool_path = directory / f".{all_name}.spool"
@@ -70,7 +72,7 @@ class Recorder:
         # where each connection's text is in the spool, by plan index: offset (-1: none) and length,
         # 16 bytes a connection, so close() writes them out in plan order without sorting a list of them
         self._offsets, self._lengths = array("q"), array("q")
-        self._queue: queue.SimpleQueue[Transcript | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, Transcript] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._backlog = 0
         self.error: str | None = None  # the traceback of a bug of ours in judging or writing
@@ -82,25 +84,31 @@ class Recorder:
         """Characters of frames taken but not yet judged and written."""
         return self._backlog
 
-    def take(self, transcript: Transcript) -> None:
+    def take(self, transcript: Transcript, number: int | None = None) -> None:
+        """A finished connection: plan `number` of its shard (shard k of n runs plans k, k + n, k + 2n…),
+        or, without one, the index `order` gives its label."""
+        if number is not None:
+            index = number * self._shards + self._shard
+        else:
+            index = self._order.get(transcript.label, len(self._order))
         with self._lock:
             self._backlog += _size(transcript)
-        self._queue.put(transcript)
+        self._queue.put((index, transcript))
 
     def _work(self) -> None:
-        while (transcript := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            index, transcript = item
             try:
                 if self.error is None:
-                    self._record(transcript)
+                    self._record(index, transcript)
             except Exception:  # a bug of ours: kept for the run to report (exit 4) with what was judged
                 self.error = traceback.format_exc()
             finally:
                 with self._lock:
                     self._backlog -= _size(transcript)
 
-    def _record(self, transcript: Transcript) -> None:
+    def _record(self, index: int, transcript: Transcript) -> None:
         judgement = judged(transcript, self._contract)
-        index = self._order.get(transcript.label, len(self._order))
         self.tally.add(index, judgement)
         text = transcript.to_jsonl(self._safe)
         if self._spool is not None:

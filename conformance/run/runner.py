@@ -106,7 +106,7 @@ class _Pool:
         if isinstance(result, Transcript) and log.sink is not None:  # judged and written now, not held
             del self.started[index]
             log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
-            log.take(result)
+            log.take(result, index)
         elif result is not None:
             self.kept[index] = result
         if isinstance(result, ConnectFailed):
@@ -142,7 +142,7 @@ class _Pool:
             plan, result = self.started[index], self.kept.get(index)
             if isinstance(result, Transcript):
                 log.unsent_updates += max(0, len(plan.updates) - sent_updates(result))
-                log.take(result)
+                log.take(result, index)
             else:
                 log.unreached_connections += 1
                 log.unsent_updates += len(plan.updates)
