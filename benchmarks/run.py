@@ -402,19 +402,21 @@ def bare_rps_on(url: str, updates: list[str], connections: int) -> float:
     return asyncio.run(all_of())
 
 
-def suite_rps_on(url: str, updates: list[str], connections: int) -> float:
-    """The suite's exchange path (send, receive, record, judge) against `url`, one plan per connection."""
+def suite_rps_on(url: str, updates: list[str], connections: int, judging: bool = True) -> float:
+    """The suite's exchange path (send, receive, record, judge) against `url`, one plan per connection;
+    without `judging`, the runner and transport alone (what judging costs is the difference)."""
     contract = load_contract()
     plans = [Plan(f"bench {i}", tuple(updates[i::connections])) for i in range(connections)]
     violations: list[Any] = []
 
+    def judge_one(transcript: Any) -> None:
+        if judging:
+            violations.extend(judged(transcript, contract).violations)
+
     async def replay() -> float:
         start = time.perf_counter()
         log = await run_plans(
-            plans,
-            Target(url, limits=Limits(), settle_s=0.0, listen_out=False),
-            connections,
-            lambda t: violations.extend(judged(t, contract).violations),
+            plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), connections, judge_one
         )
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return len(updates) / (time.perf_counter() - start)
@@ -437,6 +439,10 @@ def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
             figures[f"bare_rps_{n}"] = median(bare_rps_on(url, updates, n) for _ in range(repeat))
             figures[f"suite_rps_{n}"] = median(suite_rps_on(url, updates, n) for _ in range(repeat))
             figures[f"exchange_ratio_{n}"] = figures[f"suite_rps_{n}"] / figures[f"bare_rps_{n}"]
+        # one connection, apart: the runner and transport alone, and what judging adds per exchange
+        figures["runner_rps_1"] = median(suite_rps_on(url, updates, 1, judging=False) for _ in range(repeat))
+        figures["runner_ratio_1"] = figures["runner_rps_1"] / figures["bare_rps_1"]
+        figures["judge_us_per_exchange"] = 1e6 * (1 / figures["suite_rps_1"] - 1 / figures["runner_rps_1"])
     with server_process(MOCK) as url:
         figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(repeat))
     figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]

@@ -45,7 +45,10 @@ def announced_model(event: dict[str, Any]) -> str | None:
 def with_type(text: str, kind: str) -> str:
     """Put the session type the opening session.created announced where a plan has the placeholder
     (in the text itself: the rest of the frame is sent exactly as planned)."""
-    return text.replace(json.dumps(TYPE_PLACEHOLDER), json.dumps(kind))
+    return text.replace(_TYPE_MARK, json.dumps(kind)) if _TYPE_MARK in text else text
+
+
+_TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
 
 
 def with_model(text: str, model: str | None) -> str:
