@@ -31,7 +31,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
-from conformance.checks import check_event, judge
+from conformance.checks import check_event
 from conformance.cli.options import LIVE_RATE
 from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.contract.oracle import classify
@@ -39,6 +39,7 @@ from conformance.generate import event, valid_session
 from conformance.generate.corpus import generated_plans
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
+from conformance.run.recorder import judged
 from conformance.run.runner import Plan, Target, run_plans
 from conformance.wire.transport import Limits
 
@@ -193,7 +194,7 @@ def exchange_seconds(updates: list[str], concurrency: int, per_connection: int =
     violations: list[Any] = []
 
     def check(transcript: Any) -> None:
-        violations.extend(judge(transcript, contract).violations)
+        violations.extend(judged(transcript, contract).violations)
 
     async def replay(url: str) -> float:
         start = time.perf_counter()
@@ -401,19 +402,21 @@ def bare_rps_on(url: str, updates: list[str], connections: int) -> float:
     return asyncio.run(all_of())
 
 
-def suite_rps_on(url: str, updates: list[str], connections: int) -> float:
-    """The suite's exchange path (send, receive, record, judge) against `url`, one plan per connection."""
+def suite_rps_on(url: str, updates: list[str], connections: int, judging: bool = True) -> float:
+    """The suite's exchange path (send, receive, record, judge) against `url`, one plan per connection;
+    without `judging`, the runner and transport alone (what judging costs is the difference)."""
     contract = load_contract()
     plans = [Plan(f"bench {i}", tuple(updates[i::connections])) for i in range(connections)]
     violations: list[Any] = []
 
+    def judge_one(transcript: Any) -> None:
+        if judging:
+            violations.extend(judged(transcript, contract).violations)
+
     async def replay() -> float:
         start = time.perf_counter()
         log = await run_plans(
-            plans,
-            Target(url, limits=Limits(), settle_s=0.0, listen_out=False),
-            connections,
-            lambda t: violations.extend(judge(t, contract).violations),
+            plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), connections, judge_one
         )
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return len(updates) / (time.perf_counter() - start)
@@ -436,6 +439,10 @@ def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
             figures[f"bare_rps_{n}"] = median(bare_rps_on(url, updates, n) for _ in range(repeat))
             figures[f"suite_rps_{n}"] = median(suite_rps_on(url, updates, n) for _ in range(repeat))
             figures[f"exchange_ratio_{n}"] = figures[f"suite_rps_{n}"] / figures[f"bare_rps_{n}"]
+        # one connection, apart: the runner and transport alone, and what judging adds per exchange
+        figures["runner_rps_1"] = median(suite_rps_on(url, updates, 1, judging=False) for _ in range(repeat))
+        figures["runner_ratio_1"] = figures["runner_rps_1"] / figures["bare_rps_1"]
+        figures["judge_us_per_exchange"] = 1e6 * (1 / figures["suite_rps_1"] - 1 / figures["runner_rps_1"])
     with server_process(MOCK) as url:
         figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(repeat))
     figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]
@@ -489,7 +496,7 @@ def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict
         at: list[float] = []
 
         def on_done(transcript: Any) -> None:
-            if not at and any(v.requirement in fault.trips for v in judge(transcript, contract).violations):
+            if not at and any(v.requirement in fault.trips for v in judged(transcript, contract).violations):
                 at.append(time.perf_counter() - start)
                 found.set()
 

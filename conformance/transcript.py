@@ -8,9 +8,11 @@ writers pass them through a `Redactor` (conformance.redact) and `to_jsonl` write
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -26,7 +28,7 @@ FORMAT_VERSION = 1
 
 
 # orjson is exact only for integers within 64 bits (beyond, it returns floats); 19 digits may already not be.
-_LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER = re.compile(r"[0-9]{19}")  # JSON's digits are ASCII (\d scans for any Unicode digit)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
 
@@ -75,6 +77,10 @@ def _parse_int(text: str) -> int:
     return LongInt(-value if text.startswith("-") else value)
 
 
+#: Per thread: the parsed value of each text while `parsing_once` is in force (None: not in force).
+_once = threading.local()
+
+
 def parse_json(text: str) -> Any:
     """A JSON text as RFC 8259 defines it: orjson where it is exact, the standard library elsewhere.
 
@@ -82,7 +88,37 @@ def parse_json(text: str) -> Any:
     surrogate code point (it cannot have come from UTF-8: a text frame that was not valid UTF-8
     is recorded that way). Integers of any length are exact and escaped code points, even unpaired
     surrogates, are kept. Raises json.JSONDecodeError, or RecursionError when nested too deeply.
+    Inside `parsing_once`, a text already parsed gives the same (shared, never to be changed) value.
     """
+    memo: dict[str, Any] | None = getattr(_once, "memo", None)
+    if memo is None:
+        return _parse(text)
+    if text not in memo:
+        memo[text] = _parse(text)
+    return memo[text]
+
+
+@contextlib.contextmanager
+def parsing_once(frames: Iterable[Frame] = ()) -> Iterator[None]:
+    """Within it, this thread parses each text once (judging one connection reads each frame several
+    times: the wire check, the pairing, the oracle); frames already parsed (`Frame.json`) are known.
+
+    Bounded by what is judged in it (one connection), and forgotten at its end.
+    """
+    outer = getattr(_once, "memo", None)
+    memo: dict[str, Any] = {} if outer is None else outer
+    for frame in frames:
+        parsed = frame.__dict__.get("_json")
+        if frame.text is not None and parsed is not None:
+            memo[frame.text] = parsed
+    _once.memo = memo
+    try:
+        yield
+    finally:
+        _once.memo = outer
+
+
+def _parse(text: str) -> Any:
     if not _LONG_NUMBER.search(text):
         try:
             return orjson.loads(text)
@@ -143,6 +179,17 @@ class Frame:
     binary_length: int | None = None
     close_code: int | None = None
     close_reason: str = ""
+
+    def json(self) -> Any:
+        """The text's JSON value (`parse_json`), parsed once and kept with the frame: the runner reads
+        an answer's type, judging reads it again. Shared: never to be changed. Raises as `parse_json`."""
+        parsed = self.__dict__.get("_json")
+        if parsed is None:
+            if self.text is None:
+                raise ValueError("not a text frame")
+            parsed = _parse(self.text)
+            self.__dict__["_json"] = parsed  # a cache beside the fields: not part of the frame's value
+        return parsed
 
     @property
     def kind(self) -> Literal["text", "binary", "close"]:

@@ -26,7 +26,7 @@ from conformance.run.distribute import encode, shard_from_json, shard_to_json
 from conformance.run.engine import Settings, Shard, plans_for
 from conformance.run.recorder import read_transcripts
 from conformance.run.runner import RunLog, Target, run_plans
-from conformance.transcript import Frame, Transcript, parse_jsonl
+from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl, parsing_once
 from conformance.verdict import tally as tally_module
 from conformance.verdict.results import evaluate
 from conformance.verdict.tally import Tally
@@ -161,3 +161,64 @@ def test_a_remote_workers_files_come_with_its_record() -> None:
     assert back.directory is not None and back.all_name == "shard-1.jsonl"
     assert (back.directory / "shard-1.jsonl").read_text(encoding="utf-8") == text
     assert [t.label for t in read_transcripts(back.directory / "001-one.jsonl")] == ["one"]
+
+
+def _fresh(transcript: Transcript) -> Transcript:
+    """The same frames as new objects: nothing parsed yet."""
+    frames = tuple(
+        Frame(f.direction, f.time, f.text, f.binary_length, f.close_code, f.close_reason) for f in transcript.frames
+    )
+    return Transcript(transcript.url, transcript.timeout_s, transcript.models, frames, transcript.label)
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_judging_with_each_frame_parsed_once_is_judging(seed: int) -> None:
+    """The run judges inside `parsing_once`, reusing the runner's parse of each answer: same judgement."""
+    contract = load_contract()
+    transcripts = _recorded(seed)
+    assert any("_json" in f.__dict__ for t in transcripts for f in t.frames), "the runner keeps its parse"
+    for transcript in transcripts:
+        once, plain = recorder.judged(transcript, contract), judge(_fresh(transcript), contract)
+        assert [_key(v) for v in once.violations] == [_key(v) for v in plain.violations]
+        assert (once.exercised, once.not_applicable, once.unpaired, once.exchanges) == (
+            plain.exercised,
+            plain.not_applicable,
+            plain.unpaired,
+            plain.exchanges,
+        )
+
+
+def test_a_frame_is_parsed_once_and_the_memo_lasts_only_its_scope() -> None:
+    text = '{"type": "session.updated", "session": {"n": 12345678901234567890123}}'
+    frame = Frame("server", 0.0, text=text)
+    value = frame.json()
+    assert frame.json() is value and value["session"]["n"] == 12345678901234567890123  # exact, not a float
+    assert frame == Frame("server", 0.0, text=text)  # the kept parse is no part of the frame's value
+    assert parse_json(text) == value and parse_json(text) is not value  # outside the scope: parsed anew
+    with parsing_once([frame]):
+        assert parse_json(text) is value  # the frame's own parse
+        other = '{"type": "error"}'
+        assert parse_json(other) is parse_json(other)  # any text: once
+    assert parse_json(text) is not value
+    for bad in ("NaN", "{", "\ud800"):
+        with pytest.raises(json.JSONDecodeError):
+            Frame("server", 0.0, text=bad).json()
+        with parsing_once(), pytest.raises(json.JSONDecodeError):
+            parse_json(bad)
+
+
+def test_the_recorder_writes_connections_in_plan_order_whatever_order_they_end_in(tmp_path: Path) -> None:
+    """all.jsonl in plan order from connections ending shuffled; a label outside the order goes last."""
+    contract = load_contract()
+    transcripts = _recorded(1)
+    order = {t.label: i for i, t in enumerate(transcripts)}
+    stray = Transcript("", 1.0, (), transcripts[0].frames, "not planned")
+    ended = [*transcripts, stray]
+    random.Random(1).shuffle(ended)
+    kept = recorder.Recorder(tmp_path, contract, order)
+    for transcript in ended:
+        kept.take(transcript)
+    assert kept.close() is None
+    labels = [t.label for t in read_transcripts(tmp_path / recorder.ALL)]
+    assert labels == [*(t.label for t in transcripts), "not planned"]
+    assert kept.tally.connections == len(ended)

@@ -8,6 +8,7 @@ audio) opens no step, and an `error` that may be its answer is attributed as `wi
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -144,7 +145,8 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
     windows = paired_windows(parsed, contract, end_time, timeout)
     clean = [i == 0 or w.sent.time - windows[i - 1].sent.time >= timeout for i, w in enumerate(windows)]
     ids = [w.event_id for w in windows]
-    own_ids = [i if ids.count(i) == 1 else None for i in ids]
+    counts = Counter(ids)  # linear: ids.count per window was quadratic in a connection's updates
+    own_ids = [i if counts[i] == 1 else None for i in ids]
     updating = [f for f in sends if "session.updated" in parsed.sent[id(f)].answers]
     certain = order_pairable(windows, own_ids, clean, surplus(events, updating))
     context = opening_context(transcript, effective)

@@ -329,10 +329,9 @@ def run_shard(
     for plan in chosen:  # one pass over the plans for their labels; they are read again as they are run
         result.planned.append(plan.label)
         updates += len(plan.updates)
-    # Shard k runs plans k, k + n, k + 2n…: its i-th plan is plan number i * n + k of the run.
-    order = {label: i * shards + shard for i, label in enumerate(result.planned)}
     contract = load_contract(settings.model_names or None)
-    recorder = Recorder(result.directory, contract, order, redactor(settings.auth.secrets), result.all_name)
+    secrets = redactor(settings.auth.secrets)  # the recorder numbers plans by shard: no label map held
+    recorder = Recorder(result.directory, contract, {}, secrets, result.all_name, (shard, shards))
     result.log.sink = recorder.take
     result.tally = recorder.tally
     progress(f"{len(result.planned)} connections, {updates} updates planned")
@@ -373,7 +372,7 @@ def run_shard(
 def merge(shards: list[Shard]) -> RunLog:
     """One log from the shards' (transcripts a shard kept in memory, if any, in plan order)."""
     # Shard k ran plans k, k + n, k + 2n…: its i-th planned label is plan number i * n + k.
-    order = run_order(shards)
+    order = run_order(shards) if any(s.log.transcripts for s in shards) else {}  # none kept: no map
     merged = RunLog()
     for shard in shards:
         merged.transcripts += shard.log.transcripts
@@ -407,9 +406,9 @@ def gather(settings: Settings, shards: list[Shard], directory: Path | None) -> t
     target.mkdir(parents=True, exist_ok=True)
     tally = Tally()
     combined = target / ALL
-    order = run_order(shards)
     written = [s.directory / s.all_name for s in shards if s.directory is not None]
     written = [path for path in written if path.exists() and path.resolve() != combined.resolve()]
+    order = run_order(shards) if written or any(s.log.transcripts for s in shards) else {}  # one shard: none
     if written:  # the workers' files, each in its plan order: one file in the run's
         merge_in_order(written, order, combined)
         for path in written:

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from conformance.checks import judge
+from conformance.checks import Judgement, judge
 from conformance.contract import Contract
 from conformance.readers import MiB
 from conformance.redact import NO_SECRETS, Redactor
-from conformance.transcript import Transcript, TranscriptError, iter_jsonl
+from conformance.transcript import Transcript, TranscriptError, iter_jsonl, parsing_once
 from conformance.verdict.tally import Tally
 
 ALL = "all.jsonl"
@@ -57,19 +57,22 @@ class Recorder:
         order: dict[str, int],
         safe: Redactor = NO_SECRETS,
         all_name: str = ALL,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.tally = Tally()
         self._contract = contract
         self._order = order
+        self._shard, self._shards = shard
         self._safe = safe
         self._path = directory / all_name
         self._spool_path = directory / f".{all_name}.spool"
         self._spool: IO[bytes] | None = self._spool_path.open("w+b")
-        # where each connection's text is in the spool: plan index, offset, length (24 bytes a connection)
-        self._where = (array("q"), array("q"), array("q"))
-        self._queue: queue.SimpleQueue[Transcript | None] = queue.SimpleQueue()
+        # where each connection's text is in the spool, by plan index: offset (-1: none) and length,
+        # 16 bytes a connection, so close() writes them out in plan order without sorting a list of them
+        self._offsets, self._lengths = array("q"), array("q")
+        self._queue: queue.SimpleQueue[tuple[int, Transcript] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._backlog = 0
         self.error: str | None = None  # the traceback of a bug of ours in judging or writing
@@ -81,31 +84,44 @@ class Recorder:
         """Characters of frames taken but not yet judged and written."""
         return self._backlog
 
-    def take(self, transcript: Transcript) -> None:
+    def take(self, transcript: Transcript, number: int | None = None) -> None:
+        """A finished connection: plan `number` of its shard (shard k of n runs plans k, k + n, k + 2n…),
+        or, without one, the index `order` gives its label."""
+        if number is not None:
+            index = number * self._shards + self._shard
+        else:
+            index = self._order.get(transcript.label, len(self._order))
         with self._lock:
             self._backlog += _size(transcript)
-        self._queue.put(transcript)
+        self._queue.put((index, transcript))
 
     def _work(self) -> None:
-        while (transcript := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            index, transcript = item
             try:
                 if self.error is None:
-                    self._record(transcript)
+                    self._record(index, transcript)
             except Exception:  # a bug of ours: kept for the run to report (exit 4) with what was judged
                 self.error = traceback.format_exc()
             finally:
                 with self._lock:
                     self._backlog -= _size(transcript)
 
-    def _record(self, transcript: Transcript) -> None:
-        judgement = judge(transcript, self._contract)
-        index = self._order.get(transcript.label, len(self._order))
+    def _record(self, index: int, transcript: Transcript) -> None:
+        judgement = judged(transcript, self._contract)
         self.tally.add(index, judgement)
         text = transcript.to_jsonl(self._safe)
         if self._spool is not None:
             data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
-            for column, value in zip(self._where, (index, self._spool.tell(), len(data)), strict=True):
-                column.append(value)
+            if index >= len(self._offsets):
+                missing = index + 1 - len(self._offsets)
+                self._offsets.extend(array("q", [-1]) * missing)
+                self._lengths.extend(array("q", [0]) * missing)
+            if self._offsets[index] >= 0:  # a label outside the run's order (none of ours): after the rest
+                self._offsets.append(-1)
+                self._lengths.append(0)
+                index = len(self._offsets) - 1
+            self._offsets[index], self._lengths[index] = self._spool.tell(), len(data)
             self._spool.write(data)
         if judgement.violations:
             (self.directory / connection_file(index, transcript.label)).write_text(text, encoding="utf-8")
@@ -116,11 +132,11 @@ class Recorder:
             self._queue.put(None)
             self._thread.join()
         if self._spool is not None:
-            indices, offsets, lengths = self._where
             with self._path.open("wb") as out:
-                for i in sorted(range(len(indices)), key=indices.__getitem__):
-                    self._spool.seek(offsets[i])
-                    out.write(self._spool.read(lengths[i]))
+                for offset, length in zip(self._offsets, self._lengths, strict=True):
+                    if offset >= 0:
+                        self._spool.seek(offset)
+                        out.write(self._spool.read(length))
             self._spool.close()
             self._spool = None
             self._spool_path.unlink(missing_ok=True)
@@ -183,5 +199,11 @@ def judge_file(path: Path, contract: Contract, default_timeout_s: float = 5.0) -
     """Judge every connection of a transcript file, one at a time."""
     tally = Tally()
     for index, transcript in enumerate(read_transcripts(path, default_timeout_s)):
-        tally.add(index, judge(transcript, contract))
+        tally.add(index, judged(transcript, contract))
     return tally
+
+
+def judged(transcript: Transcript, contract: Contract) -> Judgement:
+    """`checks.judge`, each frame's text parsed once (the runner's parse of an answer included)."""
+    with parsing_once(transcript.frames):
+        return judge(transcript, contract)

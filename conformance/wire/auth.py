@@ -6,7 +6,7 @@ import os
 from urllib.parse import urlsplit
 
 from conformance.redact import credential_forms, url_forms
-from conformance.wire.transport import Auth
+from conformance.wire.bounds import Auth
 
 
 def auth_from_env(api_key_env: str | None, iam_token_env: str | None, headers: list[str], target: str = "") -> Auth:

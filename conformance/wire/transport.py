@@ -13,131 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import socket
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urljoin
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from conformance.redact import public_url as public_url
 from conformance.transcript import Frame, Transcript
-
-FailureKind = Literal[
-    "invalid-url", "dns", "refused", "tls", "timeout", "handshake-rejected", "handshake-failed", "redirect"
-]
-REDIRECTS = (300, 301, 302, 303, 307, 308)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on one connection: every await and every buffer has one."""
-
-    connect_s: float = 10.0
-    answer_s: float = 5.0
-    max_frame_bytes: int = 1 << 20
-    max_frames: int = 10_000
-    close_s: float = 2.0
-    max_connection_bytes: int = 16 << 20  # a conforming connection receives a few KB
-
-
-class ByteBudget:
-    """Bytes received, counted over every connection of a run, against a bound (None: unbounded)."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.received = 0
-
-    def take(self, size: int) -> bool:
-        """Count `size` more bytes; False once the bound is passed."""
-        self.received += size
-        return self.limit is None or self.received <= self.limit
-
-    @property
-    def exhausted(self) -> bool:
-        return self.limit is not None and self.received > self.limit
-
-
-@dataclass(frozen=True)
-class ConnectFailed:
-    kind: FailureKind
-    message: str
-    status: int | None = None
-
-
-@dataclass(frozen=True)
-class Timeout:
-    waited_s: float
-
-
-@dataclass(frozen=True)
-class Closed:
-    code: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Auth:
-    """Handshake headers, and every form of the credentials in them (and in the target URL),
-    which every writer masks (conformance.redact)."""
-
-    headers: tuple[tuple[str, str], ...] = ()
-    secrets: tuple[str, ...] = ()
-
-
-class _NoRedirects(connect):
-    """websockets' connect, refusing every redirect instead of following it.
-
-    websockets follows up to 10 redirects and, across origins, drops only Authorization and
-    Cookie: custom credential headers would reach the other server, and the run would test a
-    server the report does not name. The URL is used as given (DESIGN), so a redirect fails.
-    """
-
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
-
-
-def _failure(exc: BaseException, url: str) -> ConnectFailed:
-    shown = public_url(url)
-    if isinstance(exc, InvalidStatus) and exc.response.status_code in REDIRECTS:
-        status = exc.response.status_code
-        location = exc.response.headers.get("Location")
-        to = f" to {public_url(urljoin(url, location))}" if location else ""
-        return ConnectFailed(
-            "redirect",
-            f"{shown} redirects (HTTP {status}){to}; not followed, so no credential goes to another server "
-            "and the report names the server tested: give the final URL as --target",
-            status,
-        )
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        what = "authentication rejected" if status in (401, 403) else "handshake rejected"
-        return ConnectFailed("handshake-rejected", f"{what}: HTTP {status} from {shown}", status)
-    if isinstance(exc, InvalidURI):
-        return ConnectFailed("invalid-url", f"not a ws:// or wss:// URL: {shown}")
-    if isinstance(exc, socket.gaierror):
-        return ConnectFailed("dns", f"cannot resolve the host of {shown}")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConnectFailed(
-            "tls",
-            f"TLS handshake with {shown} failed: certificate verify failed: {exc.verify_message}; "
-            "trust its CA with --ca-file FILE (or skip verification with --insecure)",
-        )
-    if isinstance(exc, ssl.SSLError):
-        return ConnectFailed("tls", f"TLS handshake with {shown} failed: {exc.reason or exc}")
-    if isinstance(exc, TimeoutError):
-        return ConnectFailed("timeout", f"no WebSocket handshake with {shown} in time")
-    if isinstance(exc, ConnectionRefusedError):
-        return ConnectFailed("refused", f"connection refused by {shown}: nothing listening")
-    if isinstance(exc, InvalidHandshake | ConnectionClosed | EOFError):
-        return ConnectFailed("handshake-failed", f"WebSocket handshake with {shown} failed: {exc}")
-    if isinstance(exc, OSError):
-        return ConnectFailed("refused", f"cannot connect to {shown}: {exc.strerror or exc}")
-    raise exc
+from conformance.wire.bounds import Auth as Auth
+from conformance.wire.bounds import ByteBudget as ByteBudget
+from conformance.wire.bounds import Closed as Closed
+from conformance.wire.bounds import Limits as Limits
+from conformance.wire.bounds import Timeout as Timeout
+from conformance.wire.handshake import ConnectFailed as ConnectFailed
+from conformance.wire.handshake import NoRedirects, failure
 
 
 @dataclass
@@ -317,10 +210,13 @@ class Session:
             await self._reader
 
 
+NO_AUTH, LIMITS = Auth(), Limits()  # open_session's defaults
+
+
 async def open_session(
     url: str,
-    auth: Auth = Auth(),
-    limits: Limits = Limits(),
+    auth: Auth = NO_AUTH,
+    limits: Limits = LIMITS,
     ssl_context: ssl.SSLContext | None = None,
     budget: ByteBudget | None = None,
 ) -> Session | ConnectFailed:
@@ -329,7 +225,7 @@ async def open_session(
     kwargs = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss://") else {}
     try:
         ws = await asyncio.wait_for(
-            _NoRedirects(
+            NoRedirects(
                 url,
                 additional_headers=list(auth.headers),
                 open_timeout=limits.connect_s,
@@ -346,6 +242,6 @@ async def open_session(
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed, EOFError, ValueError) as exc:
         if isinstance(exc, ValueError) and not isinstance(exc, InvalidURI | ssl.SSLError):
             return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url)}")
-        return _failure(exc, url)
+        return failure(exc, url)
     recorder.started = time.monotonic()
     return Session(ws, recorder, limits, budget)

@@ -1,0 +1,219 @@
+"""One planned connection over the transport: open it, send each update and wait for its answer,
+listen out the last timeout, and hand back the transcript.
+
+The runner knows what an answer is (the event registry says which events answer what was sent) so
+it can stop waiting; judging what came back is left to `checks`, offline, from the transcript.
+A connection whose answer did not come within the timeout is not used further: nothing that
+follows on it could be paired with what was sent. A rate-limit `error` is throttling, not an
+answer: the update is sent again after a bounded exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Container, Sequence
+from typing import Any
+
+from conformance.checks import awaited, is_throttle, url_models
+from conformance.contract import load_contract
+from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
+from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
+from conformance.run.log import Cut, RunLog, Target
+from conformance.run.pacing import Pacer
+from conformance.transcript import Frame, Transcript, parse_json
+from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
+
+
+def event_of(frame: Frame) -> dict[str, Any]:
+    """The frame's event ({} if it is none), parsed once and kept with the frame for judging."""
+    if frame.text is None:
+        return {}
+    try:
+        event = frame.json()
+    except (ValueError, RecursionError):  # not JSON, or JSON this Python refuses
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def announced_model(event: dict[str, Any]) -> str | None:
+    session = event.get("session")
+    model = session.get("model") if isinstance(session, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def with_type(text: str, kind: str) -> str:
+    """Put the session type the opening session.created announced where a plan has the placeholder
+    (in the text itself: the rest of the frame is sent exactly as planned)."""
+    return text.replace(_TYPE_MARK, json.dumps(kind)) if _TYPE_MARK in text else text
+
+
+_TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
+
+
+def with_model(text: str, model: str | None) -> str:
+    """Put the known model where a plan has the placeholder (or drop the field if none is known)."""
+    if MODEL_PLACEHOLDER not in text:
+        return text
+    event = parse_json(text)
+    session = event["session"]
+    if model is None:
+        del session["model"]
+    else:
+        session["model"] = model
+    return json.dumps(event)
+
+
+async def _wait_for(
+    session: Session, types: Sequence[str], timeout_s: float, after: float = 0.0
+) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
+    """Receive until a text frame of one of `types` arrives at `after` or later, on the connection's
+    clock (it, and its event), or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        item = await session.receive(deadline - time.monotonic())
+        if not isinstance(item, Frame):
+            return item
+        event = event_of(item)
+        if event.get("type") in types and item.time >= after:
+            return item, event
+
+
+RETRYABLE = ("refused", "timeout", "handshake-failed")
+#: A handshake that hangs costs a whole connect timeout each time: it is tried again once at most.
+TIMEOUT_RETRIES = 1
+
+
+async def connect(target: Target, budget: ByteBudget | None = None) -> Session | ConnectFailed:
+    """Open a session, retrying a refused or timed-out connect a bounded number of times with backoff."""
+    attempt = timeouts = 0
+    while True:
+        session = await open_session(target.url, target.auth, target.limits, target.ssl_context, budget)
+        if not isinstance(session, ConnectFailed) or session.kind not in RETRYABLE:
+            return session
+        timeouts += session.kind == "timeout"
+        if attempt >= target.politeness.connect_retries or timeouts > TIMEOUT_RETRIES:
+            return session
+        await asyncio.sleep(target.politeness.retry_backoff_s * 2**attempt)
+        attempt += 1
+
+
+#: Beyond the whole timeout, how long to keep listening, so the client's clock is surely past it.
+MARGIN_S = 0.01
+
+
+async def run_connection(
+    plan: Plan,
+    target: Target,
+    log: RunLog | None = None,
+    pacer: Pacer | None = None,
+    on_tail: Callable[[], Awaitable[None]] | None = None,
+    budget: ByteBudget | None = None,
+    opened: Callable[[Session], None] = lambda _: None,
+) -> Transcript | ConnectFailed | None:
+    """Run one plan on a new connection; `on_tail` is awaited when only the final listening is left
+    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded.
+    None: not connected, as no update could be heard out within the pacer's time budget."""
+    if target.halt is not None and target.halt.is_set():
+        return ConnectFailed("refused", "not connected: the run was interrupted")
+    if pacer is not None and not pacer.room(target.limits.answer_s):  # session.created, then one update
+        return None
+    session = await connect(target, budget)
+    if isinstance(session, ConnectFailed):
+        return session
+    opened(session)
+    if log is not None and log.tls_fingerprint is None:
+        log.tls_fingerprint = session.tls_fingerprint
+    timeout = target.limits.answer_s
+    models = [*target.models, *sorted(url_models(target.url))]
+    last_sent: float | None = None
+    try:
+        created = await _wait_for(session, ("session.created",), timeout)
+        announced = announced_model(created[1]) if isinstance(created, tuple) else None
+        kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None)
+        if announced:
+            models.append(announced)
+        model = announced or (models[0] if models else None)
+        if session.closed is not None and log is not None:
+            log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
+        for index, text in enumerate(plan.updates):
+            if session.closed is not None or (pacer is not None and not await pacer.admit()):
+                break
+            sent, answered = await _exchange(session, with_type(with_model(text, model), kind), target, log, pacer)
+            last_sent = sent if sent is not None else last_sent
+            if not answered:
+                break  # timed out, closed or throttled for good: later answers could not be paired
+            if index in plan.wait_after and sent is not None and index + 1 < len(plan.updates):
+                await _drain(session, sent + timeout + MARGIN_S)
+            await session.ready()
+        if on_tail is not None:
+            await on_tail()
+        until = time.monotonic() + target.settle_s
+        if last_sent is not None and target.listen_out:
+            until = max(until, last_sent + timeout + MARGIN_S)
+        await _drain(session, until)
+    finally:
+        await session.close()
+    if log is not None and session.closed is not None and session.closed.code in (1009, None):
+        log.aborted.append(f"{plan.label}: {session.closed.reason}")
+        if session.over_bound is not None:
+            log.cut.append(Cut(plan.label, session.over_bound))
+    return recorded(session, plan, target)
+
+
+def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
+    return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
+
+
+async def _exchange(
+    session: Session, text: str, target: Target, log: RunLog | None, pacer: Pacer | None
+) -> tuple[float | None, bool]:
+    """Send one update, again while it is throttled: when it was last sent, and whether it was answered."""
+    timeout = target.limits.answer_s
+    budget = target.politeness.throttle_budget_s
+    budget = 10 * timeout if budget is None else budget
+    backoff, throttled_since = timeout / 8, None
+    sent: float | None = None
+    for _ in range(1000):  # bounded anyway by the throttle budget
+        frame = await session.send(text)
+        sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
+        if isinstance(frame, Closed):
+            return sent, False
+        answer = await _wait_for(session, ANSWER_TYPES, timeout, after=frame.time)
+        if not isinstance(answer, tuple):
+            return sent, False
+        if not is_throttle(answer[1]):
+            return sent, True
+        throttled_since = sent if throttled_since is None else throttled_since
+        if log is not None:
+            log.throttled += 1
+        if time.monotonic() + backoff - throttled_since > budget:
+            why = f"the target throttled an update for {budget:g}s without letting it through"
+            if pacer is not None:
+                pacer.exhausted = pacer.exhausted or why
+            elif log is not None:
+                log.stopped = log.stopped or why
+            return sent, False
+        await asyncio.sleep(backoff)
+        if log is not None:
+            log.throttled_s += backoff
+        backoff = min(backoff * 2, 2 * timeout)
+        if pacer is not None and not await pacer.admit():
+            return sent, False
+    return sent, False
+
+
+def _why(session: Session) -> str:
+    closed = session.closed
+    return f"code {closed.code}: {closed.reason}" if closed is not None else "open"
+
+
+async def _drain(session: Session, deadline: float) -> None:
+    """Keep receiving (and so recording) until the deadline (a monotonic time) or a close."""
+    for _ in range(100_000):  # bounded by the deadline anyway
+        if session.closed is not None:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not isinstance(await session.receive(remaining), Frame):
+            return
