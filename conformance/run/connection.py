@@ -66,18 +66,29 @@ def with_model(text: str, model: str | None) -> str:
 
 
 async def _wait_for(
-    session: Session, types: Sequence[str], timeout_s: float, after: float = 0.0
+    session: Session,
+    types: Sequence[str],
+    timeout_s: float,
+    after: float = 0.0,
+    others: Container[str | None] = (),
 ) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
     """Receive until a text frame of one of `types` arrives at `after` or later, on the connection's
-    clock (it, and its event), or the deadline passes."""
+    clock (it, and its event), or the deadline passes; an error echoing `others` (earlier events'
+    event_id: appended audio, say) is theirs, not an answer to this one."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = await session.receive(deadline - time.monotonic())
         if not isinstance(item, Frame):
             return item
         event = event_of(item)
-        if event.get("type") in types and item.time >= after:
+        if event.get("type") in types and item.time >= after and _echo(event) not in others:
             return item, event
+
+
+def _echo(event: dict[str, Any]) -> str | None:
+    error = event.get("error")
+    echoed = error.get("event_id") if isinstance(error, dict) else None
+    return echoed if isinstance(echoed, str) else None
 
 
 RETRYABLE = ("refused", "timeout", "handshake-failed")
@@ -128,6 +139,7 @@ async def run_connection(
     timeout = target.limits.answer_s
     models = [*target.models, *sorted(url_models(target.url))]
     last_sent: float | None = None
+    sent_ids: set[str | None] = set()  # the event_ids of sent events that await no answer
     try:
         created = await _wait_for(session, ("session.created",), timeout)
         announced = announced_model(created[1]) if isinstance(created, tuple) else None
@@ -140,7 +152,10 @@ async def run_connection(
         for index, text in enumerate(plan.updates):
             if session.closed is not None or (pacer is not None and not await pacer.admit()):
                 break
-            sent, answered = await _exchange(session, with_type(with_model(text, model), kind), target, log, pacer)
+            text = with_type(with_model(text, model), kind)
+            sent, answered = await _exchange(session, text, target, log, pacer, sent_ids)
+            if not awaited(text, load_contract()):  # an error echoing it is its own, never an answer
+                sent_ids.add(event_id_of(text))
             last_sent = sent if sent is not None else last_sent
             if not answered:
                 break  # timed out, closed or throttled for good: later answers could not be paired
@@ -166,8 +181,17 @@ def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
     return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
 
 
+def event_id_of(text: str) -> str | None:
+    try:
+        event = parse_json(text)
+    except (ValueError, RecursionError):
+        return None
+    event_id = event.get("event_id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
 async def _exchange(
-    session: Session, text: str, target: Target, log: RunLog | None, pacer: Pacer | None
+    session: Session, text: str, target: Target, log: RunLog | None, pacer: Pacer | None, others: set[str | None]
 ) -> tuple[float | None, bool]:
     """Send one update, again while it is throttled: when it was last sent, and whether it was answered."""
     timeout = target.limits.answer_s
@@ -175,12 +199,16 @@ async def _exchange(
     budget = 10 * timeout if budget is None else budget
     backoff, throttled_since = timeout / 8, None
     sent: float | None = None
+    answer_types = awaited(text, load_contract())  # the event registry: what answers this event
     for _ in range(1000):  # bounded anyway by the throttle budget
         frame = await session.send(text)
         sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
         if isinstance(frame, Closed):
             return sent, False
-        answer = await _wait_for(session, ANSWER_TYPES, timeout, after=frame.time)
+        if not answer_types:
+            return sent, True  # nothing answers it (appended audio): nothing to wait for
+        own = event_id_of(text)
+        answer = await _wait_for(session, answer_types, timeout, frame.time, others - {own, None})
         if not isinstance(answer, tuple):
             return sent, False
         if not is_throttle(answer[1]):
