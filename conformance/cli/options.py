@@ -525,6 +525,31 @@ REQUIREMENTS_OPTIONS: tuple[Option, ...] = (
     Option("format", "output format (default: table)", "choice", "table", choices=("table", "json")),
 )
 
+#: `replay`: the transcript file and the run options that say where and how to send.
+REPLAY_RUN_OPTIONS = (
+    "target",
+    "timeout",
+    "connect-timeout",
+    "model",
+    "model-name",
+    "strict",
+    "api-key-env",
+    "iam-token-env",
+    "header",
+    "ca-file",
+    "insecure",
+    "connect-retries",
+)
+REPLAY_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "file",
+        "a transcript (.jsonl: a report's transcripts/…), or a certification bundle (.tar.gz or folder)",
+        positional=True,
+        metavar="FILE",
+    ),
+    *(o for o in RUN_OPTIONS if o.name in REPLAY_RUN_OPTIONS),
+)
+
 
 def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], negatable: bool = False) -> None:
     """The argparse options of a command, from its table; with `negatable`, each flag also gets its
