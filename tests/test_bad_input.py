@@ -318,7 +318,7 @@ def test_an_unexpected_exception_is_exit_4_with_the_traceback_and_a_request_to_r
     def broken(*_: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr("conformance.cli.main.load_contract", broken)
+    monkeypatch.setattr("conformance.cli.offline.load_contract", broken)
     assert main(["requirements"]) == 4
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug of ours" in err and "please report it" in err

@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -523,6 +523,37 @@ KEYGEN_OPTIONS: tuple[Option, ...] = (
 
 REQUIREMENTS_OPTIONS: tuple[Option, ...] = (
     Option("format", "output format (default: table)", "choice", "table", choices=("table", "json")),
+)
+
+REPLAY_REPORT_DIR = "reports/replay"
+#: `replay`: the transcript file and the run options that say where and how to send.
+REPLAY_RUN_OPTIONS = (
+    "target",
+    "timeout",
+    "connect-timeout",
+    "model",
+    "model-name",
+    "strict",
+    "api-key-env",
+    "iam-token-env",
+    "header",
+    "ca-file",
+    "insecure",
+    "connect-retries",
+)
+REPLAY_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "file",
+        "a transcript (.jsonl: a report's transcripts/…), or a certification bundle (.tar.gz or folder)",
+        positional=True,
+        metavar="FILE",
+    ),
+    *(o for o in RUN_OPTIONS if o.name in REPLAY_RUN_OPTIONS),
+    *(  # its own report dir, so a replay never overwrites the run's report
+        replace(o, default=REPLAY_REPORT_DIR, help=f"where the replay's reports go (default: {REPLAY_REPORT_DIR}/)")
+        for o in RUN_OPTIONS
+        if o.name == "report-dir"
+    ),
 )
 
 

@@ -1,0 +1,93 @@
+"""The commands that connect to no target: `requirements`, `validate` (judge a transcript), `report` (render)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import webbrowser
+from pathlib import Path
+
+from conformance.cli.exits import Exit, UsageError
+from conformance.cli.paths import check_writable
+from conformance.cli.table import print_results
+from conformance.contract import load_contract, spec_hash
+from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
+from conformance.reports.html import render_html
+from conformance.run.recorder import judge_file
+from conformance.transcript import TranscriptError
+from conformance.verdict import Policy, PolicyError, decide, not_run_of
+
+
+def cmd_requirements(args: argparse.Namespace) -> int:
+    contract = load_contract()
+    if args.format == "json":
+        doc = {
+            "version": contract.version,
+            "spec_hash": spec_hash(),
+            "requirements": [r.to_json() for r in contract.requirements],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return Exit.CONFORMANT
+    width = max(len(r.id) for r in contract.requirements)
+    print(f"{'ID':<{width}}  LEVEL   SCOPE     PATH                               TITLE")
+    for r in contract.requirements:
+        print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
+    print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
+    print("sources (each requirement's quote: --format json):")
+    for r in contract.requirements:
+        print(f"{r.id:<{width}}  {r.source.citation}")
+    return Exit.CONFORMANT
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
+    contract = load_contract(tuple(args.model_name) or None)
+    try:  # connection by connection as the file is read: a transcript file may be any size
+        tally = judge_file(path, contract, default_timeout_s=args.timeout)
+    except TranscriptError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
+    print_results(decision.results, expected=frozenset(decision.baseline.expected if decision.baseline else ()))
+    print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
+    if decision.verdict == "error":  # the recorded run was incomplete: never conformant
+        return Exit.UNREACHABLE
+    return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
+
+
+def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None]:
+    """The verdict policy and the incompleteness a run recorded in its summary.json (--policy)."""
+    if strict:
+        raise UsageError("--strict and --policy: the recorded policy says whether the run was strict; give one")
+    try:
+        summary = parse_json(read_text(path, SUMMARY_BYTES), str(path))
+        if not isinstance(summary, dict):
+            raise PolicyError("at the top level: not a summary.json object")
+        return Policy.from_json(summary.get("policy")), not_run_of(summary)
+    except ReadError as exc:
+        raise UsageError(str(exc)) from None
+    except PolicyError as exc:
+        raise UsageError(f"--policy {path}: its verdict policy is malformed {exc}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report_dir = Path(args.dir)
+    if not (report_dir / "allure-results").is_dir():
+        raise UsageError(
+            f"{report_dir}: no allure-results/ here; run `realtime-conformance run --report-dir {report_dir}`"
+        )
+    check_writable(report_dir, str(report_dir))
+    try:
+        problem = render_html(report_dir, history=args.history)
+    except OSError as exc:
+        raise UsageError(f"{report_dir}: cannot write the report ({exc.strerror or exc})") from None
+    if problem is not None:
+        raise UsageError(problem)
+    page = (report_dir / "allure-report.html").resolve()
+    print(f"report: {report_dir / 'allure-report'}/index.html and {page}")
+    if args.open and not webbrowser.open(page.as_uri()):
+        print(f"no browser to open it with; open {page.as_uri()}", file=sys.stderr)
+    return Exit.CONFORMANT
