@@ -21,6 +21,7 @@ UPDATES = update_cases()
 
 @pytest.mark.parametrize("case", EVENTS, ids=[c.id for c in EVENTS])
 def test_event_fixture_violates_exactly_its_requirements(case: EventCase) -> None:
+    assert case.event_type in CONTRACT.server_events, "an event fixture names a server event of spec/events.json"
     found = {v.requirement for v in check_event(case.data, CONTRACT, as_type=case.event_type)}
     assert found == case.violates
 

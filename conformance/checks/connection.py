@@ -131,6 +131,11 @@ class Connection:
     fields: frozenset[str] = frozenset()  # the documented top-level RealtimeSession fields
     aliases: tuple[tuple[str, str], ...] = ()
     created: dict[str, Any] | None = None  # the session session.created announced before any update
+    #: The server events documented to carry a member (`session`, `error`), from their schemas.
+    carriers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def carry(self, member: str) -> frozenset[str]:
+        return self.carriers.get(member, frozenset())
 
     @functools.cached_property
     def surplus(self) -> Event | None:

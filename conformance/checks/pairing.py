@@ -34,6 +34,15 @@ def session_fields(contract: Contract) -> frozenset[str]:
     return frozenset(contract.schemas["realtime-session.json"]["properties"])
 
 
+def carriers(contract: Contract) -> dict[str, frozenset[str]]:
+    """For each top-level member of a server event, the events documented to carry it."""
+    out: dict[str, set[str]] = {}
+    for event in contract.server_events:
+        for member in contract.schemas[contract.registry.event(event).schema].get("properties", {}):
+            out.setdefault(member, set()).add(event)
+    return {member: frozenset(events) for member, events in out.items()}
+
+
 def url_models(url: str) -> set[str]:
     """The model named by the URL's `model` query, which the target therefore accepts."""
     return set(parse_qs(urlsplit(url).query).get("model", []))
@@ -180,6 +189,7 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
         session_fields(contract),
         contract.aliases,
         opening,
+        carriers(contract),
     )
     return connection, parsed
 
