@@ -81,3 +81,12 @@ def test_a_max_length_on_session_model_reports_its_own_requirement_not_SU_SESSIO
     event = {"type": "session.updated", "event_id": "e1", "session": {"type": "realtime", "model": model}}
     assert {v.requirement for v in check_event(event, contract)} == {"RS-MODEL-FORMAT"}
     assert {v.requirement for v in check_event(event, CONTRACT)} == set()
+
+
+def test_a_pickled_contract_still_attributes_schema_errors() -> None:
+    """The annotation map is keyed by node identity: a copy (another process) must key its own nodes."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(CONTRACT.judged_by["session.updated"]))
+    node = next(n for n, _ in copy.nodes.values() if n.get("pattern"))
+    assert copy.requirement(node, "pattern") == "RS-MODEL-FORMAT"
