@@ -35,11 +35,14 @@ def test_every_assertion_keyword_names_a_requirement_of_the_catalogue(event: str
 
 
 def _is_discriminator(event: str, node: dict[str, object], keyword: str, member: str | None) -> bool:
-    """The root's `type` that recognised the event (it cannot fail when judged as that event)."""
+    """What recognised the event before its schema: the root's `type: object` (the frame check) and
+    its `type` member (the event's name); neither can fail when judged as that event."""
     root = CONTRACT.schemas[CONTRACT.registry.event(event).schema]
     properties = root.get("properties")
     type_node = properties.get("type") if isinstance(properties, dict) else None
-    return (node is root and member == "type") or (node is type_node and node.get("const") == event)
+    if node is root:
+        return keyword == "type" or member == "type"
+    return node is type_node and node.get("const") == event
 
 
 def spec_copy(tmp_path: Path) -> Path:

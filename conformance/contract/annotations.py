@@ -181,10 +181,11 @@ def annotate(
 
 
 def _discriminator(event: str, root: dict[str, Any], node: dict[str, Any], keyword: str, member: str | None) -> bool:
-    """The root's `type` member: how the event was recognised as `event`, so it cannot fail there."""
+    """What recognised the event before its schema sees it, so it cannot fail there: the root's
+    `type: object` (the frame check, WIRE-JSON-OBJECT) and its `type` member (the event's name)."""
     type_node = root.get("properties", {}).get("type")
-    if node is root and keyword == "required":
-        return member == "type"
+    if node is root:
+        return keyword == "type" or (keyword == "required" and member == "type")
     return node is type_node and keyword == "const" and node.get("const") == event
 
 
