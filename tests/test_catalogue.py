@@ -8,7 +8,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance.checks import CHECKS, FRAME_REQUIREMENTS, requirement_for
+from conformance.checks import CHECKS, requirement_for
 from conformance.contract import SPEC_DIR, load_contract, read_json
 
 CONTRACT = load_contract()
@@ -39,16 +39,14 @@ def test_every_requirement_has_a_check_and_every_check_a_requirement() -> None:
     exchange = {r.id for r in CONTRACT.requirements if r.scope == "exchange"}
     schema_judged = {rid for judged_by in CONTRACT.judged_by.values() for rid in judged_by.ids}
     assert exchange <= set(CHECKS)
-    assert set(CONTRACT.ids) == schema_judged | set(CHECKS) | set(FRAME_REQUIREMENTS)
-    assert set(CHECKS) | set(FRAME_REQUIREMENTS) | schema_judged <= set(CONTRACT.ids)
+    assert set(CONTRACT.ids) == schema_judged | set(CHECKS)
+    assert not schema_judged & set(CHECKS), "a requirement is judged by the schema or by one check, not both"
 
 
 @pytest.mark.parametrize(
     "requirement", [r for r in CONTRACT.requirements if r.events], ids=[r.id for r in CONTRACT.requirements if r.events]
 )
 def test_every_schema_judged_requirement_is_reachable_from_its_schema(requirement) -> None:  # type: ignore[no-untyped-def]
-    if requirement.path == "(frame)":
-        return  # the event's root `type: object`: judged on the frame before any schema
     keyword = requirement.keywords[0] if requirement.keywords else "type"
     keyword = "const" if requirement.path == "type" and keyword == "type" else keyword
     for event_type in requirement.events:

@@ -95,7 +95,7 @@ def with_clear_event(spec: Path) -> Contract:
     write(
         spec / "schemas" / f"{CLEARED}.json",
         {"$schema": draft, "$id": base + f"{CLEARED}.json", "type": "object",
-         "x-requirement": {"type": "WIRE-JSON-OBJECT"}, "required": ["type", "event_id"],
+         "required": ["type", "event_id"],
          "properties": {"type": {"const": CLEARED}, "event_id": {"type": "string", "x-requirement": "CLR-EVENT-ID"}}},
     )  # fmt: skip
     add_requirement(spec, "CLR-EVENT-ID", "event_id", CLEARED, "input_audio_buffer.cleared has event_id")

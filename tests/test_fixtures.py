@@ -21,6 +21,7 @@ UPDATES = update_cases()
 
 @pytest.mark.parametrize("case", EVENTS, ids=[c.id for c in EVENTS])
 def test_event_fixture_violates_exactly_its_requirements(case: EventCase) -> None:
+    assert case.event_type in CONTRACT.server_events, "an event fixture names a server event of spec/events.json"
     assert case.data["type"] == case.event_type  # judged by its own type, as a frame on the wire is
     found = {v.requirement for v in check_event(case.data, CONTRACT)}
     assert found == case.violates

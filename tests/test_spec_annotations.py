@@ -35,11 +35,14 @@ def test_every_assertion_keyword_names_a_requirement_of_the_catalogue(event: str
 
 
 def _is_discriminator(event: str, node: dict[str, object], keyword: str, member: str | None) -> bool:
-    """The root's `type` that recognised the event (it cannot fail when judged as that event)."""
+    """What recognised the event before its schema: the root's `type: object` (the frame check) and
+    its `type` member (the event's name); neither can fail when judged as that event."""
     root = CONTRACT.schemas[CONTRACT.registry.event(event).schema]
     properties = root.get("properties")
     type_node = properties.get("type") if isinstance(properties, dict) else None
-    return (node is root and member == "type") or (node is type_node and node.get("const") == event)
+    if node is root:
+        return keyword == "type" or member == "type"
+    return node is type_node and node.get("const") == event
 
 
 def spec_copy(tmp_path: Path) -> Path:
@@ -81,3 +84,12 @@ def test_a_max_length_on_session_model_reports_its_own_requirement_not_SU_SESSIO
     event = {"type": "session.updated", "event_id": "e1", "session": {"type": "realtime", "model": model}}
     assert {v.requirement for v in check_event(event, contract)} == {"RS-MODEL-FORMAT"}
     assert {v.requirement for v in check_event(event, CONTRACT)} == set()
+
+
+def test_a_pickled_contract_still_attributes_schema_errors() -> None:
+    """The annotation map is keyed by node identity: a copy (another process) must key its own nodes."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(CONTRACT.judged_by["session.updated"]))
+    node = next(n for n, _ in copy.nodes.values() if n.get("pattern"))
+    assert copy.requirement(node, "pattern") == "RS-MODEL-FORMAT"

@@ -12,14 +12,13 @@ No I/O here.
 
 from conformance.checks.connection import THROTTLE, is_throttle
 from conformance.checks.findings import Judgement, Violation, describe_value
-from conformance.checks.frames import FRAME_REQUIREMENTS, check_event, check_frame, requirement_for
+from conformance.checks.frames import check_event, check_frame, requirement_for
 from conformance.checks.judge import judge, judge_all
 from conformance.checks.pairing import awaited, url_models
 from conformance.checks.registry import CHECKS
 
 __all__ = [
     "CHECKS",
-    "FRAME_REQUIREMENTS",
     "THROTTLE",
     "Judgement",
     "Violation",

@@ -25,9 +25,9 @@ def unanswered(step: Step) -> str:
     return f"no answer within {step.timeout_s:g}s"
 
 
-def wrong_type_answer(step: Step, carrier: str) -> Event | None:
-    """An event that carries a `session` (or `error`) object under an undocumented type."""
-    documented = {"session": ("session.created", "session.updated"), "error": ("error",)}[carrier]
+def wrong_type_answer(step: Step, conn: Connection, carrier: str) -> Event | None:
+    """An event that carries a `session` (or `error`) object under a type not documented to carry it."""
+    documented = conn.carry(carrier)
     for event in step.events:
         if isinstance(event.data.get(carrier), dict) and event.type not in documented:
             return event
@@ -57,7 +57,7 @@ def check_answer_type(step: Step, conn: Connection) -> Finding | None:
     an answer that came under another one (an event carrying a session, awaited as session.updated)."""
     if step.answer is not None:
         return Finding() if step.answer.type == "session.updated" else None
-    wrong = wrong_type_answer(step, "session")
+    wrong = wrong_type_answer(step, conn, "session")
     if wrong is None:
         return None
     message = f"answered with type {describe_value(wrong.type)}; expected 'session.updated'"
@@ -69,7 +69,7 @@ def check_error_type(step: Step, conn: Connection) -> Finding | None:
     """Every rejection counts; a rejection under another type is provable for an invalid update only."""
     if step.answer is not None:
         return Finding() if step.answer.type == "error" else None
-    wrong = wrong_type_answer(step, "error") if step.classification.kind == "invalid" else None
+    wrong = wrong_type_answer(step, conn, "error") if step.classification.kind == "invalid" else None
     if wrong is None:
         return None
     message = f"rejected with type {describe_value(wrong.type)}; expected 'error'"
@@ -179,7 +179,7 @@ def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
         return Finding((flaw("session", message, step, step.server_close),))
     if step.since_error is None or step.classification.kind != "valid":
         return None
-    if step.answer is not None or wrong_type_answer(step, "session") or wrong_type_answer(step, "error"):
+    if step.answer is not None or wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):
         return Finding()  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
     if step.waited_out:
         return Finding((flaw("session", f"after an error the next update got {unanswered(step)}", step),))

@@ -13,7 +13,6 @@ from conformance.checks.registry import Finding, Flaw, Needs, connection_check, 
 from conformance.contract.oracle import without_path
 
 _ABSENT = object()
-SESSION_EVENTS = ("session.created", "session.updated")
 
 
 def covers(expected: Any, actual: Any) -> bool:
@@ -164,7 +163,7 @@ def check_config_kept(step: Step, conn: Connection) -> Finding | None:
 
 
 def _session_id_never_sent(conn: Connection) -> str | None:
-    sessions = [e.session for e in conn.events if e.type in SESSION_EVENTS and e.session]
+    sessions = [e.session for e in conn.events if e.type in conn.carry("session") and e.session]
     if sessions and not any("id" in session for session in sessions):
         return "the server never sent session.id, an optional field"
     return None
@@ -180,7 +179,7 @@ def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
         if step.classification.session and isinstance(step.classification.session.get("id"), str)
     }
     for event in conn.events:
-        sid = event.session.get("id") if event.type in SESSION_EVENTS and event.session is not None else None
+        sid = event.session.get("id") if event.type in conn.carry("session") and event.session is not None else None
         if not isinstance(sid, str):
             continue
         if current is not None:

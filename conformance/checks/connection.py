@@ -41,6 +41,15 @@ class Event:
         return error.get("event_id") if self.type == "error" and isinstance(error, dict) else None
 
 
+@dataclass(frozen=True)
+class Received:
+    """A server frame other than a close, as the wire checks see it."""
+
+    frame: Frame
+    #: Why its text is not an event (not JSON, not an object), for a text frame that is not one.
+    not_an_event: str | None = None
+
+
 def is_throttle(event: Mapping[str, Any]) -> bool:
     """Whether an event is a rate-limit `error`: the target asks the client to slow down."""
     error = event.get("error")
@@ -131,6 +140,12 @@ class Connection:
     fields: frozenset[str] = frozenset()  # the documented top-level RealtimeSession fields
     aliases: tuple[tuple[str, str], ...] = ()
     created: dict[str, Any] | None = None  # the session session.created announced before any update
+    received: tuple[Received, ...] = ()  # every server frame but a close, in order
+    #: The server events documented to carry a member (`session`, `error`), from their schemas.
+    carriers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def carry(self, member: str) -> frozenset[str]:
+        return self.carriers.get(member, frozenset())
 
     @functools.cached_property
     def surplus(self) -> Event | None:

@@ -12,13 +12,14 @@ from typing import Any, cast
 
 from jsonschema.exceptions import ValidationError
 
+from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
+from conformance.checks.registry import Finding, Flaw, connection_check
 from conformance.contract import Contract, Requirement
 from conformance.transcript import Frame, parse_json
 
-#: The frame checks, by requirement: what every server frame (text frames: both) is judged by.
+#: The wire checks' requirements: every server frame is a text frame, and holds one JSON object.
 TEXT_FRAME, JSON_OBJECT = "WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT"
-FRAME_REQUIREMENTS = (TEXT_FRAME, JSON_OBJECT)
 
 
 def _error_message(error: ValidationError, path: str) -> str:
@@ -70,37 +71,55 @@ def check_event(
     return violations
 
 
-def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:
-    """Wire checks of one server frame; returns the violations and the event, if it is one."""
-    if frame.kind == "binary":
-        return [Violation(TEXT_FRAME, "(frame)", "a binary frame; events are text frames", frame)], None
-    if frame.text is None:
-        return [], None
+def decode(frame: Frame) -> tuple[Received, dict[str, Any] | None]:
+    """A server frame as received, and its event when its text is one JSON object."""
+    if frame.kind != "text" or frame.text is None:
+        return Received(frame), None
     try:
         event = parse_json(frame.text)
     except (json.JSONDecodeError, RecursionError):
-        message = f"a text frame that is not JSON: {describe_value(frame.text[:60])}"
-        return [Violation(JSON_OBJECT, "(frame)", message, frame)], None
+        return Received(frame, f"a text frame that is not JSON: {describe_value(frame.text[:60])}"), None
     if not isinstance(event, dict):
-        message = f"a JSON {json_type(event)}, not an object: {describe_value(event)}"
-        return [Violation(JSON_OBJECT, "(frame)", message, frame)], None
-    return [], event
+        return Received(frame, f"a JSON {json_type(event)}, not an object: {describe_value(event)}"), None
+    return Received(frame), event
+
+
+@connection_check(TEXT_FRAME)
+def check_text_frames(conn: Connection) -> Iterator[Finding]:
+    for received in conn.received:
+        binary = received.frame.kind == "binary"
+        yield Finding((Flaw("(frame)", "a binary frame; events are text frames", received.frame),) if binary else ())
+
+
+@connection_check(JSON_OBJECT)
+def check_json_objects(conn: Connection) -> Iterator[Finding]:
+    for received in conn.received:
+        if received.frame.kind == "text":
+            problem = received.not_an_event
+            yield Finding((Flaw("(frame)", problem, received.frame),) if problem else ())
+
+
+def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:
+    """The wire checks of one server frame alone; the violations and the event, if it is one."""
+    received, event = decode(frame)
+    if frame.kind == "binary":
+        return [Violation(TEXT_FRAME, "(frame)", "a binary frame; events are text frames", frame)], None
+    problem = received.not_an_event
+    return ([Violation(JSON_OBJECT, "(frame)", problem, frame)] if problem else []), event
 
 
 def judge_server_frame(
     frame: Frame, contract: Contract
-) -> tuple[list[Violation], tuple[str, ...], dict[str, Any] | None]:
-    """One server frame: its violations, the requirements it exercised (each once), and its event."""
-    exercised = set(FRAME_REQUIREMENTS if frame.kind == "text" else FRAME_REQUIREMENTS[:1])
-    violations, data = check_frame(frame)
-    if data is None:
-        return violations, tuple(sorted(exercised)), None
-    violations += check_event(data, contract, frame=frame)
-    event_type = data.get("type")
+) -> tuple[list[Violation], frozenset[str], Received, dict[str, Any] | None]:
+    """One server frame: its schema violations, the requirements its schema exercised, and the
+    frame as received with its event (the wire checks judge it in the registry)."""
+    received, event = decode(frame)
+    if event is None:
+        return [], frozenset(), received, None
+    event_type = event.get("type")
     judged_by = contract.judged_by.get(event_type) if isinstance(event_type, str) else None
-    if judged_by is not None:
-        exercised |= judged_by.ids
-    return violations, tuple(sorted(exercised)), data
+    exercised = judged_by.ids if judged_by is not None else frozenset()
+    return check_event(event, contract, frame=frame), exercised, received, event
 
 
 def requirement_for(contract: Contract, event_type: str, path: str, keyword: str) -> Requirement:

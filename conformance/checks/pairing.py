@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conformance.checks.connection import Connection, Event, Step, surplus
+from conformance.checks.connection import Connection, Event, Received, Step, surplus
 from conformance.checks.findings import Violation
 from conformance.checks.frames import judge_server_frame
 from conformance.checks.windows import (
@@ -33,6 +33,15 @@ from conformance.transcript import Frame, Transcript, parse_json
 def session_fields(contract: Contract) -> frozenset[str]:
     """The documented top-level RealtimeSession fields (the schema's properties)."""
     return frozenset(contract.schemas["realtime-session.json"]["properties"])
+
+
+def carriers(contract: Contract) -> dict[str, frozenset[str]]:
+    """For each top-level member of a server event, the events documented to carry it."""
+    out: dict[str, set[str]] = {}
+    for event in contract.server_events:
+        for member in contract.schemas[contract.registry.event(event).schema].get("properties", {}):
+            out.setdefault(member, set()).add(event)
+    return {member: frozenset(events) for member, events in out.items()}
 
 
 def url_models(url: str) -> set[str]:
@@ -81,7 +90,7 @@ def awaited(text: str, contract: Contract) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One pass over the frames: the server events, the positions to pair, what was found."""
+    """One pass over the frames: the server events, the positions to pair, what their schemas found."""
 
     events: tuple[Event, ...]
     positions: tuple[Position, ...]
@@ -89,15 +98,17 @@ class Parsed:
     server_close: Frame | None
     violations: tuple[Violation, ...]
     exercised: tuple[str, ...]
+    received: tuple[Received, ...]
 
 
 def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
-    """Judge every server frame (wire and schema) and list what happened, in order."""
+    """Judge every server event by its schema and list what happened, in order."""
     events: list[Event] = []
     positions: list[Position] = []
     sent: dict[int, Sent] = {}
     violations: list[Violation] = []
     exercised: list[str] = []
+    received: list[Received] = []
     client_close: Frame | None = None
     server_close: Frame | None = None
     for frame in transcript.frames:
@@ -113,14 +124,17 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
                 server_close = frame
                 positions.append(("server-close", frame))
         else:
-            found, judged, data = judge_server_frame(frame, contract)
+            found, judged, as_received, data = judge_server_frame(frame, contract)
             violations += found
             exercised += judged
+            received.append(as_received)
             if data is not None:
                 event = Event(frame, data, frozenset(v.path for v in found))
                 events.append(event)
                 positions.append(("event", event))
-    return Parsed(tuple(events), tuple(positions), sent, server_close, tuple(violations), tuple(exercised))
+    return Parsed(
+        tuple(events), tuple(positions), sent, server_close, tuple(violations), tuple(exercised), tuple(received)
+    )
 
 
 def paired_windows(parsed: Parsed, contract: Contract, end_time: float, timeout_s: float) -> list[Window]:
@@ -182,6 +196,8 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
         session_fields(contract),
         contract.aliases,
         opening,
+        parsed.received,
+        carriers(contract),
     )
     return connection, parsed
 

@@ -80,8 +80,8 @@ def unawaited_set_aside(
     """An event that may answer any client event (`error`), arriving within the timeout of a client
     event that awaits no answer (appended audio), is not certainly the window's own:
 
-    - it is set aside (judged for its shape only) when it echoes that event's `event_id`, or when
-      the window's own event was answered before any such event was sent;
+    - it is set aside (judged for its shape only) when it echoes the `event_id` of any such event
+      sent before it, or when the window's own event was answered before any such event was sent;
     - otherwise it is kept but the window is `ambiguous`: the checks that pair do not judge it.
     An error echoing the window's own `event_id` is its own.
     """
@@ -93,12 +93,13 @@ def unawaited_set_aside(
             if event.type not in any_answers or (window.event_id is not None and event.echo == window.event_id):
                 continue
             time = event.frame.time
-            causes = [(f, i) for f, i in unawaited if time - timeout_s <= f.time <= time]
+            if any(i is not None and event.echo == i and f.time <= time for f, i in unawaited):
+                window.events.remove(event)  # it names its cause, however long ago that was sent
+                continue
+            causes = [f for f, _ in unawaited if time - timeout_s <= f.time <= time]
             if not causes:
                 continue
-            if any(i is not None and event.echo == i for _, i in causes) or (
-                first_answer is not None and first_answer < time and first_answer <= causes[0][0].time
-            ):
+            if first_answer is not None and first_answer < time and first_answer <= causes[0].time:
                 window.events.remove(event)
             else:
                 window.ambiguous = True

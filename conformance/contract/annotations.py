@@ -71,6 +71,12 @@ class EventRequirements:
     #: The dotted instance path of each node (`*` for any array item or extra member).
     at: dict[int, str]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyed by identity: a copy in another process is keyed again by its own nodes (which a
+        # pickle of the whole contract shares with its validators' schemas).
+        entries = [(node, req, self.at[key]) for key, (node, req) in self.nodes.items()]
+        return (_rebuilt, (self.event, entries))
+
     def requirement(self, node: Any, keyword: str, member: str | None = None) -> str:
         """The requirement judging `keyword` of `node` (for `required`, the missing `member`'s)."""
         entry = self.nodes.get(id(node))
@@ -104,6 +110,10 @@ class EventRequirements:
     def ids(self) -> frozenset[str]:
         """Every requirement that judging one event of this type exercises."""
         return frozenset(rid for _, req in self.nodes.values() for rid in req.ids)
+
+
+def _rebuilt(event: str, entries: list[tuple[dict[str, Any], NodeRequirement, str]]) -> EventRequirements:
+    return EventRequirements(event, {id(n): (n, r) for n, r, _ in entries}, {id(n): a for n, _, a in entries})
 
 
 def _judging(
@@ -171,10 +181,11 @@ def annotate(
 
 
 def _discriminator(event: str, root: dict[str, Any], node: dict[str, Any], keyword: str, member: str | None) -> bool:
-    """The root's `type` member: how the event was recognised as `event`, so it cannot fail there."""
+    """What recognised the event before its schema sees it, so it cannot fail there: the root's
+    `type: object` (the frame check, WIRE-JSON-OBJECT) and its `type` member (the event's name)."""
     type_node = root.get("properties", {}).get("type")
-    if node is root and keyword == "required":
-        return member == "type"
+    if node is root:
+        return keyword == "type" or (keyword == "required" and member == "type")
     return node is type_node and keyword == "const" and node.get("const") == event
 
 
