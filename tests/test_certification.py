@@ -15,7 +15,7 @@ import yaml
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
-from tests.harness import mock_thread, run_cli
+from tests.harness import Result, mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
 
@@ -137,25 +137,11 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_certify_fails_a_skipped_must_with_the_reason(tmp_path: Path) -> None:
     with mock_thread(MockConfig(faults=lookup(["no-session-created"]))) as url:
-        code = main(
-            [
-                "run",
-                "--target",
-                url,
-                "--profile",
-                "certify",
-                "--connections",
-                "4",
-                "--seed",
-                "2",
-                "--report-dir",
-                str(tmp_path),
-                *FAST,
-            ]
-        )
-    summary = json.loads((tmp_path / "summary.json").read_text())
+        args = ["--target", url, "--profile", "certify", "--connections", "4", "--seed", "2"]
+        result = run_cli("run", *args, "--report-dir", str(tmp_path), *FAST)
+    summary = result.summary
     by_id = {r["id"]: r for r in summary["requirements"]}
-    assert code == 1 and summary["verdict"] == "non-conformant"
+    assert result.exit_code == 1 and summary["verdict"] == "non-conformant"
     assert by_id["SC-EVENT-ID"]["status"] == "failed" and "certification" in by_id["SC-EVENT-ID"]["reason"]
 
 
@@ -171,11 +157,11 @@ def test_a_baseline_listing_the_faults_requirement_turns_the_run_green(tmp_path:
         [{"id": "EX-REFLECT", "reason": "tools are dropped, vendor ticket 42", "link": "https://tracker.example/42"}],
     )
     with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
-        code = main(
-            ["run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
+        result = run_cli(
+            "run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST
         )
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert code == 0 and summary["verdict"] == "conformant"
+    summary = result.summary
+    assert result.exit_code == 0 and summary["verdict"] == "conformant"
     assert summary["baseline"]["expected"] == ["EX-REFLECT"] and summary["baseline"]["unexpected"] == []
     assert "EX-REFLECT" in (tmp_path / "r" / "summary.md").read_text()
 
@@ -183,20 +169,19 @@ def test_a_baseline_listing_the_faults_requirement_turns_the_run_green(tmp_path:
 def test_the_same_baseline_against_the_clean_mock_reports_the_fix_and_fails_when_strict(tmp_path: Path) -> None:
     baseline = baseline_file(tmp_path, [{"id": "EX-REFLECT", "reason": "tools are dropped"}])
     args = ["run", "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
-    assert main(args) == 0
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["baseline"]["fixed"] == ["EX-REFLECT"]
+    result = run_cli(*args)
+    assert result.exit_code == 0 and result.summary["baseline"]["fixed"] == ["EX-REFLECT"]
     assert main([*args, "--strict-baseline"]) == 1
 
 
 def test_an_expired_entry_no_longer_excuses_and_fails_a_strict_baseline(tmp_path: Path) -> None:
     baseline = baseline_file(tmp_path, [{"id": "EX-REFLECT", "reason": "old", "expires": "2020-01-01"}])
     with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
-        code = main(
-            ["run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST]
+        result = run_cli(
+            "run", "--target", url, "--expected-failures", str(baseline), "--report-dir", str(tmp_path / "r"), *FAST
         )
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert code == 1 and summary["baseline"]["expired"] == ["EX-REFLECT"]
+    summary = result.summary
+    assert result.exit_code == 1 and summary["baseline"]["expired"] == ["EX-REFLECT"]
     assert summary["baseline"]["unexpected"] == ["EX-REFLECT"]
 
 
@@ -219,10 +204,12 @@ def test_a_bad_baseline_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_rerun_failed_runs_only_what_failed_with_the_same_seed(tmp_path: Path) -> None:
     report = tmp_path / "r"
     with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
-        assert main(["run", "--target", url, "--seed", "77", "--report-dir", str(report), *FAST]) == 1
-        first = json.loads((report / "summary.json").read_text())
-        assert main(["run", "--rerun-failed", "--report-dir", str(report), *FAST]) == 1  # the recorded target
-    second = json.loads((report / "rerun" / "summary.json").read_text())
+        full = run_cli("run", "--target", url, "--seed", "77", "--report-dir", str(report), *FAST)
+        assert full.exit_code == 1
+        first = full.summary
+        rerun = run_cli("run", "--rerun-failed", "--report-dir", str(report), *FAST)
+        assert rerun.exit_code == 1  # the recorded target
+    second = Result(rerun.exit_code, report / "rerun").summary
     assert json.loads((report / "summary.json").read_text()) == first  # the full report stays
     failed = [r["id"] for r in first["requirements"] if r["status"] == "failed"]
     assert [r["id"] for r in second["requirements"]] == failed == ["EX-REFLECT"]
