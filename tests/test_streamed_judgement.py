@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from conformance import transcript as transcript_module
 from conformance.checks import Judgement, Violation, judge, judge_all
 from conformance.cli.main import main
 from conformance.contract import load_contract
@@ -222,3 +223,13 @@ def test_the_recorder_writes_connections_in_plan_order_whatever_order_they_end_i
     labels = [t.label for t in read_transcripts(tmp_path / recorder.ALL)]
     assert labels == [*(t.label for t in transcripts), "not planned"]
     assert kept.tally.connections == len(ended)
+
+
+def test_a_large_frame_keeps_no_parsed_value() -> None:
+    """A hostile frame may parse into many times its size: past KEEP_PARSED_CHARS it is parsed again, not held."""
+    text = json.dumps({"type": "junk", "items": [{}] * (transcript_module.KEEP_PARSED_CHARS // 4)})
+    frame = Frame("server", 0.0, text=text)
+    assert frame.json() == frame.json() and frame.json() is not frame.json()
+    assert "_json" not in frame.__dict__
+    with parsing_once([frame]):
+        assert parse_json(text) is not parse_json(text)
