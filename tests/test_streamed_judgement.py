@@ -233,3 +233,19 @@ def test_a_large_frame_keeps_no_parsed_value() -> None:
     assert "_json" not in frame.__dict__
     with parsing_once([frame]):
         assert parse_json(text) is not parse_json(text)
+
+
+def test_a_shards_recorder_numbers_its_plans_in_the_runs_order(tmp_path: Path) -> None:
+    """Shard 1 of 3 runs plans 1, 4, 7…: given its own plan numbers, the recorder keeps the run's (no label map)."""
+    contract = load_contract()
+    failing = [t for t in _recorded(1) if judge(t, contract).violations][:3]
+    assert len(failing) == 3, "the faulty mock must fail several connections"
+    kept = recorder.Recorder(tmp_path, contract, {}, shard=(1, 3))
+    for number in (2, 0, 1):
+        kept.take(failing[number], number)
+    assert kept.close() is None
+    assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in failing]
+    index = kept.tally.evidence_index()
+    assert {index[t.label] for t in failing if t.label in index} <= {1, 4, 7} and index
+    for label, i in index.items():
+        assert (tmp_path / recorder.connection_file(i, label)).is_file()
