@@ -426,6 +426,13 @@ def suite_rps_on(url: str, updates: list[str], connections: int, judging: bool =
     return rate
 
 
+def cpu_seconds(func: Callable[[], Any]) -> float:
+    """This process' CPU time spent in `func` (the server's, in its own process, not counted)."""
+    start = time.process_time()
+    func()
+    return time.process_time() - start
+
+
 def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
     """Suite against bare on the same number of connections against the same server; the mock's cost apart.
 
@@ -443,6 +450,13 @@ def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
         figures["runner_rps_1"] = median(suite_rps_on(url, updates, 1, judging=False) for _ in range(repeat))
         figures["runner_ratio_1"] = figures["runner_rps_1"] / figures["bare_rps_1"]
         figures["judge_us_per_exchange"] = 1e6 * (1 / figures["suite_rps_1"] - 1 / figures["runner_rps_1"])
+        # the same three in this process' CPU time (what other processes on a busy machine do not move)
+        for name, run in (
+            ("bare", lambda: bare_rps_on(url, updates, 1)),
+            ("runner", lambda: suite_rps_on(url, updates, 1, judging=False)),
+            ("suite", lambda: suite_rps_on(url, updates, 1)),
+        ):
+            figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(repeat)) * 1e6 / len(updates)
     with server_process(MOCK) as url:
         figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(repeat))
     figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]

@@ -77,6 +77,10 @@ def _parse_int(text: str) -> int:
     return LongInt(-value if text.startswith("-") else value)
 
 
+#: Texts up to this long keep their parsed value (a conforming event is a few KB). A hostile frame of
+#: a MB of `[{},{},…]` parses into twenty times its size: such a value is parsed again where needed,
+#: never held beside its frame.
+KEEP_PARSED_CHARS = 64 << 10
 #: Per thread: the parsed value of each text while `parsing_once` is in force (None: not in force).
 _once = threading.local()
 
@@ -91,7 +95,7 @@ def parse_json(text: str) -> Any:
     Inside `parsing_once`, a text already parsed gives the same (shared, never to be changed) value.
     """
     memo: dict[str, Any] | None = getattr(_once, "memo", None)
-    if memo is None:
+    if memo is None or len(text) > KEEP_PARSED_CHARS:
         return _parse(text)
     if text not in memo:
         memo[text] = _parse(text)
@@ -188,7 +192,8 @@ class Frame:
             if self.text is None:
                 raise ValueError("not a text frame")
             parsed = _parse(self.text)
-            self.__dict__["_json"] = parsed  # a cache beside the fields: not part of the frame's value
+            if len(self.text) <= KEEP_PARSED_CHARS:
+                self.__dict__["_json"] = parsed  # a cache beside the fields: not part of the frame's value
         return parsed
 
     @property

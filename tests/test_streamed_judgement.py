@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from conformance import transcript as transcript_module
 from conformance.checks import Judgement, Violation, judge, judge_all
 from conformance.cli.main import main
 from conformance.contract import load_contract
@@ -222,3 +223,29 @@ def test_the_recorder_writes_connections_in_plan_order_whatever_order_they_end_i
     labels = [t.label for t in read_transcripts(tmp_path / recorder.ALL)]
     assert labels == [*(t.label for t in transcripts), "not planned"]
     assert kept.tally.connections == len(ended)
+
+
+def test_a_large_frame_keeps_no_parsed_value() -> None:
+    """A hostile frame may parse into many times its size: past KEEP_PARSED_CHARS it is parsed again, not held."""
+    text = json.dumps({"type": "junk", "items": [{}] * (transcript_module.KEEP_PARSED_CHARS // 4)})
+    frame = Frame("server", 0.0, text=text)
+    assert frame.json() == frame.json() and frame.json() is not frame.json()
+    assert "_json" not in frame.__dict__
+    with parsing_once([frame]):
+        assert parse_json(text) is not parse_json(text)
+
+
+def test_a_shards_recorder_numbers_its_plans_in_the_runs_order(tmp_path: Path) -> None:
+    """Shard 1 of 3 runs plans 1, 4, 7…: given its own plan numbers, the recorder keeps the run's (no label map)."""
+    contract = load_contract()
+    failing = [t for t in _recorded(1) if judge(t, contract).violations][:3]
+    assert len(failing) == 3, "the faulty mock must fail several connections"
+    kept = recorder.Recorder(tmp_path, contract, {}, shard=(1, 3))
+    for number in (2, 0, 1):
+        kept.take(failing[number], number)
+    assert kept.close() is None
+    assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in failing]
+    index = kept.tally.evidence_index()
+    assert {index[t.label] for t in failing if t.label in index} <= {1, 4, 7} and index
+    for label, i in index.items():
+        assert (tmp_path / recorder.connection_file(i, label)).is_file()

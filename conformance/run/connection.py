@@ -56,8 +56,9 @@ def with_model(text: str, model: str | None) -> str:
     """Put the known model where a plan has the placeholder (or drop the field if none is known)."""
     if MODEL_PLACEHOLDER not in text:
         return text
-    event = parse_json(text)
-    session = event["session"]
+    parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
+    session = dict(parsed["session"])
+    event = {**parsed, "session": session}
     if model is None:
         del session["model"]
     else:
