@@ -23,6 +23,11 @@ SPEC_DIR = Path(str(resources.files("conformance") / "spec"))
 SCHEMA_DIR = SPEC_DIR / "schemas"
 SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
 
+#: The dialects the contract speaks: the root of spec/ is yandex (the seed's); another dialect is an
+#: overlay folder spec/<name>/ holding only the files it says differently (see `spec_file`).
+DIALECTS = ("yandex", "openai")
+DEFAULT_DIALECT = "yandex"
+
 Level = Literal["MUST", "SHOULD"]
 Scope = Literal["event", "exchange"]
 
@@ -58,6 +63,8 @@ class Requirement:
     source: Source
     events: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    #: The dialects the requirement exists in (empty: every dialect).
+    dialects: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +113,25 @@ class Contract:
     #: The known values on a session created as a given type, where the documents say something
     #: else for it (known-values.json's definition of that name); other types use `known_values`.
     known_by_type: dict[str, tuple[Draft202012Validator, FastValidator]] = dataclasses.field(default_factory=dict)
+    #: The dialect whose data this is, and its description (spec[/<dialect>]/dialect.json).
+    dialect: str = DEFAULT_DIALECT
+    dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def update_fields(self) -> frozenset[str]:
+        """The documented members of a session.update event."""
+        return frozenset(self.schemas["session.update.json"]["properties"])
+
+    @functools.cached_property
+    def patch_properties(self) -> dict[str, Any]:
+        """The documented fields of an update's session, with their schemas."""
+        properties: dict[str, Any] = self.schemas["session-update-patch.json"]["properties"]
+        return properties
+
+    @functools.cached_property
+    def read_only(self) -> frozenset[str]:
+        """Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there."""
+        return frozenset(k for k, v in self.patch_properties.items() if v.get("readOnly"))
 
     def known_for(self, session_type: Any) -> tuple[Draft202012Validator, FastValidator]:
         """The known values (explaining and fast) on a session created as `session_type`."""
@@ -131,8 +157,18 @@ def read_json(path: Path) -> Any:
 MODEL_GROUP = re.compile(r"\(([^()]*)\)\$$")
 
 
-def model_names_of(session_schema: dict[str, Any]) -> tuple[str, ...]:
-    """The supported model names: the alternatives of the group in `model`'s pattern."""
+def spec_file(relative: str, dialect: str = DEFAULT_DIALECT) -> Path:
+    """A spec file as the dialect has it: its overlay's copy when it has one, else the root's."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+    overlay = SPEC_DIR / dialect / relative
+    return overlay if dialect != DEFAULT_DIALECT and overlay.is_file() else SPEC_DIR / relative
+
+
+def model_names_of(session_schema: dict[str, Any], dialect_info: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The supported model names: the dialect's list, else the alternatives of the group in `model`'s pattern."""
+    if dialect_info and dialect_info.get("model_names"):
+        return tuple(dialect_info["model_names"])
     match = MODEL_GROUP.search(session_schema["properties"]["model"]["pattern"])
     assert match, "realtime-session.json: the model pattern must end with a (name|name)$ group"
     return tuple(name.replace("\\", "") for name in match[1].split("|"))
@@ -141,24 +177,32 @@ def model_names_of(session_schema: dict[str, Any]) -> tuple[str, ...]:
 def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """A copy of the RealtimeSession schema that accepts exactly these model names."""
     schema: dict[str, Any] = json.loads(json.dumps(session_schema))
+    if not MODEL_GROUP.search(schema["properties"]["model"].get("pattern", "")):
+        return schema  # a dialect whose model rule names no models (openai: any model name)
     group = "|".join(re.escape(n) for n in names)
     schema["properties"]["model"]["pattern"] = MODEL_GROUP.sub(f"({group})$", schema["properties"]["model"]["pattern"])
     return schema
 
 
-def schema_documents(model_names: tuple[str, ...] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Every schema file by its `$id`, with the supported model names applied."""
+def schema_documents(
+    model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every schema file of the dialect by its `$id`, with the supported model names applied."""
     documents = []
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        schema = read_json(path)
-        if path.name == "realtime-session.json" and model_names:
+    names = {p.name for p in SCHEMA_DIR.glob("*.json")} | {
+        p.name for p in (SPEC_DIR / dialect / "schemas").glob("*.json")
+    }
+    for name in sorted(names):
+        schema = read_json(spec_file(f"schemas/{name}", dialect))
+        if name == "realtime-session.json" and model_names:
             schema = with_model_names(schema, model_names)
         documents.append((schema["$id"], schema))
-    documents.append((SCHEMA_BASE + "known-values.json", read_json(SPEC_DIR / "known-values.json")))
+    documents.append((SCHEMA_BASE + "known-values.json", read_json(spec_file("known-values.json", dialect))))
     return documents
 
 
-def _requirement(entry: dict[str, Any]) -> Requirement:
+def _requirement(entry: dict[str, Any], dialect: str = DEFAULT_DIALECT) -> Requirement:
+    source = entry.get("sources", {}).get(dialect, entry["source"])
     return Requirement(
         id=entry["id"],
         level=entry["level"],
@@ -166,17 +210,24 @@ def _requirement(entry: dict[str, Any]) -> Requirement:
         event=entry["event"],
         path=entry["path"],
         title=entry["title"],
-        source=Source(**entry["source"]),
+        source=Source(**source),
         events=tuple(entry.get("events", ())),
         keywords=tuple(entry.get("keywords", ())),
+        dialects=tuple(entry.get("dialects", ())),
     )
 
 
+def in_dialect(entry: dict[str, Any], dialect: str) -> bool:
+    """Whether a catalogue entry exists in the dialect (an entry naming no dialects is in every one)."""
+    return dialect in entry.get("dialects", DIALECTS)
+
+
 @functools.cache
-def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
-    """Load the contract; `model_names` replaces the supported model names of the schema."""
-    catalogue = read_json(SPEC_DIR / "requirements.json")
-    documents = schema_documents(model_names)
+def load_contract(model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT) -> Contract:
+    """Load the dialect's contract; `model_names` replaces the supported model names of the schema."""
+    catalogue = read_json(spec_file("requirements.json", dialect))
+    dialect_info: dict[str, Any] = read_json(spec_file("dialect.json", dialect))
+    documents = schema_documents(model_names, dialect)
     by_id = dict(documents)
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
@@ -197,15 +248,17 @@ def load_contract(model_names: tuple[str, ...] | None = None) -> Contract:
 
     return Contract(
         version=catalogue["version"],
-        requirements=tuple(_requirement(e) for e in catalogue["requirements"]),
-        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"]),
+        requirements=tuple(_requirement(e, dialect) for e in catalogue["requirements"] if in_dialect(e, dialect)),
+        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"], dialect_info),
         validators={t: explaining(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
         known_values=explaining(known_uri),
         fast={t: fast(f"{SCHEMA_BASE}{t}.json") for t in EVENT_TYPES},
         fast_known_values=fast(known_uri),
-        aliases=tuple((a, b) for a, b in read_json(SPEC_DIR / "aliases.json")["pairs"]),
+        aliases=tuple((a, b) for a, b in read_json(spec_file("aliases.json", dialect))["pairs"]),
         schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
         known_by_type={t: known_for(t) for t in known["properties"]["type"]["enum"] if t in known["$defs"]},
+        dialect=dialect,
+        dialect_info=dialect_info,
     )
 
 
