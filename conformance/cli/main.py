@@ -32,6 +32,7 @@ from conformance.certify import (
 )
 from conformance.checks import Violation, judge_all
 from conformance.cli.config import ConfigError, apply_config
+from conformance.cli.dialect_diff import add_diff_command
 from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
@@ -49,10 +50,10 @@ from conformance.cli.settings_check import (
     env_secret,
     settings_from,
 )
-from conformance.contract import load_contract, spec_hash
+from conformance.contract import DIALECTS, load_contract, spec_hash
 from conformance.generate.corpus import draw_ahead
 from conformance.generate.plan import Plan
-from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
+from conformance.mock import FAULTS, MockConfig, for_dialect, lookup, serve_mock
 from conformance.readers import SUMMARY_BYTES, TRANSCRIPT_BYTES, ReadError, parse_json, read_text
 from conformance.redact import NO_SECRETS, Redactor, public_url, redactor
 from conformance.reports.html import render_html
@@ -94,12 +95,13 @@ def fail(message: str) -> None:
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
-    contract = load_contract()
+    contract = load_contract(dialect=args.dialect)
     if args.format == "json":
         doc = {
             "version": contract.version,
             "spec_hash": spec_hash(),
-            "requirements": [r.to_json() for r in contract.requirements],
+            "dialect": contract.dialect,
+            "requirements": [r.to_json() | {"sources": sources_by_dialect(r.id)} for r in contract.requirements],
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return Exit.CONFORMANT
@@ -108,10 +110,19 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
     sources = sorted({(r.source.document, r.source.url or "names no URL") for r in contract.requirements})
-    print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
+    print(
+        f"\n{len(contract.requirements)} requirements of the {contract.dialect} dialect, "
+        f"catalogue {contract.version}, spec {spec_hash()[:12]}"
+    )
     for document, url in sources:
         print(f"source {document}: {url} (each requirement's section and quote: --format json)")
     return Exit.CONFORMANT
+
+
+def sources_by_dialect(requirement_id: str) -> dict[str, Any]:
+    """Where each dialect that has the requirement takes it from (`requirements --format json`)."""
+    contracts = [load_contract(dialect=d) for d in DIALECTS]
+    return {c.dialect: c.requirement(requirement_id).source.to_json() for c in contracts if requirement_id in c.ids}
 
 
 def print_results(
@@ -153,7 +164,7 @@ def own_command() -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
-    contract = load_contract(tuple(args.model_name) or None)
+    contract = load_contract(tuple(args.model_name) or None, args.dialect)
     try:  # connection by connection as the file is read: a transcript file may be any size
         tally = judge_file(path, contract, default_timeout_s=args.timeout)
     except TranscriptError as exc:
@@ -186,7 +197,7 @@ def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None]:
 def cmd_mock(args: argparse.Namespace) -> int:
     if args.list_faults:
         width = max(len(f.name) for f in FAULTS)
-        for fault in FAULTS:
+        for fault in (for_dialect(f, args.dialect) for f in FAULTS):
             trips = ", ".join(fault.trips) or f"(no requirement: the run ends with {fault.outcome})"
             if fault.may_trip:
                 trips += f" (and may trip {', '.join(fault.may_trip)})"
@@ -198,7 +209,8 @@ def cmd_mock(args: argparse.Namespace) -> int:
         raise UsageError(str(exc.args[0])) from None
     api_key = env_secret(args.require_api_key_env, "--require-api-key-env") if args.require_api_key_env else None
     config = MockConfig(
-        models=tuple(args.model) or (DEFAULT_MODEL,),
+        models=tuple(args.model),
+        dialect=args.dialect,
         faults=faults,
         api_key=api_key,
         late_s=args.late_s,
@@ -209,7 +221,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
     async def serve_forever() -> None:
         async with serve_mock(config) as url:
             print(f"reference mock listening on {url}", flush=True)
-            print(f"models: {', '.join(config.models)}", flush=True)
+            print(f"dialect: {config.dialect}; models: {', '.join(config.accepted_models)}", flush=True)
             print(
                 f"faults: {', '.join(f.name for f in faults) or 'none'}; auth: "
                 f"{'api-key from $' + args.require_api_key_env if api_key else 'none'}; Ctrl-C stops",
@@ -612,7 +624,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return await run_plans(plans, target_for(settings, url))
 
     log = asyncio.run(replay())
-    contract = load_contract(settings.model_names or None)
+    contract = load_contract(settings.model_names or None, settings.dialect)
     decision = decide(contract, judge_all(log.transcripts, contract), Policy(settings.strict))
     print_results(list(decision.results), safe)
     sent = sum(len(p.updates) for p in plans)
@@ -697,6 +709,8 @@ def parser() -> argparse.ArgumentParser:
     req = sub.add_parser("requirements", help="print the requirement catalogue")
     add_options(req, REQUIREMENTS_OPTIONS)
     req.set_defaults(func=cmd_requirements)
+
+    add_diff_command(sub)
 
     replay = sub.add_parser(
         "replay",

@@ -44,7 +44,7 @@ def evidence(frame: Frame | None, safe: Redactor) -> str | None:
 
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     """summary.json's document; what came from the target or the user is masked."""
-    contract = load_contract(outcome.settings.model_names or None)
+    contract = load_contract(outcome.settings.model_names or None, outcome.settings.dialect)
     safe = redactor_of(outcome)
     requirements = []
     for result in outcome.results:
@@ -82,9 +82,10 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "suite": {"name": "realtime-conformance", "version": __version__},
         "spec": {
-            "source": "Yandex Cloud AI Studio Realtime API: session.updated",
+            "source": contract.dialect_info.get("title", contract.dialect),
             "version": contract.version,
             "hash": spec_hash(),
+            "dialect": contract.dialect,
         },
         "target": {"url": safe.url(outcome.url), "kind": outcome.settings.kind},
         "profile": outcome.settings.profile,
@@ -194,10 +195,6 @@ def write_summary(outcome: Outcome, report_dir: Path) -> dict[str, Any]:
     return doc
 
 
-#: The dialect whose contract judged the run (the seed's; the only one so far).
-DIALECT = "yandex"
-
-
 def annotate_junit(path: Path, outcome: Outcome) -> None:
     """Put the verdict, seed, target, dialect and spec hash in junit.xml's <properties>, and record an
     <error> when the target could not be fully tested, so no JUnit consumer shows such a run green."""
@@ -220,7 +217,7 @@ def annotate_junit(path: Path, outcome: Outcome) -> None:
         "realtime-conformance.target": safe.url(outcome.url),  # never with credentials
         "realtime-conformance.target-kind": outcome.settings.kind,
         "realtime-conformance.profile": outcome.settings.profile,
-        "realtime-conformance.dialect": DIALECT,
+        "realtime-conformance.dialect": outcome.settings.dialect,
         "realtime-conformance.spec-hash": spec_hash(),
         "realtime-conformance.version": __version__,
     }
