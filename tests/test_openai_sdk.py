@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydantic import ValidationError
 
-from conformance.mock import DEFAULT_MODEL, serve_mock
-from tests.harness import run
+from conformance.cli.main import main
+from conformance.contract import load_contract, read_json, spec_file
+from conformance.contract.diff import diff
+from conformance.mock import DEFAULT_MODEL, MockConfig, serve_mock
+from tests.harness import ServerThread, run, seeds
 
 openai = pytest.importorskip("openai")
 from openai.types.realtime import RealtimeErrorEvent, SessionCreatedEvent, SessionUpdatedEvent  # noqa: E402
@@ -82,3 +90,168 @@ def test_sdk_models_accept_the_mock_frames_but_for_the_documented_divergence() -
         unexpected = [loc for loc in branch if loc[2:5] != DOCUMENTED_DIVERGENCE]
         assert branch and unexpected == [], branch
     assert sdk_errors(RealtimeErrorEvent, error) == []
+
+
+# --- issue 17's proof: the openai dialect, judged by the SDK's own types ------------------------------
+
+
+def test_sdk_client_against_the_openai_mock_parses_every_event_and_sees_its_update_reflected() -> None:
+    """Every event the mock sends validates against the SDK's own models (no error, no warning), and an
+    update made with the SDK's param types is answered and reflected."""
+    from openai.types.realtime import RealtimeServerEvent
+    from openai.types.realtime.realtime_session_create_request_param import RealtimeSessionCreateRequestParam
+    from pydantic import TypeAdapter
+
+    session: RealtimeSessionCreateRequestParam = {
+        "type": "realtime",
+        "instructions": "Be brief.",
+        "output_modalities": ["text"],
+        "audio": {"output": {"voice": "marin", "format": {"type": "audio/pcm", "rate": 24000}}},
+        "tools": [
+            {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
+        ],
+    }
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with serve_mock(MockConfig(dialect="openai")) as url:
+            client = openai.AsyncOpenAI(
+                api_key="sk-local-test", base_url="http://127.0.0.1:9/v1", websocket_base_url=url.rsplit("/", 1)[0]
+            )
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                raw = [(await asyncio.wait_for(conn.recv(), 5)).to_dict()]
+                await conn.session.update(session=session, event_id="c-sdk")
+                raw.append((await asyncio.wait_for(conn.recv(), 5)).to_dict())
+                await conn.session.update(session={"instructions": "no type"})  # type: ignore[typeddict-item]
+                raw.append((await asyncio.wait_for(conn.recv(), 5)).to_dict())
+            return raw
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a pydantic serialization warning is a shape the SDK does not know
+        created, updated, error = run(scenario())
+        events = [TypeAdapter(RealtimeServerEvent).validate_python(e) for e in (created, updated, error)]
+        for event in events:
+            event.model_dump_json()
+    assert [e.type for e in events] == ["session.created", "session.updated", "error"]
+    assert isinstance(events[1], SessionUpdatedEvent)
+    for key, value in session.items():
+        shown = updated["session"][key]
+        assert shown == value or (isinstance(value, dict) and _covers(value, shown)), key
+    missing = read_json(spec_file("dialect.json", "openai"))["missing_type_error"]
+    assert {k: error["error"][k] for k in ("type", "code", "param")} == missing
+
+
+def _covers(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _covers(v, actual[k]) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) and all(map(_covers, expected, actual))
+    return bool(expected == actual)
+
+
+def ga_server() -> ServerThread:
+    """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types;
+    rejects a missing session.type (missing_required_parameter), the other session type and unknown
+    parameters, and a model other than its own (the SDK: an update may change any field "except for `voice`
+    and `model`"); answers session.updated with the full configuration; its model is the URL's."""
+    from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent
+    from pydantic import ValidationError
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
+
+    known = set(RealtimeSessionCreateRequest.model_fields)
+
+    async def handler(ws: ServerConnection) -> None:
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
+        config: dict[str, Any] = {
+            "type": "realtime",
+            "object": "realtime.session",
+            "id": "sess_ga",
+            "model": query.get("model", ["gpt-realtime"])[0],
+            "output_modalities": ["audio"],
+            "instructions": "",
+            "tools": [],
+            "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}},
+        }
+        ids = itertools.count()
+
+        def error(code: str, message: str, param: str | None, event_id: Any) -> str:
+            echo = event_id if isinstance(event_id, str) else None
+            body = {"type": "invalid_request_error", "code": code, "message": message, "param": param}
+            return json.dumps({"type": "error", "event_id": f"ev_{next(ids)}", "error": body | {"event_id": echo}})
+
+        def answer(text: str) -> str:
+            try:
+                event = json.loads(text)
+            except ValueError:
+                return error("invalid_json", "not JSON", None, None)
+            if not isinstance(event, dict):
+                return error("invalid_json", "not an object", None, None)
+            event_id = event.get("event_id")
+            session = event.get("session")
+            if isinstance(session, dict) and "type" not in session:
+                return error("missing_required_parameter", "Missing 'session.type'.", "session.type", event_id)
+            if isinstance(session, dict) and session.get("type") in ("realtime", "transcription"):
+                if session["type"] != config["type"]:
+                    return error("invalid_value", "the other session type is not allowed", "session.type", event_id)
+                unknown = sorted(set(session) - known)
+                if unknown:
+                    return error("unknown_parameter", "Unknown parameter.", f"session.{unknown[0]}", event_id)
+                if "model" in session and session["model"] != config["model"]:
+                    # SessionUpdateEvent: "update any field except for `voice` and `model`"
+                    return error("invalid_value", "the model cannot be changed", "session.model", event_id)
+            try:
+                parsed = SessionUpdateEvent.model_validate(event)
+            except ValidationError as exc:
+                where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+                return error("invalid_value", "invalid", where, event_id)
+            config.update(parsed.session.model_dump(mode="json", exclude_unset=True))
+            return json.dumps({"type": "session.updated", "event_id": f"ev_{next(ids)}", "session": config})
+
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"type": "session.created", "event_id": f"ev_{next(ids)}", "session": config}))
+            async for message in ws:
+                await ws.send(answer(message) if isinstance(message, str) else error("binary", "no", None, None))
+
+    @contextlib.asynccontextmanager
+    async def factory() -> AsyncIterator[str]:
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as srv:
+            yield f"ws://127.0.0.1:{next(iter(srv.sockets)).getsockname()[1]}/v1/realtime?model=gpt-realtime"
+
+    return ServerThread(factory)
+
+
+def _run(url: str, dialect: str, seed: int, report_dir: Path) -> tuple[int, dict[str, Any]]:
+    args = ["run", "--target", url, "--dialect", dialect, "--profile", "full", "--connections", "6"]
+    args += ["--seed", str(seed), "--timeout", "2", "--no-html", "--shrink-budget-s", "0"]  # generous: a loaded CI box
+    code = main([*args, "--report-dir", str(report_dir)])
+    return code, json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_a_strict_ga_server_is_conformant_under_openai_and_fails_yandex_only_where_diff_says(
+    seed: int, tmp_path: Path
+) -> None:
+    """RC_SEEDS=1-10 sweeps ten seeds (default 1-3)."""
+    with ga_server() as url:
+        code, summary = _run(url, "openai", seed, tmp_path / "openai")
+        assert summary["spec"]["dialect"] == "openai"
+        failed = [r["id"] for r in summary["requirements"] if r["status"] == "failed"]
+        assert (code, failed) == (0, [])
+        code, summary = _run(url, "yandex", seed, tmp_path / "yandex")
+    failed_results = [r for r in summary["requirements"] if r["status"] == "failed"]
+    assert code == 1 and failed_results
+    differences = diff(load_contract(dialect="yandex"), load_contract(dialect="openai"))
+    listed = {d.where for d in differences if d.breaking}
+    for result in failed_results:
+        if result["id"] in listed:  # a rule of one dialect only
+            continue
+        # an exchange judged otherwise: every failing update sets a field whose known values or shape differ
+        for violation in result["violations"]:
+            # (not `type`: only its requiredness differs, which cannot explain the verdict on an update setting it)
+            sent = set(json.loads(violation["sent"])["session"]) - {"type"}
+            assert any(d.startswith(f"session.update session.{field}") for d in listed for field in sent), (
+                result["id"],
+                sent,
+            )

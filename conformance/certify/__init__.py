@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jsonschema import Draft202012Validator
 
 from conformance import __version__
-from conformance.contract import SPEC_DIR, load_contract, spec_files, spec_hash
+from conformance.contract import DEFAULT_DIALECT, DIALECTS, SPEC_DIR, load_contract, spec_files, spec_hash
 from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, ReadError, parse_json, read_bytes
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.run.recorder import judge_file
@@ -191,6 +191,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "model_names": {"type": "array", "items": {"type": "string"}},
+                "dialect": {"enum": list(DIALECTS)},
             },
         },
     },
@@ -381,7 +382,8 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
     except PolicyError as exc:
         raise BundleError(f"summary.json's verdict policy is malformed {exc}") from None
     settings = manifest.get("settings", {})
-    contract = load_contract(tuple(settings.get("model_names", ())) or None)
+    # re-judged by the dialect the run spoke (a bundle from before dialects: the default)
+    contract = load_contract(tuple(settings.get("model_names", ())) or None, settings.get("dialect", DEFAULT_DIALECT))
     try:  # one connection at a time: the run's transcripts may be any size
         tally = judge_file(folder / "transcripts" / "all.jsonl", contract)
     except (OSError, TranscriptError) as exc:
@@ -409,6 +411,7 @@ def manifest_settings(settings: Any, tls: str | None) -> dict[str, Any]:
         "settings": {
             "timeout_s": settings.timeout_s,
             "model_names": list(settings.model_names),
+            "dialect": settings.dialect,
         }
     }
     if tls:

@@ -18,10 +18,12 @@ from typing import NoReturn
 
 from conformance import __version__
 from conformance.cli.config import ConfigError, apply_config
+from conformance.cli.dialect_diff import cmd_diff
 from conformance.cli.exits import INTERRUPTED, Exit, UsageError, fail
 from conformance.cli.mock import cmd_mock
 from conformance.cli.offline import cmd_report, cmd_requirements, cmd_validate
 from conformance.cli.options import (
+    DIFF_OPTIONS,
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
     REPLAY_OPTIONS,
@@ -105,6 +107,15 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("keygen", "make an Ed25519 key pair for signing bundles", cmd_keygen, KEYGEN_OPTIONS),
     Command("requirements", "print the requirement catalogue", cmd_requirements, REQUIREMENTS_OPTIONS),
+    Command(
+        "diff",
+        "list what differs between two dialects' contracts",
+        cmd_diff,
+        DIFF_OPTIONS,
+        "Compare two dialects field by field (added, removed, type, enum, rules, required), by "
+        "known-valid values, requirement by requirement and by dialect rule. Exit 0 when no difference can "
+        "change a verdict, 1 when breaking differences are found, 2 for a usage error.",
+    ),
     Command(
         "replay",
         "re-send a transcript's client frames to a target and judge the answers",

@@ -8,12 +8,12 @@ import sys
 
 from conformance.cli.exits import Exit, UsageError
 from conformance.cli.settings_check import env_secret
-from conformance.mock import DEFAULT_MODEL, FAULTS, MockConfig, lookup, serve_mock
+from conformance.mock import FAULTS, MockConfig, for_dialect, lookup, serve_mock
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
     if args.list_faults:
-        list_faults()
+        list_faults(args.dialect)
         return Exit.CONFORMANT
     try:
         faults = lookup(args.fault)
@@ -21,7 +21,8 @@ def cmd_mock(args: argparse.Namespace) -> int:
         raise UsageError(str(exc.args[0])) from None
     api_key = env_secret(args.require_api_key_env, "--require-api-key-env") if args.require_api_key_env else None
     config = MockConfig(
-        models=tuple(args.model) or (DEFAULT_MODEL,),
+        models=tuple(args.model),
+        dialect=args.dialect,
         faults=faults,
         api_key=api_key,
         late_s=args.late_s,
@@ -39,9 +40,9 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT
 
 
-def list_faults() -> None:
+def list_faults(dialect: str) -> None:
     width = max(len(f.name) for f in FAULTS)
-    for fault in FAULTS:
+    for fault in (for_dialect(f, dialect) for f in FAULTS):
         trips = ", ".join(fault.trips) or f"(no requirement: the run ends with {fault.outcome})"
         if fault.may_trip:
             trips += f" (and may trip {', '.join(fault.may_trip)})"
@@ -51,6 +52,6 @@ def list_faults() -> None:
 async def serve_forever(config: MockConfig, auth: str) -> None:
     async with serve_mock(config) as url:
         print(f"reference mock listening on {url}", flush=True)
-        print(f"models: {', '.join(config.models)}", flush=True)
+        print(f"dialect: {config.dialect}; models: {', '.join(config.accepted_models)}", flush=True)
         print(f"faults: {', '.join(f.name for f in config.faults) or 'none'}; auth: {auth}; Ctrl-C stops", flush=True)
         await asyncio.Event().wait()

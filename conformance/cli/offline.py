@@ -7,11 +7,12 @@ import json
 import sys
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 from conformance.cli.exits import Exit, UsageError
 from conformance.cli.paths import check_writable
 from conformance.cli.table import print_results
-from conformance.contract import load_contract, spec_hash
+from conformance.contract import DIALECTS, load_contract, spec_hash
 from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
 from conformance.reports.html import render_html
 from conformance.run.recorder import judge_file
@@ -20,12 +21,13 @@ from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
-    contract = load_contract()
+    contract = load_contract(dialect=args.dialect)
     if args.format == "json":
         doc = {
             "version": contract.version,
             "spec_hash": spec_hash(),
-            "requirements": [r.to_json() for r in contract.requirements],
+            "dialect": contract.dialect,
+            "requirements": [r.to_json() | {"sources": sources_by_dialect(r.id)} for r in contract.requirements],
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return Exit.CONFORMANT
@@ -33,17 +35,26 @@ def cmd_requirements(args: argparse.Namespace) -> int:
     print(f"{'ID':<{width}}  LEVEL   SCOPE     PATH                               TITLE")
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.level:<6}  {r.scope:<8}  {r.path:<33}  {r.title}")
-    print(f"\n{len(contract.requirements)} requirements, catalogue {contract.version}, spec {spec_hash()[:12]}")
+    print(
+        f"\n{len(contract.requirements)} requirements of the {contract.dialect} dialect, "
+        f"catalogue {contract.version}, spec {spec_hash()[:12]}"
+    )
     print("sources (each requirement's quote: --format json):")
     for r in contract.requirements:
         print(f"{r.id:<{width}}  {r.source.citation}")
     return Exit.CONFORMANT
 
 
+def sources_by_dialect(requirement_id: str) -> dict[str, Any]:
+    """Where each dialect that has the requirement takes it from (`requirements --format json`)."""
+    contracts = [load_contract(dialect=d) for d in DIALECTS]
+    return {c.dialect: c.requirement(requirement_id).source.to_json() for c in contracts if requirement_id in c.ids}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
-    contract = load_contract(tuple(args.model_name) or None)
+    contract = load_contract(tuple(args.model_name) or None, args.dialect)
     try:  # connection by connection as the file is read: a transcript file may be any size
         tally = judge_file(path, contract, default_timeout_s=args.timeout)
     except TranscriptError as exc:

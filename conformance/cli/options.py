@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
+from conformance.contract import DEFAULT_DIALECT, DIALECTS
 from conformance.run.engine import PROFILES, Settings
 
 Kind = Literal["str", "int", "float", "flag", "list", "choice"]
@@ -259,7 +260,17 @@ def count(name: str, default: int | None, help: str, low: int, high: int, **more
     return Option(name, help, "int", default, low=low, high=high, metavar="N", **more)
 
 
+#: The one --dialect option (run, mock, validate, requirements; the pytest plugin's --rc-dialect).
+DIALECT = Option(
+    "dialect",
+    "the contract to judge by: yandex (the seed, default) or openai (OpenAI GA, from the openai SDK's types)",
+    "choice",
+    DEFAULT_DIALECT,
+    choices=DIALECTS,
+)
+
 RUN_OPTIONS: tuple[Option, ...] = (
+    DIALECT,
     Option(
         "target",
         "mock (the embedded reference mock, default) or a ws:// or wss:// URL, used as given (path and query included)",
@@ -457,6 +468,7 @@ def path(name: str, help: str, default: str | None = None, *, positional: bool =
 
 VALIDATE_OPTIONS: tuple[Option, ...] = (
     path("file", "the transcript file (.jsonl)", positional=True),
+    DIALECT,
     seconds("timeout", 5.0, "seconds, for frames without a header (default: 5)"),
     Option(
         "model-name",
@@ -470,6 +482,7 @@ VALIDATE_OPTIONS: tuple[Option, ...] = (
 )
 
 MOCK_OPTIONS: tuple[Option, ...] = (
+    DIALECT,
     count("port", 0, "port to listen on (default: a free one)", 0, 65535),
     Option("host", "address to listen on (default: 127.0.0.1)", default="127.0.0.1", problem=_host_problem),
     Option("fault", "misbehave this way (repeatable)", "list", metavar="NAME"),
@@ -521,7 +534,14 @@ KEYGEN_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
+DIFF_OPTIONS: tuple[Option, ...] = (
+    Option("a", "the first dialect", "choice", choices=DIALECTS, positional=True, metavar="A"),
+    Option("b", "the dialect to compare it with", "choice", choices=DIALECTS, positional=True, metavar="B"),
+    Option("format", "output format (default: table)", "choice", "table", choices=("table", "json")),
+)
+
 REQUIREMENTS_OPTIONS: tuple[Option, ...] = (
+    DIALECT,
     Option("format", "output format (default: table)", "choice", "table", choices=("table", "json")),
 )
 
@@ -529,6 +549,7 @@ REPLAY_REPORT_DIR = "reports/replay"
 #: `replay`: the transcript file and the run options that say where and how to send.
 REPLAY_RUN_OPTIONS = (
     "target",
+    "dialect",
     "timeout",
     "connect-timeout",
     "model",

@@ -54,7 +54,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     baseline = None
     if args.expected_failures:
         try:
-            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract().ids)))
+            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract(dialect=args.dialect).ids)))
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     if args.sign_key and not Path(args.sign_key).is_file():
@@ -72,6 +72,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         connect_timeout_s=args.connect_timeout,
         models=tuple(args.model),
         model_names=tuple(args.model_name),
+        dialect=args.dialect,
         auth=auth,
         strict=args.strict,
         connections=args.connections,

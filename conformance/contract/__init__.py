@@ -26,6 +26,11 @@ SPEC_DIR = Path(str(resources.files("conformance") / "spec"))
 SCHEMA_DIR = SPEC_DIR / "schemas"
 SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
 
+#: The dialects the contract speaks: the root of spec/ is yandex (the seed's); another dialect is an
+#: overlay folder spec/<name>/ holding only the files it says differently (see `spec_file`).
+DIALECTS = ("yandex", "openai")
+DEFAULT_DIALECT = "yandex"
+
 Level = Literal["MUST", "SHOULD"]
 Scope = Literal["event", "exchange"]
 
@@ -74,6 +79,8 @@ class Requirement:
     #: (empty: every keyword of its nodes): derived from the schemas when the contract is loaded.
     events: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    #: The dialects the requirement exists in (empty: every dialect).
+    dialects: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +133,25 @@ class Contract:
     registry: EventRegistry = dataclasses.field(default_factory=lambda: EventRegistry(()))
     #: Each server event's schema requirement map (the `x-requirement` annotations).
     judged_by: dict[str, EventRequirements] = dataclasses.field(default_factory=dict)
+    #: The dialect whose data this is, and its description (spec[/<dialect>]/dialect.json).
+    dialect: str = DEFAULT_DIALECT
+    dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def update_fields(self) -> frozenset[str]:
+        """The documented members of a session.update event."""
+        return frozenset(self.schemas["session.update.json"]["properties"])
+
+    @functools.cached_property
+    def patch_properties(self) -> dict[str, Any]:
+        """The documented fields of an update's session, with their schemas."""
+        properties: dict[str, Any] = self.schemas["session-update-patch.json"]["properties"]
+        return properties
+
+    @functools.cached_property
+    def read_only(self) -> frozenset[str]:
+        """Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there."""
+        return frozenset(k for k, v in self.patch_properties.items() if v.get("readOnly"))
 
     @property
     def events(self) -> tuple[EventType, ...]:
@@ -167,8 +193,18 @@ def read_json(path: Path) -> Any:
 MODEL_GROUP = re.compile(r"\(([^()]*)\)\$$")
 
 
-def model_names_of(session_schema: dict[str, Any]) -> tuple[str, ...]:
-    """The supported model names: the alternatives of the group in `model`'s pattern."""
+def spec_file(relative: str, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SPEC_DIR) -> Path:
+    """A spec file as the dialect has it: its overlay's copy when it has one, else the root's."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+    overlay = spec_dir / dialect / relative
+    return overlay if dialect != DEFAULT_DIALECT and overlay.is_file() else spec_dir / relative
+
+
+def model_names_of(session_schema: dict[str, Any], dialect_info: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The supported model names: the dialect's list, else the alternatives of the group in `model`'s pattern."""
+    if dialect_info and dialect_info.get("model_names"):
+        return tuple(dialect_info["model_names"])
     match = MODEL_GROUP.search(session_schema["properties"]["model"]["pattern"])
     assert match, "realtime-session.json: the model pattern must end with a (name|name)$ group"
     return tuple(name.replace("\\", "") for name in match[1].split("|"))
@@ -177,26 +213,31 @@ def model_names_of(session_schema: dict[str, Any]) -> tuple[str, ...]:
 def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """A copy of the RealtimeSession schema that accepts exactly these model names."""
     schema: dict[str, Any] = json.loads(json.dumps(session_schema))
+    if not MODEL_GROUP.search(schema["properties"]["model"].get("pattern", "")):
+        return schema  # a dialect whose model rule names no models (openai: any model name)
     group = "|".join(re.escape(n) for n in names)
     schema["properties"]["model"]["pattern"] = MODEL_GROUP.sub(f"({group})$", schema["properties"]["model"]["pattern"])
     return schema
 
 
 def schema_documents(
-    model_names: tuple[str, ...] | None = None, spec_dir: Path = SPEC_DIR
+    model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SPEC_DIR
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Every schema file by its `$id`, with the supported model names applied."""
+    """Every schema file of the dialect by its `$id`, with the supported model names applied."""
     documents = []
-    for path in sorted((spec_dir / "schemas").glob("*.json")):
-        schema = read_json(path)
-        if path.name == "realtime-session.json" and model_names:
+    names = {p.name for p in (spec_dir / "schemas").glob("*.json")}
+    names |= {p.name for p in (spec_dir / dialect / "schemas").glob("*.json")}
+    for name in sorted(names):
+        schema = read_json(spec_file(f"schemas/{name}", dialect, spec_dir))
+        if name == "realtime-session.json" and model_names:
             schema = with_model_names(schema, model_names)
         documents.append((schema["$id"], schema))
-    documents.append((SCHEMA_BASE + "known-values.json", read_json(spec_dir / "known-values.json")))
+    known = read_json(spec_file("known-values.json", dialect, spec_dir))
+    documents.append((SCHEMA_BASE + "known-values.json", known))
     return documents
 
 
-def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements]) -> Requirement:
+def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements], dialect: str) -> Requirement:
     events = tuple(event for event, found in judged_by.items() if entry["id"] in found.ids)
     keywords = sorted({kw for found in judged_by.values() for kw in found.keywords_of(entry["id"])})
     return Requirement(
@@ -206,9 +247,10 @@ def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements])
         event=entry["event"],
         path=entry["path"],
         title=entry["title"],
-        source=Source(**entry["source"]),
+        source=Source(**entry.get("sources", {}).get(dialect, entry["source"])),
         events=events,
         keywords=tuple(keywords),
+        dialects=tuple(entry.get("dialects", ())),
     )
 
 
@@ -232,14 +274,23 @@ def _judged_by(
     return out
 
 
+def in_dialect(entry: dict[str, Any], dialect: str) -> bool:
+    """Whether a catalogue entry exists in the dialect (an entry naming no dialects is in every one)."""
+    return dialect in entry.get("dialects", DIALECTS)
+
+
 @functools.cache
-def load_contract(model_names: tuple[str, ...] | None = None, spec_dir: Path | None = None) -> Contract:
-    """Load the contract; `model_names` replaces the supported model names of the schema; `spec_dir`
-    loads another copy of the spec (a dialect, or a test's edited copy)."""
+def load_contract(
+    model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT, spec_dir: Path | None = None
+) -> Contract:
+    """Load the dialect's contract; `model_names` replaces the supported model names of the schema;
+    `spec_dir` loads another copy of the spec (a test's edited copy)."""
     spec_dir = spec_dir or SPEC_DIR
-    catalogue = read_json(spec_dir / "requirements.json")
-    registry_ = parse_registry(read_json(spec_dir / "events.json"))
-    documents = schema_documents(model_names, spec_dir)
+    catalogue = read_json(spec_file("requirements.json", dialect, spec_dir))
+    entries = [e for e in catalogue["requirements"] if in_dialect(e, dialect)]
+    dialect_info: dict[str, Any] = read_json(spec_file("dialect.json", dialect, spec_dir))
+    registry_ = parse_registry(read_json(spec_file("events.json", dialect, spec_dir)))
+    documents = schema_documents(model_names, dialect, spec_dir)
     by_id = dict(documents)
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
@@ -258,20 +309,22 @@ def load_contract(model_names: tuple[str, ...] | None = None, spec_dir: Path | N
             jsonschema_rs.validator_for(ref, registry=fast_registry)
         )
 
-    judged_by = _judged_by(registry_, by_id, registry, {e["id"] for e in catalogue["requirements"]})
+    judged_by = _judged_by(registry_, by_id, registry, {e["id"] for e in entries})
     return Contract(
         version=catalogue["version"],
-        requirements=tuple(_requirement(e, judged_by) for e in catalogue["requirements"]),
-        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"]),
+        requirements=tuple(_requirement(e, judged_by, dialect) for e in entries),
+        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"], dialect_info),
         validators={e.name: explaining(SCHEMA_BASE + e.schema) for e in registry_.events},
         known_values=explaining(known_uri),
         fast={e.name: fast(SCHEMA_BASE + e.schema) for e in registry_.events},
         fast_known_values=fast(known_uri),
-        aliases=tuple((a, b) for a, b in read_json(spec_dir / "aliases.json")["pairs"]),
+        aliases=tuple((a, b) for a, b in read_json(spec_file("aliases.json", dialect, spec_dir))["pairs"]),
         schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
         known_by_type={t: known_for(t) for t in known["properties"]["type"]["enum"] if t in known["$defs"]},
         registry=registry_,
         judged_by=judged_by,
+        dialect=dialect,
+        dialect_info=dialect_info,
     )
 
 

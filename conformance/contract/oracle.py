@@ -115,14 +115,14 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     # proves nothing either: it is left out like a null.
     for error in errors:
         path = list(error.absolute_path)[:2]
-        if len(path) == 2 and path[0] == "session" and path[1] in READ_ONLY and path not in removed:
+        if len(path) == 2 and path[0] == "session" and path[1] in contract.read_only and path not in removed:
             stripped = without_path(stripped, path)
             removed.append(path)
     left = list(validator.iter_errors(stripped))
     required_gone = any(
-        e.validator == "required" and [*e.absolute_path, name] in removed
+        [*e.absolute_path, name] in removed
         for e in left
-        for name in (e.validator_value if isinstance(e.validator_value, list) else [])
+        for name in (e.validator_value if e.validator == "required" and isinstance(e.validator_value, list) else [])
         if isinstance(e.instance, dict) and name not in e.instance
     )
     if required_gone or (left and not removed):
@@ -167,12 +167,14 @@ def _short(message: str, limit: int = 200) -> str:
 def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
     """The documented, writable fields set with a value of their documented type (null where allowed)."""
     update = contract.fast["session.update"]
+    # the session's own type goes along: a dialect that requires it (openai) judges a field in its kind
+    kind = {"type": session["type"]} if "type" in session else {}
     return tuple(
         key
         for key, value in session.items()
-        if key in PATCH_PROPERTIES
-        and key not in READ_ONLY
-        and update.is_valid({"type": "session.update", "session": {key: value}})
+        if key in contract.patch_properties
+        and key not in contract.read_only
+        and update.is_valid({"type": "session.update", "session": {**kind, key: value}})
     )
 
 
@@ -202,12 +204,12 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     def undetermined(reason: str, path: str | None = None) -> Classification:
         return Classification("undetermined", reason, event_id, session, path, judged, contradicted)
 
-    owned = [path for path in unset if path.split(".")[-1] in READ_ONLY and path.count(".") == 1]
+    owned = [path for path in unset if path.split(".")[-1] in contract.read_only and path.count(".") == 1]
     if owned:
         return undetermined(f"{', '.join(owned)} is the server's own: it may ignore what an update sets there")
     if unset:
         return undetermined(f"{', '.join(unset)} is null: the documents do not say whether that means not set")
-    unknown = sorted(set(event) - TOP_LEVEL_FIELDS)
+    unknown = sorted(set(event) - contract.update_fields)
     if unknown:
         return undetermined(f"unknown fields {', '.join(unknown)}")
     if contradicted:

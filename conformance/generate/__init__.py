@@ -17,7 +17,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 
-from conformance.contract import SPEC_DIR, Contract, load_contract, read_json
+from conformance.contract import DEFAULT_DIALECT, SPEC_DIR, Contract, load_contract, read_json
 from conformance.contract.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, classify, contradicting
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 
@@ -28,9 +28,12 @@ def as_text(update: object, ascii_only: bool = True) -> str:
     return update if isinstance(update, str) else json.dumps(update, ensure_ascii=ascii_only)
 
 
-def scripted_plans() -> list[Plan]:
-    """The fixed connections of the smoke profile (conformance/suite/scripted.json)."""
-    data = json.loads(SCRIPTED.read_text(encoding="utf-8"))
+def scripted_plans(dialect: str = DEFAULT_DIALECT) -> list[Plan]:
+    """The fixed connections of the smoke profile (conformance/suite/scripted.json, or the dialect's own
+    spec/<dialect>/scripted.json where its known-valid values differ)."""
+    overlay = SPEC_DIR / dialect / "scripted.json"
+    source = overlay if dialect != DEFAULT_DIALECT and overlay.is_file() else SCRIPTED
+    data = json.loads(source.read_text(encoding="utf-8"))
     return [Plan(c["label"], tuple(as_text(u) for u in c["updates"])) for c in data["connections"]]
 
 

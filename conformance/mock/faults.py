@@ -9,7 +9,7 @@ the suite from testing at all (a refused or hanging handshake).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 Event = dict[str, Any]
@@ -266,6 +266,53 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FAULTS}
+
+#: The same misbehaviour where another dialect keeps the field elsewhere or names the rule otherwise
+#: (openai: the voice and turn detection live under `audio`, a model ID is a name). A fault whose
+#: field the dialect does not type (openai: the SDK's session has no `id` or `object`) is listed with
+#: no requirement: the suite cannot see it there, and says so instead of pretending.
+VARIANTS: dict[str, dict[str, Fault]] = {
+    "openai": {
+        "model-malformed": Fault(
+            "model-malformed",
+            "session.model is a gpt:// URI, not a model name",
+            ("RS-MODEL-NAME",),
+            "session.updated",
+            _set("session.model", "gpt://b1gmockfolder0000000/gpt-realtime"),
+        ),
+        "turn-detection-not-object": Fault(
+            "turn-detection-not-object",
+            "session.audio.input.turn_detection is a string",
+            ("RS-AUDIO-TYPE",),
+            "session.updated",
+            _set("session.audio.input.turn_detection", "server_vad"),
+        ),
+        "transcription-not-object": Fault(
+            "transcription-not-object",
+            "session.audio.input.transcription is true",
+            ("RS-AUDIO-TYPE",),
+            "session.updated",
+            _set("session.audio.input.transcription", True),
+        ),
+        "voice-not-string": Fault(
+            "voice-not-string",
+            "session.audio.output.voice is a number",
+            ("RS-AUDIO-TYPE",),
+            "session.updated",
+            _set("session.audio.output.voice", 7),
+        ),
+        "object-not-string": Fault(
+            "object-not-string", "session.object is a number (the openai SDK does not type it: unseen)"
+        ),
+        "id-not-string": Fault("id-not-string", "session.id is a number (the openai SDK does not type it: unseen)"),
+    }
+}
+
+
+def for_dialect(fault: Fault, dialect: str) -> Fault:
+    """The fault as the mock commits it in `dialect`, with the requirements that must catch it there."""
+    variant = VARIANTS.get(dialect, {}).get(fault.name)
+    return fault if variant is None else replace(variant, outcome=fault.outcome, may_trip=fault.may_trip)
 
 
 def lookup(names: list[str] | tuple[str, ...]) -> tuple[Fault, ...]:

@@ -14,9 +14,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from conformance.contract import load_contract
-from conformance.mock.faults import Fault
-from conformance.mock.session import DEFAULT_MODEL, Action, Close, MockSession, Send, SendBinary, Sleep
+from conformance.contract import DEFAULT_DIALECT, load_contract
+from conformance.mock.faults import Fault, for_dialect
+from conformance.mock.session import Action, Close, MockSession, Send, SendBinary, Sleep, default_models
 
 PATH = "/v1/realtime/openai"
 LOGGER = logging.getLogger("conformance.mock")
@@ -24,7 +24,7 @@ LOGGER = logging.getLogger("conformance.mock")
 
 @dataclass(frozen=True)
 class MockConfig:
-    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    models: tuple[str, ...] = ()  # none: the dialect's default model (`default_models`)
     faults: tuple[Fault, ...] = ()
     api_key: str | None = None  # when set, the handshake needs `api-key <key>` or `Bearer <key>`
     late_s: float = 6.0
@@ -32,6 +32,11 @@ class MockConfig:
     port: int = 0
     max_frame_bytes: int = 1 << 20
     ssl: ssl.SSLContext | None = None  # serve wss:// with this context
+    dialect: str = DEFAULT_DIALECT  # the contract the mock speaks (its fields, models and errors)
+
+    @property
+    def accepted_models(self) -> tuple[str, ...]:
+        return self.models or default_models(load_contract(dialect=self.dialect))
 
 
 @dataclass
@@ -69,10 +74,12 @@ async def _perform(ws: ServerConnection, actions: list[Action]) -> bool:
 
 
 def _handler(config: MockConfig) -> object:
-    contract = load_contract()
+    contract = load_contract(dialect=config.dialect)
+    faults = tuple(for_dialect(fault, config.dialect) for fault in config.faults)
 
     async def handle(ws: ServerConnection) -> None:
-        session = MockSession(contract, config.models, config.faults, config.late_s)
+        path = ws.request.path if ws.request is not None else ""
+        session = MockSession(contract, config.accepted_models, faults, config.late_s, path)
         try:
             if not await _perform(ws, session.on_connect()):
                 return

@@ -13,6 +13,7 @@ import itertools
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from conformance.contract import Contract, load_contract
 from conformance.contract.oracle import Classification, Context, classify
@@ -25,6 +26,16 @@ DEFAULT_MODEL = f"gpt://{DEMO_FOLDER}/speech-realtime-250923"
 SESSION_FIELDS = frozenset(load_contract().schemas["realtime-session.json"]["properties"]) - {"id", "object"}
 #: The audio object of the official guide (spec-notes), as known-values.json holds it.
 GUIDE_AUDIO: dict[str, Any] = load_contract().schemas["known-values.json"]["properties"]["audio"]["const"]
+
+
+def session_fields(contract: Contract) -> frozenset[str]:
+    """The documented session fields of the contract's dialect, but the server's own identifiers."""
+    return frozenset(contract.schemas["realtime-session.json"]["properties"]) - {"id", "object"}
+
+
+def default_models(contract: Contract) -> tuple[str, ...]:
+    """The models the mock accepts when none is given: the dialect's own (a name, or a demo folder's URI)."""
+    return (contract.model_names[0],) if contract.dialect_info.get("model_names") else (DEFAULT_MODEL,)
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,28 @@ class Close:
 Action = Send | SendBinary | Sleep | Close
 
 
-def initial_session(model: str) -> dict[str, Any]:
-    return {
+def created_type(contract: Contract, path: str) -> str:
+    """The session type a connection is created as: transcription where the dialect's intent query asks
+    for it (openai: `?intent=transcription`), else realtime."""
+    intent = contract.dialect_info.get("transcription_intent")
+    asked = parse_qs(urlsplit(path).query).get(intent["query"], []) if intent else []
+    return "transcription" if intent and intent["value"] in asked else "realtime"
+
+
+def initial_session(model: str, contract: Contract | None = None, kind: str = "realtime") -> dict[str, Any]:
+    """The configuration a connection starts with: the guide's values, in the fields the dialect has."""
+    contract = contract or load_contract()
+    if kind == "transcription":
+        audio_in = contract.schemas["known-values.json"]["properties"]["audio"]["const"]["input"]
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": f"sess_{uuid.uuid4().hex[:20]}",
+            "audio": {"input": copy.deepcopy(audio_in)},
+        }
+    audio = contract.schemas["known-values.json"]["properties"]["audio"]["const"]
+    fields = session_fields(contract) | {"id", "object"}
+    session = {
         "type": "realtime",
         "object": "realtime.session",
         "id": f"sess_{uuid.uuid4().hex[:20]}",
@@ -60,17 +91,25 @@ def initial_session(model: str) -> dict[str, Any]:
         "output_modalities": ["audio"],
         "instructions": "You are a helpful voice assistant.",
         "tools": [],
-        "turn_detection": copy.deepcopy(GUIDE_AUDIO["input"]["turn_detection"]),
+        "turn_detection": copy.deepcopy(audio["input"]["turn_detection"]),
         "input_audio_transcription": None,
-        "voice": GUIDE_AUDIO["output"]["voice"],
-        "audio": copy.deepcopy(GUIDE_AUDIO),
+        "voice": audio["output"]["voice"],
+        "audio": copy.deepcopy(audio),
     }
+    return {k: v for k, v in session.items() if k in fields}
 
 
 class MockSession:
     """One connection's state: the effective configuration and what was last answered."""
 
-    def __init__(self, contract: Contract, models: tuple[str, ...], faults: tuple[Fault, ...], late_s: float) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        models: tuple[str, ...],
+        faults: tuple[Fault, ...],
+        late_s: float,
+        path: str = "",
+    ) -> None:
         self._contract = contract
         self._models = frozenset(models)
         self._faults = {f.name: f for f in faults}
@@ -82,7 +121,8 @@ class MockSession:
         self._late_s = late_s
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
-        self.config = initial_session(models[0])
+        self._fields = session_fields(contract)
+        self.config = initial_session(models[0], contract, created_type(contract, path))
         self._defaults = copy.deepcopy(self.config)
         self._context = Context(self._models, self.config["type"])
         self._created_event_id = ""
@@ -124,6 +164,12 @@ class MockSession:
         if self._has("never-answers") or (self._has("deaf-after-error") and self._errored):
             return []
         verdict = classify(text, self._contract, self._context)
+        missing = self._contract.dialect_info.get("missing_type_error")
+        if verdict.kind == "invalid" and missing and verdict.session is not None and "type" not in verdict.session:
+            # the dialect's own answer to an update without session.type (openai: missing_required_parameter)
+            return self._reject(
+                verdict, "Missing required parameter: 'session.type'.", missing["param"], missing["code"]
+            )
         if verdict.kind == "invalid":
             return self._reject(verdict, verdict.reason)
         model = (verdict.session or {}).get("model")
@@ -131,7 +177,9 @@ class MockSession:
             return self._reject(verdict, f"model {model!r} is not available to this folder", "session.model")
         return self._accept(verdict)
 
-    def _reject(self, verdict: Classification, message: str, param: str | None = None) -> list[Action]:
+    def _reject(
+        self, verdict: Classification, message: str, param: str | None = None, code: str = "invalid_value"
+    ) -> list[Action]:
         invalid = verdict.kind == "invalid"
         if invalid and self._has("silent-on-invalid"):
             return []
@@ -145,7 +193,7 @@ class MockSession:
             "event_id": self._event_id(),
             "error": {
                 "type": "invalid_request_error",
-                "code": "invalid_value",
+                "code": code,
                 "message": message or verdict.reason,
                 "param": param or verdict.path,
                 "event_id": echoed,
@@ -188,13 +236,16 @@ class MockSession:
 
     def _reset_unset(self, patch: dict[str, Any]) -> None:
         """Not a patch: every documented field the update does not set goes back to its default."""
-        for key in SESSION_FIELDS - set(patch):
-            self.config[key] = copy.deepcopy(self._defaults[key])
+        for key in self._fields - set(patch):
+            if key in self._defaults:
+                self.config[key] = copy.deepcopy(self._defaults[key])
+            else:  # a field the session did not start with (openai's SDK has many): gone again
+                self.config.pop(key, None)
 
     def _apply(self, patch: dict[str, Any], only_well_typed: bool) -> None:
         """Apply a patch: documented fields replace their value; unknown fields are ignored."""
         for key, value in patch.items():
-            if key not in SESSION_FIELDS:
+            if key not in self._fields:
                 continue
             if only_well_typed and not self._session_validator.is_valid({**self.config, key: value}):
                 continue

@@ -34,7 +34,7 @@ def annotate_junit(path: Path, outcome: Outcome) -> None:
         "realtime-conformance.target": safe.url(outcome.url),  # never with credentials
         "realtime-conformance.target-kind": outcome.settings.kind,
         "realtime-conformance.profile": outcome.settings.profile,
-        "realtime-conformance.dialect": DIALECT,
+        "realtime-conformance.dialect": outcome.settings.dialect,
         "realtime-conformance.spec-hash": spec_hash(),
         "realtime-conformance.version": __version__,
     }

@@ -125,16 +125,17 @@ def run_facts(outcome: Outcome, safe: Redactor) -> dict[str, Any]:
 
 def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
     """summary.json's document; what came from the target or the user is masked."""
-    contract = load_contract(outcome.settings.model_names or None)
+    contract = load_contract(outcome.settings.model_names or None, outcome.settings.dialect)
     safe = redactor_of(outcome)
     requirements = [requirement_entry(result, files, safe) for result in outcome.results]
     counts = {s: sum(1 for r in outcome.results if r.status == s) for s in ("passed", "failed", "skipped")}
     doc: dict[str, Any] = {
         "suite": {"name": "realtime-conformance", "version": __version__},
         "spec": {
-            "source": "Yandex Cloud AI Studio Realtime API: session.updated",
+            "source": contract.dialect_info.get("title", contract.dialect),
             "version": contract.version,
             "hash": spec_hash(),
+            "dialect": contract.dialect,
         },
         "target": {"url": safe.url(outcome.url), "kind": outcome.settings.kind},
         "profile": outcome.settings.profile,

@@ -43,6 +43,7 @@ WORKER_FIELDS = (
     "connect_timeout_s",
     "models",
     "model_names",
+    "dialect",
     "connections",
     "concurrency",
     "settle_s",

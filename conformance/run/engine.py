@@ -27,7 +27,7 @@ from hypothesis.errors import HypothesisException
 from conformance import progress as shown
 from conformance import signals
 from conformance.checks import Judgement, judge
-from conformance.contract import Contract, load_contract
+from conformance.contract import DEFAULT_DIALECT, Contract, load_contract
 from conformance.generate import scripted_plans
 from conformance.generate.corpus import Plans, generated_plans, run_hypothesis
 from conformance.mock import MockConfig, serve_mock
@@ -56,6 +56,7 @@ class Settings:
     connect_timeout_s: float = 10.0
     models: tuple[str, ...] = ()
     model_names: tuple[str, ...] = ()
+    dialect: str = DEFAULT_DIALECT  # whose contract judges the run (spec/ or its overlay spec/<dialect>/)
     auth: Auth = field(default_factory=Auth)
     strict: bool = False
     connections: int = 40  # generated connections in the full and certify profiles
@@ -144,7 +145,7 @@ def plans_for(settings: Settings, seed: int) -> Plans:
 
     Read from the corpus file as they are iterated (never all held: memory stays flat in run size).
     """
-    scripted = tuple(scripted_plans())
+    scripted = tuple(scripted_plans(settings.dialect))
     if settings.profile == "smoke":
         return Plans((scripted,))
     return Plans((scripted, generated_plans(seed, settings.connections)))
@@ -176,7 +177,7 @@ async def _shrink(settings: Settings, target: Target, outcome: Outcome, deadline
     same way, shrunk. Every candidate is a real exchange against the target, so the minimal
     exchange kept is one that really failed. Draws that did not fail are not re-sent.
     """
-    contract = load_contract(settings.model_names or None)
+    contract = load_contract(settings.model_names or None, settings.dialect)
     generated = generated_plans(outcome.seed, settings.connections)
     loop = asyncio.get_running_loop()
     for requirement in sorted({v.requirement for v in outcome.judgement.violations}):
@@ -266,7 +267,7 @@ def target_for(settings: Settings, url: str) -> Target:
 async def target_url(settings: Settings) -> AsyncIterator[str]:
     """The URL to test: the target as given, or a freshly started reference mock's."""
     if settings.kind == "mock":
-        async with serve_mock(MockConfig(models=settings.models or MockConfig().models)) as url:
+        async with serve_mock(MockConfig(models=settings.models, dialect=settings.dialect)) as url:
             yield url
     else:
         yield settings.target
@@ -329,7 +330,7 @@ def run_shard(
     for plan in chosen:  # one pass over the plans for their labels; they are read again as they are run
         result.planned.append(plan.label)
         updates += len(plan.updates)
-    contract = load_contract(settings.model_names or None)
+    contract = load_contract(settings.model_names or None, settings.dialect)
     secrets = redactor(settings.auth.secrets)  # the recorder numbers plans by shard: no label map held
     recorder = Recorder(result.directory, contract, {}, secrets, result.all_name, (shard, shards))
     result.log.sink = recorder.take
@@ -425,7 +426,11 @@ def gather(settings: Settings, shards: list[Shard], directory: Path | None) -> t
     if kept:
         kept_file = target / "kept.jsonl"
         recorder = Recorder(
-            target, load_contract(settings.model_names or None), order, redactor(settings.auth.secrets), kept_file.name
+            target,
+            load_contract(settings.model_names or None, settings.dialect),
+            order,
+            redactor(settings.auth.secrets),
+            kept_file.name,
         )
         try:
             for transcripts in kept:
@@ -464,7 +469,7 @@ def finish(
     outcome.log.transcripts = []  # judged and written by gather
     outcome.interrupted = any(s.interrupted for s in shards)
     outcome.internal_error = "\n".join(s.error for s in shards if s.error) or None
-    contract = load_contract(settings.model_names or None)
+    contract = load_contract(settings.model_names or None, settings.dialect)
     outcome.judgement = replace(outcome.tally.judgement(), exchanges=outcome.log.exchanges)
     outcome.files = {label: connection_file(i, label) for label, i in outcome.tally.evidence_index().items()}
     if outcome.judgement.unpaired:

@@ -1,0 +1,195 @@
+"""The openai dialect's JSON Schemas, derived from the official `openai` SDK's own types.
+
+Not written by hand (issue 17): `python -m conformance.contract.sdkschemas` regenerates
+`spec/openai/schemas/` from the installed SDK's pydantic models (`model_json_schema()`), and
+`--check` fails when the committed files drift from it. Each generated file keeps the name the
+contract expects; `$defs` are inlined so every node sits at one instance path and carries the
+requirement `spec/openai/requirements-map.json` gives that path (`x-requirement`). Only the model
+ID rule comes from the dialect's own data (`dialect.json`), as the SDK types the model as any string.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance.contract import SCHEMA_BASE, SPEC_DIR, read_json
+
+DIALECT_DIR = SPEC_DIR / "openai"
+ANNOTATION = "x-requirement"
+#: Each generated file and the SDK type it is derived from (`openai.types.realtime`).
+SOURCES = {
+    "session.update.json": "SessionUpdateEvent",
+    "session-update-patch.json": "SessionUpdateEvent",
+    "realtime-session.json": "SessionUpdatedEvent",
+    "session.created.json": "SessionCreatedEvent",
+    "session.updated.json": "SessionUpdatedEvent",
+    "error.json": "RealtimeErrorEvent",
+}
+#: The session kinds the SDK's session union holds, by `session.type`.
+SESSION_KINDS = {
+    "realtime": "RealtimeSessionCreateRequest",
+    "transcription": "RealtimeTranscriptionSessionCreateRequest",
+}
+#: The session object each event schema refers to instead of the SDK's inline union.
+SESSION_REF = {"session.update.json": "session-update-patch.json"}
+
+
+def _model_schema(name: str) -> dict[str, Any]:
+    module = importlib.import_module("openai.types.realtime")
+    schema: dict[str, Any] = getattr(module, name).model_json_schema()
+    return schema
+
+
+def inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """The schema with every local `$ref` replaced by a copy of its definition (so each node has one path)."""
+    if isinstance(node, list):
+        return [inline(item, defs, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:
+            raise ValueError(f"the SDK's {name} refers to itself: it cannot be inlined")
+        out.update(inline(defs[name], defs, (*seen, name)))
+    out.update({k: inline(v, defs, seen) for k, v in node.items() if k not in ("$ref", "$defs")})
+    return out
+
+
+def _children(node: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """Each subschema with the dotted instance path it judges (`*` for an array item)."""
+    found: list[tuple[dict[str, Any], str]] = []
+    for name, child in node.get("properties", {}).items():
+        found.append((child, f"{path}.{name}".lstrip(".")))
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            found.append((node[key], f"{path}.*".lstrip(".")))
+    for key in ("anyOf", "oneOf", "allOf"):
+        found += [(child, path) for child in node.get(key, []) if isinstance(child, dict)]
+    found += [(node[key], path) for key in ("if", "then", "else", "not") if isinstance(node.get(key), dict)]
+    return found
+
+
+def requirement_at(mapping: dict[str, Any], path: str) -> Any:
+    """The mapping's entry for the longest prefix of `path`; `(other)` for a field none names."""
+    parts = path.split(".") if path else []
+    for end in range(len(parts), -1, -1):
+        key = ".".join(parts[:end])
+        if key in mapping:
+            return mapping[key]
+    return mapping.get("(other)") if path else None
+
+
+def annotate(schema: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `schema` whose every node names the requirement judging it (where the map gives one)."""
+    out = copy.deepcopy(schema)
+    stack: list[tuple[dict[str, Any], str]] = [(out, "")]
+    while stack:
+        node, path = stack.pop()
+        requirement = requirement_at(mapping, path)
+        if requirement is not None:
+            node[ANNOTATION] = requirement
+        stack += _children(node, path)
+    return out
+
+
+def _branch(kind: str) -> dict[str, Any]:
+    """One session kind of the SDK, inlined, without `type` (the discriminator, judged once) and `model`."""
+    schema = _model_schema(SESSION_KINDS[kind])
+    branch: dict[str, Any] = inline(schema, schema.get("$defs", {}))
+    branch["properties"] = {k: v for k, v in branch["properties"].items() if k not in ("type", "model")}
+    branch["required"] = [r for r in branch.get("required", []) if r not in ("type", "model")]
+    if not branch["required"]:
+        del branch["required"]
+    return branch
+
+
+def session_schema(dialect: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's session union as one object: `type` picks the kind (if/then/else), so an error names
+    the field it is about, not the union; the model ID rule is the dialect's."""
+    kinds = {kind: _branch(kind) for kind in SESSION_KINDS}
+    fields = sorted({name for branch in kinds.values() for name in branch["properties"]})
+    realtime, transcription = kinds["realtime"], kinds["transcription"]
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {"description": "The type of session.", "type": "string", "enum": list(SESSION_KINDS)},
+            "model": {k: v for k, v in dialect["model"].items() if k != ANNOTATION},
+            **{name: {} for name in fields},
+        },
+        "if": {"properties": {"type": {"const": "transcription"}}, "required": ["type"]},
+        "then": transcription,
+        "else": realtime,
+    }
+
+
+def event_schema(name: str, sdk_name: str) -> dict[str, Any]:
+    """An event of the SDK, inlined, its `session` union replaced by a reference to the session schema."""
+    schema = _model_schema(sdk_name)
+    event: dict[str, Any] = inline(schema, schema.get("$defs", {}))
+    if "session" in event["properties"]:
+        event["properties"]["session"] = {"$ref": SESSION_REF.get(name, "realtime-session.json")}
+    return event
+
+
+def documents(dialect_dir: Path = DIALECT_DIR) -> dict[str, dict[str, Any]]:
+    """Every schema file of the dialect, as the installed SDK types it."""
+    dialect = read_json(dialect_dir / "dialect.json")
+    mapping = read_json(dialect_dir / "requirements-map.json")
+    out: dict[str, dict[str, Any]] = {}
+    for name, sdk_name in SOURCES.items():
+        sessions = ("realtime-session.json", "session-update-patch.json")
+        body = session_schema(dialect) if name in sessions else event_schema(name, sdk_name)
+        body = annotate(body, mapping.get(name, {}))
+        if name == "realtime-session.json":
+            body["properties"]["model"][ANNOTATION] = dialect["model"][ANNOTATION]
+        out[name] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_BASE + name,
+            "$comment": f"Generated from the openai SDK's openai.types.realtime.{sdk_name} by "
+            "python -m conformance.contract.sdkschemas; do not edit.",
+            **body,
+        }
+    return out
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def drift(dialect_dir: Path = DIALECT_DIR) -> list[str]:
+    """The committed schema files that differ from what the installed SDK gives (or are missing)."""
+    folder = dialect_dir / "schemas"
+    return [
+        name
+        for name, document in documents(dialect_dir).items()
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != render(document)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.contract.sdkschemas", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 when the committed schemas drift from the SDK")
+    args = parser.parse_args(argv)
+    if args.check:
+        drifted = drift()
+        for name in drifted:
+            print(f"spec/openai/schemas/{name} differs from the installed openai SDK; regenerate it")
+        return 1 if drifted else 0
+    folder = DIALECT_DIR / "schemas"
+    folder.mkdir(exist_ok=True)
+    for name, document in documents().items():
+        (folder / name).write_text(render(document), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
