@@ -103,6 +103,8 @@ def test_a_flood_of_big_events_is_cut_with_bounded_memory_and_disk(tmp_path: Pat
                 "--report-dir",
                 str(report),
                 *QUICK,
+                "--timeout",  # the byte bound, not the clock, must end each connection, even on a loaded machine
+                "5",
                 "--concurrency",
                 "1",
             ],
