@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
+from conformance.reports.summary import summary_schema
 from tests.harness import Result, mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
@@ -247,6 +249,7 @@ def test_each_requirement_of_a_certificate_cites_an_upstream_url_or_says_it_has_
     and the certificate, `requirements` and the summary say so with the section, never leaving it blank."""
     contract = load_contract()
     summary = json.loads((unpacked(bundle, tmp_path) / "summary.json").read_text(encoding="utf-8"))
+    assert not list(Draft202012Validator(summary_schema()).iter_errors(summary))  # a source and citation each
     cited = {r["id"]: r["source"] for r in summary["requirements"]}
     assert set(cited) == set(contract.ids)
     for requirement in contract.requirements:
