@@ -165,7 +165,7 @@ def test_each_requirement_has_one_stable_identity_and_no_label_noise(
     by_id = {next(lb["value"] for lb in r["labels"] if lb["name"] == "story"): r for r in results}
     assert set(by_id) == {r["id"] for r in summary["requirements"]}
     for rid, result in by_id.items():
-        assert result["testCaseId"] == result["historyId"] == identity(rid, "default")
+        assert result["testCaseId"] == result["historyId"] == identity(rid, summary["spec"]["dialect"])
         assert not result.get("parameters")
         assert {lb["name"] for lb in result["labels"]} <= {"epic", "feature", "story", "severity", "tag"}
         assert result["stop"] - result["start"] == 0  # judged together: no requirement took the run's time
@@ -184,9 +184,10 @@ def test_history_follows_requirements_across_seeds_and_profiles(tmp_path: Path) 
             assert main([*args, "--history"]) == 1
     history = [json.loads(line) for line in (report / "history.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(history) == 2
-    contract_ids = [r["id"] for r in json.loads((report / "summary.json").read_text())["requirements"]]
+    summary = json.loads((report / "summary.json").read_text())
+    contract_ids = [r["id"] for r in summary["requirements"]]
     # Allure 3 keys a history entry by md5(testCaseId) and a hash of the parameters (we send none)
-    expected = {hashlib.md5(identity(rid, "default").encode()).hexdigest() for rid in contract_ids}
+    expected = {hashlib.md5(identity(rid, summary["spec"]["dialect"]).encode()).hexdigest() for rid in contract_ids}
     for point in history:
         assert {key.split(".")[0] for key in point["testResults"]} == expected
 

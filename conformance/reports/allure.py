@@ -54,8 +54,8 @@ def identity(requirement_id: str, dialect: str) -> str:
 
 
 def dialect_of(outcome: Outcome) -> str:
-    """The dialect the run spoke (part of a requirement's identity); "default" until settings name one."""
-    return str(getattr(outcome.settings, "dialect", None) or "default")
+    """The dialect the run spoke: part of a requirement's identity (one requirement ID, two dialects' rules)."""
+    return outcome.settings.dialect
 
 
 def verdict_line(outcome: Outcome) -> str:
