@@ -1,7 +1,7 @@
 """Checks: pure functions from frames and events to violations, each naming a requirement ID.
 
-- `frames`: the wire rules of a server frame, then its event's schema (each schema keyword
-  names the requirement it judges, `x-requirement`);
+- `frames`: the wire checks of the server frames (registered), and each event against its
+  schema, where each keyword names the requirement it judges (`x-requirement`);
 - `connection`, `windows`, `pairing`: a transcript parsed into steps, each awaited client event
   (the event registry says which) with its own answers;
 - `registry`: the one check registry (requirement, preconditions, precedence as data);
