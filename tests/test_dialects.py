@@ -256,3 +256,14 @@ def test_the_openai_mock_is_conformant_under_its_dialect_on_generated_exchanges(
     """RC_SEEDS=1-10 sweeps ten seeds (default 1-3)."""
     args = ["run", "--dialect", "openai", "--profile", "full", "--connections", "8", "--seed", str(seed), *QUICK]
     assert main([*args, "--report-dir", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_pytest_plugin_runs_one_item_per_requirement_of_its_dialect(dialect: str, tmp_path: Path) -> None:
+    from tests.test_pytest_plugin import suite
+
+    done = suite(tmp_path, "--rc-dialect", dialect, "--rc-report-dir", str(tmp_path / "r"), "-n", "0")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert f"{len(load_contract(dialect=dialect).ids)} passed" in done.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["spec"]["dialect"] == dialect
