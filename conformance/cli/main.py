@@ -549,6 +549,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 #: `replay`: the transcript file and the run options that say where and how to send (from the one table).
 REPLAY_RUN_OPTIONS = (
+    "dialect",
     "target",
     "timeout",
     "connect-timeout",
