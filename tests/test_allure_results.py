@@ -92,7 +92,7 @@ def test_a_passing_run_has_one_identity_per_requirement_and_no_difference(tmp_pa
     assert main(["run", "--report-dir", str(report), "--quiet", "--no-html"]) == 0
     results = [json.loads(p.read_text()) for p in (report / "allure-results").glob("*-result.json")]
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
-    assert {r["testCaseId"] for r in results} == {identity(r["id"], "default") for r in summary["requirements"]}
+    assert {r["testCaseId"] for r in results} == {identity(r["id"], "yandex") for r in summary["requirements"]}
     assert not any("statusDetails" in r and "expected" in r["statusDetails"] for r in results)
     assert not list((report / "allure-results").glob("*-globals.json"))  # a conformant run has no verdict error
 

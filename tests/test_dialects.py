@@ -267,3 +267,9 @@ def test_the_pytest_plugin_runs_one_item_per_requirement_of_its_dialect(dialect:
     assert f"{len(load_contract(dialect=dialect).ids)} passed" in done.stdout
     summary = json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))
     assert summary["spec"]["dialect"] == dialect
+
+
+def test_the_markdown_summary_and_the_badge_name_the_dialect(tmp_path: Path) -> None:
+    assert main(["run", "--dialect", "openai", *QUICK, "--report-dir", str(tmp_path)]) == 0
+    assert "dialect `openai`" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "realtime conformance (openai)" in (tmp_path / "badge.svg").read_text(encoding="utf-8")
