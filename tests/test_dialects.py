@@ -6,19 +6,22 @@ The sweep over ten seeds: RC_SEEDS=1-10 (default 1-3) for the seeded tests below
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.checks import Judgement, judge_all
+from conformance.cli.main import main
 from conformance.contract import DIALECTS, load_contract, read_json, spec_file
+from conformance.contract.diff import diff
 from conformance.contract.oracle import Context, classify
 from conformance.generate import scripted_plans
 from conformance.mock import FAULTS, Fault, MockConfig, for_dialect, serve_mock
 from conformance.run.runner import RunLog, Target, run_plans
 from conformance.verdict.results import evaluate
 from conformance.wire.transport import Auth, ConnectFailed, open_session
-from tests.conftest import FAST, LATE_S, run
+from tests.conftest import FAST, LATE_S, run, seeds
 
 openai = pytest.importorskip("openai")
 from conformance.contract import sdkschemas  # noqa: E402
@@ -185,3 +188,88 @@ def test_openai_mock_creates_a_transcription_session_on_the_intent_query() -> No
     created = run(scenario())
     assert created["session"]["type"] == "transcription"
     assert load_contract(dialect="openai").fast["session.created"].is_valid(created)
+
+
+# --- the command line: run, verify, requirements and diff name the dialect ---------------------------
+
+QUICK = ["--timeout", "0.5", "--no-html", "--shrink-budget-s", "0"]
+
+
+def test_an_openai_certificate_names_its_dialect_and_verify_rejudges_with_it(tmp_path: Path) -> None:
+    """The mock in the openai dialect announces a model name, which the yandex contract calls
+    malformed: verify says VERIFIED only because it re-judges with the bundle's dialect."""
+    report = tmp_path / "reports"
+    args = ["run", "--dialect", "openai", "--profile", "certify", "--connections", "6", "--seed", "3", *QUICK]
+    assert main([*args, "--report-dir", str(report)]) == 0
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    manifest = json.loads((report / "certificate" / "manifest.json").read_text(encoding="utf-8"))
+    assert summary["spec"]["dialect"] == manifest["settings"]["dialect"] == "openai"
+    assert 'name="realtime-conformance.dialect" value="openai"' in (report / "junit.xml").read_text(encoding="utf-8")
+    assert main(["verify", str(report / "certificate.tar.gz"), "--allow-unsigned"]) == 0
+    transcripts = str(report / "certificate" / "transcripts" / "all.jsonl")
+    assert main(["validate", transcripts, "--dialect", "openai"]) == 0
+    assert main(["validate", transcripts, "--dialect", "yandex"]) == 1
+
+
+def test_diff_lists_the_differences_as_a_table_and_as_json_with_a_ci_exit_code(capsys: Any) -> None:
+    assert main(["diff", "yandex", "openai", "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    expected = diff(load_contract(dialect="yandex"), load_contract(dialect="openai"))
+    assert [d["where"] for d in doc["differences"]] == [d.where for d in expected]
+    assert doc["breaking"] == sum(d.breaking for d in expected) > 0
+    kinds = {d["kind"] for d in doc["differences"]}
+    assert {"field added", "field removed", "type changed", "required changed", "known values changed"} <= kinds
+    assert {"requirement added", "requirement removed"} <= kinds
+    wheres = {d["where"] for d in doc["differences"]}
+    assert {"session.update session.type", "RS-MODEL-FORMAT", "RS-MODEL-NAME"} <= wheres
+    assert "session.update session.audio.output.format.rate" in wheres
+    assert main(["diff", "yandex", "openai"]) == 1
+    table = capsys.readouterr().out
+    assert all(d.where in table for d in expected)
+    assert main(["diff", "openai", "openai"]) == 0
+    assert "0 differences" in capsys.readouterr().out
+
+
+def test_a_dialect_diffs_with_itself_to_nothing() -> None:
+    for dialect in DIALECTS:
+        assert diff(load_contract(dialect=dialect), load_contract(dialect=dialect)) == []
+
+
+def test_requirements_shows_each_source_per_dialect(capsys: Any) -> None:
+    assert main(["requirements", "--dialect", "openai", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dialect"] == "openai"
+    by_id = {r["id"]: r for r in doc["requirements"]}
+    assert set(by_id) == set(load_contract(dialect="openai").ids)
+    catalogue = {e["id"]: e for e in read_json(spec_file("requirements.json"))["requirements"]}
+    for rid, entry in by_id.items():
+        dialects = catalogue[rid].get("dialects", DIALECTS)
+        assert set(entry["sources"]) == set(dialects)
+        for dialect, source in entry["sources"].items():
+            assert source["quote"] == catalogue[rid].get("sources", {}).get(dialect, catalogue[rid]["source"])["quote"]
+    assert main(["requirements", "--dialect", "yandex"]) == 0
+    assert "RS-MODEL-FORMAT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_the_openai_mock_is_conformant_under_its_dialect_on_generated_exchanges(seed: int, tmp_path: Path) -> None:
+    """RC_SEEDS=1-10 sweeps ten seeds (default 1-3)."""
+    args = ["run", "--dialect", "openai", "--profile", "full", "--connections", "8", "--seed", str(seed), *QUICK]
+    assert main([*args, "--report-dir", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_pytest_plugin_runs_one_item_per_requirement_of_its_dialect(dialect: str, tmp_path: Path) -> None:
+    from tests.test_pytest_plugin import suite
+
+    done = suite(tmp_path, "--rc-dialect", dialect, "--rc-report-dir", str(tmp_path / "r"), "-n", "0")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert f"{len(load_contract(dialect=dialect).ids)} passed" in done.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["spec"]["dialect"] == dialect
+
+
+def test_the_markdown_summary_and_the_badge_name_the_dialect(tmp_path: Path) -> None:
+    assert main(["run", "--dialect", "openai", *QUICK, "--report-dir", str(tmp_path)]) == 0
+    assert "dialect `openai`" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "realtime conformance (openai)" in (tmp_path / "badge.svg").read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
-    contract = load_contract(dialect=args.dialect)
+    contract = load_contract(None, args.dialect)
     if args.format == "json":
         doc = {
             "version": contract.version,
@@ -47,7 +47,7 @@ def cmd_requirements(args: argparse.Namespace) -> int:
 
 def sources_by_dialect(requirement_id: str) -> dict[str, Any]:
     """Where each dialect that has the requirement takes it from (`requirements --format json`)."""
-    contracts = [load_contract(dialect=d) for d in DIALECTS]
+    contracts = [load_contract(None, d) for d in DIALECTS]
     return {c.dialect: c.requirement(requirement_id).source.to_json() for c in contracts if requirement_id in c.ids}
 
 

@@ -168,7 +168,7 @@ def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
     """The documented, writable fields set with a value of their documented type (null where allowed)."""
     update = contract.fast["session.update"]
     # the session's own type goes along: a dialect that requires it (openai) judges a field in its kind
-    kind = {"type": session["type"]} if "type" in session else {}
+    kind = {"type": session["type"]} if isinstance(session.get("type"), str) else {}
     return tuple(
         key
         for key, value in session.items()

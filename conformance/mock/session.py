@@ -172,6 +172,10 @@ class MockSession:
             )
         if verdict.kind == "invalid":
             return self._reject(verdict, verdict.reason)
+        kind = (verdict.session or {}).get("type")
+        if self._contract.dialect_info.get("session_type_fixed") and kind is not None and kind != self.config["type"]:
+            message = f"Passing a {kind} session update event to a {self.config['type']} session is not allowed."
+            return self._reject(verdict, message, "session.type")
         model = (verdict.session or {}).get("model")
         if model is not None and model not in self._models:
             return self._reject(verdict, f"model {model!r} is not available to this folder", "session.model")

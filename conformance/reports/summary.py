@@ -221,7 +221,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"## {icon} Realtime API conformance: {doc['verdict']}",
         "",
         f"Target `{doc['target']['url']}` ({doc['target']['kind']}), profile `{doc['profile']}`, seed `{doc['seed']}`, "
-        f"suite {doc['suite']['version']}, spec `{doc['spec'].get('hash', '')[:12]}`.",
+        f"suite {doc['suite']['version']}, dialect `{doc['spec'].get('dialect', 'yandex')}`, "
+        f"spec `{doc['spec'].get('hash', '')[:12]}`.",
         "",
         f"**{counts['requirements_passed']} passed, {counts['requirements_failed']} failed, "
         f"{counts['requirements_skipped']} skipped** over {counts['exchanges']} exchanges.",
@@ -254,7 +255,8 @@ def badge(doc: dict[str, Any]) -> str:
     """A shields-style SVG: the verdict and passed/total."""
     counts = doc["counts"]
     total = counts["requirements_passed"] + counts["requirements_failed"] + counts["requirements_skipped"]
-    label, value = "realtime conformance", f"{doc['verdict']} {counts['requirements_passed']}/{total}"
+    label = f"realtime conformance ({doc['spec'].get('dialect', 'yandex')})"  # which contract it was judged by
+    value = f"{doc['verdict']} {counts['requirements_passed']}/{total}"
     color = VERDICT_COLORS[doc["verdict"]]
     left, right = 6 * len(label) + 12, 6 * len(value) + 12
     return (
