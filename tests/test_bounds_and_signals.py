@@ -33,8 +33,9 @@ from conformance.mock import MockConfig, lookup
 from conformance.mock.session import initial_session
 from conformance.reports.summary import summary_schema
 from conformance.run.distribute import encode, shard_from_json, shard_to_json
-from conformance.run.engine import Settings, Shard
 from conformance.run.runner import Politeness, RunLog, Target, connect
+from conformance.run.settings import Settings
+from conformance.run.shard import Shard
 from conformance.transcript import Frame
 from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed, Limits

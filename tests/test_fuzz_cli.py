@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from conformance import __version__
 from conformance.cli.main import main
+from conformance.cli.option import Option
 from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
@@ -35,7 +36,6 @@ from conformance.cli.options import (
     RUN_OPTIONS,
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
-    Option,
 )
 from conformance.contract import spec_hash
 from tests.fixtures import transcript_cases

@@ -23,9 +23,10 @@ from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup, serve_mock
 from conformance.run import engine, recorder
 from conformance.run.distribute import encode, shard_from_json, shard_to_json
-from conformance.run.engine import Settings, Shard, plans_for
 from conformance.run.recorder import read_transcripts
 from conformance.run.runner import RunLog, Target, run_plans
+from conformance.run.settings import Settings
+from conformance.run.shard import Shard, plans_for
 from conformance.transcript import Frame, Transcript, parse_jsonl
 from conformance.verdict import tally as tally_module
 from conformance.verdict.results import evaluate

@@ -16,8 +16,9 @@ from conformance.contract import load_contract
 from conformance.generate.plan import Plan
 from conformance.readers import TRANSCRIPT_BYTES, ReadError, read_text
 from conformance.redact import public_url, redactor
-from conformance.run.engine import Settings, target_for, target_url
 from conformance.run.runner import RunLog, run_plans
+from conformance.run.settings import Settings
+from conformance.run.target import target_for, target_url
 from conformance.transcript import TranscriptError, parse_jsonl
 from conformance.verdict import Policy, decide
 

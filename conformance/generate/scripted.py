@@ -1,0 +1,18 @@
+"""The scripted connections of the smoke profile: data (conformance/suite/scripted.json), read as plans."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from conformance.generate.plan import Plan
+from conformance.generate.strategies import as_text
+
+SCRIPTED = Path(str(resources.files("conformance") / "suite" / "scripted.json"))
+
+
+def scripted_plans() -> list[Plan]:
+    """The fixed connections of the smoke profile (conformance/suite/scripted.json)."""
+    data = json.loads(SCRIPTED.read_text(encoding="utf-8"))
+    return [Plan(c["label"], tuple(as_text(u) for u in c["updates"])) for c in data["connections"]]
