@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
 from conformance.checks import check_event, judge
-from conformance.cli.options import LIVE_RATE
 from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.contract.oracle import classify
 from conformance.generate import event, valid_session
@@ -40,6 +39,7 @@ from conformance.generate.corpus import generated_plans
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
 from conformance.run.runner import Plan, Target, run_plans
+from conformance.run.settings import LIVE_RATE
 from conformance.wire.transport import Limits
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,10 +7,8 @@ comes from, passes the same checks (finite numbers, bounded counts, real boolean
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from conformance.cli.option import (
     MAX_SECONDS,
@@ -26,7 +24,7 @@ from conformance.cli.option import (
     word_problem,
     xdist_problem,
 )
-from conformance.run.settings import PROFILES, Settings
+from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, LIVE_RATE, MOCK_CONCURRENCY, PROFILES, Settings
 
 #: Largest values of the counts and durations: far above any sensible run, low enough that a typo
 #: (an extra zero, `inf`) is refused instead of running for days or exhausting memory.
@@ -35,29 +33,6 @@ MAX_CONCURRENCY = 256
 MAX_WORKERS = 64
 MAX_FRAME_BYTES = 64 << 20
 MAX_RUN_BYTES = 16 << 30  # what a run holds in memory until it is judged
-
-#: Defaults for a live target, polite and fast at once: the rate bounds the load a shared target
-#: sees whatever its speed (a loopback target is the user's own machine: it has none); the
-#: connections let a slow or silent target's waits overlap, so the full profile reaches its verdict
-#: in about a minute even when every answer takes 1.5 s or never comes.
-LIVE_CONCURRENCY = 16
-LIVE_RATE = 20.0
-MOCK_CONCURRENCY = 16
-#: Connections listening out their last answer timeout, held open at once besides the busy ones.
-LIVE_LISTENING = 4 * LIVE_CONCURRENCY
-
-
-def default_rate(target: str) -> float | None:
-    """The polite rate for a target: none for the mock or a loopback host, else LIVE_RATE."""
-    if target == "mock":
-        return None
-    host = (urlsplit(target).hostname or "").strip("[]")
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost" or host.endswith(".localhost")
-    return None if loopback else LIVE_RATE
-
 
 RUN_OPTIONS: tuple[Option, ...] = (
     Option(

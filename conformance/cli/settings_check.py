@@ -10,12 +10,12 @@ from pathlib import Path
 
 from conformance.certify import KeyFileError, load_private_key
 from conformance.cli.exits import UsageError as UsageError  # the plugin's and the commands' one error
-from conformance.cli.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
+from conformance.cli.options import RUN_OPTIONS
 from conformance.cli.paths import check_ca_file, check_report_dir
 from conformance.contract import load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
 from conformance.run.runner import Politeness
-from conformance.run.settings import Profile, Settings
+from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, Profile, Settings, default_rate
 from conformance.verdict.baseline import BaselineError, Expected, load_baseline
 from conformance.wire.auth import auth_from_env
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+from urllib.parse import urlsplit
 
 from conformance.run.runner import MAX_RUN_BYTES, Politeness
 from conformance.verdict import Policy
@@ -13,6 +15,28 @@ from conformance.wire.transport import Auth, Limits
 
 Profile = Literal["smoke", "full", "certify"]
 PROFILES: tuple[Profile, ...] = ("smoke", "full", "certify")
+
+#: Defaults for a live target, polite and fast at once: the rate bounds the load a shared target
+#: sees whatever its speed (a loopback target is the user's own machine: it has none); the
+#: connections let a slow or silent target's waits overlap, so the full profile reaches its verdict
+#: in about a minute even when every answer takes 1.5 s or never comes.
+LIVE_CONCURRENCY = 16
+LIVE_RATE = 20.0
+MOCK_CONCURRENCY = 16
+#: Connections listening out their last answer timeout, held open at once besides the busy ones.
+LIVE_LISTENING = 4 * LIVE_CONCURRENCY
+
+
+def default_rate(target: str) -> float | None:
+    """The polite rate for a target: none for the mock or a loopback host, else LIVE_RATE."""
+    if target == "mock":
+        return None
+    host = (urlsplit(target).hostname or "").strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    return None if loopback else LIVE_RATE
 
 
 @dataclass(frozen=True)
