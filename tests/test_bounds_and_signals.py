@@ -230,12 +230,12 @@ def test_a_worker_record_survives_the_transfer_whatever_the_frame_texts() -> Non
         for f, t in zip(frames, texts, strict=True)
     ]
     tally.add(0, Judgement(violations=violations, exchanges=1))
-    shard = Shard("ws://127.0.0.1:1/", RunLog(exchanges=1), planned=["one"], tally=tally)
+    shard = Shard("ws://127.0.0.1:1/", RunLog(exchanges=1), planned=("one",), tally=tally)
     wire = encode(shard_to_json(shard))
     assert wire.isascii()
     wire.encode("utf-8")  # what execnet does with a str
     back = shard_from_json(json.loads(wire))
-    assert back.tally.judgement().violations == tally.judgement().violations and back.planned == ["one"]
+    assert back.tally.judgement().violations == tally.judgement().violations and back.planned == ("one",)
 
 
 # ----------------------------------------------------------------------- processes and signals
