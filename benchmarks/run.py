@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
 from conformance.checks import check_event
-from conformance.cli.options import LIVE_RATE
 from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.contract.oracle import classify
 from conformance.generate import event, valid_session
@@ -41,6 +40,7 @@ from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
 from conformance.run.recorder import judged
 from conformance.run.runner import Plan, Target, run_plans
+from conformance.run.settings import LIVE_RATE
 from conformance.wire.transport import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -500,7 +500,9 @@ def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict
     violation of a requirement the fault trips, each connection judged as it completes (default timeout)."""
     from conformance.mock import MockConfig, serve_mock
     from conformance.mock.faults import FAULTS
-    from conformance.run.engine import Settings, plans_for, target_for
+    from conformance.run.settings import Settings
+    from conformance.run.shard import plans_for
+    from conformance.run.target import target_for
 
     settings = Settings(profile="full", concurrency=16, timeout_s=timeout_s, connections=connections)
     plans = plans_for(settings, seed)
@@ -555,7 +557,7 @@ def _run_and_judge(settings: Any, plans: list[Plan], listen_out: bool) -> int:
 
     from conformance.checks import judge_all
     from conformance.mock import MockConfig, serve_mock
-    from conformance.run.engine import target_for
+    from conformance.run.target import target_for
 
     async def run() -> Any:
         async with serve_mock(MockConfig()) as url:
@@ -572,7 +574,8 @@ def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]
     the end-to-end rate of a run of `connections` (drawing the corpus, running, judging; the corpus is
     drawn once and its time counted on both sides, as the order of two draws skews them), and the
     extra wall seconds of the full profile."""
-    from conformance.run.engine import Settings, plans_for
+    from conformance.run.settings import Settings
+    from conformance.run.shard import plans_for
 
     figures: dict[str, float] = {}
     plans_for(Settings(profile="full", connections=2), 2)  # warm-up: strategies are built once, on first use

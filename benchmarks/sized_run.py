@@ -23,7 +23,7 @@ from conformance.generate import probe_plans, scripted_plans
 from conformance.generate.corpus import corpus_key, generated_plans
 from conformance.reports.summary import write_summary
 from conformance.run import engine
-from conformance.run.engine import Settings
+from conformance.run.settings import Settings
 
 BASE_CONNECTIONS = 40
 

@@ -450,17 +450,17 @@ def test_verify_refuses_links_and_paths_escaping_the_folder(
 
 def test_verify_does_not_write_out_a_tar_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Caps lowered so the bomb is small; the member over the cap is refused before any byte of it is written."""
-    import conformance.certify as certify
+    import conformance.certify.unpack as unpack
 
-    monkeypatch.setattr(certify, "MAX_BUNDLE_BYTES", 1 << 20)
+    monkeypatch.setattr(unpack, "MAX_BUNDLE_BYTES", 1 << 20)
     written: list[int] = []
-    real_copy = certify.shutil.copyfileobj
+    real_copy = unpack.shutil.copyfileobj
 
     def counting_copy(source: Any, target: Any, *args: Any) -> None:
         real_copy(source, target, *args)
         written.append(target.tell())
 
-    monkeypatch.setattr(certify.shutil, "copyfileobj", counting_copy)
+    monkeypatch.setattr(unpack.shutil, "copyfileobj", counting_copy)
     bomb = tar_gz(tmp_path / "bomb.tar.gz", [member("certificate/zeros", b"\0" * (4 << 20))])
     assert bomb.stat().st_size < 64 << 10
     code, out, _ = cli("verify", str(bomb))
@@ -468,7 +468,7 @@ def test_verify_does_not_write_out_a_tar_bomb(tmp_path: Path, monkeypatch: pytes
     many = tar_gz(tmp_path / "many.tar.gz", [member(f"certificate/{i}", b"x" * 1000) for i in range(2000)])
     code, out, _ = cli("verify", str(many))
     assert code == 1 and "larger than 1 MiB unpacked" in out and sum(written) <= 1 << 20
-    monkeypatch.setattr(certify, "MAX_MEMBERS", 50)
+    monkeypatch.setattr(unpack, "MAX_MEMBERS", 50)
     code, out, _ = cli("verify", str(many))
     assert code == 1 and "more than 50 members" in out
 

@@ -29,8 +29,9 @@ from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
 from conformance.mock.session import Action, Send
 from conformance.run.distribute import encode, shard_from_json, shard_to_json
-from conformance.run.engine import Settings, Shard
 from conformance.run.runner import Politeness, RunLog, Target, connect
+from conformance.run.settings import Settings
+from conformance.run.shard import Shard
 from conformance.transcript import Frame
 from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed, Limits
@@ -207,12 +208,12 @@ def test_a_worker_record_survives_the_transfer_whatever_the_frame_texts() -> Non
         for f, t in zip(frames, texts, strict=True)
     ]
     tally.add(0, Judgement(violations=violations, exchanges=1))
-    shard = Shard("ws://127.0.0.1:1/", RunLog(exchanges=1), planned=["one"], tally=tally)
+    shard = Shard("ws://127.0.0.1:1/", RunLog(exchanges=1), planned=("one",), tally=tally)
     wire = encode(shard_to_json(shard))
     assert wire.isascii()
     wire.encode("utf-8")  # what execnet does with a str
     back = shard_from_json(json.loads(wire))
-    assert back.tally.judgement().violations == tally.judgement().violations and back.planned == ["one"]
+    assert back.tally.judgement().violations == tally.judgement().violations and back.planned == ("one",)
 
 
 # ----------------------------------------------------------------------- processes and signals

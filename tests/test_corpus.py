@@ -5,9 +5,15 @@ a verdict, is at stake)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis.internal.conjecture import providers
 
-from conformance.generate.corpus import _no_local_constants, run_hypothesis
+from conformance import generate
+from conformance.generate.corpus import _no_local_constants, corpus_key, run_hypothesis
+
+GENERATE_DIR = Path(generate.__file__).parent
 
 
 def test_hypothesis_still_has_the_local_constants_pool_we_empty() -> None:
@@ -34,3 +40,16 @@ def test_one_seed_draws_the_same_plans_twice() -> None:
     run_hypothesis(3, 4, first.append)
     run_hypothesis(3, 4, second.append)
     assert first == second and len(first) == 4
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in GENERATE_DIR.glob("*.py")))
+def test_a_change_to_any_generator_module_is_a_new_corpus_key(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached corpus drawn by older strategies must never be replayed as this code's draws."""
+    before = corpus_key(1, 4)
+    read = Path.read_bytes
+
+    def edited(self: Path) -> bytes:
+        return read(self) + (b"\n# edited\n" if self == GENERATE_DIR / module else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert corpus_key(1, 4) != before

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance import __version__
+from conformance.cli.option import Option
 from conformance.cli.options import (
     KEYGEN_OPTIONS,
     MOCK_OPTIONS,
@@ -33,7 +34,6 @@ from conformance.cli.options import (
     RUN_OPTIONS,
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
-    Option,
 )
 from conformance.contract import spec_hash
 from tests.fixtures import transcript_cases

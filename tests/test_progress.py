@@ -48,7 +48,7 @@ def test_on_a_terminal_one_live_display_shows_counts_rate_and_eta() -> None:
     assert "exchanges" in out and "50/50" in out and "ETA" in out
     assert "rendering the HTML report" in last
     assert "a line printed during the run" in out
-    assert progress._display is None  # and gone after the run
+    assert progress.current() is None  # and gone after the run
 
 
 def test_quiet_shows_no_progress(capsys: pytest.CaptureFixture[str]) -> None:

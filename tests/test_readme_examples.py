@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conformance.cli.config import apply_config
-from conformance.cli.main import parser, settings_from
+from conformance.cli.main import parser
+from conformance.cli.settings_check import settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

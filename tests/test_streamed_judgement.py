@@ -24,9 +24,10 @@ from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup, serve_mock
 from conformance.run import engine, recorder
 from conformance.run.distribute import encode, shard_from_json, shard_to_json
-from conformance.run.engine import Settings, Shard, plans_for
 from conformance.run.recorder import read_transcripts
 from conformance.run.runner import RunLog, Target, run_plans
+from conformance.run.settings import Settings
+from conformance.run.shard import Shard, plans_for
 from conformance.transcript import Frame, Transcript, parse_json, parse_jsonl, parsing_once
 from conformance.verdict import tally as tally_module
 from conformance.verdict.results import evaluate
@@ -156,7 +157,7 @@ def test_validate_judges_a_file_connection_by_connection(
 def test_a_remote_workers_files_come_with_its_record() -> None:
     """A worker on another machine cannot write into the controller's folder: its files travel in its record."""
     text = Transcript("ws://x/", 1.0, (), (Frame("server", 0.0, text='{"a": "\ud800"}'),), "one").to_jsonl()
-    record = shard_to_json(Shard("ws://x/", RunLog(), planned=["one"], all_name="shard-1.jsonl"))
+    record = shard_to_json(Shard("ws://x/", RunLog(), planned=("one",), all_name="shard-1.jsonl"))
     record["files"] = {"shard-1.jsonl": text, "001-one.jsonl": text}
     back = shard_from_json(json.loads(encode(record)))
     assert back.directory is not None and back.all_name == "shard-1.jsonl"

@@ -11,11 +11,12 @@ import argparse
 import os
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance.cli.options import OptionError, config_values
+from conformance.cli.option import OptionError
+from conformance.cli.options import RUN_OPTIONS
 from conformance.readers import CONFIG_BYTES, ReadError, read_text
 
 
@@ -91,3 +92,35 @@ def apply_config(run_parser: argparse.ArgumentParser, argv: Sequence[str]) -> No
     except OptionError as exc:
         raise ConfigError(str(exc)) from None
     run_parser.set_defaults(**defaults)
+
+
+def config_values(data: Mapping[str, Any], source: str, expand: Callable[[str, str], str]) -> dict[str, Any]:
+    """Checked values (by dest) of a settings file's keys; raises OptionError naming the key.
+
+    `expand(text, where)` expands ${ENV}; an error repeats the value as written (the ${…} template),
+    never as expanded, since the environment may hold a secret.
+    """
+    by_key = {key: option for option in RUN_OPTIONS if option.in_config for key in (option.name, *option.aliases)}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        option = by_key.get(key.replace("_", "-"))
+        if option is None:
+            raise OptionError(f"{source}: unknown setting {key!r} (see `realtime-conformance run --help`)")
+        if option.dest in values:
+            raise OptionError(f"{source}: {key} sets {option.name} a second time")
+        where = f"{source}: {key}"
+
+        def expand_here(text: str, where: str = where) -> str:
+            return expand(text, where)
+
+        try:
+            values[option.dest] = option.from_config(raw, expand_here)
+        except OptionError as exc:
+            shown = f" = {_toml_repr(raw)}" if option.echo else ""
+            raise OptionError(f"{where}{shown}: {exc}") from None
+    return values
+
+
+def _toml_repr(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."

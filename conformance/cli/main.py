@@ -22,6 +22,7 @@ from conformance.cli.dialect_diff import cmd_diff
 from conformance.cli.exits import INTERRUPTED, Exit, UsageError, fail
 from conformance.cli.mock import cmd_mock
 from conformance.cli.offline import cmd_report, cmd_requirements, cmd_validate
+from conformance.cli.option import Option, add_options
 from conformance.cli.options import (
     DIFF_OPTIONS,
     KEYGEN_OPTIONS,
@@ -33,12 +34,9 @@ from conformance.cli.options import (
     RUN_OPTIONS,
     VALIDATE_OPTIONS,
     VERIFY_OPTIONS,
-    Option,
-    add_options,
 )
 from conformance.cli.replay import cmd_replay
 from conformance.cli.run import cmd_run
-from conformance.cli.settings_check import settings_from as settings_from  # what tests build a run's settings with
 from conformance.cli.verify import cmd_keygen, cmd_verify
 
 

@@ -13,8 +13,8 @@ from conformance.cli.table import print_results
 from conformance.generate.plan import Plan
 from conformance.readers import TRANSCRIPT_BYTES, ReadError, read_text
 from conformance.redact import redactor
-from conformance.run.engine import Settings
 from conformance.run.replay import replay, replay_plans
+from conformance.run.settings import Settings
 from conformance.transcript import TranscriptError, parse_jsonl
 
 BUNDLE_TRANSCRIPTS = "transcripts/all.jsonl"

@@ -18,7 +18,9 @@ from conformance.cli.table import print_results
 from conformance.generate.corpus import draw_ahead
 from conformance.redact import Redactor, redactor
 from conformance.reports.html import render_html
-from conformance.run.engine import Outcome, Settings, new_seed
+from conformance.run.engine import new_seed
+from conformance.run.outcome import Outcome
+from conformance.run.settings import Settings
 from conformance.run.workers import WorkersRefused, run_on_workers, run_pytest
 from conformance.staging import Staging
 

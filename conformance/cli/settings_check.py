@@ -7,17 +7,16 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
 from conformance.certify import KeyFileError, load_private_key
 from conformance.cli.exits import UsageError as UsageError  # the plugin's and the commands' one error
-from conformance.cli.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
+from conformance.cli.options import RUN_OPTIONS
 from conformance.cli.paths import check_ca_file, check_report_dir
 from conformance.contract import load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
-from conformance.run.engine import Settings
 from conformance.run.runner import Politeness
-from conformance.verdict.baseline import BaselineError, load_baseline
+from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, Profile, Settings, default_rate
+from conformance.verdict.baseline import BaselineError, Expected, load_baseline
 from conformance.wire.auth import auth_from_env
 
 
@@ -51,19 +50,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    baseline = None
-    if args.expected_failures:
-        try:
-            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract(dialect=args.dialect).ids)))
-        except BaselineError as exc:
-            raise UsageError(str(exc)) from None
-    if args.sign_key and not Path(args.sign_key).is_file():
-        raise UsageError(f"--sign-key {args.sign_key}: no such file (make a pair with `realtime-conformance keygen`)")
+    baseline = expected_failures(args.expected_failures, args.dialect)
     if args.sign_key:
-        try:
-            load_private_key(Path(args.sign_key))
-        except KeyFileError as exc:
-            raise UsageError(str(exc)) from None
+        check_sign_key(args.sign_key)
     return Settings(
         target=target,
         profile=profile,
@@ -99,7 +88,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...], str]:
+def expected_failures(name: str | None, dialect: str) -> tuple[Expected, ...] | None:
+    """The known-failure baseline of --expected-failures, checked against the catalogue's IDs."""
+    if not name:
+        return None
+    try:
+        return tuple(load_baseline(Path(name), set(load_contract(None, dialect).ids)))
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_sign_key(name: str) -> None:
+    """--sign-key must be an Ed25519 private key we can read, found before the run, not after it."""
+    if not Path(name).is_file():
+        raise UsageError(f"--sign-key {name}: no such file (make a pair with `realtime-conformance keygen`)")
+    try:
+        load_private_key(Path(name))
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profile, tuple[str, ...], str]:
     """Seed, profile, failed requirement IDs and target of the last full run in `report_dir` (--rerun-failed).
 
     The recorded target is its public URL: one whose credentials or secret query values were masked

@@ -42,9 +42,11 @@ def corpus_dir() -> Path | None:
 
 
 def corpus_key(seed_value: int, count: int) -> str:
-    """Everything the draws depend on: the seed, the size, the contract, this module and the generators' versions."""
+    """Everything the draws depend on: the seed, the size, the contract, the generators' code (every module of
+    this package: a change to a strategy must never replay an old corpus) and the libraries' versions."""
     versions = [metadata.version(name) for name in ("hypothesis", "schemathesis")]
-    generator = hashlib.sha256(Path(generate.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    sources = sorted(Path(generate.__file__).parent.glob("*.py"))
+    generator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     parts = [__version__, spec_hash(), generator, *versions, str(seed_value), str(count)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 

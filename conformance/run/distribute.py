@@ -28,8 +28,9 @@ from typing import Any
 import pytest
 
 from conformance import progress
-from conformance.run.engine import Settings, Shard, fresh_directory, run_shard
 from conformance.run.runner import Cut, Politeness, RunLog
+from conformance.run.settings import Settings
+from conformance.run.shard import Shard, fresh_directory, run_shard
 from conformance.verdict.tally import Tally
 from conformance.wire.auth import auth_from_env
 from conformance.wire.transport import ConnectFailed
@@ -105,7 +106,7 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "error": shard.error,
         "failure": failure,
         "tls": log.tls_fingerprint,
-        "planned": shard.planned,
+        "planned": list(shard.planned),
     }
 
 
@@ -130,7 +131,7 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
             (directory / Path(name).name).write_text(text, encoding="utf-8")
     tally = Tally.from_json(data["tally"])
     return Shard(
-        data["url"], log, data["interrupted"], list(data["planned"]), data["error"], tally, directory, data["all_name"]
+        data["url"], log, data["interrupted"], tuple(data["planned"]), data["error"], tally, directory, data["all_name"]
     )
 
 

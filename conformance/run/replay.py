@@ -12,8 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conformance.run.engine import Outcome, Settings, finish, fresh_directory, run_shard
+from conformance.run.engine import Outcome, finish
 from conformance.run.runner import Plan
+from conformance.run.settings import Settings
+from conformance.run.shard import fresh_directory, run_shard
 from conformance.transcript import Transcript
 
 #: A replay draws nothing: its seed in the report says so.

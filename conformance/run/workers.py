@@ -17,7 +17,9 @@ import pytest
 from conformance import progress, signals
 from conformance.redact import public_url
 from conformance.run.distribute import ShardCollector, ShardSpec
-from conformance.run.engine import Outcome, Settings, finish, new_seed
+from conformance.run.engine import finish, new_seed
+from conformance.run.outcome import Outcome
+from conformance.run.settings import Settings
 
 SHARDS_DIR = Path(__file__).resolve().parents[1] / "shards"
 #: The pytest plugins a run needs; nothing else installed is loaded (each costs start-up time, and a

@@ -1,22 +1,12 @@
-"""How far a run is: one live display on a terminal (rich), a few plain lines elsewhere (CI), none with --quiet.
-
-The engine reports phases (`begin`, `step`, `end`: drawing, exchanges, shrinking, rendering) to the
-display the CLI installed; with none installed (the pytest plugin, a library call) they cost nothing.
-pytest-xdist workers report through small files the controller reads (`from_workers`), so a run spread
-over workers shows one display too.
-"""
+"""The displays of a run's progress: live bars on a terminal (rich), a few plain lines elsewhere (CI)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -29,6 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from conformance.progress.phases import Display, close, install
+
 LABELS = {
     "drawing": "drawing the corpus",
     "exchanges": "exchanges",
@@ -37,43 +29,6 @@ LABELS = {
 }
 UNITS = {"drawing": "connections drawn", "exchanges": "connections done"}  # what a phase counts
 PLAIN_LINES = 10  # at most this many lines a phase without a terminal (plus its first and last)
-WORKERS_ENV = "RC_PROGRESS_DIR"
-POLL_S = 0.25
-
-
-class Display(Protocol):
-    def begin(self, phase: str, total: int | None) -> None: ...
-    def step(self, phase: str, done: int) -> None: ...
-    def end(self, phase: str) -> None: ...
-    def say(self, line: str) -> None: ...
-    def close(self) -> None: ...
-
-
-_display: Display | None = None
-_lock = threading.Lock()
-
-
-def begin(phase: str, total: int | None = None) -> None:
-    """A phase starts: `total` steps, or None when how many is not known (a spinner)."""
-    if _display is not None:
-        _display.begin(phase, total)
-
-
-def step(phase: str, done: int) -> None:
-    """`done` steps of the phase are done (a count, not an increment: workers' sums stay right)."""
-    if _display is not None:
-        _display.step(phase, done)
-
-
-def end(phase: str) -> None:
-    if _display is not None:
-        _display.end(phase)
-
-
-def say(line: str) -> None:
-    """A line for the user beside the display (nothing when quiet or when no display is installed)."""
-    if _display is not None:
-        _display.say(line)
 
 
 def _eta(seconds: float) -> str:
@@ -95,9 +50,10 @@ class PlainLines:
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self.phases: dict[str, _Phase] = {}
+        self._lock = threading.Lock()  # workers' counts arrive from a polling thread
 
     def begin(self, phase: str, total: int | None) -> None:
-        with _lock:
+        with self._lock:
             if phase in self.phases and total:  # a total that grows (workers report in): no new line
                 self.phases[phase].total = total
                 return
@@ -105,7 +61,7 @@ class PlainLines:
             self.write(f"{LABELS.get(phase, phase)}…" + (f" 0/{total}" if total else ""))
 
     def step(self, phase: str, done: int) -> None:
-        with _lock:
+        with self._lock:
             state = self.phases.get(phase)
             if state is None or not state.total:
                 return
@@ -123,7 +79,7 @@ class PlainLines:
             )
 
     def end(self, phase: str) -> None:
-        with _lock:
+        with self._lock:
             state = self.phases.pop(phase, None)
             if state is None:
                 return
@@ -196,18 +152,9 @@ class LiveBars:
         self.progress.stop()
 
 
-def close() -> None:
-    """Stop the display now (before the results are printed); `shown` ends it anyway."""
-    global _display
-    display, _display = _display, None
-    if display is not None:
-        display.close()
-
-
 @contextlib.contextmanager
 def shown(quiet: bool, console: Console | None = None) -> Iterator[Display | None]:
     """Install the display for a run: live bars on a terminal, plain lines elsewhere, none when quiet."""
-    global _display
     if quiet:
         yield None
         return
@@ -224,113 +171,8 @@ def shown(quiet: bool, console: Console | None = None) -> Iterator[Display | Non
                 console.quiet = True
 
         display = PlainLines(write)
-    _display = display
+    install(display)
     try:
         yield display
     finally:
         close()
-
-
-class FileSink:
-    """A worker's display: its counts, a small file a phase, which the controller reads."""
-
-    def __init__(self, folder: Path, shard: int) -> None:
-        self.folder = folder
-        self.shard = shard
-        self.totals: dict[str, int] = {}
-
-    def _write(self, phase: str, done: int) -> None:
-        path = self.folder / f"shard-{self.shard}-{phase}"
-        temporary = path.with_suffix(".tmp")
-        with contextlib.suppress(OSError):
-            temporary.write_text(f"{done} {self.totals.get(phase, 0)}", encoding="ascii")
-            temporary.replace(path)
-
-    def begin(self, phase: str, total: int | None) -> None:
-        if phase in WORKER_PHASES and total:
-            self.totals[phase] = total
-            self._write(phase, 0)
-
-    def step(self, phase: str, done: int) -> None:
-        if phase in self.totals:
-            self._write(phase, done)
-
-    def end(self, phase: str) -> None:
-        pass
-
-    def say(self, line: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-#: What workers report, and how the controller adds up their counts: every worker draws the whole
-#: corpus (the slowest is shown), and runs its share of the connections (they add up).
-WORKER_PHASES: dict[str, Callable[[list[int]], int]] = {"drawing": min, "exchanges": sum}
-
-
-def report_to_controller(shard: int) -> None:
-    """In a pytest-xdist worker: send this process's counts to the controller, if it listens."""
-    global _display
-    folder = os.environ.get(WORKERS_ENV)
-    if folder and Path(folder).is_dir():
-        _display = FileSink(Path(folder), shard)
-
-
-def _read(folder: Path, phase: str) -> tuple[int, int]:
-    """The workers' counts of a phase, added up as WORKER_PHASES says: (done, total)."""
-    dones, totals = [], []
-    for path in folder.glob(f"shard-*-{phase}"):
-        with contextlib.suppress(OSError, ValueError):
-            done, total = path.read_text(encoding="ascii").split()
-            dones.append(int(done))
-            totals.append(int(total))
-    if not totals:
-        return 0, 0
-    add = WORKER_PHASES[phase]
-    return add(dones), add(totals)
-
-
-@contextlib.contextmanager
-def from_workers() -> Iterator[None]:
-    """While workers run: their counts are the display's drawing and exchanges phases."""
-    if _display is None:
-        yield
-        return
-    stop = threading.Event()
-    with tempfile.TemporaryDirectory(prefix="rc-progress-") as name:
-        folder = Path(name)
-        previous = os.environ.get(WORKERS_ENV)
-        os.environ[WORKERS_ENV] = name  # the workers (spawned now) inherit it
-        known: dict[str, int] = {}
-
-        def update() -> None:
-            for phase in WORKER_PHASES:
-                done, total = _read(folder, phase)
-                if total and total != known.get(phase):
-                    known[phase] = total
-                    begin(phase, total)
-                if total:
-                    step(phase, done)
-                    if phase == "exchanges" and "drawing" in known:
-                        end("drawing")  # connections are running: the corpus is drawn
-
-        def poll() -> None:
-            while not stop.wait(POLL_S):
-                update()
-
-        poller = threading.Thread(target=poll, name="rc-progress", daemon=True)
-        poller.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            poller.join(timeout=2)
-            update()
-            for phase in known:
-                end(phase)
-            if previous is None:
-                os.environ.pop(WORKERS_ENV, None)
-            else:
-                os.environ[WORKERS_ENV] = previous

@@ -1,0 +1,67 @@
+"""Schemathesis' cases for session.update, from the OpenAPI description in spec/: its drawn bodies
+(positive and negative) and its deterministic coverage cases.
+
+Schemathesis is imported when first drawn from (`_schemathesis`), not with this module: it takes a
+tenth of a second to import, and a smoke run never draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from types import ModuleType
+from typing import Any
+
+import hypothesis.strategies as st
+
+from conformance.contract import SPEC_DIR, load_contract, read_json
+from conformance.generate.plan import Plan
+
+
+@functools.cache
+def _schemathesis() -> ModuleType:
+    import schemathesis  # the one lazy import: see the module docstring
+
+    return schemathesis
+
+
+@functools.cache
+def _session_update_operation() -> Any:
+    schema = _schemathesis().openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
+    return schema[load_contract().registry.event("session.update").page]["POST"]
+
+
+def _body_text(body: Any) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+@functools.cache
+def schemathesis_bodies(negative: bool) -> st.SearchStrategy[str]:
+    modes = _schemathesis().GenerationMode
+    mode = modes.NEGATIVE if negative else modes.POSITIVE
+    strategy: st.SearchStrategy[Any] = _session_update_operation().as_strategy(generation_mode=mode)
+    return strategy.map(lambda case: _body_text(case.body))
+
+
+COVERAGE_PER_CONNECTION = 5
+
+
+def coverage_plans() -> list[Plan]:
+    """Schemathesis' coverage phase: its deterministic boundary cases (positive and negative) for
+    session.update, five to a connection, each connection opened by a valid update."""
+    modes, not_set = _schemathesis().GenerationMode, _schemathesis().core.NOT_SET
+    operation = _session_update_operation()
+    schema = operation.schema
+    cases = schema.iter_coverage_cases(
+        operation,
+        generation_modes=[modes.POSITIVE, modes.NEGATIVE],
+        generation_config=schema.config.generation_for(operation=operation),
+    )
+    bodies = list(dict.fromkeys(_body_text(case.body) for case in cases if case.body is not not_set))
+    opening = json.dumps({"type": "session.update", "event_id": "cov-0", "session": {"type": "realtime"}})
+    return [
+        Plan(f"coverage #{i // COVERAGE_PER_CONNECTION + 1}", (opening, *bodies[i : i + COVERAGE_PER_CONNECTION]))
+        for i in range(0, len(bodies), COVERAGE_PER_CONNECTION)
+    ]

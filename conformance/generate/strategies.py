@@ -1,0 +1,237 @@
+"""Hypothesis strategies of updates: valid patches (from the documents' known values), and ones broken,
+unlisted, long or null in one field; `plans` composes them into one connection's updates.
+
+Generators only propose; every update is classified by the oracle when it is judged, so a
+generator that makes a mistake costs coverage, never a false verdict. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import hypothesis.strategies as st
+
+from conformance.contract import Contract, load_contract
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, contradicting
+from conformance.generate.openapi import schemathesis_bodies
+from conformance.generate.plan import MODEL_PLACEHOLDER
+
+
+def as_text(update: object, ascii_only: bool = True) -> str:
+    return update if isinstance(update, str) else json.dumps(update, ensure_ascii=ascii_only)
+
+
+@functools.cache
+def default_contract() -> Contract:
+    """The contract of the documented models, loaded once for every strategy and probe."""
+    return load_contract()
+
+
+def texts(max_size: int) -> st.SearchStrategy[str]:
+    """Strings that a server can get wrong: every plane, combining marks, non-NFC forms, escapes."""
+    return st.one_of(
+        st.text(max_size=max_size),
+        st.text(max_size=max_size).map(lambda s: unicodedata.normalize("NFD", s)),
+        st.text(st.sampled_from("aeoAEO\u212b") | st.characters(categories=["Mn", "Mc", "Me"]), max_size=max_size),
+        st.text(st.characters(min_codepoint=0x10000), max_size=max_size),
+        st.text(st.characters(max_codepoint=0x7F), max_size=max_size),
+    )
+
+
+#: Numbers every JSON parser reads back exactly (few significant digits, within doubles' integers).
+NUMBERS = st.one_of(st.integers(-(2**53), 2**53), st.integers(-(2**20), 2**20).map(lambda n: n / 8))
+
+
+def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> st.SearchStrategy[Any]:
+    """A strategy for the small JSON Schema subset that `known-values.json` uses.
+
+    Only values the schema accepts are drawn; a test checks every draw against the schema.
+    """
+    root = root if root is not None else schema
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/$defs/")
+        return st.deferred(lambda: from_schema(root["$defs"][name], root))
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return st.one_of(*(from_schema({**schema, "type": k}, root) for k in kind))
+    if kind == "null":
+        return st.none()
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "number":
+        return NUMBERS
+    if kind == "integer":  # within what every JSON parser reads exactly
+        return st.integers(schema.get("minimum", -(2**53)), schema.get("maximum", 2**53))
+    if kind == "string":
+        if "pattern" in schema:
+            return st.from_regex(schema["pattern"], fullmatch=True)
+        return texts(min(schema.get("maxLength", 40), 40))
+    if kind == "array":
+        return st.lists(from_schema(schema["items"], root), max_size=min(schema.get("maxItems", 3), 3))
+    if kind == "object":
+        properties = schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        fixed = st.fixed_dictionaries(
+            {k: from_schema(v, root) for k, v in properties.items() if k in required},
+            optional={k: from_schema(v, root) for k, v in properties.items() if k not in required},
+        )
+        more = schema.get("additionalProperties")
+        if not isinstance(more, dict):
+            return fixed
+        names = from_schema({"type": "string", **schema.get("propertyNames", {})}, root)
+        extra = st.dictionaries(names, from_schema(more, root), max_size=min(schema.get("maxProperties", 3), 3))
+        return st.builds(lambda a, b: {**b, **a}, fixed, extra)
+    raise ValueError(f"known-values.json uses a schema this generator does not know: {schema}")
+
+
+KNOWN = load_contract().schemas["known-values.json"]
+PATCH_FIELDS: dict[str, Any] = load_contract().schemas["realtime-session.json"]["properties"]
+
+
+def without_contradictions(session: dict[str, Any]) -> dict[str, Any]:
+    """Drop one side of every alias pair (spec/aliases.json) that the patch sets to two different values."""
+    found = contradicting(session, default_contract())
+    for path in found[::2]:  # (one side, the other side) of each pair
+        *parents, last = path.split(".")
+        node: Any = session
+        for part in parents:
+            node = node[part]
+        del node[last]
+    return session
+
+
+@functools.cache
+def valid_session() -> st.SearchStrategy[dict[str, Any]]:
+    """A patch whose every field has a value the documents say is accepted; `model` and `type` are
+    placeholders for what the target announced (only the type session.created announced is valid)."""
+    fields = {k: from_schema(v, KNOWN) for k, v in KNOWN["properties"].items() if k != "type"}
+    fields["model"] = st.just(MODEL_PLACEHOLDER)
+    # About one in eight names a documented type outright: a switch, when not the created one (undetermined).
+    types = KNOWN["properties"]["type"]["enum"]
+    kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)  # sampled_from keeps repeats
+    drawn = st.fixed_dictionaries({"type": kind}, optional=fields)
+    return drawn.map(without_contradictions)
+
+
+#: One value of each JSON type (the types themselves, not the contract); `wrong_values` keeps those a rule rejects.
+JSON_SAMPLES: tuple[Any, ...] = (None, True, False, 0, -1, 1.5, "", "x", [], ["x"], {}, {"x": 1})
+
+
+def update_is_valid(update: dict[str, Any]) -> bool:
+    return bool(default_contract().fast["session.update"].is_valid(update))
+
+
+def wrong_values(field: str) -> list[Any]:
+    """The samples the schema rejects for a session field, null left out (it may mean "not set")."""
+    return [
+        v
+        for v in JSON_SAMPLES
+        if v is not None and not update_is_valid(event({field: v, "type": DEFAULT_SESSION_TYPE}, None))
+    ]
+
+
+@st.composite
+def broken_session(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid patch with one documented field given a value of the wrong JSON type (not a field the
+    server owns: what an update sets there may be ignored, so it proves nothing)."""
+    session = draw(valid_session())
+    field = draw(st.sampled_from(sorted(k for k in PATCH_FIELDS if k != "type" and k not in READ_ONLY)))
+    session[field] = draw(st.sampled_from(wrong_values(field)))
+    return session
+
+
+@st.composite
+def unlisted_session(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid patch plus a documented field with a well-typed value the documents do not list."""
+    session = draw(valid_session())
+    field = draw(st.sampled_from(sorted(k for k in PATCH_FIELDS if k not in ("type", "model"))))
+    kinds = PATCH_FIELDS[field]["type"]
+    schema = {"type": kinds, "items": PATCH_FIELDS[field].get("items", {"type": "string"})}
+    if "object" in kinds:
+        schema["additionalProperties"] = {"type": ["string", "number", "boolean"]}
+    session[field] = draw(from_schema(schema))
+    return without_contradictions(session)
+
+
+#: The longest string we send: tens of KB, so that with the rest of an answer it stays far within a
+#: 1 MiB frame (known-values.json bounds the strings it calls valid; longer ones are undetermined).
+LONG_MAX = 40_000
+
+
+@st.composite
+def long_session(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid patch whose instructions are long (up to tens of KB, within any frame limit): undetermined."""
+    session = draw(valid_session())
+    unit = draw(texts(4).filter(bool))
+    session["instructions"] = unit * draw(st.integers(1, LONG_MAX // len(unit)))
+    return session
+
+
+@st.composite
+def null_session(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid patch with null for one optional field: undetermined (spec-notes, "null in a client event")."""
+    session = draw(valid_session())
+    session[draw(st.sampled_from(sorted(PATCH_FIELDS)))] = None
+    return session
+
+
+def event(session: Any, event_id: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "session.update"}
+    if event_id is not None:
+        out["event_id"] = event_id
+    out["session"] = session
+    return out
+
+
+@functools.cache
+def update_texts() -> st.SearchStrategy[Callable[[str | None], str]]:
+    """One update, valid (most), invalid or undetermined, from both engines, built once.
+
+    It draws a function of the event_id, so one strategy serves every position in a plan. Ours
+    are written with and without escapes for every non-ASCII character.
+    """
+
+    def ours(session: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[Callable[[str | None], str]]:
+        return st.tuples(session, st.booleans()).map(
+            lambda drawn: lambda event_id: as_text(event(drawn[0], event_id), drawn[1])
+        )
+
+    def theirs(negative: bool) -> st.SearchStrategy[Callable[[str | None], str]]:
+        return schemathesis_bodies(negative).map(lambda text: lambda event_id: text)
+
+    unknown_field = st.builds(
+        lambda s, k, v: {**s, k: v},
+        valid_session(),
+        st.sampled_from(["speed", "tracing", "max_output_tokens", "prompt"]),
+        st.one_of(st.integers(0, 9), st.text(max_size=5)),
+    )
+    untyped = valid_session().map(lambda s: {k: v for k, v in s.items() if k != "type"})
+    # Weighted by repetition: Schemathesis' draws cost several times ours, so they are one in ten.
+    # Each repeat is a strategy of its own: one_of keeps a strategy once, however often it is given.
+    return st.one_of(
+        *[ours(valid_session()) for _ in range(8)],
+        *[ours(broken_session()) for _ in range(2)],
+        ours(unknown_field),
+        ours(untyped),
+        ours(unlisted_session()),
+        ours(long_session()),
+        ours(null_session()),
+        theirs(negative=True),
+        theirs(negative=False),
+    )
+
+
+@st.composite
+def plans(draw: st.DrawFn, max_updates: int = 6) -> tuple[str, ...]:
+    """One connection's updates, a mix. A list, so that shrinking can drop any update down to the one
+    that fails (a plan of one update is the smallest)."""
+    drawn = draw(st.lists(st.tuples(update_texts(), st.booleans()), min_size=1, max_size=max_updates))
+    return tuple(make(f"gen-{i}" if i % 2 or keep else None) for i, (make, keep) in enumerate(drawn, 1))

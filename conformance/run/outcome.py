@@ -1,0 +1,72 @@
+"""What a run produced, built once when it is judged: the value the reports, the CLI and the plugin read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.checks import Judgement
+from conformance.run.runner import RunLog
+from conformance.run.settings import Settings
+from conformance.run.shrink import Shrunk
+from conformance.verdict import Policy
+from conformance.verdict.baseline import BaselineReport
+from conformance.verdict.results import RequirementResult, Verdict
+from conformance.verdict.tally import Tally
+from conformance.wire.transport import ConnectFailed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run produced: kept whole even when the target failed part way."""
+
+    settings: Settings
+    seed: int
+    url: str
+    started_at: str
+    duration_s: float
+    log: RunLog
+    judgement: Judgement
+    results: tuple[RequirementResult, ...]
+    verdict: Verdict
+    policy: Policy  # what turned the results into the verdict
+    shrunk: tuple[Shrunk, ...] = ()
+    baseline: BaselineReport | None = None
+    interrupted: bool = False
+    internal_error: str | None = None  # a bug of ours stopped part of the run: its traceback (exit 4)
+    #: The run judged connection by connection (bounded); `judgement` is what it gives.
+    tally: Tally = field(default_factory=Tally)
+    #: Where the run's transcripts were written as they completed (all.jsonl, one file per failing connection).
+    transcripts_dir: Path | None = None
+    #: label -> file name in `transcripts_dir`, for each connection whose violations are kept as evidence.
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the target could not be fully tested, if it could not (never then conformant)."""
+        return incompleteness(self.log, self.judgement, self.interrupted, self.internal_error)
+
+    @property
+    def failure(self) -> ConnectFailed | None:
+        return self.log.failure
+
+
+def incompleteness(log: RunLog, judgement: Judgement, interrupted: bool, internal_error: str | None) -> str | None:
+    """Why a run could not test its target fully, or None: the verdict is then never conformant."""
+    if log.failure is not None:
+        return log.failure.message
+    if internal_error is not None:
+        return "an internal error of realtime-conformance stopped part of the run"
+    if interrupted:
+        return "interrupted (Ctrl-C or SIGTERM) before the run finished"
+    if log.cut:
+        cut = log.cut[0]
+        return f"{len(log.cut)} connection(s) cut at a byte bound: {cut.connection}: {cut.reason}"
+    if log.aborted:
+        return f"{len(log.aborted)} connection(s) ended by the transport: {log.aborted[0]}"
+    if log.stopped:
+        return log.stopped
+    if not judgement.exchanges:
+        return "no update could be sent to the target"
+    return None
