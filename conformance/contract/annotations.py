@@ -186,7 +186,8 @@ def _discriminator(event: str, root: dict[str, Any], node: dict[str, Any], keywo
     type_node = root.get("properties", {}).get("type")
     if node is root:
         return keyword == "type" or (keyword == "required" and member == "type")
-    return node is type_node and keyword == "const" and node.get("const") == event
+    # the SDK's types say `type: string` beside the `const` (the generated schemas keep both)
+    return node is type_node and keyword in ("const", "type") and node.get("const") == event
 
 
 def _children(node: dict[str, Any]) -> Iterator[tuple[str, Any]]:
