@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
-import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,15 +17,45 @@ from referencing import Registry, Resource
 
 from conformance.contract.annotations import ContractError, EventRequirements, annotate
 from conformance.contract.events import EventRegistry, EventType, parse_registry
-
-SPEC_DIR = Path(str(resources.files("conformance") / "spec"))
-SCHEMA_DIR = SPEC_DIR / "schemas"
-SCHEMA_BASE = "https://realtime-conformance.dev/schemas/"
-
-#: The dialects the contract speaks: the root of spec/ is yandex (the seed's); another dialect is an
-#: overlay folder spec/<name>/ holding only the files it says differently (see `spec_file`).
-DIALECTS = ("yandex", "openai")
-DEFAULT_DIALECT = "yandex"
+from conformance.contract.files import (
+    DEFAULT_DIALECT as DEFAULT_DIALECT,
+)
+from conformance.contract.files import (
+    DIALECTS as DIALECTS,
+)
+from conformance.contract.files import (
+    MODEL_GROUP as MODEL_GROUP,
+)
+from conformance.contract.files import (
+    SCHEMA_BASE as SCHEMA_BASE,
+)
+from conformance.contract.files import (
+    SCHEMA_DIR as SCHEMA_DIR,
+)
+from conformance.contract.files import (
+    SPEC_DIR as SPEC_DIR,
+)
+from conformance.contract.files import (
+    model_names_of as model_names_of,
+)
+from conformance.contract.files import (
+    read_json as read_json,
+)
+from conformance.contract.files import (
+    schema_documents as schema_documents,
+)
+from conformance.contract.files import (
+    spec_file as spec_file,
+)
+from conformance.contract.files import (
+    spec_files as spec_files,
+)
+from conformance.contract.files import (
+    spec_hash as spec_hash,
+)
+from conformance.contract.files import (
+    with_model_names as with_model_names,
+)
 
 Level = Literal["MUST", "SHOULD"]
 Scope = Literal["event", "exchange"]
@@ -186,57 +212,6 @@ class Contract:
         return tuple(r.id for r in self.requirements)
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-MODEL_GROUP = re.compile(r"\(([^()]*)\)\$$")
-
-
-def spec_file(relative: str, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SPEC_DIR) -> Path:
-    """A spec file as the dialect has it: its overlay's copy when it has one, else the root's."""
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
-    overlay = spec_dir / dialect / relative
-    return overlay if dialect != DEFAULT_DIALECT and overlay.is_file() else spec_dir / relative
-
-
-def model_names_of(session_schema: dict[str, Any], dialect_info: dict[str, Any] | None = None) -> tuple[str, ...]:
-    """The supported model names: the dialect's list, else the alternatives of the group in `model`'s pattern."""
-    if dialect_info and dialect_info.get("model_names"):
-        return tuple(dialect_info["model_names"])
-    match = MODEL_GROUP.search(session_schema["properties"]["model"]["pattern"])
-    assert match, "realtime-session.json: the model pattern must end with a (name|name)$ group"
-    return tuple(name.replace("\\", "") for name in match[1].split("|"))
-
-
-def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """A copy of the RealtimeSession schema that accepts exactly these model names."""
-    schema: dict[str, Any] = json.loads(json.dumps(session_schema))
-    if not MODEL_GROUP.search(schema["properties"]["model"].get("pattern", "")):
-        return schema  # a dialect whose model rule names no models (openai: any model name)
-    group = "|".join(re.escape(n) for n in names)
-    schema["properties"]["model"]["pattern"] = MODEL_GROUP.sub(f"({group})$", schema["properties"]["model"]["pattern"])
-    return schema
-
-
-def schema_documents(
-    model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SPEC_DIR
-) -> list[tuple[str, dict[str, Any]]]:
-    """Every schema file of the dialect by its `$id`, with the supported model names applied."""
-    documents = []
-    names = {p.name for p in (spec_dir / "schemas").glob("*.json")}
-    names |= {p.name for p in (spec_dir / dialect / "schemas").glob("*.json")}
-    for name in sorted(names):
-        schema = read_json(spec_file(f"schemas/{name}", dialect, spec_dir))
-        if name == "realtime-session.json" and model_names:
-            schema = with_model_names(schema, model_names)
-        documents.append((schema["$id"], schema))
-    known = read_json(spec_file("known-values.json", dialect, spec_dir))
-    documents.append((SCHEMA_BASE + "known-values.json", known))
-    return documents
-
-
 def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements], dialect: str) -> Requirement:
     events = tuple(event for event, found in judged_by.items() if entry["id"] in found.ids)
     keywords = sorted({kw for found in judged_by.values() for kw in found.keywords_of(entry["id"])})
@@ -326,18 +301,3 @@ def load_contract(
         dialect=dialect,
         dialect_info=dialect_info,
     )
-
-
-def spec_files() -> list[Path]:
-    """Every file the verdict depends on, in a stable order (what the spec hash covers)."""
-    return sorted(p for p in SPEC_DIR.rglob("*") if p.is_file() and p.suffix in {".json", ".txt", ".md"})
-
-
-@functools.cache
-def spec_hash() -> str:
-    digest = hashlib.sha256()
-    for path in spec_files():
-        digest.update(path.relative_to(SPEC_DIR).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
