@@ -13,7 +13,7 @@ from conformance.certify import KeyFileError, load_private_key
 from conformance.cli.exits import UsageError as UsageError  # the plugin's and the commands' one error
 from conformance.cli.options import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, RUN_OPTIONS, default_rate
 from conformance.cli.paths import check_ca_file, check_report_dir
-from conformance.contract import load_contract
+from conformance.contract import DEFAULT_DIALECT, load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
 from conformance.run.engine import Settings
 from conformance.run.runner import Politeness
@@ -32,10 +32,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # Types, ranges and choices were checked by the option table (conformance/cli/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
-    seed, profile, selected = args.seed, args.profile, None
+    seed, profile, selected, dialect = args.seed, args.profile, None, args.dialect
     if args.rerun_failed:
-        seed, profile, selected, recorded = last_failures(Path(args.report_dir), args.seed)
+        seed, profile, selected, recorded, recorded_dialect = last_failures(Path(args.report_dir), args.seed)
         target = target or recorded  # the recorded target, unless one is given explicitly
+        dialect = dialect or recorded_dialect  # likewise the recorded dialect: its requirement IDs are the failed ones
+    args.dialect = dialect = dialect or DEFAULT_DIALECT
     target = target or "mock"  # no --target on the command line or in a settings file
     args.target = target
     live = target != "mock"
@@ -54,7 +56,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     baseline = None
     if args.expected_failures:
         try:
-            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract(dialect=args.dialect).ids)))
+            baseline = tuple(load_baseline(Path(args.expected_failures), set(load_contract(dialect=dialect).ids)))
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     if args.sign_key and not Path(args.sign_key).is_file():
@@ -72,7 +74,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         connect_timeout_s=args.connect_timeout,
         models=tuple(args.model),
         model_names=tuple(args.model_name),
-        dialect=args.dialect,
+        dialect=dialect,
         auth=auth,
         strict=args.strict,
         connections=args.connections,
@@ -99,8 +101,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...], str]:
-    """Seed, profile, failed requirement IDs and target of the last full run in `report_dir` (--rerun-failed).
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, tuple[str, ...], str, str]:
+    """Seed, profile, failed requirement IDs, target and dialect of the last full run in `report_dir` (--rerun-failed).
 
     The recorded target is its public URL: one whose credentials or secret query values were masked
     cannot be reached again as written, so it is refused and --target must name it.
@@ -113,7 +115,8 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
         last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
         profile = options["profile"].check(last["profile"])
         kind, url = str(last["target"]["kind"]), str(last["target"]["url"])
-    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
+        dialect = options["dialect"].check(last["spec"].get("dialect", DEFAULT_DIALECT))  # before dialects: yandex
+    except (ValueError, KeyError, TypeError, AttributeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
     if last.get("selected") is not None:
         raise UsageError(f"--rerun-failed: {path} is a rerun's; rerun from the full run's report dir")
@@ -124,4 +127,4 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
         raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
     if "REDACTED" in recorded:
         raise UsageError(f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL")
-    return (seed if seed is not None else last_seed), profile, failed, recorded
+    return (seed if seed is not None else last_seed), profile, failed, recorded, dialect
