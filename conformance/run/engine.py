@@ -260,6 +260,7 @@ def target_for(settings: Settings, url: str) -> Target:
         ssl_context(settings),
         settings.politeness,
         settings.max_run_bytes,
+        contract=load_contract(settings.model_names or None, settings.dialect),
     )
 
 
