@@ -115,8 +115,10 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Any, 
         last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
         profile = options["profile"].check(last["profile"])
         kind, url = str(last["target"]["kind"]), str(last["target"]["url"])
-        dialect = options["dialect"].check(last["spec"].get("dialect", DEFAULT_DIALECT))  # before dialects: yandex
-    except (ValueError, KeyError, TypeError, AttributeError):  # ReadError and OptionError are ValueErrors
+        spec = last.get("spec")  # a summary from before dialects records none: the default's
+        dialect = str(spec.get("dialect", DEFAULT_DIALECT)) if isinstance(spec, dict) else DEFAULT_DIALECT
+        dialect = options["dialect"].check(dialect)
+    except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
     if last.get("selected") is not None:
         raise UsageError(f"--rerun-failed: {path} is a rerun's; rerun from the full run's report dir")
