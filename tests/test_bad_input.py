@@ -315,7 +315,7 @@ def test_other_commands_refuse_bad_input_with_one_line(argv: list[str]) -> None:
 def test_an_unexpected_exception_is_exit_4_with_the_traceback_and_a_request_to_report_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*_: object, **__: object) -> None:
+    def broken(*_: object, **__: object) -> None:  # load_contract is called with dialect=…
         raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr("conformance.cli.offline.load_contract", broken)

@@ -2,7 +2,7 @@
 
 Each command is a row of `COMMANDS`; its options come from the one option table (`cli/options.py`),
 its work from its own module (`cli/run.py`, `cli/verify.py`, `cli/offline.py`,
-`cli/replay.py`, `cli/mock.py`).
+`cli/replay.py`, `cli/mock.py`, `cli/dialect_diff.py`).
 """
 
 from __future__ import annotations
@@ -123,8 +123,9 @@ COMMANDS: tuple[Command, ...] = (
         "transcripts/*.jsonl, or a certification bundle) is opened again on --target and its client frames are "
         "sent in order; the answers are judged as `run` judges them and reported as `run` reports them (summary.json, "
         f"junit.xml, allure-results/, transcripts/) into --report-dir, by default {REPLAY_REPORT_DIR}/ so the run's "
-        "own report is never overwritten. Exit codes as for run: 0 conformant, 1 non-conformant, 2 usage error, "
-        "3 target unreachable.",
+        "own report is never overwritten; a bundle's dialect and model names are the defaults. Exit codes as for "
+        "run: 0 conformant, 1 non-conformant, 2 usage error, 3 target unreachable or not fully testable, 4 internal "
+        "error (with its traceback), 130 interrupted.",
     ),
     Command(
         "validate",

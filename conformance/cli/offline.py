@@ -12,7 +12,7 @@ from typing import Any
 from conformance.cli.exits import Exit, UsageError
 from conformance.cli.paths import check_writable
 from conformance.cli.table import print_results
-from conformance.contract import DIALECTS, load_contract, spec_hash
+from conformance.contract import DEFAULT_DIALECT, DIALECTS, load_contract, spec_hash
 from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
 from conformance.reports.html import render_html
 from conformance.run.recorder import judge_file
@@ -53,8 +53,11 @@ def sources_by_dialect(requirement_id: str) -> dict[str, Any]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    policy, not_run = recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None)
-    contract = load_contract(tuple(args.model_name) or None, args.dialect)
+    policy, not_run, recorded = (
+        recorded_policy(Path(args.policy), args.strict) if args.policy else (Policy(args.strict), None, None)
+    )
+    # the recorded run's dialect judges it (its requirement IDs and schemas), unless --dialect says otherwise
+    contract = load_contract(tuple(args.model_name) or None, args.dialect or recorded or DEFAULT_DIALECT)
     try:  # connection by connection as the file is read: a transcript file may be any size
         tally = judge_file(path, contract, default_timeout_s=args.timeout)
     except TranscriptError as exc:
@@ -69,15 +72,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
 
 
-def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None]:
-    """The verdict policy and the incompleteness a run recorded in its summary.json (--policy)."""
+def recorded_policy(path: Path, strict: bool) -> tuple[Policy, str | None, str | None]:
+    """The verdict policy, the incompleteness and the dialect a run recorded in its summary.json (--policy)."""
     if strict:
         raise UsageError("--strict and --policy: the recorded policy says whether the run was strict; give one")
     try:
         summary = parse_json(read_text(path, SUMMARY_BYTES), str(path))
         if not isinstance(summary, dict):
             raise PolicyError("at the top level: not a summary.json object")
-        return Policy.from_json(summary.get("policy")), not_run_of(summary)
+        spec = summary.get("spec")
+        dialect = spec.get("dialect") if isinstance(spec, dict) else None
+        if dialect is not None and dialect not in DIALECTS:
+            raise UsageError(f"--policy {path}: it records an unknown dialect {str(dialect)[:40]!r}")
+        return Policy.from_json(summary.get("policy")), not_run_of(summary), dialect
     except ReadError as exc:
         raise UsageError(str(exc)) from None
     except PolicyError as exc:

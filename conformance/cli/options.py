@@ -44,9 +44,17 @@ DIALECT = Option(
     DEFAULT_DIALECT,
     choices=DIALECTS,
 )
+#: --dialect where a recorded run may say it (run --rerun-failed, validate --policy, replay of a bundle):
+#: None, unless given, so the recorded dialect wins over the default and only an explicit one over it.
+RECORDED_DIALECT = replace(
+    DIALECT,
+    default=None,
+    help="the contract to judge by: yandex (the seed) or openai (OpenAI GA, from the openai SDK's types); "
+    "default: the recorded run's (--rerun-failed, validate --policy, replay of a bundle), else yandex",
+)
 
 RUN_OPTIONS: tuple[Option, ...] = (
-    DIALECT,
+    RECORDED_DIALECT,
     Option(
         "target",
         "mock (the embedded reference mock, default) or a ws:// or wss:// URL, used as given (path and query included)",
@@ -239,7 +247,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
 
 VALIDATE_OPTIONS: tuple[Option, ...] = (
     path("file", "the transcript file (.jsonl)", positional=True),
-    DIALECT,
+    RECORDED_DIALECT,
     seconds("timeout", 5.0, "seconds, for frames without a header (default: 5)"),
     Option(
         "model-name",

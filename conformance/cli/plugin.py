@@ -24,6 +24,7 @@ import pytest
 from conformance.cli.items import ItemReports, item_reports
 from conformance.cli.options import RUN_OPTIONS, add_pytest_options
 from conformance.cli.settings_check import UsageError, settings_from
+from conformance.contract import DEFAULT_DIALECT, load_contract
 from conformance.redact import redactor
 from conformance.reports.allure import write_results
 from conformance.reports.junit import annotate_junit
@@ -178,10 +179,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The shard items (conformance/shards): one per share of the planned connections."""
+    """The suite's items: one per requirement of the run's dialect's catalogue (never the default
+    dialect's, whose IDs differ); the shard items (conformance/shards): one per share of the planned connections."""
+    if "requirement_id" in metafunc.fixturenames:
+        metafunc.parametrize("requirement_id", load_contract(None, dialect_of(metafunc.config)).ids)
     if "shard" in metafunc.fixturenames:
         spec = metafunc.config.getoption("--rc-shards")
         metafunc.parametrize("shard", range(json.loads(spec)["shards"] if spec else 0))
+
+
+def dialect_of(config: pytest.Config) -> str:
+    """The run's dialect: its settings' when a session is registered (`run`, `replay`), else --rc-dialect
+    (a pytest-xdist worker gets the controller's command line)."""
+    plugin = registered(config)
+    if isinstance(plugin, ConformanceSession):
+        return plugin.settings.dialect
+    return str(config.getoption(PREFIX + "dialect", None) or DEFAULT_DIALECT)
 
 
 def runs_the_suite(config: pytest.Config) -> bool:

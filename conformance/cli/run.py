@@ -12,7 +12,8 @@ from pathlib import Path
 
 from conformance import __version__, progress, signals
 from conformance.certify import KeyFileError, manifest_settings, masking_problem, write_bundle
-from conformance.cli.exits import INTERRUPTED, Exit, UsageError, fail
+from conformance.cli.ending import unfinished
+from conformance.cli.exits import Exit, UsageError, fail
 from conformance.cli.settings_check import settings_from
 from conformance.cli.table import print_results
 from conformance.generate.corpus import draw_ahead
@@ -187,22 +188,9 @@ def conclude(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe:
             f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
             f"{outcome.duration_s:.1f}s; report: {report_dir}"
         )
-    if outcome.internal_error is not None:
-        print(outcome.internal_error, file=sys.stderr)
-        fail(
-            "internal error: this is a bug of realtime-conformance; please report it with the traceback above "
-            f"(what ran is reported in {report_dir / 'summary.json'})"
-        )
-        return Exit.INTERNAL
-    interrupted = outcome.interrupted or bool(signals.received)
-    if outcome.incomplete is not None:
-        fail(safe.text(outcome.incomplete + credential_hint(outcome, args)))
-    elif interrupted:
-        fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
-    if interrupted:
-        return INTERRUPTED
-    if outcome.verdict == "error":
-        return Exit.UNREACHABLE
+    code = unfinished(outcome, args, report_dir, safe)
+    if code is not None:
+        return code
     if settings.selected is not None:
         return rerun_code
     return Exit.CONFORMANT if outcome.verdict == "conformant" else Exit.NON_CONFORMANT
@@ -225,20 +213,6 @@ def rerun_result(outcome: Outcome, report_dir: Path, safe: Redactor) -> int:
         f"suite for one); report: {report_dir}"
     )
     return Exit.CONFORMANT if passing == len(selected) else Exit.NON_CONFORMANT
-
-
-def credential_hint(outcome: Outcome, args: argparse.Namespace) -> str:
-    """For a handshake refused with 401/403: which option or variable to set."""
-    failure = outcome.failure
-    if failure is None or failure.status not in (401, 403):
-        return ""
-    if not outcome.settings.auth.headers:
-        return (
-            f"; no credential was sent: set ${args.api_key_env} (or name another variable with --api-key-env, "
-            f"or give an IAM token with --iam-token-env NAME)"
-        )
-    source = f"${args.iam_token_env}" if args.iam_token_env else f"${args.api_key_env}"
-    return f"; the credential from {source} (or a --header) was rejected"
 
 
 def own_command() -> str:

@@ -12,7 +12,7 @@ from conformance.certify import KeyFileError, load_private_key
 from conformance.cli.exits import UsageError as UsageError  # the plugin's and the commands' one error
 from conformance.cli.options import RUN_OPTIONS
 from conformance.cli.paths import check_ca_file, check_report_dir
-from conformance.contract import load_contract
+from conformance.contract import DEFAULT_DIALECT, load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
 from conformance.run.runner import Politeness
 from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, Profile, Settings, default_rate
@@ -31,10 +31,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     # Types, ranges and choices were checked by the option table (conformance/cli/options.py) as the
     # command line and the settings file were read; what is left needs the file system or the environment.
     target = args.target
-    seed, profile, selected = args.seed, args.profile, None
+    seed, profile, selected, dialect = args.seed, args.profile, None, args.dialect
     if args.rerun_failed:
-        seed, profile, selected, recorded = last_failures(Path(args.report_dir), args.seed)
+        seed, profile, selected, recorded, recorded_dialect = last_failures(Path(args.report_dir), args.seed)
         target = target or recorded  # the recorded target, unless one is given explicitly
+        dialect = dialect or recorded_dialect  # likewise the recorded dialect: its requirement IDs are the failed ones
+    args.dialect = dialect = dialect or DEFAULT_DIALECT
     target = target or "mock"  # no --target on the command line or in a settings file
     args.target = target
     live = target != "mock"
@@ -50,7 +52,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         auth = auth_from_env(args.api_key_env, args.iam_token_env, args.header, target)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    baseline = expected_failures(args.expected_failures, args.dialect)
+    baseline = expected_failures(args.expected_failures, dialect)
     if args.sign_key:
         check_sign_key(args.sign_key)
     return Settings(
@@ -61,7 +63,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         connect_timeout_s=args.connect_timeout,
         models=tuple(args.model),
         model_names=tuple(args.model_name),
-        dialect=args.dialect,
+        dialect=dialect,
         auth=auth,
         strict=args.strict,
         connections=args.connections,
@@ -108,8 +110,8 @@ def check_sign_key(name: str) -> None:
         raise UsageError(str(exc)) from None
 
 
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profile, tuple[str, ...], str]:
-    """Seed, profile, failed requirement IDs and target of the last full run in `report_dir` (--rerun-failed).
+def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profile, tuple[str, ...], str, str]:
+    """Seed, profile, failed requirement IDs, target and dialect of the last full run in `report_dir` (--rerun-failed).
 
     The recorded target is its public URL: one whose credentials or secret query values were masked
     cannot be reached again as written, so it is refused and --target must name it.
@@ -122,6 +124,9 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profi
         last_seed = options["seed"].check(last["seed"]) if isinstance(last["seed"], int) else None
         profile = options["profile"].check(last["profile"])
         kind, url = str(last["target"]["kind"]), str(last["target"]["url"])
+        spec = last.get("spec")  # a summary from before dialects records none: the default's
+        dialect = str(spec.get("dialect", DEFAULT_DIALECT)) if isinstance(spec, dict) else DEFAULT_DIALECT
+        dialect = options["dialect"].check(dialect)
     except (ValueError, KeyError, TypeError):  # ReadError and OptionError are ValueErrors
         raise UsageError(f"--rerun-failed: no readable {path} from an earlier run") from None
     if last.get("selected") is not None:
@@ -133,4 +138,4 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profi
         raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
     if "REDACTED" in recorded:
         raise UsageError(f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL")
-    return (seed if seed is not None else last_seed), profile, failed, recorded
+    return (seed if seed is not None else last_seed), profile, failed, recorded, dialect

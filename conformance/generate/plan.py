@@ -19,6 +19,8 @@ class Plan:
     #: The updates (by index) after whose answer the client waits out the whole timeout before
     #: the next send, so that a second or late answer to it lands in its own window.
     wait_after: frozenset[int] = frozenset()
+    #: Send each update byte for byte as it is (a replay's recorded frames): no placeholder is filled in.
+    literal: bool = False
 
 
 #: About one update in this many after the first of a connection is awaited alone (`waits`).

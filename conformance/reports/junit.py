@@ -10,9 +10,6 @@ from conformance.contract import spec_hash
 from conformance.reports.summary import redactor_of
 from conformance.run.engine import Outcome
 
-#: The dialect whose contract judged the run (the seed's; the only one so far).
-DIALECT = "yandex"
-
 
 def annotate_junit(path: Path, outcome: Outcome) -> None:
     """Put the verdict, seed, target, dialect and spec hash in junit.xml's <properties>, and record an

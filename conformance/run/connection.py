@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Any
 
 from conformance.checks import awaited, is_throttle, url_models
-from conformance.contract import load_contract
+from conformance.contract import Contract, load_contract
 from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 from conformance.run.log import Cut, RunLog, Target
@@ -53,11 +53,18 @@ _TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
 
 
 def with_model(text: str, model: str | None) -> str:
-    """Put the known model where a plan has the placeholder (or drop the field if none is known)."""
+    """Put the known model where a plan has the placeholder as `session.model` (or drop the field if
+    none is known); any other text, even one that mentions the placeholder elsewhere, is sent as it is."""
     if MODEL_PLACEHOLDER not in text:
         return text
-    parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
-    session = dict(parsed["session"])
+    try:
+        parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
+    except (ValueError, RecursionError):
+        return text
+    placed = parsed.get("session") if isinstance(parsed, dict) else None
+    if not isinstance(placed, dict) or placed.get("model") != MODEL_PLACEHOLDER:
+        return text
+    session = dict(placed)
     event = {**parsed, "session": session}
     if model is None:
         del session["model"]
@@ -140,7 +147,9 @@ async def run_connection(
     timeout = target.limits.answer_s
     models = [*target.models, *sorted(url_models(target.url))]
     last_sent: float | None = None
-    sent_ids: set[str | None] = set()  # the event_ids of sent events that await no answer
+    contract = target.contract or load_contract()  # the run's: its registry says what answers what
+    unawaited: set[str | None] = set()  # the event_ids of sent events that await no answer
+    earlier: dict[str | None, int] = {}  # every sent event_id: how often
     try:
         created = await _wait_for(session, ("session.created",), timeout)
         announced = announced_model(created[1]) if isinstance(created, tuple) else None
@@ -153,10 +162,16 @@ async def run_connection(
         for index, text in enumerate(plan.updates):
             if session.closed is not None or (pacer is not None and not await pacer.admit()):
                 break
-            text = with_type(with_model(text, model), kind)
-            sent, answered = await _exchange(session, text, target, log, pacer, sent_ids)
-            if not awaited(text, load_contract()):  # an error echoing it is its own, never an answer
-                sent_ids.add(event_id_of(text))
+            if not plan.literal:  # a replay's recorded frames go byte for byte
+                text = with_type(with_model(text, model), kind)
+            # An error echoing an earlier event's event_id is that event's (the judge pairs it there:
+            # checks/windows.py echoes_paired, unawaited_set_aside), never this one's answer.
+            others = unawaited | {i for i, n in earlier.items() if n == 1}
+            sent, answered = await _exchange(session, text, target, log, pacer, others, contract)
+            event_id = event_id_of(text)
+            earlier[event_id] = earlier.get(event_id, 0) + 1
+            if not awaited(text, contract):  # an error echoing it is its own, never an answer
+                unawaited.add(event_id)
             last_sent = sent if sent is not None else last_sent
             if not answered:
                 break  # timed out, closed or throttled for good: later answers could not be paired
@@ -192,7 +207,13 @@ def event_id_of(text: str) -> str | None:
 
 
 async def _exchange(
-    session: Session, text: str, target: Target, log: RunLog | None, pacer: Pacer | None, others: set[str | None]
+    session: Session,
+    text: str,
+    target: Target,
+    log: RunLog | None,
+    pacer: Pacer | None,
+    others: set[str | None],
+    contract: Contract,
 ) -> tuple[float | None, bool]:
     """Send one update, again while it is throttled: when it was last sent, and whether it was answered."""
     timeout = target.limits.answer_s
@@ -200,7 +221,7 @@ async def _exchange(
     budget = 10 * timeout if budget is None else budget
     backoff, throttled_since = timeout / 8, None
     sent: float | None = None
-    answer_types = awaited(text, load_contract())  # the event registry: what answers this event
+    answer_types = awaited(text, contract)  # the run's event registry: what answers this event
     for _ in range(1000):  # bounded anyway by the throttle budget
         frame = await session.send(text)
         sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it

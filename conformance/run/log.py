@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conformance.contract import Contract
 from conformance.run.pacing import Politeness
 from conformance.transcript import Transcript
 from conformance.wire.transport import Auth, ConnectFailed, Limits
@@ -33,6 +34,8 @@ class Target:
     halt: threading.Event | None = None  # set: open no more connections (an interrupted shrink)
     #: Keep listening the whole timeout after the last update (off only to measure what it costs).
     listen_out: bool = True
+    #: The run's contract: its dialect's event registry says what answers what is sent (None: the default dialect's).
+    contract: Contract | None = None
 
 
 @dataclass(frozen=True)

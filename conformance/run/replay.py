@@ -23,9 +23,14 @@ REPLAY_SEED = 0
 
 
 def replay_plans(transcripts: Sequence[Transcript]) -> list[Plan]:
-    """One plan per recorded connection that sent something: its client frames, in order."""
+    """One plan per recorded connection that sent something: its client text frames (an empty one
+    too: it may be what failed), in order, to be sent byte for byte as recorded (`literal`)."""
     plans = [
-        Plan(t.label or f"replay-{index}", tuple(f.text for f in t.frames if f.direction == "client" and f.text))
+        Plan(
+            t.label or f"replay-{index}",
+            tuple(f.text for f in t.frames if f.direction == "client" and f.text is not None),
+            literal=True,
+        )
         for index, t in enumerate(transcripts, start=1)
     ]
     return [plan for plan in plans if plan.updates]

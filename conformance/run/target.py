@@ -7,6 +7,7 @@ import ssl
 from collections.abc import AsyncIterator
 
 from conformance.mock import MockConfig, serve_mock
+from conformance.contract import load_contract
 from conformance.run.runner import Target
 from conformance.run.settings import Settings
 from conformance.wire.transport import Limits
@@ -40,6 +41,7 @@ def target_for(settings: Settings, url: str) -> Target:
         ssl_context(settings),
         settings.politeness,
         settings.max_run_bytes,
+        contract=load_contract(settings.model_names or None, settings.dialect),
     )
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from conformance.cli.items import ItemReports
-from conformance.cli.plugin import PREFIX, report_requirement
-from conformance.contract import load_contract
+from conformance.cli.plugin import report_requirement
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One item per requirement of the dialect the run speaks (--rc-dialect): catalogues differ by dialect."""
-    if "requirement_id" in metafunc.fixturenames:
-        metafunc.parametrize("requirement_id", load_contract(None, metafunc.config.getoption(PREFIX + "dialect")).ids)
-
-
+# `requirement_id` is parametrized by the plugin (cli/plugin.py pytest_generate_tests) with the run's
+# dialect's catalogue: the IDs differ by dialect, so they cannot be fixed when this module is imported.
 def test_requirement(conformance: ItemReports, requirement_id: str) -> None:
     report_requirement(conformance, requirement_id)

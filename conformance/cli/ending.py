@@ -1,0 +1,50 @@
+"""How a run or a replay ends when it gives no verdict: a bug of ours (4, with its traceback),
+interrupted (130), not fully testable (3); one place, so `run` and `replay` exit alike."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from conformance import signals
+from conformance.cli.exits import INTERRUPTED, Exit, fail
+from conformance.redact import Redactor
+from conformance.run.engine import Outcome
+
+
+def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor) -> int | None:
+    """Why a run (or a replay) gives no verdict, said, with its exit code: 4 a bug of ours (with its
+    traceback), 130 interrupted, 3 not fully testable; None when its verdict stands (an incomplete run's
+    failures are still failures: non-conformant)."""
+    if outcome.internal_error is not None:
+        print(outcome.internal_error, file=sys.stderr)
+        fail(
+            "internal error: this is a bug of realtime-conformance; please report it with the traceback above "
+            f"(what ran is reported in {report_dir / 'summary.json'})"
+        )
+        return Exit.INTERNAL
+    interrupted = outcome.interrupted or bool(signals.received)
+    if outcome.incomplete is not None:
+        fail(safe.text(outcome.incomplete + credential_hint(outcome, args)))
+    elif interrupted:
+        fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
+    if interrupted:
+        return INTERRUPTED
+    if outcome.verdict == "error":
+        return Exit.UNREACHABLE
+    return None
+
+
+def credential_hint(outcome: Outcome, args: argparse.Namespace) -> str:
+    """For a handshake refused with 401/403: which option or variable to set."""
+    failure = outcome.failure
+    if failure is None or failure.status not in (401, 403):
+        return ""
+    if not outcome.settings.auth.headers:
+        return (
+            f"; no credential was sent: set ${args.api_key_env} (or name another variable with --api-key-env, "
+            f"or give an IAM token with --iam-token-env NAME)"
+        )
+    source = f"${args.iam_token_env}" if args.iam_token_env else f"${args.api_key_env}"
+    return f"; the credential from {source} (or a --header) was rejected"
