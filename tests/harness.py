@@ -41,7 +41,8 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.generate import scripted_plans
 from conformance.mock import MockConfig, serve_mock
-from conformance.mock.session import DEFAULT_MODEL, Action, Close, MockSession, Send, SendBinary, Sleep
+from conformance.mock.server import perform
+from conformance.mock.session import DEFAULT_MODEL, Action, MockSession, Send
 from conformance.reports.summary import summary_schema
 from conformance.run.runner import RunLog, Target, run_plans
 from conformance.wire.transport import Limits
@@ -315,16 +316,3 @@ def documented(reply: Reply = as_documented, model: str = DEFAULT_MODEL) -> Hand
                     await perform(ws, reply(answer.text))
 
     return handle
-
-
-async def perform(ws: ServerConnection, actions: Iterable[Action]) -> None:
-    """Carry out a session's actions on a connection."""
-    for action in actions:
-        if isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
-        elif isinstance(action, SendBinary):
-            await ws.send(action.data)
-        elif isinstance(action, Close):
-            await ws.close(action.code, action.reason)
-        else:
-            await ws.send(action.text)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -58,7 +58,7 @@ class _Handshake:
         return None
 
 
-async def _perform(ws: ServerConnection, actions: list[Action]) -> bool:
+async def perform(ws: ServerConnection, actions: Iterable[Action]) -> bool:
     """Carry out the session's actions; False once the connection is closed."""
     for action in actions:
         if isinstance(action, Send):
@@ -81,11 +81,11 @@ def _handler(config: MockConfig) -> object:
         path = ws.request.path if ws.request is not None else ""
         session = MockSession(contract, config.accepted_models, faults, config.late_s, path)
         try:
-            if not await _perform(ws, session.on_connect()):
+            if not await perform(ws, session.on_connect()):
                 return
             async for message in ws:
                 actions = session.on_text(message) if isinstance(message, str) else session.on_binary()
-                if not await _perform(ws, actions):
+                if not await perform(ws, actions):
                     return
         except ConnectionClosed:
             return

@@ -6,8 +6,8 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator
 
-from conformance.mock import MockConfig, serve_mock
 from conformance.contract import load_contract
+from conformance.mock import MockConfig, serve_mock
 from conformance.run.runner import Target
 from conformance.run.settings import Settings
 from conformance.wire.transport import Limits
