@@ -19,7 +19,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 import conformance.run.connection as connection
-import conformance.run.engine as engine
+import conformance.run.shard as shard
 from conformance.checks import judge_all
 from conformance.cli.main import main
 from conformance.contract import load_contract
@@ -59,7 +59,7 @@ def test_replay_of_an_internal_error_exits_4_with_its_traceback(
     async def planted(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("planted bug in the runner")
 
-    monkeypatch.setattr(engine, "run_plans", planted)
+    monkeypatch.setattr(shard, "run_plans", planted)
     path = transcript_file(tmp_path / "t.jsonl", [UPDATE])
     code = main(["replay", str(path), "--target", "mock", "--report-dir", str(tmp_path / "r"), *FAST])
     err = capsys.readouterr().err
@@ -74,7 +74,7 @@ def test_replay_interrupted_exits_130(
     async def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "run_plans", interrupted)
+    monkeypatch.setattr(shard, "run_plans", interrupted)
     path = transcript_file(tmp_path / "t.jsonl", [UPDATE])
     assert main(["replay", str(path), "--target", "mock", "--report-dir", str(tmp_path / "r"), *FAST]) == 130
     assert "Traceback" not in capsys.readouterr().err

@@ -12,7 +12,8 @@ import pytest
 from conformance.contract import load_contract
 from conformance.generate import scripted_plans
 from conformance.mock import FAULTS, Fault, MockConfig, lookup
-from conformance.run.engine import Settings, plans_for
+from conformance.run.settings import Settings
+from conformance.run.shard import plans_for
 from tests.harness import LATE_S, Result, free_port, mock_thread, run_cli
 
 FAST = ["--timeout", "1", "--connect-timeout", "2", "--shrink-budget-s", "0", "--no-html", "--quiet"]
