@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 
 from conformance.checks import check_event
 from conformance.contract import SCHEMA_DIR, SPEC_DIR, load_contract, read_json
-from conformance.contract.oracle import READ_ONLY, classify
+from conformance.contract.oracle import classify
 
 CONTRACT = load_contract()
 OPENAPI = schemathesis.openapi.from_dict(read_json(SPEC_DIR / "openapi.json"))
@@ -123,10 +123,10 @@ def test_the_oracle_never_calls_a_schema_invalid_update_valid(body: Any) -> None
 
 def without_unjudged(body: dict[str, Any]) -> dict[str, Any]:
     """The update without what proves nothing either way: the nulls of its optional fields (`type` and
-    `session` are required) and the fields the server owns (`READ_ONLY`: it may ignore them)."""
+    `session` are required) and the fields the server owns (`read_only`: it may ignore them)."""
     out = {k: v for k, v in body.items() if v is not None or k in ("type", "session")}
     if isinstance(out.get("session"), dict):
-        out["session"] = {k: v for k, v in out["session"].items() if v is not None and k not in READ_ONLY}
+        out["session"] = {k: v for k, v in out["session"].items() if v is not None and k not in CONTRACT.read_only}
     return out
 
 

@@ -26,7 +26,7 @@ PROBE = """
 import json, sys
 from hypothesis import find, settings
 from conformance import generate
-from conformance.contract import oracle
+from conformance.contract import load_contract
 from conformance.cli.main import main
 from conformance.mock.session import initial_session
 
@@ -39,7 +39,7 @@ code = main(["run", "--profile", "full", "--connections", "4", "--seed", "1", "-
              "--shrink-budget-s", "0", "--no-html", "--quiet", "--report-dir", sys.argv[2]])
 print(json.dumps({"broken": broken[FIELD], "unlisted": unlisted[FIELD], "voice": session["voice"],
                   "audio": session["audio"], "code": code,
-                  "top_level": sorted(oracle.TOP_LEVEL_FIELDS)}))
+                  "top_level": sorted(load_contract().update_fields)}))
 """
 
 

@@ -19,11 +19,6 @@ from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
 
-#: The documented fields of an update event, and of its session with their schemas (a field's type lives there).
-TOP_LEVEL_FIELDS = frozenset(load_contract().schemas["session.update.json"]["properties"])
-PATCH_PROPERTIES: dict[str, Any] = load_contract().schemas["session-update-patch.json"]["properties"]
-#: Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there.
-READ_ONLY = frozenset(k for k, v in PATCH_PROPERTIES.items() if v.get("readOnly"))
 #: The session type when `session.created` announced none (spec-notes: "realtime when none announced").
 DEFAULT_SESSION_TYPE = "realtime"
 #: The documented session types (the schema's enum).
@@ -248,8 +243,6 @@ def classify_event(text: str, contract: Contract, context: Context | None = None
     except (json.JSONDecodeError, RecursionError):
         event = None
     registered = contract.registry.get(event.get("type")) if isinstance(event, dict) else None
-    if not isinstance(event, dict):
-        return classify(text, contract, context)
     if (
         not isinstance(event, dict)
         or registered is None

@@ -16,7 +16,7 @@ from typing import Any
 import hypothesis.strategies as st
 
 from conformance.contract import Contract, load_contract
-from conformance.contract.oracle import DEFAULT_SESSION_TYPE, READ_ONLY, TYPE_PLACEHOLDER, contradicting
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, TYPE_PLACEHOLDER, contradicting
 from conformance.generate.openapi import schemathesis_bodies
 from conformance.generate.plan import MODEL_PLACEHOLDER
 
@@ -143,7 +143,9 @@ def broken_session(draw: st.DrawFn) -> dict[str, Any]:
     """A valid patch with one documented field given a value of the wrong JSON type (not a field the
     server owns: what an update sets there may be ignored, so it proves nothing)."""
     session = draw(valid_session())
-    field = draw(st.sampled_from(sorted(k for k in PATCH_FIELDS if k != "type" and k not in READ_ONLY)))
+    field = draw(
+        st.sampled_from(sorted(k for k in PATCH_FIELDS if k != "type" and k not in default_contract().read_only))
+    )
     session[field] = draw(st.sampled_from(wrong_values(field)))
     return session
 
