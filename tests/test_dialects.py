@@ -20,7 +20,7 @@ from conformance.generate import scripted_plans
 from conformance.mock import FAULTS, Fault, MockConfig, for_dialect, serve_mock
 from conformance.run.runner import RunLog, Target, run_plans
 from conformance.verdict.results import evaluate
-from conformance.wire.transport import Auth, ConnectFailed, open_session
+from conformance.wire.transport import Auth, ConnectFailed, Limits, open_session
 from tests.conftest import FAST, LATE_S, run, seeds
 
 openai = pytest.importorskip("openai")
@@ -117,15 +117,17 @@ def test_unknown_dialect_is_refused() -> None:
 
 # --- the mock speaks either dialect, with the same faults ------------------------------------------
 
-BEHAVIOUR_FAULTS = [f for f in FAULTS if not f.outcome]
+
+def _scripted_log(dialect: str, faults: tuple[Fault, ...] = (), limits: Limits = FAST) -> RunLog:
+    async def scenario() -> RunLog:
+        async with serve_mock(MockConfig(faults=faults, late_s=LATE_S, dialect=dialect)) as url:
+            return await run_plans(scripted_plans(dialect), Target(url, limits=limits, settle_s=0.05))
+
+    return run(scenario())
 
 
 def _scripted(dialect: str, faults: tuple[Fault, ...] = ()) -> Judgement:
-    async def scenario() -> RunLog:
-        async with serve_mock(MockConfig(faults=faults, late_s=LATE_S, dialect=dialect)) as url:
-            return await run_plans(scripted_plans(dialect), Target(url, limits=FAST, settle_s=0.05))
-
-    log = run(scenario())
+    log = _scripted_log(dialect, faults)
     assert log.failure is None
     return judge_all(log.transcripts, load_contract(dialect=dialect))
 
@@ -146,15 +148,33 @@ def test_every_requirement_of_a_dialect_has_a_fault_that_trips_it_there(dialect:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("fault", BEHAVIOUR_FAULTS, ids=[f.name for f in BEHAVIOUR_FAULTS])
-def test_fault_trips_exactly_its_requirements_in_each_dialect(fault: Fault, dialect: str) -> None:
-    """Exactly its requirements; `may_trip` is the documented second violation of the same misbehaviour
-    (deaf after an error also leaves an invalid update unanswered: openai's scripted exchanges hold one
-    more invalid update, the guide's 44.1 kHz audio that the SDK types refuse)."""
-    judgement = _scripted(dialect, (fault,))
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_every_fault_is_caught_with_exactly_its_requirements_in_each_dialect(fault: Fault, dialect: str) -> None:
+    """No fault goes unseen in any dialect: it trips exactly its requirements (`may_trip` is the
+    documented second violation of the same misbehaviour: deaf after an error also leaves an invalid
+    update unanswered, and openai's scripted exchanges hold one more invalid update, the guide's 44.1 kHz
+    audio that the SDK types refuse), or the run ends with its outcome (a refused or hanging handshake)."""
     variant = for_dialect(fault, dialect)
+    assert bool(variant.trips) != bool(variant.outcome), f"{fault.name} under {dialect}: trips nothing, or both"
+    if variant.outcome:
+        log = _scripted_log(dialect, (fault,), Limits(connect_s=0.3))
+        assert isinstance(log.failure, ConnectFailed) and log.failure.kind == variant.outcome, log.failure
+        return
+    judgement = _scripted(dialect, (fault,))
     found = {v.requirement for v in judgement.violations}
     assert set(variant.trips) <= found <= set(variant.trips) | set(variant.may_trip), judgement.violations
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_list_faults_names_what_catches_each_fault_in_the_dialect(dialect: str, capsys: Any) -> None:
+    assert main(["mock", "--list-faults", "--dialect", dialect]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    trips = [line.split("trips: ", 1)[1] for line in lines if "trips: " in line]
+    assert len(trips) == len(FAULTS)
+    for fault, shown in zip((for_dialect(f, dialect) for f in FAULTS), trips, strict=True):
+        expected = list(fault.trips) or [f"the run ends with {fault.outcome}"]
+        assert fault.trips or fault.outcome, fault.name
+        assert all(item in shown for item in expected) and not shown.endswith("with )"), (fault.name, shown)
 
 
 def test_openai_mock_answers_a_missing_session_type_like_ga() -> None:

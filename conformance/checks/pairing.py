@@ -31,8 +31,10 @@ from conformance.transcript import Frame, Transcript, parse_json
 
 
 def session_fields(contract: Contract) -> frozenset[str]:
-    """The documented top-level RealtimeSession fields (the schema's properties)."""
-    return frozenset(contract.schemas["realtime-session.json"]["properties"])
+    """The documented top-level RealtimeSession fields (the schema's properties) but those it marks the
+    server's own (`readOnly`, openai's `expires_at`): spec-notes' patch rule leaves those to the server."""
+    properties = contract.schemas["realtime-session.json"]["properties"]
+    return frozenset(name for name, field in properties.items() if not field.get("readOnly"))
 
 
 def carriers(contract: Contract) -> dict[str, frozenset[str]]:

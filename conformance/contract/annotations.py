@@ -154,10 +154,8 @@ def annotate(
         if "$ref" in node:
             target_uri, target = resolve(uri, node["$ref"])
             visit(target, own, target_uri, f"{where} -> {node['$ref']}", path)
-        for name, child in _children(node):
+        for name, child, inner in subschemas(node, path):
             in_place = name in IN_PLACE + IN_PLACE_ONE
-            step = name.removeprefix("properties/") if name.startswith("properties/") else "*"
-            inner = path if in_place else f"{path}.{step}".lstrip(".")
             visit(child, own if in_place else None, uri, f"{where}/{name}", inner)
 
     visit(root, None, base, event)
@@ -190,16 +188,21 @@ def _discriminator(event: str, root: dict[str, Any], node: dict[str, Any], keywo
     return node is type_node and keyword in ("const", "type") and node.get("const") == event
 
 
-def _children(node: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+def subschemas(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each subschema of `node`: where it sits (`properties/x`, `items`, `anyOf`...), itself, and the
+    dotted instance path it judges: `path` for those in place, `*` for an array item or extra member.
+    The one walk over a schema (the contract's annotation check and the SDK schemas' generator)."""
     for key in ("properties", "patternProperties"):
         for name, child in node.get(key, {}).items():
-            yield f"{key}/{name}", child
+            if isinstance(child, dict):
+                yield f"{key}/{name}", child, f"{path}.{name if key == 'properties' else '*'}".lstrip(".")
     for key in ("items", "additionalProperties", "contains", "propertyNames", *IN_PLACE_ONE):
         if isinstance(node.get(key), dict):
-            yield key, node[key]
+            yield key, node[key], path if key in IN_PLACE_ONE else f"{path}.*".lstrip(".")
     for key in ("prefixItems", *IN_PLACE):
         for index, child in enumerate(node.get(key, [])):
-            yield key if key in IN_PLACE else f"{key}/{index}", child
+            if isinstance(child, dict):
+                yield (key, child, path) if key in IN_PLACE else (f"{key}/{index}", child, f"{path}.*".lstrip("."))
 
 
 def _name(node: dict[str, Any]) -> str:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance.contract import SCHEMA_BASE, SPEC_DIR, read_json
+from conformance.contract.annotations import ANNOTATION, subschemas
 
 DIALECT_DIR = SPEC_DIR / "openai"
-ANNOTATION = "x-requirement"
 #: Each generated file and the SDK type it is derived from (`openai.types.realtime`).
 SOURCES = {
     "session.update.json": "SessionUpdateEvent",
@@ -35,6 +35,12 @@ SOURCES = {
 SESSION_KINDS = {
     "realtime": "RealtimeSessionCreateRequest",
     "transcription": "RealtimeTranscriptionSessionCreateRequest",
+}
+#: The same kinds as the server returns them: these type the server's own fields (`id`, `object`,
+#: ...), which the request types leave out.
+SESSION_RESPONSES = {
+    "realtime": "RealtimeSessionCreateResponse",
+    "transcription": "RealtimeTranscriptionSessionCreateResponse",
 }
 #: The session object each event schema refers to instead of the SDK's inline union.
 SESSION_REF = {"session.update.json": "session-update-patch.json"}
@@ -63,20 +69,6 @@ def inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
     return out
 
 
-def _children(node: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
-    """Each subschema with the dotted instance path it judges (`*` for an array item)."""
-    found: list[tuple[dict[str, Any], str]] = []
-    for name, child in node.get("properties", {}).items():
-        found.append((child, f"{path}.{name}".lstrip(".")))
-    for key in ("items", "additionalProperties"):
-        if isinstance(node.get(key), dict):
-            found.append((node[key], f"{path}.*".lstrip(".")))
-    for key in ("anyOf", "oneOf", "allOf"):
-        found += [(child, path) for child in node.get(key, []) if isinstance(child, dict)]
-    found += [(node[key], path) for key in ("if", "then", "else", "not") if isinstance(node.get(key), dict)]
-    return found
-
-
 def requirement_at(mapping: dict[str, Any], path: str) -> Any:
     """The mapping's entry for the longest prefix of `path`; `(other)` for a field none names."""
     parts = path.split(".") if path else []
@@ -96,7 +88,7 @@ def annotate(schema: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
         requirement = requirement_at(mapping, path)
         if requirement is not None:
             node[ANNOTATION] = requirement
-        stack += _children(node, path)
+        stack += [(child, inner) for _, child, inner in subschemas(node, path)]
     return out
 
 
@@ -111,9 +103,29 @@ def _branch(kind: str) -> dict[str, Any]:
     return branch
 
 
-def session_schema(dialect: dict[str, Any]) -> dict[str, Any]:
+def server_fields() -> dict[str, Any]:
+    """The fields only the server's session has (its response types' beyond the request types'), marked
+    `readOnly` (the server's own). Each keeps what every kind's response says of it alike: a value one
+    kind pins (realtime's `object`: `realtime.session`) is the kind's label, and may change with
+    `session.type` (spec-notes, "Patch semantics"), so neither label fails."""
+    by_kind: list[dict[str, Any]] = []
+    for kind, sdk_name in SESSION_RESPONSES.items():
+        schema = _model_schema(sdk_name)
+        response = inline(schema, schema.get("$defs", {}))["properties"]
+        request = _model_schema(SESSION_KINDS[kind])["properties"]
+        by_kind.append({name: field for name, field in response.items() if name not in request})
+    fields: dict[str, Any] = {}
+    for name in sorted({name for kind in by_kind for name in kind}):
+        said = [kind[name] for kind in by_kind if name in kind]
+        fields[name] = {k: v for k, v in said[0].items() if all(other.get(k) == v for other in said)}
+        fields[name]["readOnly"] = True
+    return fields
+
+
+def session_schema(dialect: dict[str, Any], server: bool = False) -> dict[str, Any]:
     """The SDK's session union as one object: `type` picks the kind (if/then/else), so an error names
-    the field it is about, not the union; the model ID rule is the dialect's."""
+    the field it is about, not the union; the model ID rule is the dialect's. `server`: the session
+    as the server shows it, with its own fields (`server_fields`)."""
     kinds = {kind: _branch(kind) for kind in SESSION_KINDS}
     fields = sorted({name for branch in kinds.values() for name in branch["properties"]})
     realtime, transcription = kinds["realtime"], kinds["transcription"]
@@ -123,6 +135,7 @@ def session_schema(dialect: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "type": {"description": "The type of session.", "type": "string", "enum": list(SESSION_KINDS)},
             "model": {k: v for k, v in dialect["model"].items() if k != ANNOTATION},
+            **(server_fields() if server else {}),
             **{name: {} for name in fields},
         },
         "if": {"properties": {"type": {"const": "transcription"}}, "required": ["type"]},
@@ -140,21 +153,29 @@ def event_schema(name: str, sdk_name: str) -> dict[str, Any]:
     return event
 
 
+def _origin(name: str, sdk_name: str) -> str:
+    if name != "realtime-session.json":
+        return sdk_name
+    return f"{sdk_name} (the server's own fields: {' and '.join(SESSION_RESPONSES.values())})"
+
+
 def documents(dialect_dir: Path = DIALECT_DIR) -> dict[str, dict[str, Any]]:
     """Every schema file of the dialect, as the installed SDK types it."""
     dialect = read_json(dialect_dir / "dialect.json")
     mapping = read_json(dialect_dir / "requirements-map.json")
     out: dict[str, dict[str, Any]] = {}
     for name, sdk_name in SOURCES.items():
-        sessions = ("realtime-session.json", "session-update-patch.json")
-        body = session_schema(dialect) if name in sessions else event_schema(name, sdk_name)
+        if name in ("realtime-session.json", "session-update-patch.json"):
+            body = session_schema(dialect, server=name == "realtime-session.json")
+        else:
+            body = event_schema(name, sdk_name)
         body = annotate(body, mapping.get(name, {}))
         if name == "realtime-session.json":
             body["properties"]["model"][ANNOTATION] = dialect["model"][ANNOTATION]
         out[name] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": SCHEMA_BASE + name,
-            "$comment": f"Generated from the openai SDK's openai.types.realtime.{sdk_name} by "
+            "$comment": f"Generated from the openai SDK's openai.types.realtime.{_origin(name, sdk_name)} by "
             "python -m conformance.contract.sdkschemas; do not edit.",
             **body,
         }
