@@ -22,6 +22,7 @@ from conformance.run.runner import RunLog, Target, run_plans
 from conformance.verdict.results import evaluate
 from conformance.wire.transport import Auth, ConnectFailed, Limits, open_session
 from tests.conftest import FAST, LATE_S, run, seeds
+from tests.fixtures import to_transcript
 
 openai = pytest.importorskip("openai")
 from conformance.contract import sdkschemas  # noqa: E402
@@ -108,6 +109,59 @@ def test_model_ids_are_names_in_openai_and_uris_in_yandex() -> None:
     assert yandex.fast["session.updated"].is_valid(uri)
     assert not yandex.fast["session.updated"].is_valid(named)
     assert openai_contract.model_names == tuple(read_json(spec_file("dialect.json", "openai"))["model_names"])
+
+
+LABELS = ("realtime.session", "realtime.transcription_session")
+
+
+@pytest.mark.parametrize("kind", ["realtime", "transcription"])
+@pytest.mark.parametrize("label", LABELS)
+def test_openai_types_the_servers_own_session_fields_and_fails_neither_label(kind: str, label: str) -> None:
+    """`id`, `object` (and `expires_at`) come from the SDK's session *response* types; `object` is the
+    kind's label, which may change with session.type (spec-notes), so either label passes either kind."""
+    contract = load_contract(None, "openai")
+    session = {"type": kind, "object": label, "id": "sess_1", "expires_at": 1756324625}
+    for event in ("session.created", "session.updated"):
+        assert list(contract.validators[event].iter_errors({"type": event, "event_id": "e1", "session": session})) == []
+        for field, wrong in (("object", 1), ("id", 42)):
+            assert not contract.fast[event].is_valid(
+                {"type": event, "event_id": "e1", "session": {**session, field: wrong}}
+            )
+    judged = contract.judged_by["session.updated"]
+    assert [judged.at_path(f"session.{f}", "type") for f in ("id", "object")] == ["RS-ID-TYPE", "RS-OBJECT-TYPE"]
+
+
+def test_the_generated_session_has_every_server_field_of_the_sdks_response_types() -> None:
+    import openai.types.realtime as sdk
+
+    properties = load_contract(None, "openai").schemas["realtime-session.json"]["properties"]
+    for kind, response in sdkschemas.SESSION_RESPONSES.items():
+        request = getattr(sdk, sdkschemas.SESSION_KINDS[kind]).model_fields
+        server_own = set(getattr(sdk, response).model_fields) - set(request)
+        assert server_own and all(properties[name].get("readOnly") for name in server_own), server_own
+
+
+def test_an_expiry_that_changes_is_no_patch_violation_under_openai() -> None:
+    """spec-notes: server-managed fields such as an expiry time may change (the patch rule leaves the
+    session's `readOnly` fields to the server); a changed instruction the update did not set still fails."""
+
+    def transcript(after: dict[str, Any]) -> Any:
+        session = {"type": "realtime", "object": "realtime.session", "id": "sess_1", "instructions": "A"}
+        patch = {"type": "realtime", "output_modalities": ["text"]}
+        frames = [
+            {"direction": "server", "time": 0.01, "json": {"type": "session.created", "event_id": "s0",
+                                                         "session": session | {"expires_at": 100}}},
+            {"direction": "client", "time": 0.02, "json": {"type": "session.update", "event_id": "c1",
+                                                         "session": patch}},
+            {"direction": "server", "time": 0.03, "json": {"type": "session.updated", "event_id": "s1",
+                                                         "session": session | patch | after}},
+        ]  # fmt: skip
+        return to_transcript({"timeout_s": 1.0, "frames": frames})
+
+    contract = load_contract(None, "openai")
+    assert judge_all([transcript({"expires_at": 200})], contract).violations == ()
+    changed = judge_all([transcript({"expires_at": 200, "instructions": "B"})], contract).violations
+    assert {v.requirement for v in changed} == {"EX-PATCH-KEEPS-UNSET"}
 
 
 def test_unknown_dialect_is_refused() -> None:
