@@ -6,6 +6,7 @@ The sweep over ten seeds: RC_SEEDS=1-10 (default 1-3) for the seeded tests below
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from conformance.checks import Judgement, judge_all
 from conformance.cli.main import main
-from conformance.contract import DIALECTS, load_contract, read_json, spec_file
+from conformance.contract import DIALECTS, SPEC_DIR, load_contract, read_json, spec_file
 from conformance.contract.diff import diff
 from conformance.contract.oracle import Context, classify
 from conformance.generate import scripted_plans
@@ -109,6 +110,30 @@ def test_model_ids_are_names_in_openai_and_uris_in_yandex() -> None:
     assert yandex.fast["session.updated"].is_valid(uri)
     assert not yandex.fast["session.updated"].is_valid(named)
     assert openai_contract.model_names == tuple(read_json(spec_file("dialect.json", "openai"))["model_names"])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_model_names_are_data_the_model_rule_is_built_from(dialect: str, tmp_path: Path) -> None:
+    """dialect.json's `model_names` are the supported names (the yandex pattern is built from them, not
+    read back out of it), and `model_id` the form of a model ID; an edited copy of the spec changes both."""
+    info = read_json(spec_file("dialect.json", dialect))
+    contract = load_contract(None, dialect)
+    assert contract.model_names == tuple(info["model_names"]) != ()
+    spec = tmp_path / "spec"
+    shutil.copytree(SPEC_DIR, spec)
+    edited = spec_file("dialect.json", dialect, spec)
+    edited.write_text(json.dumps(info | {"model_names": ["speech-realtime-991231"]}), encoding="utf-8")
+    other = load_contract(None, dialect, spec)
+    assert other.model_names == ("speech-realtime-991231",)
+
+    def shown(model: str, judged: Any) -> bool:
+        event = {"type": "session.updated", "event_id": "e1", "session": {"type": "realtime", "model": model}}
+        return bool(judged.fast["session.updated"].is_valid(event))
+
+    new, old = other.model_id("b1gfolder"), contract.model_id("b1gfolder")
+    assert new.endswith("speech-realtime-991231") and shown(new, other) and shown(old, contract)
+    # yandex names the supported models in its model rule; openai takes any model name
+    assert shown(old, other) is (dialect == "openai")
 
 
 LABELS = ("realtime.session", "realtime.transcription_session")

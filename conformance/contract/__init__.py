@@ -200,6 +200,11 @@ class Contract:
         default = (self.known_values, self.fast_known_values)
         return self.known_by_type.get(session_type, default) if isinstance(session_type, str) else default
 
+    def model_id(self, folder: str, name: str | None = None) -> str:
+        """A model ID of the dialect's form (dialect.json's `model_id`: `gpt://{folder}/{name}`, or a bare
+        name) for `name`, the first supported model name by default."""
+        return str(self.dialect_info["model_id"]).format(folder=folder, name=name or self.model_names[0])
+
     def requirement(self, requirement_id: str) -> Requirement:
         return self._by_id[requirement_id]
 
@@ -288,7 +293,7 @@ def load_contract(
     return Contract(
         version=catalogue["version"],
         requirements=tuple(_requirement(e, judged_by, dialect) for e in entries),
-        model_names=model_names or model_names_of(by_id[SCHEMA_BASE + "realtime-session.json"], dialect_info),
+        model_names=model_names or model_names_of(dialect_info),
         validators={e.name: explaining(SCHEMA_BASE + e.schema) for e in registry_.events},
         known_values=explaining(known_uri),
         fast={e.name: fast(SCHEMA_BASE + e.schema) for e in registry_.events},

@@ -24,6 +24,7 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+#: Where the supported model names go in a model ID pattern: its closing group (`...(names)$`).
 MODEL_GROUP = re.compile(r"\(([^()]*)\)\$$")
 
 
@@ -35,21 +36,19 @@ def spec_file(relative: str, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SP
     return overlay if dialect != DEFAULT_DIALECT and overlay.is_file() else spec_dir / relative
 
 
-def model_names_of(session_schema: dict[str, Any], dialect_info: dict[str, Any] | None = None) -> tuple[str, ...]:
-    """The supported model names: the dialect's list, else the alternatives of the group in `model`'s pattern."""
-    if dialect_info and dialect_info.get("model_names"):
-        return tuple(dialect_info["model_names"])
-    match = MODEL_GROUP.search(session_schema["properties"]["model"]["pattern"])
-    assert match, "realtime-session.json: the model pattern must end with a (name|name)$ group"
-    return tuple(name.replace("\\", "") for name in match[1].split("|"))
+def model_names_of(dialect_info: dict[str, Any]) -> tuple[str, ...]:
+    """The supported model names: data (dialect.json's `model_names`), which the model pattern is built from."""
+    return tuple(dialect_info["model_names"])
 
 
 def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """A copy of the RealtimeSession schema that accepts exactly these model names."""
+    """A copy of the RealtimeSession schema that accepts exactly these model names: its model pattern's
+    closing group (yandex: `gpt://<folder-id>/(...)$`) becomes the names, escaped."""
     schema: dict[str, Any] = json.loads(json.dumps(session_schema))
     if not MODEL_GROUP.search(schema["properties"]["model"].get("pattern", "")):
         return schema  # a dialect whose model rule names no models (openai: any model name)
-    group = "|".join(re.escape(n) for n in names)
+    # only the regex syntax characters (ECMA-262 rejects `\-` outside a class, which re.escape writes)
+    group = "|".join(re.sub(r"[\\^$.*+?()[\]{}|/]", lambda m: "\\" + m[0], n) for n in names)
     schema["properties"]["model"]["pattern"] = MODEL_GROUP.sub(f"({group})$", schema["properties"]["model"]["pattern"])
     return schema
 
@@ -57,14 +56,16 @@ def with_model_names(session_schema: dict[str, Any], names: tuple[str, ...]) -> 
 def schema_documents(
     model_names: tuple[str, ...] | None = None, dialect: str = DEFAULT_DIALECT, spec_dir: Path = SPEC_DIR
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Every schema file of the dialect by its `$id`, with the supported model names applied."""
+    """Every schema file of the dialect by its `$id`, with the supported model names applied (these, or
+    the dialect's own)."""
+    supported = model_names or model_names_of(read_json(spec_file("dialect.json", dialect, spec_dir)))
     documents = []
     names = {p.name for p in (spec_dir / "schemas").glob("*.json")}
     names |= {p.name for p in (spec_dir / dialect / "schemas").glob("*.json")}
     for name in sorted(names):
         schema = read_json(spec_file(f"schemas/{name}", dialect, spec_dir))
-        if name == "realtime-session.json" and model_names:
-            schema = with_model_names(schema, model_names)
+        if name == "realtime-session.json":
+            schema = with_model_names(schema, supported)
         documents.append((schema["$id"], schema))
     known = read_json(spec_file("known-values.json", dialect, spec_dir))
     documents.append((SCHEMA_BASE + "known-values.json", known))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.contract import SCHEMA_DIR, SPEC_DIR, load_contract, read_json
+from conformance.contract import SPEC_DIR, load_contract
 
 #: The schemas that are no event, by their component name; the events' come from the registry.
 SHARED_COMPONENTS = {"realtime-session.json": "RealtimeSession", "session-update-patch.json": "RealtimeSessionPatch"}
@@ -41,7 +41,9 @@ def _rewrite_refs(node: Any, prefix: str) -> Any:
 
 
 def components(prefix: str) -> dict[str, Any]:
-    return {name: _rewrite_refs(read_json(SCHEMA_DIR / file), prefix) for file, name in COMPONENT.items()}
+    # as loaded: the supported model names (data, dialect.json) applied to the model pattern
+    schemas = load_contract().schemas
+    return {name: _rewrite_refs(schemas[file], prefix) for file, name in COMPONENT.items()}
 
 
 def render_openapi() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from conformance.mock.faults import Fault
 from conformance.transcript import dump_json
 
 DEMO_FOLDER = "b1gmockfolder0000000"
-DEFAULT_MODEL = f"gpt://{DEMO_FOLDER}/speech-realtime-250923"
+DEFAULT_MODEL = load_contract().model_id(DEMO_FOLDER)
 #: What an update may change: the documented fields but the server's own identifiers.
 SESSION_FIELDS = frozenset(load_contract().schemas["realtime-session.json"]["properties"]) - {"id", "object"}
 #: The audio object of the official guide (spec-notes), as known-values.json holds it.
@@ -35,7 +35,7 @@ def session_fields(contract: Contract) -> frozenset[str]:
 
 def default_models(contract: Contract) -> tuple[str, ...]:
     """The models the mock accepts when none is given: the dialect's own (a name, or a demo folder's URI)."""
-    return (contract.model_names[0],) if contract.dialect_info.get("model_names") else (DEFAULT_MODEL,)
+    return (contract.model_id(DEMO_FOLDER),)
 
 
 @dataclass(frozen=True)
