@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.contract import SCHEMA_BASE, SPEC_DIR, read_json
-from conformance.contract.annotations import ANNOTATION, subschemas
+from conformance.contract.annotations import ANNOTATION, ASSERTIONS, subschemas
 
 DIALECT_DIR = SPEC_DIR / "openai"
 #: Each generated file and the SDK type it is derived from (`openai.types.realtime`).
@@ -42,6 +42,8 @@ SESSION_RESPONSES = {
     "realtime": "RealtimeSessionCreateResponse",
     "transcription": "RealtimeTranscriptionSessionCreateResponse",
 }
+#: Keywords that, added to a schema, never let it accept more (`minContains: 0` would).
+NARROWING = (ASSERTIONS - {"minContains"}) | {"title", "description", "default", "examples"}
 #: The session object each event schema refers to instead of the SDK's inline union.
 SESSION_REF = {"session.update.json": "session-update-patch.json"}
 
@@ -105,9 +107,9 @@ def _branch(kind: str) -> dict[str, Any]:
 
 def server_fields() -> dict[str, Any]:
     """The fields only the server's session has (its response types' beyond the request types'), marked
-    `readOnly` (the server's own). Each keeps what every kind's response says of it alike: a value one
-    kind pins (realtime's `object`: `realtime.session`) is the kind's label, and may change with
-    `session.type` (spec-notes, "Patch semantics"), so neither label fails."""
+    `readOnly` (the server's own). Each accepts what any kind's response accepts (`anyOf` where they
+    differ): `object` is the kind's label (realtime pins `realtime.session`) and may change with
+    `session.type` (spec-notes, "Patch semantics"), so neither label fails either kind."""
     by_kind: list[dict[str, Any]] = []
     for kind, sdk_name in SESSION_RESPONSES.items():
         schema = _model_schema(sdk_name)
@@ -117,9 +119,19 @@ def server_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in sorted({name for kind in by_kind for name in kind}):
         said = [kind[name] for kind in by_kind if name in kind]
-        fields[name] = {k: v for k, v in said[0].items() if all(other.get(k) == v for other in said)}
-        fields[name]["readOnly"] = True
+        # a kind's schema that adds keywords to another's accepts less: the other's is the union
+        weakest = [
+            f for i, f in enumerate(said) if not any(_narrows(f, g) or (f == g and j < i) for j, g in enumerate(said))
+        ]
+        fields[name] = (weakest[0] if len(weakest) == 1 else {"anyOf": weakest}) | {"readOnly": True}
     return fields
+
+
+def _narrows(schema: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether `schema` is `other` with assertions (or annotations) added, so it accepts no more than
+    `other` (not so for added applicators such as `properties` beside `additionalProperties`)."""
+    added = set(schema) - set(other)
+    return bool(added) and other.items() <= schema.items() and added <= NARROWING
 
 
 def session_schema(dialect: dict[str, Any], server: bool = False) -> dict[str, Any]:
