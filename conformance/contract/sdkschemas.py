@@ -4,8 +4,10 @@ Not written by hand (issue 17): `python -m conformance.contract.sdkschemas` rege
 `spec/openai/schemas/` from the installed SDK's pydantic models (`model_json_schema()`), and
 `--check` fails when the committed files drift from it. Each generated file keeps the name the
 contract expects; `$defs` are inlined so every node sits at one instance path and carries the
-requirement `spec/openai/requirements-map.json` gives that path (`x-requirement`). Only the model
-ID rule comes from the dialect's own data (`dialect.json`), as the SDK types the model as any string.
+requirement `spec/openai/requirements-map.json` gives that path (`x-requirement`). The session the
+server shows is the request types' plus the server's own fields (`id`, `object`, ...), which only the
+SDK's session *response* types type. Only the model ID rule comes from the dialect's own data
+(`dialect.json`), as the SDK types the model as any string.
 """
 
 from __future__ import annotations
