@@ -265,6 +265,8 @@ class Session:
         if not self._ws.connection_lost_waiter.done():  # open, cut by a bound, or failed by us
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), self._limits.close_s)
+        if not self._ws.connection_lost_waiter.done():  # the close handshake ran out of time: drop it
+            self._ws.transport.abort()
         self._ws.taker, self._ws.released = None, True
 
 
