@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from conformance.checks import awaited, is_throttle, url_models
@@ -22,7 +22,7 @@ from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 from conformance.run.log import Cut, RunLog, Target
 from conformance.run.pacing import Pacer
-from conformance.transcript import Frame, Transcript, parse_json
+from conformance.transcript import Frame, Transcript, parse_json, parsing_once
 from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
 
 
@@ -78,19 +78,49 @@ async def _wait_for(
     types: Sequence[str],
     timeout_s: float,
     after: float = 0.0,
-    others: Container[str | None] = (),
+    claimed: Callable[[str | None], bool] = lambda _: False,
 ) -> tuple[Frame, dict[str, Any]] | Timeout | Closed:
     """Receive until a text frame of one of `types` arrives at `after` or later, on the connection's
-    clock (it, and its event), or the deadline passes; an error echoing `others` (earlier events'
-    event_id: appended audio, say) is theirs, not an answer to this one."""
+    clock (it, and its event), or the deadline passes; an error whose echoed event_id is `claimed`
+    (an earlier event's: appended audio, say) is that event's, not an answer to this one."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = await session.receive(deadline - time.monotonic())
         if not isinstance(item, Frame):
             return item
         event = event_of(item)
-        if event.get("type") in types and item.time >= after and _echo(event) not in others:
+        if event.get("type") in types and item.time >= after and not claimed(_echo(event)):
             return item, event
+
+
+class Earlier:
+    """The event_ids sent so far on one connection, kept as they are sent (not rebuilt per update).
+
+    An error echoing one of them is that event's (the judge pairs it there: checks/windows.py
+    echoes_paired, unawaited_set_aside), never the answer to a later one: an id sent exactly once,
+    or sent by an event that awaits no answer.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._unawaited: set[str] = set()
+
+    def add(self, event_id: str | None, answered_by: Sequence[str]) -> None:
+        if event_id is None:
+            return
+        self._counts[event_id] = self._counts.get(event_id, 0) + 1
+        if not answered_by:
+            self._unawaited.add(event_id)
+
+    def claimer(self, own: str | None) -> Callable[[str | None], bool]:
+        """Whether an echoed event_id belongs to an earlier event, for the update whose id is `own`."""
+
+        def claimed(echo: str | None) -> bool:
+            if echo is None or echo == own:
+                return False
+            return echo in self._unawaited or self._counts.get(echo) == 1
+
+        return claimed
 
 
 def _echo(event: dict[str, Any]) -> str | None:
@@ -144,45 +174,13 @@ async def run_connection(
     opened(session)
     if log is not None and log.tls_fingerprint is None:
         log.tls_fingerprint = session.tls_fingerprint
-    timeout = target.limits.answer_s
-    models = [*target.models, *sorted(url_models(target.url))]
-    last_sent: float | None = None
-    contract = target.contract or load_contract()  # the run's: its registry says what answers what
-    unawaited: set[str | None] = set()  # the event_ids of sent events that await no answer
-    earlier: dict[str | None, int] = {}  # every sent event_id: how often
     try:
-        created = await _wait_for(session, ("session.created",), timeout)
-        announced = announced_model(created[1]) if isinstance(created, tuple) else None
-        kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None)
-        if announced:
-            models.append(announced)
-        model = announced or (models[0] if models else None)
-        if session.closed is not None and log is not None:
-            log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
-        for index, text in enumerate(plan.updates):
-            if session.closed is not None or (pacer is not None and not await pacer.admit()):
-                break
-            if not plan.literal:  # a replay's recorded frames go byte for byte
-                text = with_type(with_model(text, model), kind)
-            # An error echoing an earlier event's event_id is that event's (the judge pairs it there:
-            # checks/windows.py echoes_paired, unawaited_set_aside), never this one's answer.
-            others = unawaited | {i for i, n in earlier.items() if n == 1}
-            sent, answered = await _exchange(session, text, target, log, pacer, others, contract)
-            event_id = event_id_of(text)
-            earlier[event_id] = earlier.get(event_id, 0) + 1
-            if not awaited(text, contract):  # an error echoing it is its own, never an answer
-                unawaited.add(event_id)
-            last_sent = sent if sent is not None else last_sent
-            if not answered:
-                break  # timed out, closed or throttled for good: later answers could not be paired
-            if index in plan.wait_after and sent is not None and index + 1 < len(plan.updates):
-                await _drain(session, sent + timeout + MARGIN_S)
-            await session.ready()
+        last_sent = await _updates(session, plan, target, log, pacer)
         if on_tail is not None:
             await on_tail()
         until = time.monotonic() + target.settle_s
         if last_sent is not None and target.listen_out:
-            until = max(until, last_sent + timeout + MARGIN_S)
+            until = max(until, last_sent + target.limits.answer_s + MARGIN_S)
         await _drain(session, until)
     finally:
         await session.close()
@@ -193,17 +191,50 @@ async def run_connection(
     return recorded(session, plan, target)
 
 
+async def _updates(
+    session: Session, plan: Plan, target: Target, log: RunLog | None, pacer: Pacer | None
+) -> float | None:
+    """Await session.created, then send the plan's updates, each awaiting its answer: when the last was sent."""
+    timeout = target.limits.answer_s
+    models = [*target.models, *sorted(url_models(target.url))]
+    contract = target.contract or load_contract()  # the run's: its registry says what answers what
+    created = await _wait_for(session, ("session.created",), timeout)
+    announced = announced_model(created[1]) if isinstance(created, tuple) else None
+    kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None)
+    model = announced or (models[0] if models else None)
+    if session.closed is not None and log is not None:
+        log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
+    earlier, last_sent = Earlier(), None
+    for index, text in enumerate(plan.updates):
+        if session.closed is not None or (pacer is not None and not await pacer.admit()):
+            break
+        if not plan.literal:  # a replay's recorded frames go byte for byte
+            text = with_type(with_model(text, model), kind)
+        sent, answered = await _exchange(session, text, target, log, pacer, earlier, contract)
+        last_sent = sent if sent is not None else last_sent
+        if not answered:
+            break  # timed out, closed or throttled for good: later answers could not be paired
+        if index in plan.wait_after and sent is not None and index + 1 < len(plan.updates):
+            await _drain(session, sent + timeout + MARGIN_S)
+        await session.ready()
+    return last_sent
+
+
 def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
     return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
 
 
-def event_id_of(text: str) -> str | None:
+def sent_event(frame: Frame, contract: Contract) -> tuple[str | None, tuple[str, ...]]:
+    """A sent frame's event_id and what answers it (the run's event registry), its text parsed once,
+    the parse kept with the frame (`Frame.json`) for judging to reuse."""
     try:
-        event = parse_json(text)
+        event = frame.json()
     except (ValueError, RecursionError):
-        return None
+        event = None
     event_id = event.get("event_id") if isinstance(event, dict) else None
-    return event_id if isinstance(event_id, str) else None
+    with parsing_once((frame,)):  # `awaited` reads the parse just made
+        answers = awaited(frame.text or "", contract)
+    return (event_id if isinstance(event_id, str) else None), answers
 
 
 async def _exchange(
@@ -212,28 +243,30 @@ async def _exchange(
     target: Target,
     log: RunLog | None,
     pacer: Pacer | None,
-    others: set[str | None],
+    earlier: Earlier,
     contract: Contract,
 ) -> tuple[float | None, bool]:
-    """Send one update, again while it is throttled: when it was last sent, and whether it was answered."""
+    """Send one update, again while it is throttled: when it was last sent, and whether it was answered.
+    The update's event_id goes into `earlier` (what an error may echo) once it was sent."""
     timeout = target.limits.answer_s
     budget = target.politeness.throttle_budget_s
     budget = 10 * timeout if budget is None else budget
     backoff, throttled_since = timeout / 8, None
     sent: float | None = None
-    answer_types = awaited(text, contract)  # the run's event registry: what answers this event
     for _ in range(1000):  # bounded anyway by the throttle budget
         frame = await session.send(text)
         sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
         if isinstance(frame, Closed):
             return sent, False
+        own, answer_types = sent_event(frame, contract)
         if not answer_types:
+            earlier.add(own, answer_types)
             return sent, True  # nothing answers it (appended audio): nothing to wait for
-        own = event_id_of(text)
-        answer = await _wait_for(session, answer_types, timeout, frame.time, others - {own, None})
+        answer = await _wait_for(session, answer_types, timeout, frame.time, earlier.claimer(own))
         if not isinstance(answer, tuple):
             return sent, False
         if not is_throttle(answer[1]):
+            earlier.add(own, answer_types)
             return sent, True
         throttled_since = sent if throttled_since is None else throttled_since
         if log is not None:

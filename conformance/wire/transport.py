@@ -11,16 +11,20 @@ surrogates, which no JSON text can hold), and a redirect is never followed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import DATA_OPCODES, CloseCode, Opcode
+from websockets.frames import Frame as WireFrame
+from websockets.protocol import Event, State
 
 from conformance.redact import public_url as public_url
 from conformance.transcript import Frame, Transcript
@@ -59,27 +63,58 @@ class Recorder:
         return frame
 
 
+class Wire(ClientConnection):
+    """websockets' client connection whose data frames are handed over in the protocol's callback, as
+    the bytes arrive, instead of being queued for `recv`: so each frame is stamped at its arrival
+    without a task that reads them (a task switch and a queue per frame), whatever the runner is doing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taker: Session | None = None
+        self.early: list[WireFrame] = []  # arrived before a session took the connection (session.created)
+        self.released = False  # the session closed it: what still arrives is dropped
+
+    def process_event(self, event: Event) -> None:
+        if self.response is None or not isinstance(event, WireFrame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # the handshake, and control frames (websockets answers pings)
+        elif self.taker is not None:
+            self.taker.arrived(event)
+        elif not self.released:
+            self.early.append(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.taker is not None:
+            self.taker.lost()
+
+
 class Session:
     """One open WebSocket: send text, receive frames with deadlines, close; everything recorded.
 
-    A reader task takes frames off the socket as they arrive, so each frame's time is its
-    arrival, and frames already on the wire can be taken without waiting (`ready`).
+    Frames are taken as they arrive (`Wire`), so each frame's time is its arrival, and frames
+    already on the wire can be taken without waiting (`ready`).
     """
 
-    def __init__(
-        self, ws: ClientConnection, recorder: Recorder, limits: Limits, budget: ByteBudget | None = None
-    ) -> None:
+    def __init__(self, ws: Wire, recorder: Recorder, limits: Limits, budget: ByteBudget | None = None) -> None:
         self._ws = ws
         self._recorder = recorder
         self._limits = limits
         self._budget = budget or ByteBudget(None)
         self.received_bytes = 0
         self.over_bound: str | None = None  # why a byte bound cut this connection
-        self._inbox: asyncio.Queue[Frame | Closed] = asyncio.Queue()
+        self._inbox: collections.deque[Frame] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._closed: Closed | None = None
         self._closing = False
         self._received = 0
-        self._reader = asyncio.create_task(self._read())
+        self._message = bytearray()  # the fragments so far of a fragmented message
+        self._text = False
+        ws.taker = self
+        for early in ws.early:
+            self.arrived(early)
+        ws.early.clear()
+        if ws.connection_lost_waiter.done():
+            self.lost()
 
     @property
     def closed(self) -> Closed | None:
@@ -92,61 +127,88 @@ class Session:
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         return hashlib.sha256(der).hexdigest() if der else None
 
-    async def _read(self) -> None:
-        while True:
+    def arrived(self, frame: WireFrame) -> None:
+        """A data frame, as it arrives: a whole message is bounded, recorded and handed over."""
+        if self._closed is not None:
+            return  # cut by a bound, or failed: nothing more is taken
+        if frame.opcode is not Opcode.CONT:
+            self._text = frame.opcode is Opcode.TEXT
+            self._message.clear()
+        if not frame.fin:
+            self._message += frame.data
+            return
+        data = frame.data if not self._message else bytes(self._message + frame.data)
+        self._message.clear()
+        size = len(data)
+        self.received_bytes += size
+        if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
+            self.over_bound = self._over_bound()
+            self._cut(self.over_bound)
+            return
+        if self._text:
             try:
-                message = await self._ws.recv()
-            except ConnectionClosed as exc:
-                cause = exc.__cause__
-                not_utf8 = isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes)
-                if not_utf8 and cause is self._ws.protocol.parser_exc:  # in a close frame's reason
-                    self._closed = Closed(1007, "a close frame whose reason is not UTF-8")
-                    direction: Literal["client", "server"] = "server"
-                elif isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes):
-                    # a text message: websockets failed the connection (1007, as RFC 6455 asks); the
-                    # frame is still evidence, its bytes kept as lone surrogates (never valid JSON)
-                    text = cause.object.decode("utf-8", "surrogateescape")
-                    self._inbox.put_nowait(self._recorder.text("server", text))
-                    self._closed = Closed(1007, f"a text frame not in UTF-8 ({cause.reason} at byte {cause.start})")
-                    direction = "client"
-                elif exc.sent is not None and exc.sent.code == 1009:
-                    self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
-                    direction = "client"
-                else:
-                    code = exc.rcvd.code if exc.rcvd else None
-                    self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
-                    direction = "server"
-                if not self._closing:
-                    self._recorder.close(direction, self._closed.code, self._closed.reason)
-                self._inbox.put_nowait(self._closed)
+                recorded = self._recorder.text("server", bytes(data).decode())
+            except UnicodeDecodeError as exc:
+                self._not_utf8(bytes(data), exc)
                 return
-            at = self._recorder.now()
-            size = len(message) if isinstance(message, bytes) or message.isascii() else len(message.encode())
-            self.received_bytes += size
-            if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
-                self.over_bound = self._over_bound()
-                await self._cut(self.over_bound)
-                return
-            if isinstance(message, str):
-                frame = self._recorder.text("server", message, at)
+        else:
+            recorded = self._recorder.binary(size, self._recorder.now())
+        self._received += 1
+        self._hand_over(recorded)
+        if self._received >= self._limits.max_frames:
+            self._cut(f"more than {self._limits.max_frames} frames")
+
+    def _hand_over(self, frame: Frame | None) -> None:
+        if frame is not None:
+            self._inbox.append(frame)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _not_utf8(self, data: bytes, exc: UnicodeDecodeError) -> None:
+        """A text frame that is not UTF-8: websockets' own answer (fail the connection, 1007, as RFC 6455
+        asks), and the frame is still evidence, its bytes kept as lone surrogates (never valid JSON)."""
+        self._hand_over(self._recorder.text("server", data.decode("utf-8", "surrogateescape")))
+        self._closed = Closed(1007, f"a text frame not in UTF-8 ({exc.reason} at byte {exc.start})")
+        if not self._closing:
+            self._recorder.close("client", self._closed.code, self._closed.reason)
+        ws = self._ws
+        ws.set_connection_exc(exc)
+        if ws.protocol.state is State.OPEN:  # `close` waits for the connection's end, bounded
+            ws.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            with contextlib.suppress(Exception):
+                ws.send_data()
+
+    def lost(self) -> None:
+        """The connection ended (its close frame, or none): recorded at once, unless we ended it first."""
+        if self._closed is None:
+            exc = self._ws.close_exc
+            cause = exc.__cause__
+            not_utf8 = isinstance(cause, UnicodeDecodeError) and isinstance(cause.object, bytes)
+            if not_utf8 and cause is self._ws.protocol.parser_exc:  # in a close frame's reason
+                self._closed = Closed(1007, "a close frame whose reason is not UTF-8")
+                direction: Literal["client", "server"] = "server"
+            elif exc.sent is not None and exc.sent.code == 1009:
+                self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
+                direction = "client"
             else:
-                frame = self._recorder.binary(len(message), at)
-            self._received += 1
-            self._inbox.put_nowait(frame)
-            if self._received >= self._limits.max_frames:
-                await self._cut(f"more than {self._limits.max_frames} frames")
-                return
+                code = exc.rcvd.code if exc.rcvd else None
+                self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
+                direction = "server"
+            if not self._closing:
+                self._recorder.close(direction, self._closed.code, self._closed.reason)
+        self._hand_over(None)
 
     def _over_bound(self) -> str:
         if self.received_bytes > self._limits.max_connection_bytes:
             return f"more than {self._limits.max_connection_bytes} bytes received on one connection"
         return f"more than {self._budget.limit} bytes received in the run"
 
-    async def _cut(self, reason: str) -> None:
-        """End the connection from our side for a bound it passed; the cut is recorded, the frame that passed it not."""
+    def _cut(self, reason: str) -> None:
+        """End the connection from our side for a bound it passed; the cut is recorded, the frame that passed it
+        not; what still arrives is dropped until `close` ends the connection."""
         self._closed = Closed(None, reason)
         self._recorder.close("client", None, reason)
-        self._inbox.put_nowait(self._closed)
+        self._hand_over(None)
 
     async def send(self, text: str) -> Frame | Closed:
         """Send one text frame, recorded (time and place) when the send completed: an answer's
@@ -163,26 +225,24 @@ class Session:
 
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
-        if not self._inbox.empty():
-            return self._inbox.get_nowait()
-        if self._closed is not None:
-            return self._closed
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.0)):
-                return await self._inbox.get()
-        except TimeoutError:
-            return Timeout(timeout_s)
+        if not self._inbox and self._closed is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            timer = waiter.get_loop().call_later(max(timeout_s, 0.0), _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self._inbox:
+            return self._inbox.popleft()
+        return self._closed or Timeout(timeout_s)
 
     async def ready(self) -> list[Frame]:
-        """Frames that have already arrived, without waiting for more."""
+        """Frames that have already arrived, without waiting for more: one pass of the event loop
+        first, so a frame already in the socket is stamped before what the caller does next."""
         await asyncio.sleep(0)
-        frames = []
-        while not self._inbox.empty():
-            item = self._inbox.get_nowait()
-            if isinstance(item, Closed):
-                self._inbox.put_nowait(item)
-                break
-            frames.append(item)
+        frames = list(self._inbox)
+        self._inbox.clear()
         return frames
 
     def transcript(self, url: str, timeout_s: float, models: Sequence[str], label: str = "") -> Transcript:
@@ -202,12 +262,17 @@ class Session:
         self._closing = True
         if self._closed is None:
             self._recorder.close("client", 1000, "")
-        if self._closed is None or self._closed.code is None:  # open, or cut by a bound: close the socket
+        if not self._ws.connection_lost_waiter.done():  # open, cut by a bound, or failed by us
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), self._limits.close_s)
-        self._reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader
+        if not self._ws.connection_lost_waiter.done():  # the close handshake ran out of time: drop it
+            self._ws.transport.abort()
+        self._ws.taker, self._ws.released = None, True
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 NO_AUTH, LIMITS = Auth(), Limits()  # open_session's defaults
@@ -235,6 +300,7 @@ async def open_session(
                 compression=None,
                 proxy=None,
                 user_agent_header="realtime-conformance",
+                create_connection=Wire,
                 **kwargs,  # type: ignore[arg-type]
             ),
             limits.connect_s + 1,
@@ -244,4 +310,4 @@ async def open_session(
             return ConnectFailed("invalid-url", f"not a usable URL: {public_url(url)}")
         return failure(exc, url)
     recorder.started = time.monotonic()
-    return Session(ws, recorder, limits, budget)
+    return Session(cast(Wire, ws), recorder, limits, budget)
