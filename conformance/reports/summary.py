@@ -140,6 +140,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "target": {"url": safe.url(outcome.url), "kind": outcome.settings.kind},
         "profile": outcome.settings.profile,
         "seed": outcome.seed,
+        **({"replay": {"file": safe.mask(outcome.replayed)}} if outcome.replayed else {}),
         "started_at": outcome.started_at,
         "duration_s": outcome.duration_s,
         "verdict": outcome.verdict,

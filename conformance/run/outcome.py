@@ -38,6 +38,8 @@ class Outcome:
     transcripts_dir: Path | None = None
     #: label -> file name in `transcripts_dir`, for each connection whose violations are kept as evidence.
     files: Mapping[str, str] = field(default_factory=dict)
+    #: A replay's: the name (no folders) of the file whose recorded client frames it sent again.
+    replayed: str | None = None
 
     @property
     def incomplete(self) -> str | None:
