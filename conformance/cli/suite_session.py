@@ -111,7 +111,7 @@ class ConformanceSession:
         if self.standalone and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = VERDICT_EXIT[self.outcome.verdict]
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.outcome is None:
             return
         safe = redactor(self.settings.auth.secrets)
