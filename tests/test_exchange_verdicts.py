@@ -21,10 +21,15 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from conformance.checks import THROTTLE
+from conformance.checks import THROTTLE, judge_all
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.contract.oracle import Context, classify
+from conformance.run.runner import RunLog, Target, run_plans
+from conformance.run.settings import Settings
+from conformance.run.shard import plans_for
+from conformance.wire.transport import Limits
+from tests import harness
 from tests.harness import ServerThread, free_port, run_cli, seeds, serving, vendored
 
 CONTRACT = load_contract()
@@ -70,6 +75,8 @@ class Behaviour:
     error_then_updated: bool = False  # rejects an invalid update, then applies it all the same
     #: rejects a valid update that sets instructions, then applies it 300 ms later all the same
     rejects_instructions_then_applies: bool = False
+    #: rejects an invalid update only this long after it came (past the answer timeout), then closes
+    late_error_then_close_s: float | None = None
 
 
 def defaults() -> dict[str, Any]:
@@ -199,6 +206,11 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     await send("session.updated", session=config)
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
+                elif verdict.kind == "invalid" and b.late_error_then_close_s is not None:
+                    await asyncio.sleep(b.late_error_then_close_s)
+                    await reject(verdict.reason, verdict.event_id)
+                    await ws.close(1008, "invalid update")
+                    return
                 elif verdict.kind == "invalid" and b.error_then_updated:
                     await reject(verdict.reason, verdict.event_id)
                     await send("session.updated", session=config)
@@ -313,6 +325,31 @@ def test_faulty_server_fails_exactly_its_requirement(
         code, summary = run(tmp_path, url, seed)
     assert set(failed(summary)) == {requirement}, failed(summary)
     assert code == 1 and summary["verdict"] == "non-conformant"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_rejection_after_the_timeout_then_a_close_fails_both_the_rejection_and_the_usable_connection(
+    seed: int,
+) -> None:
+    """Two defects, two violations: the error came after the timeout, so no client waiting for an answer saw the
+    update rejected (EX-INVALID-REJECTED), and then the server closed the connection (EX-USABLE-AFTER-ERROR).
+    The close, coming after the error, cannot explain its lateness: it supersedes only an update left unanswered.
+    The client listens 1.5 s at the end of a connection here, so the error 0.3 s late and the close are recorded."""
+    limits = Limits(connect_s=2.0, answer_s=0.5, close_s=0.5)
+
+    async def scenario() -> RunLog:
+        async with server(Behaviour(late_error_then_close_s=0.8))() as url:
+            plans = plans_for(Settings(profile="full", connections=4), seed)
+            return await run_plans(plans, Target(url, limits=limits, settle_s=1.5), concurrency=8)
+
+    judgement = judge_all(harness.run(scenario(), 120.0).transcripts, CONTRACT)
+    messages: dict[str, list[str]] = {}
+    for violation in judgement.violations:
+        messages.setdefault(violation.requirement, []).append(violation.message)
+    assert set(messages) == {"EX-INVALID-REJECTED", "EX-USABLE-AFTER-ERROR"}, messages
+    late = [m for m in messages["EX-INVALID-REJECTED"] if "got error only after" in m]
+    assert late and all("the timeout is 0.5s" in m for m in late)
+    assert all("closed the connection (code 1008) after an error" in m for m in messages["EX-USABLE-AFTER-ERROR"])
 
 
 def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
+from conformance.reports import html
 from conformance.reports.allure import identity
 from conformance.reports.gate import gate_config, gate_node
 from conformance.reports.html import VERDICT_MARKS, allure_cli, allure_config, recorded_line, verdict_logo
@@ -199,6 +201,50 @@ def test_report_command_rerenders_and_history_accumulates(faulty_report: tuple[P
     assert main(["report", str(report), "--history"]) == 0
     assert (report / "allure-report.html").stat().st_size > 10_000
     assert len((report / "history.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+
+
+#: A stand-in for the Allure CLI's `generate`: it writes the report and, as Allure does, records the run in the history.
+FAKE_GENERATE = """
+import json, pathlib, sys
+config = json.loads(pathlib.Path(sys.argv[sys.argv.index("--config") + 1]).read_text(encoding="utf-8"))
+output = pathlib.Path(config["output"])
+output.mkdir(parents=True, exist_ok=True)
+(output / "index.html").write_text("<html>report</html>", encoding="utf-8")
+if "historyPath" in config:
+    with open(config["historyPath"], "a", encoding="utf-8") as history:
+        history.write(json.dumps({"by": "generate"}) + "\\n")
+"""
+
+
+def test_a_failed_allure_run_then_generate_records_the_rendering_once_in_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`allure run` (the quality gate) may record the run in history.jsonl and then fail; the fallback
+    `generate` records it again: the history must hold the rendering once, and the earlier runs unchanged."""
+    report = tmp_path / "reports"
+    (report / "allure-results").mkdir(parents=True)
+    (report / "allure-results" / "verdict.json").write_text(json.dumps({"verdict": "non-conformant"}), "utf-8")
+    earlier = json.dumps({"by": "an earlier run"}) + "\n"
+    (report / "history.jsonl").write_text(earlier, encoding="utf-8")
+    script = tmp_path / "fake_allure.py"
+    script.write_text(FAKE_GENERATE, encoding="utf-8")
+    gated: list[str] = []
+
+    def failing_allure_run(report_dir: Path, cli: list[str], node: str, config: dict[str, Any], *_: Any) -> str:
+        gated.append(config["output"])
+        if "historyPath" in config:  # it got as far as recording the run
+            with open(config["historyPath"], "a", encoding="utf-8") as history:
+                history.write(json.dumps({"by": "allure run"}) + "\n")
+        return "allure run exited 2 without a quality gate result"
+
+    monkeypatch.setattr(html, "cli_or_install", lambda _dir: ([sys.executable, str(script)], None))
+    monkeypatch.setattr(html, "gate_node", lambda: "node")
+    monkeypatch.setattr(html, "_render_gated", failing_allure_run)
+    assert html.render_html(report, history=True) is None
+    assert len(gated) == 2  # the gate was tried for both renderings, and generate rendered both
+    assert (report / "allure-report.html").read_text(encoding="utf-8") == "<html>report</html>"
+    lines = (report / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines == [earlier.strip(), json.dumps({"by": "generate"})]
 
 
 def test_report_command_on_a_dir_without_results_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection
 
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL
+from conformance.reports.summary import summary_schema
 from tests.harness import ServerThread, serving
 
 CONTRACT = load_contract()
@@ -133,6 +135,11 @@ def test_replay_of_a_report_transcript_reproduces_the_run(tmp_path: Path, capsys
     assert "EX-REFLECT" in capsys.readouterr().out
     assert all(p.read_bytes() == content for p, content in before.items())  # the run's report is untouched
     assert_report(report / "replay", "non-conformant", {"EX-REFLECT"})
+    # the replay's summary names the file replayed, by its name only, and the schema allows it; a run's does not
+    summary = json.loads((report / "replay" / "summary.json").read_text(encoding="utf-8"))
+    Draft202012Validator(summary_schema()).validate(summary)
+    assert summary["seed"] == 0 and summary["replay"] == {"file": failing[0].name}
+    assert "replay" not in json.loads((report / "summary.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("content", ["", "not json\n", '{"transcript": 1, "timeout_s": 1}\n'])
@@ -160,3 +167,5 @@ def test_replay_of_a_certification_bundle_reads_its_transcripts(
     with ServerThread(faulty_server) as url:
         assert main(["replay", str(source), "--target", url, "--report-dir", str(tmp_path / "replayed"), *FAST]) == 1
     assert "EX-REFLECT" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "replayed" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["replay"] == {"file": "certificate.tar.gz" if packed else "bundle"}

@@ -142,8 +142,13 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
         also = " (and by error too)" if step.of_type("error") else ""
         message = f"an invalid update ({reason}) was answered by session.updated{also}; expected error only"
         return Finding((flaw("session", message, step, updated[0].frame),))
-    if any(step.in_time(e) for e in step.of_type("error")):
+    errors = step.of_type("error")
+    if any(step.in_time(e) for e in errors):
         return Finding()
+    if errors:  # its own error, after the timeout: no rejection a client waiting for one saw (never superseded)
+        late = errors[0].frame.time - step.sent.time
+        message = f"an invalid update ({reason}) got error only after {late:.2f}s; the timeout is {step.timeout_s:g}s"
+        return Finding((flaw("session", message, step, errors[0].frame),))
     if step.waited_out:
         return Finding((flaw("session", expected, step, step.server_close),), UNANSWERED)
     return None

@@ -139,7 +139,17 @@ def check_patch_semantics(step: Step, conn: Connection) -> Finding | None:
     return Finding(flaws) if judged else None
 
 
-@step_check("EX-KEEP-CONFIG", Needs(certain=True, after_error=True), not_applicable=_unset_fields_never_shown)
+#: A change after a rejected update that is no leak of it: what a server without patch semantics does
+#: to every update, so EX-PATCH-KEEPS-UNSET's when that requirement fails in the run too.
+RESET = "reset"
+
+
+@step_check(
+    "EX-KEEP-CONFIG",
+    Needs(certain=True, after_error=True),
+    not_applicable=_unset_fields_never_shown,
+    explained_by=((RESET, "EX-PATCH-KEEPS-UNSET"),),
+)
 def check_config_kept(step: Step, conn: Connection) -> Finding | None:
     rejected = step.since_error
     assert rejected is not None  # its needs admit only steps after a rejected update
@@ -156,9 +166,7 @@ def check_config_kept(step: Step, conn: Connection) -> Finding | None:
             f"{path} is {describe_value(now)}{origin}; the next update did not set it "
             f"and before the rejected update it was {describe_value(before)}"
         )
-        # A change that is no leak is what a server without patch semantics does to every update.
-        explained_by = "" if leak else "EX-PATCH-KEEPS-UNSET"
-        flaws.append(Flaw(path, message, step.updated[0].frame, rejected.sent, explained_by))
+        flaws.append(Flaw(path, message, step.updated[0].frame, rejected.sent, "" if leak else RESET))
     return Finding(tuple(flaws)) if judged else None
 
 

@@ -28,7 +28,7 @@ class Flaw:
     message: str
     received: Frame | None = None
     sent: Frame | None = None
-    explained_by: str = ""
+    label: str = ""  # the kind of flaw, for the check's `explained_by`
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ class Check:
     #: (requirement, label): findings of that requirement with that label are dropped, neither
     #: counted nor reported, on every step this check judged there (one defect, one violation).
     supersedes: tuple[tuple[str, str], ...] = ()
+    #: (flaw label, requirement): a flaw with that label is the same misbehaviour a narrower
+    #: requirement names; it is reported under that one instead when that one fails in the run too.
+    explained_by: tuple[tuple[str, str], ...] = ()
     #: Why the requirement's condition never arose on a connection, when a server may legitimately
     #: never give rise to it (by omitting an optional field); None when it did or may.
     not_applicable: Callable[[Connection], str | None] | None = None
@@ -99,11 +102,21 @@ def step_check(
     needs: Needs = Needs(),
     supersedes: tuple[tuple[str, str], ...] = (),
     not_applicable: Callable[[Connection], str | None] | None = None,
+    explained_by: tuple[tuple[str, str], ...] = (),
 ) -> Callable[[StepCheck], StepCheck]:
     """Register a check judging one step at a time, on the steps its `needs` admit."""
 
     def register(func: StepCheck) -> StepCheck:
-        _add(Check(requirement, judge_step=func, needs=needs, supersedes=supersedes, not_applicable=not_applicable))
+        _add(
+            Check(
+                requirement,
+                judge_step=func,
+                needs=needs,
+                supersedes=supersedes,
+                explained_by=explained_by,
+                not_applicable=not_applicable,
+            )
+        )
         return func
 
     return register
@@ -154,8 +167,9 @@ def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judge
         if finding.step is not None and (check.requirement, finding.label, id(finding.step)) in silenced:
             continue
         exercised[check.requirement] += 1
+        explained = dict(check.explained_by)
         violations += (
-            Violation(check.requirement, f.path, f.message, f.received, f.sent, explained_by=f.explained_by)
+            Violation(check.requirement, f.path, f.message, f.received, f.sent, explained_by=explained.get(f.label, ""))
             for f in finding.flaws
         )
     not_applicable = {

@@ -105,7 +105,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = replay_settings(args)
     safe = redactor(settings.auth.secrets)
     report_dir = Path(args.report_dir)
-    outcome = replay(settings, plans, report_dir / "transcripts")
+    outcome = replay(settings, plans, report_dir / "transcripts", source=Path(args.file))
     write_report(outcome, report_dir)
     print_results(outcome.results, safe)
     sent = sum(len(p.updates) for p in plans)

@@ -144,7 +144,7 @@ def write_certificate(
 ) -> None:
     """The certification bundle, signed with `sign_key` when given; a warning if masking looks incomplete."""
     try:
-        bundle = write_bundle(work, manifest_settings(settings, outcome.log.tls_fingerprint), sign_key, say.safe)
+        bundle = write_bundle(work, manifest_settings(settings, outcome.record.tls_fingerprint), sign_key, say.safe)
     except KeyFileError as exc:
         raise UsageError(str(exc)) from None
     bundle = report_dir / bundle.relative_to(work)

@@ -9,7 +9,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -18,106 +18,51 @@ from referencing import Registry, Resource
 from conformance.contract.annotations import ContractError, EventRequirements, annotate
 from conformance.contract.events import EventRegistry, EventType, parse_registry
 from conformance.contract.files import (
-    DEFAULT_DIALECT as DEFAULT_DIALECT,
+    DEFAULT_DIALECT,
+    DIALECTS,
+    MODEL_GROUP,
+    SCHEMA_BASE,
+    SCHEMA_DIR,
+    SPEC_DIR,
+    model_names_of,
+    read_json,
+    schema_documents,
+    spec_file,
+    spec_files,
+    spec_hash,
+    with_model_names,
 )
-from conformance.contract.files import (
-    DIALECTS as DIALECTS,
-)
-from conformance.contract.files import (
-    MODEL_GROUP as MODEL_GROUP,
-)
-from conformance.contract.files import (
-    SCHEMA_BASE as SCHEMA_BASE,
-)
-from conformance.contract.files import (
-    SCHEMA_DIR as SCHEMA_DIR,
-)
-from conformance.contract.files import (
-    SPEC_DIR as SPEC_DIR,
-)
-from conformance.contract.files import (
-    model_names_of as model_names_of,
-)
-from conformance.contract.files import (
-    read_json as read_json,
-)
-from conformance.contract.files import (
-    schema_documents as schema_documents,
-)
-from conformance.contract.files import (
-    spec_file as spec_file,
-)
-from conformance.contract.files import (
-    spec_files as spec_files,
-)
-from conformance.contract.files import (
-    spec_hash as spec_hash,
-)
-from conformance.contract.files import (
-    with_model_names as with_model_names,
-)
+from conformance.contract.requirement import SOURCE_FILES, Level, Requirement, Scope, Source, in_dialect
+from conformance.contract.requirement import requirement_of as _requirement
 
-Level = Literal["MUST", "SHOULD"]
-Scope = Literal["event", "exchange"]
-
-__all__ = ["ContractError", "EventRegistry", "EventRequirements", "EventType"]
-
-
-#: The copy of each source document in conformance/spec/sources/.
-SOURCE_FILES = {"seed": "seed-session-updated.txt", "spec-notes": "spec-notes.md"}
-
-
-@dataclass(frozen=True)
-class Source:
-    """The sentence of a document a requirement comes from."""
-
-    document: Literal["seed", "spec-notes"]
-    quote: str
-    section: str = ""  # the document's heading the quote is under
-    url: str | None = None  # the upstream page, only where the document names it (the seed's header)
-
-    @property
-    def citation(self) -> str:
-        """Where the rule comes from, in one line: the upstream URL where the document names one, and
-        never an invented one (spec-notes names none: it is the project's own notes)."""
-        file = SOURCE_FILES[self.document]
-        if self.url:
-            return f"{self.url} (in {file}, section {self.section!r})"
-        return f"no upstream URL: project notes ({file}), section {self.section!r}"
-
-    def to_json(self) -> dict[str, str]:
-        doc = {"document": self.document, "quote": self.quote, "section": self.section, "citation": self.citation}
-        return doc | ({"url": self.url} if self.url else {})
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One checked rule of the contract, with a stable ID."""
-
-    id: str
-    level: Level
-    scope: Scope
-    event: str
-    path: str
-    title: str
-    source: Source
-    #: The events whose schema names it beside a keyword (`x-requirement`), and those keywords
-    #: (empty: every keyword of its nodes): derived from the schemas when the contract is loaded.
-    events: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    #: The dialects the requirement exists in (empty: every dialect).
-    dialects: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "level": self.level,
-            "scope": self.scope,
-            "event": self.event,
-            "path": self.path,
-            "title": self.title,
-            "source": self.source.to_json(),
-        }
+__all__ = [
+    "DEFAULT_DIALECT",
+    "DIALECTS",
+    "MODEL_GROUP",
+    "SCHEMA_BASE",
+    "SCHEMA_DIR",
+    "SOURCE_FILES",
+    "SPEC_DIR",
+    "Contract",
+    "ContractError",
+    "EventRegistry",
+    "EventRequirements",
+    "EventType",
+    "FastValidator",
+    "Level",
+    "Requirement",
+    "Scope",
+    "Source",
+    "in_dialect",
+    "load_contract",
+    "model_names_of",
+    "read_json",
+    "schema_documents",
+    "spec_file",
+    "spec_files",
+    "spec_hash",
+    "with_model_names",
+]
 
 
 @dataclass(frozen=True)
@@ -217,23 +162,6 @@ class Contract:
         return tuple(r.id for r in self.requirements)
 
 
-def _requirement(entry: dict[str, Any], judged_by: dict[str, EventRequirements], dialect: str) -> Requirement:
-    events = tuple(event for event, found in judged_by.items() if entry["id"] in found.ids)
-    keywords = sorted({kw for found in judged_by.values() for kw in found.keywords_of(entry["id"])})
-    return Requirement(
-        id=entry["id"],
-        level=entry["level"],
-        scope=entry["scope"],
-        event=entry["event"],
-        path=entry["path"],
-        title=entry["title"],
-        source=Source(**entry.get("sources", {}).get(dialect, entry["source"])),
-        events=events,
-        keywords=tuple(keywords),
-        dialects=tuple(entry.get("dialects", ())),
-    )
-
-
 def _judged_by(
     registry: EventRegistry, by_id: dict[str, dict[str, Any]], schemas: Registry[Any], ids: set[str]
 ) -> dict[str, EventRequirements]:
@@ -252,11 +180,6 @@ def _judged_by(
             if unknown:
                 raise ContractError(f"{event.schema}: x-requirement names {sorted(unknown)}, not in the catalogue")
     return out
-
-
-def in_dialect(entry: dict[str, Any], dialect: str) -> bool:
-    """Whether a catalogue entry exists in the dialect (an entry naming no dialects is in every one)."""
-    return dialect in entry.get("dialects", DIALECTS)
 
 
 @functools.cache

@@ -8,50 +8,13 @@ the suite from testing at all (a refused or hanging handshake).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-Event = dict[str, Any]
+from conformance.mock.fault import Event, Fault
+from conformance.mock.fault import drop_at as _drop
+from conformance.mock.fault import set_at as _set
 
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    description: str
-    trips: tuple[str, ...] = ()
-    applies_to: str = ""  # event type whose outgoing events `mutate` rewrites
-    mutate: Callable[[Event], None] | None = None
-    outcome: str = ""
-    # What generated exchanges may also show, beyond the scripted ones: a real second violation of
-    # the same misbehaviour (deaf after an error also leaves an invalid update unanswered).
-    may_trip: tuple[str, ...] = ()
-
-
-def _parent(event: Event, path: str) -> tuple[Event, str]:
-    """The object holding the last key of a dotted path, and that key."""
-    *parents, last = path.split(".")
-    node = event
-    for key in parents:
-        node = node[key]
-    return node, last
-
-
-def _set(path: str, value: Any) -> Callable[[Event], None]:
-    def mutate(event: Event) -> None:
-        node, key = _parent(event, path)
-        node[key] = value
-
-    return mutate
-
-
-def _drop(path: str) -> Callable[[Event], None]:
-    def mutate(event: Event) -> None:
-        node, key = _parent(event, path)
-        node.pop(key, None)
-
-    return mutate
-
+__all__ = ["BY_NAME", "FAULTS", "VARIANTS", "Event", "Fault", "for_dialect", "lookup"]
 
 FAULTS: tuple[Fault, ...] = (
     # timing and transport

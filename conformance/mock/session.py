@@ -28,8 +28,8 @@ SESSION_FIELDS = frozenset(load_contract().schemas["realtime-session.json"]["pro
 GUIDE_AUDIO: dict[str, Any] = load_contract().schemas["known-values.json"]["properties"]["audio"]["const"]
 
 
-def session_fields(contract: Contract) -> frozenset[str]:
-    """The documented session fields of the contract's dialect, but the server's own identifiers."""
+def settable_fields(contract: Contract) -> frozenset[str]:
+    """The documented session fields a client may set in the dialect (all but the server's own identifiers)."""
     return frozenset(contract.schemas["realtime-session.json"]["properties"]) - {"id", "object"}
 
 
@@ -82,7 +82,7 @@ def initial_session(model: str, contract: Contract | None = None, kind: str = "r
             "audio": {"input": copy.deepcopy(audio_in)},
         }
     audio = contract.schemas["known-values.json"]["properties"]["audio"]["const"]
-    fields = session_fields(contract) | {"id", "object"}
+    fields = settable_fields(contract) | {"id", "object"}
     session = {
         "type": "realtime",
         "object": "realtime.session",
@@ -121,7 +121,7 @@ class MockSession:
         self._late_s = late_s
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
-        self._fields = session_fields(contract)
+        self._settable = settable_fields(contract)
         self.config = initial_session(models[0], contract, created_type(contract, path))
         self._defaults = copy.deepcopy(self.config)
         self._context = Context(self._models, self.config["type"])
@@ -240,7 +240,7 @@ class MockSession:
 
     def _reset_unset(self, patch: dict[str, Any]) -> None:
         """Not a patch: every documented field the update does not set goes back to its default."""
-        for key in self._fields - set(patch):
+        for key in self._settable - set(patch):
             if key in self._defaults:
                 self.config[key] = copy.deepcopy(self._defaults[key])
             else:  # a field the session did not start with (openai's SDK has many): gone again
@@ -249,7 +249,7 @@ class MockSession:
     def _apply(self, patch: dict[str, Any], only_well_typed: bool) -> None:
         """Apply a patch: documented fields replace their value; unknown fields are ignored."""
         for key, value in patch.items():
-            if key not in self._fields:
+            if key not in self._settable:
                 continue
             if only_well_typed and not self._session_validator.is_valid({**self.config, key: value}):
                 continue

@@ -228,6 +228,24 @@ def _render_gated(
     return None
 
 
+def _history_length(config: dict[str, Any]) -> int | None:
+    """The size of the config's history file (None: no history, or no file yet)."""
+    path = config.get("historyPath")
+    return Path(path).stat().st_size if path and Path(path).is_file() else None
+
+
+def _restore_history(config: dict[str, Any], length: int | None) -> None:
+    """The config's history file as it was at `length` bytes (None: absent), so a rendering retried records once."""
+    path = config.get("historyPath")
+    if not path:
+        return
+    if length is None:
+        Path(path).unlink(missing_ok=True)
+    elif Path(path).is_file():
+        with Path(path).open("r+b") as history:
+            history.truncate(length)
+
+
 def render_html(
     report_dir: Path, history: bool = False, timeout_s: float = 300.0, shown_as: Path | None = None
 ) -> str | None:
@@ -252,7 +270,10 @@ def render_html(
         kind = "single" if single else "site"
         problem = None
         if gate is not None and verdict is not None:
+            kept = _history_length(config)
             problem = _render_gated(report_dir, cli, gate, config, (verdict, recorded_line(results)), timeout_s)
+            if problem is not None:  # `allure run` may have recorded this run before failing: generate records it
+                _restore_history(config, kept)
         if gate is None or problem is not None:  # no Node for the gate, or it failed: the verdict is in the name
             problem = _run_cli(report_dir, [*cli, "generate", str(results.resolve())], config, kind, timeout_s)
         if problem is not None:

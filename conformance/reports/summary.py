@@ -85,8 +85,8 @@ def error_entry(outcome: Outcome, safe: Redactor) -> dict[str, str] | None:
     why = (
         ("internal", outcome.internal_error is not None),
         ("interrupted", outcome.interrupted),
-        ("cut", bool(outcome.log.cut)),
-        ("aborted", bool(outcome.log.aborted)),
+        ("cut", bool(outcome.record.cut)),
+        ("aborted", bool(outcome.record.aborted)),
     )
     kind = next((k for k, applies in why if applies), "incomplete")
     return {"kind": kind, "message": safe.mask(outcome.incomplete)}
@@ -94,7 +94,7 @@ def error_entry(outcome: Outcome, safe: Redactor) -> dict[str, str] | None:
 
 def run_facts(outcome: Outcome, safe: Redactor) -> dict[str, Any]:
     """What bounded or shaped the run: byte limits, what was not reached, throttling, selection, shrinking."""
-    log = outcome.log
+    log = outcome.record
     facts: dict[str, Any] = {
         "limits": {
             "max_connection_bytes": outcome.settings.max_connection_bytes,
@@ -140,6 +140,7 @@ def summary(outcome: Outcome, files: dict[str, str]) -> dict[str, Any]:
         "target": {"url": safe.url(outcome.url), "kind": outcome.settings.kind},
         "profile": outcome.settings.profile,
         "seed": outcome.seed,
+        **({"replay": {"file": safe.mask(outcome.replayed)}} if outcome.replayed else {}),
         "started_at": outcome.started_at,
         "duration_s": outcome.duration_s,
         "verdict": outcome.verdict,

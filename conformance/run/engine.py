@@ -74,7 +74,7 @@ def finish(
         shards[0].url if shards else settings.target,
         started_at,
         duration_s=round(time.monotonic() - started, 3),
-        log=log,
+        record=log,
         judgement=judgement,
         results=tuple(decision.results),
         verdict=decision.verdict,
@@ -83,7 +83,6 @@ def finish(
         baseline=decision.baseline,
         interrupted=interrupted,
         internal_error=internal_error,
-        tally=tally,
         transcripts_dir=transcripts_dir,
         files={label: connection_file(i, label) for label, i in tally.evidence_index().items()},
     )

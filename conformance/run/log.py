@@ -1,5 +1,5 @@
-"""Where a run goes (`Target`) and what it produced so far (`RunLog`): plain values the pool and
-each connection share."""
+"""Where a run goes (`Target`), what it produced so far (`RunLog`, the pool's and each connection's
+accumulator, private to the run) and what it came to (`RunRecord`, frozen: what the reports read)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,23 @@ class RunLog:
             self.sink(transcript, index)
         else:
             self.transcripts.append(transcript)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run's connections came to, frozen when the run ends: the part of the logs reports read."""
+
+    failure: ConnectFailed | None = None
+    exchanges: int = 0
+    tls_fingerprint: str | None = None
+    aborted: tuple[str, ...] = ()  # connections the transport had to end
+    stopped: str | None = None  # why plans were left unrun (budget, interruption)
+    throttled: int = 0  # rate-limit errors the target answered updates with
+    throttled_s: float = 0.0  # time spent backing off from them
+    cut: tuple[Cut, ...] = ()
+    received_bytes: int = 0
+    unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
+    unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
 
 
 def sent_updates(transcript: Transcript) -> int:

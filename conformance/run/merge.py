@@ -8,26 +8,26 @@ from pathlib import Path
 
 from conformance.contract import load_contract
 from conformance.redact import redactor
+from conformance.run.log import RunRecord
 from conformance.run.recorder import ALL, Recorder, merge_in_order
-from conformance.run.runner import RunLog
 from conformance.run.settings import Settings
 from conformance.run.shard import Shard, fresh_directory
 from conformance.transcript import Transcript
 from conformance.verdict.tally import Tally
 
 
-def merge(shards: Sequence[Shard]) -> RunLog:
-    """One log from the shards' (their transcripts are judged and written by `gather`, not kept here)."""
+def merge(shards: Sequence[Shard]) -> RunRecord:
+    """One record from the shards' logs (their transcripts are judged and written by `gather`, not kept here)."""
     logs = [shard.log for shard in shards]
-    return RunLog(
+    return RunRecord(
         failure=next((log.failure for log in logs if log.failure), None),
         exchanges=sum(log.exchanges for log in logs),
         tls_fingerprint=next((log.tls_fingerprint for log in logs if log.tls_fingerprint), None),
-        aborted=[aborted for log in logs for aborted in log.aborted],
+        aborted=tuple(aborted for log in logs for aborted in log.aborted),
         stopped=next((log.stopped for log in logs if log.stopped), None),
         throttled=sum(log.throttled for log in logs),
         throttled_s=sum(log.throttled_s for log in logs),
-        cut=[cut for log in logs for cut in log.cut],
+        cut=tuple(cut for log in logs for cut in log.cut),
         received_bytes=sum(log.received_bytes for log in logs),
         unreached_connections=sum(log.unreached_connections for log in logs),
         unsent_updates=sum(log.unsent_updates for log in logs),

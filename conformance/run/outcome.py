@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.checks import Judgement
-from conformance.run.runner import RunLog
+from conformance.run.log import RunRecord
 from conformance.run.settings import Settings
 from conformance.run.shrink import Shrunk
 from conformance.verdict import Policy
 from conformance.verdict.baseline import BaselineReport
 from conformance.verdict.results import RequirementResult, Verdict
-from conformance.verdict.tally import Tally
 from conformance.wire.transport import ConnectFailed
 
 
@@ -26,7 +25,7 @@ class Outcome:
     url: str
     started_at: str
     duration_s: float
-    log: RunLog
+    record: RunRecord  # what the connections came to
     judgement: Judgement
     results: tuple[RequirementResult, ...]
     verdict: Verdict
@@ -35,24 +34,24 @@ class Outcome:
     baseline: BaselineReport | None = None
     interrupted: bool = False
     internal_error: str | None = None  # a bug of ours stopped part of the run: its traceback (exit 4)
-    #: The run judged connection by connection (bounded); `judgement` is what it gives.
-    tally: Tally = field(default_factory=Tally)
     #: Where the run's transcripts were written as they completed (all.jsonl, one file per failing connection).
     transcripts_dir: Path | None = None
     #: label -> file name in `transcripts_dir`, for each connection whose violations are kept as evidence.
     files: Mapping[str, str] = field(default_factory=dict)
+    #: A replay's: the name (no folders) of the file whose recorded client frames it sent again.
+    replayed: str | None = None
 
     @property
     def incomplete(self) -> str | None:
         """Why the target could not be fully tested, if it could not (never then conformant)."""
-        return incompleteness(self.log, self.judgement, self.interrupted, self.internal_error)
+        return incompleteness(self.record, self.judgement, self.interrupted, self.internal_error)
 
     @property
     def failure(self) -> ConnectFailed | None:
-        return self.log.failure
+        return self.record.failure
 
 
-def incompleteness(log: RunLog, judgement: Judgement, interrupted: bool, internal_error: str | None) -> str | None:
+def incompleteness(log: RunRecord, judgement: Judgement, interrupted: bool, internal_error: str | None) -> str | None:
     """Why a run could not test its target fully, or None: the verdict is then never conformant."""
     if log.failure is not None:
         return log.failure.message

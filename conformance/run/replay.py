@@ -37,10 +37,16 @@ def replay_plans(transcripts: Sequence[Transcript]) -> list[Plan]:
 
 
 def replay(
-    settings: Settings, plans: Sequence[Plan], directory: Path, progress: Callable[[str], None] = lambda _: None
+    settings: Settings,
+    plans: Sequence[Plan],
+    directory: Path,
+    progress: Callable[[str], None] = lambda _: None,
+    source: Path | None = None,
 ) -> Outcome:
-    """Send each plan's frames on a connection of its own and judge the answers; transcripts go to `directory`."""
+    """Send each plan's frames on a connection of its own and judge the answers; transcripts go to `directory`.
+    The outcome names `source`, the file replayed, by its name only (its folders may say who ran it where)."""
     settings = replace(settings, shrink_budget_s=0.0, seed=REPLAY_SEED)  # the recorded frames are the case
     started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
     shard = run_shard(settings, REPLAY_SEED, progress=progress, directory=fresh_directory(directory), plans=plans)
-    return finish(settings, REPLAY_SEED, [shard], started_at, started, progress, shard.directory)
+    outcome = finish(settings, REPLAY_SEED, [shard], started_at, started, progress, shard.directory)
+    return replace(outcome, replayed=source.name or None) if source is not None else outcome

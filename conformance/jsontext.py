@@ -1,0 +1,107 @@
+"""JSON texts as RFC 8259 defines them, read and written exactly and fast (no I/O).
+
+A frame must be judged whatever it holds: integers of any length stay exact, NaN and lone
+surrogates are refused, and messages show a huge integer by its length, not its digits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+import orjson
+
+# orjson is exact only for integers within 64 bits (beyond, it returns floats); 19 digits may already not be.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")  # JSON's digits are ASCII (\d scans for any Unicode digit)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
+
+
+class LongInt(int):
+    """An integer of thousands of digits, exact, that shows itself by its length.
+
+    RFC 8259 allows integers of any length and a frame must be judged whatever it holds, but
+    Python's str() of such an integer is quadratic and refused beyond 4300 digits, and jsonschema's
+    messages repr() the values they are about; so this one never writes its digits out.
+    """
+
+    def __repr__(self) -> str:
+        sign = "a negative" if self < 0 else "an"
+        return f"<{sign} integer of about {int(abs(self).bit_length() * 0.30103)} digits>"
+
+    __str__ = __repr__
+
+
+class NotJSON(json.JSONDecodeError):
+    """A text that RFC 8259 does not accept although Python's json module would."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise NotJSON(f"{name} is not JSON (RFC 8259)", name, 0)
+
+
+@functools.lru_cache(maxsize=32)
+def _power_of_ten(exponent: int) -> int:
+    power: int = 10**exponent
+    return power
+
+
+def _digits_to_int(digits: str) -> int:
+    """Exact, in time near-linear in the length (int() is quadratic and refuses beyond 4300 digits)."""
+    if len(digits) <= _INT_CHUNK:
+        return int(digits)
+    low = 1 << ((len(digits) - 1).bit_length() - 1)
+    return _digits_to_int(digits[:-low]) * _power_of_ten(low) + _digits_to_int(digits[-low:])
+
+
+def _parse_int(text: str) -> int:
+    if len(text) <= _INT_CHUNK:
+        return int(text)
+    value = _digits_to_int(text.lstrip("-"))
+    return LongInt(-value if text.startswith("-") else value)
+
+
+def parse_text(text: str) -> Any:
+    """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere."""
+    if not _LONG_NUMBER.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    found = _SURROGATE.search(text)
+    if found:
+        raise NotJSON("not UTF-8: the frame held bytes that are not valid UTF-8", text, found.start())
+    return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+
+
+def json_text(value: Any) -> str:
+    """json.dumps(ensure_ascii=False) for messages: an integer of thousands of digits is shown by its length
+    (writing it out costs time quadratic in its length, and a message shows 60 characters anyway)."""
+    text = json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    if "\\u0000" not in text:
+        return text
+    return _LONG_INT_MARK.sub(lambda m: f"<{'a negative' if m[1] else 'an'} integer of about {m[2]} digits>", text)
+
+
+_LONG_INT_MARK = re.compile(r'"\\u0000(-?)(\d+)\\u0000"')
+
+
+def _shorten_long_ints(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _INT_CHUNK * 3:
+        # a mark that json_text replaces, quotes and all
+        return f"\0{'-' if value < 0 else ''}{int(value.bit_length() * 0.30103)}\0"
+    if isinstance(value, dict):
+        return {k: _shorten_long_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten_long_ints(v) for v in value]
+    return value
+
+
+def dump_json(value: Any) -> str:
+    """json.dumps, fast: orjson unless the value holds what it cannot write (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
