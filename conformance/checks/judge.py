@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -20,7 +19,7 @@ def judge(transcript: Transcript, contract: Contract, checks: Iterable[Check] | 
     other than the registered ones, as a test of a new check does)."""
     conn, parsed = parse_connection(transcript, contract)
     judged = run_checks(conn, checks)
-    exercised = Counter(parsed.exercised) + judged.exercised
+    exercised = parsed.exercised + judged.exercised
     violations = tuple(replace(v, connection=transcript.label) for v in parsed.violations + judged.violations)
     return Judgement(violations, exercised, len(conn.steps), judged.not_applicable, conn.unpaired)
 

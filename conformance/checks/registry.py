@@ -139,19 +139,30 @@ class Judged:
 def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judged:
     """Run every check; drop superseded findings; stamp IDs; count exercise (one per finding)."""
     checks = list(CHECKS.values() if checks is None else checks)
-    found = [(check, finding) for check in checks for finding in check.findings(conn)]
-    judged = {(check.requirement, id(f.step)) for check, f in found if f.step is not None}
+    found: list[tuple[Check, Finding, int | None]] = []  # (check, finding, id of the step it judged)
+    judged: dict[str, set[int]] = {}  # the steps each requirement's check judged
+    for check in checks:
+        on = judged.setdefault(check.requirement, set())
+        if check.judge_connection is not None:
+            for f in check.judge_connection(conn):
+                found.append((check, f, None if f.step is None else id(f.step)))
+                if f.step is not None:
+                    on.add(id(f.step))
+        if check.judge_step is not None:
+            for step in conn.steps:
+                if check.needs.admits(step) and (finding := check.judge_step(step, conn)) is not None:
+                    found.append((check, finding, id(step)))
+                    on.add(id(step))
     silenced = {
         (requirement, label, step)
         for check in checks
         for requirement, label in check.supersedes
-        for (by, step) in judged
-        if by == check.requirement
+        for step in judged.get(check.requirement, ())
     }
     exercised: Counter[str] = Counter({check.requirement: 0 for check in checks})
     violations: list[Violation] = []
-    for check, finding in found:
-        if finding.step is not None and (check.requirement, finding.label, id(finding.step)) in silenced:
+    for check, finding, step_id in found:
+        if step_id is not None and silenced and (check.requirement, finding.label, step_id) in silenced:
             continue
         exercised[check.requirement] += 1
         violations += (
