@@ -209,9 +209,11 @@ def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
         if not isinstance(sid, str):
             continue
         if current is not None:
-            changed = sid != current and sid not in asked
-            message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
-            yield Finding((Flaw("session.id", message, event.frame),) if changed else ())
+            if sid != current and sid not in asked:
+                message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
+                yield Finding((Flaw("session.id", message, event.frame),))
+            else:
+                yield Finding()
         current = sid
 
 
@@ -222,6 +224,9 @@ def check_event_ids_unique(conn: Connection) -> Iterator[Finding]:
         eid = event.data.get("event_id")
         if not isinstance(eid, str) or not eid:
             continue
-        message = f"event_id {describe_value(eid)} was already used on this connection"
-        yield Finding((Flaw("event_id", message, event.frame),) if eid in seen else ())
+        if eid in seen:
+            message = f"event_id {describe_value(eid)} was already used on this connection"
+            yield Finding((Flaw("event_id", message, event.frame),))
+        else:
+            yield Finding()
         seen.add(eid)

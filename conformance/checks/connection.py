@@ -25,20 +25,17 @@ class Event:
     data: dict[str, Any]
     bad_paths: frozenset[str]
     type: Any = field(init=False)
+    session: dict[str, Any] | None = field(init=False, repr=False, compare=False)
+    #: The client `event_id` an `error` names as its cause (`error.event_id`).
+    echo: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "type", self.data.get("type"))
-
-    @functools.cached_property
-    def session(self) -> dict[str, Any] | None:
-        session = self.data.get("session")
-        return session if isinstance(session, dict) else None
-
-    @functools.cached_property
-    def echo(self) -> Any:
-        """The client `event_id` an `error` names as its cause (`error.event_id`)."""
-        error = self.data.get("error")
-        return error.get("event_id") if self.type == "error" and isinstance(error, dict) else None
+        # read once here: the pairing and every check ask them of each event
+        data, set_ = self.data, object.__setattr__
+        set_(self, "type", data.get("type"))
+        session, error = data.get("session"), data.get("error")
+        set_(self, "session", session if isinstance(session, dict) else None)
+        set_(self, "echo", error.get("event_id") if self.type == "error" and isinstance(error, dict) else None)
 
 
 @dataclass(frozen=True)

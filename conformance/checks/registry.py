@@ -51,11 +51,19 @@ class Needs:
     after_error: bool | None = None  # only steps right after a rejected update (True), only others (False)
 
     def admits(self, step: Step) -> bool:
-        if step.event != self.event or step.classification.kind not in self.kinds:
+        return self.admits_as(_shape(step))
+
+    def admits_as(self, shape: tuple[str, Kind, bool, bool]) -> bool:
+        """Whether it admits a step of this shape (`_shape`: event, kind, certain, after an error)."""
+        event, kind, certain, after_error = shape
+        if event != self.event or kind not in self.kinds or (self.certain and not certain):
             return False
-        if self.certain and not step.certain:
-            return False
-        return self.after_error is None or self.after_error == (step.since_error is not None)
+        return self.after_error is None or self.after_error == after_error
+
+
+def _shape(step: Step) -> tuple[str, Kind, bool, bool]:
+    """All that a check's preconditions (`Needs`) ask of a step."""
+    return step.event, step.classification.kind, step.certain, step.since_error is not None
 
 
 class StepCheck(Protocol):
@@ -141,6 +149,7 @@ def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judge
     checks = list(CHECKS.values() if checks is None else checks)
     found: list[tuple[Check, Finding, int | None]] = []  # (check, finding, id of the step it judged)
     judged: dict[str, set[int]] = {}  # the steps each requirement's check judged
+    shapes = [_shape(step) for step in conn.steps]  # asked once, not once per check
     for check in checks:
         on = judged.setdefault(check.requirement, set())
         if check.judge_connection is not None:
@@ -149,8 +158,9 @@ def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judge
                 if f.step is not None:
                     on.add(id(f.step))
         if check.judge_step is not None:
-            for step in conn.steps:
-                if check.needs.admits(step) and (finding := check.judge_step(step, conn)) is not None:
+            admitted = {shape: check.needs.admits_as(shape) for shape in set(shapes)}
+            for step, shape in zip(conn.steps, shapes, strict=True):
+                if admitted[shape] and (finding := check.judge_step(step, conn)) is not None:
                     found.append((check, finding, id(step)))
                     on.add(id(step))
     silenced = {
