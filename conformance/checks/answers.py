@@ -108,7 +108,7 @@ def check_answered_once(conn: Connection) -> Iterator[Finding]:
     answered = [step for step in conn.steps if step.updated]
     flaws: tuple[Flaw, ...] = ()
     for step in answered:
-        own = [e for e in step.updated if step.in_time(e)]
+        own = step.updated_in_time
         if step.clean and len(own) > 1:
             message = (
                 f"{len(own)} session.updated events answered one session.update within {step.timeout_s:g}s "

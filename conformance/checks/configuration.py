@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from conformance.checks.answers import flaw
 from conformance.checks.connection import Connection, Step
 from conformance.checks.findings import describe_value
@@ -17,16 +19,36 @@ _ABSENT = object()
 
 def covers(expected: Any, actual: Any) -> bool:
     """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
+    if type(expected) in (dict, list) and expected == actual:
+        # Equal in Python and written out the same (so `true` is not `1`, infinities not null):
+        # the same JSON value, which is what a server echoing a value gives; found in C.
+        try:
+            if orjson.dumps(expected, option=orjson.OPT_SORT_KEYS) == orjson.dumps(actual, option=orjson.OPT_SORT_KEYS):
+                return True
+        except orjson.JSONEncodeError:
+            pass  # an integer beyond 64 bits, a lone surrogate, nesting too deep: the walk decides
+    return _carries(expected, actual)
+
+
+def _carries(expected: Any, actual: Any) -> bool:
+    """`covers`, walked: a null set may be shown as null or left out, `true` is not `1`, `1` is `1.0`."""
     kind, other = type(expected), type(actual)
     if kind is dict:
-        # A null set is shown as null or left out: a server may omit null fields from what it writes.
-        return other is dict and all(covers(v, actual[k]) if k in actual else v is None for k, v in expected.items())
+        if other is not dict:
+            return False
+        for key, value in expected.items():
+            if key not in actual:
+                if value is not None:
+                    return False
+            elif not (
+                actual[key] == value
+                if type(value) is str and type(actual[key]) is str
+                else _carries(value, actual[key])
+            ):
+                return False
+        return True
     if kind is list:
-        return (
-            other is list
-            and len(actual) == len(expected)
-            and all(covers(e, a) for e, a in zip(expected, actual, strict=True))
-        )
+        return other is list and len(actual) == len(expected) and all(map(_carries, expected, actual))
     if kind is bool or other is bool:
         return expected is actual
     if kind in (int, float) and other in (int, float):
@@ -62,26 +84,26 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     updated = step.of_type("session.updated")
     if not updated or patch is None or updated[0].session is None or not step.in_time(updated[0]):
         return None
-    answer, session = updated[0], updated[0].session
+    answer, session, bad = updated[0], updated[0].session, updated[0].bad_paths
     accepted = "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
     contradicted = [p.split(".") for p in classification.contradicted]
     flaws: list[Flaw] = []
     for key in classification.applied:
-        path = f"session.{key}"
-        inner = [p[1:] for p in contradicted if p[0] == key]
-        if any(p == path or p.startswith(path + ".") for p in answer.bad_paths) or [] in inner:
+        inner = [p[1:] for p in contradicted if p[0] == key] if contradicted else []
+        if (bad and _is_bad(bad, key)) or [] in inner:
             continue  # already a violation of that field's own requirement, or nothing to reflect
         value = _without(patch[key], inner) if inner else patch[key]
-        if key not in session and value is None:
-            continue  # null set and left out of the answer: the same effective configuration
-        if key not in session:
+        if key in session:
+            if covers(value, session[key]):
+                continue
+            path, shown = f"session.{key}", _without(session[key], inner) if inner else session[key]
+            message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
+            flaws.append(flaw(path, message + _where(value, shown) + accepted, step, answer.frame))
+        elif value is not None:  # a null set and left out of the answer: the same effective configuration
+            path = f"session.{key}"
             flaws.append(
                 flaw(path, f"{path} was set but is missing from session.updated{accepted}", step, answer.frame)
             )
-        elif not covers(value, session[key]):
-            shown = _without(session[key], inner) if inner else session[key]
-            message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
-            flaws.append(flaw(path, message + _where(value, shown) + accepted, step, answer.frame))
     return Finding(tuple(flaws))
 
 
@@ -92,7 +114,7 @@ def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, A
     that was known before. Not judged (spec-notes, "Patch semantics"): `id` (EX-SESSION-ID-STABLE's),
     a field whose alias the update set, an answer to an update that switched `session.type`.
     """
-    updated = [e for e in step.updated if step.in_time(e)]
+    updated = step.updated_in_time
     patch = step.classification.session
     if len(updated) != 1 or updated[0].session is None or step.before is None or patch is None:
         return False, []
@@ -102,19 +124,23 @@ def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, A
     if "type" in patch and patch["type"] != before.get("type", "realtime"):
         return False, []
     exempt = {"id"}
-    for pair in conn.aliases:
-        tops = [path.split(".")[0] for path in pair]
+    for tops in conn.alias_tops:
         if any(top in patch for top in tops):
             exempt.update(tops)
     judged, broken = False, []
-    for key in sorted(conn.fields - exempt - set(patch)):
-        path = f"session.{key}"
-        if key not in before or key not in now or any(p == path or p.startswith(path + ".") for p in bad):
+    for key in conn.sorted_fields:
+        if key in exempt or key in patch or key not in before or key not in now or (bad and _is_bad(bad, key)):
             continue
         judged = True
         if not covers(before[key], now[key]):
-            broken.append((path, before[key], now[key]))
+            broken.append((f"session.{key}", before[key], now[key]))
     return judged, broken
+
+
+def _is_bad(bad: frozenset[str], key: str) -> bool:
+    """Whether the answer's own checks found `session.<key>` (or something inside it) broken."""
+    path = f"session.{key}"
+    return any(p == path or p.startswith(path + ".") for p in bad)
 
 
 def _unset_fields_never_shown(conn: Connection) -> str | None:
@@ -191,9 +217,11 @@ def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
         if not isinstance(sid, str):
             continue
         if current is not None:
-            changed = sid != current and sid not in asked
-            message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
-            yield Finding((Flaw("session.id", message, event.frame),) if changed else ())
+            if sid != current and sid not in asked:
+                message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
+                yield Finding((Flaw("session.id", message, event.frame),))
+            else:
+                yield Finding()
         current = sid
 
 
@@ -204,6 +232,9 @@ def check_event_ids_unique(conn: Connection) -> Iterator[Finding]:
         eid = event.data.get("event_id")
         if not isinstance(eid, str) or not eid:
             continue
-        message = f"event_id {describe_value(eid)} was already used on this connection"
-        yield Finding((Flaw("event_id", message, event.frame),) if eid in seen else ())
+        if eid in seen:
+            message = f"event_id {describe_value(eid)} was already used on this connection"
+            yield Finding((Flaw("event_id", message, event.frame),))
+        else:
+            yield Finding()
         seen.add(eid)

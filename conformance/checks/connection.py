@@ -25,20 +25,17 @@ class Event:
     data: dict[str, Any]
     bad_paths: frozenset[str]
     type: Any = field(init=False)
+    session: dict[str, Any] | None = field(init=False, repr=False, compare=False)
+    #: The client `event_id` an `error` names as its cause (`error.event_id`).
+    echo: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "type", self.data.get("type"))
-
-    @property
-    def session(self) -> dict[str, Any] | None:
-        session = self.data.get("session")
-        return session if isinstance(session, dict) else None
-
-    @property
-    def echo(self) -> Any:
-        """The client `event_id` an `error` names as its cause (`error.event_id`)."""
-        error = self.data.get("error")
-        return error.get("event_id") if self.type == "error" and isinstance(error, dict) else None
+        # read once here: the pairing and every check ask them of each event
+        data, set_ = self.data, object.__setattr__
+        set_(self, "type", data.get("type"))
+        session, error = data.get("session"), data.get("error")
+        set_(self, "session", session if isinstance(session, dict) else None)
+        set_(self, "echo", error.get("event_id") if self.type == "error" and isinstance(error, dict) else None)
 
 
 @dataclass(frozen=True)
@@ -103,27 +100,37 @@ class Step:
         return event.frame.time - self.sent.time <= self.timeout_s
 
     @functools.cached_property
+    def updated_in_time(self) -> list[Event]:
+        """Its `session.updated` events that came within the timeout."""
+        return [e for e in self.updated if self.in_time(e)]
+
+    @functools.cached_property
+    def kinds_in_time(self) -> frozenset[Any]:
+        """The types of its answers that came within the timeout."""
+        return frozenset(e.type for e in self.answers if self.in_time(e))
+
+    @functools.cached_property
     def answer(self) -> Event | None:
         """The first answer: what a client waiting on this event takes."""
         return self.answers[0] if self.answers else None
 
-    @property
+    @functools.cached_property
     def waited_out(self) -> bool:
         """Whether the client waited the whole timeout (or the server closed) for this step."""
         return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
 
-    @property
+    @functools.cached_property
     def silent(self) -> bool:
         """Nothing answered it: no answer in its window, which it waited out. Certain, whatever
         else happened on the connection (an answer to it cannot arrive before it was sent)."""
         return not self.answers and self.waited_out
 
-    @property
+    @functools.cached_property
     def rejected(self) -> bool:
         """Its own answers that are certain are errors only: its in-time answers, when it is
         certain; else the errors echoing its event_id, when nothing else came in its window."""
         if self.certain:
-            return {e.type for e in self.answers if self.in_time(e)} == {"error"}
+            return self.kinds_in_time == {"error"}
         return bool(self.echoed) and len(self.answers) == len(self.echoed)
 
 
@@ -144,6 +151,15 @@ class Connection:
     #: The server events documented to carry a member (`session`, `error`), from their schemas.
     carriers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def sorted_fields(self) -> tuple[str, ...]:
+        return tuple(sorted(self.fields))
+
+    @functools.cached_property
+    def alias_tops(self) -> tuple[tuple[str, ...], ...]:
+        """Each alias pair's top-level fields (an update setting either may change both)."""
+        return tuple(tuple(path.split(".")[0] for path in pair) for pair in self.aliases)
+
     def carry(self, member: str) -> frozenset[str]:
         return self.carriers.get(member, frozenset())
 
@@ -152,15 +168,15 @@ class Connection:
         """The first `session.updated` that outnumbers the updates sent before it (`surplus`)."""
         return surplus(self.events, self.sends)
 
-    @property
+    @functools.cached_property
     def certain(self) -> tuple[Step, ...]:
         """The steps whose answers are paired for certain: the only ones the pairing checks judge."""
         return tuple(step for step in self.steps if step.certain)
 
-    @property
+    @functools.cached_property
     def unpaired(self) -> int:
         """How many steps could not be paired for certain (what the summary reports as unjudged)."""
-        return sum(1 for step in self.steps if not step.certain)
+        return len(self.steps) - len(self.certain)
 
 
 def surplus(events: Iterable[Event], sends: tuple[Frame, ...] | list[Frame]) -> Event | None:

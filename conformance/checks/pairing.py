@@ -99,7 +99,7 @@ class Parsed:
     sent: dict[int, Sent]
     server_close: Frame | None
     violations: tuple[Violation, ...]
-    exercised: tuple[str, ...]
+    exercised: Counter[str]
     received: tuple[Received, ...]
 
 
@@ -109,7 +109,7 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
     positions: list[Position] = []
     sent: dict[int, Sent] = {}
     violations: list[Violation] = []
-    exercised: list[str] = []
+    judged_sets: Counter[frozenset[str]] = Counter()  # each event type's requirements, counted once per event
     received: list[Received] = []
     client_close: Frame | None = None
     server_close: Frame | None = None
@@ -128,15 +128,17 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
         else:
             found, judged, as_received, data = judge_server_frame(frame, contract)
             violations += found
-            exercised += judged
+            judged_sets[judged] += 1
             received.append(as_received)
             if data is not None:
                 event = Event(frame, data, frozenset(v.path for v in found))
                 events.append(event)
                 positions.append(("event", event))
-    return Parsed(
-        tuple(events), tuple(positions), sent, server_close, tuple(violations), tuple(exercised), tuple(received)
-    )
+    exercised: Counter[str] = Counter()
+    for ids, count in judged_sets.items():
+        for requirement in ids:
+            exercised[requirement] += count
+    return Parsed(tuple(events), tuple(positions), sent, server_close, tuple(violations), exercised, tuple(received))
 
 
 def paired_windows(parsed: Parsed, contract: Contract, end_time: float, timeout_s: float) -> list[Window]:
@@ -207,7 +209,7 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
 def after(step: Step, effective: dict[str, Any] | None, context: Context) -> tuple[dict[str, Any] | None, Context]:
     """What the server holds after a step (the state table): the answer's session when it accepted
     for certain; unchanged when it rejected for certain; unknown otherwise."""
-    kinds = {e.type for e in step.answers if step.in_time(e)}
+    kinds = step.kinds_in_time
     if "session.updated" not in step.answer_types:
         return effective, context  # an event that does not change the configuration
     if step.certain and kinds == {"session.updated"}:

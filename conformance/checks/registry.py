@@ -51,11 +51,19 @@ class Needs:
     after_error: bool | None = None  # only steps right after a rejected update (True), only others (False)
 
     def admits(self, step: Step) -> bool:
-        if step.event != self.event or step.classification.kind not in self.kinds:
+        return self.admits_as(_shape(step))
+
+    def admits_as(self, shape: tuple[str, Kind, bool, bool]) -> bool:
+        """Whether it admits a step of this shape (`_shape`: event, kind, certain, after an error)."""
+        event, kind, certain, after_error = shape
+        if event != self.event or kind not in self.kinds or (self.certain and not certain):
             return False
-        if self.certain and not step.certain:
-            return False
-        return self.after_error is None or self.after_error == (step.since_error is not None)
+        return self.after_error is None or self.after_error == after_error
+
+
+def _shape(step: Step) -> tuple[str, Kind, bool, bool]:
+    """All that a check's preconditions (`Needs`) ask of a step."""
+    return step.event, step.classification.kind, step.certain, step.since_error is not None
 
 
 class StepCheck(Protocol):
@@ -152,19 +160,32 @@ class Judged:
 def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judged:
     """Run every check; drop superseded findings; stamp IDs; count exercise (one per finding)."""
     checks = list(CHECKS.values() if checks is None else checks)
-    found = [(check, finding) for check in checks for finding in check.findings(conn)]
-    judged = {(check.requirement, id(f.step)) for check, f in found if f.step is not None}
+    found: list[tuple[Check, Finding, int | None]] = []  # (check, finding, id of the step it judged)
+    judged: dict[str, set[int]] = {}  # the steps each requirement's check judged
+    shapes = [_shape(step) for step in conn.steps]  # asked once, not once per check
+    for check in checks:
+        on = judged.setdefault(check.requirement, set())
+        if check.judge_connection is not None:
+            for f in check.judge_connection(conn):
+                found.append((check, f, None if f.step is None else id(f.step)))
+                if f.step is not None:
+                    on.add(id(f.step))
+        if check.judge_step is not None:
+            admitted = {shape: check.needs.admits_as(shape) for shape in set(shapes)}
+            for step, shape in zip(conn.steps, shapes, strict=True):
+                if admitted[shape] and (finding := check.judge_step(step, conn)) is not None:
+                    found.append((check, finding, id(step)))
+                    on.add(id(step))
     silenced = {
         (requirement, label, step)
         for check in checks
         for requirement, label in check.supersedes
-        for (by, step) in judged
-        if by == check.requirement
+        for step in judged.get(check.requirement, ())
     }
     exercised: Counter[str] = Counter({check.requirement: 0 for check in checks})
     violations: list[Violation] = []
-    for check, finding in found:
-        if finding.step is not None and (check.requirement, finding.label, id(finding.step)) in silenced:
+    for check, finding, step_id in found:
+        if step_id is not None and silenced and (check.requirement, finding.label, step_id) in silenced:
             continue
         exercised[check.requirement] += 1
         explained = dict(check.explained_by)

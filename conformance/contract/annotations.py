@@ -11,6 +11,7 @@ schema error is never attributed by guessing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,9 +107,9 @@ class EventRequirements:
                 return self.requirement(node, keyword, member)
         raise ContractError(f"{self.event}: no schema node asserts {keyword!r} at {path}")
 
-    @property
+    @functools.cached_property
     def ids(self) -> frozenset[str]:
-        """Every requirement that judging one event of this type exercises."""
+        """Every requirement that judging one event of this type exercises (asked once per server frame)."""
         return frozenset(rid for _, req in self.nodes.values() for rid in req.ids)
 
 

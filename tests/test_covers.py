@@ -1,0 +1,100 @@
+"""Reflection's `covers` (an answer carries what an update set) takes a shortcut in C for equal values;
+it must answer exactly what the plain walk of its definition answers, on any JSON values (`true` is
+not `1`, `1` is `1.0`, an infinity is not `null`, an object may hold more keys, a null set may be left out).
+Judging pauses the cyclic collector and restores it as it was."""
+
+from __future__ import annotations
+
+import copy
+import gc
+from typing import Any
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from conformance.checks import judge
+from conformance.checks.configuration import covers
+from conformance.contract import load_contract
+from conformance.transcript import Frame, Transcript
+
+SETTINGS = settings(max_examples=400, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from([0, 1, 0.0, 1.0, -0.0, float("inf"), float("-inf"), 2**70]),
+    st.integers(-2, 2),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "a", "true", "null", "\ud800"]),
+)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abc"), inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+def walked(expected: Any, actual: Any) -> bool:
+    """The definition, walked: equal JSON values, where an object may hold more keys and a null set
+    may be left out."""
+    kind, other = type(expected), type(actual)
+    if kind is dict:
+        return other is dict and all(walked(v, actual[k]) if k in actual else v is None for k, v in expected.items())
+    if kind is list:
+        return other is list and len(actual) == len(expected) and all(map(walked, expected, actual))
+    if kind is bool or other is bool:
+        return expected is actual
+    if kind in (int, float) and other in (int, float):
+        return bool(expected == actual)
+    return kind is other and bool(expected == actual)
+
+
+@st.composite
+def pairs(draw: st.DrawFn) -> tuple[Any, Any]:
+    """A value and another: unrelated, an exact copy, or a copy with one leaf or member changed."""
+    expected = draw(VALUES)
+    how = draw(st.sampled_from(["other", "copy", "changed"]))
+    if how == "other":
+        return expected, draw(VALUES)
+    actual = copy.deepcopy(expected)
+    if how == "changed":
+        node = actual
+        while isinstance(node, (dict, list)) and node:
+            key = draw(st.sampled_from(sorted(node) if isinstance(node, dict) else range(len(node))))
+            if not isinstance(node[key], (dict, list)) or draw(st.booleans()):
+                node[key] = draw(LEAVES)
+                break
+            node = node[key]
+        if isinstance(node, dict):
+            node[draw(st.sampled_from("abcd"))] = draw(LEAVES)  # one more key, or one changed
+    return expected, actual
+
+
+@given(pairs())
+@SETTINGS
+def test_covers_answers_what_its_definition_answers(pair: tuple[Any, Any]) -> None:
+    expected, actual = pair
+    assert covers(expected, actual) == walked(expected, actual)
+
+
+def test_covers_tells_true_from_one_and_infinity_from_null() -> None:
+    assert not covers({"a": [True]}, {"a": [1]})
+    assert not covers([1.0], [True])
+    assert not covers({"a": float("inf")}, {"a": None})
+    assert covers({"a": 1}, {"a": 1.0, "b": 2})
+    assert covers({"a": None}, {})
+
+
+def test_judging_restores_the_collector_as_it_found_it() -> None:
+    created = '{"type": "session.created", "event_id": "e1", "session": {}}'
+    transcript = Transcript("ws://127.0.0.1:1/", 1.0, frames=(Frame("server", 0.0, created),))
+    contract = load_contract()
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        judge(transcript, contract)
+        assert gc.isenabled()
+        gc.disable()
+        judge(transcript, contract)
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
