@@ -178,16 +178,49 @@ def value_updates(contract: Contract | None = None) -> list[str]:
         {"voice": "alloy"},
         {"turn_detection": {"type": "server_vad", "threshold": 0.25, "create_response": True}},
     ]
-    known_audio = fields.known(contract_of(contract))["properties"].get("audio", {}).get("const")
-    if "voice" not in fields.session_fields(contract_of(contract)) and isinstance(known_audio, dict):
-        # where the voice lives under audio.output (GA), another of its values there
-        output = {**known_audio.get("output", {}), "voice": "alloy"}
-        sessions.append({"audio": {**known_audio, "output": output}})
+    sessions += _other_fields(contract_of(contract), {k for session in sessions for k in session})
     texts = []
     for i, session in enumerate(sessions):
         update = event({"type": TYPE_PLACEHOLDER, **session}, f"value-{i}")
         texts += [as_text(update), as_text(update, ascii_only=False)]
     return list(dict.fromkeys(texts))
+
+
+def _other_fields(contract: Contract, set_already: set[str]) -> list[dict[str, Any]]:
+    """An update for each writable field of the dialect's session that neither its known values nor
+    the updates above set (openai's max_output_tokens, tracing, …), with a well-typed value: so that
+    every field it types is applied and comes back (judged by its requirement, RS-SDK-FIELD-TYPES);
+    and, where the voice lives under audio.output (GA), another voice there."""
+    known = fields.known(contract)["properties"]
+    out = []
+    for field, schema in fields.patch_fields(contract).items():
+        if field in {"type", "model", *known, *set_already, *contract.read_only}:
+            continue
+        value = example(schema)
+        if value is not None and update_is_valid(event({"type": DEFAULT_SESSION_TYPE, field: value}, None), contract):
+            out.append({field: value})
+    audio = known.get("audio", {}).get("const")
+    if "voice" not in fields.session_fields(contract) and isinstance(audio, dict):
+        out.append({"audio": {**audio, "output": {**audio.get("output", {}), "voice": "alloy"}}})
+    return out
+
+
+def example(schema: dict[str, Any]) -> Any:
+    """One small value a schema accepts, not null (its first alternative that has one); None if none."""
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return next((v for v in schema["enum"] if v is not None), None)
+    for branch in schema.get("anyOf", []):
+        if (value := example(branch)) is not None:
+            return value
+    kind = schema.get("type")
+    kind = next((k for k in kind if k != "null"), None) if isinstance(kind, list) else kind
+    if kind == "object":
+        members = {k: example(v) for k, v in schema.get("properties", {}).items() if k in schema.get("required", ())}
+        return None if None in members.values() else members
+    simple = {"array": [], "string": "probe", "integer": 1, "number": 0.5, "boolean": True}
+    return simple.get(kind) if isinstance(kind, str) else None
 
 
 PROBES_PER_CONNECTION = 4
