@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -86,3 +87,37 @@ def model_examples(contract: Contract) -> list[str]:
     pattern = re.compile(patch_fields(contract).get("model", {}).get("pattern", ".*"))
     forms = [form for name in contract.model_names for form in (f"gpt://b1gprobefolder/{name}", name)]
     return [form for form in forms if pattern.search(form)]
+
+
+def _coerced(value: Any) -> list[Any]:
+    """What a lax validator (pydantic, as the SDKs type fields) may read a JSON scalar as: a boolean as
+    0 or 1, 0 or 1 as a boolean, an integral float as an integer."""
+    if isinstance(value, bool):
+        return [int(value), float(value)]
+    if isinstance(value, int) and value in (0, 1):
+        return [bool(value)]
+    if isinstance(value, float) and value.is_integer():
+        return [int(value)]
+    return []
+
+
+def _variants(value: Any) -> Iterator[Any]:
+    """`value` with one scalar anywhere in it read as a lax validator may read it."""
+    yield from _coerced(value)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            for variant in _variants(inner):
+                yield {**value, key: variant}
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            for variant in _variants(inner):
+                yield [*value[:index], variant, *value[index + 1 :]]
+
+
+def coercible(update: Any, contract: Contract) -> bool:
+    """Whether an update the schema rejects is valid once one of its scalars is read laxly (`true` for an
+    integer, `0` for a boolean): servers that validate with the SDK's own types accept those, and
+    the documents do not say they must not, so a probe or a broken draw built on one proves nothing
+    and is not sent (the oracle still judges whatever is sent)."""
+    valid = contract.fast["session.update"].is_valid
+    return not valid(update) and any(valid(variant) for variant in _variants(update))

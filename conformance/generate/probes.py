@@ -134,7 +134,9 @@ def dialect_probes(contract: Contract) -> list[tuple[str, str]]:
     kept: dict[str, str] = {}  # text -> rule, in order
     for rule, update in out:
         text = as_text(update)
-        if text not in kept and classify(text, contract).kind == "invalid":
+        if text in kept or classify(text, contract).kind != "invalid":
+            continue
+        if not (isinstance(update, dict) and fields.coercible(update, contract)):
             kept[text] = rule
     return [(rule, text) for text, rule in kept.items()]
 

@@ -151,12 +151,9 @@ def update_is_valid(update: dict[str, Any], contract: Contract | None = None) ->
 @functools.cache
 def wrong_values(field: str, contract: Contract | None = None) -> list[Any]:
     """The samples the schema rejects for a session field, null left out (it may mean "not set")."""
-    return [
-        v
-        for v in JSON_SAMPLES
-        if v is not None
-        and not update_is_valid(event({field: v, "type": DEFAULT_SESSION_TYPE}, None), contract_of(contract))
-    ]
+    contract = contract_of(contract)
+    updates = [(v, event({field: v, "type": DEFAULT_SESSION_TYPE}, None)) for v in JSON_SAMPLES if v is not None]
+    return [v for v, u in updates if not update_is_valid(u, contract) and not fields.coercible(u, contract)]
 
 
 @st.composite
