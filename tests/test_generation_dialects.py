@@ -343,3 +343,25 @@ def test_the_announced_type_is_one_the_contract_in_hand_documents() -> None:
             assert announced_type({"type": kind}, spoken) == kind
         assert announced_type({"type": "not-a-type"}, spoken) == "realtime"
         assert announced_type(None, spoken) == "realtime"
+
+
+# ------------------------------------------------------------------------------ lax validators
+
+
+def test_a_wrong_type_a_lax_validator_accepts_is_not_sent() -> None:
+    """`true` for an integer, `0` for a boolean: an SDK-typed (pydantic) server takes them, so no probe
+    or broken draw is built on one; a wrong type no validator coerces (a string for an integer) still is."""
+    openai = contract("openai")
+
+    def update(**session: Any) -> dict[str, Any]:
+        return {"type": "session.update", "session": {"type": "realtime", **session}}
+
+    assert fields.coercible(update(max_output_tokens=True), openai)
+    assert fields.coercible(update(parallel_tool_calls=0), openai)
+    assert not fields.coercible(update(max_output_tokens="x"), openai)
+    assert not fields.coercible(update(max_output_tokens=5), openai)  # valid: nothing to coerce
+    assert True not in generate.wrong_values("max_output_tokens", openai)
+    assert "x" in generate.wrong_values("max_output_tokens", openai)
+    sent = [json.loads(t) for _, t in generate.probes(openai) if t.startswith("{")]
+    assert not [u for u in sent if fields.coercible(u, openai)]
+    assert any(u.get("session", {}).get("max_output_tokens") == "x" for u in sent if isinstance(u.get("session"), dict))
