@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.whole_process and settings.profile != "smoke" and args.workers == 1:
         settings = replace(settings, seed=new_seed(settings))  # only a whole process may fork a drawing child
         assert settings.seed is not None
-        draw_ahead(settings.seed, settings.connections)
+        draw_ahead(settings.seed, settings.connections, settings.dialect, settings.model_names)
     report_dir = Path(args.report_dir)
     if settings.selected is not None:  # a rerun goes beside the full report, which it never replaces
         report_dir = report_dir / RERUN_DIR

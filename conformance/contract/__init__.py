@@ -108,6 +108,10 @@ class Contract:
     dialect: str = DEFAULT_DIALECT
     dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """Short: the contract is an argument of the generators' strategies, whose repr Hypothesis prints."""
+        return f"Contract(dialect={self.dialect!r}, model_names={self.model_names!r})"
+
     @functools.cached_property
     def update_fields(self) -> frozenset[str]:
         """The documented members of a session.update event."""

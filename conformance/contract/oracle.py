@@ -15,25 +15,35 @@ from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from conformance.contract import Contract, load_contract
+from conformance.contract import Contract
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
 
 #: The session type when `session.created` announced none (spec-notes: "realtime when none announced").
 DEFAULT_SESSION_TYPE = "realtime"
-#: The documented session types (the schema's enum).
-SESSION_TYPES: tuple[str, ...] = tuple(load_contract().schemas["realtime-session.json"]["properties"]["type"]["enum"])
 #: What a plan puts in `session.type` for "the type the connection's session.created announced";
 #: the runner replaces it before sending, so the oracle only ever sees (and judges) the sent text.
 TYPE_PLACEHOLDER = "$created-type"
 
 
-def announced_type(session: Any) -> str:
-    """The session type an opening session.created announced, when it is a documented one; else the
-    default (an update setting it is then at worst undetermined, never invalid by our doing)."""
+def session_types(contract: Contract) -> tuple[str, ...]:
+    """The dialect's documented session types (its RealtimeSession schema's enum)."""
+    return tuple(contract.schemas["realtime-session.json"]["properties"]["type"]["enum"])
+
+
+def announced_type(session: Any, contract: Contract) -> str:
+    """The session type an opening session.created announced, when it is one the contract documents;
+    else the default (an update setting it is then at worst undetermined, never invalid by our doing)."""
     kind = session.get("type") if isinstance(session, dict) else None
-    return kind if isinstance(kind, str) and kind in SESSION_TYPES else DEFAULT_SESSION_TYPE
+    return kind if isinstance(kind, str) and kind in session_types(contract) else DEFAULT_SESSION_TYPE
+
+
+def named_models(contract: Contract) -> tuple[str, ...]:
+    """The models valid on any connection of a dialect whose model IDs are names (openai: its
+    dialect.json's `model_names`, or `--model-name`'s); none where the model rule is a pattern
+    (yandex: which folder's models a target accepts is learned from the connection)."""
+    return contract.model_names if contract.dialect_info.get("model_names") else ()
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,7 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
         return undetermined(
             f"{where}: {_short(known_error.message)}; the documents do not say that is accepted{on}", where
         )
-    if "model" in session and session["model"] not in context.models:
+    if "model" in session and session["model"] not in context.models | set(named_models(contract)):
         return undetermined(
             f"session.model {_short(repr(session['model']))} was not announced nor given", "session.model"
         )

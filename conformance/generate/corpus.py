@@ -28,7 +28,7 @@ from hypothesis.internal.conjecture import providers  # private: see _no_local_c
 
 from conformance import __version__, generate
 from conformance import progress as shown
-from conformance.contract import spec_hash
+from conformance.contract import DEFAULT_DIALECT, Contract, load_contract, spec_hash
 from conformance.generate import coverage_plans, plans, probe_plans
 from conformance.generate.plan import Plan
 
@@ -41,20 +41,30 @@ def corpus_dir() -> Path | None:
     return Path(configured) if configured else Path.home() / ".cache" / "realtime-conformance" / "corpus"
 
 
-def corpus_key(seed_value: int, count: int) -> str:
-    """Everything the draws depend on: the seed, the size, the contract, the generators' code (every module of
-    this package: a change to a strategy must never replay an old corpus) and the libraries' versions."""
+#: What a corpus is drawn for besides seed and size: the run's dialect and `--model-name`s (its contract).
+Spoken = tuple[str, tuple[str, ...]]
+
+
+def contract_for(dialect: str, model_names: tuple[str, ...]) -> Contract:
+    return load_contract(model_names or None, dialect)
+
+
+def corpus_key(seed_value: int, count: int, dialect: str = DEFAULT_DIALECT, model_names: tuple[str, ...] = ()) -> str:
+    """Everything the draws depend on: the seed, the size, the contract (the spec's files, which the spec
+    hash covers, and which of them speak: the dialect and model names), the generators' code (every module
+    of this package: a change to a strategy must never replay an old corpus) and the libraries' versions."""
     versions = [metadata.version(name) for name in ("hypothesis", "schemathesis")]
     sources = sorted(Path(generate.__file__).parent.glob("*.py"))
     generator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
-    parts = [__version__, spec_hash(), generator, *versions, str(seed_value), str(count)]
+    parts = [__version__, spec_hash(), dialect, *model_names, generator, *versions, str(seed_value), str(count)]
+    parts.insert(3, str(len(model_names)))  # ("a", "b") and ("a\0b",) never meet
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-_drawing: dict[tuple[int, int], int] = {}  # (seed, count) -> pid of a child drawing that corpus
+_drawing: dict[tuple[int, int, str, tuple[str, ...]], int] = {}  # what a child draws -> its pid
 
 
-def draw_ahead(seed_value: int, count: int) -> None:
+def draw_ahead(seed_value: int, count: int, dialect: str = DEFAULT_DIALECT, model_names: tuple[str, ...] = ()) -> None:
     """Start drawing a corpus in a forked child, so the draws overlap the run's start-up on another core.
 
     Only for a whole, single-threaded CLI process (a fork must not copy other threads' locks); the
@@ -62,7 +72,8 @@ def draw_ahead(seed_value: int, count: int) -> None:
     The child never outlives the run: it is killed if the parent is interrupted or exits first.
     """
     folder = corpus_dir()
-    if folder is None or (folder / f"{corpus_key(seed_value, count)}.jsonl").is_file() or not hasattr(os, "fork"):
+    key = corpus_key(seed_value, count, dialect, model_names)
+    if folder is None or (folder / f"{key}.jsonl").is_file() or not hasattr(os, "fork"):
         return
     pid = os.fork()
     if pid == 0:  # the child: draw, store, leave without running the parent's cleanup
@@ -71,13 +82,13 @@ def draw_ahead(seed_value: int, count: int) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers are not the child's
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _die_with_parent()
-            generated_plans(seed_value, count)
+            generated_plans(seed_value, count, dialect, model_names)
         except BaseException:
             code = 1
         os._exit(code)
     if not _drawing:
         atexit.register(_stop_drawing)
-    _drawing[(seed_value, count)] = pid
+    _drawing[(seed_value, count, dialect, model_names)] = pid
 
 
 def _die_with_parent() -> None:
@@ -136,16 +147,22 @@ class Corpus:
     path: Path
     coverage: int
     drawn: int
+    dialect: str = DEFAULT_DIALECT
+    model_names: tuple[str, ...] = ()
+
+    @property
+    def contract(self) -> Contract:
+        return contract_for(self.dialect, self.model_names)
 
     def __len__(self) -> int:
-        return self.coverage + len(probe_plans()) + self.drawn
+        return self.coverage + len(probe_plans(self.contract)) + self.drawn
 
     def __iter__(self) -> Iterator[Plan]:
         with self.path.open(encoding="utf-8") as lines:
             next(lines)  # the header
             for i, line in zip(range(self.coverage), lines, strict=False):
                 yield Plan(f"coverage #{i + 1}", tuple(json.loads(line)))
-            yield from probe_plans()
+            yield from probe_plans(self.contract)
             for i, line in zip(range(self.drawn), lines, strict=False):
                 updates = tuple(json.loads(line))
                 yield Plan(
@@ -153,7 +170,7 @@ class Corpus:
                 )
 
 
-def _opened(path: Path, seed_value: int) -> Corpus | None:
+def _opened(path: Path, seed_value: int, spoken: Spoken) -> Corpus | None:
     """The corpus in `path` if it is whole (its header's counts match its lines), else None (drawn again)."""
     with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, StopIteration):
         with path.open(encoding="utf-8") as lines:
@@ -161,7 +178,7 @@ def _opened(path: Path, seed_value: int) -> Corpus | None:
             coverage, drawn = header["coverage"], header["drawn"]
             body = sum(1 for _ in lines)
         if isinstance(coverage, int) and isinstance(drawn, int) and body == coverage + drawn:
-            return Corpus(seed_value, path, coverage, drawn)
+            return Corpus(seed_value, path, coverage, drawn, *spoken)
     return None
 
 
@@ -179,25 +196,29 @@ def _folder() -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def generated_plans(seed_value: int, count: int) -> Corpus:
+def generated_plans(
+    seed_value: int, count: int, dialect: str = DEFAULT_DIALECT, model_names: tuple[str, ...] = ()
+) -> Corpus:
     """Schemathesis' coverage cases, our single-fault probes and value updates, then `count` connections
-    drawn from `seed_value` (same seed, same plans).
+    drawn from `seed_value` (same seed, same plans), all from the contract of `dialect` and `model_names`.
 
     Drawn once, then replayed from disk: kept keyed by seed, size, spec hash and versions (so a
     pinned seed in CI draws only once), or in a folder of the process's own when the cache is off.
     Each draw is written to the file as it is drawn, and the plans are read back as they are run:
     memory does not grow with the corpus. Only the small handle is kept for the process.
     """
-    child = _drawing.pop((seed_value, count), None)
+    child = _drawing.pop((seed_value, count, dialect, model_names), None)
     if child is not None:
         try:
             _reap(child, kill=False)  # a failed child only means drawing here, below
         except BaseException:  # Ctrl-C while waiting: the child must not draw on at 100% CPU
             _reap(child, kill=True)
             raise
-    path = _folder() / f"{corpus_key(seed_value, count)}.jsonl"
-    if path.is_file() and (corpus := _opened(path, seed_value)) is not None:
+    path = _folder() / f"{corpus_key(seed_value, count, dialect, model_names)}.jsonl"
+    spoken = (dialect, model_names)
+    if path.is_file() and (corpus := _opened(path, seed_value, spoken)) is not None:
         return corpus
+    contract = contract_for(dialect, model_names)
     path.parent.mkdir(parents=True, exist_ok=True)
     drawn_path = path.with_suffix(f".{os.getpid()}.drawn")
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -212,8 +233,8 @@ def generated_plans(seed_value: int, count: int) -> Corpus:
                 shown.step("drawing", drawn)
 
             shown.begin("drawing", count)
-            run_hypothesis(seed_value, count, on_drawn)
-        coverage = [json.dumps(list(p.updates)) for p in coverage_plans()]
+            run_hypothesis(seed_value, count, on_drawn, contract=contract)
+        coverage = [json.dumps(list(p.updates)) for p in coverage_plans(contract)]
         with temporary.open("w", encoding="utf-8") as out, drawn_path.open(encoding="utf-8") as draws:
             out.write(json.dumps({"coverage": len(coverage), "drawn": drawn}) + "\n")
             out.writelines(line + "\n" for line in coverage)
@@ -222,7 +243,7 @@ def generated_plans(seed_value: int, count: int) -> Corpus:
     finally:
         for leftover in (drawn_path, temporary):
             leftover.unlink(missing_ok=True)
-    return Corpus(seed_value, path, len(coverage), drawn)
+    return Corpus(seed_value, path, len(coverage), drawn, *spoken)
 
 
 @contextlib.contextmanager
@@ -250,10 +271,17 @@ def _no_local_constants() -> Iterator[None]:
         providers.CONSTANTS_CACHE = cache
 
 
-def run_hypothesis(seed_value: int, count: int, body: Callable[[tuple[str, ...]], None], shrink: bool = False) -> None:
-    """Draw plans with Hypothesis from a seed; the body sees each (and, with `shrink`, its shrinks)."""
+def run_hypothesis(
+    seed_value: int,
+    count: int,
+    body: Callable[[tuple[str, ...]], None],
+    shrink: bool = False,
+    contract: Contract | None = None,
+) -> None:
+    """Draw plans with Hypothesis from a seed, from `contract` (the default dialect's when None); the
+    body sees each (and, with `shrink`, its shrinks)."""
 
-    @given(plans())
+    @given(plans(contract=contract))
     @settings(
         max_examples=count,
         database=None,

@@ -1,26 +1,22 @@
 """Single-fault probes (each breaks exactly one documented rule of session.update) and value updates
 (values a server may mangle while accepting them), sent a few to a connection by `probe_plans`.
 
-Rules and values come from the schemas; only updates the oracle calls invalid are kept as probes.
+Rules and values come from the run's contract (its dialect's schemas and known values); only updates
+its oracle calls invalid are kept as probes.
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from conformance.contract import Contract
 from conformance.contract.oracle import DEFAULT_SESSION_TYPE, TYPE_PLACEHOLDER, classify
+from conformance.generate import fields
 from conformance.generate.plan import Plan
-from conformance.generate.strategies import (
-    JSON_SAMPLES,
-    LONG_MAX,
-    PATCH_FIELDS,
-    as_text,
-    default_contract,
-    event,
-    update_is_valid,
-)
+from conformance.generate.strategies import JSON_SAMPLES, LONG_MAX, as_text, contract_of, event, update_is_valid
 
 
 def _base(event_id: str) -> dict[str, Any]:
@@ -44,26 +40,61 @@ def _near_misses(valid: str) -> list[str]:
     ]
 
 
-def _resolved(schema: dict[str, Any]) -> dict[str, Any]:
-    """A property schema with its `$ref` into realtime-session.json followed (one level, as they are)."""
-    ref = schema.get("$ref", "")
-    if ref.startswith("realtime-session.json#/properties/"):
-        return {**PATCH_FIELDS[ref.rsplit("/", 1)[1]], **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def _examples(schema: dict[str, Any], field: str) -> list[str]:
-    """Valid strings of a rule that constrains strings (an enum, a const, a pattern)."""
+def _examples(schema: dict[str, Any], field: str, contract: Contract) -> list[str]:
+    """Valid strings of a rule that constrains strings (an enum, a const, a pattern; those of each
+    alternative of an `anyOf`, as the SDK-derived schemas type a field)."""
     if "enum" in schema:
         return [v for v in schema["enum"] if isinstance(v, str)]
     if "const" in schema:
         return [schema["const"]] if isinstance(schema["const"], str) else []
     if "pattern" in schema and field == "model":
-        return [f"gpt://b1gprobefolder/{name}" for name in default_contract().model_names]
-    return []
+        return fields.model_examples(contract)
+    return [e for branch in schema.get("anyOf", []) for e in _examples(branch, field, contract)]
 
 
-def probes() -> list[tuple[str, str]]:
+def _items(schema: dict[str, Any]) -> Any:
+    """The item schema of an array field (of its array alternative, under an `anyOf`)."""
+    if "items" in schema:
+        return schema["items"]
+    return next((b["items"] for b in schema.get("anyOf", []) if isinstance(b.get("items"), dict)), None)
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every member of a known-valid object below its top, with its path (`audio.output.voice`)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield (*path, key), inner
+            yield from _leaves(inner, (*path, key))
+
+
+def _with_leaf(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
+    if not path:
+        return leaf
+    return {**value, path[0]: _with_leaf(value[path[0]], path[1:], leaf)}
+
+
+def _nested(contract: Contract) -> list[tuple[str, dict[str, Any]]]:
+    """A known-valid object value (the guide's audio) with one member given each other JSON type, or
+    a near miss of its string: what the dialect types below the top (GA: `audio.output.voice`, the
+    formats' rates and types) is probed where its schema has a rule there."""
+    out = []
+    for field, schema in fields.known(contract)["properties"].items():
+        value = schema.get("const")
+        for path, leaf in _leaves(value):
+            misses = _near_misses(leaf) if isinstance(leaf, str) else []
+            for wrong in [*(v for v in JSON_SAMPLES if v is not None), *misses]:
+                session = {"type": DEFAULT_SESSION_TYPE, field: _with_leaf(value, path, wrong)}
+                out.append((f"session.{field}.{'.'.join(path)}", event(session, "")))
+    return out
+
+
+def probes(contract: Contract | None = None) -> list[tuple[str, str]]:
+    """The contract's single-fault probes (the default dialect's without one): see `dialect_probes`."""
+    return dialect_probes(contract_of(contract))
+
+
+@functools.cache
+def dialect_probes(contract: Contract) -> list[tuple[str, str]]:
     """For every documented rule of session.update, otherwise valid updates that break exactly it.
 
     Like Schemathesis' coverage phase, but one fault per update, so that a server that rejects
@@ -72,13 +103,16 @@ def probes() -> list[tuple[str, str]]:
     misses of its valid strings), each array's item type, each required field. Only updates the
     oracle calls invalid are kept. Returns (rule, update text) pairs.
     """
-    update_schema = default_contract().schemas["session.update.json"]
-    patch = default_contract().schemas["session-update-patch.json"]["properties"]
+    update_schema = contract.schemas["session.update.json"]
+    patch = fields.patch_fields(contract)
     out: list[tuple[str, dict[str, Any] | str]] = [("JSON", "session.update please"), ("object", "[]")]
     for name in update_schema["required"]:
         broken = _base("")
         del broken[name]
         out.append((f"{name} required", broken))
+    for name in fields.patch_required(contract):  # a rule of the dialect's session (GA: session.type)
+        session = {k: v for k, v in {"type": DEFAULT_SESSION_TYPE}.items() if k != name}
+        out.append((f"session.{name} required", event(session, "")))
     targets: list[tuple[str, dict[str, Any], Callable[[Any], dict[str, Any]]]] = [
         ("type", update_schema["properties"]["type"], lambda v: {**_base(""), "type": v}),
         ("event_id", update_schema["properties"]["event_id"], lambda v: {**_base(""), "event_id": v}),
@@ -88,24 +122,26 @@ def probes() -> list[tuple[str, str]]:
     def setter(field: str) -> Callable[[Any], dict[str, Any]]:
         return lambda value: event({"type": DEFAULT_SESSION_TYPE, field: value}, "")
 
-    targets += [(f"session.{field}", _resolved(schema), setter(field)) for field, schema in patch.items()]
+    targets += [(f"session.{field}", schema, setter(field)) for field, schema in patch.items()]
     for rule, schema, put in targets:
         values = [v for v in JSON_SAMPLES if v is not None]
-        values += [m for example in _examples(schema, rule.rsplit(".", 1)[-1]) for m in _near_misses(example)]
-        items = schema.get("items")
-        if isinstance(items, dict):
-            fine = next(v for v in JSON_SAMPLES if update_is_valid(put([v])))
-            values += [[fine, v] for v in JSON_SAMPLES] + [[v] for v in JSON_SAMPLES]
+        values += [m for example in _examples(schema, rule.rsplit(".", 1)[-1], contract) for m in _near_misses(example)]
+        if isinstance(_items(schema), dict):
+            fine = next((v for v in JSON_SAMPLES if update_is_valid(put([v]), contract)), None)
+            values += [[fine, v] for v in JSON_SAMPLES if fine is not None] + [[v] for v in JSON_SAMPLES]
         out += [(rule, put(v)) for v in values]
+    out += _nested(contract)
     kept: dict[str, str] = {}  # text -> rule, in order
     for rule, update in out:
         text = as_text(update)
-        if text not in kept and classify(text, default_contract()).kind == "invalid":
+        if text in kept or classify(text, contract).kind != "invalid":
+            continue
+        if not (isinstance(update, dict) and fields.coercible(update, contract)):
             kept[text] = rule
     return [(rule, text) for text, rule in kept.items()]
 
 
-def value_updates() -> list[str]:
+def value_updates(contract: Contract | None = None) -> list[str]:
     """Valid and undetermined updates with the values a server may mangle while accepting them:
     every Unicode plane, combining and non-NFC sequences, escapes, long strings, nested booleans and
     numbers, documented fields with values the documents do not list. Each is written with and
@@ -144,11 +180,49 @@ def value_updates() -> list[str]:
         {"voice": "alloy"},
         {"turn_detection": {"type": "server_vad", "threshold": 0.25, "create_response": True}},
     ]
+    sessions += _other_fields(contract_of(contract), {k for session in sessions for k in session})
     texts = []
     for i, session in enumerate(sessions):
         update = event({"type": TYPE_PLACEHOLDER, **session}, f"value-{i}")
         texts += [as_text(update), as_text(update, ascii_only=False)]
     return list(dict.fromkeys(texts))
+
+
+def _other_fields(contract: Contract, set_already: set[str]) -> list[dict[str, Any]]:
+    """An update for each writable field of the dialect's session that neither its known values nor
+    the updates above set (openai's max_output_tokens, tracing, …), with a well-typed value: so that
+    every field it types is applied and comes back (judged by its requirement, RS-SDK-FIELD-TYPES);
+    and, where the voice lives under audio.output (GA), another voice there."""
+    known = fields.known(contract)["properties"]
+    out = []
+    for field, schema in fields.patch_fields(contract).items():
+        if field in {"type", "model", *known, *set_already, *contract.read_only}:
+            continue
+        value = example(schema)
+        if value is not None and update_is_valid(event({"type": DEFAULT_SESSION_TYPE, field: value}, None), contract):
+            out.append({field: value})
+    audio = known.get("audio", {}).get("const")
+    if "voice" not in fields.session_fields(contract) and isinstance(audio, dict):
+        out.append({"audio": {**audio, "output": {**audio.get("output", {}), "voice": "alloy"}}})
+    return out
+
+
+def example(schema: dict[str, Any]) -> Any:
+    """One small value a schema accepts, not null (its first alternative that has one); None if none."""
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return next((v for v in schema["enum"] if v is not None), None)
+    for branch in schema.get("anyOf", []):
+        if (value := example(branch)) is not None:
+            return value
+    kind = schema.get("type")
+    kind = next((k for k in kind if k != "null"), None) if isinstance(kind, list) else kind
+    if kind == "object":
+        members = {k: example(v) for k, v in schema.get("properties", {}).items() if k in schema.get("required", ())}
+        return None if None in members.values() else members
+    simple = {"array": [], "string": "probe", "integer": 1, "number": 0.5, "boolean": True}
+    return simple.get(kind) if isinstance(kind, str) else None
 
 
 PROBES_PER_CONNECTION = 4
@@ -158,13 +232,13 @@ PROBES_PER_CONNECTION = 4
 PROBES_ALONE = 8
 
 
-def probe_plans() -> list[Plan]:
+def probe_plans(contract: Contract | None = None) -> list[Plan]:
     """The single-fault probes and the value updates, a few to a connection, each opened by a valid
     update; and a spread of the probes alone, each on a connection of its own."""
     numbered = [
-        text.replace('"event_id": ""', f'"event_id": "probe-{i}"', 1) for i, (_, text) in enumerate(probes(), 1)
+        text.replace('"event_id": ""', f'"event_id": "probe-{i}"', 1) for i, (_, text) in enumerate(probes(contract), 1)
     ]
-    values = value_updates()
+    values = value_updates(contract)
     out = []
     for label, texts in (("probe", numbered), ("values", values)):
         for n, i in enumerate(range(0, len(texts), PROBES_PER_CONNECTION), 1):

@@ -44,9 +44,19 @@ def announced_model(event: dict[str, Any]) -> str | None:
 
 
 def with_type(text: str, kind: str) -> str:
-    """Put the session type the opening session.created announced where a plan has the placeholder
-    (in the text itself: the rest of the frame is sent exactly as planned)."""
-    return text.replace(_TYPE_MARK, json.dumps(kind)) if _TYPE_MARK in text else text
+    """Put the session type the opening session.created announced where a plan has the placeholder as
+    `session.type` (that one key: the placeholder anywhere else, in instructions say, is sent as it is;
+    the rest is written as planned, escaped or not as the text was)."""
+    if _TYPE_MARK not in text:
+        return text
+    try:
+        parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
+    except (ValueError, RecursionError):
+        return text
+    placed = parsed.get("session") if isinstance(parsed, dict) else None
+    if not isinstance(placed, dict) or placed.get("type") != TYPE_PLACEHOLDER:
+        return text
+    return json.dumps({**parsed, "session": {**placed, "type": kind}}, ensure_ascii=text.isascii())
 
 
 _TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
@@ -200,7 +210,7 @@ async def _updates(
     contract = target.contract or load_contract()  # the run's: its registry says what answers what
     created = await _wait_for(session, ("session.created",), timeout)
     announced = announced_model(created[1]) if isinstance(created, tuple) else None
-    kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None)
+    kind = announced_type(created[1].get("session") if isinstance(created, tuple) else None, contract)
     model = announced or (models[0] if models else None)
     if session.closed is not None and log is not None:
         log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")

@@ -51,7 +51,7 @@ def plans_for(settings: Settings, seed: int) -> Plans:
     scripted = tuple(scripted_plans(settings.dialect))
     if settings.profile == "smoke":
         return Plans((scripted,))
-    return Plans((scripted, generated_plans(seed, settings.connections)))
+    return Plans((scripted, generated_plans(seed, settings.connections, settings.dialect, settings.model_names)))
 
 
 def fresh_directory(directory: Path | None) -> Path:

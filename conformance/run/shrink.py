@@ -86,7 +86,7 @@ async def _shrink(
     exchange kept is one that really failed. Draws that did not fail are not re-sent.
     """
     contract = load_contract(settings.model_names or None, settings.dialect)
-    generated = generated_plans(seed, settings.connections)
+    generated = generated_plans(seed, settings.connections, settings.dialect, settings.model_names)
     loop = asyncio.get_running_loop()
     for requirement in sorted({v.requirement for v in judgement.violations}):
         failing = tally.failing_labels(requirement)  # the first of them, in plan order
@@ -117,7 +117,7 @@ async def _shrink(
                 raise AssertionError(requirement)
 
         with contextlib.suppress(AssertionError, HypothesisException, ExceptionGroup):
-            await asyncio.to_thread(run_hypothesis, seed, settings.connections, body, True)
+            await asyncio.to_thread(run_hypothesis, seed, settings.connections, body, True, contract)
         if not best:
             continue
         updates, transcript = best[0]
