@@ -9,7 +9,6 @@ the default dialect's files, and kept once per contract.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,10 +82,8 @@ def model_values(contract: Contract) -> list[str]:
 
 def model_examples(contract: Contract) -> list[str]:
     """Well-formed model IDs of the dialect (the bases of the model's near-miss probes): each supported
-    name as a folder's URI (yandex) or as itself (openai), whichever the update's model rule accepts."""
-    pattern = re.compile(patch_fields(contract).get("model", {}).get("pattern", ".*"))
-    forms = [form for name in contract.model_names for form in (f"gpt://b1gprobefolder/{name}", name)]
-    return [form for form in forms if pattern.search(form)]
+    name in the dialect's form (dialect.json `model_id`: a folder's URI in yandex, the name in openai)."""
+    return [contract.model_id("b1gprobefolder", name) for name in contract.model_names]
 
 
 def _coerced(value: Any) -> list[Any]:
