@@ -41,9 +41,10 @@ def announced_type(session: Any, contract: Contract) -> str:
 
 def named_models(contract: Contract) -> tuple[str, ...]:
     """The models valid on any connection of a dialect whose model IDs are names (openai: its
-    dialect.json's `model_names`, or `--model-name`'s); none where the model rule is a pattern
-    (yandex: which folder's models a target accepts is learned from the connection)."""
-    return contract.model_names if contract.dialect_info.get("model_names") else ()
+    dialect.json's `model_names`, or `--model-name`'s); none where a model ID names a folder too
+    (yandex's `gpt://{folder}/{name}`: which folder's models a target accepts is learned from the
+    connection)."""
+    return () if "{folder}" in str(contract.dialect_info.get("model_id", "")) else contract.model_names
 
 
 @dataclass(frozen=True)
