@@ -189,6 +189,30 @@ def test_an_expiry_that_changes_is_no_patch_violation_under_openai() -> None:
     assert {v.requirement for v in changed} == {"EX-PATCH-KEEPS-UNSET"}
 
 
+@pytest.mark.parametrize("dialect", ["yandex", "openai"])
+@pytest.mark.parametrize("field", ["object", "id"])
+def test_a_server_label_or_id_that_changes_without_a_type_switch_fails_in_each_dialect(
+    dialect: str, field: str
+) -> None:
+    """Only server-managed fields (dialect.json `server_managed`: openai's expiry) are left to the server;
+    `object` changes only with a type switch and the session id never (spec-notes, patch semantics)."""
+    session = {"type": "realtime", "object": "realtime.session", "id": "sess_1", "instructions": "A"}
+    frames = [
+        {"direction": "server", "time": 0.01, "json": {"type": "session.created", "event_id": "s0",
+                                                     "session": session}},
+        {"direction": "client", "time": 0.02, "json": {"type": "session.update", "event_id": "c1",
+                                                     "session": {"type": "realtime", "instructions": "B"}}},
+        {"direction": "server", "time": 0.03, "json": {"type": "session.updated", "event_id": "s1",
+                                                     "session": session | {"instructions": "B", field: "changed"}}},
+    ]  # fmt: skip
+    contract = load_contract(None, dialect)
+    assert field not in contract.server_managed
+    violations = judge_all([to_transcript({"timeout_s": 1.0, "frames": frames})], contract).violations
+    assert {v.requirement for v in violations} == {
+        "EX-SESSION-ID-STABLE" if field == "id" else "EX-PATCH-KEEPS-UNSET"
+    }, violations
+
+
 def test_unknown_dialect_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown dialect"):
         load_contract(dialect="klingon")

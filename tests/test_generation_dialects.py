@@ -265,8 +265,15 @@ def test_openai_model_names_are_the_known_valid_models_of_generated_updates() ->
     update = json.dumps({"type": "session.update", "session": {"type": "realtime", "model": given_names[0]}})
     assert classify(update, named, Context()).kind == "valid"
     assert classify(update, contract("openai"), Context()).kind == "undetermined"  # not a name it was given
+    # the dialect's default names are no name the user gave: a target need not serve them (spec-notes)
     default = read_json(spec_file("dialect.json", "openai"))["model_names"]
-    assert fields.model_values(contract("openai")) == [MODEL_PLACEHOLDER, *default]
+    assert fields.model_values(contract("openai")) == [MODEL_PLACEHOLDER]
+    for name in default:
+        named_default = {"type": "session.update", "session": {"type": "realtime", "model": name}}
+        assert classify(json.dumps(named_default), contract("openai"), Context()).kind == "undetermined"
+        served = Context(frozenset({"another-model"}))
+        assert classify(json.dumps(named_default), contract("openai"), served).kind == "undetermined"
+    assert fields.model_values(contract("openai", given_names)) == [MODEL_PLACEHOLDER, *given_names]
     assert fields.model_values(contract("yandex", ("other-model",))) == [MODEL_PLACEHOLDER]
 
 
@@ -312,6 +319,26 @@ def test_with_type_fills_only_session_type() -> None:
     )
     assert with_type(unescaped, "realtime") == unescaped.replace(json.dumps(TYPE_PLACEHOLDER), '"realtime"')
     assert with_type("not json " + json.dumps(TYPE_PLACEHOLDER), "realtime").startswith("not json")
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        r'"instructions": "\u00e9\ud800 é"',  # an escaped lone surrogate beside unescaped text
+        '"max_output_tokens": ' + "9" * 5000,  # more digits than Python converts to int by default
+        '"temperature": 1e400',  # not a finite float
+        '"tools": [], "tools": {}',  # a duplicate key
+        '"instructions": "$created-type", "x": {"$created-type": "$created-type"}',  # the placeholder elsewhere
+    ],
+)
+def test_with_type_changes_no_other_byte_of_the_planned_text(rest: str) -> None:
+    """The type is spliced into the text: what else a probe sends (escapes, long numbers, duplicate keys)
+    goes as planned, and nothing is raised."""
+    mark = json.dumps(TYPE_PLACEHOLDER)
+    first = '{"type": "session.update", "session": {"type": ' + mark + ", " + rest + "}}"
+    last = '{"type": "session.update", "session": {' + rest + ', "type": ' + mark + "}}"
+    for text, position in ((first, first.index(mark)), (last, last.rindex(mark))):
+        assert with_type(text, "realtime") == text[:position] + '"realtime"' + text[position + len(mark) :]
 
 
 def test_a_frame_with_the_placeholder_in_its_instructions_is_sent_unchanged_and_a_replay_literally() -> None:

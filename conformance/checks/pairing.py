@@ -31,10 +31,11 @@ from conformance.transcript import Frame, Transcript, parse_json
 
 
 def session_fields(contract: Contract) -> frozenset[str]:
-    """The documented top-level RealtimeSession fields (the schema's properties) but those it marks the
-    server's own (`readOnly`, openai's `expires_at`): spec-notes' patch rule leaves those to the server."""
+    """The documented top-level RealtimeSession fields (the schema's properties) but those the server
+    manages (openai's expiry time): spec-notes' patch rule leaves those to the server. `id` and `object`
+    stay (the session's id is stable; `object` changes only with a type switch, which the rule exempts)."""
     properties = contract.schemas["realtime-session.json"]["properties"]
-    return frozenset(name for name, field in properties.items() if not field.get("readOnly"))
+    return frozenset(properties) - contract.server_managed
 
 
 def carriers(contract: Contract) -> dict[str, frozenset[str]]:

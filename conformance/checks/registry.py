@@ -6,7 +6,7 @@ counts exercise and applies precedence. Nothing here knows what any single check
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -90,16 +90,6 @@ class Check:
     #: Why the requirement's condition never arose on a connection, when a server may legitimately
     #: never give rise to it (by omitting an optional field); None when it did or may.
     not_applicable: Callable[[Connection], str | None] | None = None
-
-    def findings(self, conn: Connection) -> Iterator[Finding]:
-        if self.judge_connection is not None:
-            yield from self.judge_connection(conn)
-        if self.judge_step is not None:
-            for step in conn.steps:
-                if self.needs.admits(step):
-                    found = self.judge_step(step, conn)
-                    if found is not None:
-                        yield Finding(found.flaws, found.label, step)
 
 
 CHECKS: dict[str, Check] = {}

@@ -107,10 +107,19 @@ class Contract:
     #: The dialect whose data this is, and its description (spec[/<dialect>]/dialect.json).
     dialect: str = DEFAULT_DIALECT
     dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The model names the user gave (`--model-name`), not the dialect's defaults: in a dialect whose
+    #: model IDs are names, what a valid update may set on any connection (spec-notes, session.model).
+    given_model_names: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         """Short: the contract is an argument of the generators' strategies, whose repr Hypothesis prints."""
         return f"Contract(dialect={self.dialect!r}, model_names={self.model_names!r})"
+
+    @functools.cached_property
+    def server_managed(self) -> frozenset[str]:
+        """Session fields the server manages and may change between answers (dialect.json's
+        `server_managed`: openai's expiry time); spec-notes' patch rule leaves them to the server."""
+        return frozenset(self.dialect_info.get("server_managed", ()))
 
     @functools.cached_property
     def update_fields(self) -> frozenset[str]:
@@ -232,4 +241,5 @@ def load_contract(
         judged_by=judged_by,
         dialect=dialect,
         dialect_info=dialect_info,
+        given_model_names=tuple(model_names or ()),
     )

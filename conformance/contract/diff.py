@@ -38,7 +38,7 @@ RULES = ("pattern", "minLength", "maxLength", "minimum", "maximum", "minItems", 
 MAX_DEPTH = 6
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", type(None): "null"}
 #: The dialect descriptions' rules worth comparing (dialect.json).
-DIALECT_RULES = ("model", "model_names", "transcription_intent", "missing_type_error")
+DIALECT_RULES = ("model", "model_names", "model_id", "transcription_intent", "missing_type_error", "server_managed")
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,12 @@ def announced_type(session: Any, contract: Contract) -> str:
 
 
 def named_models(contract: Contract) -> tuple[str, ...]:
-    """The models valid on any connection of a dialect whose model IDs are names (openai: its
-    dialect.json's `model_names`, or `--model-name`'s); none where a model ID names a folder too
-    (yandex's `gpt://{folder}/{name}`: which folder's models a target accepts is learned from the
-    connection)."""
-    return () if "{folder}" in str(contract.dialect_info.get("model_id", "")) else contract.model_names
+    """The models valid on any connection of a dialect whose model IDs are names (openai): the names the
+    user gave (`--model-name`), never the dialect's defaults, which a target may not serve (spec-notes:
+    a positive exchange sets only a model the target announced or the user gave). None where a model ID
+    names a folder too (yandex's `gpt://{folder}/{name}`: which folder's models a target accepts is
+    learned from the connection)."""
+    return () if "{folder}" in str(contract.dialect_info.get("model_id", "")) else contract.given_model_names
 
 
 @dataclass(frozen=True)

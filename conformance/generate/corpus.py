@@ -41,6 +41,11 @@ def corpus_dir() -> Path | None:
     return Path(configured) if configured else Path.home() / ".cache" / "realtime-conformance" / "corpus"
 
 
+#: The contract's code the draws read besides the spec's data (which the spec hash covers).
+DRAWN_WITH = tuple(
+    Path(generate.__file__).parent.parent / "contract" / name for name in ("__init__.py", "oracle.py", "specgen.py")
+)
+
 #: What a corpus is drawn for besides seed and size: the run's dialect and `--model-name`s (its contract).
 Spoken = tuple[str, tuple[str, ...]]
 
@@ -52,9 +57,10 @@ def contract_for(dialect: str, model_names: tuple[str, ...]) -> Contract:
 def corpus_key(seed_value: int, count: int, dialect: str = DEFAULT_DIALECT, model_names: tuple[str, ...] = ()) -> str:
     """Everything the draws depend on: the seed, the size, the contract (the spec's files, which the spec
     hash covers, and which of them speak: the dialect and model names), the generators' code (every module
-    of this package: a change to a strategy must never replay an old corpus) and the libraries' versions."""
+    of this package, and the contract code the draws read: a change to a strategy must never replay an old
+    corpus) and the libraries' versions."""
     versions = [metadata.version(name) for name in ("hypothesis", "schemathesis")]
-    sources = sorted(Path(generate.__file__).parent.glob("*.py"))
+    sources = [*sorted(Path(generate.__file__).parent.glob("*.py")), *DRAWN_WITH]
     generator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     parts = [__version__, spec_hash(), dialect, *model_names, generator, *versions, str(seed_value), str(count)]
     parts.insert(3, str(len(model_names)))  # ("a", "b") and ("a\0b",) never meet

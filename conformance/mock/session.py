@@ -22,15 +22,15 @@ from conformance.transcript import dump_json
 
 DEMO_FOLDER = "b1gmockfolder0000000"
 DEFAULT_MODEL = load_contract().model_id(DEMO_FOLDER)
-#: What an update may change: the documented fields but the server's own identifiers.
-SESSION_FIELDS = frozenset(load_contract().schemas["realtime-session.json"]["properties"]) - {"id", "object"}
 #: The audio object of the official guide (spec-notes), as known-values.json holds it.
 GUIDE_AUDIO: dict[str, Any] = load_contract().schemas["known-values.json"]["properties"]["audio"]["const"]
 
 
 def settable_fields(contract: Contract) -> frozenset[str]:
-    """The documented session fields a client may set in the dialect (all but the server's own identifiers)."""
-    return frozenset(contract.schemas["realtime-session.json"]["properties"]) - {"id", "object"}
+    """The documented session fields a client may set in the dialect: all but the server's own (`readOnly`
+    in the update's patch or in the session's schema: the identifiers, openai's expiry)."""
+    properties = contract.schemas["realtime-session.json"]["properties"]
+    return frozenset(k for k, v in properties.items() if not v.get("readOnly")) - contract.read_only
 
 
 def default_models(contract: Contract) -> tuple[str, ...]:
@@ -82,7 +82,7 @@ def initial_session(model: str, contract: Contract | None = None, kind: str = "r
             "audio": {"input": copy.deepcopy(audio_in)},
         }
     audio = contract.schemas["known-values.json"]["properties"]["audio"]["const"]
-    fields = settable_fields(contract) | {"id", "object"}
+    fields = settable_fields(contract) | {"id", "object"}  # the session the mock builds has both
     session = {
         "type": "realtime",
         "object": "realtime.session",

@@ -46,7 +46,8 @@ def announced_model(event: dict[str, Any]) -> str | None:
 def with_type(text: str, kind: str) -> str:
     """Put the session type the opening session.created announced where a plan has the placeholder as
     `session.type` (that one key: the placeholder anywhere else, in instructions say, is sent as it is;
-    the rest is written as planned, escaped or not as the text was)."""
+    every other byte is sent as planned: the type is spliced into the text, never re-serialised, which
+    could change numbers, duplicate keys or escapes the plan meant to send)."""
     if _TYPE_MARK not in text:
         return text
     try:
@@ -56,7 +57,20 @@ def with_type(text: str, kind: str) -> str:
     placed = parsed.get("session") if isinstance(parsed, dict) else None
     if not isinstance(placed, dict) or placed.get("type") != TYPE_PLACEHOLDER:
         return text
-    return json.dumps({**parsed, "session": {**placed, "type": kind}}, ensure_ascii=text.isascii())
+    value = json.dumps(kind)
+    if text.count(_TYPE_MARK) == 1:  # session.type's, since it holds the placeholder: the common case
+        return text.replace(_TYPE_MARK, value)
+    wanted = {**parsed, "session": {**placed, "type": kind}}
+    start = text.find(_TYPE_MARK)
+    while start != -1:  # the one occurrence whose replacement changes session.type and nothing else
+        spliced = text[:start] + value + text[start + len(_TYPE_MARK) :]
+        try:
+            if parse_json(spliced) == wanted:
+                return spliced
+        except (ValueError, RecursionError):
+            pass
+        start = text.find(_TYPE_MARK, start + 1)
+    return text
 
 
 _TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
