@@ -25,7 +25,8 @@ from conformance.contract.oracle import TYPE_PLACEHOLDER, Context, announced_typ
 from conformance.generate import fields
 from conformance.generate.corpus import corpus_key, generated_plans
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
-from conformance.run.connection import run_connection, with_model, with_type
+from conformance.run.connection import run_connection
+from conformance.run.placeholders import with_model, with_type
 from conformance.run.runner import Target
 from conformance.transcript import Transcript, iter_jsonl
 from conformance.wire.transport import Auth

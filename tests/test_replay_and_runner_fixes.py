@@ -25,7 +25,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 from conformance.mock import DEFAULT_MODEL
-from conformance.run.connection import with_model
+from conformance.run.placeholders import with_model
 from conformance.run.replay import replay_plans
 from conformance.run.runner import Target, run_plans
 from conformance.transcript import parse_jsonl
@@ -147,6 +147,15 @@ def test_with_model_fills_in_or_drops_the_placeholder_model() -> None:
     filled = json.loads(with_model(AS_RECORDED[2], "gpt-x"))
     assert filled["session"]["model"] == "gpt-x"
     assert "model" not in json.loads(with_model(AS_RECORDED[2], None))["session"]
+
+
+def test_with_model_changes_no_other_byte_of_the_planned_text() -> None:
+    """The model is spliced in: unescaped text, long numbers and the placeholder elsewhere go as planned."""
+    mark = json.dumps(MODEL_PLACEHOLDER)
+    text = '{"type":"session.update","session":{"instructions":' + mark + ',"model":' + mark + ',"n":' + "9" * 5000
+    text += ',"x":"é"}}'
+    position = text.rindex(mark)
+    assert with_model(text, "gpt-x") == text[:position] + '"gpt-x"' + text[position + len(mark) :]
 
 
 # --- replay of a bundle takes its dialect -------------------------------------------------------------

@@ -11,18 +11,18 @@ answer: the update is sent again after a bounded exponential backoff.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from conformance.checks import awaited, is_throttle, url_models
 from conformance.contract import Contract, load_contract
-from conformance.contract.oracle import TYPE_PLACEHOLDER, announced_type
-from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
+from conformance.contract.oracle import announced_type
+from conformance.generate.plan import Plan
 from conformance.run.log import Cut, RunLog, Target
 from conformance.run.pacing import Pacer
-from conformance.transcript import Frame, Transcript, parse_json, parsing_once
+from conformance.run.placeholders import with_model, with_type
+from conformance.transcript import Frame, Transcript, parsing_once
 from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
 
 
@@ -41,60 +41,6 @@ def announced_model(event: dict[str, Any]) -> str | None:
     session = event.get("session")
     model = session.get("model") if isinstance(session, dict) else None
     return model if isinstance(model, str) else None
-
-
-def with_type(text: str, kind: str) -> str:
-    """Put the session type the opening session.created announced where a plan has the placeholder as
-    `session.type` (that one key: the placeholder anywhere else, in instructions say, is sent as it is;
-    every other byte is sent as planned: the type is spliced into the text, never re-serialised, which
-    could change numbers, duplicate keys or escapes the plan meant to send)."""
-    if _TYPE_MARK not in text:
-        return text
-    try:
-        parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
-    except (ValueError, RecursionError):
-        return text
-    placed = parsed.get("session") if isinstance(parsed, dict) else None
-    if not isinstance(placed, dict) or placed.get("type") != TYPE_PLACEHOLDER:
-        return text
-    value = json.dumps(kind)
-    if text.count(_TYPE_MARK) == 1:  # session.type's, since it holds the placeholder: the common case
-        return text.replace(_TYPE_MARK, value)
-    wanted = {**parsed, "session": {**placed, "type": kind}}
-    start = text.find(_TYPE_MARK)
-    while start != -1:  # the one occurrence whose replacement changes session.type and nothing else
-        spliced = text[:start] + value + text[start + len(_TYPE_MARK) :]
-        try:
-            if parse_json(spliced) == wanted:
-                return spliced
-        except (ValueError, RecursionError):
-            pass
-        start = text.find(_TYPE_MARK, start + 1)
-    return text
-
-
-_TYPE_MARK = json.dumps(TYPE_PLACEHOLDER)
-
-
-def with_model(text: str, model: str | None) -> str:
-    """Put the known model where a plan has the placeholder as `session.model` (or drop the field if
-    none is known); any other text, even one that mentions the placeholder elsewhere, is sent as it is."""
-    if MODEL_PLACEHOLDER not in text:
-        return text
-    try:
-        parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
-    except (ValueError, RecursionError):
-        return text
-    placed = parsed.get("session") if isinstance(parsed, dict) else None
-    if not isinstance(placed, dict) or placed.get("model") != MODEL_PLACEHOLDER:
-        return text
-    session = dict(placed)
-    event = {**parsed, "session": session}
-    if model is None:
-        del session["model"]
-    else:
-        session["model"] = model
-    return json.dumps(event)
 
 
 async def _wait_for(

@@ -16,8 +16,6 @@ from conformance.generate.plan import Plan as Plan
 from conformance.run.connection import MARGIN_S, recorded
 from conformance.run.connection import connect as connect
 from conformance.run.connection import run_connection as run_connection
-from conformance.run.connection import with_model as with_model
-from conformance.run.connection import with_type as with_type
 from conformance.run.log import MAX_RUN_BYTES as MAX_RUN_BYTES
 from conformance.run.log import Cut as Cut
 from conformance.run.log import RunLog as RunLog
@@ -25,6 +23,8 @@ from conformance.run.log import Target as Target
 from conformance.run.log import not_reached, sent_updates
 from conformance.run.pacing import Pacer, listening_room
 from conformance.run.pacing import Politeness as Politeness
+from conformance.run.placeholders import with_model as with_model
+from conformance.run.placeholders import with_type as with_type
 from conformance.transcript import Transcript
 from conformance.wire.transport import ByteBudget, ConnectFailed, Session
 
