@@ -37,8 +37,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         target = target or recorded  # the recorded target, unless one is given explicitly
         dialect = dialect or recorded_dialect  # likewise the recorded dialect: its requirement IDs are the failed ones
     args.dialect = dialect = dialect or DEFAULT_DIALECT
-    target = target or "mock"  # no --target on the command line or in a settings file
-    args.target = target
+    args.target = target = target or "mock"  # no --target on the command line or in a settings file
     live = target != "mock"
     if args.concurrency is None:
         args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
