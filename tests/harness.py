@@ -291,6 +291,15 @@ def mock_thread(config: MockConfig) -> ServerThread:
 Reply = Callable[[str], Iterable[Action]]  # an answer's text -> what to do instead (lazily, if it is much)
 
 
+def event_of(text: str | bytes) -> dict[str, Any]:
+    """What a test server received, as a client event: its JSON object, or {} for anything else."""
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
 def as_documented(text: str) -> list[Action]:
     """The documented answer, unchanged."""
     return [Send(text)]

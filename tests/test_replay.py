@@ -17,7 +17,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import DEFAULT_MODEL
 from conformance.reports.summary import summary_schema
-from tests.harness import ServerThread, serving
+from tests.harness import ServerThread, event_of, serving
 
 CONTRACT = load_contract()
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
@@ -30,11 +30,7 @@ async def forgets_instructions(ws: ServerConnection) -> None:
     count = 0
     async for text in ws:
         count += 1
-        try:
-            event = json.loads(text)
-        except ValueError:
-            event = None
-        event = event if isinstance(event, dict) else {}
+        event = event_of(text)
         session = event.get("session")
         valid = isinstance(session, dict) and session.get("type") in ("realtime", "transcription")
         if event.get("type") != "session.update" or not valid:

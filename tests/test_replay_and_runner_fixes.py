@@ -30,7 +30,7 @@ from conformance.run.replay import replay_plans
 from conformance.run.runner import Target, run_plans
 from conformance.transcript import parse_jsonl
 from conformance.wire.transport import Limits
-from tests.harness import loopback_server, run, serving
+from tests.harness import event_of, loopback_server, run, serving
 
 FAST = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0"]
 CREATED = {"type": "session.created", "event_id": "evt_0", "session": {"type": "realtime", "model": DEFAULT_MODEL}}
@@ -104,11 +104,7 @@ def recording_server(received: list[str]) -> Any:
             async for text in ws:
                 assert isinstance(text, str)
                 received.append(text)
-                try:
-                    event = json.loads(text)
-                except ValueError:
-                    event = None
-                event = event if isinstance(event, dict) else {}
+                event = event_of(text)
                 session = event.get("session")
                 if isinstance(session, dict) and session.get("type") == "realtime":
                     answer = {"type": "realtime", "model": DEFAULT_MODEL, **session}
