@@ -45,9 +45,8 @@ def _body_text(body: Any) -> str:
 def schemathesis_bodies(negative: bool, contract: Contract | None = None) -> st.SearchStrategy[str]:
     modes = _schemathesis().GenerationMode
     mode = modes.NEGATIVE if negative else modes.POSITIVE
-    operation = _session_update_operation(contract if contract is not None else load_contract())
-    strategy: st.SearchStrategy[Any] = operation.as_strategy(generation_mode=mode)
     spoken = contract if contract is not None else load_contract()
+    strategy: st.SearchStrategy[Any] = _session_update_operation(spoken).as_strategy(generation_mode=mode)
     # mapped, not filtered: a filter would change what every seed draws, where nothing is replaced
     return strategy.map(lambda case: _not_lax(_body_text(case.body), spoken))
 
