@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -150,11 +150,14 @@ def _covers(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def ga_server() -> ServerThread:
+def ga_server(
+    shown: Callable[[dict[str, Any], int], dict[str, Any]] = lambda session, n: session, model: str = "gpt-realtime"
+) -> ServerThread:
     """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types;
     rejects a missing session.type (missing_required_parameter), the other session type and unknown
     parameters, and a model other than its own (the SDK: an update may change any field "except for `voice`
-    and `model`"); answers session.updated with the full configuration; its model is the URL's."""
+    and `model`"); answers session.updated with the full configuration; its model is the URL's. `shown`
+    makes the n-th session it sends on a connection (0: session.created's) of its configuration."""
     from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent
     from pydantic import ValidationError
     from websockets.asyncio.server import ServerConnection, serve
@@ -174,7 +177,7 @@ def ga_server() -> ServerThread:
             "tools": [],
             "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}},
         }
-        ids = itertools.count()
+        ids, sent = itertools.count(), itertools.count()
 
         def error(code: str, message: str, param: str | None, event_id: Any) -> str:
             echo = event_id if isinstance(event_id, str) else None
@@ -207,17 +210,19 @@ def ga_server() -> ServerThread:
                 where = ".".join(str(p) for p in exc.errors()[0]["loc"])
                 return error("invalid_value", "invalid", where, event_id)
             config.update(parsed.session.model_dump(mode="json", exclude_unset=True))
-            return json.dumps({"type": "session.updated", "event_id": f"ev_{next(ids)}", "session": config})
+            session_shown = shown(config, next(sent))
+            return json.dumps({"type": "session.updated", "event_id": f"ev_{next(ids)}", "session": session_shown})
 
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps({"type": "session.created", "event_id": f"ev_{next(ids)}", "session": config}))
+            created = {"type": "session.created", "event_id": f"ev_{next(ids)}", "session": shown(config, next(sent))}
+            await ws.send(json.dumps(created))
             async for message in ws:
                 await ws.send(answer(message) if isinstance(message, str) else error("binary", "no", None, None))
 
     @contextlib.asynccontextmanager
     async def factory() -> AsyncIterator[str]:
         async with serve(handler, "127.0.0.1", 0, ping_interval=None) as srv:
-            yield f"ws://127.0.0.1:{next(iter(srv.sockets)).getsockname()[1]}/v1/realtime?model=gpt-realtime"
+            yield f"ws://127.0.0.1:{next(iter(srv.sockets)).getsockname()[1]}/v1/realtime?model={model}"
 
     return ServerThread(factory)
 
@@ -255,3 +260,34 @@ def test_a_strict_ga_server_is_conformant_under_openai_and_fails_yandex_only_whe
                 result["id"],
                 sent,
             )
+
+
+def _expiry_moves(session: dict[str, Any], n: int) -> dict[str, Any]:
+    return session | {"expires_at": 1_800_000_000 + n}
+
+
+def _label_changes(session: dict[str, Any], n: int) -> dict[str, Any]:
+    return session | {"object": "realtime.session" if n == 0 else "realtime.conversation"}
+
+
+@pytest.mark.parametrize("seed", seeds())
+@pytest.mark.parametrize(("shown", "failed"), [(_expiry_moves, []), (_label_changes, ["EX-PATCH-KEEPS-UNSET"])])
+def test_under_openai_a_moving_expiry_is_the_servers_freedom_and_a_changed_object_label_its_fault(
+    shown: Callable[[dict[str, Any], int], dict[str, Any]], failed: list[str], seed: int, tmp_path: Path
+) -> None:
+    """spec-notes' patch rule: server-managed fields such as an expiry time may change; `object` changes
+    only with a session type switch (which this server refuses). RC_SEEDS=1-10 sweeps ten seeds."""
+    with ga_server(shown) as url:
+        code, summary = _run(url, "openai", seed, tmp_path)
+    assert (code, [r["id"] for r in summary["requirements"] if r["status"] == "failed"]) == (1 if failed else 0, failed)
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_a_ga_server_serving_another_model_than_the_dialects_default_is_conformant_under_openai(
+    seed: int, tmp_path: Path
+) -> None:
+    """The dialect's default model name is no model the user gave: a server that serves only its URL's
+    model (and refuses a switch, as GA does) is never sent the default as a valid update (spec-notes)."""
+    with ga_server(model="gpt-4o-realtime-preview") as url:
+        code, summary = _run(url, "openai", seed, tmp_path)
+    assert (code, [r["id"] for r in summary["requirements"] if r["status"] == "failed"]) == (0, [])
