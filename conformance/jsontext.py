@@ -14,7 +14,11 @@ from typing import Any
 import orjson
 
 # orjson is exact only for integers within 64 bits (beyond, it returns floats); 19 digits may already not be.
-_LONG_NUMBER = re.compile(r"[0-9]{19}")  # JSON's digits are ASCII (\d scans for any Unicode digit)
+# Found as a run of 19 zeros once every ASCII digit is a zero: a C loop over the UTF-8 bytes, several times
+# faster than a regular expression's scan (no multi-byte character holds an ASCII byte; lone surrogates
+# pass as their own bytes).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
 
@@ -65,7 +69,7 @@ def _parse_int(text: str) -> int:
 
 def parse_text(text: str) -> Any:
     """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere."""
-    if not _LONG_NUMBER.search(text):
+    if _LONG_RUN not in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
