@@ -4,6 +4,8 @@ A fixed pool of workers pulls the plans one at a time and runs each on a connect
 (`conformance.run.connection`); so tasks and state in flight follow what is in flight, not the
 run's size. After its last update a connection is kept listening for the whole timeout, so a
 second or late answer within it is on the record; that wait does not hold a concurrency slot.
+Automatic cyclic garbage collection is paused while plans run, and done on the run's schedule
+instead (`conformance.collector`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
+from conformance.collector import collect_every, paused
 from conformance.generate.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
 from conformance.generate.plan import Plan as Plan
 from conformance.run.connection import MARGIN_S, recorded
@@ -23,8 +26,6 @@ from conformance.run.log import Target as Target
 from conformance.run.log import not_reached, sent_updates
 from conformance.run.pacing import Pacer, listening_room
 from conformance.run.pacing import Politeness as Politeness
-from conformance.run.placeholders import with_model as with_model
-from conformance.run.placeholders import with_type as with_type
 from conformance.transcript import Transcript
 from conformance.wire.transport import ByteBudget, ConnectFailed, Session
 
@@ -174,8 +175,11 @@ async def run_plans(
     """
     log = log if log is not None else RunLog()
     pool = _Pool(plans, target, concurrency, on_done, log)
+    collecting = asyncio.ensure_future(collect_every())
     try:
-        await pool.run(concurrency)
+        with paused():
+            await pool.run(concurrency)
     finally:
+        collecting.cancel()
         pool.account()
     return log
