@@ -117,6 +117,12 @@ class Frame:
                 self.__dict__["_json"] = parsed  # a cache beside the fields: not part of the frame's value
         return parsed
 
+    def knowing(self, parsed: Any) -> None:
+        """Keep `parsed` as the text's JSON value, which the caller had already (the runner parsed a planned
+        frame once to fill its placeholders): it must be `parse_json(self.text)`, exactly."""
+        if self.text is not None and len(self.text) <= KEEP_PARSED_CHARS:
+            self.__dict__["_json"] = parsed
+
     @property
     def kind(self) -> Literal["text", "binary", "close"]:
         if self.text is not None:

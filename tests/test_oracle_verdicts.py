@@ -446,7 +446,7 @@ def test_aliases_set_to_different_values_are_not_judged_by_reflection() -> None:
 
 def _with_model(session: dict[str, Any], created: str = "realtime") -> str:
     """The update as the runner sends it on a session created as `created`: placeholders filled."""
-    from conformance.run.runner import with_model, with_type
+    from conformance.run.placeholders import with_model, with_type
 
     return with_type(with_model(json.dumps({"type": "session.update", "session": session}), MODEL), created)
 
@@ -476,7 +476,7 @@ def test_plans_hold_one_to_six_updates(plan: tuple[str, ...]) -> None:
 
 def test_a_plan_shrinks_to_the_one_update_that_fails() -> None:
     """Hypothesis' own minimal plan with a broken update is that update alone (issue 16, shrinking)."""
-    from conformance.run.runner import with_type
+    from conformance.run.placeholders import with_type
 
     smallest = find(
         plans(),

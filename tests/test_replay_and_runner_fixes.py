@@ -186,13 +186,13 @@ LIMITS = Limits(connect_s=2.0, answer_s=1.0, close_s=0.5)
 def test_the_runner_asks_the_runs_contract_what_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     contract = load_contract(dialect="openai")
     seen: list[Any] = []
-    real = connection.awaited
+    real = connection.sent_of
 
-    def spy(text: str, used: Any) -> tuple[str, ...]:
+    def spy(event: Any, used: Any) -> Any:
         seen.append(used)
-        return real(text, used)
+        return real(event, used)
 
-    monkeypatch.setattr(connection, "awaited", spy)
+    monkeypatch.setattr(connection, "sent_of", spy)
 
     async def go() -> None:
         async with serving(recording_server([]), "/v1/realtime") as url:

@@ -14,7 +14,7 @@ from conformance.checks.connection import THROTTLE, is_throttle
 from conformance.checks.findings import Judgement, Violation, describe_value
 from conformance.checks.frames import check_event, check_frame, requirement_for
 from conformance.checks.judge import judge, judge_all
-from conformance.checks.pairing import awaited, url_models
+from conformance.checks.pairing import sent_of, url_models
 from conformance.checks.registry import CHECKS
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "THROTTLE",
     "Judgement",
     "Violation",
-    "awaited",
     "check_event",
     "check_frame",
     "describe_value",
@@ -30,5 +29,6 @@ __all__ = [
     "judge",
     "judge_all",
     "requirement_for",
+    "sent_of",
     "url_models",
 ]

@@ -77,18 +77,18 @@ def sent_as(text: str, contract: Contract) -> Sent:
         data = parse_json(text)
     except (json.JSONDecodeError, RecursionError):
         data = None
+    return sent_of(data, contract)
+
+
+def sent_of(data: Any, contract: Contract) -> Sent:
+    """`sent_as` of a client frame's JSON value already parsed (None: not JSON): what the runner waits
+    for after sending it (none for appended audio), from the same registry the judge pairs by."""
     event_type = data.get("type") if isinstance(data, dict) else None
     event_id = data.get("event_id") if isinstance(data, dict) else None
     registered = contract.registry.get(event_type)
     if registered is None or registered.direction != "client":
         registered = contract.registry.fallback
     return Sent(registered.name, registered.answers, event_id if isinstance(event_id, str) else None)
-
-
-def awaited(text: str, contract: Contract) -> tuple[str, ...]:
-    """The server events a client waits for after sending `text` (none for appended audio): what
-    the runner waits for, from the same registry the judge pairs by."""
-    return sent_as(text, contract).answers
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from conformance.checks import awaited, is_throttle, url_models
+from conformance.checks import is_throttle, sent_of, url_models
 from conformance.contract import Contract, load_contract
 from conformance.contract.oracle import announced_type
 from conformance.generate.plan import Plan
 from conformance.run.log import Cut, RunLog, Target
 from conformance.run.pacing import Pacer
-from conformance.run.placeholders import with_model, with_type
-from conformance.transcript import Frame, Transcript, parsing_once
+from conformance.run.placeholders import filled
+from conformance.transcript import Frame, Transcript
 from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
 
 
@@ -178,9 +178,10 @@ async def _updates(
     for index, text in enumerate(plan.updates):
         if session.closed is not None or (pacer is not None and not await pacer.admit()):
             break
+        parsed = None
         if not plan.literal:  # a replay's recorded frames go byte for byte
-            text = with_type(with_model(text, model), kind)
-        sent, answered = await _exchange(session, text, target, log, pacer, earlier, contract)
+            text, parsed = filled(text, model, kind)
+        sent, answered = await _exchange(session, text, parsed, target, log, pacer, earlier, contract)
         last_sent = sent if sent is not None else last_sent
         if not answered:
             break  # timed out, closed or throttled for good: later answers could not be paired
@@ -201,15 +202,14 @@ def sent_event(frame: Frame, contract: Contract) -> tuple[str | None, tuple[str,
         event = frame.json()
     except (ValueError, RecursionError):
         event = None
-    event_id = event.get("event_id") if isinstance(event, dict) else None
-    with parsing_once((frame,)):  # `awaited` reads the parse just made
-        answers = awaited(frame.text or "", contract)
-    return (event_id if isinstance(event_id, str) else None), answers
+    sent = sent_of(event, contract)
+    return sent.event_id, sent.answers
 
 
 async def _exchange(
     session: Session,
     text: str,
+    parsed: Any,
     target: Target,
     log: RunLog | None,
     pacer: Pacer | None,
@@ -217,7 +217,8 @@ async def _exchange(
     contract: Contract,
 ) -> tuple[float | None, bool]:
     """Send one update, again while it is throttled: when it was last sent, and whether it was answered.
-    The update's event_id goes into `earlier` (what an error may echo) once it was sent."""
+    `parsed`: its text's JSON value if it is known already (None: not parsed yet). The update's event_id
+    goes into `earlier` (what an error may echo) once it was sent."""
     timeout = target.limits.answer_s
     budget = target.politeness.throttle_budget_s
     budget = 10 * timeout if budget is None else budget
@@ -228,6 +229,8 @@ async def _exchange(
         sent = time.monotonic()  # the deadline starts when the send completed, as the judge counts it
         if isinstance(frame, Closed):
             return sent, False
+        if parsed is not None:
+            frame.knowing(parsed)
         own, answer_types = sent_event(frame, contract)
         if not answer_types:
             earlier.add(own, answer_types)

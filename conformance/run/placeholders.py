@@ -1,66 +1,117 @@
 """Filling a plan's placeholders with what the connection learned (the model and session type that
-session.created announced): in place, so every other byte of a planned frame is sent as planned."""
+session.created announced): in place, so every other byte of a planned frame is sent as planned.
+
+The planned text is parsed once, if a placeholder is in it at all; the filled text's JSON value is
+handed on with it, so the sent frame is not parsed again (`Frame.knowing`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from conformance.contract.oracle import TYPE_PLACEHOLDER
 from conformance.generate.plan import MODEL_PLACEHOLDER
 from conformance.transcript import parse_json
 
+#: Each placeholder as a JSON string token, as a plan writes it.
+_MARKS = {placeholder: json.dumps(placeholder) for placeholder in (TYPE_PLACEHOLDER, MODEL_PLACEHOLDER)}
+#: A `"model":` key just before a value, with the comma before it when it is not the first member.
+_MODEL_KEY = re.compile(r'(,\s*)?"model"\s*:\s*\Z')
+_COMMA_AFTER = re.compile(r"\s*,")
 
-def _placed(text: str, key: str, placeholder: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The event and its session when the plan put `placeholder` as `session.<key>` (that one key: the
-    placeholder anywhere else, in instructions say, is no place to fill)."""
-    if json.dumps(placeholder) not in text:
-        return None
+
+def _parsed(text: str) -> Any:
+    """`text`'s JSON value, or None when it is none (never a JSON `null` here: that holds no placeholder)."""
     try:
-        parsed = parse_json(text)  # may be a shared value (parsing_once): changed only in copies
+        return parse_json(text)  # may be a shared value (parsing_once): changed only in copies
     except (ValueError, RecursionError):
         return None
+
+
+def _session(parsed: Any, key: str, placeholder: str) -> dict[str, Any] | None:
+    """The event's session when the plan put `placeholder` as `session.<key>` (that one key: the
+    placeholder anywhere else, in instructions say, is no place to fill)."""
     session = parsed.get("session") if isinstance(parsed, dict) else None
-    if not isinstance(session, dict) or session.get(key) != placeholder:
-        return None
-    return parsed, session
+    return session if isinstance(session, dict) and session.get(key) == placeholder else None
 
 
-def _spliced(text: str, placed: tuple[dict[str, Any], dict[str, Any]], key: str, placeholder: str, value: str) -> str:
-    """`text` with `session.<key>`'s placeholder replaced by `value` in place: every other byte is sent as
-    planned (re-serialising could change numbers, duplicate keys or escapes a probe means to send)."""
-    mark, written = json.dumps(placeholder), json.dumps(value)
-    if text.count(mark) == 1:  # session.<key>'s, since it holds the placeholder: the common case
-        return text.replace(mark, written)
-    event, session = placed
-    wanted = {**event, "session": {**session, key: value}}
+def _spliced(text: str, mark: str, written: str, wanted: dict[str, Any]) -> tuple[str, Any] | None:
+    """`text` with the one occurrence of `mark` replaced by `written` whose JSON value is `wanted`, and that
+    value; None if no occurrence gives it. Every other byte is as planned (re-serialising could change
+    numbers, duplicate keys or escapes a probe means to send)."""
+    if text.count(mark) == 1 and "\\u" not in text:
+        # Unescaped, the placeholder at session.<key> is written as `mark`: the one occurrence is it.
+        return text.replace(mark, written), wanted
     start = text.find(mark)
-    while start != -1:  # the one occurrence whose replacement changes session.<key> and nothing else
+    while start != -1:
         spliced = text[:start] + written + text[start + len(mark) :]
-        try:
-            if parse_json(spliced) == wanted:
-                return spliced
-        except (ValueError, RecursionError):
-            pass
+        parsed = _parsed(spliced)
+        if parsed == wanted:
+            return spliced, parsed
         start = text.find(mark, start + 1)
-    return text
+    return None
+
+
+def _dropped(text: str, mark: str, wanted: dict[str, Any]) -> tuple[str, Any] | None:
+    """`text` without its `"model": <mark>` member, and its JSON value `wanted`; None if no such member
+    can be cut out of the text as it is."""
+    start = text.find(mark)
+    while start != -1:
+        key = _MODEL_KEY.search(text, 0, start)
+        if key is not None:
+            end = start + len(mark)
+            if key.group(1) is None:  # the first member: the comma after it goes with it
+                comma = _COMMA_AFTER.match(text, end)
+                end = comma.end() if comma is not None else end
+            cut = text[: key.start()] + text[end:]
+            parsed = _parsed(cut)
+            if parsed == wanted:
+                return cut, parsed
+        start = text.find(mark, start + 1)
+    return None
+
+
+def _fill(text: str, parsed: Any, key: str, placeholder: str, value: str | None) -> tuple[str, Any]:
+    """`text` with `session.<key>`'s placeholder set to `value` (the member dropped when None), and its
+    JSON value; as it was when the placeholder is not there, or cannot be filled in place."""
+    session = _session(parsed, key, placeholder)
+    if session is None:
+        return text, parsed
+    mark = _MARKS[placeholder]
+    if value is not None:
+        done = _spliced(text, mark, json.dumps(value), {**parsed, "session": {**session, key: value}})
+        return done if done is not None else (text, parsed)
+    kept = {**parsed, "session": {k: v for k, v in session.items() if k != key}}
+    done = _dropped(text, mark, kept)
+    if done is not None:
+        return done
+    try:  # the member cannot be cut out as written (an escaped key, say): the frame is written anew
+        rewritten = json.dumps(kept, ensure_ascii=text.isascii())
+    except ValueError:  # an integer too long to write out: sent as planned
+        return text, parsed
+    return rewritten, _parsed(rewritten)
+
+
+def filled(text: str, model: str | None, kind: str) -> tuple[str, Any]:
+    """`text` with the known model at `session.model` (the member dropped if none is known) and the
+    announced session type at `session.type`, where the plan put their placeholders; with the filled
+    text's JSON value when the text was parsed to fill it (else None: nothing was parsed)."""
+    if not any(mark in text for mark in _MARKS.values()):
+        return text, None
+    parsed = _parsed(text)
+    text, parsed = _fill(text, parsed, "model", MODEL_PLACEHOLDER, model)
+    return _fill(text, parsed, "type", TYPE_PLACEHOLDER, kind)
 
 
 def with_type(text: str, kind: str) -> str:
     """Put the session type the opening session.created announced where a plan has the placeholder as
     `session.type`."""
-    placed = _placed(text, "type", TYPE_PLACEHOLDER)
-    return text if placed is None else _spliced(text, placed, "type", TYPE_PLACEHOLDER, kind)
+    return _fill(text, _parsed(text), "type", TYPE_PLACEHOLDER, kind)[0]
 
 
 def with_model(text: str, model: str | None) -> str:
-    """Put the known model where a plan has the placeholder as `session.model`, or drop the field if
+    """Put the known model where a plan has the placeholder as `session.model`, or drop the member if
     none is known."""
-    placed = _placed(text, "model", MODEL_PLACEHOLDER)
-    if placed is None:
-        return text
-    if model is not None:
-        return _spliced(text, placed, "model", MODEL_PLACEHOLDER, model)
-    event, session = placed
-    kept = {key: value for key, value in session.items() if key != "model"}
-    return json.dumps({**event, "session": kept}, ensure_ascii=text.isascii())
+    return _fill(text, _parsed(text), "model", MODEL_PLACEHOLDER, model)[0]
