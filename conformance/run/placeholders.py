@@ -20,6 +20,8 @@ _MARKS = {placeholder: json.dumps(placeholder) for placeholder in (TYPE_PLACEHOL
 #: A `"model":` key just before a value, with the comma before it when it is not the first member.
 _MODEL_KEY = re.compile(r'(,\s*)?"model"\s*:\s*\Z')
 _COMMA_AFTER = re.compile(r"\s*,")
+#: An escape that may spell a printable ASCII character, as a placeholder's are (`\u0024` for `$`).
+_ASCII_ESCAPE = re.compile(r"\\u00[2-7]")
 
 
 def _parsed(text: str) -> Any:
@@ -41,8 +43,9 @@ def _spliced(text: str, mark: str, written: str, wanted: dict[str, Any]) -> tupl
     """`text` with the one occurrence of `mark` replaced by `written` whose JSON value is `wanted`, and that
     value; None if no occurrence gives it. Every other byte is as planned (re-serialising could change
     numbers, duplicate keys or escapes a probe means to send)."""
-    if text.count(mark) == 1 and "\\u" not in text:
-        # Unescaped, the placeholder at session.<key> is written as `mark`: the one occurrence is it.
+    if text.count(mark) == 1 and not _ASCII_ESCAPE.search(text):
+        # No character of it escaped, the placeholder at session.<key> is written as `mark`: the one
+        # occurrence is it.
         return text.replace(mark, written), wanted
     start = text.find(mark)
     while start != -1:
@@ -59,7 +62,7 @@ def _dropped(text: str, mark: str, wanted: dict[str, Any]) -> tuple[str, Any] | 
     can be cut out of the text as it is."""
     start = text.find(mark)
     while start != -1:
-        key = _MODEL_KEY.search(text, 0, start)
+        key = _MODEL_KEY.search(text, max(0, start - 256), start)  # checked below, whatever spacing it missed
         if key is not None:
             end = start + len(mark)
             if key.group(1) is None:  # the first member: the comma after it goes with it

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-from conformance.collector import collect_every, paused
+from conformance.collector import scheduled
 from conformance.generate.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
 from conformance.generate.plan import Plan as Plan
 from conformance.run.connection import MARGIN_S, recorded
@@ -175,11 +175,9 @@ async def run_plans(
     """
     log = log if log is not None else RunLog()
     pool = _Pool(plans, target, concurrency, on_done, log)
-    collecting = asyncio.ensure_future(collect_every())
     try:
-        with paused():
+        async with scheduled():
             await pool.run(concurrency)
     finally:
-        collecting.cancel()
         pool.account()
     return log
