@@ -9,7 +9,7 @@ from websockets.asyncio.server import ServerConnection
 
 from conformance.run.connection import Earlier
 from conformance.transcript import Frame
-from conformance.wire.transport import ConnectFailed, Timeout, open_session
+from conformance.wire.transport import Closed, ConnectFailed, Timeout, open_session
 from tests.harness import FAST, run, serving
 
 
@@ -55,3 +55,32 @@ def test_an_echo_is_claimed_by_an_id_sent_once_or_sent_unawaited_never_by_its_ow
     assert not earlier.claimer("once")("once")  # an update reusing an id: an echo of it may be its own
     earlier.add("mine", ("session.updated",))
     assert claimed("mine") is False and earlier.claimer("next")("mine")
+
+
+def test_a_send_to_a_target_that_stops_reading_ends_within_the_answer_timeout() -> None:
+    """Small frames go straight out (websockets cannot wait on them); once the target stops reading and
+    the write buffer fills, a send waits for it to drain, and gives up at the answer timeout: recorded
+    as attempted, never a hang."""
+
+    async def never_reads(ws: ServerConnection) -> None:
+        await ws.wait_closed()  # with max_queue 1, websockets stops reading the socket after one message
+
+    async def scenario() -> tuple[list[object], float]:
+        async with serving(never_reads, max_size=None, max_queue=1, close_timeout=0.5) as url:
+            session = await open_session(url, limits=FAST)
+            assert not isinstance(session, ConnectFailed)
+            started = asyncio.get_running_loop().time()
+            results: list[object] = [await session.send("{}")]
+            big = '{"x": "' + "a" * (1 << 20) + '"}'
+            for _ in range(64):  # bounded: the kernel's buffers hold a few MiB at most
+                results.append(await session.send(big))
+                if not isinstance(results[-1], Frame):
+                    break
+            took = asyncio.get_running_loop().time() - started
+            await session.close()
+            return results, took
+
+    results, took = run(asyncio.wait_for(scenario(), 10))  # a send that never gives up fails here
+    assert isinstance(results[0], Frame)
+    assert results[-1] == Closed(None, "send failed"), results[-1]  # timed out: the target did not close
+    assert FAST.answer_s <= took < FAST.answer_s + 3

@@ -216,12 +216,22 @@ class Session:
         if self._closed is not None:
             return self._closed
         try:
-            async with asyncio.timeout(self._limits.answer_s):
+            if self._fits(text):  # websockets writes it at once: no deadline to keep
                 await self._ws.send(text)
+            else:
+                async with asyncio.timeout(self._limits.answer_s):
+                    await self._ws.send(text)
         except (ConnectionClosed, TimeoutError):
             self._recorder.text("client", text)  # what was attempted stays on the record
             return self._closed or Closed(None, "send failed")
         return self._recorder.text("client", text)
+
+    def _fits(self, text: str) -> bool:
+        """Whether sending `text` cannot wait: the connection open, and its frame (at most 4 bytes a
+        character, 14 of header) fits in the write buffer below the limit websockets waits to drain to."""
+        ws = self._ws
+        room = ws.write_limit_high - ws.transport.get_write_buffer_size()
+        return ws.protocol.state is State.OPEN and not ws.paused and 4 * len(text) + 14 < room
 
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
