@@ -40,35 +40,25 @@ def paused() -> Iterator[None]:
                 gc.enable()
 
 
-#: Seconds between the collections a run schedules while automatic collection is paused.
-EVERY_S = 1.0
-_runs = 0
+#: Seconds between the young collections a run schedules while automatic collection is paused, and
+#: how many of those between full ones.
+EVERY_S, FULL_EVERY = 1.0, 10
 
 
 @contextlib.asynccontextmanager
-async def scheduled(every_s: float = EVERY_S) -> AsyncIterator[None]:
-    """While plans run: automatic collection paused, what was allocated before frozen out of every
-    collection (`gc.freeze`: the process' own heap is not the run's garbage, and may be large), and the
-    run's objects collected every `every_s` seconds: its live heap is flat (each connection is judged
-    and written as it ends), so each collection is short however long the run."""
-    global _runs
+async def scheduled(every_s: float = EVERY_S, full_every: int = FULL_EVERY) -> AsyncIterator[None]:
+    """While plans run: automatic collection paused; the young generations collected every `every_s`
+    seconds (what a run allocates and still holds is young: in-flight connections), and everything
+    every `full_every` of those (cycles of connections that lived long enough to be promoted)."""
     with paused():
-        with _lock:
-            if _runs == 0:
-                gc.freeze()
-            _runs += 1
-        collecting = asyncio.ensure_future(_collect_every(every_s))
+        collecting = asyncio.ensure_future(_collect_every(every_s, full_every))
         try:
             yield
         finally:
             collecting.cancel()
-            with _lock:
-                _runs -= 1
-                if _runs == 0:
-                    gc.unfreeze()
 
 
-async def _collect_every(seconds: float) -> None:
-    for _ in range(1 << 62):  # until cancelled with the run
+async def _collect_every(seconds: float, full_every: int) -> None:
+    for tick in range(1, 1 << 62):  # until cancelled with the run
         await asyncio.sleep(seconds)
-        gc.collect()
+        gc.collect(2 if tick % full_every == 0 else 1)

@@ -4,17 +4,35 @@ client event with the events that are its own (see `pairing` for how they are fo
 from __future__ import annotations
 
 import bisect
-import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from conformance.contract.oracle import Classification
 from conformance.transcript import Frame, Transcript
 
 #: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
 THROTTLE = re.compile(r"rate.?limit|too.?many.?requests|throttl|resource.?exhausted|quota", re.IGNORECASE)
+
+
+T = TypeVar("T")
+
+
+class cached(Generic[T]):
+    """`functools.cached_property` without its lock, which Python 3.11 takes on each first read (judging
+    reads several on every step, from one thread: the lock was a tenth of judging's time). Python 3.12
+    dropped the lock; this can go with 3.11."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func, self.name = func, func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -88,44 +106,44 @@ class Step:
             return self.updated
         return [e for e in self.events if e.type == event_type]
 
-    @functools.cached_property
+    @cached
     def updated(self) -> list[Event]:
         return [e for e in self.events if e.type == "session.updated"]
 
-    @functools.cached_property
+    @cached
     def answers(self) -> list[Event]:
         return [e for e in self.events if e.type in self.answer_types]
 
     def in_time(self, event: Event) -> bool:
         return event.frame.time - self.sent.time <= self.timeout_s
 
-    @functools.cached_property
+    @cached
     def updated_in_time(self) -> list[Event]:
         """Its `session.updated` events that came within the timeout."""
         return [e for e in self.updated if self.in_time(e)]
 
-    @functools.cached_property
+    @cached
     def kinds_in_time(self) -> frozenset[Any]:
         """The types of its answers that came within the timeout."""
         return frozenset(e.type for e in self.answers if self.in_time(e))
 
-    @functools.cached_property
+    @cached
     def answer(self) -> Event | None:
         """The first answer: what a client waiting on this event takes."""
         return self.answers[0] if self.answers else None
 
-    @functools.cached_property
+    @cached
     def waited_out(self) -> bool:
         """Whether the client waited the whole timeout (or the server closed) for this step."""
         return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
 
-    @functools.cached_property
+    @cached
     def silent(self) -> bool:
         """Nothing answered it: no answer in its window, which it waited out. Certain, whatever
         else happened on the connection (an answer to it cannot arrive before it was sent)."""
         return not self.answers and self.waited_out
 
-    @functools.cached_property
+    @cached
     def rejected(self) -> bool:
         """Its own answers that are certain are errors only: its in-time answers, when it is
         certain; else the errors echoing its event_id, when nothing else came in its window."""
@@ -151,11 +169,11 @@ class Connection:
     #: The server events documented to carry a member (`session`, `error`), from their schemas.
     carriers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    @functools.cached_property
+    @cached
     def sorted_fields(self) -> tuple[str, ...]:
         return tuple(sorted(self.fields))
 
-    @functools.cached_property
+    @cached
     def alias_tops(self) -> tuple[tuple[str, ...], ...]:
         """Each alias pair's top-level fields (an update setting either may change both)."""
         return tuple(tuple(path.split(".")[0] for path in pair) for pair in self.aliases)
@@ -163,17 +181,17 @@ class Connection:
     def carry(self, member: str) -> frozenset[str]:
         return self.carriers.get(member, frozenset())
 
-    @functools.cached_property
+    @cached
     def surplus(self) -> Event | None:
         """The first `session.updated` that outnumbers the updates sent before it (`surplus`)."""
         return surplus(self.events, self.sends)
 
-    @functools.cached_property
+    @cached
     def certain(self) -> tuple[Step, ...]:
         """The steps whose answers are paired for certain: the only ones the pairing checks judge."""
         return tuple(step for step in self.steps if step.certain)
 
-    @functools.cached_property
+    @cached
     def unpaired(self) -> int:
         """How many steps could not be paired for certain (what the summary reports as unjudged)."""
         return len(self.steps) - len(self.certain)
