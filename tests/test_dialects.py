@@ -18,7 +18,7 @@ from conformance.contract import DIALECTS, SPEC_DIR, load_contract, read_json, s
 from conformance.contract.diff import diff
 from conformance.contract.oracle import Context, classify
 from conformance.generate import scripted_plans
-from conformance.mock import FAULTS, Fault, MockConfig, for_dialect, serve_mock
+from conformance.mock import Fault, MockConfig, faults_of, serve_mock
 from conformance.run.runner import RunLog, Target, run_plans
 from conformance.verdict.results import evaluate
 from conformance.wire.transport import Auth, ConnectFailed, Limits, open_session
@@ -243,29 +243,28 @@ def test_clean_mock_passes_every_requirement_of_its_dialect(dialect: str) -> Non
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_every_requirement_of_a_dialect_has_a_fault_that_trips_it_there(dialect: str) -> None:
-    tripped = {rid for fault in FAULTS for rid in for_dialect(fault, dialect).trips}
-    ids = set(load_contract(dialect=dialect).ids)
-    # RS-SDK-FIELD-TYPES is judged by the annotations of the generated schemas (no mock field of its own)
-    assert ids - tripped <= {"RS-SDK-FIELD-TYPES"}
-    assert tripped <= ids
+    tripped = {rid for fault in faults_of(dialect) for rid in fault.trips}
+    assert tripped == set(load_contract(dialect=dialect).ids)
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+#: Each dialect's faults as the mock commits them there (a fault of a field one dialect has is in that one).
+DIALECT_FAULTS = [(fault, dialect) for dialect in DIALECTS for fault in faults_of(dialect)]
+
+
+@pytest.mark.parametrize(("fault", "dialect"), DIALECT_FAULTS, ids=[f"{f.name}-{d}" for f, d in DIALECT_FAULTS])
 def test_every_fault_is_caught_with_exactly_its_requirements_in_each_dialect(fault: Fault, dialect: str) -> None:
     """No fault goes unseen in any dialect: it trips exactly its requirements (`may_trip` is the
     documented second violation of the same misbehaviour: deaf after an error also leaves an invalid
     update unanswered, and openai's scripted exchanges hold one more invalid update, the guide's 44.1 kHz
     audio that the SDK types refuse), or the run ends with its outcome (a refused or hanging handshake)."""
-    variant = for_dialect(fault, dialect)
-    assert bool(variant.trips) != bool(variant.outcome), f"{fault.name} under {dialect}: trips nothing, or both"
-    if variant.outcome:
+    assert bool(fault.trips) != bool(fault.outcome), f"{fault.name} under {dialect}: trips nothing, or both"
+    if fault.outcome:
         log = _scripted_log(dialect, (fault,), Limits(connect_s=0.3))
-        assert isinstance(log.failure, ConnectFailed) and log.failure.kind == variant.outcome, log.failure
+        assert isinstance(log.failure, ConnectFailed) and log.failure.kind == fault.outcome, log.failure
         return
     judgement = _scripted(dialect, (fault,))
     found = {v.requirement for v in judgement.violations}
-    assert set(variant.trips) <= found <= set(variant.trips) | set(variant.may_trip), judgement.violations
+    assert set(fault.trips) <= found <= set(fault.trips) | set(fault.may_trip), judgement.violations
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -273,11 +272,20 @@ def test_list_faults_names_what_catches_each_fault_in_the_dialect(dialect: str, 
     assert main(["mock", "--list-faults", "--dialect", dialect]) == 0
     lines = capsys.readouterr().out.splitlines()
     trips = [line.split("trips: ", 1)[1] for line in lines if "trips: " in line]
-    assert len(trips) == len(FAULTS)
-    for fault, shown in zip((for_dialect(f, dialect) for f in FAULTS), trips, strict=True):
+    assert len(trips) == len(faults_of(dialect))
+    for fault, shown in zip(faults_of(dialect), trips, strict=True):
         expected = list(fault.trips) or [f"the run ends with {fault.outcome}"]
         assert fault.trips or fault.outcome, fault.name
         assert all(item in shown for item in expected) and not shown.endswith("with )"), (fault.name, shown)
+
+
+def test_a_fault_of_a_field_one_dialect_has_is_a_usage_error_in_another(capsys: Any) -> None:
+    elsewhere = [(f, d) for f in {f for f, _ in DIALECT_FAULTS if f.dialects} for d in DIALECTS if d not in f.dialects]
+    assert elsewhere  # openai's own fields (the expiry, the GA fields the SDK types) have faults of their own
+    for fault, dialect in elsewhere:
+        assert main(["mock", "--fault", fault.name, "--dialect", dialect]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert fault.name in line and all(d in line for d in fault.dialects), line
 
 
 def test_openai_mock_answers_a_missing_session_type_like_ga() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from conformance.cli.main import main
 from conformance.contract import load_contract, read_json, spec_file
 from conformance.contract.diff import diff
-from conformance.mock import DEFAULT_MODEL, MockConfig, serve_mock
+from conformance.mock import DEFAULT_MODEL, Fault, MockConfig, faults_of, serve_mock
 from tests.harness import ServerThread, run, seeds
 
 openai = pytest.importorskip("openai")
@@ -297,6 +298,45 @@ def test_under_openai_the_servers_own_session_fields_fail_exactly_their_requirem
     with ga_server(shown) as url:
         code, summary = _run(url, "openai", seed, tmp_path)
     assert (code, [r["id"] for r in summary["requirements"] if r["status"] == "failed"]) == (1 if failed else 0, failed)
+
+
+#: The mock's faults of a field only the openai dialect has (its server's expiry, the other GA fields).
+OPENAI_ONLY = [f for f in faults_of("openai") if f.dialects]
+
+
+def _as_the_mock_commits(fault: Fault) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    """The GA-like server sending what `fault` makes the mock send: its rewrite of each session.updated."""
+    assert fault.applies_to == "session.updated" and fault.mutate is not None, fault.name
+    rewrite = fault.mutate
+
+    def shown(session: dict[str, Any], n: int) -> dict[str, Any]:
+        event = {"type": "session.updated", "session": copy.deepcopy(session)}
+        if n:  # 0 is session.created's
+            rewrite(event)
+        return dict(event["session"])
+
+    return shown
+
+
+@pytest.mark.parametrize("fault", OPENAI_ONLY, ids=[f.name for f in OPENAI_ONLY])
+@pytest.mark.parametrize("seed", seeds())
+def test_under_openai_a_server_field_of_another_type_than_the_sdks_fails_exactly_the_faults_requirement(
+    fault: Fault, seed: int, tmp_path: Path
+) -> None:
+    """The mock's openai-only faults, committed by the GA-like server written here: the SDK's own session
+    response type refuses the field (so its wrong type is the SDK's, not ours), and the run fails exactly
+    the requirement the fault names (RS-SDK-FIELD-TYPES). RC_SEEDS=1-10 sweeps ten seeds."""
+    from openai.types.realtime import RealtimeSessionCreateResponse
+
+    clean = {"type": "realtime", "object": "realtime.session", "id": "sess_ga"}
+    sent = _as_the_mock_commits(fault)(clean, 1)
+    changed = [key for key in sent if sent[key] != clean.get(key)]
+    assert sdk_errors(RealtimeSessionCreateResponse, clean) == []
+    assert [loc[0] for loc in sdk_errors(RealtimeSessionCreateResponse, sent)] == changed != []
+    with ga_server(_as_the_mock_commits(fault)) as url:
+        code, summary = _run(url, "openai", seed, tmp_path)
+    failed = [r["id"] for r in summary["requirements"] if r["status"] == "failed"]
+    assert (code, failed) == (1, list(fault.trips))
 
 
 @pytest.mark.parametrize("seed", seeds())

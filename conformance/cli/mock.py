@@ -8,7 +8,7 @@ import sys
 
 from conformance.cli.exits import Exit, UsageError
 from conformance.cli.settings_check import env_secret
-from conformance.mock import FAULTS, MockConfig, for_dialect, lookup, serve_mock
+from conformance.mock import MockConfig, faults_of, lookup, serve_mock
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
         list_faults(args.dialect)
         return Exit.CONFORMANT
     try:
-        faults = lookup(args.fault)
+        faults = lookup(args.fault, args.dialect)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     api_key = env_secret(args.require_api_key_env, "--require-api-key-env") if args.require_api_key_env else None
@@ -41,8 +41,9 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
 
 def list_faults(dialect: str) -> None:
-    width = max(len(f.name) for f in FAULTS)
-    for fault in (for_dialect(f, dialect) for f in FAULTS):
+    faults = faults_of(dialect)
+    width = max(len(f.name) for f in faults)
+    for fault in faults:
         trips = ", ".join(fault.trips) or f"(no requirement: the run ends with {fault.outcome})"
         if fault.may_trip:
             trips += f" (and may trip {', '.join(fault.may_trip)})"

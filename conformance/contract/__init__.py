@@ -115,6 +115,11 @@ class Contract:
         """Short: the contract is an argument of the generators' strategies, whose repr Hypothesis prints."""
         return f"Contract(dialect={self.dialect!r}, model_names={self.model_names!r})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The same short form for Hypothesis' pretty printer, which prints a strategy's arguments and
+        would otherwise walk a dataclass field by field (every schema: half a megabyte per strategy)."""
+        printer.text(repr(self))
+
     @functools.cached_property
     def server_managed(self) -> frozenset[str]:
         """Session fields the server manages and may change between answers (dialect.json's

@@ -3,22 +3,23 @@
 `python -m conformance.contract.specgen` rewrites `spec/openapi.json` and `spec/asyncapi.json`; a test
 fails when the committed files differ from what this renders, so they cannot drift. Any dialect's
 documents render from its loaded contract (what the generators hand Schemathesis); the committed
-files are the default dialect's.
+files are the default dialect's, and `--dialect NAME --out DIR` writes another dialect's into DIR.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import __version__
-from conformance.contract import DEFAULT_DIALECT, SPEC_DIR, Contract, load_contract
+from conformance.contract import DEFAULT_DIALECT, DIALECTS, SPEC_DIR, Contract, load_contract
 
 #: The schemas that are no event, by their component name; the events' come from the registry.
 SHARED_COMPONENTS = {"realtime-session.json": "RealtimeSession", "session-update-patch.json": "RealtimeSessionPatch"}
-YANDEX_WS = "rest-assistant.api.cloud.yandex.net"
 #: The server of the default dialect's OpenAPI rendering (any other dialect's: its endpoint's host).
 YANDEX_API = "https://ai.api.cloud.yandex.net"
 
@@ -88,10 +89,15 @@ def render_openapi(contract: Contract | None = None) -> dict[str, Any]:
     }
 
 
-def render_asyncapi() -> dict[str, Any]:
-    """The Realtime WebSocket channel as AsyncAPI 3.0 (the default dialect's): send session.update,
-    receive the answers."""
-    contract = load_contract()
+def render_asyncapi(contract: Contract | None = None) -> dict[str, Any]:
+    """The Realtime WebSocket channel as AsyncAPI 3.0 (the contract's dialect's, by default the default
+    one): send session.update, receive the answers; the server is the dialect's documented endpoint."""
+    contract = contract if contract is not None else load_contract()
+    endpoint = urlsplit(contract.dialect_info["endpoint"])
+    auth = " or ".join(f"'{header}'" for header in contract.dialect_info["auth_headers"])
+    query = endpoint.query
+    if intent := contract.dialect_info.get("transcription_intent"):
+        query += f" ({intent['query']}={intent['value']} for a transcription session)"
     events = contract.registry.events
     client_events = {e.name: e.component for e in events if e.direction == "client"}
     server_events = {e.name: e.component for e in events if e.direction == "server"}
@@ -107,17 +113,16 @@ def render_asyncapi() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {"title": "Realtime API session configuration exchange", "version": __version__},
         "servers": {
-            "yandex": {
-                "host": YANDEX_WS,
-                "pathname": "/v1/realtime/openai",
-                "protocol": "wss",
-                "description": "Query: model=gpt://<folder-id>/speech-realtime-250923. "
-                "Auth: 'Authorization: api-key <key>' or 'Authorization: Bearer <IAM token>'.",
+            contract.dialect: {
+                "host": endpoint.hostname,
+                "pathname": endpoint.path,
+                "protocol": endpoint.scheme,
+                "description": f"Query: {query}. Auth: {auth}.",
             }
         },
         "channels": {
             "realtime": {
-                "address": "/v1/realtime/openai",
+                "address": endpoint.path,
                 "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in messages},
             }
         },
@@ -141,17 +146,34 @@ def render_asyncapi() -> dict[str, Any]:
     }
 
 
-RENDERED = {"openapi.json": render_openapi, "asyncapi.json": render_asyncapi}
+#: Each rendered document's file name and its renderer (of any dialect's contract).
+RENDERED: dict[str, Callable[[Contract | None], dict[str, Any]]] = {
+    "openapi.json": render_openapi,
+    "asyncapi.json": render_asyncapi,
+}
 
 
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_all(directory: Path = SPEC_DIR) -> None:
+def write_all(directory: Path = SPEC_DIR, dialect: str = DEFAULT_DIALECT) -> None:
+    contract = load_contract(None, dialect)
     for file, render in RENDERED.items():
-        (directory / file).write_text(dumps(render()), encoding="utf-8")
+        (directory / file).write_text(dumps(render(contract)), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m conformance.contract.specgen", description=__doc__)
+    parser.add_argument("--dialect", choices=DIALECTS, default=DEFAULT_DIALECT, help="whose contract to render")
+    parser.add_argument("--out", type=Path, help="the folder to write into (default: spec/, the default dialect's)")
+    args = parser.parse_args(argv)
+    if args.out is None and args.dialect != DEFAULT_DIALECT:
+        parser.error(f"spec/ holds the {DEFAULT_DIALECT} documents: give --out DIR for {args.dialect}'s")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    write_all(args.out or SPEC_DIR, args.dialect)
 
 
 if __name__ == "__main__":
-    write_all()
+    main()

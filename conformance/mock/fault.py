@@ -24,6 +24,12 @@ class Fault:
     # What generated exchanges may also show, beyond the scripted ones: a real second violation of
     # the same misbehaviour (deaf after an error also leaves an invalid update unanswered).
     may_trip: tuple[str, ...] = ()
+    # The dialects whose contract has the field the fault breaks (none: every dialect), as a
+    # requirement's `dialects` says where it applies.
+    dialects: tuple[str, ...] = ()
+
+    def exists_in(self, dialect: str) -> bool:
+        return not self.dialects or dialect in self.dialects
 
 
 def _parent(event: Event, path: str) -> tuple[Event, str]:

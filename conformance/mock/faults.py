@@ -3,7 +3,8 @@
 A fault either rewrites one kind of outgoing event (`mutate`) or changes what the mock does (the
 session logic looks it up by name). `trips` is the exact set of requirement IDs the suite must
 report for it under the scripted exchanges; `outcome` names the run outcome for faults that stop
-the suite from testing at all (a refused or hanging handshake).
+the suite from testing at all (a refused or hanging handshake). `FAULTS` are those of every dialect;
+`DIALECT_FAULTS` break a field only some dialects have (`dialects`); `faults_of` is one dialect's list.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from conformance.mock.fault import Event, Fault
 from conformance.mock.fault import drop_at as _drop
 from conformance.mock.fault import set_at as _set
 
-__all__ = ["BY_NAME", "FAULTS", "VARIANTS", "Event", "Fault", "for_dialect", "lookup"]
+__all__ = ["BY_NAME", "DIALECT_FAULTS", "FAULTS", "VARIANTS", "Event", "Fault", "faults_of", "for_dialect", "lookup"]
 
 FAULTS: tuple[Fault, ...] = (
     # timing and transport
@@ -228,7 +229,29 @@ FAULTS: tuple[Fault, ...] = (
     ),
 )
 
-BY_NAME = {f.name: f for f in FAULTS}
+#: Faults of a field only some dialects' contracts have. openai's session carries the server's expiry and
+#: the GA fields that the SDK types (RS-SDK-FIELD-TYPES): an ISO 8601 time where the SDK's
+#: `RealtimeSessionCreateResponse` has integer Unix seconds (or null), a JSON string where it has a boolean.
+DIALECT_FAULTS: tuple[Fault, ...] = (
+    Fault(
+        "expires-at-not-integer",
+        "session.expires_at is an ISO 8601 string, not integer Unix seconds",
+        ("RS-SDK-FIELD-TYPES",),
+        "session.updated",
+        _set("session.expires_at", "2030-01-01T00:00:00Z"),
+        dialects=("openai",),
+    ),
+    Fault(
+        "sdk-field-wrong-type",
+        "session.include is a string, not an array (a GA field the SDK types)",
+        ("RS-SDK-FIELD-TYPES",),
+        "session.updated",
+        _set("session.include", "item.input_audio_transcription.logprobs"),
+        dialects=("openai",),
+    ),
+)
+
+BY_NAME = {f.name: f for f in (*FAULTS, *DIALECT_FAULTS)}
 
 #: The same misbehaviour where another dialect keeps the field elsewhere or names the rule otherwise
 #: (openai: the voice and turn detection live under `audio`, a model ID is a name). Every fault trips
@@ -269,12 +292,28 @@ VARIANTS: dict[str, dict[str, Fault]] = {
 
 def for_dialect(fault: Fault, dialect: str) -> Fault:
     """The fault as the mock commits it in `dialect`, with the requirements that must catch it there."""
+    if not fault.exists_in(dialect):
+        raise ValueError(_elsewhere(fault, dialect))
     variant = VARIANTS.get(dialect, {}).get(fault.name)
     return fault if variant is None else replace(variant, outcome=fault.outcome, may_trip=fault.may_trip)
 
 
-def lookup(names: list[str] | tuple[str, ...]) -> tuple[Fault, ...]:
+def faults_of(dialect: str) -> tuple[Fault, ...]:
+    """Every fault the mock can commit in `dialect`, as it commits it there."""
+    return tuple(for_dialect(f, dialect) for f in (*FAULTS, *DIALECT_FAULTS) if f.exists_in(dialect))
+
+
+def lookup(names: list[str] | tuple[str, ...], dialect: str | None = None) -> tuple[Fault, ...]:
+    """The faults named, each of `dialect` when one is given (KeyError names the first that is not)."""
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise KeyError(f"unknown fault {unknown[0]!r}; see --list-faults")
+    elsewhere = [BY_NAME[n] for n in names if dialect is not None and not BY_NAME[n].exists_in(dialect)]
+    if elsewhere:
+        raise KeyError(_elsewhere(elsewhere[0], dialect or ""))
     return tuple(BY_NAME[n] for n in names)
+
+
+def _elsewhere(fault: Fault, dialect: str) -> str:
+    only = " and ".join(fault.dialects)
+    return f"fault {fault.name!r} exists in the {only} dialect only, not in {dialect}; see --list-faults"
