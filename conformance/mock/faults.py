@@ -231,7 +231,7 @@ FAULTS: tuple[Fault, ...] = (
 
 #: Faults of a field only some dialects' contracts have. openai's session carries the server's expiry and
 #: the GA fields that the SDK types (RS-SDK-FIELD-TYPES): an ISO 8601 time where the SDK's
-#: `RealtimeSessionCreateResponse` has integer Unix seconds (or null), a JSON string where it has a boolean.
+#: `RealtimeSessionCreateResponse` has integer Unix seconds (or null), a string where it has an array.
 DIALECT_FAULTS: tuple[Fault, ...] = (
     Fault(
         "expires-at-not-integer",
