@@ -39,7 +39,7 @@ from conformance.generate.corpus import generated_plans
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import initial_session
 from conformance.run.recorder import judged
-from conformance.run.runner import Plan, Target, run_plans
+from conformance.run.runner import Plan, RunLog, Target, run_plans
 from conformance.run.settings import LIVE_RATE
 from conformance.wire.transport import Limits
 
@@ -195,12 +195,13 @@ def exchange_seconds(updates: list[str], concurrency: int, per_connection: int =
     plans = [Plan(f"bench {i}", tuple(updates[i : i + per_connection])) for i in range(0, len(updates), per_connection)]
     violations: list[Any] = []
 
-    def check(transcript: Any) -> None:
+    def check(transcript: Any, _: int) -> None:
         violations.extend(judged(transcript, contract).violations)
 
     async def replay(url: str) -> float:
         start = time.perf_counter()
-        log = await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), concurrency, check)
+        log = RunLog(sink=check)  # each connection judged and dropped as it ends, as a run's recorder takes it
+        await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), concurrency, log=log)
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return time.perf_counter() - start
 
@@ -411,15 +412,15 @@ def suite_rps_on(url: str, updates: list[str], connections: int, judging: bool =
     plans = [Plan(f"bench {i}", tuple(updates[i::connections])) for i in range(connections)]
     violations: list[Any] = []
 
-    def judge_one(transcript: Any) -> None:
+    def judge_one(transcript: Any, _: int) -> None:
         if judging:
             violations.extend(judged(transcript, contract).violations)
 
     async def replay() -> float:
         start = time.perf_counter()
-        log = await run_plans(
-            plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), connections, judge_one
-        )
+        # each connection handed to a sink as it ends, judged and dropped, as a run's recorder takes it
+        log = RunLog(sink=judge_one)
+        await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), connections, log=log)
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return len(updates) / (time.perf_counter() - start)
 

@@ -76,6 +76,16 @@ def test_covers_answers_what_its_definition_answers(pair: tuple[Any, Any]) -> No
     assert covers(expected, actual) == walked(expected, actual)
 
 
+@given(st.lists(pairs(), max_size=5))
+@SETTINGS
+def test_covers_of_the_fields_together_is_covers_of_each(fields: list[tuple[Any, Any]]) -> None:
+    """Reflection and the patch rule compare all of an update's fields at once, and field by field only
+    when that fails: the same answer as every field's own comparison."""
+    expected = {f"f{i}": value for i, (value, _) in enumerate(fields)}
+    actual = {f"f{i}": value for i, (_, value) in enumerate(fields)}
+    assert covers(expected, actual) == all(covers(expected[key], actual[key]) for key in expected)
+
+
 def test_covers_tells_true_from_one_and_infinity_from_null() -> None:
     assert not covers({"a": [True]}, {"a": [1]})
     assert not covers([1.0], [True])

@@ -85,6 +85,10 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     if not updated or patch is None or updated[0].session is None or not step.in_time(updated[0]):
         return None
     answer, session, bad = updated[0], updated[0].session, updated[0].bad_paths
+    applied = classification.applied
+    whole = not bad and not classification.contradicted and all(key in session for key in applied)
+    if whole and covers({key: patch[key] for key in applied}, {key: session[key] for key in applied}):
+        return Finding()  # all reflected: one comparison for the whole update (`covers` of each field)
     accepted = "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
     contradicted = [p.split(".") for p in classification.contradicted]
     flaws: list[Flaw] = []
@@ -127,14 +131,16 @@ def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, A
     for tops in conn.alias_tops:
         if any(top in patch for top in tops):
             exempt.update(tops)
-    judged, broken = False, []
-    for key in conn.sorted_fields:
-        if key in exempt or key in patch or key not in before or key not in now or (bad and _is_bad(bad, key)):
-            continue
-        judged = True
-        if not covers(before[key], now[key]):
-            broken.append((f"session.{key}", before[key], now[key]))
-    return judged, broken
+    keys = [
+        key
+        for key in conn.sorted_fields
+        if not (key in exempt or key in patch or key not in before or key not in now or (bad and _is_bad(bad, key)))
+    ]
+    if not keys:
+        return False, []
+    if covers({key: before[key] for key in keys}, {key: now[key] for key in keys}):
+        return True, []  # all kept: one comparison for the whole answer (`covers` of each field)
+    return True, [(f"session.{key}", before[key], now[key]) for key in keys if not covers(before[key], now[key])]
 
 
 def _is_bad(bad: frozenset[str], key: str) -> bool:
