@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
@@ -14,6 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from conformance.mock import MockConfig, serve_mock
 from conformance.redact import REDACTED, redactor
 from conformance.run.runner import Plan, Target, run_plans
+from conformance.transcript import Frame
 from conformance.wire.transport import (
     Auth,
     Closed,
@@ -23,7 +25,7 @@ from conformance.wire.transport import (
     open_session,
     public_url,
 )
-from tests.harness import FAST, free_port, run, serving
+from tests.harness import FAST, free_port, loopback_server, run, serving
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -111,6 +113,34 @@ def test_frames_already_received_are_taken_without_waiting() -> None:
             return ready
 
     assert len(run(scenario())) == 2
+
+
+def test_a_frame_waiting_unread_in_the_socket_is_taken_before_the_caller_goes_on() -> None:
+    """`ready()` after an answer: a frame already in the socket, which the event loop has not read yet
+    (it was busy), is read and stamped before `ready` returns, so it never lands after the next send.
+    The server runs on a thread of its own, so it sends while this loop is held."""
+
+    async def two(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send('{"type": "a"}')
+        await asyncio.sleep(0.05)
+        await ws.send('{"type": "b"}')
+        await ws.wait_closed()
+
+    async def scenario() -> tuple[object, list[Frame]]:
+        session = await open_session(url, Auth(), FAST)
+        assert not isinstance(session, ConnectFailed)
+        await session.send("{}")
+        first = await session.receive(1.0)
+        time.sleep(0.3)  # the loop held: "b" arrives in the socket meanwhile, unread
+        ready = await session.ready()
+        await session.close()
+        return first, ready
+
+    with loopback_server(two) as url:
+        first, ready = run(scenario())
+    assert isinstance(first, Frame) and first.text == '{"type": "a"}'
+    assert [frame.text for frame in ready] == ['{"type": "b"}']
 
 
 def test_public_url_hides_credentials_in_userinfo_and_query() -> None:

@@ -14,10 +14,10 @@ import asyncio
 import collections
 import contextlib
 import hashlib
+import select
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from websockets.asyncio.client import ClientConnection
@@ -35,32 +35,7 @@ from conformance.wire.bounds import Limits as Limits
 from conformance.wire.bounds import Timeout as Timeout
 from conformance.wire.handshake import ConnectFailed as ConnectFailed
 from conformance.wire.handshake import NoRedirects, failure
-
-
-@dataclass
-class Recorder:
-    """The frames of one connection, raw, timed from its opening."""
-
-    started: float = field(default_factory=time.monotonic)
-    frames: list[Frame] = field(default_factory=list)
-
-    def now(self) -> float:
-        return time.monotonic() - self.started
-
-    def text(self, direction: Literal["client", "server"], text: str, at: float | None = None) -> Frame:
-        frame = Frame(direction, self.now() if at is None else at, text=text)
-        self.frames.append(frame)
-        return frame
-
-    def binary(self, length: int, at: float) -> Frame:
-        frame = Frame("server", at, binary_length=length)
-        self.frames.append(frame)
-        return frame
-
-    def close(self, direction: Literal["client", "server"], code: int | None, reason: str) -> Frame:
-        frame = Frame(direction, self.now(), close_code=code, close_reason=reason)
-        self.frames.append(frame)
-        return frame
+from conformance.wire.recording import Recorder
 
 
 class Wire(ClientConnection):
@@ -109,6 +84,7 @@ class Session:
         self._received = 0
         self._message = bytearray()  # the fragments so far of a fragmented message
         self._text = False
+        self._poll = _poller(ws)
         ws.taker = self
         for early in ws.early:
             self.arrived(early)
@@ -248,9 +224,18 @@ class Session:
         return self._closed or Timeout(timeout_s)
 
     async def ready(self) -> list[Frame]:
-        """Frames that have already arrived, without waiting for more: one pass of the event loop
-        first, so a frame already in the socket is stamped before what the caller does next."""
-        await asyncio.sleep(0)
+        """Frames that have already arrived, without waiting for more: while bytes wait in the socket,
+        passes of the event loop first, so a frame already there is read and stamped before what the
+        caller does next (the loop reads a socket only after the tasks woken before it ran). Over TLS,
+        whose layer may hold what the socket no longer does, one pass."""
+        poll = self._poll if self._closed is None else None  # a closed socket's number may be another's
+        if poll is None:
+            await asyncio.sleep(0)
+        else:
+            for _ in range(8):  # bounded: a flood is read on the next wait anyway
+                if not poll.poll(0):
+                    break
+                await asyncio.sleep(0)
         frames = list(self._inbox)
         self._inbox.clear()
         return frames
@@ -278,6 +263,17 @@ class Session:
         if not self._ws.connection_lost_waiter.done():  # the close handshake ran out of time: drop it
             self._ws.transport.abort()
         self._ws.taker, self._ws.released = None, True
+
+
+def _poller(ws: Wire) -> select.poll | None:
+    """A poll of the connection's plain socket for bytes to read (None over TLS, whose layer may hold
+    what the socket no longer does, or once the socket is closed)."""
+    sock = ws.transport.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0 or ws.transport.get_extra_info("sslcontext") is not None:
+        return None  # TLS, or already closed
+    poll = select.poll()
+    poll.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return poll
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
