@@ -200,7 +200,7 @@ def exchange_seconds(updates: list[str], concurrency: int, per_connection: int =
 
     async def replay(url: str) -> float:
         start = time.perf_counter()
-        log = RunLog(sink=check)  # each connection judged and dropped as it ends, as a run's recorder takes it
+        log = RunLog(sink=check)  # each connection judged as it ends and dropped, as a run's recorder does
         await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), concurrency, log=log)
         assert log.failure is None and log.exchanges == len(updates), log.failure
         return time.perf_counter() - start
@@ -418,7 +418,7 @@ def suite_rps_on(url: str, updates: list[str], connections: int, judging: bool =
 
     async def replay() -> float:
         start = time.perf_counter()
-        # each connection handed to a sink as it ends, judged and dropped, as a run's recorder takes it
+        # each connection judged as it ends and dropped (a run's recorder does the same, on its own thread)
         log = RunLog(sink=judge_one)
         await run_plans(plans, Target(url, limits=Limits(), settle_s=0.0, listen_out=False), connections, log=log)
         assert log.failure is None and log.exchanges == len(updates), log.failure

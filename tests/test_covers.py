@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import sys
 from typing import Any
 
 import hypothesis.strategies as st
@@ -108,3 +109,19 @@ def test_judging_restores_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def nested(depth: int, bottom: Any) -> Any:
+    value: Any = bottom
+    for _ in range(depth):
+        value = {"x": [value]}
+    return value
+
+
+def test_covers_takes_values_nested_deeper_than_python_recurses() -> None:
+    """A hostile server may nest a value as deep as it likes: comparing it gives an answer, never an
+    error that would stop judging."""
+    depth = 3 * sys.getrecursionlimit()
+    assert covers(nested(depth, 1), nested(depth, 1))
+    assert not covers(nested(depth, 1), nested(depth, True))
+    assert covers(nested(depth, {"a": None}), nested(depth, {}))

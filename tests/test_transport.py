@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import ServerConnection
@@ -25,7 +27,7 @@ from conformance.wire.transport import (
     open_session,
     public_url,
 )
-from tests.harness import FAST, free_port, loopback_server, run, serving
+from tests.harness import FAST, free_port, loopback_server, run, self_signed_tls, serving
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -115,10 +117,10 @@ def test_frames_already_received_are_taken_without_waiting() -> None:
     assert len(run(scenario())) == 2
 
 
-def test_a_frame_waiting_unread_in_the_socket_is_taken_before_the_caller_goes_on() -> None:
+def test_a_frame_waiting_unread_in_the_socket_is_taken_before_the_caller_goes_on(tmp_path: Path) -> None:
     """`ready()` after an answer: a frame already in the socket, which the event loop has not read yet
     (it was busy), is read and stamped before `ready` returns, so it never lands after the next send.
-    The server runs on a thread of its own, so it sends while this loop is held."""
+    The server runs on a thread of its own, so it sends while this loop is held; over ws:// and wss://."""
 
     async def two(ws: ServerConnection) -> None:
         await ws.recv()
@@ -127,9 +129,9 @@ def test_a_frame_waiting_unread_in_the_socket_is_taken_before_the_caller_goes_on
         await ws.send('{"type": "b"}')
         await ws.wait_closed()
 
-    async def scenario() -> tuple[object, list[Frame]]:
-        session = await open_session(url, Auth(), FAST)
-        assert not isinstance(session, ConnectFailed)
+    async def scenario(client: ssl.SSLContext | None) -> tuple[object, list[Frame]]:
+        session = await open_session(url, Auth(), FAST, ssl_context=client)
+        assert not isinstance(session, ConnectFailed), session
         await session.send("{}")
         first = await session.receive(1.0)
         time.sleep(0.3)  # the loop held: "b" arrives in the socket meanwhile, unread
@@ -137,10 +139,12 @@ def test_a_frame_waiting_unread_in_the_socket_is_taken_before_the_caller_goes_on
         await session.close()
         return first, ready
 
-    with loopback_server(two) as url:
-        first, ready = run(scenario())
-    assert isinstance(first, Frame) and first.text == '{"type": "a"}'
-    assert [frame.text for frame in ready] == ['{"type": "b"}']
+    server, cert = self_signed_tls(tmp_path)
+    for options, client in (({}, None), ({"ssl": server}, ssl.create_default_context(cafile=cert))):
+        with loopback_server(two, **options) as url:
+            first, ready = run(scenario(client))
+        assert isinstance(first, Frame) and first.text == '{"type": "a"}'
+        assert [frame.text for frame in ready] == ['{"type": "b"}'], url
 
 
 def test_public_url_hides_credentials_in_userinfo_and_query() -> None:

@@ -4,13 +4,17 @@ echo are kept as they are sent. Real servers on loopback."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
+from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
 from conformance.run.connection import Earlier
 from conformance.transcript import Frame
 from conformance.wire.transport import Closed, ConnectFailed, Timeout, open_session
-from tests.harness import FAST, run, serving
+from tests.harness import FAST, run, self_signed_tls, serving
 
 
 def test_frames_are_stamped_as_they_arrive_while_nobody_reads() -> None:
@@ -57,21 +61,26 @@ def test_an_echo_is_claimed_by_an_id_sent_once_or_sent_unawaited_never_by_its_ow
     assert claimed("mine") is False and earlier.claimer("next")("mine")
 
 
-def test_a_send_to_a_target_that_stops_reading_ends_within_the_answer_timeout() -> None:
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_send_to_a_target_that_stops_reading_ends_within_the_answer_timeout(tmp_path: Path, tls: bool) -> None:
     """Small frames go straight out (websockets cannot wait on them); once the target stops reading and
     the write buffer fills, a send waits for it to drain, and gives up at the answer timeout: recorded
-    as attempted, never a hang."""
+    as attempted, never a hang. Over TLS too, whose records make a frame larger on the wire."""
 
     async def never_reads(ws: ServerConnection) -> None:
         await ws.wait_closed()  # with max_queue 1, websockets stops reading the socket after one message
 
+    server, cert = self_signed_tls(tmp_path)
+    options: dict[str, Any] = {"ssl": server} if tls else {}
+    client = ssl.create_default_context(cafile=cert) if tls else None
+
     async def scenario() -> tuple[list[object], float]:
-        async with serving(never_reads, max_size=None, max_queue=1, close_timeout=0.5) as url:
-            session = await open_session(url, limits=FAST)
-            assert not isinstance(session, ConnectFailed)
+        async with serving(never_reads, max_size=None, max_queue=1, close_timeout=0.5, **options) as url:
+            session = await open_session(url, limits=FAST, ssl_context=client)
+            assert not isinstance(session, ConnectFailed), session
             started = asyncio.get_running_loop().time()
             results: list[object] = [await session.send("{}")]
-            big = '{"x": "' + "a" * (1 << 20) + '"}'
+            big = '{"x": "' + "\U0001f600" * (1 << 18) + '"}'  # 1 MiB of 4-byte characters
             for _ in range(64):  # bounded: the kernel's buffers hold a few MiB at most
                 results.append(await session.send(big))
                 if not isinstance(results[-1], Frame):

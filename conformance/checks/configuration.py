@@ -19,41 +19,56 @@ _ABSENT = object()
 
 def covers(expected: Any, actual: Any) -> bool:
     """Whether `actual` carries `expected`: equal JSON values, where an object may hold more keys."""
-    if type(expected) in (dict, list) and expected == actual:
+    if type(expected) in (dict, list):
+        try:
+            equal = expected == actual
+        except RecursionError:  # nested deeper than Python compares: the walk decides
+            equal = False
         # Equal in Python and written out the same (so `true` is not `1`, infinities not null):
         # the same JSON value, which is what a server echoing a value gives; found in C.
-        try:
-            if orjson.dumps(expected, option=orjson.OPT_SORT_KEYS) == orjson.dumps(actual, option=orjson.OPT_SORT_KEYS):
-                return True
-        except orjson.JSONEncodeError:
-            pass  # an integer beyond 64 bits, a lone surrogate, nesting too deep: the walk decides
+        if equal:
+            try:
+                if orjson.dumps(expected, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+                    actual, option=orjson.OPT_SORT_KEYS
+                ):
+                    return True
+            except orjson.JSONEncodeError:
+                pass  # an integer beyond 64 bits, a lone surrogate, nesting too deep: the walk decides
     return _carries(expected, actual)
 
 
 def _carries(expected: Any, actual: Any) -> bool:
-    """`covers`, walked: a null set may be shown as null or left out, `true` is not `1`, `1` is `1.0`."""
-    kind, other = type(expected), type(actual)
-    if kind is dict:
-        if other is not dict:
-            return False
-        for key, value in expected.items():
-            if key not in actual:
-                if value is not None:
-                    return False
-            elif not (
-                actual[key] == value
-                if type(value) is str and type(actual[key]) is str
-                else _carries(value, actual[key])
-            ):
+    """`covers`, walked: a null set may be shown as null or left out, `true` is not `1`, `1` is `1.0`.
+    A loop over a stack, not recursion: a hostile server may nest a value as deep as it likes."""
+    pending = [(expected, actual)]
+    while pending:
+        expected, actual = pending.pop()
+        kind, other = type(expected), type(actual)
+        if kind is dict:
+            if other is not dict:
                 return False
-        return True
-    if kind is list:
-        return other is list and len(actual) == len(expected) and all(map(_carries, expected, actual))
-    if kind is bool or other is bool:
-        return expected is actual
-    if kind in (int, float) and other in (int, float):
-        return bool(expected == actual)
-    return kind is other and bool(expected == actual)
+            for key, value in expected.items():
+                if key not in actual:
+                    if value is not None:
+                        return False
+                elif type(value) is str and type(actual[key]) is str:
+                    if actual[key] != value:
+                        return False
+                else:
+                    pending.append((value, actual[key]))
+        elif kind is list:
+            if other is not list or len(actual) != len(expected):
+                return False
+            pending.extend(zip(expected, actual, strict=True))
+        elif kind is bool or other is bool:
+            if expected is not actual:
+                return False
+        elif kind in (int, float) and other in (int, float):
+            if expected != actual:
+                return False
+        elif not (kind is other and expected == actual):
+            return False
+    return True
 
 
 def _without(value: Any, paths: Iterable[list[str]]) -> Any:

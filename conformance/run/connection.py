@@ -234,7 +234,8 @@ async def _exchange(
         own, answer_types = sent_event(frame, contract)
         if not answer_types:
             earlier.add(own, answer_types)
-            return sent, True  # nothing answers it (appended audio): nothing to wait for
+            await asyncio.sleep(0)  # nothing to wait for (appended audio): the other connections' turn
+            return sent, True
         answer = await _wait_for(session, answer_types, timeout, frame.time, earlier.claimer(own))
         if not isinstance(answer, tuple):
             return sent, False

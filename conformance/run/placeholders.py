@@ -91,10 +91,20 @@ def _fill(text: str, parsed: Any, key: str, placeholder: str, value: str | None)
     if done is not None:
         return done
     try:  # the member cannot be cut out as written (an escaped key, say): the frame is written anew
-        rewritten = json.dumps(kept, ensure_ascii=text.isascii())
+        rewritten = json.dumps(kept, ensure_ascii=text.isascii() or not _encodable(kept))
     except ValueError:  # an integer too long to write out: sent as planned
         return text, parsed
-    return rewritten, _parsed(rewritten)
+    reparsed = _parsed(rewritten)
+    return (rewritten, reparsed) if reparsed is not None else (text, parsed)  # (an infinity is no JSON)
+
+
+def _encodable(value: Any) -> bool:
+    """Whether `value` written unescaped is UTF-8 (a lone surrogate, escaped in the plan, is not)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def filled(text: str, model: str | None, kind: str) -> tuple[str, Any]:

@@ -85,6 +85,7 @@ class Session:
         self._message = bytearray()  # the fragments so far of a fragmented message
         self._text = False
         self._poll = _poller(ws)
+        self._tls = ws.transport.get_extra_info("sslcontext") is not None
         ws.taker = self
         for early in ws.early:
             self.arrived(early)
@@ -203,9 +204,12 @@ class Session:
         return self._recorder.text("client", text)
 
     def _fits(self, text: str) -> bool:
-        """Whether sending `text` cannot wait: the connection open, and its frame (at most 4 bytes a
-        character, 14 of header) fits in the write buffer below the limit websockets waits to drain to."""
+        """Whether sending `text` cannot wait: a plain connection, open, and its frame (at most 4 bytes a
+        character, 14 of header) fits in the write buffer below the limit websockets waits to drain to.
+        Over TLS the buffer counts records with their own overhead: always under the deadline."""
         ws = self._ws
+        if self._tls:
+            return False
         room = ws.write_limit_high - ws.transport.get_write_buffer_size()
         return ws.protocol.state is State.OPEN and not ws.paused and 4 * len(text) + 14 < room
 
@@ -226,8 +230,8 @@ class Session:
     async def ready(self) -> list[Frame]:
         """Frames that have already arrived, without waiting for more: while bytes wait in the socket,
         passes of the event loop first, so a frame already there is read and stamped before what the
-        caller does next (the loop reads a socket only after the tasks woken before it ran). Over TLS,
-        whose layer may hold what the socket no longer does, one pass."""
+        caller does next (the loop reads a socket only after the tasks woken before it ran); none
+        when nothing waits. Where the socket cannot be polled, one pass."""
         poll = self._poll if self._closed is None else None  # a closed socket's number may be another's
         if poll is None:
             await asyncio.sleep(0)
@@ -266,11 +270,11 @@ class Session:
 
 
 def _poller(ws: Wire) -> select.poll | None:
-    """A poll of the connection's plain socket for bytes to read (None over TLS, whose layer may hold
-    what the socket no longer does, or once the socket is closed)."""
+    """A poll of the connection's socket for bytes to read (TLS too: what its layer read, it has
+    delivered); None where there is no poll (Windows) or the socket is already closed."""
     sock = ws.transport.get_extra_info("socket")
-    if sock is None or sock.fileno() < 0 or ws.transport.get_extra_info("sslcontext") is not None:
-        return None  # TLS, or already closed
+    if sock is None or sock.fileno() < 0 or not hasattr(select, "poll"):
+        return None
     poll = select.poll()
     poll.register(sock.fileno(), select.POLLIN | select.POLLPRI)
     return poll
