@@ -83,7 +83,10 @@ def parse_text(text: str) -> Any:
 def json_text(value: Any) -> str:
     """json.dumps(ensure_ascii=False) for messages: an integer of thousands of digits is shown by its length
     (writing it out costs time quadratic in its length, and a message shows 60 characters anyway)."""
-    text = json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    try:
+        text = json.dumps(_shorten_long_ints(value), ensure_ascii=False)
+    except RecursionError:  # a hostile server may nest a value deeper than Python writes out
+        return "<a value nested too deep to write out>"
     if "\\u0000" not in text:
         return text
     return _LONG_INT_MARK.sub(lambda m: f"<{'a negative' if m[1] else 'an'} integer of about {m[2]} digits>", text)

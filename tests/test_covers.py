@@ -125,3 +125,31 @@ def test_covers_takes_values_nested_deeper_than_python_recurses() -> None:
     assert covers(nested(depth, 1), nested(depth, 1))
     assert not covers(nested(depth, 1), nested(depth, True))
     assert covers(nested(depth, {"a": None}), nested(depth, {}))
+
+
+def test_a_change_nested_deeper_than_python_recurses_is_judged_not_a_crash() -> None:
+    """A server that changes a value nested hundreds deep in a field the update did not set breaks the
+    patch rule; judging says so (its message shows the value as too deep) instead of raising."""
+    depth = sys.getrecursionlimit() - 300  # orjson reads it; Python's recursive walks would not
+    model = "gpt://f/speech-realtime-250923"
+
+    def session(bottom: int) -> str:
+        default = "[" * depth + str(bottom) + "]" * depth
+        tool = '{"type": "function", "name": "f", "description": "d", "parameters": {"type": "object", '
+        tool += '"properties": {"x": {"type": "array", "default": ' + default + "}}}}"
+        head = f'"id": "s1", "object": "realtime.session", "model": "{model}", "type": "realtime"'
+        return "{" + head + ', "tools": [' + tool + '], "instructions": "b"}'
+
+    created = '{"type": "session.created", "event_id": "e1", "session": ' + session(1) + "}"
+    update = '{"type": "session.update", "event_id": "c1", "session": {"type": "realtime", "instructions": "b"}}'
+    updated = '{"type": "session.updated", "event_id": "e2", "session": ' + session(2) + "}"
+    frames = (
+        Frame("server", 0.0, created),
+        Frame("client", 0.1, update),
+        Frame("server", 0.2, updated),
+        Frame("client", 1.5, close_code=1000),
+    )
+    transcript = Transcript(f"ws://127.0.0.1:1/v1/realtime?model={model}", 1.0, (model,), frames, "deep")
+    violations = judge(transcript, load_contract()).violations
+    assert [v.requirement for v in violations] == ["EX-PATCH-KEEPS-UNSET"], violations
+    assert "too deep" in violations[0].message
