@@ -113,13 +113,13 @@ class Frame:
             if self.text is None:
                 raise ValueError("not a text frame")
             parsed = _parse(self.text)
-            if len(self.text) <= KEEP_PARSED_CHARS:
-                self.__dict__["_json"] = parsed  # a cache beside the fields: not part of the frame's value
+            self.knowing(parsed)
         return parsed
 
     def knowing(self, parsed: Any) -> None:
-        """Keep `parsed` as the text's JSON value, which the caller had already (the runner parsed a planned
-        frame once to fill its placeholders): it must be `parse_json(self.text)`, exactly."""
+        """Keep `parsed` as the text's JSON value (parsed here, or by a caller that had it already: the runner
+        parsed a planned frame once to fill its placeholders); it must be `parse_json(self.text)`, exactly.
+        A cache beside the fields, not part of the frame's value; a text over `KEEP_PARSED_CHARS` keeps none."""
         if self.text is not None and len(self.text) <= KEEP_PARSED_CHARS:
             self.__dict__["_json"] = parsed
 

@@ -26,7 +26,7 @@ from conformance.generate import fields
 from conformance.generate.corpus import corpus_key, generated_plans
 from conformance.generate.plan import MODEL_PLACEHOLDER, Plan
 from conformance.run.connection import run_connection
-from conformance.run.placeholders import with_model, with_type
+from conformance.run.placeholders import filled, with_type
 from conformance.run.runner import Target
 from conformance.transcript import Transcript, iter_jsonl
 from conformance.wire.transport import Auth
@@ -43,7 +43,7 @@ def contract(dialect: str, names: tuple[str, ...] = ()) -> Contract:
 
 def as_sent(text: str, created: str = "realtime", model: str = MODEL) -> str:
     """An update as the runner sends it on a session created as `created` announcing `model`."""
-    return with_type(with_model(text, model), created)
+    return filled(text, model, created)[0]
 
 
 def corpus_updates(dialect: str, seed: int, count: int = 30, names: tuple[str, ...] = ()) -> Iterator[str]:

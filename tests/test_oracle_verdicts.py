@@ -449,9 +449,9 @@ def test_aliases_set_to_different_values_are_not_judged_by_reflection() -> None:
 
 def _with_model(session: dict[str, Any], created: str = "realtime") -> str:
     """The update as the runner sends it on a session created as `created`: placeholders filled."""
-    from conformance.run.placeholders import with_model, with_type
+    from conformance.run.placeholders import filled
 
-    return with_type(with_model(json.dumps({"type": "session.update", "session": session}), MODEL), created)
+    return filled(json.dumps({"type": "session.update", "session": session}), MODEL, created)[0]
 
 
 @given(st.data())
