@@ -30,9 +30,7 @@ def eagerly_drawn(seed: int, count: int) -> tuple[Plan, ...]:
     drawn: list[tuple[str, ...]] = []
     run_hypothesis(seed, count, drawn.append)
     coverage = [Plan(f"coverage #{i + 1}", p.updates) for i, p in enumerate(coverage_plans())]
-    generated = [
-        Plan(f"generated #{i + 1} (seed {seed})", u, waits(f"{seed}:{i}", len(u))) for i, u in enumerate(drawn)
-    ]
+    generated = [Plan(f"generated #{i + 1} (seed {seed})", u, waits(len(u))) for i, u in enumerate(drawn)]
     return (*coverage, *probe_plans(), *generated)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -152,13 +152,16 @@ def _covers(expected: Any, actual: Any) -> bool:
 
 
 def ga_server(
-    shown: Callable[[dict[str, Any], int], dict[str, Any]] = lambda session, n: session, model: str = "gpt-realtime"
+    shown: Callable[[dict[str, Any], int], dict[str, Any]] = lambda session, n: session,
+    model: str = "gpt-realtime",
+    initial: Mapping[str, Any] | None = None,
 ) -> ServerThread:
     """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types;
     rejects a missing session.type (missing_required_parameter), the other session type and unknown
     parameters, and a model other than its own (the SDK: an update may change any field "except for `voice`
     and `model`"); answers session.updated with the full configuration; its model is the URL's. `shown`
-    makes the n-th session it sends on a connection (0: session.created's) of its configuration."""
+    makes the n-th session it sends on a connection (0: session.created's) of its configuration; `initial`
+    replaces fields of the configuration each connection starts with."""
     from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent
     from pydantic import ValidationError
     from websockets.asyncio.server import ServerConnection, serve
@@ -177,6 +180,7 @@ def ga_server(
             "instructions": "",
             "tools": [],
             "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}},
+            **(initial or {}),
         }
         ids, sent = itertools.count(), itertools.count()
 
@@ -298,6 +302,41 @@ def test_under_openai_the_servers_own_session_fields_fail_exactly_their_requirem
     with ga_server(shown) as url:
         code, summary = _run(url, "openai", seed, tmp_path)
     assert (code, [r["id"] for r in summary["requirements"] if r["status"] == "failed"]) == (1 if failed else 0, failed)
+
+
+#: Deeper than Python's own recursive walks go with the frames below them on the stack, within what orjson reads.
+DEEP = 600
+
+
+def deep_tools(bottom: int) -> list[dict[str, Any]]:
+    """One function tool whose parameter's default is a list nested DEEP levels around `bottom`."""
+    value: Any = bottom
+    for _ in range(DEEP):
+        value = [value]
+    parameters = {"type": "object", "properties": {"x": {"type": "array", "default": value}}}
+    return [{"type": "function", "name": "f", "description": "d", "parameters": parameters}]
+
+
+INITIAL_TOOLS = deep_tools(0)
+
+
+def _deep_value_changes(session: dict[str, Any], n: int) -> dict[str, Any]:
+    """The initial tool's nested default changes with every session.updated the update's tools did not replace."""
+    return {**session, "tools": deep_tools(n)} if n and session["tools"] is INITIAL_TOOLS else session
+
+
+@pytest.mark.parametrize(("shown", "failed"), [(None, []), (_deep_value_changes, ["EX-PATCH-KEEPS-UNSET"])])
+@pytest.mark.parametrize("seed", seeds())
+def test_a_configuration_nested_deeper_than_python_recurses_is_judged_whole(
+    shown: Callable[[dict[str, Any], int], dict[str, Any]] | None, failed: list[str], seed: int, tmp_path: Path
+) -> None:
+    """A server whose initial tools hold a value nested 600 deep: kept as it is, the run is conformant; changed
+    where no update set it, exactly the patch rule fails (judging it once crashed, and then no later
+    connection was judged). RC_SEEDS=1-10 sweeps ten seeds."""
+    with ga_server(shown or (lambda session, n: session), initial={"tools": INITIAL_TOOLS}) as url:
+        code, summary = _run(url, "openai", seed, tmp_path)
+    assert (code, [r["id"] for r in summary["requirements"] if r["status"] == "failed"]) == (1 if failed else 0, failed)
+    assert summary["counts"]["exchanges"] > 0 and not summary.get("internal_error")
 
 
 #: The mock's faults of a field only the openai dialect has (its server's expiry, the other GA fields).

@@ -101,8 +101,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Re-send each recorded connection's client frames to the target, in order, and judge what comes back."""
     from conformance.cli.plugin import write_report  # not at the top: pytest imports it first, to rewrite its asserts
 
-    plans = plans_of(Path(args.file), args.timeout)
     settings = replay_settings(args)
+    plans = plans_of(Path(args.file), settings.timeout_s)
     safe = redactor(settings.auth.secrets)
     report_dir = Path(args.report_dir)
     outcome = replay(settings, plans, report_dir / "transcripts", source=Path(args.file))

@@ -21,7 +21,16 @@ from conformance.cli.option import (
     xdist_problem,
 )
 from conformance.contract import DEFAULT_DIALECT, DIALECTS
-from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, LIVE_RATE, MOCK_CONCURRENCY, PROFILES, Settings
+from conformance.run.settings import (
+    LIVE_CONCURRENCY,
+    LIVE_LISTENING,
+    LIVE_RATE,
+    LIVE_TIMEOUT_S,
+    MOCK_CONCURRENCY,
+    MOCK_TIMEOUT_S,
+    PROFILES,
+    Settings,
+)
 
 #: Largest values of the counts and durations: far above any sensible run, low enough that a typo
 #: (an extra zero, `inf`) is refused instead of running for days or exhausting memory.
@@ -87,7 +96,13 @@ RUN_OPTIONS: tuple[Option, ...] = (
         problem=model_name_problem,
         metavar="NAME",
     ),
-    seconds("timeout", 5.0, "seconds to wait for each answer (default: 5)"),
+    seconds(
+        "timeout",
+        None,
+        f"seconds to wait for each answer, and to listen out after each connection's last update (default: "
+        f"{LIVE_TIMEOUT_S:g} against a live target, {MOCK_TIMEOUT_S:g} against the embedded mock, which answers "
+        "within milliseconds)",
+    ),
     seconds("connect-timeout", 10.0, "seconds for connect and handshake (default: 10)"),
     Option("strict", "SHOULD failures also make the verdict non-conformant", "flag", False),
     Option(
@@ -117,7 +132,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         None,
         f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
         f"against a live target; at most {LIVE_LISTENING} more stay open there only to listen out their last "
-        "answer timeout)",
+        f"answer timeout, and {LIVE_LISTENING} more only to wait one out before their last update)",
         1,
         MAX_CONCURRENCY,
         aliases=("max-connections",),

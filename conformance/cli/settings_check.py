@@ -15,7 +15,15 @@ from conformance.cli.paths import check_ca_file, check_report_dir
 from conformance.contract import DEFAULT_DIALECT, load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
 from conformance.run.runner import Politeness
-from conformance.run.settings import LIVE_CONCURRENCY, LIVE_LISTENING, MOCK_CONCURRENCY, Profile, Settings, default_rate
+from conformance.run.settings import (
+    LIVE_CONCURRENCY,
+    LIVE_LISTENING,
+    MOCK_CONCURRENCY,
+    Profile,
+    Settings,
+    default_rate,
+    default_timeout,
+)
 from conformance.verdict.baseline import BaselineError, Expected, load_baseline
 from conformance.wire.auth import auth_from_env
 
@@ -42,6 +50,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.concurrency is None:
         args.concurrency = LIVE_CONCURRENCY if live else MOCK_CONCURRENCY
     rate = args.rate if args.rate is not None else default_rate(target)
+    if args.timeout is None:
+        args.timeout = default_timeout(target)
     if args.ca_file:
         check_ca_file(args.ca_file)
     check_report_dir(Path(args.report_dir))

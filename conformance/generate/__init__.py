@@ -8,7 +8,7 @@ generator that makes a mistake costs coverage, never a false verdict.
 """
 
 from conformance.generate.openapi import coverage_plans
-from conformance.generate.plan import WAIT_ONE_IN, Plan, waits
+from conformance.generate.plan import Plan, waits
 from conformance.generate.probes import probe_plans, probes, value_updates
 from conformance.generate.scripted import scripted_plans
 from conformance.generate.strategies import (
@@ -25,7 +25,6 @@ from conformance.generate.strategies import (
 )
 
 __all__ = [
-    "WAIT_ONE_IN",
     "Plan",
     "as_text",
     "broken_session",

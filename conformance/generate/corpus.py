@@ -171,9 +171,7 @@ class Corpus:
             yield from probe_plans(self.contract)
             for i, line in zip(range(self.drawn), lines, strict=False):
                 updates = tuple(json.loads(line))
-                yield Plan(
-                    f"generated #{i + 1} (seed {self.seed})", updates, generate.waits(f"{self.seed}:{i}", len(updates))
-                )
+                yield Plan(f"generated #{i + 1} (seed {self.seed})", updates, generate.waits(len(updates)))
 
 
 def _opened(path: Path, seed_value: int, spoken: Spoken) -> Corpus | None:

@@ -3,7 +3,6 @@ and where in a generated connection the client waits out an answer's whole timeo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 #: Stands for the model the target announced in `session.created`; the runner puts it in at send time.
@@ -23,21 +22,14 @@ class Plan:
     literal: bool = False
 
 
-#: About one update in this many after the first of a connection is awaited alone (`waits`).
-WAIT_ONE_IN = 8
+def waits(count: int) -> frozenset[int]:
+    """Where a generated connection of `count` updates waits out the whole timeout: after the answer
+    to its last update but one.
 
-
-def waits(key: str, count: int) -> frozenset[int]:
-    """The updates (by index) after whose answer the client waits out the whole timeout.
-
-    For about one in `WAIT_ONE_IN` of the updates after the first, the client waits out the
-    timeout both before it and after it: it is then awaited alone, so every answer within its
-    timeout lands in its window and is its own, and a second or late answer is attributed to it
-    (mid-connection, not only at the end). Decided by a hash of `key` (seed and plan), so a seed
-    always waits at the same places; the last update needs none (the connection is listened out).
+    Its last update is then awaited alone: every earlier update's timeout has passed when it is
+    sent, and the connection is listened out after it, so every answer within its timeout is seen
+    and is its own (with the state the earlier updates left), a second or late one included. One
+    wait per connection, and it does not hold a concurrency slot (`conformance.run.runner`), so a
+    run's waits overlap across its connections instead of adding up within one.
     """
-    out: set[int] = set()
-    for index in range(1, count):
-        if hashlib.sha256(f"{key}:{index}".encode()).digest()[0] % WAIT_ONE_IN == 0:
-            out |= {index - 1, index}
-    return frozenset(i for i in out if i < count - 1)
+    return frozenset({count - 2}) if count >= 2 else frozenset()

@@ -11,9 +11,11 @@ answer: the update is sent again after a bounded exponential backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from conformance.checks import is_throttle, sent_of, url_models
 from conformance.contract import Contract, load_contract
@@ -118,6 +120,15 @@ async def connect(target: Target, budget: ByteBudget | None = None) -> Session |
         attempt += 1
 
 
+class Seat(Protocol):
+    """Where a connection stands in its run's pool: told when it only listens out, or waits out a
+    timeout, so its concurrency slot can go to another connection meanwhile."""
+
+    async def listen(self) -> None: ...
+
+    def waiting(self) -> AbstractAsyncContextManager[None]: ...
+
+
 #: Beyond the whole timeout, how long to keep listening, so the client's clock is surely past it.
 MARGIN_S = 0.01
 
@@ -127,12 +138,12 @@ async def run_connection(
     target: Target,
     log: RunLog | None = None,
     pacer: Pacer | None = None,
-    on_tail: Callable[[], Awaitable[None]] | None = None,
+    seat: Seat | None = None,
     budget: ByteBudget | None = None,
     opened: Callable[[Session], None] = lambda _: None,
 ) -> Transcript | ConnectFailed | None:
-    """Run one plan on a new connection; `on_tail` is awaited when only the final listening is left
-    (to free a slot); `opened` gets the session, so a cancelled run keeps what it recorded.
+    """Run one plan on a new connection; `seat` is told when it only listens out, or waits out a timeout
+    (to free its slot meanwhile); `opened` gets the session, so a cancelled run keeps what it recorded.
     None: not connected, as no update could be heard out within the pacer's time budget."""
     if target.halt is not None and target.halt.is_set():
         return ConnectFailed("refused", "not connected: the run was interrupted")
@@ -145,9 +156,9 @@ async def run_connection(
     if log is not None and log.tls_fingerprint is None:
         log.tls_fingerprint = session.tls_fingerprint
     try:
-        last_sent = await _updates(session, plan, target, log, pacer)
-        if on_tail is not None:
-            await on_tail()
+        last_sent = await _updates(session, plan, target, log, pacer, seat)
+        if seat is not None:
+            await seat.listen()
         until = time.monotonic() + target.settle_s
         if last_sent is not None and target.listen_out:
             until = max(until, last_sent + target.limits.answer_s + MARGIN_S)
@@ -162,7 +173,7 @@ async def run_connection(
 
 
 async def _updates(
-    session: Session, plan: Plan, target: Target, log: RunLog | None, pacer: Pacer | None
+    session: Session, plan: Plan, target: Target, log: RunLog | None, pacer: Pacer | None, seat: Seat | None
 ) -> float | None:
     """Await session.created, then send the plan's updates, each awaiting its answer: when the last was sent."""
     timeout = target.limits.answer_s
@@ -186,7 +197,8 @@ async def _updates(
         if not answered:
             break  # timed out, closed or throttled for good: later answers could not be paired
         if index in plan.wait_after and sent is not None and index + 1 < len(plan.updates):
-            await _drain(session, sent + timeout + MARGIN_S)
+            async with seat.waiting() if seat is not None else contextlib.nullcontext():
+                await _drain(session, sent + timeout + MARGIN_S)
         await session.ready()
     return last_sent
 

@@ -27,8 +27,9 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
-    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`);
-    #: bounded further by the open files the process may have (`listening_room`).
+    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`),
+    #: and as many again that wait out a timeout before their next update; both bounded further by
+    #: the open files the process may have (`listening_room`, half of it each).
     max_listening: int = 4096
 
 

@@ -3,7 +3,8 @@
 A fixed pool of workers pulls the plans one at a time and runs each on a connection of its own
 (`conformance.run.connection`); so tasks and state in flight follow what is in flight, not the
 run's size. After its last update a connection is kept listening for the whole timeout, so a
-second or late answer within it is on the record; that wait does not hold a concurrency slot.
+second or late answer within it is on the record; that wait does not hold a concurrency slot, and
+neither does a wait out of a whole timeout before an update awaited alone (`Plan.wait_after`).
 Automatic cyclic garbage collection is paused while plans run, and done on the run's schedule
 instead (`conformance.collector`).
 """
@@ -11,7 +12,8 @@ instead (`conformance.collector`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 from conformance.collector import scheduled
 from conformance.generate.plan import MODEL_PLACEHOLDER as MODEL_PLACEHOLDER
@@ -42,8 +44,10 @@ class _Pool:
         self.started: dict[int, Plan] = {}  # plans taken from the source, in flight or with a result kept above
         self.planned = 0  # plans taken from the source so far
         self.slots = asyncio.Semaphore(max(1, concurrency))
-        # Connections that only listen out their last timeout hold a slot of their own, bounded apart.
-        self.listening = asyncio.Semaphore(max(1, min(target.politeness.max_listening, listening_room())))
+        # Connections that only listen out their last timeout hold a slot of their own, bounded apart;
+        # so do connections waiting out a timeout before their next update (their slot is never waited for).
+        room = max(1, min(target.politeness.max_listening, listening_room() // 2))
+        self.listening, self.waiting = asyncio.Semaphore(room), asyncio.Semaphore(room)
         self.stop = asyncio.Event()
         self.pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
         self.budget = ByteBudget(target.max_run_bytes)
@@ -66,8 +70,9 @@ class _Pool:
     async def worker(self) -> None:
         """Takes the next plan once it holds a connection slot, so plans start in plan order."""
         for _ in range(1 << 62):  # bounded by the plans
-            held = [self.slots]
+            seat = _Seat(self)
             await self.slots.acquire()
+            seat.held.append(self.slots)
             try:
                 if self.stop.is_set() or self.pacer.exhausted or self.budget.exhausted:
                     return
@@ -77,26 +82,19 @@ class _Pool:
                 index, plan = taken
                 self.started[index] = plan
                 self.planned = index + 1
-                await self.one(index, plan, held)
-                if self.listening in held:  # replaced by a new worker when it began listening out
+                await self.one(index, plan, seat)
+                if seat.replaced:  # a new worker took its slot while it waited or listened out
                     return
             finally:
-                for lock in held:
+                for lock in seat.held:
                     lock.release()
 
-    async def one(self, index: int, plan: Plan, held: list[asyncio.Semaphore]) -> None:
-        async def on_tail() -> None:
-            await self.listening.acquire()
-            held.append(self.listening)
-            self.slots.release()
-            held.remove(self.slots)
-            self.spawn()  # its connection slot is free: a new worker takes the next plan
-
+    async def one(self, index: int, plan: Plan, seat: _Seat) -> None:
         log = self.log
         try:
             # looked up here, not bound at import: tests plant a bug in `runner.run_connection`
             result = await run_connection(
-                plan, self.target, log, self.pacer, on_tail, self.budget, lambda s: self.sessions.update({index: s})
+                plan, self.target, log, self.pacer, seat, self.budget, lambda s: self.sessions.update({index: s})
             )
         except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
             if index in self.sessions:  # (run_connection closed it on its way out)
@@ -118,7 +116,7 @@ class _Pool:
                 await maybe
 
     async def run(self, concurrency: int) -> None:
-        """Workers: one per connection slot, and one more for each connection listening out its tail."""
+        """Workers: one per connection slot, and one more for each connection listening out or waiting out a timeout."""
         for _ in range(max(1, concurrency)):
             self.spawn()
         try:
@@ -158,6 +156,49 @@ class _Pool:
         elif self.budget.exhausted:
             log.stopped = f"the run's byte bound ({self.budget.limit} bytes received) was reached"
         log.received_bytes += self.budget.received
+
+
+class _Seat:
+    """What one worker's connection holds (`held`: the semaphores, released when it ends), and the
+    moves that free its connection slot for a new worker: to listen out, or to wait out a timeout."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.held: list[asyncio.Semaphore] = []
+        self.replaced = False  # a new worker took over this one's slot: this one ends with its connection
+
+    def _move(self, away: asyncio.Semaphore, to: asyncio.Semaphore) -> None:
+        self.held.append(to)
+        away.release()
+        self.held.remove(away)
+
+    async def listen(self) -> None:
+        """Only listening out is left: a listening slot for the connection, its connection slot to a new worker."""
+        pool = self.pool
+        await pool.listening.acquire()
+        self._move(pool.slots, pool.listening)
+        self._replace()
+
+    @contextlib.asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        """Waiting out a whole timeout before the next update: the connection slot goes to a new worker
+        meanwhile, and is taken again (in line with the others) before the next send. A waiting slot is
+        only taken when one is free, so a wait never blocks a connection slot's holder: no deadlock."""
+        pool = self.pool
+        if pool.slots not in self.held or pool.waiting.locked():
+            yield  # none free: it waits in its connection slot
+            return
+        await pool.waiting.acquire()  # free: returns at once
+        self._move(pool.slots, pool.waiting)
+        self._replace()
+        yield  # (if the wait is cancelled, the worker releases what is held)
+        await pool.slots.acquire()
+        self._move(pool.waiting, pool.slots)
+
+    def _replace(self) -> None:
+        if not self.replaced:
+            self.replaced = True
+            self.pool.spawn()
 
 
 async def run_plans(

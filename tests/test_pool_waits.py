@@ -1,0 +1,101 @@
+"""A connection waiting out a whole timeout before its next update (`Plan.wait_after`) frees its
+concurrency slot meanwhile, so the waits of a run overlap across connections instead of adding up,
+and takes a slot again before it sends; however few the slots, every plan runs to its end.
+
+Judged against a server written here, on loopback: it answers every update at once and records
+when each connection's updates arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+from conformance.run.runner import Plan, Politeness, RunLog, Target, run_plans
+from conformance.wire.transport import Limits
+from tests.harness import serving
+
+TIMEOUT_S = 0.4
+
+
+def update(n: int) -> str:
+    return json.dumps({"type": "session.update", "event_id": f"u{n}", "session": {"instructions": f"#{n}"}})
+
+
+async def run_recorded(plans: list[Plan], concurrency: int, listening: int) -> tuple[RunLog, dict[int, list[float]]]:
+    """Run `plans`; what arrived: for each connection (in the order they opened), when each update came."""
+    arrivals: dict[int, list[float]] = {}
+    ids = itertools.count()
+
+    async def handler(ws: ServerConnection) -> None:
+        mine = arrivals.setdefault(next(ids), [])
+        await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
+        async for text in ws:
+            mine.append(time.monotonic())
+            sent = json.loads(text)
+            answer = {"type": "session.updated", "event_id": f"a{len(mine)}", "session": sent.get("session", {})}
+            await ws.send(json.dumps(answer))
+
+    async with serving(handler, compression=None) as url:
+        limits = Limits(answer_s=TIMEOUT_S, close_s=0.2)
+        target = Target(url, limits=limits, settle_s=0.0, politeness=Politeness(max_listening=listening))
+        log = await run_plans(plans, target, concurrency)
+    return log, arrivals
+
+
+def test_waits_of_several_connections_overlap_on_one_connection_slot() -> None:
+    """Concurrency 1: while the first connection waits out its timeout, the others take the slot and
+    send their first updates, so every first update arrives before any second one; each connection
+    still waits the whole timeout between its two updates, and the plans' results stay in plan order."""
+    plans = [Plan(f"p{i}", (update(2 * i), update(2 * i + 1)), frozenset({0})) for i in range(4)]
+    log, arrivals = asyncio.run(asyncio.wait_for(run_recorded(plans, concurrency=1, listening=8), 30))
+    assert [t.label for t in log.transcripts] == [p.label for p in plans]
+    assert log.unsent_updates == 0 and log.failure is None
+    times = list(arrivals.values())
+    assert len(times) == len(plans) and all(len(t) == 2 for t in times)
+    assert max(first for first, _ in times) < min(second for _, second in times)  # the waits overlapped
+    assert all(second - first >= TIMEOUT_S - 0.05 for first, second in times)  # each waited the timeout out
+
+
+def test_with_one_slot_of_each_kind_every_plan_with_waits_runs_to_its_end() -> None:
+    """One connection slot, one waiting slot, one listening slot: a connection that finds the waiting
+    slot taken waits in its own, and one waiting for its slot back never blocks the others (no deadlock)."""
+    plans = [Plan(f"p{i}", tuple(update(10 * i + k) for k in range(3)), frozenset({0, 1})) for i in range(5)]
+    log, arrivals = asyncio.run(asyncio.wait_for(run_recorded(plans, concurrency=1, listening=1), 60))
+    assert [t.label for t in log.transcripts] == [p.label for p in plans]
+    assert log.unsent_updates == 0 and log.unreached_connections == 0
+    assert sorted(len(t) for t in arrivals.values()) == [3] * len(plans)
+    for times in arrivals.values():
+        assert all(b - a >= TIMEOUT_S - 0.05 for a, b in itertools.pairwise(times))
+
+
+def test_a_connection_slot_is_never_shared_while_exchanging() -> None:
+    """Concurrency 2, waits in every plan: at no moment do more than two connections have an update
+    sent and not yet answered (the server answers at once, so only a slot's holder can be between
+    them); counted on the server as the updates arrive."""
+    busy, most = [0], [0]
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
+        async for text in ws:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            await asyncio.sleep(0.02)  # long enough for every connection that could send meanwhile to do so
+            sent: Any = json.loads(text)
+            await ws.send(json.dumps({"type": "session.updated", "event_id": "a", "session": sent["session"]}))
+            busy[0] -= 1
+
+    async def run() -> RunLog:
+        async with serving(handler, compression=None) as url:
+            target = Target(url, limits=Limits(answer_s=0.2, close_s=0.2), settle_s=0.0)
+            plans = [Plan(f"p{i}", tuple(update(10 * i + k) for k in range(4)), frozenset({1})) for i in range(8)]
+            return await run_plans(plans, target, 2)
+
+    log = asyncio.run(asyncio.wait_for(run(), 60))
+    assert log.unsent_updates == 0 and len(log.transcripts) == 8
+    assert most[0] == 2  # reached (so the count can fail), never passed
