@@ -1,6 +1,8 @@
 """A connection waiting out a whole timeout before its next update (`Plan.wait_after`) frees its
-concurrency slot meanwhile, so the waits of a run overlap across connections instead of adding up,
-and takes a slot again before it sends; however few the slots, every plan runs to its end.
+concurrency slot meanwhile (while the pool's room for waiting connections has a place), so the waits
+of a run overlap across connections instead of adding up, and takes a slot again before it sends;
+however few the slots and places, every plan runs to its end. Under an exchange budget it keeps its
+slot, so new connections do not spend what it was to send.
 
 Judged against a server written here, on loopback: it answers every update at once and records
 when each connection's updates arrived.
@@ -9,6 +11,7 @@ when each connection's updates arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -27,7 +30,9 @@ def update(n: int) -> str:
     return json.dumps({"type": "session.update", "event_id": f"u{n}", "session": {"instructions": f"#{n}"}})
 
 
-async def run_recorded(plans: list[Plan], concurrency: int, listening: int) -> tuple[RunLog, dict[int, list[float]]]:
+async def run_recorded(
+    plans: list[Plan], concurrency: int, listening: int, max_exchanges: int | None = None
+) -> tuple[RunLog, dict[int, list[float]]]:
     """Run `plans`; what arrived: for each connection (in the order they opened), when each update came."""
     arrivals: dict[int, list[float]] = {}
     ids = itertools.count()
@@ -43,8 +48,8 @@ async def run_recorded(plans: list[Plan], concurrency: int, listening: int) -> t
 
     async with serving(handler, compression=None) as url:
         limits = Limits(answer_s=TIMEOUT_S, close_s=0.2)
-        target = Target(url, limits=limits, settle_s=0.0, politeness=Politeness(max_listening=listening))
-        log = await run_plans(plans, target, concurrency)
+        polite = Politeness(max_listening=listening, max_exchanges=max_exchanges)
+        log = await run_plans(plans, Target(url, limits=limits, settle_s=0.0, politeness=polite), concurrency)
     return log, arrivals
 
 
@@ -62,9 +67,10 @@ def test_waits_of_several_connections_overlap_on_one_connection_slot() -> None:
     assert all(second - first >= TIMEOUT_S - 0.05 for first, second in times)  # each waited the timeout out
 
 
-def test_with_one_slot_of_each_kind_every_plan_with_waits_runs_to_its_end() -> None:
-    """One connection slot, one waiting slot, one listening slot: a connection that finds the waiting
-    slot taken waits in its own, and one waiting for its slot back never blocks the others (no deadlock)."""
+def test_with_one_slot_and_one_place_to_wait_every_plan_with_waits_runs_to_its_end() -> None:
+    """One connection slot, one place in the room for waiting connections: a connection that finds the
+    place taken waits (or listens out) in its slot, and one waiting for its slot back never blocks the
+    others (no deadlock)."""
     plans = [Plan(f"p{i}", tuple(update(10 * i + k) for k in range(3)), frozenset({0, 1})) for i in range(5)]
     log, arrivals = asyncio.run(asyncio.wait_for(run_recorded(plans, concurrency=1, listening=1), 60))
     assert [t.label for t in log.transcripts] == [p.label for p in plans]
@@ -99,3 +105,51 @@ def test_a_connection_slot_is_never_shared_while_exchanging() -> None:
     log = asyncio.run(asyncio.wait_for(run(), 60))
     assert log.unsent_updates == 0 and len(log.transcripts) == 8
     assert most[0] == 2  # reached (so the count can fail), never passed
+
+
+def test_under_an_exchange_budget_connections_keep_their_slot_while_waiting() -> None:
+    """--max-exchanges: the budget goes to connections in plan order, only those in flight when it ends
+    left partial, as without waits; had a waiting connection left its slot, the new connections would
+    have spent what its last update needed (then no plan at all was sent whole)."""
+    per, budget, concurrency = 4, 40, 4
+    plans = [Plan(f"p{i}", tuple(update(10 * i + k) for k in range(per)), frozenset({per - 2})) for i in range(30)]
+    log, arrivals = asyncio.run(asyncio.wait_for(run_recorded(plans, concurrency, 8, max_exchanges=budget), 60))
+    assert sum(len(t) for t in arrivals.values()) == budget
+    assert log.stopped is not None and "exchange budget" in log.stopped
+    sent = [sum(1 for f in t.frames if f.direction == "client" and f.kind == "text") for t in log.transcripts]
+    assert [t.label for t in log.transcripts] == [p.label for p in plans[: len(sent)]]  # in plan order
+    whole = sent.index(next(n for n in sent if n < per)) if min(sent) < per else len(sent)
+    assert sent[:whole] == [per] * whole and all(n < per for n in sent[whole:])
+    assert len(sent) - whole <= concurrency and whole >= budget // per - concurrency
+
+
+def test_a_run_cancelled_while_connections_wait_keeps_what_they_recorded_and_ends_at_once() -> None:
+    """Ctrl-C while connections wait in the room or wait for their slot back: the run ends within the close
+    bound, and every connection in flight keeps its frames, marked as cut."""
+    plans = [Plan(f"p{i}", (update(2 * i), update(2 * i + 1)), frozenset({0})) for i in range(6)]
+
+    async def run() -> tuple[RunLog, float]:
+        async with serving(_answering, compression=None) as url:
+            target = Target(url, limits=Limits(answer_s=5.0, close_s=0.2), settle_s=0.0)
+            log = RunLog()
+            task = asyncio.ensure_future(run_plans(plans, target, 2, log=log))
+            await asyncio.sleep(0.5)  # every connection has sent its first update and waits (5 s)
+            start = time.monotonic()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return log, time.monotonic() - start
+
+    log, took = asyncio.run(asyncio.wait_for(run(), 30))
+    assert took < 2.0
+    assert {cut.reason for cut in log.cut} == {"interrupted"} and len(log.cut) == len(plans)
+    for transcript in log.transcripts:
+        sent = [f for f in transcript.frames if f.direction == "client" and f.kind == "text"]
+        assert len(sent) == 1  # the first update, recorded; the second was never sent
+
+
+async def _answering(ws: ServerConnection) -> None:
+    await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
+    async for text in ws:
+        sent: Any = json.loads(text)
+        await ws.send(json.dumps({"type": "session.updated", "event_id": "a", "session": sent["session"]}))

@@ -131,8 +131,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "concurrency",
         None,
         f"connections exchanging at once (default: {MOCK_CONCURRENCY} against the embedded mock, {LIVE_CONCURRENCY} "
-        f"against a live target; at most {LIVE_LISTENING} more stay open there only to listen out their last "
-        f"answer timeout, and {LIVE_LISTENING} more only to wait one out before their last update)",
+        f"against a live target; at most {LIVE_LISTENING} more stay open there only to wait: listening out their "
+        "last answer timeout, or waiting one out before their last update)",
         1,
         MAX_CONCURRENCY,
         aliases=("max-connections",),

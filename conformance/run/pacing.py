@@ -27,9 +27,9 @@ class Politeness:
     #: How long one update may stay throttled before the target is called untestable (None: ten
     #: answer timeouts); the backoff starts at an eighth of the timeout and doubles up to two.
     throttle_budget_s: float | None = None
-    #: Connections that only listen out their last timeout, held open at once (beyond `concurrency`),
-    #: and as many again that wait out a timeout before their next update; both bounded further by
-    #: the open files the process may have (`listening_room`, half of it each).
+    #: Connections held open at once beyond `concurrency` only to wait: listening out their last
+    #: timeout, or waiting one out before their next update; bounded further by the open files the
+    #: process may have (`listening_room`).
     max_listening: int = 4096
 
 
@@ -58,6 +58,11 @@ class Pacer:
         self._next = time.monotonic()
         self._sent = 0
         self.exhausted: str | None = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the run's exchanges or time are budgeted (what a send spends, another cannot)."""
+        return self._politeness.max_exchanges is not None or self._deadline is not None
 
     def room(self, ahead_s: float = 0.0) -> bool:
         """Whether an update sent `ahead_s` from now could still be heard out within the time budget."""

@@ -3,8 +3,9 @@
 A fixed pool of workers pulls the plans one at a time and runs each on a connection of its own
 (`conformance.run.connection`); so tasks and state in flight follow what is in flight, not the
 run's size. After its last update a connection is kept listening for the whole timeout, so a
-second or late answer within it is on the record; that wait does not hold a concurrency slot, and
-neither does a wait out of a whole timeout before an update awaited alone (`Plan.wait_after`).
+second or late answer within it is on the record; that wait, and a wait out of a whole timeout
+before an update awaited alone (`Plan.wait_after`), leave the concurrency slot to another
+connection while the pool's room for waiting connections has a place (`_Seat`).
 Automatic cyclic garbage collection is paused while plans run, and done on the run's schedule
 instead (`conformance.collector`).
 """
@@ -44,10 +45,9 @@ class _Pool:
         self.started: dict[int, Plan] = {}  # plans taken from the source, in flight or with a result kept above
         self.planned = 0  # plans taken from the source so far
         self.slots = asyncio.Semaphore(max(1, concurrency))
-        # Connections that only listen out their last timeout hold a slot of their own, bounded apart;
-        # so do connections waiting out a timeout before their next update (their slot is never waited for).
-        room = max(1, min(target.politeness.max_listening, listening_room() // 2))
-        self.listening, self.waiting = asyncio.Semaphore(room), asyncio.Semaphore(room)
+        # Places for connections that only wait (listen out their last timeout, or wait one out before
+        # their next update) outside the concurrency slots, bounded apart; taken only when free (`_Seat`).
+        self.room = max(1, min(target.politeness.max_listening, listening_room()))
         self.stop = asyncio.Event()
         self.pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
         self.budget = ByteBudget(target.max_run_bytes)
@@ -70,9 +70,8 @@ class _Pool:
     async def worker(self) -> None:
         """Takes the next plan once it holds a connection slot, so plans start in plan order."""
         for _ in range(1 << 62):  # bounded by the plans
-            seat = _Seat(self)
             await self.slots.acquire()
-            seat.held.append(self.slots)
+            seat = _Seat(self)
             try:
                 if self.stop.is_set() or self.pacer.exhausted or self.budget.exhausted:
                     return
@@ -86,8 +85,7 @@ class _Pool:
                 if seat.replaced:  # a new worker took its slot while it waited or listened out
                     return
             finally:
-                for lock in seat.held:
-                    lock.release()
+                seat.leave()
 
     async def one(self, index: int, plan: Plan, seat: _Seat) -> None:
         log = self.log
@@ -116,7 +114,7 @@ class _Pool:
                 await maybe
 
     async def run(self, concurrency: int) -> None:
-        """Workers: one per connection slot, and one more for each connection listening out or waiting out a timeout."""
+        """Workers: one per connection slot, and one more for each connection waiting in the room."""
         for _ in range(max(1, concurrency)):
             self.spawn()
         try:
@@ -159,46 +157,57 @@ class _Pool:
 
 
 class _Seat:
-    """What one worker's connection holds (`held`: the semaphores, released when it ends), and the
-    moves that free its connection slot for a new worker: to listen out, or to wait out a timeout."""
+    """Where one worker's connection stands: in a connection slot, or in a place of the pool's room
+    (only waiting there: listening out its last timeout, or waiting one out before its next update),
+    its slot then taken by a new worker.
+
+    A place in the room is taken only when one is free, and otherwise the connection waits in its
+    slot: so no slot holder ever waits for the room, and those in the room wait only for a slot
+    (to send again), which the others give back unconditionally: no deadlock.
+    """
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
-        self.held: list[asyncio.Semaphore] = []
+        self.slot, self.placed = True, False  # it holds a connection slot; a place in the room
         self.replaced = False  # a new worker took over this one's slot: this one ends with its connection
 
-    def _move(self, away: asyncio.Semaphore, to: asyncio.Semaphore) -> None:
-        self.held.append(to)
-        away.release()
-        self.held.remove(away)
+    def _to_room(self) -> bool:
+        pool = self.pool
+        if not self.slot or pool.room == 0:
+            return False
+        pool.room -= 1
+        self.placed, self.slot = True, False
+        pool.slots.release()
+        if not self.replaced:
+            self.replaced = True
+            pool.spawn()
+        return True
+
+    def leave(self) -> None:
+        """The connection ended: what it holds goes back."""
+        if self.slot:
+            self.pool.slots.release()
+        if self.placed:
+            self.pool.room += 1
+        self.slot = self.placed = False
 
     async def listen(self) -> None:
-        """Only listening out is left: a listening slot for the connection, its connection slot to a new worker."""
-        pool = self.pool
-        await pool.listening.acquire()
-        self._move(pool.slots, pool.listening)
-        self._replace()
+        """Only listening out is left: into the room if there is a place, its slot to a new worker."""
+        self._to_room()
 
     @contextlib.asynccontextmanager
     async def waiting(self) -> AsyncIterator[None]:
-        """Waiting out a whole timeout before the next update: the connection slot goes to a new worker
-        meanwhile, and is taken again (in line with the others) before the next send. A waiting slot is
-        only taken when one is free, so a wait never blocks a connection slot's holder: no deadlock."""
-        pool = self.pool
-        if pool.slots not in self.held or pool.waiting.locked():
-            yield  # none free: it waits in its connection slot
+        """Waiting out a whole timeout before the next update: in the room meanwhile if there is a place,
+        and back in a slot (in line with the others) before the next send. Not under an exchange or
+        time budget: a new connection would spend what the waiting one was to send next."""
+        if self.pool.pacer.bounded or not self._to_room():
+            yield
             return
-        await pool.waiting.acquire()  # free: returns at once
-        self._move(pool.slots, pool.waiting)
-        self._replace()
-        yield  # (if the wait is cancelled, the worker releases what is held)
-        await pool.slots.acquire()
-        self._move(pool.waiting, pool.slots)
-
-    def _replace(self) -> None:
-        if not self.replaced:
-            self.replaced = True
-            self.pool.spawn()
+        yield  # (if the wait is cancelled, the worker gives back what is held)
+        await self.pool.slots.acquire()
+        self.slot = True
+        self.pool.room += 1
+        self.placed = False
 
 
 async def run_plans(
