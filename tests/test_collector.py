@@ -85,3 +85,23 @@ def test_a_run_frees_young_and_promoted_cycles_on_its_schedule() -> None:
     paused_within, young_freed, old_freed = asyncio.run(scenario())
     assert paused_within and young_freed and old_freed
     assert gc.isenabled()
+
+
+def test_a_process_that_froze_its_heap_freezes_what_is_alive_when_a_run_begins() -> None:
+    """The CLI freezes its start-up heap; what it loads before the run (the test machinery, the mock, the
+    corpus) is frozen as the run begins, so the run's collections scan only what the run allocates.
+    A process that froze nothing (a test session, a library user) is left as it is."""
+
+    async def frozen_within() -> int:
+        async with scheduled():
+            return gc.get_freeze_count()
+
+    assert gc.get_freeze_count() == 0  # pytest freezes nothing
+    assert asyncio.run(frozen_within()) == 0
+    try:
+        gc.freeze()
+        before = gc.get_freeze_count()
+        loaded = [[n] for n in range(1000)]  # tracked objects alive when the run begins
+        assert asyncio.run(frozen_within()) >= before + len(loaded)
+    finally:
+        gc.unfreeze()
