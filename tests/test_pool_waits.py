@@ -153,3 +153,17 @@ async def _answering(ws: ServerConnection) -> None:
     async for text in ws:
         sent: Any = json.loads(text)
         await ws.send(json.dumps({"type": "session.updated", "event_id": "a", "session": sent["session"]}))
+
+
+def test_at_most_a_few_connections_per_slot_wait_outside_their_slot() -> None:
+    """WAITING_PER_SLOT connections per slot may wait before their last update outside a slot; the next one
+    waits in its slot, so a long run's connections do not pile up waiting (each holds its state)."""
+    from conformance.run.runner import WAITING_PER_SLOT
+
+    count = WAITING_PER_SLOT + 3
+    plans = [Plan(f"p{i}", (update(2 * i), update(2 * i + 1)), frozenset({0})) for i in range(count)]
+    log, arrivals = asyncio.run(asyncio.wait_for(run_recorded(plans, concurrency=1, listening=64), 60))
+    assert log.unsent_updates == 0 and len(log.transcripts) == count
+    first_second = min(times[1] for times in arrivals.values())
+    early = sum(1 for times in arrivals.values() if times[0] < first_second)
+    assert early == WAITING_PER_SLOT + 1  # those waiting outside, and the one waiting in the slot

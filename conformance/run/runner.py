@@ -34,6 +34,9 @@ from conformance.wire.transport import ByteBudget, ConnectFailed, Session
 
 OnDone = Callable[[Transcript], Awaitable[None] | None]
 
+#: Connections that may wait out a timeout before their last update outside a slot, per slot.
+WAITING_PER_SLOT = 4
+
 
 class _Pool:
     """The workers of one `run_plans` call and what they share: the plan source, the slots, the pacer."""
@@ -48,6 +51,10 @@ class _Pool:
         # Places for connections that only wait (listen out their last timeout, or wait one out before
         # their next update) outside the concurrency slots, bounded apart; taken only when free (`_Seat`).
         self.room = max(1, min(target.politeness.max_listening, listening_room()))
+        # Of those, connections waiting before their last update: a few per slot, so a long run's
+        # connections do not pile up there (each holds its state meanwhile) while the run's waits still
+        # overlap; beyond that a connection waits in its slot.
+        self.waiting_room = WAITING_PER_SLOT * max(1, concurrency)
         self.stop = asyncio.Event()
         self.pacer = Pacer(target.politeness, target.limits.answer_s + MARGIN_S + target.limits.close_s)
         self.budget = ByteBudget(target.max_run_bytes)
@@ -200,13 +207,18 @@ class _Seat:
         """Waiting out a whole timeout before the next update: in the room meanwhile if there is a place,
         and back in a slot (in line with the others) before the next send. Not under an exchange or
         time budget: a new connection would spend what the waiting one was to send next."""
-        if self.pool.pacer.bounded or not self._to_room():
+        pool = self.pool
+        if pool.pacer.bounded or pool.waiting_room == 0 or not self._to_room():
             yield
             return
-        yield  # (if the wait is cancelled, the worker gives back what is held)
-        await self.pool.slots.acquire()
+        pool.waiting_room -= 1
+        try:
+            yield  # (if the wait is cancelled, the worker gives back what is held)
+        finally:
+            pool.waiting_room += 1
+        await pool.slots.acquire()
         self.slot = True
-        self.pool.room += 1
+        pool.room += 1
         self.placed = False
 
 
