@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import http.server
 import json
 import os
@@ -31,6 +30,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from websockets.asyncio.client import connect
 
+from conformance import collector
 from conformance.checks import check_event
 from conformance.contract import SPEC_DIR, load_contract, read_json
 from conformance.contract.oracle import classify
@@ -682,8 +682,7 @@ def main() -> int:
     options.add_argument("--memory-only", action="store_true", help="measure only the peak RSS of the sized runs")
     args = options.parse_args()
     os.environ["REALTIME_CONFORMANCE_CACHE"] = "off"  # measure drawing, not the corpus cache
-    gc.collect()
-    gc.freeze()  # as the CLI does: the imported modules are not garbage
+    collector.freeze()  # as the CLI does: the imported modules are not garbage
     size = SIZES["short" if args.short else "full"]
     figures: dict[str, Any] = {"mode": "short" if args.short else "full"}
 

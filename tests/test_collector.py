@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conformance import collector
 from conformance.collector import paused, scheduled
 
 
@@ -87,10 +88,12 @@ def test_a_run_frees_young_and_promoted_cycles_on_its_schedule() -> None:
     assert gc.isenabled()
 
 
-def test_a_process_that_froze_its_heap_freezes_what_is_alive_when_a_run_begins() -> None:
-    """The CLI freezes its start-up heap; what it loads before the run (the test machinery, the mock, the
-    corpus) is frozen as the run begins, so the run's collections scan only what the run allocates.
-    A process that froze nothing (a test session, a library user) is left as it is."""
+def test_a_process_that_froze_its_heap_freezes_what_is_alive_when_a_run_begins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI freezes its start-up heap (`collector.freeze`); what it loads before the run (the test
+    machinery, the mock, the corpus) is frozen as the run begins, so the run's collections scan only what
+    the run allocates. A process that froze nothing (a test session, a library user) is left as it is."""
 
     async def frozen_within() -> int:
         async with scheduled():
@@ -98,8 +101,9 @@ def test_a_process_that_froze_its_heap_freezes_what_is_alive_when_a_run_begins()
 
     assert gc.get_freeze_count() == 0  # pytest freezes nothing
     assert asyncio.run(frozen_within()) == 0
+    monkeypatch.setattr(collector, "_froze", False)  # restored after the test
     try:
-        gc.freeze()
+        collector.freeze()
         before = gc.get_freeze_count()
         loaded = [[n] for n in range(1000)]  # tracked objects alive when the run begins
         assert asyncio.run(frozen_within()) >= before + len(loaded)

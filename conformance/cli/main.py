@@ -8,7 +8,6 @@ its work from its own module (`cli/run.py`, `cli/verify.py`, `cli/offline.py`,
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import traceback
@@ -16,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from conformance import __version__
+from conformance import __version__, collector
 from conformance.cli.config import ConfigError, apply_config
 from conformance.cli.dialect_diff import cmd_diff
 from conformance.cli.exits import INTERRUPTED, Exit, UsageError, fail
@@ -203,8 +202,7 @@ def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> i
 def console_main() -> None:
     """The console script: a whole process for one command, so the start-up heap can be frozen
     and the corpus drawn ahead in a forked child."""
-    gc.collect()
-    gc.freeze()  # the imported modules are never garbage: spare every collection from scanning them
+    collector.freeze()
     sys.exit(main(whole_process=True))
 
 
