@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from conformance.checks.connection import Connection, Event, Step
 from conformance.checks.findings import describe_value
-from conformance.checks.registry import Finding, Flaw, Needs, connection_check, step_check
+from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
 from conformance.transcript import Frame
 
 #: The label of a finding "nothing answered it": another check that judged the step explains it.
@@ -38,7 +38,7 @@ def wrong_type_answer(step: Step, conn: Connection, carrier: str) -> Event | Non
 def check_created_sent(conn: Connection) -> Iterator[Finding]:
     created = next((e for e in conn.events if e.type == "session.created"), None)
     if created is not None and (conn.first_send is None or created.frame.time <= conn.first_send):
-        yield Finding()
+        yield HELD
         return
     limit = conn.transcript.timeout_s
     if conn.first_send is not None and conn.first_send >= limit:
@@ -56,7 +56,7 @@ def check_answer_type(step: Step, conn: Connection) -> Finding | None:
     """Judged here alone: the schema recognises an event by its type, so only the exchange shows
     an answer that came under another one (an event carrying a session, awaited as session.updated)."""
     if step.answer is not None:
-        return Finding() if step.answer.type == "session.updated" else None
+        return HELD if step.answer.type == "session.updated" else None
     wrong = wrong_type_answer(step, conn, "session")
     if wrong is None:
         return None
@@ -68,7 +68,7 @@ def check_answer_type(step: Step, conn: Connection) -> Finding | None:
 def check_error_type(step: Step, conn: Connection) -> Finding | None:
     """Every rejection counts; a rejection under another type is provable for an invalid update only."""
     if step.answer is not None:
-        return Finding() if step.answer.type == "error" else None
+        return HELD if step.answer.type == "error" else None
     wrong = wrong_type_answer(step, conn, "error") if step.classification.kind == "invalid" else None
     if wrong is None:
         return None
@@ -89,7 +89,7 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
     updated = step.of_type("session.updated")
     if updated:
         if step.in_time(updated[0]):
-            return Finding()
+            return HELD
         late = updated[0].frame.time - step.sent.time
         message = f"session.updated came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
         return Finding((flaw("session", message, step, updated[0].frame),))
@@ -144,7 +144,7 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
         return Finding((flaw("session", message, step, updated[0].frame),))
     errors = step.of_type("error")
     if any(step.in_time(e) for e in errors):
-        return Finding()
+        return HELD
     if errors:  # its own error, after the timeout: no rejection a client waiting for one saw (never superseded)
         late = errors[0].frame.time - step.sent.time
         message = f"an invalid update ({reason}) got error only after {late:.2f}s; the timeout is {step.timeout_s:g}s"
@@ -164,7 +164,7 @@ def check_error_echo(step: Step, conn: Connection) -> Finding | None:
         return None
     echoed = error.get("event_id")
     if echoed == sent_id:
-        return Finding()
+        return HELD
     shown = describe_value(echoed) if "event_id" in error else "missing"
     message = f"error.event_id is {shown}; expected {describe_value(sent_id)}"
     return Finding((flaw("error.event_id", message, step, answer.frame),))
@@ -185,7 +185,7 @@ def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
     if step.since_error is None or step.classification.kind != "valid":
         return None
     if step.answer is not None or wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):
-        return Finding()  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
+        return HELD  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
     if step.waited_out:
         return Finding((flaw("session", f"after an error the next update got {unanswered(step)}", step),))
     return None

@@ -11,7 +11,7 @@ import orjson
 from conformance.checks.answers import flaw
 from conformance.checks.connection import Connection, Step
 from conformance.checks.findings import describe_value
-from conformance.checks.registry import Finding, Flaw, Needs, connection_check, step_check
+from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
 from conformance.contract.oracle import without_path
 
 _ABSENT = object()
@@ -103,7 +103,7 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     applied = classification.applied
     whole = not bad and not classification.contradicted and all(key in session for key in applied)
     if whole and covers({key: patch[key] for key in applied}, {key: session[key] for key in applied}):
-        return Finding()  # all reflected: one comparison for the whole update (`covers` of each field)
+        return HELD  # all reflected: one comparison for the whole update (`covers` of each field)
     accepted = "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
     contradicted = [p.split(".") for p in classification.contradicted]
     flaws: list[Flaw] = []
@@ -143,9 +143,10 @@ def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, A
     if "type" in patch and patch["type"] != before.get("type", "realtime"):
         return False, []
     exempt = {"id"}
-    for tops in conn.alias_tops:
-        if any(top in patch for top in tops):
-            exempt.update(tops)
+    aliased = conn.alias_tops
+    for key in patch:
+        if key in aliased:
+            exempt.update(aliased[key])
     keys = [
         key
         for key in conn.sorted_fields
@@ -242,7 +243,7 @@ def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
                 message = f"session.id changed from {describe_value(current)} to {describe_value(sid)}"
                 yield Finding((Flaw("session.id", message, event.frame),))
             else:
-                yield Finding()
+                yield HELD
         current = sid
 
 
@@ -257,5 +258,5 @@ def check_event_ids_unique(conn: Connection) -> Iterator[Finding]:
             message = f"event_id {describe_value(eid)} was already used on this connection"
             yield Finding((Flaw("event_id", message, event.frame),))
         else:
-            yield Finding()
+            yield HELD
         seen.add(eid)

@@ -174,9 +174,15 @@ class Connection:
         return tuple(sorted(self.fields))
 
     @cached
-    def alias_tops(self) -> tuple[tuple[str, ...], ...]:
-        """Each alias pair's top-level fields (an update setting either may change both)."""
-        return tuple(tuple(path.split(".")[0] for path in pair) for pair in self.aliases)
+    def alias_tops(self) -> dict[str, frozenset[str]]:
+        """For each top-level field on a side of an alias pair, the top-level fields of every pair it is on
+        (an update setting either side may change both)."""
+        out: dict[str, set[str]] = {}
+        for pair in self.aliases:
+            tops = {path.split(".")[0] for path in pair}
+            for top in tops:
+                out.setdefault(top, set()).update(tops)
+        return {top: frozenset(tops) for top, tops in out.items()}
 
     def carry(self, member: str) -> frozenset[str]:
         return self.carriers.get(member, frozenset())

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
-from conformance.checks.registry import Finding, Flaw, connection_check
+from conformance.checks.registry import HELD, Finding, Flaw, connection_check
 from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement
 from conformance.transcript import Frame, parse_json
 
@@ -210,7 +210,7 @@ def decode(frame: Frame) -> tuple[Received, dict[str, Any] | None]:
 def check_text_frames(conn: Connection) -> Iterator[Finding]:
     for received in conn.received:
         binary = received.frame.kind == "binary"
-        yield Finding((Flaw("(frame)", "a binary frame; events are text frames", received.frame),) if binary else ())
+        yield Finding((Flaw("(frame)", "a binary frame; events are text frames", received.frame),)) if binary else HELD
 
 
 @connection_check(JSON_OBJECT)
@@ -218,7 +218,7 @@ def check_json_objects(conn: Connection) -> Iterator[Finding]:
     for received in conn.received:
         if received.frame.kind == "text":
             problem = received.not_an_event
-            yield Finding((Flaw("(frame)", problem, received.frame),) if problem else ())
+            yield Finding((Flaw("(frame)", problem, received.frame),)) if problem else HELD
 
 
 def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:

@@ -41,6 +41,10 @@ class Finding:
     step: Step | None = None
 
 
+#: A case judged that held: it carries nothing, so every check returns this one value (a dozen a step).
+HELD = Finding()
+
+
 @dataclass(frozen=True)
 class Needs:
     """A step check's preconditions, as data: which steps it judges at all."""
@@ -150,39 +154,58 @@ class Judged:
 def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judged:
     """Run every check; drop superseded findings; stamp IDs; count exercise (one per finding)."""
     checks = list(CHECKS.values() if checks is None else checks)
-    found: list[tuple[Check, Finding, int | None]] = []  # (check, finding, id of the step it judged)
-    judged: dict[str, set[int]] = {}  # the steps each requirement's check judged
-    shapes = [_shape(step) for step in conn.steps]  # asked once, not once per check
+    superseding = {check.requirement for check in checks if check.supersedes}
+    silenceable = {requirement for check in checks for requirement, _ in check.supersedes}
+    # A dozen findings a step, nearly all of which held: such a finding of a requirement nothing supersedes
+    # is only counted; the rest are kept, in order, as (check, finding, id of the step it judged).
+    found: list[tuple[Check, Finding, int | None]] = []
+    judged: dict[str, set[int]] = {}  # the steps each superseding check judged
+    counted = {check.requirement: 0 for check in checks}  # findings that held, not kept
+    steps, shapes = conn.steps, [_shape(step) for step in conn.steps]  # asked once, not once per check
     for check in checks:
-        on = judged.setdefault(check.requirement, set())
+        requirement, held = check.requirement, 0
+        kept = requirement in silenceable
+        on = judged.setdefault(requirement, set()) if requirement in superseding else None
         if check.judge_connection is not None:
             for f in check.judge_connection(conn):
-                found.append((check, f, None if f.step is None else id(f.step)))
-                if f.step is not None:
+                if on is not None and f.step is not None:
                     on.add(id(f.step))
+                if kept or f.flaws:
+                    found.append((check, f, None if f.step is None else id(f.step)))
+                else:
+                    held += 1
         if check.judge_step is not None:
             admitted = {shape: check.needs.admits_as(shape) for shape in set(shapes)}
-            for step, shape in zip(conn.steps, shapes, strict=True):
-                if admitted[shape] and (finding := check.judge_step(step, conn)) is not None:
-                    found.append((check, finding, id(step)))
-                    on.add(id(step))
+            judge_step = check.judge_step
+            for step, shape in zip(steps, shapes, strict=True):
+                if admitted[shape] and (finding := judge_step(step, conn)) is not None:
+                    if on is not None:
+                        on.add(id(step))
+                    if kept or finding.flaws:
+                        found.append((check, finding, id(step)))
+                    else:
+                        held += 1
+        counted[requirement] += held
     silenced = {
         (requirement, label, step)
         for check in checks
         for requirement, label in check.supersedes
         for step in judged.get(check.requirement, ())
     }
-    exercised: Counter[str] = Counter({check.requirement: 0 for check in checks})
+    exercised: Counter[str] = Counter(counted)
     violations: list[Violation] = []
     for check, finding, step_id in found:
         if step_id is not None and silenced and (check.requirement, finding.label, step_id) in silenced:
             continue
         exercised[check.requirement] += 1
-        explained = dict(check.explained_by)
-        violations += (
-            Violation(check.requirement, f.path, f.message, f.received, f.sent, explained_by=explained.get(f.label, ""))
-            for f in finding.flaws
-        )
+        if finding.flaws:
+            explained = dict(check.explained_by)
+            violations += (
+                Violation(
+                    check.requirement, f.path, f.message, f.received, f.sent, explained_by=explained.get(f.label, "")
+                )
+                for f in finding.flaws
+            )
     not_applicable = {
         check.requirement: why
         for check in checks
