@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from conformance.jsontext import LongInt, NotJSON, dump_json, json_text
 from conformance.jsontext import parse_text as _parse
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 Direction = Literal["client", "server"]
+_T = TypeVar("_T")
 
 FORMAT_VERSION = 1
 
@@ -122,6 +123,23 @@ class Frame:
         A cache beside the fields, not part of the frame's value; a text over `KEEP_PARSED_CHARS` keeps none."""
         if self.text is not None and len(self.text) <= KEEP_PARSED_CHARS:
             self.__dict__["_json"] = parsed
+
+    def derived(self, name: str, inputs: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        """`compute()`, a value derived from this frame and `inputs` alone (the contract, say), kept beside
+        the fields under `name` and given again while the inputs are the same (identical or equal): judging
+        ahead, while a connection waits, leaves its work here for judging the whole transcript. Not part
+        of the frame's value; a text over `KEEP_PARSED_CHARS` keeps none (its parse may be huge)."""
+        kept: tuple[tuple[object, ...], Any] | None = self.__dict__.get(name)
+        if kept is not None and kept[0] == inputs:  # a tuple compares each item by identity first, then ==
+            return cast(_T, kept[1])
+        value = compute()
+        if self.text is None or len(self.text) <= KEEP_PARSED_CHARS:
+            self.__dict__[name] = (inputs, value)
+        return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields alone: what is kept beside them (a parse, work done ahead) stays in this process."""
+        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
 
     @property
     def kind(self) -> Literal["text", "binary", "close"]:

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-import conformance.run.connection as connection
+import conformance.checks.pairing as pairing
 import conformance.run.shard as shard
 from conformance.checks import judge_all
 from conformance.cli.main import main
@@ -186,13 +186,13 @@ LIMITS = Limits(connect_s=2.0, answer_s=1.0, close_s=0.5)
 def test_the_runner_asks_the_runs_contract_what_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     contract = load_contract(dialect="openai")
     seen: list[Any] = []
-    real = connection.sent_of
+    real = pairing.sent_of  # what the runner asks, through `frame_sent`
 
     def spy(event: Any, used: Any) -> Any:
         seen.append(used)
         return real(event, used)
 
-    monkeypatch.setattr(connection, "sent_of", spy)
+    monkeypatch.setattr(pairing, "sent_of", spy)
 
     async def go() -> None:
         async with serving(recording_server([]), "/v1/realtime") as url:

@@ -26,7 +26,7 @@ from conformance.checks.windows import (
     windows_of,
 )
 from conformance.contract import Contract
-from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Context, classify_event
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify_event
 from conformance.transcript import Frame, Transcript, parse_json
 
 
@@ -91,6 +91,36 @@ def sent_of(data: Any, contract: Contract) -> Sent:
     return Sent(registered.name, registered.answers, event_id if isinstance(event_id, str) else None)
 
 
+def frame_judged(frame: Frame, contract: Contract) -> tuple[list[Violation], frozenset[str], Received, Event | None]:
+    """`judge_server_frame`, with the frame's event, kept with the frame (`Frame.derived`): done once,
+    ahead or here."""
+
+    def judged() -> tuple[list[Violation], frozenset[str], Received, Event | None]:
+        found, exercised, received, data = judge_server_frame(frame, contract)
+        event = Event(frame, data, frozenset(v.path for v in found)) if data is not None else None
+        return found, exercised, received, event
+
+    return frame.derived("_judged", (contract,), judged)
+
+
+def frame_sent(frame: Frame, contract: Contract) -> Sent:
+    """`sent_as` of a client text frame, kept with the frame (its text parsed once: `Frame.json`)."""
+    return frame.derived("_sent", (contract,), lambda: sent_of(_json_or_none(frame), contract))
+
+
+def _json_or_none(frame: Frame) -> Any:
+    try:
+        return frame.json()
+    except (ValueError, RecursionError):  # json.JSONDecodeError is a ValueError
+        return None
+
+
+def frame_classified(frame: Frame, contract: Contract, context: Context) -> Classification:
+    """`classify_event` of a client text frame in `context`, kept with the frame for that context."""
+    text = frame.text or ""
+    return frame.derived("_classified", (contract, context), lambda: classify_event(text, contract, context))
+
+
 @dataclass(frozen=True)
 class Parsed:
     """One pass over the frames: the server events, the positions to pair, what their schemas found."""
@@ -117,7 +147,7 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
     for frame in transcript.frames:
         if frame.direction == "client":
             if frame.kind == "text":
-                sent[id(frame)] = sent_as(frame.text or "", contract)
+                sent[id(frame)] = frame_sent(frame, contract)
                 positions.append(("send" if sent[id(frame)].answers else "unawaited", frame))
             elif frame.kind == "close" and client_close is None:
                 client_close = frame
@@ -127,12 +157,11 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
                 server_close = frame
                 positions.append(("server-close", frame))
         else:
-            found, judged, as_received, data = judge_server_frame(frame, contract)
+            found, judged, as_received, event = frame_judged(frame, contract)
             violations += found
             judged_sets[judged] += 1
             received.append(as_received)
-            if data is not None:
-                event = Event(frame, data, frozenset(v.path for v in found))
+            if event is not None:
                 events.append(event)
                 positions.append(("event", event))
     exercised: Counter[str] = Counter()
@@ -177,7 +206,7 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
             sent=window.sent,
             event=parsed.sent[id(window.sent)].event,
             answer_types=window.answer_types,
-            classification=classify_event(window.sent.text or "", contract, context),
+            classification=frame_classified(window.sent, contract, context),
             events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
             end=window.end,
             server_close=window.close,

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from conformance.checks import is_throttle, sent_of, url_models
+from conformance.checks import is_throttle, url_models
+from conformance.checks.ahead import Ahead
+from conformance.checks.pairing import frame_sent
 from conformance.contract import Contract, load_contract
 from conformance.contract.oracle import announced_type
 from conformance.generate.plan import Plan
@@ -155,8 +158,10 @@ async def run_connection(
     opened(session)
     if log is not None and log.tls_fingerprint is None:
         log.tls_fingerprint = session.tls_fingerprint
+    ahead = Ahead(target.contract or load_contract(), recorded(session, plan, target))
     try:
-        last_sent = await _updates(session, plan, target, log, pacer, seat)
+        last_sent = await _updates(session, plan, target, log, pacer, seat, ahead)
+        ahead.take(session.frames)  # before listening out, what judging can do of it already
         if seat is not None:
             await seat.listen()
         until = time.monotonic() + target.settle_s
@@ -173,9 +178,16 @@ async def run_connection(
 
 
 async def _updates(
-    session: Session, plan: Plan, target: Target, log: RunLog | None, pacer: Pacer | None, seat: Seat | None
+    session: Session,
+    plan: Plan,
+    target: Target,
+    log: RunLog | None,
+    pacer: Pacer | None,
+    seat: Seat | None,
+    ahead: Ahead,
 ) -> float | None:
-    """Await session.created, then send the plan's updates, each awaiting its answer: when the last was sent."""
+    """Await session.created, then send the plan's updates, each awaiting its answer: when the last was sent.
+    While each answer is awaited, what was recorded before it is judged `ahead`."""
     timeout = target.limits.answer_s
     models = [*target.models, *sorted(url_models(target.url))]
     contract = target.contract or load_contract()  # the run's: its registry says what answers what
@@ -186,13 +198,13 @@ async def _updates(
     if session.closed is not None and log is not None:
         log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
     earlier, last_sent = Earlier(), None
-    for index, text in enumerate(plan.updates):
+    upcoming = _Upcoming(plan, model, kind)
+    for index in range(len(plan.updates)):
         if session.closed is not None or (pacer is not None and not await pacer.admit()):
             break
-        parsed = None
-        if not plan.literal:  # a replay's recorded frames go byte for byte
-            text, parsed = filled(text, model, kind)
-        sent, answered = await _exchange(session, text, parsed, target, log, pacer, earlier, contract)
+        text, parsed = upcoming.take(index)
+        meanwhile = functools.partial(_meanwhile, session, ahead, upcoming, index + 1)
+        sent, answered = await _exchange(session, text, parsed, target, log, pacer, earlier, contract, meanwhile)
         last_sent = sent if sent is not None else last_sent
         if not answered:
             break  # timed out, closed or throttled for good: later answers could not be paired
@@ -203,19 +215,40 @@ async def _updates(
     return last_sent
 
 
+class _Upcoming:
+    """A plan's updates as they are sent: filled with what session.created announced (a replay's go
+    byte for byte), each while the one before it is being answered (`prepare`), not in the round trip."""
+
+    def __init__(self, plan: Plan, model: str | None, kind: str) -> None:
+        self._plan, self._model, self._kind = plan, model, kind
+        self._prepared: tuple[int, str, Any] | None = None
+
+    def take(self, index: int) -> tuple[str, Any]:
+        """Update `index` as it is sent, and its JSON value if filling parsed it (else None)."""
+        prepared = self._prepared
+        if prepared is not None and prepared[0] == index:
+            self._prepared = None
+            return prepared[1], prepared[2]
+        return self._filled(index)
+
+    def prepare(self, index: int) -> None:
+        if index < len(self._plan.updates) and (self._prepared is None or self._prepared[0] != index):
+            self._prepared = (index, *self._filled(index))
+
+    def _filled(self, index: int) -> tuple[str, Any]:
+        text = self._plan.updates[index]
+        return (text, None) if self._plan.literal else filled(text, self._model, self._kind)
+
+
+def _meanwhile(session: Session, ahead: Ahead, upcoming: _Upcoming, following: int) -> None:
+    """What the runner does while an update is being answered: judge ahead what was recorded, and
+    fill the update that follows."""
+    ahead.take(session.frames)
+    upcoming.prepare(following)
+
+
 def recorded(session: Session, plan: Plan, target: Target) -> Transcript:
     return session.transcript(target.url, target.limits.answer_s, list(dict.fromkeys(target.models)), plan.label)
-
-
-def sent_event(frame: Frame, contract: Contract) -> tuple[str | None, tuple[str, ...]]:
-    """A sent frame's event_id and what answers it (the run's event registry), its text parsed once,
-    the parse kept with the frame (`Frame.json`) for judging to reuse."""
-    try:
-        event = frame.json()
-    except (ValueError, RecursionError):
-        event = None
-    sent = sent_of(event, contract)
-    return sent.event_id, sent.answers
 
 
 async def _exchange(
@@ -227,10 +260,11 @@ async def _exchange(
     pacer: Pacer | None,
     earlier: Earlier,
     contract: Contract,
+    meanwhile: Callable[[], None],
 ) -> tuple[float | None, bool]:
     """Send one update, again while it is throttled: when it was last sent, and whether it was answered.
     `parsed`: its text's JSON value if it is known already (None: not parsed yet). The update's event_id
-    goes into `earlier` (what an error may echo) once it was sent."""
+    goes into `earlier` (what an error may echo) once it was sent; `meanwhile` is done while it is answered."""
     timeout = target.limits.answer_s
     budget = target.politeness.throttle_budget_s
     budget = 10 * timeout if budget is None else budget
@@ -243,11 +277,13 @@ async def _exchange(
             return sent, False
         if parsed is not None:
             frame.knowing(parsed)
-        own, answer_types = sent_event(frame, contract)
+        sent_as = frame_sent(frame, contract)  # kept with the frame for judging
+        own, answer_types = sent_as.event_id, sent_as.answers
         if not answer_types:
             earlier.add(own, answer_types)
             await asyncio.sleep(0)  # nothing to wait for (appended audio): the other connections' turn
             return sent, True
+        meanwhile()  # while the target answers
         answer = await _wait_for(session, answer_types, timeout, frame.time, earlier.claimer(own))
         if not isinstance(answer, tuple):
             return sent, False

@@ -98,6 +98,11 @@ class Session:
         return self._closed
 
     @property
+    def frames(self) -> Sequence[Frame]:
+        """Every frame recorded so far, in order (the recorder's own list: read it, never change it)."""
+        return self._recorder.frames
+
+    @property
     def tls_fingerprint(self) -> str | None:
         """sha256 of the server's TLS certificate (wss:// only), for the certification manifest."""
         ssl_object = self._ws.transport.get_extra_info("ssl_object")
