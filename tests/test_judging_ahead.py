@@ -157,7 +157,8 @@ def test_work_kept_with_a_frame_is_given_again_only_for_the_same_inputs() -> Non
 
 def test_judging_ahead_takes_at_least_one_frame_and_stops_at_its_budget() -> None:
     """On the event loop, each take is bounded: with no time at all it judges one frame, and the next take goes
-    on from there; frames over the kept size are left to judging the whole transcript."""
+    on from there. A text over the kept size, or nested deep enough that Python's recursion limit (counted from
+    the caller's depth) could decide how it is read, is left to judging the whole transcript."""
     session = dict(CREATED["session"])
     frames = [Frame("server", 0.0, text=json.dumps(CREATED))]
     for n in range(20):
@@ -166,13 +167,13 @@ def test_judging_ahead_takes_at_least_one_frame_and_stops_at_its_budget() -> Non
         frames.append(Frame("client", 0.01 * n + 0.001, text=json.dumps(update)))
         answer = {"type": "session.updated", "event_id": f"e{n}", "session": dict(session)}
         frames.append(Frame("server", 0.01 * n + 0.002, text=json.dumps(answer)))
-    frames.append(Frame("server", 0.3, text=json.dumps({"type": "x", "pad": "p" * 70_000})))
+    long = Frame("server", 0.3, text=json.dumps({"type": "x", "pad": "p" * 70_000}))
+    deep = Frame("server", 0.4, text='{"type": "x", "v": ' + "[" * 900 + "]" * 900 + "}")
+    frames += [long, deep]
     transcript = Transcript("ws://127.0.0.1:1/realtime", 1.0, (), tuple(frames))
     ahead = Ahead(load_contract(), replace(transcript, frames=()))
     for taken in range(1, len(frames) + 1):
         ahead.take(frames, budget_s=0.0)
-        assert sum(1 for f in frames[:taken] if "_judged" in f.__dict__ or "_sent" in f.__dict__) == taken - (
-            taken == len(frames)
-        )
-    assert not any(key.startswith("_j") for key in frames[-1].__dict__)  # too long to keep: judged later
+        judged = [f for f in frames if "_judged" in f.__dict__ or "_sent" in f.__dict__]
+        assert judged == [f for f in frames[:taken] if f not in (long, deep)]
     assert judge_all([transcript], load_contract()) == judge_all([afresh(transcript)], load_contract())

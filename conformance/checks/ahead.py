@@ -26,6 +26,18 @@ from conformance.transcript import KEEP_PARSED_CHARS, Frame, Transcript, parsing
 BUDGET_S = 0.002
 
 
+#: Judged ahead: texts with fewer brackets than this, so nested less deep, whatever they hold.
+SHALLOW = 256
+
+
+def shallow(text: str | None) -> bool:
+    """Whether judging `text` is the same wherever it runs: kept (at most `KEEP_PARSED_CHARS`), and nested
+    too little to come near Python's recursion limit, which the standard library's parser and comparisons
+    count from the caller's depth (the event loop's stack is not the judging thread's). Anything else is
+    judged with the whole transcript, as it was before judging ahead."""
+    return text is None or (len(text) <= KEEP_PARSED_CHARS and text.count("{") + text.count("[") < SHALLOW)
+
+
 class Ahead:
     """One connection's frames, judged ahead as far as they were recorded (`take`)."""
 
@@ -45,7 +57,7 @@ class Ahead:
         with parsing_once(fresh):
             for frame in fresh:
                 self._done += 1
-                if frame.kind != "close" and len(frame.text or "") <= KEEP_PARSED_CHARS:  # a longer one keeps nothing
+                if frame.kind != "close" and shallow(frame.text):
                     self._judge(frame)
                 if time.perf_counter() > deadline:
                     return
