@@ -46,6 +46,18 @@ FORMAT_VERSION = 1
 #: a MB of `[{},{},…]` parses into twenty times its size: such a value is parsed again where needed,
 #: never held beside its frame.
 KEEP_PARSED_CHARS = 64 << 10
+#: Texts with fewer brackets than this nest less deep than that, whatever they hold.
+STEADY_BRACKETS = 256
+
+
+def steady(text: str | None) -> bool:
+    """Whether what is derived from a frame of this text is the same wherever it is computed: a text of at
+    most `KEEP_PARSED_CHARS` (a longer one's parse may be huge), nested too little to come near Python's
+    recursion limit, which the standard library's parser and comparisons count from the caller's depth
+    (the event loop's stack is not the judging thread's)."""
+    return text is None or (len(text) <= KEEP_PARSED_CHARS and text.count("{") + text.count("[") < STEADY_BRACKETS)
+
+
 #: Per thread: the parsed value of each text while `parsing_once` is in force (None: not in force).
 _once = threading.local()
 
@@ -127,15 +139,22 @@ class Frame:
     def derived(self, name: str, inputs: tuple[object, ...], compute: Callable[[], _T]) -> _T:
         """`compute()`, a value derived from this frame and `inputs` alone (the contract, say), kept beside
         the fields under `name` and given again while the inputs are the same (identical or equal): judging
-        ahead, while a connection waits, leaves its work here for judging the whole transcript. Not part
-        of the frame's value; a text over `KEEP_PARSED_CHARS` keeps none (its parse may be huge)."""
-        kept: tuple[tuple[object, ...], Any] | None = self.__dict__.get(name)
-        if kept is not None and kept[0] == inputs:  # a tuple compares each item by identity first, then ==
-            return cast(_T, kept[1])
+        ahead, while a connection waits, leaves its work here for judging the whole transcript, which
+        then drops it (`forget`). Not part of the frame's value. Kept only for a `steady` frame."""
+        kept: dict[str, tuple[tuple[object, ...], Any]] | None = self.__dict__.get("_derived")
+        if kept is not None and name in kept and kept[name][0] == inputs:  # identity first, then ==, per item
+            return cast(_T, kept[name][1])
         value = compute()
-        if self.text is None or len(self.text) <= KEEP_PARSED_CHARS:
-            self.__dict__[name] = (inputs, value)
+        if steady(self.text):
+            if kept is None:
+                kept = self.__dict__["_derived"] = {}
+            kept[name] = (inputs, value)
         return value
+
+    def forget(self) -> None:
+        """Drop what `derived` kept: once the transcript is judged nothing needs it, and some of it refers
+        back to the frame (a cycle only a full collection would free)."""
+        self.__dict__.pop("_derived", None)
 
     def __getstate__(self) -> dict[str, Any]:
         """The fields alone: what is kept beside them (a parse, work done ahead) stays in this process."""

@@ -16,30 +16,24 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from conformance.checks.frames import Unexplained
 from conformance.checks.pairing import frame_classified, frame_judged, frame_sent, opening_context
 from conformance.contract import Contract
 from conformance.contract.oracle import Context
-from conformance.transcript import KEEP_PARSED_CHARS, Frame, Transcript, parsing_once
+from conformance.transcript import Frame, Transcript, parsing_once, steady
 
 #: The most time one `take` spends: it runs on the event loop, where every other connection's frames
 #: wait to be stamped meanwhile (a chatty server's hundred events are taken over several waits).
 BUDGET_S = 0.002
 
 
-#: Judged ahead: texts with fewer brackets than this, so nested less deep, whatever they hold.
-SHALLOW = 256
-
-
-def shallow(text: str | None) -> bool:
-    """Whether judging `text` is the same wherever it runs: kept (at most `KEEP_PARSED_CHARS`), and nested
-    too little to come near Python's recursion limit, which the standard library's parser and comparisons
-    count from the caller's depth (the event loop's stack is not the judging thread's). Anything else is
-    judged with the whole transcript, as it was before judging ahead."""
-    return text is None or (len(text) <= KEEP_PARSED_CHARS and text.count("{") + text.count("[") < SHALLOW)
-
-
 class Ahead:
-    """One connection's frames, judged ahead as far as they were recorded (`take`)."""
+    """One connection's frames, judged ahead as far as they were recorded (`take`).
+
+    Only what takes little time, and what is the same wherever it is computed: `steady` texts, and of
+    the server's events those its schema accepts at once (explaining an invalid one may take long).
+    The rest is judged with the whole transcript, as it was before any was judged ahead.
+    """
 
     def __init__(self, contract: Contract, header: Transcript) -> None:
         self._contract = contract
@@ -47,6 +41,10 @@ class Ahead:
         self._done = 0
         self._created: dict[str, Any] | None = None
         self._context: Context | None = None  # known at the first update sent
+        #: No update is classified ahead: a server frame before the first was left to judging, and the context
+        #: expected could compare equal to judging's and not be it (a session type 1 against true).
+        self._unsure = False
+        self._off = False  # judging ahead failed (a bug of ours, which judging the transcript then reports)
 
     def take(self, frames: Sequence[Frame], budget_s: float = BUDGET_S) -> None:
         """Judge ahead the frames after those taken before (`frames`: the connection's record so far), one
@@ -54,24 +52,33 @@ class Ahead:
         whole transcript."""
         fresh = frames[self._done :]
         deadline = time.perf_counter() + budget_s
-        with parsing_once(fresh):
-            for frame in fresh:
-                self._done += 1
-                if frame.kind != "close" and shallow(frame.text):
+        try:
+            with parsing_once(fresh):
+                for frame in fresh:
+                    self._done += 1
                     self._judge(frame)
-                if time.perf_counter() > deadline:
-                    return
+                    if time.perf_counter() > deadline:
+                        return
+        except Exception:  # judging the whole transcript meets it again, and reports it as ours (exit 4)
+            self._off = True
 
     def _judge(self, frame: Frame) -> None:
+        if frame.kind == "close" or self._off:
+            return
         contract = self._contract
         if frame.direction == "server":
-            event = frame_judged(frame, contract)[3]
+            try:
+                event = frame_judged(frame, contract, explain=False)[3] if steady(frame.text) else None
+            except Unexplained:
+                event = None
+            if event is None and self._context is None and frame.kind == "text":
+                self._unsure = True  # a session.created left to judging, maybe
             created = event.session if event is not None and event.type == "session.created" else None
             if self._context is None and self._created is None and created is not None:
                 self._created = created  # as judging takes it: the first, if before any update
             return
         answers = frame_sent(frame, contract).answers if frame.kind == "text" else ()
-        if not answers:
+        if not answers or self._unsure or not steady(frame.text):
             return
         if self._context is None:
             self._context = opening_context(self._header, self._created)

@@ -16,7 +16,7 @@ from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
 from conformance.checks.registry import HELD, Finding, Flaw, connection_check
 from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement
-from conformance.transcript import Frame, parse_json
+from conformance.transcript import Frame
 
 #: The wire checks' requirements: every server frame is a text frame, and holds one JSON object.
 TEXT_FRAME, JSON_OBJECT = "WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT"
@@ -198,7 +198,7 @@ def decode(frame: Frame) -> tuple[Received, dict[str, Any] | None]:
     if frame.kind != "text" or frame.text is None:
         return Received(frame), None
     try:
-        event = parse_json(frame.text)
+        event = frame.json()  # parsed once, kept with the frame: the runner reads it too
     except (json.JSONDecodeError, RecursionError):
         return Received(frame, f"a text frame that is not JSON: {describe_value(frame.text[:60])}"), None
     if not isinstance(event, dict):
@@ -230,17 +230,26 @@ def check_frame(frame: Frame) -> tuple[list[Violation], dict[str, Any] | None]:
     return ([Violation(JSON_OBJECT, "(frame)", problem, frame)] if problem else []), event
 
 
+class Unexplained(Exception):
+    """An invalid event, not explained because explaining was not asked for (it may take long)."""
+
+
 def judge_server_frame(
-    frame: Frame, contract: Contract
+    frame: Frame, contract: Contract, explain: bool = True
 ) -> tuple[list[Violation], frozenset[str], Received, dict[str, Any] | None]:
     """One server frame: its schema violations, the requirements its schema exercised, and the
-    frame as received with its event (the wire checks judge it in the registry)."""
+    frame as received with its event (the wire checks judge it in the registry). Without `explain`,
+    an event its schema rejects raises `Unexplained` instead: only one validation is spent on it."""
     received, event = decode(frame)
     if event is None:
         return [], frozenset(), received, None
     event_type = event.get("type")
     judged_by = contract.judged_by.get(event_type) if isinstance(event_type, str) else None
     exercised = judged_by.ids if judged_by is not None else frozenset()
+    if judged_by is None or contract.fast[judged_by.event].is_valid(event):
+        return [], exercised, received, event  # as `check_event` finds it: one validation
+    if not explain:
+        raise Unexplained(event_type)
     return check_event(event, contract, frame=frame), exercised, received, event
 
 

@@ -19,8 +19,12 @@ def judge(transcript: Transcript, contract: Contract, checks: Iterable[Check] | 
     """Judge one connection's transcript against every event and exchange requirement (`checks`:
     other than the registered ones, as a test of a new check does)."""
     with paused():  # what judging allocates forms no cycles, and each collection would rescan the transcript
-        conn, parsed = parse_connection(transcript, contract)
-        judged = run_checks(conn, checks)
+        try:
+            conn, parsed = parse_connection(transcript, contract)
+            judged = run_checks(conn, checks)
+        finally:
+            for frame in transcript.frames:
+                frame.forget()  # what was kept for judging (some of it judged ahead: checks.ahead)
         exercised = parsed.exercised + judged.exercised
         violations = tuple(replace(v, connection=transcript.label) for v in parsed.violations + judged.violations)
         return Judgement(violations, exercised, len(conn.steps), judged.not_applicable, conn.unpaired)

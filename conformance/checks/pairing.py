@@ -91,21 +91,23 @@ def sent_of(data: Any, contract: Contract) -> Sent:
     return Sent(registered.name, registered.answers, event_id if isinstance(event_id, str) else None)
 
 
-def frame_judged(frame: Frame, contract: Contract) -> tuple[list[Violation], frozenset[str], Received, Event | None]:
+def frame_judged(
+    frame: Frame, contract: Contract, explain: bool = True
+) -> tuple[list[Violation], frozenset[str], Received, Event | None]:
     """`judge_server_frame`, with the frame's event, kept with the frame (`Frame.derived`): done once,
-    ahead or here."""
+    ahead or here (without `explain`, an invalid event raises `Unexplained` and nothing is kept)."""
 
     def judged() -> tuple[list[Violation], frozenset[str], Received, Event | None]:
-        found, exercised, received, data = judge_server_frame(frame, contract)
+        found, exercised, received, data = judge_server_frame(frame, contract, explain)
         event = Event(frame, data, frozenset(v.path for v in found)) if data is not None else None
         return found, exercised, received, event
 
-    return frame.derived("_judged", (contract,), judged)
+    return frame.derived("judged", (contract,), judged)
 
 
 def frame_sent(frame: Frame, contract: Contract) -> Sent:
     """`sent_as` of a client text frame, kept with the frame (its text parsed once: `Frame.json`)."""
-    return frame.derived("_sent", (contract,), lambda: sent_of(_json_or_none(frame), contract))
+    return frame.derived("sent", (contract,), lambda: sent_of(_json_or_none(frame), contract))
 
 
 def _json_or_none(frame: Frame) -> Any:
@@ -118,7 +120,7 @@ def _json_or_none(frame: Frame) -> Any:
 def frame_classified(frame: Frame, contract: Contract, context: Context) -> Classification:
     """`classify_event` of a client text frame in `context`, kept with the frame for that context."""
     text = frame.text or ""
-    return frame.derived("_classified", (contract, context), lambda: classify_event(text, contract, context))
+    return frame.derived("classified", (contract, context), lambda: classify_event(text, contract, context))
 
 
 @dataclass(frozen=True)
