@@ -4,8 +4,8 @@ of a run overlap across connections instead of adding up, and takes a slot again
 however few the slots and places, every plan runs to its end. Under an exchange budget it keeps its
 slot, so new connections do not spend what it was to send.
 
-Judged against a server written here, on loopback: it answers every update at once and records
-when each connection's updates arrived.
+Judged against a server written here, on loopback (`answering`): it answers every update, and records
+when each connection's updates arrived or how many it was answering at once.
 """
 
 from __future__ import annotations
@@ -30,23 +30,39 @@ def update(n: int) -> str:
     return json.dumps({"type": "session.update", "event_id": f"u{n}", "session": {"instructions": f"#{n}"}})
 
 
+def answering(
+    arrivals: dict[int, list[float]] | None = None, delay_s: float = 0.0, busy: list[int] | None = None
+) -> Any:
+    """The server of these tests: session.created, then each update echoed in a session.updated (after
+    `delay_s`). `arrivals`: when each connection's updates came (connections in the order they opened);
+    `busy`: [updates being answered now, the most at once]."""
+    ids = itertools.count()
+
+    async def handler(ws: ServerConnection) -> None:
+        mine = arrivals.setdefault(next(ids), []) if arrivals is not None else []
+        await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
+        async for text in ws:
+            mine.append(time.monotonic())
+            if busy is not None:
+                busy[0] += 1
+                busy[1] = max(busy[1], busy[0])
+            if delay_s:
+                await asyncio.sleep(delay_s)
+            sent = json.loads(text)
+            answer = {"type": "session.updated", "event_id": f"a{len(mine)}", "session": sent.get("session", {})}
+            await ws.send(json.dumps(answer))
+            if busy is not None:
+                busy[0] -= 1
+
+    return handler
+
+
 async def run_recorded(
     plans: list[Plan], concurrency: int, listening: int, max_exchanges: int | None = None
 ) -> tuple[RunLog, dict[int, list[float]]]:
     """Run `plans`; what arrived: for each connection (in the order they opened), when each update came."""
     arrivals: dict[int, list[float]] = {}
-    ids = itertools.count()
-
-    async def handler(ws: ServerConnection) -> None:
-        mine = arrivals.setdefault(next(ids), [])
-        await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
-        async for text in ws:
-            mine.append(time.monotonic())
-            sent = json.loads(text)
-            answer = {"type": "session.updated", "event_id": f"a{len(mine)}", "session": sent.get("session", {})}
-            await ws.send(json.dumps(answer))
-
-    async with serving(handler, compression=None) as url:
+    async with serving(answering(arrivals), compression=None) as url:
         limits = Limits(answer_s=TIMEOUT_S, close_s=0.2)
         polite = Politeness(max_listening=listening, max_exchanges=max_exchanges)
         log = await run_plans(plans, Target(url, limits=limits, settle_s=0.0, politeness=polite), concurrency)
@@ -84,17 +100,9 @@ def test_a_connection_slot_is_never_shared_while_exchanging() -> None:
     """Concurrency 2, waits in every plan: at no moment do more than two connections have an update
     sent and not yet answered (the server answers at once, so only a slot's holder can be between
     them); counted on the server as the updates arrive."""
-    busy, most = [0], [0]
-
-    async def handler(ws: ServerConnection) -> None:
-        await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
-        async for text in ws:
-            busy[0] += 1
-            most[0] = max(most[0], busy[0])
-            await asyncio.sleep(0.02)  # long enough for every connection that could send meanwhile to do so
-            sent: Any = json.loads(text)
-            await ws.send(json.dumps({"type": "session.updated", "event_id": "a", "session": sent["session"]}))
-            busy[0] -= 1
+    busy = [0, 0]
+    # each answer 20 ms late: long enough for every connection that could send meanwhile to do so
+    handler = answering(delay_s=0.02, busy=busy)
 
     async def run() -> RunLog:
         async with serving(handler, compression=None) as url:
@@ -104,7 +112,7 @@ def test_a_connection_slot_is_never_shared_while_exchanging() -> None:
 
     log = asyncio.run(asyncio.wait_for(run(), 60))
     assert log.unsent_updates == 0 and len(log.transcripts) == 8
-    assert most[0] == 2  # reached (so the count can fail), never passed
+    assert busy[1] == 2  # reached (so the count can fail), never passed
 
 
 def test_under_an_exchange_budget_connections_keep_their_slot_while_waiting() -> None:
@@ -129,7 +137,7 @@ def test_a_run_cancelled_while_connections_wait_keeps_what_they_recorded_and_end
     plans = [Plan(f"p{i}", (update(2 * i), update(2 * i + 1)), frozenset({0})) for i in range(6)]
 
     async def run() -> tuple[RunLog, float]:
-        async with serving(_answering, compression=None) as url:
+        async with serving(answering(), compression=None) as url:
             target = Target(url, limits=Limits(answer_s=5.0, close_s=0.2), settle_s=0.0)
             log = RunLog()
             task = asyncio.ensure_future(run_plans(plans, target, 2, log=log))
@@ -146,13 +154,6 @@ def test_a_run_cancelled_while_connections_wait_keeps_what_they_recorded_and_end
     for transcript in log.transcripts:
         sent = [f for f in transcript.frames if f.direction == "client" and f.kind == "text"]
         assert len(sent) == 1  # the first update, recorded; the second was never sent
-
-
-async def _answering(ws: ServerConnection) -> None:
-    await ws.send(json.dumps({"type": "session.created", "event_id": "c", "session": {"id": "s"}}))
-    async for text in ws:
-        sent: Any = json.loads(text)
-        await ws.send(json.dumps({"type": "session.updated", "event_id": "a", "session": sent["session"]}))
 
 
 def test_at_most_a_few_connections_per_slot_wait_outside_their_slot() -> None:
