@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -132,6 +133,34 @@ def test_replay_plans_keep_an_empty_frame_and_are_literal(tmp_path: Path) -> Non
     path = transcript_file(tmp_path / "t.jsonl", AS_RECORDED)
     plans = replay_plans(parse_jsonl(path.read_text(encoding="utf-8"), default_timeout_s=0.5))
     assert [p.updates for p in plans] == [tuple(AS_RECORDED)] and all(p.literal for p in plans)
+
+
+def test_a_replay_waits_where_the_recorded_client_waited_the_timeout_out(tmp_path: Path) -> None:
+    """A recorded wait (the whole timeout passed before the next update, so that update was awaited alone and
+    judged so) is waited again on the replay, with the replay's own timeout; the other updates follow at once."""
+    texts = [
+        json.dumps({"type": "session.update", "event_id": f"c{n}", "session": {"type": "realtime"}}) for n in range(4)
+    ]
+    lines: list[dict[str, Any]] = [
+        {"transcript": 1, "url": "ws://example.test/v1/realtime", "timeout_s": 0.5, "models": [DEFAULT_MODEL]},
+        {"direction": "server", "time": 0.0, "text": json.dumps(CREATED)},
+    ]
+    lines += [
+        {"direction": "client", "time": at, "text": t} for at, t in zip((0.01, 0.02, 0.6, 0.61), texts, strict=True)
+    ]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    (plan,) = replay_plans(parse_jsonl(path.read_text(encoding="utf-8")))
+    assert plan.wait_after == {1}
+
+    async def go() -> Any:
+        async with serving(recording_server([]), "/v1/realtime") as url:
+            return await run_plans([plan], Target(url, limits=LIMITS, settle_s=0.05))
+
+    (replayed,) = run(go()).transcripts
+    sent = [f.time for f in replayed.frames if f.direction == "client" and f.kind == "text"]
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert gaps[1] >= LIMITS.answer_s and gaps[0] < LIMITS.answer_s and gaps[2] < LIMITS.answer_s, gaps
 
 
 @pytest.mark.parametrize("text", [*AS_RECORDED[:2], json.dumps([MODEL_PLACEHOLDER]), json.dumps({"session": None})])

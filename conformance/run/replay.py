@@ -24,15 +24,14 @@ REPLAY_SEED = 0
 
 def replay_plans(transcripts: Sequence[Transcript]) -> list[Plan]:
     """One plan per recorded connection that sent something: its client text frames (an empty one
-    too: it may be what failed), in order, to be sent byte for byte as recorded (`literal`)."""
-    plans = [
-        Plan(
-            t.label or f"replay-{index}",
-            tuple(f.text for f in t.frames if f.direction == "client" and f.text is not None),
-            literal=True,
-        )
-        for index, t in enumerate(transcripts, start=1)
-    ]
+    too: it may be what failed), in order, to be sent byte for byte as recorded (`literal`), with the
+    recorded waits: where the client let the whole timeout pass before its next frame (so that one was
+    awaited alone, and judged so), the replay waits its own timeout out too."""
+    plans = []
+    for index, t in enumerate(transcripts, start=1):
+        sent = [f for f in t.frames if f.direction == "client" and f.text is not None]
+        waits = frozenset(i for i in range(len(sent) - 1) if sent[i + 1].time - sent[i].time >= t.timeout_s)
+        plans.append(Plan(t.label or f"replay-{index}", tuple(f.text or "" for f in sent), waits, literal=True))
     return [plan for plan in plans if plan.updates]
 
 
