@@ -189,6 +189,13 @@ def check_event(
     judged_by = contract.judged_by.get(event_type) if isinstance(event_type, str) else None
     if judged_by is None or contract.fast[judged_by.event].is_valid(event):
         return []
+    return _violations(event, contract, judged_by, frame)
+
+
+def _violations(
+    event: Mapping[str, Any], contract: Contract, judged_by: EventRequirements, frame: Frame | None
+) -> list[Violation]:
+    """An event its schema rejects, explained: from jsonschema-rs' errors, or by Python `jsonschema`."""
     found = _explained_fast(event, contract, judged_by, frame)
     return found if found is not None else _explained(event, contract, judged_by, frame)
 
@@ -247,10 +254,10 @@ def judge_server_frame(
     judged_by = contract.judged_by.get(event_type) if isinstance(event_type, str) else None
     exercised = judged_by.ids if judged_by is not None else frozenset()
     if judged_by is None or contract.fast[judged_by.event].is_valid(event):
-        return [], exercised, received, event  # as `check_event` finds it: one validation
+        return [], exercised, received, event  # as `check_event` judges it: one validation
     if not explain:
         raise Unexplained(event_type)
-    return check_event(event, contract, frame=frame), exercised, received, event
+    return _violations(event, contract, judged_by, frame), exercised, received, event
 
 
 def requirement_for(contract: Contract, event_type: str, path: str, keyword: str) -> Requirement:

@@ -7,7 +7,6 @@ audio) opens no step, and an `error` that may be its answer is attributed as `wi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from conformance.checks.windows import (
 )
 from conformance.contract import Contract
 from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify_event
-from conformance.transcript import Frame, Transcript, parse_json
+from conformance.transcript import Frame, Transcript
 
 
 def session_fields(contract: Contract) -> frozenset[str]:
@@ -70,19 +69,11 @@ class Sent:
     event_id: str | None
 
 
-def sent_as(text: str, contract: Contract) -> Sent:
-    """A frame that is no registered client event (not JSON, an unknown type) is judged as the
-    registry's fallback event: an invalid one of it, which the server must reject."""
-    try:
-        data = parse_json(text)
-    except (json.JSONDecodeError, RecursionError):
-        data = None
-    return sent_of(data, contract)
-
-
 def sent_of(data: Any, contract: Contract) -> Sent:
-    """`sent_as` of a client frame's JSON value already parsed (None: not JSON): what the runner waits
-    for after sending it (none for appended audio), from the same registry the judge pairs by."""
+    """A client frame's JSON value (None: not JSON) as the registry sees it: what the runner waits for
+    after sending it (none for appended audio), from the same registry the judge pairs by. A frame that
+    is no registered client event (not JSON, an unknown type) is judged as the registry's fallback
+    event: an invalid one of it, which the server must reject."""
     event_type = data.get("type") if isinstance(data, dict) else None
     event_id = data.get("event_id") if isinstance(data, dict) else None
     registered = contract.registry.get(event_type)
@@ -106,7 +97,7 @@ def frame_judged(
 
 
 def frame_sent(frame: Frame, contract: Contract) -> Sent:
-    """`sent_as` of a client text frame, kept with the frame (its text parsed once: `Frame.json`)."""
+    """`sent_of` a client text frame, kept with the frame (its text parsed once: `Frame.json`)."""
     return frame.derived("sent", (contract,), lambda: sent_of(_json_or_none(frame), contract))
 
 
