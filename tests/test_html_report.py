@@ -31,8 +31,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # a container's /dev/shm may be 64 MB: the renderer of a 4 MB single-file report can crash in it
+    "--disable-dev-shm-usage",
 ]
 
+
+#: What a page may load without asking any host: itself, and what it holds.
+LOCAL = re.compile(r"^(file|data|blob|about):")
 
 #: The colour the browser drew at the logo's left edge, mid-height (clear of the mark in its middle).
 SAMPLE_LOGO = """(img) => {
@@ -42,6 +47,33 @@ SAMPLE_LOGO = """(img) => {
     context.drawImage(img, 0, 0);
     return Array.from(context.getImageData(4, Math.floor(canvas.height / 2), 1, 1).data);
 }"""
+
+
+def open_report(browser: Any, report: Path, shown: str) -> tuple[Any, list[str]]:
+    """The report's page once `shown` is on it, and the list of what it asks beyond the file (filled as it goes).
+
+    A crashed renderer (the machine's fault, not the report's) is opened again, once; otherwise the failure
+    says what the page held and what its console said."""
+    said: list[str] = []
+    asked: list[str] = []
+    for attempt in range(2):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        crashed: list[bool] = []
+        page.on("crash", lambda _page: crashed.append(True))
+        page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: said.append(f"page error: {error}"))
+        page.on("request", lambda request: asked.append(request.url) if not LOCAL.match(request.url) else None)
+        page.goto((report / "allure-report.html").resolve().as_uri())
+        try:
+            page.get_by_text(shown, exact=True).first.wait_for(timeout=60_000)
+            return page, asked
+        except Exception as error:  # playwright's TimeoutError, or its error for a crashed page
+            if crashed and attempt == 0:
+                page.close()
+                continue
+            held = "" if crashed else page.inner_text("body")[:1500]
+            pytest.fail(f"{shown!r} not shown (crashed: {bool(crashed)}): {error}\nconsole: {said[-20:]}\npage: {held}")
+    raise AssertionError("unreachable")
 
 
 def need(thing: object, what: str) -> None:
@@ -97,9 +129,7 @@ def test_report_in_chromium_puts_the_verdict_first_and_shows_the_evidence(
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto((report / "allure-report.html").resolve().as_uri())
-            page.get_by_text(reflect["id"], exact=True).first.wait_for(timeout=30_000)
+            page, asked = open_report(browser, report, reflect["id"])
             page.screenshot(path=str(screenshots / "allure-report-overview.png"))
             body = page.inner_text("body")
             # the verdict is the report's name: read before the success-rate ring and the counts
@@ -143,6 +173,10 @@ def test_report_in_chromium_puts_the_verdict_first_and_shows_the_evidence(
             page.get_by_text("exchange: ").first.click()
             page.get_by_text(f"BROKE {reflect['id']}").first.wait_for(timeout=10_000)
             page.screenshot(path=str(screenshots / "allure-report-failure.png"), full_page=True)
+            # the report opens offline, and tells no one it was opened (Allure 3 writes a tracker into each page)
+            assert asked == []
+            for page_file in (report / "allure-report.html", report / "allure-report" / "index.html"):
+                assert "googletagmanager" not in page_file.read_text(encoding="utf-8"), page_file
         finally:
             browser.close()
 
