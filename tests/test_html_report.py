@@ -56,10 +56,10 @@ def open_report(browser: Any, report: Path, shown: str) -> tuple[Any, list[str]]
     says what the page held and what its console said."""
     said: list[str] = []
     asked: list[str] = []
+    crashes: list[int] = []
     for attempt in range(2):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        crashed: list[bool] = []
-        page.on("crash", lambda _page: crashed.append(True))
+        page.on("crash", lambda _page, at=attempt: crashes.append(at))
         page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
         page.on("pageerror", lambda error: said.append(f"page error: {error}"))
         page.on("request", lambda request: asked.append(request.url) if not LOCAL.match(request.url) else None)
@@ -68,11 +68,12 @@ def open_report(browser: Any, report: Path, shown: str) -> tuple[Any, list[str]]
             page.get_by_text(shown, exact=True).first.wait_for(timeout=60_000)
             return page, asked
         except Exception as error:  # playwright's TimeoutError, or its error for a crashed page
+            crashed = attempt in crashes
             if crashed and attempt == 0:
                 page.close()
                 continue
             held = "" if crashed else page.inner_text("body")[:1500]
-            pytest.fail(f"{shown!r} not shown (crashed: {bool(crashed)}): {error}\nconsole: {said[-20:]}\npage: {held}")
+            pytest.fail(f"{shown!r} not shown (crashed: {crashed}): {error}\nconsole: {said[-20:]}\npage: {held}")
     raise AssertionError("unreachable")
 
 
