@@ -45,7 +45,11 @@ _USERINFO = re.compile(r"//([^/?#@]*)@")
 # escape are never read as text (`\u00e9` is not "00e9"), and an escaped backslash (`\\`) leaves
 # the next character free to start a match. The one ambiguity: a literal backslash followed by `u`
 # and four hex digits reads as an escape.
-_ESCAPE = r"(?P<escape>\\+u[0-9a-fA-F]{4}|\\.)"
+_ESCAPE = r"(?P<escape>(?:(?!\\)|(?<!\\))\\+u[0-9a-fA-F]{4}|\\.)"
+#: Where a match may start: not inside a run of backslashes, only where one begins (what matches from
+#: within a run matches from its start too, as every backslash form is `\\+`). Else each start within
+#: a run rescans the rest of it: a frame of n backslashes took n² steps (minutes, the GIL held).
+_START = r"(?:(?!\\)|(?<!\\))"
 
 
 def _hex(code: int, width: int = 4) -> str:
@@ -190,7 +194,7 @@ class Redactor:
         cut = [_cut_pattern(s) for s in unique if len(s) >= SHORT]
         # Last, an escape sequence as a whole: the scan never starts a match inside one (the hex
         # digits of \u00e9 are not the text "00e9"); `mask` puts it back unchanged.
-        return re.compile("|".join([*(_pattern(s) for s in unique), *cut, _ESCAPE]))
+        return re.compile(_START + "(?:" + "|".join([*(_pattern(s) for s in unique), *cut]) + ")|" + _ESCAPE)
 
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:

@@ -295,6 +295,38 @@ def test_escapes_doubled_by_a_message_that_quotes_a_frame_are_masked() -> None:
     assert "tok" not in undo_escapes(safe.mask(json.dumps(once)))
 
 
+#: The masking regex before matches were kept from starting inside a run of backslashes: the reference.
+UNGUARDED_ESCAPE = r"(?P<escape>\\+u[0-9a-fA-F]{4}|\\.)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["\\", "\\", "u", "0073", "0", "s", "k", "-", "sk-", "tok/EN", "+9f8e7d6c5b", '"', "n", "…"]),
+        max_size=24,
+    ).map("".join)
+)
+def test_matches_start_only_where_a_run_of_backslashes_begins_and_mask_the_same(text: str) -> None:
+    """Kept from starting inside a backslash run (which made a frame of n backslashes take n² steps, the
+    GIL held, a run unstoppable), the masking masks exactly what the unguarded regex did."""
+    from conformance import redact
+
+    safe = Redactor(("sk-Zq7Vb93LmXw2Rt5P", "tok/EN+9f8e7d6c5b"))
+    regex = safe._regex
+    assert regex is not None
+    forms = sorted(safe._forms, key=lambda f: (-len(f), f))
+    parts = [redact._pattern(f) for f in forms] + [redact._cut_pattern(f) for f in forms if len(f) >= redact.SHORT]
+    unguarded = re.compile("|".join([*parts, UNGUARDED_ESCAPE]))
+    expected = unguarded.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text)
+    assert regex.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text) == expected
+
+
+def test_a_frame_of_backslashes_is_masked_at_once() -> None:
+    """100,000 backslashes (valid JSON text in a string) took 17 s to mask before; now it is one scan."""
+    text = '{"type": "x", "note": "' + "\\" * 100_000 + '"}'
+    assert Redactor(("sk-canary-Zq7Vb93LmXw2Rt5PyA1c",)).mask(text) == text
+
+
 def test_a_secret_cut_short_by_a_message_is_masked_too() -> None:
     safe = Redactor(("canary-5e1f0c3a77",))
     cut = 'rejected with error "invalid key canary-5e1f…"'
