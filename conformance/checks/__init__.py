@@ -11,7 +11,7 @@ No I/O here.
 """
 
 from conformance.checks.connection import THROTTLE, is_throttle
-from conformance.checks.findings import Judgement, Violation, describe_value
+from conformance.checks.findings import Judgement, Violation, describe_value, explainer
 from conformance.checks.frames import check_event, check_frame, requirement_for
 from conformance.checks.judge import judge, judge_all
 from conformance.checks.pairing import sent_of, url_models
@@ -25,6 +25,7 @@ __all__ = [
     "check_event",
     "check_frame",
     "describe_value",
+    "explainer",
     "is_throttle",
     "judge",
     "judge_all",

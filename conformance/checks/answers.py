@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from conformance.checks.connection import Connection, Event, Step
+from conformance.checks.connection import Connection, Event, Step, is_throttle
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
 from conformance.transcript import Frame
 
 #: The label of a finding "nothing answered it": another check that judged the step explains it.
 UNANSWERED = "unanswered"
+#: Labels of an undetermined update's flaws, for the requirements that name the same misbehaviour
+#: on valid and invalid updates (`check_undetermined_answered`).
+UNANSWERED_AFTER_ERROR, LATE_UPDATED, LATE_ERROR = "unanswered after an error", "late session.updated", "late error"
+#: A valid update's own error, with a session.updated in its window that may be its own too.
+ALSO_UPDATED = "rejected, and a session.updated in its window"
 
 
-def flaw(path: str, message: str, step: Step | None = None, received: Frame | None = None) -> Flaw:
-    return Flaw(path, message, received, step.sent if step else None)
+def flaw(path: str, message: str, step: Step | None = None, received: Frame | None = None, label: str = "") -> Flaw:
+    return Flaw(path, message, received, step.sent if step else None, label)
 
 
 def unanswered(step: Step) -> str:
@@ -45,10 +50,10 @@ def check_created_sent(conn: Connection) -> Iterator[Finding]:
         yield Finding((flaw("session.created", f"no session.created within {limit:g}s of connecting"),))
 
 
-def _rejected_valid(step: Step, error_event: Event) -> Flaw:
+def _rejected_valid(step: Step, error_event: Event, label: str = "") -> Flaw:
     error = error_event.data.get("error")
     detail = describe_value(error.get("message")) if isinstance(error, dict) else "no message"
-    return flaw("session", f"a valid update was rejected with error {detail}", step, error_event.frame)
+    return flaw("session", f"a valid update was rejected with error {detail}", step, error_event.frame, label)
 
 
 @step_check("SU-TYPE", Needs(kinds=frozenset({"valid"}), certain=True), supersedes=(("EX-VALID-ANSWERED", UNANSWERED),))
@@ -76,13 +81,14 @@ def check_error_type(step: Step, conn: Connection) -> Finding | None:
     return Finding((flaw("type", message, step, wrong.frame),))
 
 
-@step_check("EX-VALID-ANSWERED", Needs(kinds=frozenset({"valid"})))
+@step_check("EX-VALID-ANSWERED", Needs(kinds=frozenset({"valid"})), explained_by=((ALSO_UPDATED, "EX-ONE-ANSWER"),))
 def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
     """Judged on every step where it is certain: a step paired for certain, an `error` echoing the
-    update's event_id (its own wherever it arrived), or nothing at all in its waited-out window."""
+    update's event_id (its own wherever it arrived), or nothing at all in its waited-out window.
+    An echoed error beside a session.updated may be a server that answers both (EX-ONE-ANSWER)."""
     if not step.certain:
         if step.echoed:
-            return Finding((_rejected_valid(step, step.echoed[0]),))
+            return Finding((_rejected_valid(step, step.echoed[0], ALSO_UPDATED if step.updated else ""),))
         if step.silent:
             return Finding((flaw("session", unanswered(step), step, step.server_close),))
         return None
@@ -154,6 +160,64 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
     return None
 
 
+@step_check(
+    "EX-UNDETERMINED-ANSWERED",
+    Needs(kinds=frozenset({"undetermined"})),
+    explained_by=(
+        (UNANSWERED_AFTER_ERROR, "EX-USABLE-AFTER-ERROR"),
+        (UNANSWERED_AFTER_ERROR, "EX-VALID-ANSWERED"),
+        (UNANSWERED_AFTER_ERROR, "EX-INVALID-REJECTED"),
+        (UNANSWERED, "EX-VALID-ANSWERED"),
+        (UNANSWERED, "EX-INVALID-REJECTED"),
+        (LATE_UPDATED, "EX-VALID-ANSWERED"),
+        (LATE_ERROR, "EX-INVALID-REJECTED"),
+    ),
+)
+def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
+    """The server chooses between accepting and rejecting; silence is neither. A server silent (or late)
+    on valid or invalid updates as well shows it there too: the flaw is then reported under that one."""
+    if not step.certain:
+        if step.echoed:
+            return HELD if step.in_time(step.echoed[0]) else None
+        if step.silent and not (step.since_error and step.server_close):
+            return _unanswered_undetermined(step)
+        return None
+    if any(step.in_time(e) for e in step.answers):
+        return HELD
+    if step.answers:
+        first = step.answers[0]
+        late = first.frame.time - step.sent.time
+        message = f"{first.type} came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
+        label = LATE_UPDATED if first.type == "session.updated" else LATE_ERROR
+        return Finding((flaw("session", message, step, first.frame, label),))
+    if wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):
+        return None  # answered under another type: SU-TYPE's or ERR-TYPE's to judge
+    if step.waited_out and not (step.since_error and step.server_close):
+        return _unanswered_undetermined(step)
+    return None
+
+
+def _unanswered_undetermined(step: Step) -> Finding:
+    reason = step.classification.reason
+    label = UNANSWERED_AFTER_ERROR if step.since_error is not None else UNANSWERED
+    message = f"an undetermined update ({reason}) got {unanswered(step)}; expected session.updated or error"
+    return Finding((flaw("session", message, step, step.server_close, label),), UNANSWERED)
+
+
+@step_check("EX-ONE-ANSWER", Needs(kinds=frozenset({"valid", "undetermined"}), certain=True))
+def check_one_answer(step: Step, conn: Connection) -> Finding | None:
+    """session.updated is sent "unless there is an error": both, for one update, contradict each other
+    (an invalid update answered by both is EX-INVALID-REJECTED's). Judged where its answers are certain."""
+    kinds = step.kinds_in_time
+    if "session.updated" not in kinds:
+        return None
+    errors = [e for e in step.of_type("error") if step.in_time(e) and not is_throttle(e.data)]
+    if not errors:
+        return HELD
+    message = "answered by session.updated and by error within the timeout; expected one of them"
+    return Finding((flaw("session", message, step, errors[0].frame),))
+
+
 @step_check("EX-ERROR-ECHO", Needs(certain=True))
 def check_error_echo(step: Step, conn: Connection) -> Finding | None:
     answer, sent_id = step.answer, step.classification.event_id
@@ -173,7 +237,11 @@ def check_error_echo(step: Step, conn: Connection) -> Finding | None:
 @step_check(
     "EX-USABLE-AFTER-ERROR",
     Needs(),
-    supersedes=(("EX-VALID-ANSWERED", UNANSWERED), ("EX-INVALID-REJECTED", UNANSWERED)),
+    supersedes=(
+        ("EX-VALID-ANSWERED", UNANSWERED),
+        ("EX-INVALID-REJECTED", UNANSWERED),
+        ("EX-UNDETERMINED-ANSWERED", UNANSWERED),
+    ),
 )
 def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
     """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,8 +20,8 @@ class Violation:
     received: Frame | None = None
     sent: Frame | None = None
     connection: str = ""  # the label of the transcript it was found in
-    #: A requirement whose violation elsewhere in the run explains this one as well; it is then
-    #: reported under that one (one defect, one violation).
+    #: Requirements (space-separated, in order) whose violation elsewhere in the run explains this one
+    #: as well; it is then reported under the first of them that is (one defect, one violation).
     explained_by: str = ""
 
 
@@ -66,10 +66,15 @@ class Judgement:
         """A violation another one explains is reported under that one, when that one is reported."""
         shown = {v.requirement for v in self.violations if not v.explained_by}
         violations = tuple(
-            replace(v, requirement=v.explained_by, explained_by="") if v.explained_by in shown else v
+            replace(v, requirement=by, explained_by="") if (by := explainer(v.explained_by, shown)) else v
             for v in self.violations
         )
         return replace(self, violations=violations)
+
+
+def explainer(explained_by: str, shown: Container[str]) -> str | None:
+    """The first of `explained_by`'s requirements that is reported in its own right, if any."""
+    return next((requirement for requirement in explained_by.split() if requirement in shown), None)
 
 
 def describe_value(value: Any, limit: int = 60) -> str:

@@ -34,6 +34,16 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault("silent-on-invalid", "sends nothing for an invalid update", ("EX-INVALID-REJECTED",)),
     Fault(
+        "silent-on-undetermined",
+        "sends nothing for an update the documents leave undetermined (valid and invalid ones are answered)",
+        ("EX-UNDETERMINED-ANSWERED",),
+    ),
+    Fault(
+        "updates-and-rejects",
+        "answers each update it accepts with session.updated and then an error echoing it",
+        ("EX-ONE-ANSWER",),
+    ),
+    Fault(
         "closes-after-error", "closes the connection (1008) right after sending an error", ("EX-USABLE-AFTER-ERROR",)
     ),
     Fault(

@@ -164,6 +164,8 @@ class MockSession:
         if self._has("never-answers") or (self._has("deaf-after-error") and self._errored):
             return []
         verdict = classify(text, self._contract, self._context)
+        if verdict.kind == "undetermined" and self._has("silent-on-undetermined"):
+            return []
         missing = self._contract.dialect_info.get("missing_type_error")
         if verdict.kind == "invalid" and missing and verdict.session is not None and "type" not in verdict.session:
             # the dialect's own answer to an update without session.type (openai: missing_required_parameter)
@@ -191,24 +193,23 @@ class MockSession:
             return [self._updated()]
         if invalid and self._has("applies-rejected"):
             self._apply(verdict.session or {}, only_well_typed=True)
-        echoed = "event_not_yours" if self._has("wrong-error-echo") and verdict.event_id else verdict.event_id
-        error = {
-            "type": "error",
-            "event_id": self._event_id(),
-            "error": {
-                "type": "invalid_request_error",
-                "code": code,
-                "message": message or verdict.reason,
-                "param": param or verdict.path,
-                "event_id": echoed,
-            },
-        }
         self._errored = True
         self._last_answer = "error"
-        actions: list[Action] = [self._emit(error)]
+        actions: list[Action] = [self._error(verdict, message or verdict.reason, param or verdict.path, code)]
         if self._has("closes-after-error"):
             actions.append(Close(1008, "closing after an error"))
         return actions
+
+    def _error(self, verdict: Classification, message: str, param: str | None, code: str) -> Send:
+        echoed = "event_not_yours" if self._has("wrong-error-echo") and verdict.event_id else verdict.event_id
+        error = {
+            "type": "invalid_request_error",
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": echoed,
+        }
+        return self._emit({"type": "error", "event_id": self._event_id(), "error": error})
 
     def _accept(self, verdict: Classification) -> list[Action]:
         valid = verdict.kind == "valid"
@@ -225,6 +226,8 @@ class MockSession:
         actions: list[Action] = [self._updated()]
         if valid and self._has("answers-twice"):
             actions.append(self._updated())
+        if self._has("updates-and-rejects"):
+            actions.append(self._error(verdict, "this update was applied, and is an error too", None, "contradiction"))
         if valid and self._has("answers-late") and late:
             actions.insert(0, Sleep(self._late_s))
         return actions

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conformance.checks import Judgement, Violation
+from conformance.checks import Judgement, Violation, explainer
 from conformance.transcript import Frame, frame_from_json
 
 #: Violations of one requirement whose evidence is kept; the others are counted (summary.json says how many).
@@ -89,9 +89,10 @@ class Tally:
         shown = self._shown()
         out: dict[str, list[tuple[int, int, Violation]]] = {}
         for (_requirement, explained_by), heap in self.kept.items():
+            by = explainer(explained_by, shown)
             for index, position, violation in heap:
-                if explained_by in shown:
-                    violation = replace(violation, requirement=explained_by, explained_by="")
+                if by is not None:
+                    violation = replace(violation, requirement=by, explained_by="")
                 out.setdefault(violation.requirement, []).append((-index, -position, violation))
         return {r: sorted(items, key=lambda i: (i[0], i[1]))[:EVIDENCE_PER_REQUIREMENT] for r, items in out.items()}
 
@@ -112,7 +113,7 @@ class Tally:
         shown = self._shown()
         out: Counter[str] = Counter()
         for (requirement, explained_by), n in self.counts.items():
-            out[explained_by if explained_by in shown else requirement] += n
+            out[explainer(explained_by, shown) or requirement] += n
         return out
 
     def omitted(self) -> dict[str, int]:
