@@ -77,6 +77,8 @@ class Behaviour:
     rejects_instructions_then_applies: bool = False
     #: rejects an invalid update only this long after it came (past the answer timeout), then closes
     late_error_then_close_s: float | None = None
+    silent_on_undetermined: bool = False  # answers valid and invalid updates, and nothing else
+    updated_and_error: bool = False  # answers a valid update with session.updated, then an error echoing it
 
 
 def defaults() -> dict[str, Any]:
@@ -200,6 +202,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     apply(config, verdict.session or {})
                     errored = False
                     await send("session.updated", session=config)
+                    if b.updated_and_error:
+                        await reject("applied, and refused too", verdict.event_id)
                     if b.second_answer_after_s is not None:
                         in_background(b.second_answer_after_s)
                 elif verdict.kind == "invalid" and b.updated_then_error:
@@ -214,6 +218,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                 elif verdict.kind == "invalid" and b.error_then_updated:
                     await reject(verdict.reason, verdict.event_id)
                     await send("session.updated", session=config)
+                elif verdict.kind == "undetermined" and b.silent_on_undetermined:
+                    pass
                 else:  # invalid, or undetermined: this server refuses what the documents do not list
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
@@ -312,6 +318,14 @@ FAULTY = {
     "rejects a valid update, then applies it 300 ms later": (
         Behaviour(rejects_instructions_then_applies=True),
         "EX-VALID-ANSWERED",
+    ),
+    "answers nothing to an update the documents leave undetermined": (
+        Behaviour(silent_on_undetermined=True),
+        "EX-UNDETERMINED-ANSWERED",
+    ),
+    "answers a valid update with session.updated and an error echoing it": (
+        Behaviour(updated_and_error=True),
+        "EX-ONE-ANSWER",
     ),
 }
 

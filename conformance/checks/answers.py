@@ -15,8 +15,9 @@ UNANSWERED = "unanswered"
 #: Labels of an undetermined update's flaws, for the requirements that name the same misbehaviour
 #: on valid and invalid updates (`check_undetermined_answered`).
 UNANSWERED_AFTER_ERROR, LATE_UPDATED, LATE_ERROR = "unanswered after an error", "late session.updated", "late error"
-#: A valid update's own error, with a session.updated in its window that may be its own too.
-ALSO_UPDATED = "rejected, and a session.updated in its window"
+#: A valid update's own error beside a session.updated in its window, which may be its own too (a server
+#: that answers both: EX-ONE-ANSWER, where that is certain).
+ALSO_UPDATED = "rejected, beside a session.updated"
 
 
 def flaw(path: str, message: str, step: Step | None = None, received: Frame | None = None, label: str = "") -> Flaw:
@@ -85,13 +86,16 @@ def check_error_type(step: Step, conn: Connection) -> Finding | None:
 def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
     """Judged on every step where it is certain: a step paired for certain, an `error` echoing the
     update's event_id (its own wherever it arrived), or nothing at all in its waited-out window.
-    An echoed error beside a session.updated may be a server that answers both (EX-ONE-ANSWER)."""
+    The first answer is what a client acts on: an error first is a rejection, whatever follows it.
+    Where pairing is uncertain, an echoed error beside a session.updated may be a server answering both."""
     if not step.certain:
         if step.echoed:
             return Finding((_rejected_valid(step, step.echoed[0], ALSO_UPDATED if step.updated else ""),))
         if step.silent:
             return Finding((flaw("session", unanswered(step), step, step.server_close),))
         return None
+    if step.answer is not None and step.answer.type == "error" and step.in_time(step.answer):
+        return Finding((_rejected_valid(step, step.answer),))
     updated = step.of_type("session.updated")
     if updated:
         if step.in_time(updated[0]):
@@ -206,10 +210,12 @@ def _unanswered_undetermined(step: Step) -> Finding:
 
 @step_check("EX-ONE-ANSWER", Needs(kinds=frozenset({"valid", "undetermined"}), certain=True))
 def check_one_answer(step: Step, conn: Connection) -> Finding | None:
-    """session.updated is sent "unless there is an error": both, for one update, contradict each other
-    (an invalid update answered by both is EX-INVALID-REJECTED's). Judged where its answers are certain."""
-    kinds = step.kinds_in_time
-    if "session.updated" not in kinds:
+    """session.updated is sent "unless there is an error": both, for one update, contradict each other.
+    Judged where its answers are certain; an invalid update answered by both is EX-INVALID-REJECTED's,
+    and a valid one whose first answer is an error was rejected (EX-VALID-ANSWERED)."""
+    if "session.updated" not in step.kinds_in_time:
+        return None
+    if step.classification.kind == "valid" and step.answer is not None and step.answer.type == "error":
         return None
     errors = [e for e in step.of_type("error") if step.in_time(e) and not is_throttle(e.data)]
     if not errors:
