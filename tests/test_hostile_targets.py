@@ -8,19 +8,21 @@ the target could not be tested.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.utils import accept_key
 
 from conformance.cli.main import main
 from conformance.mock import MockConfig, lookup
@@ -149,6 +151,47 @@ def test_closes_at_once(tmp_path: Path) -> None:
         code, summary, err, _ = run(tmp_path, "--target", url)
     assert code == 3 and "closed the connection before any update" in one_error_line(err)
     assert summary["verdict"] == "error"
+
+
+def close_frame_then_hold(hold_s: float) -> Callable[[], contextlib.AbstractAsyncContextManager[str]]:
+    """A raw server: completes the handshake, sends a Close frame at once as its first frame, reads nothing
+    more (so it never answers the client's Close) and keeps the TCP connection open `hold_s` more."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+        )
+        reason = Close(1008, "unauthorized").serialize()
+        writer.write(Frame(Opcode.CLOSE, reason).serialize(mask=False, extensions=[]))
+        await writer.drain()
+        await asyncio.sleep(hold_s)
+        writer.close()
+
+    @contextlib.asynccontextmanager
+    async def serve() -> AsyncIterator[str]:
+        listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+        async with listening:
+            yield f"ws://127.0.0.1:{listening.sockets[0].getsockname()[1]}/"
+
+    return serve
+
+
+@pytest.mark.parametrize("hold_s", [0.3, 0.8, 1.2])
+def test_a_close_frame_at_once_on_a_socket_held_open_is_never_conformant(tmp_path: Path, hold_s: float) -> None:
+    """However long the socket outlives the Close frame (within the timeout, or past it), no update was
+    answered: the target was not tested (exit 3), never "conformant" with nothing passed."""
+    with ServerThread(close_frame_then_hold(hold_s)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    assert code == 3 and summary["verdict"] == "error", summary["requirements"]
+    assert one_error_line(err)
+    assert all(r["status"] != "passed" for r in summary["requirements"])
 
 
 def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@
 No I/O here.
 """
 
+from conformance.checks.answers import ANSWERED
 from conformance.checks.connection import THROTTLE, is_throttle
 from conformance.checks.findings import Judgement, Violation, describe_value, explainer
 from conformance.checks.frames import check_event, check_frame, requirement_for
@@ -18,6 +19,7 @@ from conformance.checks.pairing import sent_of, url_models
 from conformance.checks.registry import CHECKS
 
 __all__ = [
+    "ANSWERED",
     "CHECKS",
     "THROTTLE",
     "Judgement",

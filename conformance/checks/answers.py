@@ -15,6 +15,9 @@ UNANSWERED = "unanswered"
 #: Labels of an undetermined update's flaws, for the requirements that name the same misbehaviour
 #: on valid and invalid updates (`check_undetermined_answered`).
 UNANSWERED_AFTER_ERROR, LATE_UPDATED, LATE_ERROR = "unanswered after an error", "late session.updated", "late error"
+#: The requirements of whether an update was answered: each update judged at all exercises one of them
+#: (by its classification). A run that exercised none judged no exchange: its target was not tested.
+ANSWERED = ("EX-VALID-ANSWERED", "EX-INVALID-REJECTED", "EX-UNDETERMINED-ANSWERED")
 #: A valid update's own error beside a session.updated in its window, which may be its own too (a server
 #: that answers both: EX-ONE-ANSWER, where that is certain).
 ALSO_UPDATED = "rejected, beside a session.updated"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.checks import Judgement
+from conformance.checks import ANSWERED, Judgement
 from conformance.run.log import RunRecord
 from conformance.run.settings import Settings
 from conformance.run.shrink import Shrunk
@@ -68,4 +68,8 @@ def incompleteness(log: RunRecord, judgement: Judgement, interrupted: bool, inte
         return log.stopped
     if not judgement.exchanges:
         return "no update could be sent to the target"
+    if not any(judgement.exercised[requirement] for requirement in ANSWERED):
+        # a target that closed every connection at once, say, while its sockets stayed open: the updates
+        # were written, but none was answered or waited out, so none could be judged
+        return "no update sent could be judged (none was answered, nor waited out on an open connection)"
     return None

@@ -23,6 +23,7 @@ from typing import Any, Literal, cast
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import DATA_OPCODES, CloseCode, Opcode
+from websockets.frames import Close as CloseFrame
 from websockets.frames import Frame as WireFrame
 from websockets.protocol import Event, State
 
@@ -52,6 +53,9 @@ class Wire(ClientConnection):
     def process_event(self, event: Event) -> None:
         if self.response is None or not isinstance(event, WireFrame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # the handshake, and control frames (websockets answers pings)
+            closing = isinstance(event, WireFrame) and event.opcode is Opcode.CLOSE
+            if closing and self.taker is not None and self.protocol.close_rcvd is not None:
+                self.taker.close_received(self.protocol.close_rcvd)
         elif self.taker is not None:
             self.taker.arrived(event)
         elif not self.released:
@@ -90,6 +94,8 @@ class Session:
         for early in ws.early:
             self.arrived(early)
         ws.early.clear()
+        if ws.protocol.close_rcvd is not None:
+            self.close_received(ws.protocol.close_rcvd)
         if ws.connection_lost_waiter.done():
             self.lost()
 
@@ -159,6 +165,15 @@ class Session:
             ws.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
             with contextlib.suppress(Exception):
                 ws.send_data()
+
+    def close_received(self, close: CloseFrame) -> None:
+        """The server's close frame, as it arrives: recorded then (its TCP connection may outlive it by
+        any time, and nothing sent meanwhile can be answered), unless we ended the connection first."""
+        if self._closed is None:
+            self._closed = Closed(close.code, close.reason)
+            if not self._closing:
+                self._recorder.close("server", close.code, close.reason)
+        self._hand_over(None)
 
     def lost(self) -> None:
         """The connection ended (its close frame, or none): recorded at once, unless we ended it first."""
