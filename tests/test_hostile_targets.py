@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
 import ssl
@@ -25,7 +26,9 @@ from websockets.http11 import Request, Response
 from websockets.utils import accept_key
 
 from conformance.cli.main import main
+from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
+from conformance.mock.session import MockSession, default_models
 from tests.harness import (
     Handler,
     ServerThread,
@@ -209,6 +212,34 @@ def test_goes_away_mid_run_and_what_ran_is_reported(tmp_path: Path) -> None:
     assert summary["verdict"] == "error" and summary["counts"]["exchanges"] > 0
     assert any(r["status"] == "passed" for r in summary["requirements"])
     assert (tmp_path / "transcripts" / "all.jsonl").read_text().count('"transcript": 1') == 2
+
+
+def integers_before_each_answer(digits: int, count: int) -> Handler:
+    """The mock's answers, each after `count` events of a type no document names (a server may send any),
+    each holding an integer of `digits` digits: valid JSON, whose exact value takes long to compute."""
+
+    async def handle(ws: ServerConnection) -> None:
+        contract = load_contract()
+        session = MockSession(contract, default_models(contract), (), 0.0)
+        notes = itertools.count()
+        for action in session.on_connect():
+            await ws.send(action.text)  # type: ignore[union-attr]
+        async for message in ws:
+            for _ in range(count):
+                await ws.send(f'{{"type": "debug.note", "event_id": "note-{next(notes)}", "n": {"7" * digits}}}')
+            for action in session.on_text(message if isinstance(message, str) else ""):
+                await ws.send(action.text)  # type: ignore[union-attr]
+
+    return handle
+
+
+def test_integers_of_a_million_digits_before_each_answer_make_no_answer_late(tmp_path: Path) -> None:
+    """Their exact parse (0.4 s each) is judging's, on its own thread: the runner only glances at a frame
+    that holds one, so the answers behind it are stamped when they came."""
+    with server(integers_before_each_answer(1_000_000, 2)) as url:
+        code, summary, _, _ = run(tmp_path, "--target", url, "--timeout", "0.6")
+    failed = {r["id"]: r["violations"][:1] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 0 and summary["verdict"] == "conformant", failed
 
 
 async def oversized(ws: ServerConnection) -> None:

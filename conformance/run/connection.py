@@ -24,19 +24,23 @@ from conformance.checks.pairing import frame_sent
 from conformance.contract import Contract, load_contract
 from conformance.contract.oracle import announced_type
 from conformance.generate.plan import Plan
+from conformance.jsontext import glance, quick
 from conformance.run.log import Cut, RunLog, Target
 from conformance.run.pacing import Pacer
 from conformance.run.placeholders import filled
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import Frame, Transcript, steady
 from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
 
 
 def event_of(frame: Frame) -> dict[str, Any]:
-    """The frame's event ({} if it is none), parsed once and kept with the frame for judging."""
-    if frame.text is None:
+    """The frame's event ({} if it is none), parsed once and kept with the frame for judging. A text that
+    is not steady, or holds long integers, is only glanced at: its exact parse could hold the event loop
+    for seconds, and every answer behind it would be stamped late (judging parses it on its own thread)."""
+    text = frame.text
+    if text is None:
         return {}
     try:
-        event = frame.json()
+        event = frame.json() if steady(text) and quick(text) else glance(text)
     except (ValueError, RecursionError):  # not JSON, or JSON this Python refuses
         return {}
     return event if isinstance(event, dict) else {}
