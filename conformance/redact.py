@@ -174,6 +174,15 @@ def escape_surrogates(text: str) -> str:
     return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
+def one_line(text: str) -> str:
+    """The text as one line of plain characters: each one that is not printable (a newline, an escape
+    sequence, a C1 control, a line separator, a bidirectional override: a target's way to forge or hide
+    a line on a terminal or in a job summary) written as its Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class Redactor:
     """Masks every form of the given secrets; built once per run from its credentials."""
@@ -214,6 +223,10 @@ class Redactor:
     def text(self, text: str) -> str:
         """Free text ready to print or write: no secret, and lone surrogates shown as `\\udXXX`."""
         return escape_surrogates(self.mask(text))
+
+    def line(self, text: str) -> str:
+        """`text`, and one line of plain characters (`one_line`): for a terminal, a table, a summary."""
+        return one_line(self.mask(text))
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string value in it masked (keys are ours: left as they are)."""

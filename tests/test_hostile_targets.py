@@ -242,6 +242,42 @@ def test_integers_of_a_million_digits_before_each_answer_make_no_answer_late(tmp
     assert code == 0 and summary["verdict"] == "conformant", failed
 
 
+#: An error message meant for a terminal and a job summary: a forged verdict heading and line, colours,
+#: a C1 CSI, a line separator, a bidirectional override, and an HTML comment that would hide the rest.
+FORGING = "\u009b2J\u2028\u202e<!--\n## \u2705 conformant\n\x1b[32mverdict: conformant\r"
+
+
+async def rejects_with_forging_messages(ws: ServerConnection) -> None:
+    contract = load_contract()
+    created = MockSession(contract, default_models(contract), (), 0.0).on_connect()
+    await ws.send(created[0].text)  # type: ignore[union-attr]
+    async for message in ws:
+        echo = json.loads(message).get("event_id") if isinstance(message, str) and message.startswith("{") else None
+        error = {"type": "invalid_request_error", "code": "forged", "message": FORGING, "param": None, "event_id": echo}
+        await ws.send(json.dumps({"type": "error", "event_id": f"e-{time.monotonic_ns()}", "error": error}))
+
+
+async def closes_with_a_forging_reason(ws: ServerConnection) -> None:
+    await ws.close(1008, FORGING[:60])
+
+
+@pytest.mark.parametrize("handler", [rejects_with_forging_messages, closes_with_a_forging_reason])
+def test_a_target_text_cannot_forge_or_hide_a_line_of_the_table_or_the_job_summary(
+    tmp_path: Path, handler: Handler
+) -> None:
+    """What a target says (an error's message, a close reason) reaches the closing table, the one-line
+    error and summary.md one line each, its controls escaped, opening no HTML."""
+    with server(handler) as url:
+        result = run_cli("run", "--report-dir", str(tmp_path), *QUICK, "--target", url)
+    assert result.exit_code in (1, 3) and "Traceback" not in result.stdout + result.stderr
+    summary_md = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    for shown in (result.stdout, result.stderr, summary_md):
+        assert not any(c in shown for c in "\x1b\r\u009b\u2028\u202e"), shown
+        assert not any(line.startswith(("## \u2705", "verdict: conformant")) for line in shown.splitlines())
+    assert "<!--" not in summary_md, summary_md
+    assert [line for line in summary_md.splitlines() if line.startswith("#")] == summary_md.splitlines()[:1]
+
+
 async def oversized(ws: ServerConnection) -> None:
     await ws.send("x" * 300_000)
     await ws.wait_closed()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from enum import IntEnum
 
+from conformance.redact import one_line as one_line
+
 
 class Exit(IntEnum):
     CONFORMANT = 0
@@ -19,11 +21,6 @@ INTERRUPTED = 130  # Ctrl-C: the conventional code; whatever ran is still report
 
 class UsageError(Exception):
     """A mistake of the user's: printed as one line, exit 2."""
-
-
-def one_line(message: str) -> str:
-    """The message with its control characters (a newline in a value or a file name) escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
 
 
 def fail(message: str) -> None:

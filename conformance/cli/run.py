@@ -67,7 +67,7 @@ class Say:
         if self.quiet:
             return
         try:
-            print(self.safe.text(line), flush=True)
+            print(self.safe.line(line), flush=True)
         except BrokenPipeError:  # `run | head`: the reader left; the run (and its report) go on
             self.quiet = True
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -151,7 +151,7 @@ def write_certificate(
     say(f"certification bundle: {bundle}" + (" (signed)" if sign_key else " (unsigned: give --sign-key)"))
     problem = masking_problem(work)
     if problem is not None:
-        print(f"realtime-conformance: warning: {say.safe.text(problem)}", file=sys.stderr)
+        print(f"realtime-conformance: warning: {say.safe.line(problem)}", file=sys.stderr)
 
 
 def render(work: Path, history: bool, report_dir: Path, safe: Redactor) -> None:

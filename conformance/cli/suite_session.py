@@ -141,6 +141,6 @@ def terminal_say(config: pytest.Config, settings: Settings) -> Callable[[str], N
 
     def say(line: str) -> None:
         if reporter is not None:
-            reporter.write_line(f"[realtime-conformance] {safe.text(line)}")
+            reporter.write_line(f"[realtime-conformance] {safe.line(line)}")
 
     return say

@@ -19,7 +19,7 @@ def print_results(
     for result in sorted(results, key=lambda r: ("failed", "skipped", "passed").index(r.status)):
         r = result.requirement
         status = "expected" if result.status == "failed" and r.id in expected else result.status
-        lines = [_violation_line(v, safe) for v in result.violations[:3]] or [safe.text(result.reason or r.title)]
+        lines = [_violation_line(v, safe) for v in result.violations[:3]] or [safe.line(result.reason or r.title)]
         print(f"{status:<8} {r.level:<6} {r.id:<{width}} {result.exercised:>9}  {lines[0]}")
         for line in lines[1:]:
             print(f"{'':<{width + 28}}{line}")
@@ -33,4 +33,4 @@ def print_results(
 
 def _violation_line(violation: Violation, safe: Redactor) -> str:
     where = f"[{violation.connection}] " if violation.connection else ""
-    return safe.text(where + violation.message)[:120]
+    return safe.line(where + violation.message)[:120]

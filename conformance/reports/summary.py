@@ -15,7 +15,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.contract import SPEC_DIR, load_contract, read_json, spec_hash
-from conformance.redact import Redactor, escape_surrogates, redactor
+from conformance.redact import Redactor, escape_surrogates, one_line, redactor
 from conformance.run.engine import Outcome
 from conformance.run.recorder import ALL, CONNECTION_BYTES
 from conformance.transcript import Frame, Transcript, TranscriptError, parse_jsonl
@@ -229,13 +229,12 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{counts['requirements_skipped']} skipped** over {counts['exchanges']} exchanges.",
     ]
     if "error" in doc:
-        lines += ["", f"> {doc['error']['message']}"]
+        lines += ["", f"> {_cell(doc['error']['message'])}"]
     failed = [r for r in doc["requirements"] if r["status"] == "failed"]
     if failed:
         lines += ["", "| Requirement | Level | Expected | First violation |", "|---|---|---|---|"]
         for r in failed:
-            first = r["violations"][0]["message"] if r["violations"] else r.get("reason", "")
-            first = first.replace("|", "\\|").replace("\n", " ")
+            first = _cell(r["violations"][0]["message"] if r["violations"] else r.get("reason", ""))
             expected = "yes" if r.get("expected_failure") else "no"
             lines.append(f"| `{r['id']}` {r['title']} | {r['level']} | {expected} | {first} |")
     baseline = doc.get("baseline")
@@ -246,6 +245,12 @@ def markdown(doc: dict[str, Any]) -> str:
             if baseline[key]:
                 lines.append(f"- {key}: {', '.join(f'`{x}`' for x in baseline[key])}")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A target's text in Markdown: one line (`one_line`) that closes no table cell and opens no HTML
+    (a `<!--` would hide the rest of the summary)."""
+    return one_line(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 #: The verdict's colour wherever it is drawn (the badge, the HTML report's logo).
