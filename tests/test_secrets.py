@@ -295,6 +295,8 @@ def test_escapes_doubled_by_a_message_that_quotes_a_frame_are_masked() -> None:
     assert "tok" not in undo_escapes(safe.mask(json.dumps(once)))
 
 
+KEY = "sk-canary-Zq7Vb93LmXw2Rt5PyA1c"
+
 #: The masking regex before matches were kept from starting inside a run of backslashes: the reference.
 UNGUARDED_ESCAPE = r"(?P<escape>\\+u[0-9a-fA-F]{4}|\\.)"
 
@@ -309,14 +311,10 @@ UNGUARDED_ESCAPE = r"(?P<escape>\\+u[0-9a-fA-F]{4}|\\.)"
 def test_matches_start_only_where_a_run_of_backslashes_begins_and_mask_the_same(text: str) -> None:
     """Kept from starting inside a backslash run (which made a frame of n backslashes take n² steps, the
     GIL held, a run unstoppable), the masking masks exactly what the unguarded regex did."""
-    from conformance import redact
-
     safe = Redactor(("sk-Zq7Vb93LmXw2Rt5P", "tok/EN+9f8e7d6c5b"))
     regex = safe._regex
     assert regex is not None
-    forms = sorted(safe._forms, key=lambda f: (-len(f), f))
-    parts = [redact._pattern(f) for f in forms] + [redact._cut_pattern(f) for f in forms if len(f) >= redact.SHORT]
-    unguarded = re.compile("|".join([*parts, UNGUARDED_ESCAPE]))
+    unguarded = re.compile("|".join([*safe._parts, UNGUARDED_ESCAPE]))
     expected = unguarded.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text)
     assert regex.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text) == expected
 
@@ -325,6 +323,32 @@ def test_a_frame_of_backslashes_is_masked_at_once() -> None:
     """100,000 backslashes (valid JSON text in a string) took 17 s to mask before; now it is one scan."""
     text = '{"type": "x", "note": "' + "\\" * 100_000 + '"}'
     assert Redactor(("sk-canary-Zq7Vb93LmXw2Rt5PyA1c",)).mask(text) == text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        KEY[:-4] + "...",  # cut, and three dots after it
+        json.dumps(KEY[: len(KEY) // 2] + "\u2026"),  # cut, and the ellipsis JSON-escaped
+        json.dumps(json.dumps(KEY[:10] + "\u2026")),  # the same, quoted twice
+        KEY[len(KEY) // 2 :],  # the second half, as a second frame holds a key split across two
+        '{"note": "' + KEY[3:] + '"}',
+    ],
+)
+def test_a_long_secret_cut_or_split_by_a_target_is_masked(echo: str) -> None:
+    masked = Redactor((KEY,)).mask(echo)
+    assert REDACTED in masked
+    kept = max(
+        (masked[i:j] for i in range(len(masked)) for j in range(i, len(masked) + 1) if masked[i:j] in KEY), key=len
+    )
+    assert len(kept) < 8, (masked, kept)
+
+
+def test_half_a_long_secret_is_masked_and_shorter_pieces_are_not() -> None:
+    """A piece of less than half is text anyone may write (a prefix such as "sk-"): it is left as it is."""
+    safe = Redactor((KEY,))
+    assert safe.mask(f"model gpt-realtime, key prefix {KEY[:3]}") == f"model gpt-realtime, key prefix {KEY[:3]}"
+    assert safe.mask(KEY[-len(KEY) // 2 :]) == REDACTED
 
 
 def test_a_secret_cut_short_by_a_message_is_masked_too() -> None:
