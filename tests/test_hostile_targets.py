@@ -334,6 +334,29 @@ def test_a_flood_of_events_without_an_answer(tmp_path: Path) -> None:
     assert code == 1 or "more than" in one_error_line(err)
 
 
+async def ping_flood(ws: ServerConnection) -> None:
+    """session.created, then 30,000 pings (three times the frame bound) straight to the socket, reading nothing."""
+    contract = load_contract()
+    created = MockSession(contract, default_models(contract), (), 0.0).on_connect()
+    await ws.send(created[0].text)  # type: ignore[union-attr]
+    ping = Frame(Opcode.PING, b"p" * 125).serialize(mask=False, extensions=[])
+    for _ in range(150):
+        if ws.transport.is_closing():
+            return
+        ws.transport.write(ping * 200)
+        await asyncio.sleep(0.002)
+    await ws.wait_closed()
+
+
+def test_a_flood_of_pings_is_cut_at_the_frame_bound_not_answered_without_end(tmp_path: Path) -> None:
+    """Each ping counts against the connection's frame bound as a data frame does: cut there (exit 3),
+    where the pongs of a target that reads nothing would else pile up in memory until the timeout."""
+    with server(ping_flood) as url:
+        code, summary, err, elapsed = run(tmp_path, "--target", url, "--timeout", "5")
+    assert code == 3 and summary["verdict"] == "error" and "more than 10000 frames" in one_error_line(err)
+    assert elapsed < 30
+
+
 @pytest.mark.parametrize(("late_s", "expected"), [(0.8, 0), (2.2, 1)])
 def test_answers_just_under_and_just_over_the_timeout(tmp_path: Path, late_s: float, expected: int) -> None:
     with mock_thread(MockConfig(faults=lookup(["answers-late"]), late_s=late_s)) as url:

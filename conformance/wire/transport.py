@@ -52,6 +52,8 @@ class Wire(ClientConnection):
 
     def process_event(self, event: Event) -> None:
         if self.response is None or not isinstance(event, WireFrame) or event.opcode not in DATA_OPCODES:
+            if isinstance(event, WireFrame) and self.taker is not None and event.opcode is not Opcode.CLOSE:
+                self.taker.control_arrived(len(event.data))  # a ping or pong counts against the bounds too
             super().process_event(event)  # the handshake, and control frames (websockets answers pings)
             closing = isinstance(event, WireFrame) and event.opcode is Opcode.CLOSE
             if closing and self.taker is not None and self.protocol.close_rcvd is not None:
@@ -145,6 +147,21 @@ class Session:
         self._hand_over(recorded)
         if self._received >= self._limits.max_frames:
             self._cut(f"more than {self._limits.max_frames} frames")
+
+    def control_arrived(self, size: int) -> None:
+        """A ping or pong: counted against the frame and byte bounds as data frames are. A target that pings
+        without end and reads nothing would else pile our pongs up in memory, unsent, until the timeout."""
+        if self._closed is not None:
+            return
+        self.received_bytes += size
+        self._received += 1
+        if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
+            self.over_bound = self._over_bound()
+            self._cut(self.over_bound)
+        elif self._received >= self._limits.max_frames:
+            self._cut(f"more than {self._limits.max_frames} frames")
+        if self._closed is not None:
+            self._ws.transport.abort()  # no close handshake: websockets would answer each ping meanwhile
 
     def _hand_over(self, frame: Frame | None) -> None:
         if frame is not None:
