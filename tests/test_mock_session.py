@@ -226,6 +226,7 @@ FRAMES = {
     "invalid": json.dumps({**INVALID, "session": {"type": "bogus", "instructions": "Leaked."}}),
     "valid after an error": update(output_modalities=["text"]),
     "valid after an update": json.dumps({**VALID, "event_id": "c4", "session": {"type": "realtime"}}),
+    "undetermined": json.dumps({**VALID, "event_id": "c5", "session": {"type": "realtime", "speed_up": 2}}),
 }
 
 
@@ -259,18 +260,20 @@ def parse(action: Action) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-CLEAN = ["session.created", "session.updated", "error", "session.updated", "session.updated"]
+CLEAN = ["session.created", "session.updated", "error", "session.updated", "session.updated", "session.updated"]
 #: Each behaviour fault's steps (connect, then FRAMES) where they differ from CLEAN.
 BEHAVIOUR_TRACES: dict[str, dict[int, str]] = {
-    "never-answers": {1: "nothing", 2: "nothing", 3: "nothing", 4: "nothing"},
+    "never-answers": {1: "nothing", 2: "nothing", 3: "nothing", 4: "nothing", 5: "nothing"},
     "answers-late": {1: "sleep 6.0 + session.updated", 4: "sleep 6.0 + session.updated"},  # not right after an error
     "answers-twice": {1: "session.updated + session.updated", 3: "session.updated + session.updated"}
     | {4: "session.updated + session.updated"},
     "rejects-valid": {1: "error", 3: "error", 4: "error"},
     "accepts-invalid": {2: "session.updated"},
     "silent-on-invalid": {2: "nothing"},
+    "silent-on-undetermined": {5: "nothing"},
+    "updates-and-rejects": {step: "session.updated + error" for step in (1, 3, 4, 5)},
     "closes-after-error": {2: "error + close 1008"},
-    "deaf-after-error": {3: "nothing", 4: "nothing"},
+    "deaf-after-error": {3: "nothing", 4: "nothing", 5: "nothing"},
     "closes-mid-exchange": {4: "close 1011"},  # a valid update after a session.updated
     "no-session-created": {0: "nothing"},
     "non-json-frame": {0: "session.created + not JSON"},
