@@ -79,6 +79,8 @@ class Behaviour:
     late_error_then_close_s: float | None = None
     silent_on_undetermined: bool = False  # answers valid and invalid updates, and nothing else
     updated_and_error: bool = False  # answers a valid update with session.updated, then an error echoing it
+    #: the answer to an update that sets output_modalities shows one more item, null (what it keeps is right)
+    shows_a_null_modality: bool = False
 
 
 def defaults() -> dict[str, Any]:
@@ -201,7 +203,13 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                         config.update(defaults() | kept)
                     apply(config, verdict.session or {})
                     errored = False
-                    await send("session.updated", session=config)
+                    if b.shows_a_null_modality and "output_modalities" in (verdict.session or {}):
+                        await send(
+                            "session.updated",
+                            session={**config, "output_modalities": [*config["output_modalities"], None]},
+                        )
+                    else:
+                        await send("session.updated", session=config)
                     if b.updated_and_error:
                         await reject("applied, and refused too", verdict.event_id)
                     if b.second_answer_after_s is not None:
@@ -322,6 +330,10 @@ FAULTY = {
     "answers nothing to an update the documents leave undetermined": (
         Behaviour(silent_on_undetermined=True),
         "EX-UNDETERMINED-ANSWERED",
+    ),
+    "shows a null modality once, in the answer to the update that set them": (
+        Behaviour(shows_a_null_modality=True),
+        "RS-OUTPUT-MODALITIES-TYPE",
     ),
     "answers a valid update with session.updated and an error echoing it": (
         Behaviour(updated_and_error=True),

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from conformance.checks.answers import flaw
-from conformance.checks.connection import Connection, Step
+from conformance.checks.connection import Connection, Step, is_bad
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
 from conformance.contract.oracle import without_path
@@ -109,7 +109,7 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     flaws: list[Flaw] = []
     for key in classification.applied:
         inner = [p[1:] for p in contradicted if p[0] == key] if contradicted else []
-        if (bad and _is_bad(bad, key)) or [] in inner:
+        if (bad and is_bad(bad, key)) or [] in inner:
             continue  # already a violation of that field's own requirement, or nothing to reflect
         value = _without(patch[key], inner) if inner else patch[key]
         if key in session:
@@ -150,19 +150,13 @@ def unset_changes(conn: Connection, step: Step) -> tuple[bool, list[tuple[str, A
     keys = [
         key
         for key in conn.sorted_fields
-        if not (key in exempt or key in patch or key not in before or key not in now or (bad and _is_bad(bad, key)))
+        if not (key in exempt or key in patch or key not in before or key not in now or (bad and is_bad(bad, key)))
     ]
     if not keys:
         return False, []
     if covers({key: before[key] for key in keys}, {key: now[key] for key in keys}):
         return True, []  # all kept: one comparison for the whole answer (`covers` of each field)
     return True, [(f"session.{key}", before[key], now[key]) for key in keys if not covers(before[key], now[key])]
-
-
-def _is_bad(bad: frozenset[str], key: str) -> bool:
-    """Whether the answer's own checks found `session.<key>` (or something inside it) broken."""
-    path = f"session.{key}"
-    return any(p == path or p.startswith(path + ".") for p in bad)
 
 
 def _unset_fields_never_shown(conn: Connection) -> str | None:

@@ -65,6 +65,12 @@ class Received:
     not_an_event: str | None = None
 
 
+def is_bad(bad: frozenset[str], key: str) -> bool:
+    """Whether an answer's own checks found `session.<key>` (or something inside it) broken."""
+    path = f"session.{key}"
+    return any(p == path or p.startswith(path + ".") for p in bad)
+
+
 def is_throttle(event: Mapping[str, Any]) -> bool:
     """Whether an event is a rate-limit `error`: the target asks the client to slow down."""
     error = event.get("error")

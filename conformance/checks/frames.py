@@ -25,7 +25,8 @@ TEXT_FRAME, JSON_OBJECT = "WIRE-TEXT-FRAME", "WIRE-JSON-OBJECT"
 def _message(path: str, keyword: str, value: Any, expected: Any, fallback: str) -> str:
     if keyword == "type":
         wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        return f"{path} is {json_type(value)} {describe_value(value)}; expected {wanted}"
+        shown = json_type(value) if value is None else f"{json_type(value)} {describe_value(value)}"  # not "null null"
+        return f"{path} is {shown}; expected {wanted}"
     if keyword == "enum":
         return f"{path} is {describe_value(value)}; expected one of {', '.join(map(str, expected))}"
     if keyword == "const":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conformance.checks.connection import Connection, Event, Received, Step, surplus
+from conformance.checks.connection import Connection, Event, Received, Step, is_bad, surplus
 from conformance.checks.findings import Violation
 from conformance.checks.frames import judge_server_frame
 from conformance.checks.windows import (
@@ -236,7 +236,13 @@ def after(step: Step, effective: dict[str, Any] | None, context: Context) -> tup
     if "session.updated" not in step.answer_types:
         return effective, context  # an event that does not change the configuration
     if step.certain and kinds == {"session.updated"}:
-        return step.updated[0].session, context.after_accepting(step.classification)
+        answer = step.updated[0]
+        held = answer.session
+        if held is not None and answer.bad_paths:
+            # a field whose value broke its own requirement is no value the next answers must keep: that
+            # was reported once, where it was shown (one defect, one violation)
+            held = {key: value for key, value in held.items() if not is_bad(answer.bad_paths, key)}
+        return held, context.after_accepting(step.classification)
     if step.certain and kinds == {"error"}:
         return effective, context
     # accepted and rejected at once, no answer in time, or answers not paired for certain:
