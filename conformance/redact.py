@@ -91,8 +91,9 @@ def _cut_pattern(secret: str) -> str:
     """The start of a secret where a message was cut short (before an ellipsis, a closing quote or the end)."""
     chars = [_char(ch) for ch in secret]
     head = SHORT // 2 + 2
-    tail = "".join(f"(?:{c}" for c in chars[head:]) + ")?" * len(chars[head:])
-    return "".join(chars[:head]) + tail + _CUT_END
+    # each further character taken if it is there, possessively: as a prefix, without nesting (a nested group
+    # a character failed to compile beyond ~380 characters: a long token) and without backtracking
+    return "".join(chars[:head]) + "".join(f"(?:{c})?+" for c in chars[head:]) + _CUT_END
 
 
 def basic_forms(encoded: str) -> set[str]:
@@ -220,9 +221,15 @@ class Redactor:
     def _tails(self) -> tuple[str, ...]:
         """Every end of a secret given, of at least half its length, longest first: what a second frame holds
         when a target splits an echoed secret across two (long enough that no other text holds it by chance).
-        As they are written: found by `in`, at C speed (as alternatives, they doubled the regex's cost)."""
+        Looked for by `in` first, at C speed (as alternatives of the main regex, they doubled its cost)."""
         long = [s for s in self.secrets if len(s) >= TAIL_MIN]
         return tuple(sorted({s[i:] for s in long for i in range(1, len(s) - len(s) // 2 + 1)}, key=len, reverse=True))
+
+    @functools.cached_property
+    def _tail_regex(self) -> re.Pattern[str]:
+        """The tails as they are written, never starting inside an escape sequence (`\\u000f` then a tail
+        that begins with `0f` is not that tail, and masking there would break the JSON text)."""
+        return re.compile(_START + "(?:" + "|".join(map(re.escape, self._tails)) + ")|" + _ESCAPE)
 
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:
@@ -240,9 +247,8 @@ class Redactor:
         # the regex costs ~0.3 s/MB: skip texts that can hold no form (no escape, no head of a secret)
         if "\\" in text or "%" in text or any(head in text for head in self._heads):
             text = regex.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text)
-        for tail in self._tails:  # what is left of a secret split by the target
-            if tail in text:
-                text = text.replace(tail, REDACTED)
+        if any(tail in text for tail in self._tails):  # what is left of a secret split by the target
+            text = self._tail_regex.sub(lambda m: m[0] if m.lastgroup == "escape" else REDACTED, text)
         return text
 
     def text(self, text: str) -> str:

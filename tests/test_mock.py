@@ -34,7 +34,8 @@ def test_fault_trips_exactly_its_declared_requirements(fault: Fault) -> None:
     log = run(scripted_against(MockConfig(faults=(fault,), late_s=LATE_S)))
     assert log.failure is None
     judgement = judged(log)
-    assert {v.requirement for v in judgement.violations} == set(fault.trips), judgement.violations
+    found = {v.requirement for v in judgement.violations}
+    assert set(fault.trips) <= found <= set(fault.trips) | set(fault.may_trip), judgement.violations
 
 
 def test_rejects_handshake_fault_fails_the_handshake_with_403() -> None:

@@ -344,6 +344,22 @@ def test_a_long_secret_cut_or_split_by_a_target_is_masked(echo: str) -> None:
     assert len(kept) < 8, (masked, kept)
 
 
+def test_an_end_of_a_secret_is_not_looked_for_inside_an_escape_sequence() -> None:
+    """`\\u000f` then `ABCDEFGH` holds no end of the secret: masking there would break the JSON text
+    (a transcript, or a certificate bundle `verify` re-judges)."""
+    text = json.dumps({"reason": "\x0fABCDEFGH"})
+    masked = Redactor(("ZZZZZZZZZZ0fABCDEFGH",)).mask(text)
+    assert masked == text and json.loads(masked)
+
+
+def test_a_long_token_is_masked_whole_and_cut() -> None:
+    """A token of hundreds of characters (an IAM token, a JWT): its regex compiles, and a cut one is masked."""
+    token = "t1." + "aB3x9Zq7" * 100
+    safe = Redactor((token,))
+    assert safe.mask(f"key {token} end") == f"key {REDACTED} end"
+    assert safe.mask(f'error "bad token {token[:500]}…"') == f'error "bad token {REDACTED}…"'
+
+
 def test_half_a_long_secret_is_masked_and_shorter_pieces_are_not() -> None:
     """A piece of less than half is text anyone may write (a prefix such as "sk-"): it is left as it is."""
     safe = Redactor((KEY,))

@@ -12,9 +12,6 @@ from conformance.transcript import Frame
 
 #: The label of a finding "nothing answered it": another check that judged the step explains it.
 UNANSWERED = "unanswered"
-#: Labels of an undetermined update's flaws, for the requirements that name the same misbehaviour
-#: on valid and invalid updates (`check_undetermined_answered`).
-UNANSWERED_AFTER_ERROR, LATE_UPDATED, LATE_ERROR = "unanswered after an error", "late session.updated", "late error"
 #: The requirements of whether an update was answered: each update judged at all exercises one of them
 #: (by its classification). A run that exercised none judged no exchange: its target was not tested.
 ANSWERED = ("EX-VALID-ANSWERED", "EX-INVALID-REJECTED", "EX-UNDETERMINED-ANSWERED")
@@ -97,9 +94,9 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
         if step.silent:
             return Finding((flaw("session", unanswered(step), step, step.server_close),))
         return None
-    if step.answer is not None and step.answer.type == "error" and step.in_time(step.answer):
-        return Finding((_rejected_valid(step, step.answer),))
-    updated = step.of_type("session.updated")
+    errors, updated = own_errors(step), step.of_type("session.updated")
+    if errors and (not step.updated_in_time or errors[0].frame.time <= step.updated_in_time[0].frame.time):
+        return Finding((_rejected_valid(step, errors[0]),))
     if updated:
         if step.in_time(updated[0]):
             return HELD
@@ -167,26 +164,17 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
     return None
 
 
-@step_check(
-    "EX-UNDETERMINED-ANSWERED",
-    Needs(kinds=frozenset({"undetermined"})),
-    explained_by=(
-        (UNANSWERED_AFTER_ERROR, "EX-USABLE-AFTER-ERROR"),
-        (UNANSWERED_AFTER_ERROR, "EX-VALID-ANSWERED"),
-        (UNANSWERED_AFTER_ERROR, "EX-INVALID-REJECTED"),
-        (UNANSWERED, "EX-VALID-ANSWERED"),
-        (UNANSWERED, "EX-INVALID-REJECTED"),
-        (LATE_UPDATED, "EX-VALID-ANSWERED"),
-        (LATE_ERROR, "EX-INVALID-REJECTED"),
-    ),
-)
+@step_check("EX-UNDETERMINED-ANSWERED", Needs(kinds=frozenset({"undetermined"})))
 def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
-    """The server chooses between accepting and rejecting; silence is neither. A server silent (or late)
-    on valid or invalid updates as well shows it there too: the flaw is then reported under that one."""
+    """The server chooses between accepting and rejecting; silence is neither. Not judged where the
+    server closed instead (a way to refuse the documents do not rule on), nor on a connection where
+    it was silent or late on a valid or invalid update too: that is one defect, judged there."""
+    if step.server_close is not None or _slow_elsewhere(step, conn):
+        return None
     if not step.certain:
         if step.echoed:
             return HELD if step.in_time(step.echoed[0]) else None
-        if step.silent and not (step.since_error and step.server_close):
+        if step.silent:
             return _unanswered_undetermined(step)
         return None
     if any(step.in_time(e) for e in step.answers):
@@ -195,20 +183,37 @@ def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
         first = step.answers[0]
         late = first.frame.time - step.sent.time
         message = f"{first.type} came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
-        label = LATE_UPDATED if first.type == "session.updated" else LATE_ERROR
-        return Finding((flaw("session", message, step, first.frame, label),))
+        return Finding((flaw("session", message, step, first.frame),))
     if wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):
         return None  # answered under another type: SU-TYPE's or ERR-TYPE's to judge
-    if step.waited_out and not (step.since_error and step.server_close):
+    if step.waited_out:
         return _unanswered_undetermined(step)
     return None
 
 
+def _slow_elsewhere(step: Step, conn: Connection) -> bool:
+    """Whether a valid or invalid update of the connection got no answer in time either."""
+    return any(
+        other.classification.kind != "undetermined" and other.waited_out and not other.kinds_in_time
+        for other in conn.steps
+        if other is not step
+    )
+
+
 def _unanswered_undetermined(step: Step) -> Finding:
     reason = step.classification.reason
-    label = UNANSWERED_AFTER_ERROR if step.since_error is not None else UNANSWERED
     message = f"an undetermined update ({reason}) got {unanswered(step)}; expected session.updated or error"
-    return Finding((flaw("session", message, step, step.server_close, label),), UNANSWERED)
+    return Finding((flaw("session", message, step, step.server_close),), UNANSWERED)
+
+
+def own_errors(step: Step) -> list[Event]:
+    """The step's in-time errors that may be its own: not a rate limit, and naming no other event_id."""
+    own = step.classification.event_id
+    return [
+        e
+        for e in step.of_type("error")
+        if step.in_time(e) and not is_throttle(e.data) and (not isinstance(e.echo, str) or e.echo == own)
+    ]
 
 
 @step_check("EX-ONE-ANSWER", Needs(kinds=frozenset({"valid", "undetermined"}), certain=True))
@@ -218,9 +223,9 @@ def check_one_answer(step: Step, conn: Connection) -> Finding | None:
     and a valid one whose first answer is an error was rejected (EX-VALID-ANSWERED)."""
     if "session.updated" not in step.kinds_in_time:
         return None
-    if step.classification.kind == "valid" and step.answer is not None and step.answer.type == "error":
-        return None
-    errors = [e for e in step.of_type("error") if step.in_time(e) and not is_throttle(e.data)]
+    errors = own_errors(step)
+    if step.classification.kind == "valid" and errors and errors[0].frame.time <= step.updated_in_time[0].frame.time:
+        return None  # an error first: the update was rejected (EX-VALID-ANSWERED)
     if not errors:
         return HELD
     message = "answered by session.updated and by error within the timeout; expected one of them"

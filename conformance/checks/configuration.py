@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from conformance.checks.answers import flaw
+from conformance.checks.answers import flaw, own_errors
 from conformance.checks.connection import Connection, Step, is_bad
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
@@ -97,6 +97,8 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     but nulls taken as "not set", server-owned fields and aliases set to contradicting values."""
     classification, patch = step.classification, step.classification.session
     updated = step.of_type("session.updated")
+    if own_errors(step):
+        return None  # rejected, or answered both ways (EX-VALID-ANSWERED's, EX-ONE-ANSWER's): no acceptance to judge
     if not updated or patch is None or updated[0].session is None or not step.in_time(updated[0]):
         return None
     answer, session, bad = updated[0], updated[0].session, updated[0].bad_paths
