@@ -167,9 +167,13 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
 @step_check("EX-UNDETERMINED-ANSWERED", Needs(kinds=frozenset({"undetermined"})))
 def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
     """The server chooses between accepting and rejecting; silence is neither. Not judged where the
-    server closed instead (a way to refuse the documents do not rule on), nor on a connection where
+    server closed instead (a way to refuse the documents do not rule on), nor right after an error
+    (EX-USABLE-AFTER-ERROR's), nor for a session type the connection's history leaves undetermined
+    (the target may hold it valid: a fault on valid updates shows there), nor on a connection where
     it was silent or late on a valid or invalid update too: that is one defect, judged there."""
-    if step.server_close is not None or _slow_elsewhere(step, conn):
+    if step.server_close is not None or step.since_error is not None or step.classification.path == "session.type":
+        return None
+    if _slow_elsewhere(step, conn):
         return None
     if not step.certain:
         if step.echoed:
@@ -192,9 +196,11 @@ def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
 
 
 def _slow_elsewhere(step: Step, conn: Connection) -> bool:
-    """Whether a valid or invalid update of the connection got no answer in time either."""
+    """Whether a valid or invalid update of the connection got no answer in time either, or the server
+    rejected an update before this one (what it does after an error is EX-USABLE-AFTER-ERROR's)."""
     return any(
-        other.classification.kind != "undetermined" and other.waited_out and not other.kinds_in_time
+        (other.classification.kind != "undetermined" and other.waited_out and not other.kinds_in_time)
+        or (other.rejected and other.sent.time < step.sent.time)
         for other in conn.steps
         if other is not step
     )
