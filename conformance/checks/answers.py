@@ -198,12 +198,8 @@ def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
 def _slow_elsewhere(step: Step, conn: Connection) -> bool:
     """Whether a valid or invalid update of the connection got no answer in time either, or the server
     rejected an update before this one (what it does after an error is EX-USABLE-AFTER-ERROR's)."""
-    return any(
-        (other.classification.kind != "undetermined" and other.waited_out and not other.kinds_in_time)
-        or (other.rejected and other.sent.time < step.sent.time)
-        for other in conn.steps
-        if other is not step
-    )
+    rejected = conn.first_rejection
+    return conn.unanswered_decided or (rejected is not None and rejected < step.sent.time)
 
 
 def _unanswered_undetermined(step: Step) -> Finding:

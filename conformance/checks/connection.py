@@ -204,6 +204,16 @@ class Connection:
         return tuple(step for step in self.steps if step.certain)
 
     @cached
+    def unanswered_decided(self) -> bool:
+        """Whether a valid or invalid update got no answer in time (read once a connection, not once a step)."""
+        return any(s.classification.kind != "undetermined" and s.waited_out and not s.kinds_in_time for s in self.steps)
+
+    @cached
+    def first_rejection(self) -> float | None:
+        """When the first update the server rejected was sent, if it rejected one."""
+        return next((s.sent.time for s in self.steps if s.rejected), None)
+
+    @cached
     def unpaired(self) -> int:
         """How many steps could not be paired for certain (what the summary reports as unjudged)."""
         return len(self.steps) - len(self.certain)

@@ -20,8 +20,8 @@ class Violation:
     received: Frame | None = None
     sent: Frame | None = None
     connection: str = ""  # the label of the transcript it was found in
-    #: Requirements (space-separated, in order) whose violation elsewhere in the run explains this one
-    #: as well; it is then reported under the first of them that is (one defect, one violation).
+    #: A requirement whose violation elsewhere in the run explains this one as well; it is then
+    #: reported under that one (one defect, one violation).
     explained_by: str = ""
 
 
@@ -73,8 +73,9 @@ class Judgement:
 
 
 def explainer(explained_by: str, shown: Container[str]) -> str | None:
-    """The first of `explained_by`'s requirements that is reported in its own right, if any."""
-    return next((requirement for requirement in explained_by.split() if requirement in shown), None)
+    """The requirement a violation is reported under instead of its own: `explained_by`, when that one is
+    reported in its own right (the one place the three judgements of it ask)."""
+    return explained_by if explained_by and explained_by in shown else None
 
 
 def describe_value(value: Any, limit: int = 60) -> str:

@@ -89,8 +89,7 @@ class Check:
     #: counted nor reported, on every step this check judged there (one defect, one violation).
     supersedes: tuple[tuple[str, str], ...] = ()
     #: (flaw label, requirement): a flaw with that label is the same misbehaviour a narrower
-    #: requirement names; it is reported under that one instead when that one fails in the run too
-    #: (several for one label: under the first of them that fails).
+    #: requirement names; it is reported under that one instead when that one fails in the run too.
     explained_by: tuple[tuple[str, str], ...] = ()
     #: Why the requirement's condition never arose on a connection, when a server may legitimately
     #: never give rise to it (by omitting an optional field); None when it did or may.
@@ -152,14 +151,6 @@ class Judged:
     not_applicable: dict[str, str]
 
 
-def _explainers(check: Check) -> dict[str, str]:
-    """Each flaw label's explaining requirements, space-separated in order (`Violation.explained_by`)."""
-    out: dict[str, str] = {}
-    for label, requirement in check.explained_by:
-        out[label] = f"{out[label]} {requirement}" if label in out else requirement
-    return out
-
-
 def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judged:
     """Run every check; drop superseded findings; stamp IDs; count exercise (one per finding)."""
     checks = list(CHECKS.values() if checks is None else checks)
@@ -208,7 +199,7 @@ def run_checks(conn: Connection, checks: Iterable[Check] | None = None) -> Judge
             continue
         exercised[check.requirement] += 1
         if finding.flaws:
-            explained = _explainers(check)
+            explained = dict(check.explained_by)
             violations += (
                 Violation(
                     check.requirement, f.path, f.message, f.received, f.sent, explained_by=explained.get(f.label, "")
