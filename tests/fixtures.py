@@ -34,6 +34,7 @@ class UpdateCase:
     models: frozenset[str]
     classification: str
     created_type: Any = "realtime"
+    dialect: str = "yandex"
 
 
 def load(kind: str) -> list[tuple[Path, Any]]:
@@ -75,6 +76,7 @@ def update_cases() -> list[UpdateCase]:
             frozenset(case.get("models", ())),
             case["classification"],
             case.get("created_type", "realtime"),
+            case.get("dialect", "yandex"),
         )
         for path, cases in load("updates")
         for case in cases

@@ -37,7 +37,8 @@ def test_transcript_fixture_violates_exactly_its_requirements(case: TranscriptCa
 
 @pytest.mark.parametrize("case", UPDATES, ids=[c.id for c in UPDATES])
 def test_update_fixture_has_its_classification(case: UpdateCase) -> None:
-    assert classify_event(case.text, CONTRACT, Context(case.models, case.created_type)).kind == case.classification
+    contract = load_contract(dialect=case.dialect)
+    assert classify_event(case.text, contract, Context(case.models, case.created_type)).kind == case.classification
 
 
 def test_fixture_files_follow_the_fixture_schema() -> None:

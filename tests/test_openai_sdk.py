@@ -156,18 +156,21 @@ def ga_server(
     model: str = "gpt-realtime",
     initial: Mapping[str, Any] | None = None,
 ) -> ServerThread:
-    """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types;
+    """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types,
+    both the model the SDK parses with and the request type (`SessionUpdateEventParam`) it sends with, so a
+    null the request type does not take (`event_id`, `instructions`) is refused;
     rejects a missing session.type (missing_required_parameter), the other session type and unknown
     parameters, and a model other than its own (the SDK: an update may change any field "except for `voice`
     and `model`"); answers session.updated with the full configuration; its model is the URL's. `shown`
     makes the n-th session it sends on a connection (0: session.created's) of its configuration; `initial`
     replaces fields of the configuration each connection starts with."""
-    from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent
-    from pydantic import ValidationError
+    from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent, SessionUpdateEventParam
+    from pydantic import TypeAdapter, ValidationError
     from websockets.asyncio.server import ServerConnection, serve
     from websockets.exceptions import ConnectionClosed
 
     known = set(RealtimeSessionCreateRequest.model_fields)
+    request = TypeAdapter(SessionUpdateEventParam)
 
     async def handler(ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
@@ -211,6 +214,7 @@ def ga_server(
                     return error("invalid_value", "the model cannot be changed", "session.model", event_id)
             try:
                 parsed = SessionUpdateEvent.model_validate(event)
+                request.validate_python(event)
             except ValidationError as exc:
                 where = ".".join(str(p) for p in exc.errors()[0]["loc"])
                 return error("invalid_value", "invalid", where, event_id)

@@ -103,6 +103,19 @@ def without_path(value: Any, path: list[Any]) -> Any:
     return copy
 
 
+def _nulls(errors: list[ValidationError]) -> list[ValidationError]:
+    """The errors about a null member, among `errors` and inside their `anyOf`/`oneOf` branches (a null
+    inside one of several tool kinds is reported only as the union's error at first)."""
+    found: list[ValidationError] = []
+    stack = list(reversed(errors))
+    while stack:
+        error = stack.pop()
+        if error.instance is None and error.absolute_path and isinstance(error.absolute_path[-1], str):
+            found.append(error)
+        stack += reversed(error.context or [])
+    return found
+
+
 def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], ValidationError | None]:
     """The optional fields an update sets to a `null` their type does not allow, and the first other error.
 
@@ -112,13 +125,13 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     """
     validator = contract.validators["session.update"]
     errors = list(validator.iter_errors(event))
-    nulls = [e for e in errors if e.instance is None and e.absolute_path and isinstance(e.absolute_path[-1], str)]
     stripped: Any = event
     removed: list[list[str | int]] = []
-    for error in nulls:
+    for error in _nulls(errors):
         path = list(error.absolute_path)
-        stripped = without_path(stripped, path)
-        removed.append(path)
+        if path not in removed:
+            stripped = without_path(stripped, path)
+            removed.append(path)
     # A field the server owns may be ignored whatever an update sets there, so a wrong value in it
     # proves nothing either: it is left out like a null.
     for error in errors:

@@ -7,7 +7,9 @@ contract expects; `$defs` are inlined so every node sits at one instance path an
 requirement `spec/openai/requirements-map.json` gives that path (`x-requirement`). The session the
 server shows is the request types' plus the server's own fields (`id`, `object`, ...), which only the
 SDK's session *response* types type. Only the model ID rule comes from the dialect's own data
-(`dialect.json`), as the SDK types the model as any string.
+(`dialect.json`), as the SDK types the model as any string. Which fields of the client's events take
+`null` comes from the SDK's request types (`...Param`), not its models, where every optional field
+is `Optional[...] = None` (`without_nulls`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import copy
 import importlib
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from conformance.contract import SCHEMA_BASE, SPEC_DIR, read_json
 from conformance.contract.annotations import ANNOTATION, ASSERTIONS, subschemas
@@ -54,6 +59,64 @@ def _model_schema(name: str) -> dict[str, Any]:
     module = importlib.import_module("openai.types.realtime")
     schema: dict[str, Any] = getattr(module, name).model_json_schema()
     return schema
+
+
+def _param_schema(name: str) -> dict[str, Any]:
+    """The request type (TypedDict) the SDK gives beside the model `name`, as a schema, inlined."""
+    module = importlib.import_module("openai.types.realtime")
+    schema: dict[str, Any] = TypeAdapter(getattr(module, f"{name}Param")).json_schema()
+    inlined: dict[str, Any] = inline(schema, schema.get("$defs", {}))
+    return inlined
+
+
+def _takes_null(node: dict[str, Any]) -> bool:
+    kind = node.get("type")
+    nullish = kind == "null" or (isinstance(kind, list) and "null" in kind)
+    return nullish or None in node.get("enum", [0]) or ("const" in node and node["const"] is None)
+
+
+def null_paths(schema: dict[str, Any]) -> frozenset[str]:
+    """The instance paths at which some branch of `schema` takes `null`."""
+    found: set[str] = set()
+    stack: list[tuple[dict[str, Any], str]] = [(schema, "")]
+    while stack:
+        node, path = stack.pop()
+        if _takes_null(node):
+            found.add(path)
+        stack += [(child, inner) for _, child, inner in subschemas(node, path)]
+    return frozenset(found)
+
+
+def without_nulls(schema: dict[str, Any], nullable: Collection[str]) -> dict[str, Any]:
+    """A copy of `schema` whose `{"type": "null"}` branches are gone except at the `nullable` paths.
+
+    The SDK's models type each optional field `Optional[...] = None` (they parse what servers send);
+    its request types say which fields a client may really send as null (`event_id: str`,
+    `turn_detection: Optional[...]`). spec-notes: a null the documents do not allow is undetermined,
+    which the oracle derives only where the schema refuses it."""
+    out = copy.deepcopy(schema)
+    stack: list[tuple[dict[str, Any], str]] = [(out, "")]
+    while stack:
+        node, path = stack.pop()
+        kind = node.get("type")
+        if isinstance(kind, list) and "null" in kind and path not in nullable:
+            node["type"] = [k for k in kind if k != "null"] if len(kind) > 2 else next(k for k in kind if k != "null")
+        for key in ("anyOf", "oneOf"):
+            branches = node.get(key)
+            if path in nullable or not isinstance(branches, list):
+                continue
+            kept = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null" and len(b) == 1)]
+            if len(kept) == len(branches):
+                continue
+            if node.get("default", 0) is None:
+                del node["default"]
+            if len(kept) == 1:
+                del node[key]
+                node.update({k: v for k, v in kept[0].items() if k not in node})
+            else:
+                node[key] = kept
+        stack += [(child, inner) for _, child, inner in subschemas(node, path)]
+    return out
 
 
 def inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
@@ -96,10 +159,13 @@ def annotate(schema: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _branch(kind: str) -> dict[str, Any]:
-    """One session kind of the SDK, inlined, without `type` (the discriminator, judged once) and `model`."""
+def _branch(kind: str, nullable: Collection[str] | None) -> dict[str, Any]:
+    """One session kind of the SDK, inlined, without `type` (the discriminator, judged once) and `model`;
+    null only at the `nullable` paths, where given (the client's)."""
     schema = _model_schema(SESSION_KINDS[kind])
     branch: dict[str, Any] = inline(schema, schema.get("$defs", {}))
+    if nullable is not None:
+        branch = without_nulls(branch, nullable)
     branch["properties"] = {k: v for k, v in branch["properties"].items() if k not in ("type", "model")}
     branch["required"] = [r for r in branch.get("required", []) if r not in ("type", "model")]
     if not branch["required"]:
@@ -140,15 +206,19 @@ def session_schema(dialect: dict[str, Any], server: bool = False) -> dict[str, A
     """The SDK's session union as one object: `type` picks the kind (if/then/else), so an error names
     the field it is about, not the union; the model ID rule is the dialect's. `server`: the session
     as the server shows it, with its own fields (`server_fields`)."""
-    kinds = {kind: _branch(kind) for kind in SESSION_KINDS}
+    nullable = {kind: None if server else null_paths(_param_schema(name)) for kind, name in SESSION_KINDS.items()}
+    kinds = {kind: _branch(kind, nullable[kind]) for kind in SESSION_KINDS}
     fields = sorted({name for branch in kinds.values() for name in branch["properties"]})
     realtime, transcription = kinds["realtime"], kinds["transcription"]
+    model = {k: v for k, v in dialect["model"].items() if k != ANNOTATION}
+    if not server and not any("model" in paths for paths in nullable.values() if paths is not None):
+        model = without_nulls(model, ())
     return {
         "type": "object",
         "required": ["type"],
         "properties": {
             "type": {"description": "The type of session.", "type": "string", "enum": list(SESSION_KINDS)},
-            "model": {k: v for k, v in dialect["model"].items() if k != ANNOTATION},
+            "model": model,
             **(server_fields() if server else {}),
             **{name: {} for name in fields},
         },
@@ -162,6 +232,8 @@ def event_schema(name: str, sdk_name: str) -> dict[str, Any]:
     """An event of the SDK, inlined, its `session` union replaced by a reference to the session schema."""
     schema = _model_schema(sdk_name)
     event: dict[str, Any] = inline(schema, schema.get("$defs", {}))
+    if name in SESSION_REF:  # the client's event
+        event = without_nulls(event, null_paths(_param_schema(sdk_name)))
     if "session" in event["properties"]:
         event["properties"]["session"] = {"$ref": SESSION_REF.get(name, "realtime-session.json")}
     return event
