@@ -252,56 +252,57 @@ def test_the_corpus_is_kept_per_dialect_and_model_names() -> None:
     assert corpus_key(1, 4) == corpus_key(1, 4, DEFAULT_DIALECT, ())
 
 
-# ------------------------------------------------------------------------------ --model-name under openai
+# ------------------------------------------------------------------------------ the model under openai
 
 
-def test_openai_model_names_are_the_known_valid_models_of_generated_updates() -> None:
-    """--model-name gives the names (dialect.json's model_names by default); yandex's are unchanged: a
-    pattern, so its updates set only the model the target announced."""
-    given_names = ("my-realtime-model",)
-    named = contract("openai", given_names)
-    sent = [t for t in corpus_updates("openai", 1, names=given_names) if session_of(t).get("model") in given_names]
-    assert sent  # set literally, not only through the announced-model placeholder
-    assert any(classify(as_sent(t), named, Context()).kind == "valid" for t in sent)
-    update = json.dumps({"type": "session.update", "session": {"type": "realtime", "model": given_names[0]}})
-    assert classify(update, named, Context()).kind == "valid"
-    assert classify(update, contract("openai"), Context()).kind == "undetermined"  # not a name it was given
-    # the dialect's default names are no name the user gave: a target need not serve them (spec-notes)
-    default = read_json(spec_file("dialect.json", "openai"))["model_names"]
-    assert fields.model_values(contract("openai")) == [MODEL_PLACEHOLDER]
-    for name in default:
-        named_default = {"type": "session.update", "session": {"type": "realtime", "model": name}}
-        assert classify(json.dumps(named_default), contract("openai"), Context()).kind == "undetermined"
-        served = Context(frozenset({"another-model"}))
-        assert classify(json.dumps(named_default), contract("openai"), served).kind == "undetermined"
-    assert fields.model_values(contract("openai", given_names)) == [MODEL_PLACEHOLDER, *given_names]
-    assert fields.model_values(contract("yandex", ("other-model",))) == [MODEL_PLACEHOLDER]
-
-
-def test_the_urls_model_query_is_a_known_valid_model_under_openai() -> None:
+def test_under_openai_an_update_setting_the_model_is_undetermined_and_no_valid_one_sets_it() -> None:
+    """The SDK's session.update may change "any field except for `voice` and `model`" (dialect.json's
+    model_fixed): whatever model it names, announced, given or the URL's, a target may refuse it. Under
+    yandex the model the target announced stays valid to set."""
     from conformance.checks import url_models
 
+    given_names = ("my-realtime-model",)
     url = "wss://api.example.test/v1/realtime?model=from-the-url"
-    update = json.dumps({"type": "session.update", "session": {"type": "realtime", "model": "from-the-url"}})
-    assert classify(update, contract("openai"), Context(frozenset(url_models(url)))).kind == "valid"
-    assert classify(update, contract("openai"), Context()).kind == "undetermined"
+    served = Context(frozenset({MODEL, *given_names, *url_models(url)}))
+    for names in ((), given_names):
+        for model in (MODEL, *given_names, "from-the-url", *contract("openai").model_names):
+            update = json.dumps({"type": "session.update", "session": {"type": "realtime", "model": model}})
+            assert classify(update, contract("openai", names), served).kind == "undetermined"
+        assert fields.model_values(contract("openai", names)) == []
+        valid = [
+            t
+            for t in corpus_updates("openai", 1, names=names)
+            if classify(as_sent(t), contract("openai", names), served).kind == "valid"
+        ]
+        assert valid and not [t for t in valid if "model" in session_of(as_sent(t))]
+    yandex = contract("yandex")
+    announced = {"type": "session.update", "session": {"type": "realtime", "model": yandex.model_id("b1gfolder")}}
+    assert classify(json.dumps(announced), yandex, Context(frozenset({yandex.model_id("b1gfolder")}))).kind == "valid"
+    assert classify(json.dumps(announced), yandex, Context()).kind == "undetermined"
+    assert fields.model_values(contract("yandex", ("other-model",))) == [MODEL_PLACEHOLDER]
+    assert any("model" in session_of(t) for t in corpus_updates("yandex", 1))
 
 
 @pytest.mark.parametrize("seed", seeds())
-def test_a_run_with_model_names_sends_them_and_is_conformant_against_a_mock_accepting_them(
+def test_a_run_with_model_names_under_openai_is_conformant_and_sets_no_model_in_a_valid_update(
     seed: int, tmp_path: Path
 ) -> None:
     name = "my-realtime-model"
     args = ["run", "--dialect", "openai", "--model-name", name, "--model", name, "--profile", "full"]
     result = run_cli(*args, "--connections", "6", "--seed", str(seed), *QUICK, "--report-dir", str(tmp_path))
     assert result.exit_code == 0, result.failed
-    sent_models = [
-        session_of(frame.text).get("model")
+    sent = [
+        frame.text
         for transcript in transcripts(tmp_path)
         for frame in transcript.frames
         if frame.direction == "client" and frame.text
     ]
-    assert name in sent_models
+    served = Context(frozenset({name}))
+    assert sent and all(
+        classify(text, contract("openai", (name,)), served).kind != "valid"
+        for text in sent
+        if "model" in session_of(text)
+    )
 
 
 # ------------------------------------------------------------------------------ the type placeholder

@@ -160,10 +160,10 @@ def ga_server(
     both the model the SDK parses with and the request type (`SessionUpdateEventParam`) it sends with, so a
     null the request type does not take (`event_id`, `instructions`) is refused;
     rejects a missing session.type (missing_required_parameter), the other session type and unknown
-    parameters, and a model other than its own (the SDK: an update may change any field "except for `voice`
-    and `model`"); answers session.updated with the full configuration; its model is the URL's. `shown`
-    makes the n-th session it sends on a connection (0: session.created's) of its configuration; `initial`
-    replaces fields of the configuration each connection starts with."""
+    parameters, and any update that sets the model, even to its own (the SDK: an update may change any
+    field "except for `voice` and `model`"); answers session.updated with the full configuration; its
+    model is the URL's. `shown` makes the n-th session it sends on a connection (0: session.created's) of
+    its configuration; `initial` replaces fields of the configuration each connection starts with."""
     from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent, SessionUpdateEventParam
     from pydantic import TypeAdapter, ValidationError
     from websockets.asyncio.server import ServerConnection, serve
@@ -209,9 +209,8 @@ def ga_server(
                 unknown = sorted(set(session) - known)
                 if unknown:
                     return error("unknown_parameter", "Unknown parameter.", f"session.{unknown[0]}", event_id)
-                if "model" in session and session["model"] != config["model"]:
-                    # SessionUpdateEvent: "update any field except for `voice` and `model`"
-                    return error("invalid_value", "the model cannot be changed", "session.model", event_id)
+                if "model" in session:  # SessionUpdateEvent: "update any field except for `voice` and `model`"
+                    return error("invalid_value", "the model cannot be set by an update", "session.model", event_id)
             try:
                 parsed = SessionUpdateEvent.model_validate(event)
                 request.validate_python(event)

@@ -39,15 +39,6 @@ def announced_type(session: Any, contract: Contract) -> str:
     return kind if isinstance(kind, str) and kind in session_types(contract) else DEFAULT_SESSION_TYPE
 
 
-def named_models(contract: Contract) -> tuple[str, ...]:
-    """The models valid on any connection of a dialect whose model IDs are names (openai): the names the
-    user gave (`--model-name`), never the dialect's defaults, which a target may not serve (spec-notes:
-    a positive exchange sets only a model the target announced or the user gave). None where a model ID
-    names a folder too (yandex's `gpt://{folder}/{name}`: which folder's models a target accepts is
-    learned from the connection)."""
-    return () if "{folder}" in str(contract.dialect_info.get("model_id", "")) else contract.given_model_names
-
-
 @dataclass(frozen=True)
 class Context:
     """What the connection established before an update: the models and the session type it may set.
@@ -257,7 +248,11 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
         return undetermined(
             f"{where}: {_short(known_error.message)}; the documents do not say that is accepted{on}", where
         )
-    if "model" in session and session["model"] not in context.models | set(named_models(contract)):
+    if "model" in session and contract.dialect_info.get("model_fixed"):
+        return undetermined(
+            "session.model is set: the dialect's updates may change any field but the model", "session.model"
+        )
+    if "model" in session and session["model"] not in context.models:
         return undetermined(
             f"session.model {_short(repr(session['model']))} was not announced nor given", "session.model"
         )

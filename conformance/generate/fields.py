@@ -15,7 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from conformance.contract import Contract
-from conformance.contract.oracle import DEFAULT_SESSION_TYPE, named_models
+from conformance.contract.oracle import DEFAULT_SESSION_TYPE
 from conformance.generate.plan import MODEL_PLACEHOLDER
 
 #: Names that are a field of no documented session (yandex's); those a dialect documents are left out.
@@ -74,10 +74,10 @@ def unknown_names(contract: Contract) -> list[str]:
 
 
 def model_values(contract: Contract) -> list[str]:
-    """What a valid update sets as its model: the placeholder for the model the target announced (or
-    the URL's, or `--model`), and, in a dialect whose models are names (openai), the names the
-    dialect lists or `--model-name` gives, which the oracle knows as valid (`named_models`)."""
-    return [MODEL_PLACEHOLDER, *named_models(contract)]
+    """What a valid update may set as its model: the placeholder for the model the target announced (or
+    the URL's, or `--model`); nothing in a dialect whose updates may not change the model (openai's
+    `model_fixed`: the oracle calls any update setting it undetermined)."""
+    return [] if contract.dialect_info.get("model_fixed") else [MODEL_PLACEHOLDER]
 
 
 def model_examples(contract: Contract) -> list[str]:

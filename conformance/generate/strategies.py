@@ -126,13 +126,14 @@ def without_contradictions(session: dict[str, Any], contract: Contract | None = 
 def valid_session(contract: Contract | None = None) -> st.SearchStrategy[dict[str, Any]]:
     """A patch whose every field has a value the dialect's documents say is accepted; `type` is the
     placeholder for the type the target announced (only the type session.created announced is valid),
-    `model` the one for its model or a name the dialect knows valid (`fields.model_values`). Every
+    `model` the one for its model, where the dialect lets an update set it (`fields.model_values`). Every
     patch sets `type` (OpenAI GA requires it; yandex's patch may leave it out: `untyped` does)."""
     contract = contract_of(contract)
     known = fields.known(contract)
     drawn_fields = {k: from_schema(v, known) for k, v in known["properties"].items() if k != "type"}
     models = fields.model_values(contract)
-    drawn_fields["model"] = st.just(models[0]) if len(models) == 1 else st.sampled_from(models)
+    if models:
+        drawn_fields["model"] = st.sampled_from(models)
     # About one in eight names a documented type outright: a switch, when not the created one (undetermined).
     types = known["properties"]["type"]["enum"]
     kind = st.sampled_from([TYPE_PLACEHOLDER] * 7 * len(types) + types)  # sampled_from keeps repeats
