@@ -137,14 +137,17 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "not overwriting" in capsys.readouterr().err
 
 
-def test_certify_fails_a_skipped_must_with_the_reason(tmp_path: Path) -> None:
+def test_certify_does_not_certify_a_skipped_must_and_says_why(tmp_path: Path) -> None:
+    """No session.created (a SHOULD): its MUSTs cannot be exercised, so the target is not certified (exit 3),
+    though it failed no MUST: neither conformant nor non-conformant."""
     with mock_thread(MockConfig(faults=lookup(["no-session-created"]))) as url:
         args = ["--target", url, "--profile", "certify", "--connections", "4", "--seed", "2"]
         result = run_cli("run", *args, "--report-dir", str(tmp_path), *FAST)
     summary = result.summary
     by_id = {r["id"]: r for r in summary["requirements"]}
-    assert result.exit_code == 1 and summary["verdict"] == "non-conformant"
-    assert by_id["SC-EVENT-ID"]["status"] == "failed" and "certification" in by_id["SC-EVENT-ID"]["reason"]
+    assert result.exit_code == 3 and summary["verdict"] == "error" and summary["error"]["kind"] == "uncertified"
+    assert by_id["SC-EVENT-ID"]["status"] == "skipped" and "certification" in by_id["SC-EVENT-ID"]["reason"]
+    assert by_id["SC-SENT"]["status"] == "failed" and "SC-EVENT-ID (0)" in result.stderr
 
 
 def baseline_file(tmp_path: Path, entries: list[dict[str, Any]]) -> Path:

@@ -21,7 +21,7 @@ from conformance.checks import Judgement, Violation
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
-from conformance.verdict import Policy, PolicyError, decide
+from conformance.verdict import Policy, PolicyError, decide, shortfall
 from conformance.verdict.baseline import Expected
 from tests.harness import mock_thread, run_cli
 
@@ -41,11 +41,19 @@ def a_must() -> str:
 # --- the pure policy ---------------------------------------------------------------------------
 
 
-def test_certification_fails_a_thinly_exercised_must_and_without_it_the_same_judgement_passes() -> None:
+def test_certification_does_not_certify_a_thinly_exercised_must_and_without_it_the_same_judgement_passes() -> None:
+    """Too little evidence is the suite's shortfall: not certified (`error`, exit 3), never non-conformant."""
     judgement = every_must_exercised(2)
-    assert decide(CONTRACT, judgement, Policy(certification=True, min_exercised=3)).verdict == "non-conformant"
+    thin = decide(CONTRACT, judgement, Policy(certification=True, min_exercised=3))
+    assert thin.verdict == "error" and not [r for r in thin.results if r.status == "failed"]
+    short = [r.requirement.id for r in thin.results if r.short_of_certification]
+    assert short == [r.id for r in CONTRACT.requirements if r.level == "MUST"]
+    assert f"{len(short)} MUST requirement(s) were exercised fewer than 3 times" in (shortfall(thin.results, 3) or "")
     assert decide(CONTRACT, judgement, Policy(certification=True, min_exercised=2)).verdict == "conformant"
     assert decide(CONTRACT, judgement, Policy(certification=False, min_exercised=3)).verdict == "conformant"
+    # a failure of the target's own stays a failure: non-conformant, however thin the rest
+    failing = replace(judgement, violations=(Violation(a_must(), "session", "broken"),))
+    assert decide(CONTRACT, failing, Policy(certification=True, min_exercised=3)).verdict == "non-conformant"
 
 
 def test_an_incomplete_run_is_never_conformant_and_not_certified() -> None:
@@ -107,7 +115,8 @@ def verdict_line(out: str) -> str:
 
 CASES = {
     # validate knew no certification: it called this conformant
-    "certification needs more exercise than the run gave": ([], ["--min-exercised", "1000"], "non-conformant"),
+    # (too little evidence is the suite's shortfall: not certified, exit 3, never the target's failure)
+    "certification needs more exercise than the run gave": ([], ["--min-exercised", "1000"], "error"),
     # validate knew no baseline: it called this non-conformant
     "a baseline excuses the fault": (["drops-tools"], ["--expected-failures", "BASELINE"], "conformant"),
 }
@@ -137,13 +146,26 @@ def test_run_verify_and_validate_reach_the_same_verdict(
     assert f"re-judged offline: {verdict}" in capsys.readouterr().out
 
 
+def test_a_certified_run_too_thin_to_certify_says_so_in_one_line_and_exits_3(tmp_path: Path) -> None:
+    report = tmp_path / "r"
+    with mock_thread(MockConfig()) as url:
+        args = ["run", "--target", url, "--profile", "certify", "--connections", "2", "--seed", "1"]
+        result = run_cli(*args, "--min-exercised", "1000", "--report-dir", str(report), *FAST)
+    summary = json.loads((report / "summary.json").read_text())
+    assert (result.exit_code, summary["verdict"], summary["error"]["kind"]) == (3, "error", "uncertified")
+    assert not [r for r in summary["requirements"] if r["status"] == "failed"]
+    lines = [line for line in result.stderr.splitlines() if "not certified" in line]
+    assert len(lines) == 1 and "fewer than 1000 times" in lines[0] and "--connections" in lines[0]
+    assert "not certified" in (report / "summary.md").read_text(encoding="utf-8")
+
+
 def test_a_tampered_policy_is_caught_by_the_hash_the_signature_and_the_re_judging(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keys = tmp_path / "k.pem"
     assert main(["keygen", "--private", str(keys)]) == 0
     report = tmp_path / "r"
-    assert certified_run(report, [], "--min-exercised", "1000", "--sign-key", str(keys)) == 1
+    assert certified_run(report, [], "--min-exercised", "1000", "--sign-key", str(keys)) == 3
     folder = report / "certificate"
     summary_path = folder / "summary.json"
     summary = json.loads(summary_path.read_text())

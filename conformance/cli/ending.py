@@ -15,8 +15,8 @@ from conformance.run.engine import Outcome
 
 def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor) -> int | None:
     """Why a run (or a replay) gives no verdict, said, with its exit code: 4 a bug of ours (with its
-    traceback), 130 interrupted, 3 not fully testable; None when its verdict stands (an incomplete run's
-    failures are still failures: non-conformant)."""
+    traceback), 130 interrupted, 3 not fully testable (or tested too thinly to certify); None when its
+    verdict stands (an incomplete run's failures are still failures: non-conformant)."""
     if outcome.internal_error is not None:
         print(outcome.internal_error, file=sys.stderr)
         fail(
@@ -25,8 +25,8 @@ def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, saf
         )
         return Exit.INTERNAL
     interrupted = outcome.interrupted or bool(signals.received)
-    if outcome.incomplete is not None:
-        fail(safe.text(outcome.incomplete + credential_hint(outcome, args)))
+    if outcome.not_fully_tested is not None:
+        fail(safe.text(outcome.not_fully_tested + credential_hint(outcome, args)))
     elif interrupted:
         fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
     if interrupted:

@@ -17,7 +17,7 @@ from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
 from conformance.reports.html import render_html
 from conformance.run.recorder import judge_file
 from conformance.transcript import TranscriptError
-from conformance.verdict import Policy, PolicyError, decide, not_run_of
+from conformance.verdict import Policy, PolicyError, decide, not_run_of, shortfall
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
@@ -67,7 +67,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
     print_results(decision.results, expected=frozenset(decision.baseline.expected if decision.baseline else ()))
     print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
-    if decision.verdict == "error":  # the recorded run was incomplete: never conformant
+    thin = shortfall(decision.results, policy.min_exercised)
+    if thin is not None:
+        print(thin)
+    if decision.verdict == "error":  # the recorded run was incomplete, or too thin to certify: never conformant
         return Exit.UNREACHABLE
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
 

@@ -119,8 +119,8 @@ class ConformanceSession:
             f"realtime-conformance verdict: {self.outcome.verdict} (seed {self.outcome.seed}, "
             f"target {safe.url(self.outcome.url)}); report: {self.report_dir}"
         )
-        if self.outcome.incomplete is not None:
-            line += f"\nnot fully tested: {safe.text(self.outcome.incomplete)}"
+        if self.outcome.not_fully_tested is not None:
+            line += f"\nnot fully tested: {safe.text(self.outcome.not_fully_tested)}"
         terminalreporter.write_line(line, bold=True)
 
 

@@ -232,9 +232,18 @@ PROBES_PER_CONNECTION = 4
 PROBES_ALONE = 8
 
 
+def _plain(event_id: str) -> str:
+    """A valid update on any session: it sets only the type the target announced (filled in at send time)."""
+    return as_text(event({"type": TYPE_PLACEHOLDER}, event_id))
+
+
 def probe_plans(contract: Contract | None = None) -> list[Plan]:
     """The single-fault probes and the value updates, a few to a connection, each opened by a valid
-    update; and a spread of the probes alone, each on a connection of its own."""
+    update; and a spread of the probes alone, each on a connection of its own.
+
+    A probe connection ends with a valid update too: after its last probe's error, that is an update
+    whose answer shows the target usable and its configuration kept (EX-USABLE-AFTER-ERROR,
+    EX-KEEP-CONFIG), on every session type, so a certified run exercises them well past its minimum."""
     numbered = [
         text.replace('"event_id": ""', f'"event_id": "probe-{i}"', 1) for i, (_, text) in enumerate(probes(contract), 1)
     ]
@@ -242,8 +251,9 @@ def probe_plans(contract: Contract | None = None) -> list[Plan]:
     out = []
     for label, texts in (("probe", numbered), ("values", values)):
         for n, i in enumerate(range(0, len(texts), PROBES_PER_CONNECTION), 1):
-            opening = as_text(_base(f"{label}-{n}-open"))
-            out.append(Plan(f"{label} #{n}", (opening, *texts[i : i + PROBES_PER_CONNECTION])))
+            closing = (_plain(f"{label}-{n}-after"),) if label == "probe" else ()
+            opening = _plain(f"{label}-{n}-open")
+            out.append(Plan(f"{label} #{n}", (opening, *texts[i : i + PROBES_PER_CONNECTION], *closing)))
     spread = numbered[:: max(1, len(numbered) // PROBES_ALONE)][:PROBES_ALONE]
     out += [Plan(f"probe alone #{n}", (text,)) for n, text in enumerate(spread, 1)]
     return out

@@ -70,7 +70,7 @@ def verdict_line(outcome: Outcome) -> str:
     if outcome.verdict == "non-conformant":
         return f"{head}: {len(failed)} requirement(s) failed (strict, or a stale baseline)"
     if outcome.verdict == "error":
-        return f"{head}: {outcome.incomplete or 'the target could not be tested'}"
+        return f"{head}: {outcome.not_fully_tested or 'the target could not be tested'}"
     return f"{head}: no MUST requirement failed"
 
 

@@ -38,9 +38,9 @@ def annotate_junit(path: Path, outcome: Outcome) -> None:
     for name, value in facts.items():
         ET.SubElement(properties, "property", name=name, value=value)
     errors = suite.findall(".//error")
-    if outcome.incomplete is not None and not errors:
+    if outcome.not_fully_tested is not None and not errors:
         case = ET.SubElement(suite, "testcase", classname="realtime-conformance", name="target fully tested", time="0")
-        why = safe.line(outcome.incomplete)
+        why = safe.line(outcome.not_fully_tested)
         error = ET.SubElement(case, "error", message=f"not fully tested: {why[:1000]}")
         error.text = why
         suite.set("tests", str(int(suite.get("tests", "0")) + 1))

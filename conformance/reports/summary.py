@@ -19,6 +19,7 @@ from conformance.redact import Redactor, escape_surrogates, one_line, redactor
 from conformance.run.engine import Outcome
 from conformance.run.recorder import ALL, CONNECTION_BYTES
 from conformance.transcript import Frame, Transcript, TranscriptError, parse_jsonl
+from conformance.verdict import UNCERTIFIED_KIND
 from conformance.verdict.results import RequirementResult
 
 SUMMARY_SCHEMA = SPEC_DIR / "summary.schema.json"
@@ -81,7 +82,8 @@ def error_entry(outcome: Outcome, safe: Redactor) -> dict[str, str] | None:
     if outcome.failure is not None:
         return {"kind": outcome.failure.kind, "message": safe.mask(outcome.failure.message)}
     if outcome.incomplete is None:
-        return None
+        thin = outcome.not_fully_tested  # a certified run's shortfall, which its policy derives again
+        return None if thin is None else {"kind": UNCERTIFIED_KIND, "message": safe.mask(thin)}
     why = (
         ("internal", outcome.internal_error is not None),
         ("interrupted", outcome.interrupted),

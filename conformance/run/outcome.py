@@ -10,7 +10,7 @@ from conformance.checks import ANSWERED, Judgement
 from conformance.run.log import RunRecord
 from conformance.run.settings import Settings
 from conformance.run.shrink import Shrunk
-from conformance.verdict import Policy
+from conformance.verdict import Policy, shortfall
 from conformance.verdict.baseline import BaselineReport
 from conformance.verdict.results import RequirementResult, Verdict
 from conformance.wire.transport import ConnectFailed
@@ -45,6 +45,12 @@ class Outcome:
     def incomplete(self) -> str | None:
         """Why the target could not be fully tested, if it could not (never then conformant)."""
         return incompleteness(self.record, self.judgement, self.interrupted, self.internal_error)
+
+    @property
+    def not_fully_tested(self) -> str | None:
+        """Why the verdict is not the target's (one line): the run was incomplete, or a certified run's
+        evidence too thin (`verdict.shortfall`); None when the verdict rests on a full test."""
+        return self.incomplete or shortfall(self.results, self.policy.min_exercised)
 
     @property
     def failure(self) -> ConnectFailed | None:

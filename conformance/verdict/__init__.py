@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from conformance.checks import Judgement
 from conformance.contract import SPEC_DIR, Contract, read_json
 from conformance.verdict.baseline import BaselineReport, Expected
-from conformance.verdict.results import RequirementResult, Verdict, evaluate, verdict_of
+from conformance.verdict.results import UNCERTIFIED, RequirementResult, Verdict, evaluate, verdict_of
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ class Policy:
         )
 
 
+#: summary.json's `error.kind` for a certified run whose evidence was too thin (`shortfall`).
+UNCERTIFIED_KIND = "uncertified"
+
+
 class PolicyError(ValueError):
     """A recorded policy of the wrong shape; the message is one line."""
 
@@ -115,7 +119,10 @@ class Decision:
 
 
 def certify(results: Iterable[RequirementResult], minimum: int) -> list[RequirementResult]:
-    """In a certified run no MUST may be skipped or thinly exercised: those fail, with the reason.
+    """In a certified run every MUST must be exercised `minimum` times: one exercised fewer is skipped,
+    with why, and the run is not certified (`shortfall`: verdict `error`, exit 3), never non-conformant.
+    Too little evidence is the suite's shortfall (too few connections, a session type on which few
+    updates are valid), not the target's fault: a target's own fault fails its own requirement.
 
     A MUST that does not apply to this target (its condition never arose because the target
     legitimately omits an optional field) stays skipped, with why.
@@ -126,11 +133,24 @@ def certify(results: Iterable[RequirementResult], minimum: int) -> list[Requirem
         unexercised = result.status == "skipped" and not result.not_applicable
         if result.requirement.level == "MUST" and (unexercised or thin):
             why = result.reason if result.status == "skipped" else f"exercised {result.exercised} times"
-            reason = f"certification needs every MUST exercised at least {minimum} times; {why}"
-            out.append(RequirementResult(result.requirement, "failed", result.exercised, (), reason))
+            reason = f"{UNCERTIFIED}{minimum} times; {why}"
+            out.append(RequirementResult(result.requirement, "skipped", result.exercised, (), reason))
         else:
             out.append(result)
     return out
+
+
+def shortfall(results: Iterable[RequirementResult], minimum: int) -> str | None:
+    """Why a certified run's evidence is too thin to certify its target (one line), or None."""
+    short = [r for r in results if r.short_of_certification]
+    if not short:
+        return None
+    named = ", ".join(f"{r.requirement.id} ({r.exercised})" for r in short[:5])
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    return (
+        f"not certified: {len(short)} MUST requirement(s) were exercised fewer than {minimum} times, "
+        f"{named}{more}; run more --connections (or give a lower --min-exercised)"
+    )
 
 
 def baseline_report(results: Iterable[RequirementResult], policy: Policy) -> BaselineReport | None:
@@ -169,14 +189,14 @@ def decide(
     excused = frozenset(baseline.expected) if baseline is not None else frozenset()
     stale = baseline is not None and policy.strict_baseline and bool(baseline.fixed or baseline.expired)
     verdict = verdict_of(results, policy.strict, excused, stale)
-    if not_run is not None and verdict == "conformant":
-        verdict = "error"  # what could not be tested is never called conformant
+    if verdict == "conformant" and (not_run is not None or any(r.short_of_certification for r in results)):
+        verdict = "error"  # what could not be tested (enough) is never called conformant
     return Decision(tuple(results), verdict, baseline)
 
 
 def not_run_of(summary: dict[str, Any]) -> str | None:
     """Why the recorded run was incomplete (its `error`), or None: judging needs it as the run had it."""
     error = summary.get("error")
-    if not error:
+    if not error or error.get("kind") == UNCERTIFIED_KIND:  # that one the policy derives again
         return None
     return str(error.get("message") or error.get("kind") or "incomplete")

@@ -14,6 +14,8 @@ Verdict = Literal["conformant", "non-conformant", "error"]
 
 NOT_EXERCISED = "no exchange exercised it"
 NOT_APPLICABLE = "not applicable: "  # how the reason of a requirement that does not apply begins
+#: How the reason of a MUST begins that a certified run exercised too few times (`verdict.certify`).
+UNCERTIFIED = "certification needs every MUST exercised at least "
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class RequirementResult:
     def not_applicable(self) -> bool:
         """Skipped because its condition never arose on this target (it omits an optional field)."""
         return self.status == "skipped" and self.reason.startswith(NOT_APPLICABLE)
+
+    @property
+    def short_of_certification(self) -> bool:
+        """Skipped because a certified run exercised it too few times: the suite's shortfall, not the target's."""
+        return self.status == "skipped" and self.reason.startswith(UNCERTIFIED)
 
 
 def evaluate(
