@@ -82,6 +82,8 @@ class Behaviour:
     updated_and_error: bool = False  # answers a valid update with session.updated, then an error echoing it
     #: the answer to an update that sets output_modalities shows one more item, null (what it keeps is right)
     shows_a_null_modality: bool = False
+    #: closes the connection (1000) when no update came for this long after a session.updated (an idle timeout)
+    idle_close_after_s: float | None = None
 
 
 def defaults() -> dict[str, Any]:
@@ -179,8 +181,16 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
             await send("conversation.created", conversation={"id": "conv-1"})
         config["type"] = b.created_type
         await send("session.created", session=config)
+        idle: list[asyncio.Task[None]] = []
+
+        async def close_when_idle(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await ws.close(1000, "idle")
+
         try:
             async for message in ws:
+                for task in idle:
+                    task.cancel()
                 text = message if isinstance(message, str) else ""
                 verdict = classify(text, CONTRACT, Context(frozenset({MODEL}), b.created_type))
                 only_type = not set(verdict.session or {}) - {"type", "model"}
@@ -213,6 +223,9 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                         )
                     else:
                         await send("session.updated", session=config)
+                    if b.idle_close_after_s is not None:
+                        idle[:] = [asyncio.create_task(close_when_idle(b.idle_close_after_s))]
+                        tasks.add(idle[0])
                     if b.updated_and_error:
                         await reject("applied, and refused too", verdict.event_id)
                     if b.second_answer_after_s is not None:
@@ -491,6 +504,18 @@ def _judge_plans(b: Behaviour, plan: Any, timeout_s: float = 1.0) -> tuple[Any, 
 
 def _update(event_id: str, **session: Any) -> str:
     return json.dumps({"type": "session.update", "event_id": event_id, "session": {"type": "realtime", **session}})
+
+
+def test_an_idle_close_after_the_update_that_followed_an_error_is_no_unusable_connection() -> None:
+    """The server answers the update after an error, then closes the idle connection (1000) well within
+    the timeout the client listens out: the connection was usable after the error."""
+    from conformance.generate.plan import Plan
+
+    plan = Plan("recovery", (_update("bad", voice=5), _update("good", instructions="Hi."), _update("again")))
+    for updates in (plan.updates[:2], plan.updates):
+        transcript, judgement = _judge_plans(Behaviour(idle_close_after_s=0.2), replace(plan, updates=updates))
+        assert any(f.close_code == 1000 and f.direction == "server" for f in transcript.frames)
+        assert judgement.violations == () and judgement.exercised["EX-USABLE-AFTER-ERROR"] == 1
 
 
 def test_a_waited_out_update_mid_connection_gets_its_late_second_answer_attributed() -> None:

@@ -260,10 +260,14 @@ def check_error_echo(step: Step, conn: Connection) -> Finding | None:
     ),
 )
 def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
-    """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain."""
+    """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain.
+
+    A close after the next update's own answer (an idle timeout, say) is not: that answer showed the
+    connection usable after the error."""
     own = step.answer if step.certain else (step.echoed[0] if step.echoed else None)
     errored = own is not None and own.type == "error"
-    if step.server_close is not None and (errored or step.since_error is not None):
+    recovered = own is not None and not errored
+    if step.server_close is not None and (errored or (step.since_error is not None and not recovered)):
         message = f"the server closed the connection (code {step.server_close.close_code}) after an error"
         return Finding((flaw("session", message, step, step.server_close),))
     if step.since_error is None or step.classification.kind != "valid":
