@@ -14,7 +14,7 @@ import json
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -334,24 +334,43 @@ def test_a_flood_of_events_without_an_answer(tmp_path: Path) -> None:
     assert code == 1 or "more than" in one_error_line(err)
 
 
-async def ping_flood(ws: ServerConnection) -> None:
-    """session.created, then 30,000 pings (three times the frame bound) straight to the socket, reading nothing."""
-    contract = load_contract()
-    created = MockSession(contract, default_models(contract), (), 0.0).on_connect()
-    await ws.send(created[0].text)  # type: ignore[union-attr]
-    ping = Frame(Opcode.PING, b"p" * 125).serialize(mask=False, extensions=[])
-    for _ in range(150):
-        if ws.transport.is_closing():
-            return
-        ws.transport.write(ping * 200)
-        await asyncio.sleep(0.002)
-    await ws.wait_closed()
+def frame_flood(opening: bytes, frame: bytes) -> Callable[[ServerConnection], Awaitable[None]]:
+    """session.created, `opening`, then 30,000 `frame`s (three times the frame bound) straight to the socket,
+    reading nothing."""
+
+    async def handler(ws: ServerConnection) -> None:
+        contract = load_contract()
+        created = MockSession(contract, default_models(contract), (), 0.0).on_connect()
+        await ws.send(created[0].text)  # type: ignore[union-attr]
+        ws.transport.write(opening)
+        for _ in range(150):
+            if ws.transport.is_closing():
+                return
+            ws.transport.write(frame * 200)
+            await asyncio.sleep(0.002)
+        await ws.wait_closed()
+
+    return handler
 
 
-def test_a_flood_of_pings_is_cut_at_the_frame_bound_not_answered_without_end(tmp_path: Path) -> None:
-    """Each ping counts against the connection's frame bound as a data frame does: cut there (exit 3),
-    where the pongs of a target that reads nothing would else pile up in memory until the timeout."""
-    with server(ping_flood) as url:
+FLOODS = {
+    "pings": (b"", Frame(Opcode.PING, b"p" * 125).serialize(mask=False, extensions=[])),
+    # a message begun and never ended: each empty fragment adds nothing to its size
+    "empty continuation frames": (
+        Frame(Opcode.TEXT, b"{", fin=False).serialize(mask=False, extensions=[]),
+        Frame(Opcode.CONT, b"", fin=False).serialize(mask=False, extensions=[]),
+    ),
+}
+
+
+@pytest.mark.parametrize(("opening", "frame"), FLOODS.values(), ids=FLOODS.keys())
+def test_a_flood_of_frames_is_cut_at_the_frame_bound_not_taken_without_end(
+    tmp_path: Path, opening: bytes, frame: bytes
+) -> None:
+    """Each ping, and each fragment of a message, counts against the connection's frame bound as a whole
+    message does: cut there (exit 3), where the pongs of a target that reads nothing would else pile up in
+    memory, and fragments that never end a message would hold the connection until the timeout."""
+    with server(frame_flood(opening, frame)) as url:
         code, summary, err, elapsed = run(tmp_path, "--target", url, "--timeout", "5")
     assert code == 3 and summary["verdict"] == "error" and "more than 10000 frames" in one_error_line(err)
     assert elapsed < 30

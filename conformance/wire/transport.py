@@ -118,9 +118,12 @@ class Session:
         return hashlib.sha256(der).hexdigest() if der else None
 
     def arrived(self, frame: WireFrame) -> None:
-        """A data frame, as it arrives: a whole message is bounded, recorded and handed over."""
+        """A data frame, as it arrives: counted against the bounds (each fragment of a message too: a
+        target may send empty continuation frames without end), and a whole message recorded and handed over."""
         if self._closed is not None:
             return  # cut by a bound, or failed: nothing more is taken
+        if not self._counted(len(frame.data)):
+            return
         if frame.opcode is not Opcode.CONT:
             self._text = frame.opcode is Opcode.TEXT
             self._message.clear()
@@ -129,12 +132,6 @@ class Session:
             return
         data = frame.data if not self._message else bytes(self._message + frame.data)
         self._message.clear()
-        size = len(data)
-        self.received_bytes += size
-        if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
-            self.over_bound = self._over_bound()
-            self._cut(self.over_bound)
-            return
         if self._text:
             try:
                 recorded = self._recorder.text("server", bytes(data).decode())
@@ -142,26 +139,25 @@ class Session:
                 self._not_utf8(bytes(data), exc)
                 return
         else:
-            recorded = self._recorder.binary(size, self._recorder.now())
-        self._received += 1
+            recorded = self._recorder.binary(len(data), self._recorder.now())
         self._hand_over(recorded)
-        if self._received >= self._limits.max_frames:
-            self._cut(f"more than {self._limits.max_frames} frames")
 
     def control_arrived(self, size: int) -> None:
         """A ping or pong: counted against the frame and byte bounds as data frames are. A target that pings
         without end and reads nothing would else pile our pongs up in memory, unsent, until the timeout."""
-        if self._closed is not None:
-            return
+        if self._closed is None and not self._counted(size):
+            self._ws.transport.abort()  # no close handshake: websockets would answer each ping meanwhile
+
+    def _counted(self, size: int) -> bool:
+        """Count one frame of `size` bytes against the frame and byte bounds; False when that cut the connection."""
         self.received_bytes += size
         self._received += 1
         if not self._budget.take(size) or self.received_bytes > self._limits.max_connection_bytes:
             self.over_bound = self._over_bound()
             self._cut(self.over_bound)
-        elif self._received >= self._limits.max_frames:
+        elif self._received > self._limits.max_frames:
             self._cut(f"more than {self._limits.max_frames} frames")
-        if self._closed is not None:
-            self._ws.transport.abort()  # no close handshake: websockets would answer each ping meanwhile
+        return self._closed is None
 
     def _hand_over(self, frame: Frame | None) -> None:
         if frame is not None:
