@@ -57,15 +57,20 @@ UPDATE = json.dumps({"type": "session.update", "event_id": "c1", "session": {"ty
 def test_replay_of_an_internal_error_exits_4_with_its_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    secret = "sk-planted-0123456789abcdef"
+
     async def planted(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("planted bug in the runner")
+        raise RuntimeError(f"planted bug in the runner, quoting a header: {secret}")
 
     monkeypatch.setattr(shard, "run_plans", planted)
+    monkeypatch.setenv("RC_PLANTED_KEY", secret)
     path = transcript_file(tmp_path / "t.jsonl", [UPDATE])
-    code = main(["replay", str(path), "--target", "mock", "--report-dir", str(tmp_path / "r"), *FAST])
+    args = ["--report-dir", str(tmp_path / "r"), "--header", "X-Key:env:RC_PLANTED_KEY", *FAST]
+    code = main(["replay", str(path), "--target", "mock", *args])
     err = capsys.readouterr().err
     assert code == 4
     assert "Traceback" in err and "planted bug in the runner" in err and "internal error" in err
+    assert secret not in err and "[REDACTED]" in err  # the traceback is masked like every other output
     assert (tmp_path / "r" / "summary.json").is_file()  # what ran is still reported
 
 

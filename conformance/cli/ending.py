@@ -18,7 +18,7 @@ def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, saf
     traceback), 130 interrupted, 3 not fully testable (or tested too thinly to certify); None when its
     verdict stands (an incomplete run's failures are still failures: non-conformant)."""
     if outcome.internal_error is not None:
-        print(outcome.internal_error, file=sys.stderr)
+        print(safe.text(outcome.internal_error), file=sys.stderr)  # a traceback may quote a frame or a header
         fail(
             "internal error: this is a bug of realtime-conformance; please report it with the traceback above "
             f"(what ran is reported in {report_dir / 'summary.json'})"
