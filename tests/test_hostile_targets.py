@@ -376,6 +376,29 @@ def test_a_flood_of_frames_is_cut_at_the_frame_bound_not_taken_without_end(
     assert elapsed < 30
 
 
+async def huge_model(ws: ServerConnection) -> None:
+    """Announces a 500 KB model, then answers every update with an error echoing it."""
+    session = {"type": "realtime", "object": "realtime.session", "id": "s", "model": "gpt://b1g/" + "m" * 500_000}
+    await ws.send(json.dumps({"type": "session.created", "event_id": "e0", "session": session}))
+    async for message in ws:
+        event_id = json.loads(message).get("event_id") if isinstance(message, str) and message[:1] == "{" else None
+        error = {"type": "invalid_request_error", "message": "no", "event_id": event_id}
+        await ws.send(json.dumps({"type": "error", "event_id": f"e-{event_id}", "error": error}))
+
+
+def test_a_huge_announced_model_is_not_copied_into_the_updates(tmp_path: Path) -> None:
+    """A model ID is short: one of 500 KB is judged (RS-MODEL-FORMAT), not sent back in every valid update."""
+    with server(huge_model) as url:
+        code, summary, _, _ = run(tmp_path, "--target", url)
+    assert code == 1 and "RS-MODEL-FORMAT" in {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    sent = [
+        line
+        for line in (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8").splitlines()
+        if '"direction": "client"' in line
+    ]
+    assert sent and max(map(len, sent)) < 20_000
+
+
 @pytest.mark.parametrize(("late_s", "expected"), [(0.8, 0), (2.2, 1)])
 def test_answers_just_under_and_just_over_the_timeout(tmp_path: Path, late_s: float, expected: int) -> None:
     with mock_thread(MockConfig(faults=lookup(["answers-late"]), late_s=late_s)) as url:

@@ -46,10 +46,16 @@ def event_of(frame: Frame) -> dict[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
+#: The longest announced model an update copies: a model ID is a short name or URI, and a target that
+#: announces a huge one would else have it sent back in every valid update (the field is left out then).
+MAX_MODEL_CHARS = 1024
+
+
 def announced_model(event: dict[str, Any]) -> str | None:
+    """The model session.created announced, to set in updates; None if none, or one too long to copy."""
     session = event.get("session")
     model = session.get("model") if isinstance(session, dict) else None
-    return model if isinstance(model, str) else None
+    return model if isinstance(model, str) and len(model) <= MAX_MODEL_CHARS else None
 
 
 async def _wait_for(
