@@ -75,14 +75,15 @@ def quick(text: str) -> bool:
 def glance(text: str) -> Any:
     """A JSON text's value for a quick look (an event's type, its strings), never for judging: an integer
     of many digits is left as its digits, as exact ones cost time growing faster than their length (a MB
-    of digits: 0.4 s), and what the standard library takes beyond RFC 8259 is taken. Raises ValueError
-    (not JSON) or RecursionError (nested deeper than Python parses)."""
+    of digits: 0.4 s). NaN and Infinity are refused, as judging refuses them (the runner must not take
+    for an answer what the judge does not). Raises ValueError (not JSON) or RecursionError (nested deeper
+    than Python parses)."""
     if quick(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text, parse_int=str)
+    return json.loads(text, parse_constant=_reject_constant, parse_int=str)
 
 
 def parse_text(text: str) -> Any:
