@@ -251,8 +251,8 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def _cell(text: str) -> str:
     """A target's text in Markdown: one line (`one_line`) that closes no table cell and opens no HTML
-    (a `<!--` would hide the rest of the summary)."""
-    return one_line(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    (a `<!--` would hide the rest of the summary). Backslashes are escaped first: `\\|` would end the cell."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 #: The verdict's colour wherever it is drawn (the badge, the HTML report's logo).
