@@ -127,6 +127,30 @@ def test_a_failing_generated_exchange_is_shrunk_to_a_minimal_one(tmp_path: Path)
     assert run_cli("validate", str(transcript)).exit_code == 1  # the minimal exchange still fails, offline too
 
 
+def test_a_shrunk_connection_waits_where_the_generated_one_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No patch semantics shows only on a second update, so shrinking replays connections of several: each
+    waits out the timeout where a generated connection does (`generate.waits`), so a late or second answer
+    lands in the window it landed in when the run found it."""
+    from conformance.generate import waits
+    from conformance.generate.plan import Plan
+    from conformance.run import shrink
+
+    replayed: list[Plan] = []
+    original = shrink.run_connection
+
+    async def recording(plan: Plan, *args: Any, **kwargs: Any) -> Any:
+        replayed.append(plan)
+        return await original(plan, *args, **kwargs)
+
+    monkeypatch.setattr(shrink, "run_connection", recording)
+    with mock_thread(MockConfig(faults=lookup(["resets-unset-fields"]))) as url:
+        args = ["--target", url, "--profile", "full", "--connections", "6", "--seed", "2"]
+        result = run(tmp_path, *args, "--shrink-budget-s", "5", "--timeout", "0.3")
+    assert result.exit_code == 1
+    several = [plan for plan in replayed if len(plan.updates) > 1]
+    assert several and all(plan.wait_after == waits(len(plan.updates)) for plan in several)
+
+
 def test_the_suite_runs_under_plain_pytest(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -15,6 +15,7 @@ from conformance import progress as shown
 from conformance import signals
 from conformance.checks import Judgement, judge
 from conformance.contract import Contract, load_contract
+from conformance.generate import waits
 from conformance.generate.corpus import generated_plans, run_hypothesis
 from conformance.run.runner import Plan, Target, run_connection
 from conformance.run.settings import Settings
@@ -107,7 +108,9 @@ async def _shrink(
         ) -> None:
             if time.monotonic() >= deadline or (not best and updates not in failed_before):
                 return
-            future = asyncio.run_coroutine_threadsafe(run_connection(Plan("shrunk", updates), target), loop)
+            # waits as the generated connection had them: a late or second answer lands where it did there
+            plan = Plan("shrunk", updates, waits(len(updates)))
+            future = asyncio.run_coroutine_threadsafe(run_connection(plan, target), loop)
             transcript = future.result()
             if not isinstance(transcript, Transcript):
                 return
