@@ -155,6 +155,7 @@ def ga_server(
     shown: Callable[[dict[str, Any], int], dict[str, Any]] = lambda session, n: session,
     model: str = "gpt-realtime",
     initial: Mapping[str, Any] | None = None,
+    keeps_model: bool = False,
 ) -> ServerThread:
     """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types,
     both the model the SDK parses with and the request type (`SessionUpdateEventParam`) it sends with, so a
@@ -163,7 +164,8 @@ def ga_server(
     parameters, and any update that sets the model, even to its own (the SDK: an update may change any
     field "except for `voice` and `model`"); answers session.updated with the full configuration; its
     model is the URL's. `shown` makes the n-th session it sends on a connection (0: session.created's) of
-    its configuration; `initial` replaces fields of the configuration each connection starts with."""
+    its configuration; `initial` replaces fields of the configuration each connection starts with;
+    `keeps_model`: an update that sets the model is accepted, its other fields applied, the model kept."""
     from openai.types.realtime import RealtimeSessionCreateRequest, SessionUpdateEvent, SessionUpdateEventParam
     from pydantic import TypeAdapter, ValidationError
     from websockets.asyncio.server import ServerConnection, serve
@@ -209,7 +211,7 @@ def ga_server(
                 unknown = sorted(set(session) - known)
                 if unknown:
                     return error("unknown_parameter", "Unknown parameter.", f"session.{unknown[0]}", event_id)
-                if "model" in session:  # SessionUpdateEvent: "update any field except for `voice` and `model`"
+                if "model" in session and not keeps_model:  # SessionUpdateEvent: "any field except voice and model"
                     return error("invalid_value", "the model cannot be set by an update", "session.model", event_id)
             try:
                 parsed = SessionUpdateEvent.model_validate(event)
@@ -217,7 +219,8 @@ def ga_server(
             except ValidationError as exc:
                 where = ".".join(str(p) for p in exc.errors()[0]["loc"])
                 return error("invalid_value", "invalid", where, event_id)
-            config.update(parsed.session.model_dump(mode="json", exclude_unset=True))
+            applied = parsed.session.model_dump(mode="json", exclude_unset=True)
+            config.update({k: v for k, v in applied.items() if not (keeps_model and k == "model")})
             session_shown = shown(config, next(sent))
             return json.dumps({"type": "session.updated", "event_id": f"ev_{next(ids)}", "session": session_shown})
 
@@ -268,6 +271,20 @@ def test_a_strict_ga_server_is_conformant_under_openai_and_fails_yandex_only_whe
                 result["id"],
                 sent,
             )
+
+
+@pytest.mark.parametrize("seed", seeds())
+def test_a_ga_server_that_accepts_a_model_in_an_update_but_keeps_its_own_is_conformant_under_openai(
+    seed: int, tmp_path: Path
+) -> None:
+    """The SDK: an update may change "any field except for `voice` and `model`": keeping the model is no
+    failure to reflect it (EX-REFLECT), the rest of the update being applied."""
+    with ga_server(keeps_model=True) as url:
+        code, summary = _run(url, "openai", seed, tmp_path)
+    failed = {
+        r["id"]: [v["message"] for v in r["violations"]] for r in summary["requirements"] if r["status"] == "failed"
+    }
+    assert (code, failed) == (0, {})
 
 
 def _expiry_moves(session: dict[str, Any], n: int) -> dict[str, Any]:

@@ -107,9 +107,6 @@ class Contract:
     #: The dialect whose data this is, and its description (spec[/<dialect>]/dialect.json).
     dialect: str = DEFAULT_DIALECT
     dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
-    #: The model names the user gave (`--model-name`), not the dialect's defaults: in a dialect whose
-    #: model IDs are names, what a valid update may set on any connection (spec-notes, session.model).
-    given_model_names: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         """Short: the contract is an argument of the generators' strategies, whose repr Hypothesis prints."""
@@ -246,5 +243,4 @@ def load_contract(
         judged_by=judged_by,
         dialect=dialect,
         dialect_info=dialect_info,
-        given_model_names=tuple(model_names or ()),
     )

@@ -179,8 +179,8 @@ class MockSession:
             message = f"Passing a {kind} session update event to a {self.config['type']} session is not allowed."
             return self._reject(verdict, message, "session.type")
         model = (verdict.session or {}).get("model")
-        if model is not None and model not in self._models:
-            return self._reject(verdict, f"model {model!r} is not available to this folder", "session.model")
+        if model is not None and (not isinstance(model, str) or model not in self._models):  # [] is no key
+            return self._reject(verdict, f"model {str(model)[:80]!r} is not available to this folder", "session.model")
         return self._accept(verdict)
 
     def _reject(

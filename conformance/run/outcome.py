@@ -50,7 +50,9 @@ class Outcome:
     def not_fully_tested(self) -> str | None:
         """Why the verdict is not the target's (one line): the run was incomplete, or a certified run's
         evidence too thin (`verdict.shortfall`); None when the verdict rests on a full test."""
-        return self.incomplete or shortfall(self.results, self.policy.min_exercised)
+        if self.incomplete is not None or self.verdict != "error":
+            return self.incomplete  # a failure of the target's own stands, however thin the rest
+        return shortfall(self.results, self.policy.min_exercised)
 
     @property
     def failure(self) -> ConnectFailed | None:
