@@ -1,6 +1,6 @@
 """What the run's dialect says of an update's session fields, read from its contract: the known-valid
 values, each field's typing schema (followed through `$ref` and the schema's branch for the session
-type), the model names an update may set and names no field of the dialect has.
+type), the model a valid update may set (none where the dialect fixes it) and names no field of the dialect has.
 
 Everything is derived from the `Contract` in hand (the run's dialect and model names), never from
 the default dialect's files, and kept once per contract.
