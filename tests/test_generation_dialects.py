@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from conformance import generate
-from conformance.contract import DEFAULT_DIALECT, DIALECTS, Contract, load_contract, oracle, read_json, spec_file
+from conformance.contract import DEFAULT_DIALECT, DIALECTS, Contract, load_contract, read_json, spec_file
 from conformance.contract.oracle import TYPE_PLACEHOLDER, Context, announced_type, classify, session_types
 from conformance.generate import fields
 from conformance.generate.corpus import corpus_key, generated_plans
@@ -108,7 +108,7 @@ def test_every_field_the_dialects_session_schema_types_is_set_by_a_well_typed_ge
         if verdict.kind != "invalid":
             applied |= set(verdict.applied)
             set_not_invalid |= set(session_of(text))
-    kept = oracle.server_owned(spoken)  # the model too, where an update may not change it (openai)
+    kept = spoken.server_owned  # the model too, where an update may not change it (openai)
     owned = {
         f for f in wanted if f in kept or server_owned(dialect, f) or spoken.patch_properties.get(f, {}).get("readOnly")
     }
@@ -192,7 +192,7 @@ def test_the_openai_probes_break_each_rule_of_the_ga_session() -> None:
         assert classify(text, openai).kind == "invalid"
     patch = read_json(spec_file("schemas/session-update-patch.json", "openai"))
     top = set(patch["properties"]) | set(patch["else"]["properties"])
-    for field in top - {"type"} - oracle.server_owned(openai):  # what an update sets there may be ignored
+    for field in top - {"type"} - openai.server_owned:  # what an update sets there may be ignored
         assert any(p is not None and p.startswith(f"session.{field}") for p in paths), field
     audio = openai.schemas["known-values.json"]["properties"]["audio"]["const"]
     validator = Draft202012Validator(patch)

@@ -67,10 +67,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
     print_results(decision.results, expected=frozenset(decision.baseline.expected if decision.baseline else ()))
     print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
-    thin = shortfall(decision.results, policy.min_exercised)
-    if thin is not None:
-        print(thin)
     if decision.verdict == "error":  # the recorded run was incomplete, or too thin to certify: never conformant
+        thin = shortfall(decision.results, policy.min_exercised)
+        if thin is not None:  # as the run said it (a failure of the target's own stands, however thin the rest)
+            print(thin)
         return Exit.UNREACHABLE
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
 

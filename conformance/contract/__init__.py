@@ -139,6 +139,12 @@ class Contract:
         """Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there."""
         return frozenset(k for k, v in self.patch_properties.items() if v.get("readOnly"))
 
+    @functools.cached_property
+    def server_owned(self) -> frozenset[str]:
+        """The session fields whose value the server keeps whatever an update sets: its read-only fields, and
+        the model where updates may not change it (`model_fixed`: the SDK's "any field except ... model")."""
+        return self.read_only | ({"model"} if self.dialect_info.get("model_fixed") else set())
+
     @property
     def events(self) -> tuple[EventType, ...]:
         return self.registry.events

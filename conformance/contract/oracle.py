@@ -94,12 +94,6 @@ def without_path(value: Any, path: list[Any]) -> Any:
     return copy
 
 
-def server_owned(contract: Contract) -> frozenset[str]:
-    """The session fields whose value the server keeps whatever an update sets: its read-only fields, and
-    the model where updates may not change it (`model_fixed`: the SDK's "any field except ... model")."""
-    return contract.read_only | ({"model"} if contract.dialect_info.get("model_fixed") else set())
-
-
 def _nulls(errors: list[ValidationError]) -> list[ValidationError]:
     """The errors about a null member, among `errors` and inside their `anyOf`/`oneOf` branches (a null
     inside one of several tool kinds is reported only as the union's error at first)."""
@@ -133,7 +127,7 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     # proves nothing either: it is left out like a null.
     for error in errors:
         path = list(error.absolute_path)[:2]
-        if len(path) == 2 and path[0] == "session" and path[1] in server_owned(contract) and path not in removed:
+        if len(path) == 2 and path[0] == "session" and path[1] in contract.server_owned and path not in removed:
             stripped = without_path(stripped, path)
             removed.append(path)
     if not removed:
@@ -204,7 +198,7 @@ def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
         key
         for key, value in session.items()
         if key in contract.patch_properties
-        and key not in server_owned(contract)
+        and key not in contract.server_owned
         and update.is_valid({"type": "session.update", "session": {**kind, key: value}})
     )
 
@@ -235,7 +229,7 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     def undetermined(reason: str, path: str | None = None) -> Classification:
         return Classification("undetermined", reason, event_id, session, path, judged, contradicted)
 
-    owned = [path for path in unset if path.split(".")[-1] in server_owned(contract) and path.count(".") == 1]
+    owned = [path for path in unset if path.split(".")[-1] in contract.server_owned and path.count(".") == 1]
     if owned:
         return undetermined(f"{', '.join(owned)} is the server's own: it may ignore what an update sets there")
     if unset:
