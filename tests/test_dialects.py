@@ -96,6 +96,30 @@ def test_the_sdk_types_judge_the_openai_update() -> None:
     assert classify(_update(session), load_contract(dialect="yandex"), Context()).kind != "invalid"
 
 
+def test_an_update_must_show_only_the_fields_its_session_type_documents() -> None:
+    """openai: the SDK's transcription request has no instructions or tools; an update of that type setting
+    them is undetermined, and what an accepting answer must show (`applied`) is the transcription fields
+    alone, as for any unknown field. The same fields on a realtime update, and in yandex, must be shown."""
+    from openai.types.realtime import RealtimeSessionCreateRequest, RealtimeTranscriptionSessionCreateRequest
+
+    openai_contract = load_contract(dialect="openai")
+    only_realtime = set(RealtimeSessionCreateRequest.model_fields) - set(
+        RealtimeTranscriptionSessionCreateRequest.model_fields
+    )
+    assert {"instructions", "tools"} <= only_realtime
+    assert not only_realtime & openai_contract.fields_of("transcription") - openai_contract.server_owned
+    assert only_realtime <= openai_contract.fields_of("realtime") | openai_contract.server_owned
+    fields = {"instructions": "Be brief.", "tools": [], "include": []}
+    on_transcription = classify(
+        _update({"type": "transcription", **fields}), openai_contract, Context(created_type="transcription")
+    )
+    assert (on_transcription.kind, on_transcription.applied) == ("undetermined", ("type", "include"))
+    on_realtime = classify(_update({"type": "realtime", **fields}), openai_contract, Context())
+    assert set(on_realtime.applied) == {"type", *fields}
+    yandex = classify(_update({"type": "transcription", **fields}), load_contract(dialect="yandex"), Context())
+    assert {"instructions", "tools"} <= set(yandex.applied)
+
+
 def test_model_ids_are_names_in_openai_and_uris_in_yandex() -> None:
     openai_contract, yandex = load_contract(dialect="openai"), load_contract(dialect="yandex")
     session = {"type": "realtime", "object": "realtime.session", "id": "sess_1"}

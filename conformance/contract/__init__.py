@@ -134,6 +134,25 @@ class Contract:
         properties: dict[str, Any] = self.schemas["session-update-patch.json"]["properties"]
         return properties
 
+    def fields_of(self, session_type: Any) -> frozenset[str]:
+        """The documented fields of an update's session of `session_type`: the patch's properties but those
+        only another type's branch documents (openai's if/then/else on `type`: a transcription session has no
+        `instructions`, so a server may ignore them there as it may any unknown field)."""
+        by_type = self._fields_by_type
+        return by_type.get(session_type, by_type[None]) if isinstance(session_type, str) else by_type[None]
+
+    @functools.cached_property
+    def _fields_by_type(self) -> dict[str | None, frozenset[str]]:
+        """`fields_of` per type the patch schema's `if` names (`None`: every other type), derived from the schema."""
+        patch = self.schemas["session-update-patch.json"]
+        every = frozenset(self.patch_properties)
+        chosen = patch.get("if", {}).get("properties", {}).get("type", {})
+        if not isinstance(chosen.get("const"), str):
+            return {None: every}
+        then, other = (frozenset(patch.get(branch, {}).get("properties", ())) for branch in ("then", "else"))
+        shared = every - then - other
+        return {chosen["const"]: shared | (every & then), None: shared | (every & other)}
+
     @functools.cached_property
     def read_only(self) -> frozenset[str]:
         """Fields the server owns (`readOnly` in the schema): it may ignore what an update sets there."""

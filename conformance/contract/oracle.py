@@ -190,14 +190,16 @@ def _short(message: str, limit: int = 200) -> str:
 
 
 def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
-    """The documented, writable fields set with a value of their documented type (null where allowed)."""
+    """The fields the update's session type documents, writable, set with a value of their documented type
+    (null where allowed). A field only another type documents is as unknown: the server may ignore it."""
     update = contract.fast["session.update"]
     # the session's own type goes along: a dialect that requires it (openai) judges a field in its kind
     kind = {"type": session["type"]} if isinstance(session.get("type"), str) else {}
+    documented = contract.fields_of(session.get("type"))
     return tuple(
         key
         for key, value in session.items()
-        if key in contract.patch_properties
+        if key in documented
         and key not in contract.server_owned
         and update.is_valid({"type": "session.update", "session": {**kind, key: value}})
     )
