@@ -107,8 +107,8 @@ def test_an_update_must_show_only_the_fields_its_session_type_documents() -> Non
         RealtimeTranscriptionSessionCreateRequest.model_fields
     )
     assert {"instructions", "tools"} <= only_realtime
-    assert not only_realtime & openai_contract.fields_of("transcription") - openai_contract.server_owned
-    assert only_realtime <= openai_contract.fields_of("realtime") | openai_contract.server_owned
+    assert not only_realtime & set(openai_contract.fields_of("transcription")) - openai_contract.server_owned
+    assert only_realtime <= set(openai_contract.fields_of("realtime")) | openai_contract.server_owned
     fields = {"instructions": "Be brief.", "tools": [], "include": []}
     on_transcription = classify(
         _update({"type": "transcription", **fields}), openai_contract, Context(created_type="transcription")
@@ -118,6 +118,40 @@ def test_an_update_must_show_only_the_fields_its_session_type_documents() -> Non
     assert set(on_realtime.applied) == {"type", *fields}
     yandex = classify(_update({"type": "transcription", **fields}), load_contract(dialect="yandex"), Context())
     assert {"instructions", "tools"} <= set(yandex.applied)
+
+
+PCM = {"type": "audio/pcm", "rate": 24000}
+TOOL = {"type": "function", "name": "f", "description": "d", "parameters": {"type": "object", "x-own": 1}}
+
+
+@pytest.mark.parametrize(
+    ("session_type", "session", "unknown"),
+    [
+        # the SDK's transcription audio has an input only
+        ("transcription", {"audio": {"input": {"format": PCM}, "output": {"voice": "marin"}}}, [("audio", "output")]),
+        # a member no audio format of the SDK's has, and one the realtime output has
+        (
+            "realtime",
+            {"audio": {"output": {"format": {**PCM, "bits": 16}, "voice": "marin"}}},
+            [("audio", "output", "format", "bits")],
+        ),
+        # a member no tool kind has, in the second tool; the function's parameters are its own (untyped)
+        ("realtime", {"tools": [TOOL, {**TOOL, "strict": True}]}, [("tools", 1, "strict")]),
+        ("realtime", {"tools": [TOOL], "instructions": "x", "output_modalities": ["text"]}, []),
+    ],
+)
+def test_an_accepting_answer_need_not_show_a_member_the_sdk_types_do_not_have(
+    session_type: str, session: dict[str, Any], unknown: list[tuple[Any, ...]]
+) -> None:
+    """openai: its objects are the SDK's models, whose members are documented; a member they do not have is
+    unknown, and a server may ignore it (spec-notes) while accepting the update. Every member of an object the
+    documents leave untyped (a tool's parameters; in yandex, audio) is data an accepting answer shows."""
+    update = _update({"type": session_type, **session})
+    verdict = classify(update, load_contract(dialect="openai"), Context(created_type=session_type))
+    assert verdict.kind != "invalid" and set(session) <= set(verdict.applied)
+    assert sorted(verdict.undocumented, key=repr) == sorted(unknown, key=repr)
+    yandex = classify(update, load_contract(dialect="yandex"), Context(created_type=session_type))
+    assert (set(session) <= set(yandex.applied), yandex.undocumented) == (True, ())
 
 
 def test_model_ids_are_names_in_openai_and_uris_in_yandex() -> None:

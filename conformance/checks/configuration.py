@@ -71,7 +71,7 @@ def _carries(expected: Any, actual: Any) -> bool:
     return True
 
 
-def _without(value: Any, paths: Iterable[list[str]]) -> Any:
+def _without(value: Any, paths: Iterable[list[Any]]) -> Any:
     """`value` without the given sub-paths (what an answer need not reflect)."""
     for path in paths:
         value = without_path(value, path)
@@ -94,7 +94,8 @@ def _where(expected: Any, actual: Any) -> str:
 def check_reflected(step: Step, conn: Connection) -> Finding | None:
     """Every update the server accepts, valid or undetermined, comes back applied (spec-notes,
     "Accepting means applying"): each documented field it set with a value of its documented type,
-    but nulls taken as "not set", server-owned fields and aliases set to contradicting values."""
+    but nulls taken as "not set", server-owned fields, aliases set to contradicting values and
+    members the field's schema does not document (an unknown field, which the server may ignore)."""
     classification, patch = step.classification, step.classification.session
     updated = step.of_type("session.updated")
     if own_errors(step):
@@ -103,14 +104,15 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
         return None
     answer, session, bad = updated[0], updated[0].session, updated[0].bad_paths
     applied = classification.applied
-    whole = not bad and not classification.contradicted and all(key in session for key in applied)
+    exempt: list[list[Any]] = [p.split(".") for p in classification.contradicted]
+    exempt += [list(p) for p in classification.undocumented]
+    whole = not bad and not exempt and all(key in session for key in applied)
     if whole and covers({key: patch[key] for key in applied}, {key: session[key] for key in applied}):
         return HELD  # all reflected: one comparison for the whole update (`covers` of each field)
     accepted = "" if classification.kind == "valid" else f" (an accepted undetermined update: {classification.reason})"
-    contradicted = [p.split(".") for p in classification.contradicted]
     flaws: list[Flaw] = []
     for key in classification.applied:
-        inner = [p[1:] for p in contradicted if p[0] == key] if contradicted else []
+        inner = [p[1:] for p in exempt if p[0] == key] if exempt else []
         if (bad and is_bad(bad, key)) or [] in inner:
             continue  # already a violation of that field's own requirement, or nothing to reflect
         value = _without(patch[key], inner) if inner else patch[key]

@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_DIALECT",
     "DIALECTS",
     "MODEL_GROUP",
+    "PATCH_SCHEMA",
     "SCHEMA_BASE",
     "SCHEMA_DIR",
     "SOURCE_FILES",
@@ -63,6 +64,10 @@ __all__ = [
     "spec_hash",
     "with_model_names",
 ]
+
+
+#: The schema of an update's session (a patch: every field optional), by file name.
+PATCH_SCHEMA = "session-update-patch.json"
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,8 @@ class Contract:
     #: The dialect whose data this is, and its description (spec[/<dialect>]/dialect.json).
     dialect: str = DEFAULT_DIALECT
     dialect_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The schema documents for jsonschema-rs (what `fast` was compiled with), for `valid_at`.
+    fast_registry: Any = None
 
     def __repr__(self) -> str:
         """Short: the contract is an argument of the generators' strategies, whose repr Hypothesis prints."""
@@ -131,27 +138,47 @@ class Contract:
     @functools.cached_property
     def patch_properties(self) -> dict[str, Any]:
         """The documented fields of an update's session, with their schemas."""
-        properties: dict[str, Any] = self.schemas["session-update-patch.json"]["properties"]
+        properties: dict[str, Any] = self.schemas[PATCH_SCHEMA]["properties"]
         return properties
 
-    def fields_of(self, session_type: Any) -> frozenset[str]:
-        """The documented fields of an update's session of `session_type`: the patch's properties but those
-        only another type's branch documents (openai's if/then/else on `type`: a transcription session has no
-        `instructions`, so a server may ignore them there as it may any unknown field)."""
+    def fields_of(self, session_type: Any) -> dict[str, str]:
+        """The documented fields of an update's session of `session_type`, each with the JSON pointer of its
+        schema in the patch schema (`PATCH_SCHEMA`): the patch's properties but those only another type's
+        branch documents (openai's if/then/else on `type`: a transcription session has no `instructions`,
+        so a server may ignore them there as any unknown field)."""
         by_type = self._fields_by_type
         return by_type.get(session_type, by_type[None]) if isinstance(session_type, str) else by_type[None]
 
     @functools.cached_property
-    def _fields_by_type(self) -> dict[str | None, frozenset[str]]:
+    def _fields_by_type(self) -> dict[str | None, dict[str, str]]:
         """`fields_of` per type the patch schema's `if` names (`None`: every other type), derived from the schema."""
-        patch = self.schemas["session-update-patch.json"]
-        every = frozenset(self.patch_properties)
+        patch = self.schemas[PATCH_SCHEMA]
+        every = {name: f"/properties/{name}" for name in self.patch_properties}
         chosen = patch.get("if", {}).get("properties", {}).get("type", {})
         if not isinstance(chosen.get("const"), str):
             return {None: every}
-        then, other = (frozenset(patch.get(branch, {}).get("properties", ())) for branch in ("then", "else"))
-        shared = every - then - other
-        return {chosen["const"]: shared | (every & then), None: shared | (every & other)}
+        then, other = (patch.get(branch, {}).get("properties", {}) for branch in ("then", "else"))
+        shared = {k: v for k, v in every.items() if k not in then and k not in other}
+
+        def of(branch: str) -> dict[str, str]:
+            return shared | {k: f"/{branch}/properties/{k}" for k in patch[branch]["properties"] if k in every}
+
+        return {chosen["const"]: of("then"), None: of("else")}
+
+    def valid_at(self, value: Any, doc: str, pointer: str) -> bool:
+        """Whether `value` is valid by the schema at `doc#pointer` (a branch of a union, say)."""
+        validator = self._at.get((doc, pointer))
+        if validator is None:
+            ref = {"$ref": f"{SCHEMA_BASE}{doc}#{pointer}"}
+            validator = self._at[doc, pointer] = FastValidator(
+                jsonschema_rs.validator_for(ref, registry=self.fast_registry)
+            )
+        return validator.is_valid(value)
+
+    @functools.cached_property
+    def _at(self) -> dict[tuple[str, str], FastValidator]:
+        """`valid_at`'s validators, made once each."""
+        return {}
 
     @functools.cached_property
     def read_only(self) -> frozenset[str]:
@@ -268,4 +295,5 @@ def load_contract(
         judged_by=judged_by,
         dialect=dialect,
         dialect_info=dialect_info,
+        fast_registry=fast_registry,
     )

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from conformance.contract import Contract
+from conformance.contract import PATCH_SCHEMA, Contract
+from conformance.contract.members import Path, undocumented
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
@@ -72,6 +73,9 @@ class Classification:
     applied: tuple[str, ...] = ()
     #: Dotted session paths an answer need not reflect: the sides of aliases set to contradicting values.
     contradicted: tuple[str, ...] = ()
+    #: Session paths (keys and indexes) of members an applied field set that its schema does not
+    #: document: a server may ignore them as any unknown field, so an answer need not reflect them.
+    undocumented: tuple[Path, ...] = ()
 
 
 def error_path(error: ValidationError) -> str:
@@ -205,6 +209,14 @@ def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
     )
 
 
+def _unknown_members(session: dict[str, Any], applied: tuple[str, ...], contract: Contract) -> tuple[Path, ...]:
+    """The members the applied fields set that their session type's schemas do not document."""
+    pointers = contract.fields_of(session.get("type"))
+    return tuple(
+        (key, *path) for key in applied for path in undocumented(session[key], contract, PATCH_SCHEMA, pointers[key])
+    )
+
+
 def classify(text: str, contract: Contract, context: Context | None = None) -> Classification:
     """Classify the text of one client frame in the context its connection established."""
     context = context or Context()
@@ -227,9 +239,10 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     applied = _applied(session, contract)
     contradicted = contradicting(session, contract)
     judged = tuple(k for k in applied if k not in contradicted)
+    unknown_members = _unknown_members(session, judged, contract)
 
     def undetermined(reason: str, path: str | None = None) -> Classification:
-        return Classification("undetermined", reason, event_id, session, path, judged, contradicted)
+        return Classification("undetermined", reason, event_id, session, path, judged, contradicted, unknown_members)
 
     owned = [path for path in unset if path.split(".")[-1] in contract.server_owned and path.count(".") == 1]
     if owned:
@@ -266,7 +279,14 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
             "session.type",
         )
     return Classification(
-        "valid", "every field has a documented, accepted value", event_id, session, None, judged, contradicted
+        "valid",
+        "every field has a documented, accepted value",
+        event_id,
+        session,
+        None,
+        judged,
+        contradicted,
+        unknown_members,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from conformance.contract import Contract
+from conformance.contract import PATCH_SCHEMA, Contract
 from conformance.contract.oracle import DEFAULT_SESSION_TYPE
 from conformance.generate.plan import MODEL_PLACEHOLDER
 
@@ -53,7 +53,7 @@ def patch_fields(contract: Contract) -> dict[str, Any]:
     """The documented fields of an update's session with the schemas that judge them there
     (session-update-patch.json, a `$ref` into realtime-session.json followed one level, as they are)."""
     out = {}
-    for name, schema in typed_properties(contract.schemas["session-update-patch.json"]).items():
+    for name, schema in typed_properties(contract.schemas[PATCH_SCHEMA]).items():
         ref = schema.get("$ref", "")
         if ref.startswith("realtime-session.json#/properties/"):
             target = contract.schemas["realtime-session.json"]["properties"][ref.rsplit("/", 1)[1]]
@@ -64,7 +64,7 @@ def patch_fields(contract: Contract) -> dict[str, Any]:
 
 def patch_required(contract: Contract) -> tuple[str, ...]:
     """The session fields every update must set (openai: `type`; yandex: none, the session is a patch)."""
-    return tuple(contract.schemas["session-update-patch.json"].get("required", ()))
+    return tuple(contract.schemas[PATCH_SCHEMA].get("required", ()))
 
 
 def unknown_names(contract: Contract) -> list[str]:

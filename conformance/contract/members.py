@@ -1,0 +1,87 @@
+"""Which members of a value an update sets no schema of its field documents.
+
+spec-notes leaves it to the server whether an unknown field in `session` is rejected or ignored. A
+member is unknown, at any depth, where the documents type the object it sits in and name no such
+member (the openai SDK's models: `audio.output` on a transcription session, a key no tool kind has).
+A server that accepts the update may ignore it, so no answer must show it. An object the documents
+leave untyped (yandex's `audio`, a tool's `parameters`) names no member: all it is given is data that
+an accepting answer shows (spec-notes, "Accepting means applying").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.contract import Contract
+
+#: A path from the field's value: object keys and array indexes.
+Path = tuple[str | int, ...]
+
+#: How deep the walk follows the schema: the dialects' schemas are a few levels deep and not
+#: recursive; below this a value is left whole (all of it to be shown), never walked without end.
+MAX_DEPTH = 32
+
+
+def undocumented(value: Any, contract: Contract, doc: str, pointer: str) -> tuple[Path, ...]:
+    """The paths of the members of `value` that the schema at `doc#pointer` does not document."""
+    return tuple(sorted(_walk(value, contract, doc, pointer, 0) or (), key=repr))
+
+
+def _walk(value: Any, contract: Contract, doc: str, pointer: str, depth: int) -> set[Path] | None:
+    """What the schema says is undocumented in `value`; None where it types no member at all.
+
+    Every schema that applies to a node has its say (its own `properties`, each branch of a union the
+    value is of): a member is undocumented only where each of them that types the node leaves it out.
+    """
+    schema, doc, pointer = _resolved(contract, doc, pointer)
+    if not isinstance(schema, dict) or depth > MAX_DEPTH:
+        return None
+    says: list[set[Path]] = []
+    properties = schema.get("properties")
+    if isinstance(value, dict) and isinstance(properties, dict):
+        own: set[Path] = set()
+        open_to = schema.get("additionalProperties")
+        for name, member in value.items():
+            if name in properties:
+                inner = _walk(member, contract, doc, f"{pointer}/properties/{_escaped(name)}", depth + 1)
+                own |= {(name, *path) for path in inner or ()}
+            elif not isinstance(open_to, dict) and not schema.get("patternProperties"):
+                own.add((name,))
+        says.append(own)
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        own = set()
+        for i, item in enumerate(value):
+            own |= {(i, *path) for path in _walk(item, contract, doc, f"{pointer}/items", depth + 1) or ()}
+        says.append(own)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for i, _ in enumerate(schema.get(key, ())):
+            branch = f"{pointer}/{key}/{i}"
+            if key == "allOf" or contract.valid_at(value, doc, branch):
+                said = _walk(value, contract, doc, branch, depth + 1)
+                if said is not None:
+                    says.append(said)
+    if not says:
+        return None
+    return set.intersection(*says)
+
+
+def _escaped(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _resolved(contract: Contract, doc: str, pointer: str) -> tuple[Any, str, str]:
+    """The schema at `doc#pointer`, its `$ref`s (`file.json#/pointer`, `#/pointer`) followed."""
+    for _ in range(MAX_DEPTH):
+        schema: Any = contract.schemas.get(doc)
+        for part in pointer.split("/")[1:]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(schema, list) and part.isdigit() and int(part) < len(schema):
+                schema = schema[int(part)]
+            else:
+                schema = schema.get(part) if isinstance(schema, dict) else None
+        ref = schema.get("$ref") if isinstance(schema, dict) else None
+        if not isinstance(ref, str):
+            return schema, doc, pointer
+        file, _, pointer = ref.partition("#")
+        doc = file or doc
+    return None, doc, pointer
