@@ -48,7 +48,14 @@ def test_certification_does_not_certify_a_thinly_exercised_must_and_without_it_t
     assert thin.verdict == "error" and not [r for r in thin.results if r.status == "failed"]
     short = [r.requirement.id for r in thin.results if r.short_of_certification]
     assert short == [r.id for r in CONTRACT.requirements if r.level == "MUST"]
-    assert f"{len(short)} MUST requirement(s) were exercised fewer than 3 times" in (shortfall(thin.results, 3) or "")
+    line = shortfall(thin.results, 3) or ""
+    assert f"{len(short)} MUST requirement(s) were exercised fewer than 3 times" in line
+    assert "more --connections" in line and "never had occasion" not in line
+    # none at all: the target gave no occasion, which more connections would not change
+    none = decide(CONTRACT, every_must_exercised(0), Policy(certification=True, min_exercised=3))
+    assert none.verdict == "error"
+    line = shortfall(none.results, 3) or ""
+    assert "never had occasion" in line and "more --connections" not in line
     assert decide(CONTRACT, judgement, Policy(certification=True, min_exercised=2)).verdict == "conformant"
     assert decide(CONTRACT, judgement, Policy(certification=False, min_exercised=3)).verdict == "conformant"
     # a failure of the target's own stays a failure: non-conformant, however thin the rest

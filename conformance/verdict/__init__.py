@@ -147,9 +147,16 @@ def shortfall(results: Iterable[RequirementResult], minimum: int) -> str | None:
         return None
     named = ", ".join(f"{r.requirement.id} ({r.exercised})" for r in short[:5])
     more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    # More connections add evidence where some came; where none did, this target never gave the
+    # occasion (no session.created, say), and more of the same connections would not either.
+    advice = []
+    if any(r.exercised for r in short):
+        advice.append("run more --connections (or give a lower --min-exercised)")
+    if not all(r.exercised for r in short):
+        advice.append("those at 0 never had occasion on this target, which more connections would not change")
     return (
         f"not certified: {len(short)} MUST requirement(s) were exercised fewer than {minimum} times, "
-        f"{named}{more}; run more --connections (or give a lower --min-exercised)"
+        f"{named}{more}; {'; '.join(advice)}"
     )
 
 
