@@ -120,6 +120,14 @@ def test_an_update_must_show_only_the_fields_its_session_type_documents() -> Non
     assert {"instructions", "tools"} <= set(yandex.applied)
 
 
+def test_a_null_where_a_union_branch_requires_the_member_is_invalid_and_named_there() -> None:
+    """An mcp tool requires server_label: null there cannot mean "not set". The reason names that member,
+    not the other tool kind's `type` (the union's best match)."""
+    update = _update({"type": "realtime", "tools": [{"type": "mcp", "server_label": None}]})
+    verdict = classify(update, load_contract(dialect="openai"), Context())
+    assert (verdict.kind, verdict.path) == ("invalid", "session.tools.0.server_label")
+
+
 PCM = {"type": "audio/pcm", "rate": 24000}
 TOOL = {"type": "function", "name": "f", "description": "d", "parameters": {"type": "object", "x-own": 1}}
 

@@ -98,17 +98,23 @@ def without_path(value: Any, path: list[Any]) -> Any:
     return copy
 
 
-def _nulls(errors: list[ValidationError]) -> list[ValidationError]:
-    """The errors about a null member, among `errors` and inside their `anyOf`/`oneOf` branches (a null
-    inside one of several tool kinds is reported only as the union's error at first)."""
+def _within(errors: list[ValidationError]) -> list[ValidationError]:
+    """`errors` and, after each, the errors of its `anyOf`/`oneOf` branches (a null inside one of
+    several tool kinds is reported only as the union's error at first)."""
     found: list[ValidationError] = []
     stack = list(reversed(errors))
     while stack:
         error = stack.pop()
-        if error.instance is None and error.absolute_path and isinstance(error.absolute_path[-1], str):
-            found.append(error)
+        found.append(error)
         stack += reversed(error.context or [])
     return found
+
+
+def _nulls(errors: list[ValidationError]) -> list[ValidationError]:
+    """The errors about a null member, among `errors` and inside their branches."""
+    return [
+        e for e in _within(errors) if e.instance is None and e.absolute_path and isinstance(e.absolute_path[-1], str)
+    ]
 
 
 def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], ValidationError | None]:
@@ -122,7 +128,8 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     errors = list(validator.iter_errors(event))
     stripped: Any = event
     removed: list[list[str | int]] = []
-    for error in _nulls(errors):
+    nulls = _nulls(errors)
+    for error in nulls:
         path = list(error.absolute_path)
         if path not in removed:
             stripped = without_path(stripped, path)
@@ -140,13 +147,15 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
         left = []  # mostly so (the nulls were all): jsonschema-rs says it without listing anything
     else:
         left = list(validator.iter_errors(stripped))
-    required_gone = any(
-        [*e.absolute_path, name] in removed
-        for e in left
+    required_gone = [
+        [*e.absolute_path, name]
+        for e in _within(left)
         for name in (e.validator_value if e.validator == "required" and isinstance(e.validator_value, list) else [])
-        if isinstance(e.instance, dict) and name not in e.instance
-    )
-    if required_gone or (left and not removed):
+        if isinstance(e.instance, dict) and name not in e.instance and [*e.absolute_path, name] in removed
+    ]
+    if required_gone:  # a null where a member is required: that null's own error (not another branch's)
+        return [], next((e for e in nulls if list(e.absolute_path) == required_gone[0]), best_match(errors))
+    if left and not removed:
         return [], best_match(errors)
     if left:
         return [], best_match(left)
