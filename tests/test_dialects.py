@@ -48,6 +48,41 @@ def test_drift_is_seen_when_a_committed_schema_is_edited(tmp_path: Any) -> None:
     assert sdkschemas.drift(folder) == ["error.json"]
 
 
+NULL_ONLY = [
+    {"type": "null"},
+    {"type": "null", "title": "None"},
+    {"type": ["null"]},
+    {"const": None},
+    {"enum": [None], "description": "nothing"},
+]
+
+
+@pytest.mark.parametrize("null", NULL_ONLY, ids=lambda n: json.dumps(n))
+def test_without_nulls_removes_every_form_of_a_null_branch_but_where_null_is_allowed(null: dict[str, Any]) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"anyOf": [{"type": "string"}, null], "default": None},
+            "b": {"anyOf": [{"type": "string"}, {"type": "integer"}, null]},
+            "c": {"type": ["string", "null"], "default": None},
+            "d": {"enum": ["x", None]},
+            "e": {"anyOf": [{"type": "string"}, null]},
+            "f": {"not": {"anyOf": [{"type": "string"}, null]}},
+            "g": {"anyOf": [null]},
+            "h": {"type": ["null"]},
+        },
+    }
+    out = sdkschemas.without_nulls(schema, nullable={"e"})
+    props = out["properties"]
+    assert props["a"] == {"type": "string"}
+    assert props["b"] == {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+    assert props["c"] == {"type": "string"} and props["d"] == {"enum": ["x"]}
+    assert props["e"] == schema["properties"]["e"]  # null allowed there: kept
+    assert props["f"] == schema["properties"]["f"]  # what `not` refuses is not what is accepted
+    assert props["g"] == schema["properties"]["g"] and props["h"] == {"type": ["null"]}  # null is all they take
+    assert sdkschemas.null_paths(schema) >= {"a", "b", "c", "d", "e", "g", "h"}
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_every_requirement_of_a_dialect_is_in_it_and_only_there(dialect: str) -> None:
     catalogue = read_json(spec_file("requirements.json", dialect))["requirements"]

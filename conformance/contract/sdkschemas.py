@@ -87,35 +87,60 @@ def null_paths(schema: dict[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
+#: Keywords that only describe a schema: a branch with nothing else but its null is a null branch.
+ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly"})
+
+
+def _only_null(branch: Any) -> bool:
+    """Whether a union branch takes `null` and nothing else (`{"type": "null"}`, titled or not, a null
+    `const`, an enum of null alone)."""
+    if not isinstance(branch, dict) or set(branch) - ANNOTATIONS - {"type", "const", "enum"}:
+        return False
+    kind = branch.get("type")
+    return (
+        kind == "null"
+        or kind == ["null"]
+        or ("const" in branch and branch["const"] is None)
+        or branch.get("enum") == [None]
+    )
+
+
 def without_nulls(schema: dict[str, Any], nullable: Collection[str]) -> dict[str, Any]:
-    """A copy of `schema` whose `{"type": "null"}` branches are gone except at the `nullable` paths.
+    """A copy of `schema` whose null branches and null members of type lists and enums are gone, except at
+    the `nullable` paths (and where null is all a schema takes: removing it would leave nothing valid).
 
     The SDK's models type each optional field `Optional[...] = None` (they parse what servers send);
     its request types say which fields a client may really send as null (`event_id: str`,
     `turn_detection: Optional[...]`). spec-notes: a null the documents do not allow is undetermined,
-    which the oracle derives only where the schema refuses it."""
+    which the oracle derives only where the schema refuses it. A `not` or an `if` is not walked: a
+    null there says what is refused, or when, not what is accepted."""
     out = copy.deepcopy(schema)
     stack: list[tuple[dict[str, Any], str]] = [(out, "")]
     while stack:
         node, path = stack.pop()
-        kind = node.get("type")
-        if isinstance(kind, list) and "null" in kind and path not in nullable:
-            node["type"] = [k for k in kind if k != "null"] if len(kind) > 2 else next(k for k in kind if k != "null")
+        removed = False
+        kind, listed = node.get("type"), node.get("enum")
+        if path not in nullable and isinstance(kind, list) and "null" in kind and len(kind) > 1:
+            rest = [k for k in kind if k != "null"]
+            node["type"], removed = rest if len(rest) > 1 else rest[0], True
+        if path not in nullable and isinstance(listed, list) and None in listed and len(listed) > 1:
+            node["enum"], removed = [v for v in listed if v is not None], True
         for key in ("anyOf", "oneOf"):
             branches = node.get(key)
             if path in nullable or not isinstance(branches, list):
                 continue
-            kept = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null" and len(b) == 1)]
-            if len(kept) == len(branches):
+            kept = [b for b in branches if not _only_null(b)]
+            if len(kept) == len(branches) or not kept:
                 continue
-            if node.get("default", 0) is None:
-                del node["default"]
+            removed = True
             if len(kept) == 1:
                 del node[key]
                 node.update({k: v for k, v in kept[0].items() if k not in node})
             else:
                 node[key] = kept
-        stack += [(child, inner) for _, child, inner in subschemas(node, path)]
+        if removed and "default" in node and node["default"] is None:
+            del node["default"]
+        stack += [(child, inner) for where, child, inner in subschemas(node, path) if where not in ("not", "if")]
     return out
 
 
