@@ -73,6 +73,8 @@ class Behaviour:
     no_patch: bool = False
     second_answer_after_s: float | None = None
     updated_then_error: bool = False
+    #: every update it rejects (invalid or undetermined) answered by session.updated (nothing applied), then error
+    updated_then_error_when_rejecting: bool = False
     error_then_updated: bool = False  # rejects an invalid update, then applies it all the same
     #: rejects a valid update that sets instructions, then applies it 300 ms later all the same
     rejects_instructions_then_applies: bool = False
@@ -244,6 +246,10 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     await send("session.updated", session=config)
                 elif verdict.kind == "undetermined" and b.silent_on_undetermined:
                     pass
+                elif b.updated_then_error_when_rejecting:
+                    await send("session.updated", session=config)
+                    await reject(verdict.reason, verdict.event_id)
+                    errored = True
                 else:  # invalid, or undetermined: this server refuses what the documents do not list
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
@@ -387,6 +393,18 @@ def test_faulty_server_fails_exactly_its_requirement(
         code, summary = run(tmp_path, url, seed)
     assert set(failed(summary)) == {requirement}, failed(summary)
     assert code == 1 and summary["verdict"] == "non-conformant"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_answering_every_rejected_update_both_ways_fails_both_answer_rules(tmp_path: Path, seed: int) -> None:
+    """Two defects in one: an invalid update accepted (EX-INVALID-REJECTED) and an undetermined one answered
+    both ways (EX-ONE-ANSWER). Answers a double answer leaves uncertain are not judged, and counted."""
+    with ServerThread(server(Behaviour(updated_then_error_when_rejecting=True))) as url:
+        code, summary = run(tmp_path, url, seed)
+    messages = failed(summary)
+    assert set(messages) == {"EX-INVALID-REJECTED", "EX-ONE-ANSWER"}, messages
+    assert all("answered by session.updated and by error" in m for m in messages["EX-ONE-ANSWER"])
+    assert code == 1 and summary["counts"]["unpaired_exchanges"] > 0
 
 
 @pytest.mark.parametrize("seed", SEEDS)

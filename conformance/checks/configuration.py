@@ -98,8 +98,10 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     members the field's schema does not document (an unknown field, which the server may ignore)."""
     classification, patch = step.classification, step.classification.session
     updated = step.of_type("session.updated")
-    if own_errors(step):
-        return None  # rejected, or answered both ways (EX-VALID-ANSWERED's, EX-ONE-ANSWER's): no acceptance to judge
+    if own_errors(step) or not step.complete:
+        # rejected, or answered both ways (EX-VALID-ANSWERED's, EX-ONE-ANSWER's), or it may have been (its
+        # own error may be in the next window): no acceptance to judge
+        return None
     if not updated or patch is None or updated[0].session is None or not step.in_time(updated[0]):
         return None
     answer, session, bad = updated[0], updated[0].session, updated[0].bad_paths

@@ -103,6 +103,10 @@ class Step:
     #: Every answer in its window is its own and all its own answers are there: it is clean, or no
     #: window since the last clean one (up to the next) holds more than one answer, so order pairs them.
     certain: bool = True
+    #: No answer of its own can be outside its window: order pairs the windows, or the client waited out
+    #: its timeout. (A clean step that the client left at its first answer may have a second one of
+    #: its own, an error after a session.updated, in the next window: what it got proves no absence.)
+    complete: bool = True
     #: The `error` events echoing its `event_id` (no other event sent that id): its own, however
     #: uncertain the rest of its window is.
     echoed: tuple[Event, ...] = ()
