@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -161,23 +162,27 @@ class Contract:
         shared = {k: v for k, v in every.items() if k not in then and k not in other}
 
         def of(branch: str) -> dict[str, str]:
-            return shared | {k: f"/{branch}/properties/{k}" for k in patch[branch]["properties"] if k in every}
+            return shared | {
+                k: f"/{branch}/properties/{k}" for k in patch.get(branch, {}).get("properties", ()) if k in every
+            }
 
         return {chosen["const"]: of("then"), None: of("else")}
 
     def valid_at(self, value: Any, doc: str, pointer: str) -> bool:
         """Whether `value` is valid by the schema at `doc#pointer` (a branch of a union, say)."""
-        validator = self._at.get((doc, pointer))
-        if validator is None:
-            ref = {"$ref": f"{SCHEMA_BASE}{doc}#{pointer}"}
-            validator = self._at[doc, pointer] = FastValidator(
-                jsonschema_rs.validator_for(ref, registry=self.fast_registry)
-            )
-        return validator.is_valid(value)
+        key = (doc, pointer)
+        if key not in self._at:
+            ref = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
+            try:
+                self._at[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
+            except ValueError:  # a schema we cannot compile there: no value is known valid by it
+                self._at[key] = None
+        validator = self._at[key]
+        return validator is not None and validator.is_valid(value)
 
     @functools.cached_property
-    def _at(self) -> dict[tuple[str, str], FastValidator]:
-        """`valid_at`'s validators, made once each."""
+    def _at(self) -> dict[tuple[str, str], FastValidator | None]:
+        """`valid_at`'s validators, made once each (bounded: the pointers come from the schemas, never a value)."""
         return {}
 
     @functools.cached_property

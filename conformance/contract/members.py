@@ -33,20 +33,27 @@ def _walk(value: Any, contract: Contract, doc: str, pointer: str, depth: int) ->
     Every schema that applies to a node has its say (its own `properties`, each branch of a union the
     value is of): a member is undocumented only where each of them that types the node leaves it out.
     """
+    if not isinstance(value, (dict, list)):
+        return None  # a scalar has no member: nothing to walk (nor a union branch to judge it by)
     schema, doc, pointer = _resolved(contract, doc, pointer)
     if not isinstance(schema, dict) or depth > MAX_DEPTH:
         return None
     says: list[set[Path]] = []
-    properties = schema.get("properties")
-    if isinstance(value, dict) and isinstance(properties, dict):
+    properties, open_to = schema.get("properties"), schema.get("additionalProperties")
+    if isinstance(value, dict) and (isinstance(properties, dict) or isinstance(open_to, dict)):
+        properties = properties if isinstance(properties, dict) else {}
         own: set[Path] = set()
-        open_to = schema.get("additionalProperties")
         for name, member in value.items():
             if name in properties:
                 inner = _walk(member, contract, doc, f"{pointer}/properties/{_escaped(name)}", depth + 1)
-                own |= {(name, *path) for path in inner or ()}
-            elif not isinstance(open_to, dict) and not schema.get("patternProperties"):
+            elif isinstance(open_to, dict):  # a map whose values are typed (openai's prompt.variables)
+                inner = _walk(member, contract, doc, f"{pointer}/additionalProperties", depth + 1)
+            elif schema.get("patternProperties"):
+                continue  # named by a pattern: documented (its value is not walked)
+            else:
                 own.add((name,))
+                continue
+            own |= {(name, *path) for path in inner or ()}
         says.append(own)
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         own = set()
