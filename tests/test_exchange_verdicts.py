@@ -86,6 +86,9 @@ class Behaviour:
     shows_a_null_modality: bool = False
     #: closes the connection (1000) when no update came for this long after a session.updated (an idle timeout)
     idle_close_after_s: float | None = None
+    #: before rejecting an update of these kinds ("invalid", "undetermined"), applies each of its fields that an
+    #: update setting it alone would validly set (a partial apply: what it then shows leaks the rejected update)
+    applies_rejected: frozenset[str] = frozenset()
 
 
 def defaults() -> dict[str, Any]:
@@ -135,6 +138,17 @@ def apply(config: dict[str, Any], patch: dict[str, Any]) -> None:
             set_path(config, b, value_a)
         elif has_b and not has_a:
             set_path(config, a, value_b)
+
+
+def valid_alone(session: dict[str, Any], session_type: str) -> dict[str, Any]:
+    """The fields of `session` that an update setting only that field (and the type) would validly set."""
+    context = Context(frozenset({MODEL}), session_type)
+
+    def valid(key: str) -> bool:
+        update = {"type": "session.update", "session": {"type": session_type, key: session[key]}}
+        return classify(json.dumps(update), CONTRACT, context).kind == "valid"
+
+    return {key: session[key] for key in session if key != "type" and valid(key)}
 
 
 def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
@@ -251,6 +265,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
                 else:  # invalid, or undetermined: this server refuses what the documents do not list
+                    if verdict.kind in b.applies_rejected:
+                        apply(config, valid_alone(verdict.session or {}, b.created_type))
                     await reject(verdict.reason, verdict.event_id)
                     errored = True
                 if b.chatty:
@@ -355,6 +371,18 @@ def test_certify_against_an_unreachable_target_is_an_error_with_exit_3(tmp_path:
     assert main(["verify", str(tmp_path / "seed-1" / "certificate.tar.gz"), "--allow-unsigned"]) == 0
 
 
+#: Servers that apply part of an update they reject: the scripted exchanges alone catch each (smoke profile).
+PARTIAL = {
+    "applies the fields of an invalid update it rejects that are valid alone": (
+        Behaviour(applies_rejected=frozenset({"invalid"})),
+        "EX-KEEP-CONFIG",
+    ),
+    "applies the fields of an undetermined update it rejects that are valid alone": (
+        Behaviour(applies_rejected=frozenset({"undetermined"})),
+        "EX-KEEP-CONFIG",
+    ),
+}
+
 FAULTY = {
     "resets to defaults after an error": (Behaviour(resets_after_error=True), "EX-KEEP-CONFIG"),
     "no patch semantics": (Behaviour(no_patch=True), "EX-PATCH-KEEPS-UNSET"),
@@ -381,6 +409,7 @@ FAULTY = {
         Behaviour(updated_and_error=True),
         "EX-ONE-ANSWER",
     ),
+    **PARTIAL,
 }
 
 
@@ -393,6 +422,20 @@ def test_faulty_server_fails_exactly_its_requirement(
         code, summary = run(tmp_path, url, seed)
     assert set(failed(summary)) == {requirement}, failed(summary)
     assert code == 1 and summary["verdict"] == "non-conformant"
+
+
+@pytest.mark.parametrize(("behaviour", "requirement"), PARTIAL.values(), ids=PARTIAL.keys())
+def test_the_scripted_exchanges_alone_catch_a_rejected_update_applied_in_part(
+    tmp_path: Path, behaviour: Behaviour, requirement: str
+) -> None:
+    """Each scripted rejection sets instructions, which the next update leaves unset: whichever kind of
+    rejected update a server applies in part, its next answer shows it, on any seed."""
+    with ServerThread(server(behaviour)) as url:
+        code, summary = run(tmp_path, url, 1, profile="smoke")
+    messages = failed(summary)
+    assert set(messages) == {requirement}, messages
+    assert all("session.instructions" in m and "(the value of the rejected update)" in m for m in messages[requirement])
+    assert code == 1
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -185,6 +185,7 @@ def ga_server(
     intent: str | None = None,
     typed: bool = False,
     ignored: list[str] | None = None,
+    leaks: frozenset[str] = frozenset(),
 ) -> ServerThread:
     """A strict server like OpenAI GA, written here: it validates each update with the SDK's own types,
     both the model the SDK parses with and the request type (`SessionUpdateEventParam`) it sends with, so a
@@ -199,7 +200,8 @@ def ga_server(
     `typed`: unknown parameters are not refused but ignored, at any depth, as by a server built on the SDK's
     types that ignores what they do not declare (spec-notes leaves ignoring an unknown field to the server):
     on a transcription session, the fields only a realtime session has; `ignored` collects the dotted paths
-    of what it so ignored in updates it accepted."""
+    of what it so ignored in updates it accepted. `leaks`: before refusing an update with one of these error codes,
+    it applies each of its top-level fields that the SDK's types take in an update setting that field alone."""
     from openai.types.realtime import (
         RealtimeSessionCreateRequest,
         RealtimeTranscriptionSessionCreateRequest,
@@ -274,11 +276,32 @@ def ga_server(
             session_shown = shown(config, next(sent))
             return json.dumps({"type": "session.updated", "event_id": f"ev_{next(ids)}", "session": session_shown})
 
+        def leak(text: str) -> None:
+            """Applies the fields of a refused update that the SDK's types take alone (`leaks`)."""
+            try:
+                session = json.loads(text).get("session")
+            except (ValueError, AttributeError):
+                return
+            for key, value in session.items() if isinstance(session, dict) else ():
+                alone = {"type": "session.update", "session": {"type": config["type"], key: value}}
+                if key in ("type", "model") or key not in known[config["type"]].model_fields:
+                    continue
+                with contextlib.suppress(ValidationError):
+                    config.update(
+                        SessionUpdateEvent.model_validate(alone).session.model_dump(mode="json", exclude_unset=True)
+                    )
+
+        def answered(text: str) -> str:
+            out = answer(text)
+            if json.loads(out).get("error", {}).get("code") in leaks:
+                leak(text)
+            return out
+
         with contextlib.suppress(ConnectionClosed):
             created = {"type": "session.created", "event_id": f"ev_{next(ids)}", "session": shown(config, next(sent))}
             await ws.send(json.dumps(created))
             async for message in ws:
-                await ws.send(answer(message) if isinstance(message, str) else error("binary", "no", None, None))
+                await ws.send(answered(message) if isinstance(message, str) else error("binary", "no", None, None))
 
     @contextlib.asynccontextmanager
     async def factory() -> AsyncIterator[str]:
@@ -289,8 +312,8 @@ def ga_server(
     return ServerThread(factory)
 
 
-def _run(url: str, dialect: str, seed: int, report_dir: Path) -> tuple[int, dict[str, Any]]:
-    args = ["run", "--target", url, "--dialect", dialect, "--profile", "full", "--connections", "6"]
+def _run(url: str, dialect: str, seed: int, report_dir: Path, profile: str = "full") -> tuple[int, dict[str, Any]]:
+    args = ["run", "--target", url, "--dialect", dialect, "--profile", profile, "--connections", "6"]
     args += ["--seed", str(seed), "--timeout", "2", "--no-html", "--shrink-budget-s", "0"]  # generous: a loaded CI box
     code = main([*args, "--report-dir", str(report_dir)])
     return code, json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
@@ -355,6 +378,23 @@ def test_a_ga_server_that_ignores_what_the_sdk_types_do_not_declare_is_conforman
     assert (code, failed) == (0, {})
     # updates setting realtime-only fields and members were accepted
     assert {"instructions", "tools", "audio.output"} <= set(ignored)
+
+
+@pytest.mark.parametrize("refused", ["invalid_value", "unknown_parameter"])
+@pytest.mark.parametrize(("profile", "seed"), [("smoke", 1)] + [("full", seed) for seed in seeds()])
+def test_a_ga_server_applying_part_of_an_update_it_refuses_fails_exactly_keeping_the_configuration(
+    profile: str, seed: int, refused: str, tmp_path: Path
+) -> None:
+    """Refused (an invalid value, or an unknown parameter: an undetermined update), yet each field the SDK's
+    types take alone applied: the next answer shows it, EX-KEEP-CONFIG alone fails, on the scripted exchanges
+    alone too (they once set no field in a refused undetermined update)."""
+    with ga_server(leaks=frozenset({refused})) as url:
+        code, summary = _run(url, "openai", seed, tmp_path, profile)
+    failed = {
+        r["id"]: [v["message"] for v in r["violations"]] for r in summary["requirements"] if r["status"] == "failed"
+    }
+    assert (code, list(failed)) == (1, ["EX-KEEP-CONFIG"]), failed
+    assert any("(the value of the rejected update)" in m for m in failed["EX-KEEP-CONFIG"])
 
 
 def _expiry_moves(session: dict[str, Any], n: int) -> dict[str, Any]:
