@@ -17,6 +17,23 @@ from conformance.contract import Contract
 #: A path from the field's value: object keys and array indexes.
 Path = tuple[str | int, ...]
 
+#: The keywords the walk follows to learn where a member is documented (`$ref` only alone, or beside
+#: `INERT` ones). A schema with any other keyword but `INERT` ones is one the walk may misjudge (an
+#: if/then/else, `dependentSchemas`, `prefixItems`, `patternProperties`' values, `$anchor` refs): the
+#: dialects' schemas have none, and a test fails the day one does.
+WALKED = frozenset({"properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf", "$ref"})
+
+#: Keywords that constrain or describe a value but document no member: the walk passes them by.
+INERT = frozenset(
+    {
+        "$comment", "$id", "$schema", "title", "description", "default", "examples", "deprecated",
+        "readOnly", "writeOnly", "x-requirement", "type", "enum", "const", "pattern", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
+        "maxLength", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "required",
+        "$defs", "definitions",  # where $ref targets sit: read through the $ref, not here
+    }
+)  # fmt: skip
+
 #: How deep the walk follows the schema: the dialects' schemas are a few levels deep and not
 #: recursive; below this a value is left whole (all of it to be shown), never walked without end.
 MAX_DEPTH = 32
