@@ -3,7 +3,7 @@ kept (also across a rejected one), and the server's identifiers behave. Register
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,6 +12,7 @@ from conformance.checks.answers import flaw, own_errors
 from conformance.checks.connection import Connection, Step, is_bad
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
+from conformance.contract.paths import without
 
 _ABSENT = object()
 
@@ -70,38 +71,6 @@ def _carries(expected: Any, actual: Any) -> bool:
     return True
 
 
-def _without(value: Any, paths: Iterable[list[Any]]) -> Any:
-    """`value` without the given sub-paths (what an answer need not reflect), in one pass over a trie of
-    them: one copy per container on a path, not one per path (a thousand tools, each with an unknown key)."""
-    trie: dict[Any, Any] = {}
-    for path in paths:
-        node: dict[Any, Any] | None = trie
-        for part in path[:-1]:
-            node = node.setdefault(part, {}) if node is not None else None
-        if node is not None and path:
-            node[path[-1]] = None  # None: the member goes (whatever was under it)
-    return _stripped(value, trie)
-
-
-def _stripped(value: Any, trie: dict[Any, Any]) -> Any:
-    if isinstance(value, dict):
-        out = dict(value)
-        for key, below in trie.items():
-            if key in out:
-                if below is None:
-                    del out[key]
-                else:
-                    out[key] = _stripped(out[key], below)
-        return out
-    if isinstance(value, list):
-        items = list(value)
-        for key, below in trie.items():
-            if isinstance(key, int) and 0 <= key < len(items) and below is not None:
-                items[key] = _stripped(items[key], below)
-        return items
-    return value
-
-
 def _where(expected: Any, actual: Any) -> str:
     """Where two strings differ, when a shortened rendering of both could look the same."""
     if not isinstance(expected, str) or not isinstance(actual, str):
@@ -143,11 +112,11 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
         inner = [p[1:] for p in exempt if p[0] == key] if exempt else []
         if (bad and is_bad(bad, key)) or [] in inner:
             continue  # already a violation of that field's own requirement, or nothing to reflect
-        value = _without(patch[key], inner) if inner else patch[key]
+        value = without(patch[key], inner) if inner else patch[key]
         if key in session:
             if covers(value, session[key]):
                 continue
-            path, shown = f"session.{key}", _without(session[key], inner) if inner else session[key]
+            path, shown = f"session.{key}", without(session[key], inner) if inner else session[key]
             message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
             flaws.append(flaw(path, message + _where(value, shown) + accepted, step, answer.frame))
         elif value is not None:  # a null set and left out of the answer: the same effective configuration

@@ -103,10 +103,11 @@ class Step:
     #: Every answer in its window is its own and all its own answers are there: it is clean, or no
     #: window since the last clean one (up to the next) holds more than one answer, so order pairs them.
     certain: bool = True
-    #: No answer of its own can be outside its window: order pairs the windows, or the client waited out
-    #: its timeout. (A clean step that the client left at its first answer may have a second one of
-    #: its own, an error after a session.updated, in the next window: what it got proves no absence.)
-    complete: bool = True
+    #: Order pairs its window with its answers: no window since the last clean one (up to the next) holds
+    #: more than one answer (`certain` without the clean case).
+    paired: bool = True
+    #: Its window cannot be told from another's (the same event_id sent twice, say): nothing in it is certain.
+    ambiguous: bool = False
     #: The `error` events echoing its `event_id` (no other event sent that id): its own, however
     #: uncertain the rest of its window is.
     echoed: tuple[Event, ...] = ()
@@ -146,6 +147,13 @@ class Step:
     def waited_out(self) -> bool:
         """Whether the client waited the whole timeout (or the server closed) for this step."""
         return self.server_close is not None or self.end - self.sent.time >= self.timeout_s
+
+    @cached
+    def complete(self) -> bool:
+        """No answer of its own can be outside its window: order pairs the windows, or the client waited out
+        its timeout. (A clean step that the client left at its first answer may have a second one of its
+        own, an error after a session.updated, in the next window: what it got proves no absence.)"""
+        return (self.paired or self.waited_out) and not self.ambiguous
 
     @cached
     def silent(self) -> bool:

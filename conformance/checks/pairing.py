@@ -190,7 +190,6 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
     own_ids = [i if counts[i] == 1 else None for i in ids]
     updating = [f for f in sends if "session.updated" in parsed.sent[id(f)].answers]
     certain = order_pairable(windows, own_ids, clean, surplus(events, updating))
-    waited = [w.close is not None or w.end - w.sent.time >= timeout for w in windows]
     context = opening_context(transcript, effective)
     steps: list[Step] = []
     since_error: Step | None = None
@@ -209,7 +208,8 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
             since_error=since_error,
             clean=clean[index] and not window.ambiguous,
             certain=(clean[index] or certain[index]) and not window.ambiguous,
-            complete=(certain[index] or waited[index]) and not window.ambiguous,
+            paired=certain[index],
+            ambiguous=window.ambiguous,
             echoed=tuple(e for e in window.events if own_id is not None and e.echo == own_id),
         )
         steps.append(step)

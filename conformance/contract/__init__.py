@@ -171,17 +171,17 @@ class Contract:
     def valid_at(self, value: Any, doc: str, pointer: str) -> bool:
         """Whether `value` is valid by the schema at `doc#pointer` (a branch of a union, say)."""
         key = (doc, pointer)
-        if key not in self._at:
+        if key not in self._validators_at:
             ref = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
             try:
-                self._at[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
+                self._validators_at[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
             except ValueError:  # a schema we cannot compile there: no value is known valid by it
-                self._at[key] = None
-        validator = self._at[key]
+                self._validators_at[key] = None
+        validator = self._validators_at[key]
         return validator is not None and validator.is_valid(value)
 
     @functools.cached_property
-    def _at(self) -> dict[tuple[str, str], FastValidator | None]:
+    def _validators_at(self) -> dict[tuple[str, str], FastValidator | None]:
         """`valid_at`'s validators, made once each (bounded: the pointers come from the schemas, never a value)."""
         return {}
 

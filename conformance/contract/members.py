@@ -13,9 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.contract import Contract
-
-#: A path from the field's value: object keys and array indexes.
-Path = tuple[str | int, ...]
+from conformance.contract.paths import Path
 
 #: The keywords the walk follows to learn where a member is documented (`$ref` only alone, or beside
 #: `INERT` ones). A schema with any other keyword but `INERT` ones is one the walk may misjudge (an
@@ -37,6 +35,9 @@ INERT = frozenset(
 #: How deep the walk follows the schema: the dialects' schemas are a few levels deep and not
 #: recursive; below this a value is left whole (all of it to be shown), never walked without end.
 MAX_DEPTH = 32
+
+#: How many `$ref`s in a row the walk follows to reach a schema (a loop of them ends here: no schema).
+MAX_REFS = 32
 
 
 def undocumented(value: Any, contract: Contract, doc: str, pointer: str) -> tuple[Path, ...]:
@@ -95,7 +96,7 @@ def _escaped(name: str) -> str:
 
 def _resolved(contract: Contract, doc: str, pointer: str) -> tuple[Any, str, str]:
     """The schema at `doc#pointer`, its `$ref`s (`file.json#/pointer`, `#/pointer`) followed."""
-    for _ in range(MAX_DEPTH):
+    for _ in range(MAX_REFS):
         schema: Any = contract.schemas.get(doc)
         for part in pointer.split("/")[1:]:
             part = part.replace("~1", "/").replace("~0", "~")

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from jsonschema.exceptions import ValidationError, best_match
 
 from conformance.contract import PATCH_SCHEMA, Contract
-from conformance.contract.members import Path, undocumented
+from conformance.contract.members import undocumented
+from conformance.contract.paths import Path, without
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
@@ -82,22 +83,6 @@ def error_path(error: ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(event)"
 
 
-def without_path(value: Any, path: list[Any]) -> Any:
-    """A copy of `value` without the member at `path`; only the containers on the path are copied."""
-    if not path or not isinstance(value, (dict, list)):
-        return value
-    head, rest = path[0], path[1:]
-    copy: Any = dict(value) if isinstance(value, dict) else list(value)
-    if isinstance(copy, dict) and head in copy:
-        if rest:
-            copy[head] = without_path(copy[head], rest)
-        else:
-            del copy[head]
-    elif isinstance(copy, list) and isinstance(head, int) and 0 <= head < len(copy) and rest:
-        copy[head] = without_path(copy[head], rest)
-    return copy
-
-
 def _within(errors: list[ValidationError]) -> list[ValidationError]:
     """`errors` and, after each, the errors of its `anyOf`/`oneOf` branches (a null inside one of
     several tool kinds is reported only as the union's error at first)."""
@@ -126,21 +111,19 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     """
     validator = contract.validators["session.update"]
     errors = list(validator.iter_errors(event))
-    stripped: Any = event
     removed: list[list[str | int]] = []
     nulls = _nulls(errors)
     for error in nulls:
         path = list(error.absolute_path)
         if path not in removed:
-            stripped = without_path(stripped, path)
             removed.append(path)
     # A field the server owns may be ignored whatever an update sets there, so a wrong value in it
     # proves nothing either: it is left out like a null.
     for error in errors:
         path = list(error.absolute_path)[:2]
         if len(path) == 2 and path[0] == "session" and path[1] in contract.server_owned and path not in removed:
-            stripped = without_path(stripped, path)
             removed.append(path)
+    stripped = without(event, removed)
     if not removed:
         left = errors  # nothing stripped: the same event, the same errors
     elif contract.fast["session.update"].is_valid(stripped):
@@ -162,7 +145,7 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     return [".".join(map(str, p)) for p in removed], None
 
 
-def _at(session: dict[str, Any], parts: tuple[str, ...]) -> tuple[bool, Any]:
+def _member_at(session: dict[str, Any], parts: tuple[str, ...]) -> tuple[bool, Any]:
     node: Any = session
     for part in parts:
         if not isinstance(node, dict) or part not in node:
@@ -183,7 +166,7 @@ def contradicting(session: dict[str, Any], contract: Contract) -> tuple[str, ...
     for left, right, left_parts, right_parts in _split(contract.aliases):
         if left_parts[0] not in session or right_parts[0] not in session:
             continue
-        (has_left, a), (has_right, b) = _at(session, left_parts), _at(session, right_parts)
+        (has_left, a), (has_right, b) = _member_at(session, left_parts), _member_at(session, right_parts)
         if has_left and has_right and _differ(a, b):
             out += [left, right]
     return tuple(out)
@@ -202,13 +185,12 @@ def _short(message: str, limit: int = 200) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
+def _applied(session: dict[str, Any], documented: dict[str, str], contract: Contract) -> tuple[str, ...]:
     """The fields the update's session type documents, writable, set with a value of their documented type
     (null where allowed). A field only another type documents is as unknown: the server may ignore it."""
     update = contract.fast["session.update"]
     # the session's own type goes along: a dialect that requires it (openai) judges a field in its kind
     kind = {"type": session["type"]} if isinstance(session.get("type"), str) else {}
-    documented = contract.fields_of(session.get("type"))
     return tuple(
         key
         for key, value in session.items()
@@ -218,9 +200,10 @@ def _applied(session: dict[str, Any], contract: Contract) -> tuple[str, ...]:
     )
 
 
-def _unknown_members(session: dict[str, Any], applied: tuple[str, ...], contract: Contract) -> tuple[Path, ...]:
-    """The members the applied fields set that their session type's schemas do not document."""
-    pointers = contract.fields_of(session.get("type"))
+def _unknown_members(
+    session: dict[str, Any], applied: tuple[str, ...], pointers: dict[str, str], contract: Contract
+) -> tuple[Path, ...]:
+    """The members the applied fields set that their session type's schemas (at `pointers`) do not document."""
     return tuple(
         (key, *path) for key in applied for path in undocumented(session[key], contract, PATCH_SCHEMA, pointers[key])
     )
@@ -245,10 +228,11 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
             path = error_path(error)
             return Classification("invalid", f"{path}: {_short(error.message)}", event_id, session, path)
     assert session is not None
-    applied = _applied(session, contract)
+    documented = contract.fields_of(session.get("type"))  # each with the pointer of its schema
+    applied = _applied(session, documented, contract)
     contradicted = contradicting(session, contract)
     judged = tuple(k for k in applied if k not in contradicted)
-    unknown_members = _unknown_members(session, judged, contract)
+    unknown_members = _unknown_members(session, judged, documented, contract)
 
     def undetermined(reason: str, path: str | None = None) -> Classification:
         return Classification("undetermined", reason, event_id, session, path, judged, contradicted, unknown_members)
