@@ -227,7 +227,7 @@ def _keywords(contract: Any, doc: str, pointer: str) -> set[tuple[str, str, str]
             node = node[int(part)] if isinstance(node, list) else node[part.replace("~1", "/").replace("~0", "~")]
         if not isinstance(node, dict):
             continue
-        found |= {(doc, pointer, key) for key in node}
+        found |= {(doc, pointer, key) for key in node if not (key == "$id" and pointer == "")}  # a root's own id
         if "$ref" in node:  # beside a $ref, only what documents no member (the walk reads the target alone)
             found |= {(doc, pointer, f"$ref beside {key}") for key in set(node) - members.INERT - {"$ref"}}
             file, _, target = node["$ref"].partition("#")
@@ -254,7 +254,7 @@ def test_the_members_walk_models_every_keyword_of_the_schemas_it_walks(dialect: 
     contract = load_contract(dialect=dialect)
     patch = contract.schemas[PATCH_SCHEMA]
     branches = {"if", "then", "else"} & set(patch)
-    assert set(patch) <= members.INERT | {"properties", "additionalProperties"} | branches
+    assert set(patch) <= members.INERT | {"$id", "properties", "additionalProperties"} | branches
     assert isinstance(patch.get("additionalProperties", False), bool)  # no typed extra fields: only `properties`
     if branches:  # one condition: a const session type; each branch only its own properties
         assert branches == {"if", "then", "else"}
@@ -282,13 +282,16 @@ def test_the_keyword_guard_sees_what_the_walk_does_not_model() -> None:
             "c": {"$ref": "#/$defs/d", "properties": {"e": {}}},
             "f": {"dependentSchemas": {"g": {"prefixItems": [{}]}}},
             "h": {"items": [{"$ref": "#anchored"}]},
+            "i": {"anyOf": [{"type": "string"}, {"$ref": "y.json#/$defs/j"}]},
         },
-        "$defs": {"d": {"type": "object"}},
+        "$defs": {"d": {"type": "object", "$id": "nested.json"}},
     }
+    schemas["y.json"] = {"$id": "y.json", "$defs": {"j": {"type": "object", "propertyNames": {"pattern": "^a"}}}}
     found = _keywords(SimpleNamespace(schemas=schemas), "x.json", "")
     keys = {key for _, _, key in found} - members.WALKED - members.INERT
     assert {"if", "then", "$ref beside properties", "dependentSchemas", "prefixItems"} <= keys
-    assert {"items as a list", "$ref to an anchor"} <= keys
+    assert {"items as a list", "$ref to an anchor", "propertyNames", "$id"} <= keys
+    assert ("y.json", "/$defs/j", "propertyNames") in found and ("y.json", "", "$id") not in found
 
 
 def test_model_ids_are_names_in_openai_and_uris_in_yandex() -> None:

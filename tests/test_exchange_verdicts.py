@@ -435,6 +435,11 @@ def test_the_scripted_exchanges_alone_catch_a_rejected_update_applied_in_part(
     messages = failed(summary)
     assert set(messages) == {requirement}, messages
     assert all("session.instructions" in m and "(the value of the rejected update)" in m for m in messages[requirement])
+    # each scripted rejection's probe is seen, the invalid ones' and the undetermined one's
+    probes = (
+        ["Never applied", "This update is rejected"] if "invalid" in behaviour.applies_rejected else ["Applied only"]
+    )
+    assert all(any(probe in m for m in messages[requirement]) for probe in probes), messages
     assert code == 1
 
 

@@ -395,6 +395,9 @@ def test_a_ga_server_applying_part_of_an_update_it_refuses_fails_exactly_keeping
     }
     assert (code, list(failed)) == (1, ["EX-KEEP-CONFIG"]), failed
     assert any("(the value of the rejected update)" in m for m in failed["EX-KEEP-CONFIG"])
+    if profile == "smoke":  # each scripted rejection's probe is seen
+        probe = ["Never applied", "This update is rejected"] if refused == "invalid_value" else ["Applied only"]
+        assert all(any(p in m for m in failed["EX-KEEP-CONFIG"]) for p in probe), failed
 
 
 def _expiry_moves(session: dict[str, Any], n: int) -> dict[str, Any]:

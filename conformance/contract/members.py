@@ -21,10 +21,11 @@ from conformance.contract.paths import Path
 #: dialects' schemas have none, and a test fails the day one does.
 WALKED = frozenset({"properties", "additionalProperties", "items", "anyOf", "oneOf", "allOf", "$ref"})
 
-#: Keywords that constrain or describe a value but document no member: the walk passes them by.
+#: Keywords that constrain or describe a value but document no member: the walk passes them by. (Not `$id`
+#: below a document's root: it would move the base a `$ref` there resolves against, which the walk ignores.)
 INERT = frozenset(
     {
-        "$comment", "$id", "$schema", "title", "description", "default", "examples", "deprecated",
+        "$comment", "$schema", "title", "description", "default", "examples", "deprecated",
         "readOnly", "writeOnly", "x-requirement", "type", "enum", "const", "pattern", "format",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
         "maxLength", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "required",
