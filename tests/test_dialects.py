@@ -12,6 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.checks import Judgement, judge_all
 from conformance.cli.main import main
@@ -270,6 +272,34 @@ def test_the_members_walk_models_every_keyword_of_the_schemas_it_walks(dialect: 
         f"{doc}#{pointer}: {key}" for doc, pointer, key in found if key not in members.WALKED | members.INERT
     )
     assert unmodelled == []
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "type", "name", "x"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@settings(max_examples=60, deadline=None)
+@given(value=_JSON)
+def test_a_field_whose_schema_names_no_member_is_not_walked_and_the_walk_would_find_nothing(
+    dialect: str, value: Any
+) -> None:
+    """`undocumented` skips a field whose schema leads to no `properties` (every yandex field): the walk
+    itself, asked anyway, finds nothing there, whatever the value."""
+    contract = load_contract(dialect=dialect)
+    pointers = {
+        pointer for kind in (None, "realtime", "transcription") for pointer in contract.fields_of(kind).values()
+    }
+    for pointer in pointers:
+        if not members._types_members(contract, PATCH_SCHEMA, pointer):
+            assert members.undocumented(value, contract, PATCH_SCHEMA, pointer) == ()
+            assert not members._walk(value, contract, PATCH_SCHEMA, pointer, 0)
+    assert dialect == "yandex" or any(members._types_members(contract, PATCH_SCHEMA, p) for p in pointers)
 
 
 def test_the_keyword_guard_sees_what_the_walk_does_not_model() -> None:

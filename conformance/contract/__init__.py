@@ -181,6 +181,12 @@ class Contract:
         return validator is not None and validator.is_valid(value)
 
     @functools.cached_property
+    def schema_memo(self) -> dict[tuple[str, str, str], Any]:
+        """What `members` derives from the schemas alone, per schema location and question, made once each
+        (bounded: the locations come from the schemas, never a value)."""
+        return {}
+
+    @functools.cached_property
     def _validators_at(self) -> dict[tuple[str, str], FastValidator | None]:
         """`valid_at`'s validators, made once each (bounded: the pointers come from the schemas, never a value)."""
         return {}

@@ -40,10 +40,47 @@ MAX_DEPTH = 32
 #: How many `$ref`s in a row the walk follows to reach a schema (a loop of them ends here: no schema).
 MAX_REFS = 32
 
+#: How many schema locations `_types_members` looks at before it gives up and lets the walk decide.
+MAX_LOCATIONS = 10_000
+
 
 def undocumented(value: Any, contract: Contract, doc: str, pointer: str) -> tuple[Path, ...]:
     """The paths of the members of `value` that the schema at `doc#pointer` does not document."""
+    if not isinstance(value, (dict, list)) or not _types_members(contract, doc, pointer):
+        return ()  # the walk could find nothing (every yandex field, most openai ones): not walked per update
     return tuple(sorted(_walk(value, contract, doc, pointer, 0) or (), key=repr))
+
+
+def _types_members(contract: Contract, doc: str, pointer: str) -> bool:
+    """Whether the schema at `doc#pointer` or any it leads the walk to names members (`properties`, or a
+    schema `additionalProperties`): only there can the walk find a member undocumented. From the schema
+    alone, so asked once per location."""
+    key = ("types members", doc, pointer)
+    if key not in contract.schema_memo:
+        found, pending, seen = False, [(doc, pointer)], set[tuple[str, str]]()
+        while pending and not found:
+            if len(seen) > MAX_LOCATIONS:
+                found = True  # too large to tell: walk it
+                break
+            at = pending.pop()
+            if at in seen:
+                continue
+            seen.add(at)
+            schema, at_doc, at_pointer = _resolved(contract, *at)
+            if not isinstance(schema, dict):
+                continue
+            found = isinstance(schema.get("properties"), dict) or isinstance(schema.get("additionalProperties"), dict)
+            if isinstance(schema.get("items"), dict):
+                pending.append((at_doc, f"{at_pointer}/items"))
+            for union in ("anyOf", "oneOf", "allOf"):
+                branches = schema.get(union)
+                pending += (
+                    [(at_doc, f"{at_pointer}/{union}/{i}") for i in range(len(branches))]
+                    if isinstance(branches, list)
+                    else []
+                )
+        contract.schema_memo[key] = found
+    return bool(contract.schema_memo[key])
 
 
 def _walk(value: Any, contract: Contract, doc: str, pointer: str, depth: int) -> set[Path] | None:
@@ -96,7 +133,15 @@ def _escaped(name: str) -> str:
 
 
 def _resolved(contract: Contract, doc: str, pointer: str) -> tuple[Any, str, str]:
-    """The schema at `doc#pointer`, its `$ref`s (`file.json#/pointer`, `#/pointer`) followed."""
+    """The schema at `doc#pointer`, its `$ref`s (`file.json#/pointer`, `#/pointer`) followed; once per location."""
+    key = ("resolved", doc, pointer)
+    if key not in contract.schema_memo:
+        contract.schema_memo[key] = _resolving(contract, doc, pointer)
+    resolved: tuple[Any, str, str] = contract.schema_memo[key]
+    return resolved
+
+
+def _resolving(contract: Contract, doc: str, pointer: str) -> tuple[Any, str, str]:
     for _ in range(MAX_REFS):
         schema: Any = contract.schemas.get(doc)
         for part in pointer.split("/")[1:]:
