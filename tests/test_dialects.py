@@ -241,7 +241,7 @@ def _keywords(contract: Any, doc: str, pointer: str) -> set[tuple[str, str, str]
             if key in _ONE and isinstance(value, dict):
                 pending.append((doc, f"{pointer}/{key}"))
             elif key in _MAP and isinstance(value, dict):
-                pending += [(doc, f"{pointer}/{key}/{name.replace('~', '~0').replace('/', '~1')}") for name in value]
+                pending += [(doc, f"{pointer}/{key}/{members._escaped(name)}") for name in value]
             elif key in _LIST | {"items"} and isinstance(value, list):
                 found |= {(doc, pointer, "items as a list")} if key == "items" else set()  # the walk reads one schema
                 pending += [(doc, f"{pointer}/{key}/{i}") for i in range(len(value))]

@@ -112,11 +112,11 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
         inner = [p[1:] for p in exempt if p[0] == key] if exempt else []
         if (bad and is_bad(bad, key)) or [] in inner:
             continue  # already a violation of that field's own requirement, or nothing to reflect
-        value = without(patch[key], inner) if inner else patch[key]
+        value = without(patch[key], inner)
         if key in session:
             if covers(value, session[key]):
                 continue
-            path, shown = f"session.{key}", without(session[key], inner) if inner else session[key]
+            path, shown = f"session.{key}", without(session[key], inner)
             message = f"{path} is {describe_value(shown)}; the update set {describe_value(value)}"
             flaws.append(flaw(path, message + _where(value, shown) + accepted, step, answer.frame))
         elif value is not None:  # a null set and left out of the answer: the same effective configuration

@@ -170,25 +170,20 @@ class Contract:
 
     def valid_at(self, value: Any, doc: str, pointer: str) -> bool:
         """Whether `value` is valid by the schema at `doc#pointer` (a branch of a union, say)."""
-        key = (doc, pointer)
-        if key not in self._validators_at:
+        key = ("validator", doc, pointer)
+        if key not in self.schema_memo:
             ref = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
             try:
-                self._validators_at[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
+                self.schema_memo[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
             except ValueError:  # a schema we cannot compile there: no value is known valid by it
-                self._validators_at[key] = None
-        validator = self._validators_at[key]
+                self.schema_memo[key] = None
+        validator: FastValidator | None = self.schema_memo[key]
         return validator is not None and validator.is_valid(value)
 
     @functools.cached_property
     def schema_memo(self) -> dict[tuple[str, str, str], Any]:
-        """What `members` derives from the schemas alone, per schema location and question, made once each
-        (bounded: the locations come from the schemas, never a value)."""
-        return {}
-
-    @functools.cached_property
-    def _validators_at(self) -> dict[tuple[str, str], FastValidator | None]:
-        """`valid_at`'s validators, made once each (bounded: the pointers come from the schemas, never a value)."""
+        """What is derived from the schemas alone, per question and schema location, made once each (`valid_at`'s
+        validators, `members`' resolved refs): bounded, as the locations come from the schemas, never a value."""
         return {}
 
     @functools.cached_property

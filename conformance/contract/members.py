@@ -33,6 +33,9 @@ INERT = frozenset(
     }
 )  # fmt: skip
 
+#: The unions the walk follows into: a value's valid branches (`allOf`: every branch).
+UNIONS = ("anyOf", "oneOf", "allOf")
+
 #: How deep the walk follows the schema: the dialects' schemas are a few levels deep and not
 #: recursive; below this a value is left whole (all of it to be shown), never walked without end.
 MAX_DEPTH = 32
@@ -72,7 +75,7 @@ def _types_members(contract: Contract, doc: str, pointer: str) -> bool:
             found = isinstance(schema.get("properties"), dict) or isinstance(schema.get("additionalProperties"), dict)
             if isinstance(schema.get("items"), dict):
                 pending.append((at_doc, f"{at_pointer}/items"))
-            for union in ("anyOf", "oneOf", "allOf"):
+            for union in UNIONS:
                 branches = schema.get(union)
                 pending += (
                     [(at_doc, f"{at_pointer}/{union}/{i}") for i in range(len(branches))]
@@ -116,7 +119,7 @@ def _walk(value: Any, contract: Contract, doc: str, pointer: str, depth: int) ->
         for i, item in enumerate(value):
             own |= {(i, *path) for path in _walk(item, contract, doc, f"{pointer}/items", depth + 1) or ()}
         says.append(own)
-    for key in ("anyOf", "oneOf", "allOf"):
+    for key in UNIONS:
         for i, _ in enumerate(schema.get(key, ())):
             branch = f"{pointer}/{key}/{i}"
             if key == "allOf" or contract.valid_at(value, doc, branch):
