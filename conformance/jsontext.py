@@ -86,9 +86,10 @@ def glance(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant, parse_int=str)
 
 
-def parse_text(text: str) -> Any:
-    """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere."""
-    if quick(text):
+def parse_text(text: str, is_quick: bool = False) -> Any:
+    """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere.
+    `is_quick`: the caller found `quick(text)` already (a scan of the whole text, not made twice)."""
+    if is_quick or quick(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -87,16 +87,22 @@ def parsing_once(frames: Iterable[Frame] = ()) -> Iterator[None]:
     Bounded by what is judged in it (one connection), and forgotten at its end.
     """
     outer = getattr(_once, "memo", None)
-    memo: dict[str, Any] = {} if outer is None else outer
-    for frame in frames:
-        parsed = frame.__dict__.get("_json")
-        if frame.text is not None and parsed is not None:
-            memo[frame.text] = parsed
-    _once.memo = memo
+    _once.memo = {} if outer is None else outer
     try:
+        for frame in frames:
+            remember(frame)
         yield
     finally:
         _once.memo = outer
+
+
+def remember(frame: Frame) -> None:
+    """Within `parsing_once`: the frame's kept parse (`Frame.json`) is its text's, known from here on. For a
+    caller that reaches frames one at a time (judging ahead takes as many as its time allows, not all there are)."""
+    memo: dict[str, Any] | None = getattr(_once, "memo", None)
+    parsed = frame.__dict__.get("_json")
+    if memo is not None and frame.text is not None and parsed is not None:
+        memo[frame.text] = parsed
 
 
 class TranscriptError(ValueError):
@@ -118,14 +124,15 @@ class Frame:
     close_code: int | None = None
     close_reason: str = ""
 
-    def json(self) -> Any:
+    def json(self, is_quick: bool = False) -> Any:
         """The text's JSON value (`parse_json`), parsed once and kept with the frame: the runner reads
-        an answer's type, judging reads it again. Shared: never to be changed. Raises as `parse_json`."""
+        an answer's type, judging reads it again. Shared: never to be changed. Raises as `parse_json`.
+        `is_quick`: the caller found `jsontext.quick(self.text)` already."""
         parsed = self.__dict__.get("_json")
         if parsed is None:
             if self.text is None:
                 raise ValueError("not a text frame")
-            parsed = _parse(self.text)
+            parsed = _parse(self.text, is_quick)
             self.knowing(parsed)
         return parsed
 
@@ -145,11 +152,20 @@ class Frame:
         if kept is not None and name in kept and kept[name][0] == inputs:  # identity first, then ==, per item
             return cast(_T, kept[name][1])
         value = compute()
-        if steady(self.text):
+        if self.steady:
             if kept is None:
                 kept = self.__dict__["_derived"] = {}
             kept[name] = (inputs, value)
         return value
+
+    @property
+    def steady(self) -> bool:
+        """`steady(self.text)`, found once and kept beside the fields (the runner, judging ahead and
+        `derived` each ask it of every frame, and each answer would be counted again)."""
+        known: bool | None = self.__dict__.get("_steady")
+        if known is None:
+            known = self.__dict__["_steady"] = steady(self.text)
+        return known
 
     def forget(self) -> None:
         """Drop what `derived` kept: once the transcript is judged nothing needs it, and some of it refers

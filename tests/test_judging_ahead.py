@@ -184,6 +184,36 @@ def test_judging_ahead_takes_at_least_one_frame_and_stops_at_its_budget() -> Non
     assert_same_as_afresh([transcript])
 
 
+class Watched(list[Frame]):
+    """A connection's record that counts the frames read from it, one by one or in slices."""
+
+    def __init__(self, frames: list[Frame]) -> None:
+        super().__init__(frames)
+        self.read = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        got = super().__getitem__(index)
+        self.read += len(got) if isinstance(index, slice) else 1
+        return got
+
+    def __iter__(self) -> Any:
+        for index in range(len(self)):
+            yield self[index]
+
+
+def test_a_take_reads_the_frames_it_judges_not_the_backlog_behind_them() -> None:
+    """A chatty target's flood outgrows what one take's budget judges; each take must then cost its budget, not
+    the length of what waits (a take that copied or walked the whole backlog was quadratic over a flood)."""
+    flood = [Frame("server", 0.0, text=json.dumps(CREATED))]
+    flood += [Frame("server", 0.001 * n, text=json.dumps({"type": "x", "event_id": f"e{n}"})) for n in range(5000)]
+    frames = Watched(flood)
+    ahead = Ahead(load_contract(), Transcript("ws://127.0.0.1:1/realtime", 1.0))
+    for taken in range(1, 11):
+        ahead.take(frames, budget_s=0.0)
+        assert frames.read == taken  # one frame a take, with no time at all
+    assert [f for f in flood if "_derived" in f.__dict__] == flood[:10]
+
+
 def test_work_kept_for_another_dialect_is_not_taken() -> None:
     """Judged ahead for the default dialect, judged under openai's: as afresh."""
     frames = [Frame("server", 0.0, text=json.dumps(CREATED))]

@@ -20,7 +20,7 @@ from conformance.checks.frames import Unexplained
 from conformance.checks.pairing import frame_classified, frame_judged, frame_sent, opening_context
 from conformance.contract import Contract
 from conformance.contract.oracle import Context
-from conformance.transcript import Frame, Transcript, parsing_once, steady
+from conformance.transcript import Frame, Transcript, parsing_once, remember
 
 #: The most time one `take` spends: it runs on the event loop, where every other connection's frames
 #: wait to be stamped meanwhile (a chatty server's hundred events are taken over several waits).
@@ -50,12 +50,15 @@ class Ahead:
         """Judge ahead the frames after those taken before (`frames`: the connection's record so far), one
         at least and for about `budget_s` at most: what is left is taken next time, or judged with the
         whole transcript."""
-        fresh = frames[self._done :]
         deadline = time.perf_counter() + budget_s
         try:
-            with parsing_once(fresh):
-                for frame in fresh:
+            # frame by frame, never the whole backlog at once: a flood left over from earlier takes is
+            # taken a budget at a time, so each take costs its budget, not the length of what waits
+            with parsing_once():
+                for index in range(self._done, len(frames)):
+                    frame = frames[index]
                     self._done += 1
+                    remember(frame)
                     self._judge(frame)
                     if time.perf_counter() > deadline:
                         return
@@ -68,7 +71,7 @@ class Ahead:
         contract = self._contract
         if frame.direction == "server":
             try:
-                event = frame_judged(frame, contract, explain=False)[3] if steady(frame.text) else None
+                event = frame_judged(frame, contract, explain=False)[3] if frame.steady else None
             except Unexplained:
                 event = None
             if event is None and self._context is None and frame.kind == "text":
@@ -78,7 +81,7 @@ class Ahead:
                 self._created = created  # as judging takes it: the first, if before any update
             return
         answers = frame_sent(frame, contract).answers if frame.kind == "text" else ()
-        if not answers or self._unsure or not steady(frame.text):
+        if not answers or self._unsure or not frame.steady:
             return
         if self._context is None:
             self._context = opening_context(self._header, self._created)
