@@ -6,6 +6,7 @@ Judging, the runner's waiting and the rendered API documents ask it; none restat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,13 +53,18 @@ class EventRegistry:
             if unknown:
                 raise ValueError(f"events.json: {event.name} is answered by unregistered {sorted(unknown)}")
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, EventType]:
+        """Each event by its name: judging looks up every frame's event, twice or more (a dict, not a scan)."""
+        return {e.name: e for e in self.events}
+
     def event(self, name: str) -> EventType:
-        return next(e for e in self.events if e.name == name)
+        return self._by_name[name]
 
     def get(self, name: object) -> EventType | None:
-        return next((e for e in self.events if e.name == name), None)
+        return self._by_name.get(name) if isinstance(name, str) else None
 
-    @property
+    @functools.cached_property
     def fallback(self) -> EventType:
         """The client event an unrecognised client frame is judged as."""
         return next(e for e in self.events if e.judges_unknown)

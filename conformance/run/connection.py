@@ -28,7 +28,7 @@ from conformance.jsontext import glance, quick
 from conformance.run.log import Cut, RunLog, Target
 from conformance.run.pacing import Pacer
 from conformance.run.placeholders import filled
-from conformance.transcript import Frame, Transcript, steady
+from conformance.transcript import Frame, Transcript
 from conformance.wire.transport import ByteBudget, Closed, ConnectFailed, Session, Timeout, open_session
 
 
@@ -40,7 +40,7 @@ def event_of(frame: Frame) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        event = frame.json() if steady(text) and quick(text) else glance(text)
+        event = frame.json(is_quick=True) if frame.steady and quick(text) else glance(text)
     except (ValueError, RecursionError):  # not JSON, or JSON this Python refuses
         return {}
     return event if isinstance(event, dict) else {}

@@ -7,6 +7,7 @@ handed on with it, so the sent frame is not parsed again (`Frame.knowing`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -84,7 +85,7 @@ def _fill(text: str, parsed: Any, key: str, placeholder: str, value: str | None)
         return text, parsed
     mark = _MARKS[placeholder]
     if value is not None:
-        done = _spliced(text, mark, json.dumps(value), {**parsed, "session": {**session, key: value}})
+        done = _spliced(text, mark, _written(value), {**parsed, "session": {**session, key: value}})
         return done if done is not None else (text, parsed)
     kept = {**parsed, "session": {k: v for k, v in session.items() if k != key}}
     done = _dropped(text, mark, kept)
@@ -96,6 +97,13 @@ def _fill(text: str, parsed: Any, key: str, placeholder: str, value: str | None)
         return text, parsed
     reparsed = _parsed(rewritten)
     return (rewritten, reparsed) if reparsed is not None else (text, parsed)  # (an infinity is no JSON)
+
+
+@functools.lru_cache(maxsize=64)
+def _written(value: str) -> str:
+    """A filled value as a JSON string token: a run fills the same few (its models and session types)
+    into every update, each written once."""
+    return json.dumps(value)
 
 
 def _encodable(value: Any) -> bool:

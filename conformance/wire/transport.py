@@ -249,8 +249,8 @@ class Session:
     async def receive(self, timeout_s: float) -> Frame | Timeout | Closed:
         """The next server frame, or `Timeout` after `timeout_s`, or `Closed`."""
         if not self._inbox and self._closed is None:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            timer = waiter.get_loop().call_later(max(timeout_s, 0.0), _wake, waiter)
+            waiter = self._waiter = self._ws.loop.create_future()  # the connection's loop: no lookup (a syscall)
+            timer = self._ws.loop.call_later(max(timeout_s, 0.0), _wake, waiter)
             try:
                 await waiter
             finally:
