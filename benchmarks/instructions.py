@@ -8,7 +8,8 @@ replay of `run.py` (the same corpus, against the same least server, in its own p
 callgrind, counting only the measured replay, and prints instructions per exchange. The modes:
 `suite` (send, receive, record, judge ahead, judge the transcript), `runner` (without judging the
 transcript) and `bare` (plain websockets round trips). Kernel time (the socket calls) is not counted,
-and the scheduled young collections are off (they run by the clock, which valgrind slows fiftyfold).
+the scheduled young collections are off and judging ahead's budget a take is widened (both go by the clock,
+which valgrind slows about fiftyfold).
 Needs valgrind (`apt install valgrind`); about a minute a mode.
 """
 
@@ -27,7 +28,10 @@ from pathlib import Path
 import run  # benchmarks/run.py, beside this file (the script's folder is on the path)
 
 from conformance import collector
+from conformance.checks import ahead
 
+#: About how much slower a program runs under callgrind: the clock-bound budgets are widened as much.
+SLOWDOWN = 50
 #: Set in the measured child: the file of updates it replays.
 MEASURED = "RC_INSTRUCTIONS_CORPUS"
 
@@ -40,6 +44,8 @@ def measured(mode: str, corpus: Path) -> None:
 
     collector.freeze()
     collector._collect_every = no_collections  # type: ignore[assignment]
+    # a take of judging ahead is bounded by the clock too: as much work fits in it as natively
+    ahead.Ahead.take.__defaults__ = (ahead.BUDGET_S * SLOWDOWN,)
     updates = json.loads(corpus.read_text(encoding="utf-8"))
 
     def instrumenting(on: bool) -> None:
@@ -61,6 +67,8 @@ def main() -> int:
     options.add_argument("--mode", choices=("suite", "runner", "bare"), default="suite", help="what is replayed")
     options.add_argument("--updates", type=int, default=3000, help="updates replayed on the one connection")
     given = options.parse_args()
+    if given.updates < 1:
+        options.error("--updates must be at least 1")
     if os.environ.get(MEASURED):
         measured(given.mode, Path(os.environ[MEASURED]))
         return 0
@@ -83,7 +91,8 @@ def main() -> int:
         done = subprocess.run(command, env={**os.environ, MEASURED: str(corpus)}, capture_output=True, text=True)
     collected = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or collected is None:
-        print(f"instructions.py: the measured run failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        said = [line for line in done.stderr.splitlines() if not line.startswith("==")]  # not valgrind's own lines
+        print(f"instructions.py: the measured run failed: {said[-1] if said else done.returncode}", file=sys.stderr)
         return 1
     print(f"{given.mode}: {int(collected[1]) / given.updates:,.0f} instructions an exchange ({given.updates} updates)")
     return 0

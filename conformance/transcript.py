@@ -160,8 +160,8 @@ class Frame:
 
     @property
     def steady(self) -> bool:
-        """`steady(self.text)`, found once and kept beside the fields (the runner, judging ahead and
-        `derived` each ask it of every frame, and each answer would be counted again)."""
+        """`steady(self.text)`, found once and kept beside the fields: the runner, judging ahead and `derived`
+        each ask it of every frame, and each asking counted the text's brackets again."""
         known: bool | None = self.__dict__.get("_steady")
         if known is None:
             known = self.__dict__["_steady"] = steady(self.text)
