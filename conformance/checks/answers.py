@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from conformance.checks.connection import Connection, Event, Step, is_throttle
+from conformance.checks.connection import Connection, Event, Step
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
 from conformance.transcript import Frame
@@ -94,7 +94,7 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
         if step.silent:
             return Finding((flaw("session", unanswered(step), step, step.server_close),))
         return None
-    errors, updated = own_errors(step), step.of_type("session.updated")
+    errors, updated = step.own_errors, step.of_type("session.updated")
     if errors and (not step.updated_in_time or errors[0].frame.time <= step.updated_in_time[0].frame.time):
         return Finding((_rejected_valid(step, errors[0]),))
     if updated:
@@ -134,7 +134,7 @@ def check_answered_once(conn: Connection) -> Iterator[Finding]:
         owner = next((s for s in conn.steps if surplus in s.events), None)
         flaws = (flaw("session", message, owner, surplus.frame),)
     for index in range(max(len(answered), 1 if flaws else 0)):
-        yield Finding(flaws if index == 0 else ())
+        yield Finding(flaws) if index == 0 and flaws else HELD
 
 
 @step_check("EX-INVALID-REJECTED", Needs(kinds=frozenset({"invalid"})))
@@ -208,16 +208,6 @@ def _unanswered_undetermined(step: Step) -> Finding:
     return Finding((flaw("session", message, step, step.server_close),), UNANSWERED)
 
 
-def own_errors(step: Step) -> list[Event]:
-    """The step's in-time errors that may be its own: not a rate limit, and naming no other event_id."""
-    own = step.classification.event_id
-    return [
-        e
-        for e in step.of_type("error")
-        if step.in_time(e) and not is_throttle(e.data) and (not isinstance(e.echo, str) or e.echo == own)
-    ]
-
-
 @step_check("EX-ONE-ANSWER", Needs(kinds=frozenset({"valid", "undetermined"}), certain=True))
 def check_one_answer(step: Step, conn: Connection) -> Finding | None:
     """session.updated is sent "unless there is an error": both, for one update, contradict each other.
@@ -225,7 +215,7 @@ def check_one_answer(step: Step, conn: Connection) -> Finding | None:
     and a valid one whose first answer is an error was rejected (EX-VALID-ANSWERED)."""
     if "session.updated" not in step.kinds_in_time:
         return None
-    errors = own_errors(step)
+    errors = step.own_errors
     if step.classification.kind == "valid" and errors and errors[0].frame.time <= step.updated_in_time[0].frame.time:
         return None  # an error first: the update was rejected (EX-VALID-ANSWERED)
     if not errors:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from conformance.checks.answers import flaw, own_errors
+from conformance.checks.answers import flaw
 from conformance.checks.connection import Connection, Step, is_bad
 from conformance.checks.findings import describe_value
 from conformance.checks.registry import HELD, Finding, Flaw, Needs, connection_check, step_check
@@ -91,7 +91,7 @@ def check_reflected(step: Step, conn: Connection) -> Finding | None:
     members the field's schema does not document (an unknown field, which the server may ignore)."""
     classification, patch = step.classification, step.classification.session
     updated = step.of_type("session.updated")
-    if own_errors(step) or not step.complete:
+    if step.own_errors or not step.complete:
         # rejected, or answered both ways (EX-VALID-ANSWERED's, EX-ONE-ANSWER's), or it may have been (its
         # own error may be in the next window): no acceptance to judge
         return None

@@ -35,9 +35,11 @@ class cached(Generic[T]):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Event:
-    """A server event on the connection, with the paths its event checks found broken."""
+    """A server event on the connection, with the paths its event checks found broken. Equal only to itself:
+    two events are the same when they are the same arrival (an equal frame sent twice is two events), and
+    judging looks events up in lists (`in`, `remove`), which compared each one field by field."""
 
     frame: Frame
     data: dict[str, Any]
@@ -112,31 +114,55 @@ class Step:
     #: uncertain the rest of its window is.
     echoed: tuple[Event, ...] = ()
 
+    #: Its events by type, its answers and those in time: what nearly every check asks of every step, found
+    #: in one pass over its events when it is made (asked one at a time, each cost a call and a list a step).
+    updated: list[Event] = field(init=False, repr=False, compare=False)
+    errors: list[Event] = field(init=False, repr=False, compare=False)
+    answers: list[Event] = field(init=False, repr=False, compare=False)
+    #: Its `session.updated` events that came within the timeout.
+    updated_in_time: list[Event] = field(init=False, repr=False, compare=False)
+    #: The types of its answers that came within the timeout.
+    kinds_in_time: frozenset[Any] = field(init=False, repr=False, compare=False)
+    #: Its in-time errors that may be its own: not a rate limit, and naming no other event_id.
+    own_errors: list[Event] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        updated: list[Event] = []
+        errors: list[Event] = []
+        answers: list[Event] = []
+        updated_in_time: list[Event] = []
+        own_errors: list[Event] = []
+        kinds_in_time: set[Any] = set()
+        own, sent, timeout_s = self.classification.event_id, self.sent.time, self.timeout_s
+        for event in self.events:
+            kind = event.type
+            in_time = event.frame.time - sent <= timeout_s  # `in_time`
+            if kind == "session.updated":
+                updated.append(event)
+                if in_time:
+                    updated_in_time.append(event)
+            elif kind == "error":
+                errors.append(event)
+                if in_time and not is_throttle(event.data) and (not isinstance(event.echo, str) or event.echo == own):
+                    own_errors.append(event)
+            if kind in self.answer_types:
+                answers.append(event)
+                if in_time:
+                    kinds_in_time.add(kind)
+        found = self.__dict__  # frozen: set as dataclasses' own __init__ sets its fields
+        found["updated"], found["errors"], found["answers"] = updated, errors, answers
+        found["updated_in_time"], found["own_errors"] = updated_in_time, own_errors
+        found["kinds_in_time"] = frozenset(kinds_in_time)
+
     def of_type(self, event_type: str) -> list[Event]:
         if event_type == "session.updated":
             return self.updated
+        if event_type == "error":
+            return self.errors
         return [e for e in self.events if e.type == event_type]
-
-    @cached
-    def updated(self) -> list[Event]:
-        return [e for e in self.events if e.type == "session.updated"]
-
-    @cached
-    def answers(self) -> list[Event]:
-        return [e for e in self.events if e.type in self.answer_types]
 
     def in_time(self, event: Event) -> bool:
         return event.frame.time - self.sent.time <= self.timeout_s
-
-    @cached
-    def updated_in_time(self) -> list[Event]:
-        """Its `session.updated` events that came within the timeout."""
-        return [e for e in self.updated if self.in_time(e)]
-
-    @cached
-    def kinds_in_time(self) -> frozenset[Any]:
-        """The types of its answers that came within the timeout."""
-        return frozenset(e.type for e in self.answers if self.in_time(e))
 
     @cached
     def answer(self) -> Event | None:
@@ -186,6 +212,9 @@ class Connection:
     received: tuple[Received, ...] = ()  # every server frame but a close, in order
     #: The server events documented to carry a member (`session`, `error`), from their schemas.
     carriers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: The first `session.updated` that outnumbers the updates sent before it (`surplus` of the events and
+    #: `sends`), found once by the pairing, which needs it too.
+    surplus: Event | None = None
 
     @cached
     def sorted_fields(self) -> tuple[str, ...]:
@@ -204,11 +233,6 @@ class Connection:
 
     def carry(self, member: str) -> frozenset[str]:
         return self.carriers.get(member, frozenset())
-
-    @cached
-    def surplus(self) -> Event | None:
-        """The first `session.updated` that outnumbers the updates sent before it (`surplus`)."""
-        return surplus(self.events, self.sends)
 
     @cached
     def certain(self) -> tuple[Step, ...]:

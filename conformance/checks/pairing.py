@@ -189,7 +189,8 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
     counts = Counter(ids)  # linear: ids.count per window was quadratic in a connection's updates
     own_ids = [i if counts[i] == 1 else None for i in ids]
     updating = [f for f in sends if "session.updated" in parsed.sent[id(f)].answers]
-    certain = order_pairable(windows, own_ids, clean, surplus(events, updating))
+    extra = surplus(events, updating)
+    certain = order_pairable(windows, own_ids, clean, extra)
     context = opening_context(transcript, effective)
     steps: list[Step] = []
     since_error: Step | None = None
@@ -200,7 +201,7 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
             event=parsed.sent[id(window.sent)].event,
             answer_types=window.answer_types,
             classification=frame_classified(window.sent, contract, context),
-            events=tuple(sorted(window.events, key=lambda e: e.frame.time)),
+            events=tuple(sorted(window.events, key=_arrival) if len(window.events) > 1 else window.events),
             end=window.end,
             server_close=window.close,
             timeout_s=timeout,
@@ -210,7 +211,7 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
             certain=(clean[index] or certain[index]) and not window.ambiguous,
             paired=certain[index],
             ambiguous=window.ambiguous,
-            echoed=tuple(e for e in window.events if own_id is not None and e.echo == own_id),
+            echoed=() if own_id is None else tuple(e for e in window.events if e.echo == own_id),
         )
         steps.append(step)
         since_error = step if step.rejected else None
@@ -227,8 +228,13 @@ def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connec
         opening,
         parsed.received,
         carriers(contract),
+        extra,
     )
     return connection, parsed
+
+
+def _arrival(event: Event) -> float:
+    return event.frame.time
 
 
 def after(step: Step, effective: dict[str, Any] | None, context: Context) -> tuple[dict[str, Any] | None, Context]:
