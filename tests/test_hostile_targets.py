@@ -506,3 +506,57 @@ def test_a_certified_wss_run_records_the_server_certificate(
         )
     manifest = json.loads((tmp_path / "certificate" / "manifest.json").read_text())
     assert code == 0 and manifest["target_tls_sha256"] == hashlib.sha256(der).hexdigest()
+
+
+def answering_under_a_type_of(kind: Any) -> Handler:
+    """A conforming server but that each answer's `type` is `kind`: a JSON value that is no string."""
+
+    async def handler(ws: ServerConnection) -> None:
+        contract = load_contract()
+        session = MockSession(contract, default_models(contract), (), 0.0)
+        for action in session.on_connect():
+            await ws.send(action.text)  # type: ignore[union-attr]
+        async for message in ws:
+            for action in session.on_text(message if isinstance(message, str) else message.decode()):
+                event = json.loads(action.text)  # type: ignore[union-attr]
+                await ws.send(json.dumps({**event, "type": kind}))
+
+    return handler
+
+
+@pytest.mark.parametrize("kind", [{"name": "session.updated"}, ["session.updated"], 7, None, True])
+def test_answers_whose_type_is_no_string_are_wrong_types_not_a_crash(tmp_path: Path, kind: Any) -> None:
+    """An event's type is whatever JSON the server sent: an object or a list (unhashable) must be judged,
+    a wrong type like any other, never end the run as a bug of ours (exit 4)."""
+    with server(answering_under_a_type_of(kind)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and summary["verdict"] == "non-conformant", (err, failed)
+    assert failed == {"SU-TYPE", "ERR-TYPE"}, failed  # valid updates answered, invalid ones rejected, wrongly typed
+
+
+def creating_a_session_typed(kind: Any) -> Handler:
+    """A conforming server but that session.created announces the session's `type` as `kind`."""
+
+    async def handler(ws: ServerConnection) -> None:
+        contract = load_contract()
+        session = MockSession(contract, default_models(contract), (), 0.0)
+        for action in session.on_connect():
+            event = json.loads(action.text)  # type: ignore[union-attr]
+            await ws.send(json.dumps({**event, "session": {**event["session"], "type": kind}}))
+        async for message in ws:
+            for action in session.on_text(message if isinstance(message, str) else message.decode()):
+                await ws.send(action.text)  # type: ignore[union-attr]
+
+    return handler
+
+
+@pytest.mark.parametrize("kind", [{"name": "realtime"}, ["realtime"]])
+def test_a_session_created_whose_type_is_no_string_is_judged_not_a_crash(tmp_path: Path, kind: Any) -> None:
+    """The oracle takes the type session.created announced as the context of every update: an object or a
+    list there must leave the updates it decides undetermined, not end the run as a bug of ours (exit 4)."""
+    with server(creating_a_session_typed(kind)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and summary["verdict"] == "non-conformant", (err, failed)
+    assert failed == {"RS-TYPE-ENUM"}, failed  # session.created's own schema, and nothing the oracle decided

@@ -33,9 +33,8 @@ def unanswered(step: Step) -> str:
 
 def wrong_type_answer(step: Step, conn: Connection, carrier: str) -> Event | None:
     """An event that carries a `session` (or `error`) object under a type not documented to carry it."""
-    documented = conn.carry(carrier)
     for event in step.events:
-        if isinstance(event.data.get(carrier), dict) and event.type not in documented:
+        if isinstance(event.data.get(carrier), dict) and not conn.carries(event.type, carrier):
             return event
     return None
 

@@ -216,7 +216,7 @@ def check_config_kept(step: Step, conn: Connection) -> Finding | None:
 def _session_id_sent_once_at_most(conn: Connection) -> str | None:
     """Stability needs an id in two sessions of one connection; a server may send it in `session.created`
     alone, or nowhere (an optional field), and then there is nothing to compare."""
-    sessions = [e.session for e in conn.events if e.type in conn.carry("session") and e.session]
+    sessions = [e.session for e in conn.events if conn.carries(e.type, "session") and e.session]
     if len(sessions) >= 2 and sum(isinstance(session.get("id"), str) for session in sessions) < 2:
         return "the server sent session.id, an optional field, in one session of a connection at most"
     return None
@@ -232,7 +232,7 @@ def check_session_id_stable(conn: Connection) -> Iterator[Finding]:
         if step.classification.session and isinstance(step.classification.session.get("id"), str)
     }
     for event in conn.events:
-        sid = event.session.get("id") if event.type in conn.carry("session") and event.session is not None else None
+        sid = event.session.get("id") if conn.carries(event.type, "session") and event.session is not None else None
         if not isinstance(sid, str):
             continue
         if current is not None:

@@ -231,8 +231,10 @@ class Connection:
                 out.setdefault(top, set()).update(tops)
         return {top: frozenset(tops) for top, tops in out.items()}
 
-    def carry(self, member: str) -> frozenset[str]:
-        return self.carriers.get(member, frozenset())
+    def carries(self, event_type: Any, member: str) -> bool:
+        """Whether events of `event_type` are documented to carry `member`. An event's type is whatever JSON
+        its server sent (an object, a list): one that is no string is no documented event's."""
+        return isinstance(event_type, str) and event_type in self.carriers.get(member, ())
 
     @cached
     def certain(self) -> tuple[Step, ...]:

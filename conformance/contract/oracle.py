@@ -252,7 +252,8 @@ def classify(text: str, contract: Contract, context: Context | None = None) -> C
     known_error = None if fast_known.is_valid(rest) else best_match(known.iter_errors(rest))
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
-        on = f" on a {context.created_type} session" if context.created_type in contract.known_by_type else ""
+        typed = isinstance(context.created_type, str) and context.created_type in contract.known_by_type
+        on = f" on a {context.created_type} session" if typed else ""
         return undetermined(
             f"{where}: {_short(known_error.message)}; the documents do not say that is accepted{on}", where
         )
