@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
+from conformance.frozen import fast_init
 from conformance.jsontext import LongInt, NotJSON, dump_json, json_text
 from conformance.jsontext import parse_text as _parse
 from conformance.readers import MiB, strict_loads
@@ -109,6 +110,7 @@ class TranscriptError(ValueError):
     """A transcript file that cannot be read; the message is one line for the user."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Frame:
     """One WebSocket frame (text, binary or close) with its direction and time.

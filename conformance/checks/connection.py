@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from conformance.contract.oracle import Classification
+from conformance.frozen import fast_init
 from conformance.transcript import Frame, Transcript
 
 #: An `error` whose code or type names a rate limit: the target throttled, it did not reject.
@@ -35,6 +36,7 @@ class cached(Generic[T]):
         return value
 
 
+@fast_init
 @dataclass(frozen=True, eq=False)
 class Event:
     """A server event on the connection, with the paths its event checks found broken. Equal only to itself:
@@ -58,6 +60,7 @@ class Event:
         set_(self, "echo", error.get("event_id") if self.type == "error" and isinstance(error, dict) else None)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Received:
     """A server frame other than a close, as the wire checks see it."""
@@ -81,6 +84,7 @@ def is_throttle(event: Mapping[str, Any]) -> bool:
     return any(isinstance(error.get(k), str) and THROTTLE.search(error[k]) for k in ("code", "type"))
 
 
+@fast_init
 @dataclass(frozen=True)
 class Step:
     """One sent client event that awaits an answer, and what the server sent for it.

@@ -26,6 +26,7 @@ from conformance.checks.windows import (
 )
 from conformance.contract import Contract
 from conformance.contract.oracle import DEFAULT_SESSION_TYPE, Classification, Context, classify_event
+from conformance.frozen import fast_init
 from conformance.transcript import Frame, Transcript
 
 
@@ -60,6 +61,7 @@ def opening_context(transcript: Transcript, created: dict[str, Any] | None) -> C
     return Context(frozenset(models), created.get("type", DEFAULT_SESSION_TYPE) if created else DEFAULT_SESSION_TYPE)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Sent:
     """A client text frame as the registry sees it: the event it is judged as, and what answers it."""

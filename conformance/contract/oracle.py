@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from conformance.contract import PATCH_SCHEMA, Contract
 from conformance.contract.members import undocumented
 from conformance.contract.paths import Path, without
+from conformance.frozen import fast_init
 from conformance.transcript import parse_json
 
 Kind = Literal["valid", "invalid", "undetermined"]
@@ -62,6 +63,7 @@ class Context:
         return self
 
 
+@fast_init
 @dataclass(frozen=True)
 class Classification:
     kind: Kind
