@@ -33,6 +33,8 @@ def _fields(cls_name: str) -> type:
             "fixed": "int",
             "made": "list[int]",
             "derived": "tuple[int, int]",
+            "self": "str",
+            "d": "int",
         },
         "second": "default",
         "listed": dataclasses.field(default_factory=list),
@@ -40,6 +42,8 @@ def _fields(cls_name: str) -> type:
         "fixed": dataclasses.field(init=False, default=7),
         "made": dataclasses.field(init=False, default_factory=lambda: [3]),
         "derived": dataclasses.field(init=False),
+        "self": "named as the instance",  # names the generated __init__ must not take for its own
+        "d": 4,
         "__post_init__": __post_init__,
     }
     return dataclasses.dataclass(frozen=True)(type(cls_name, (), namespace))
@@ -52,7 +56,7 @@ Fast = fast_init(_fields("Fast"))
 def _same(plain: Any, fast: Any) -> None:
     assert list(fast.__dict__.items()) == list(plain.__dict__.items())  # the same fields, in the same order
     assert repr(fast).removeprefix("Fast") == repr(plain).removeprefix("Plain")
-    assert fast.fixed == plain.fixed == 7
+    assert fast.fixed == plain.fixed == 7 and fast.self == "named as the instance" and fast.d == 4
 
 
 @settings(max_examples=60, deadline=None)
@@ -82,7 +86,7 @@ def test_an_instance_is_the_one_dataclasses_builds(
 
 
 def test_a_missing_or_unknown_argument_is_refused_as_dataclasses_refuses_it() -> None:
-    for args, kwargs in (((), {}), ((1,), {"nope": 2}), ((1, "a", [], {}, 5), {}), ((1,), {"fixed": 3})):
+    for args, kwargs in (((), {}), ((1,), {"nope": 2}), ((1, "a", [], {}, "me", 4, 5), {}), ((1,), {"fixed": 3})):
         with pytest.raises(TypeError):
             Plain(*args, **kwargs)
         with pytest.raises(TypeError):
@@ -100,6 +104,10 @@ def test_only_a_frozen_dataclass_is_taken() -> None:
     for cls in (Unfrozen, NoDataclass):
         with pytest.raises(TypeError, match="not a frozen dataclass"):
             fast_init(cls)
+
+    clashing = dataclasses.make_dataclass("Clashing", [("__fast_init_dict", int)], frozen=True)  # its own local
+    with pytest.raises(TypeError, match="fast_init's own names"):
+        fast_init(clashing)
 
 
 @pytest.mark.parametrize("cls", [Frame, Event, Received, Step, Sent, Classification])
