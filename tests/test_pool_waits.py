@@ -17,8 +17,10 @@ import json
 import time
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection
 
+from conformance.run.connection import recorded
 from conformance.run.runner import Plan, Politeness, RunLog, Target, run_plans
 from conformance.wire.transport import Limits
 from tests.harness import serving
@@ -154,6 +156,52 @@ def test_a_run_cancelled_while_connections_wait_keeps_what_they_recorded_and_end
     for transcript in log.transcripts:
         sent = [f for f in transcript.frames if f.direction == "client" and f.kind == "text"]
         assert len(sent) == 1  # the first update, recorded; the second was never sent
+
+
+@pytest.mark.parametrize("heeds", [True, False], ids=["ends-cancelled", "returns-anyway"])
+def test_a_connection_still_closing_when_a_cancelled_run_stops_waiting_is_taken_once_as_cut(
+    monkeypatch: pytest.MonkeyPatch, heeds: bool
+) -> None:
+    """A cancelled run waits for its connections to close only so long (the close bound and a second).
+    One that ends later (its close handshake held up, its loop stalled on a busy machine; planted here:
+    it sleeps past that wait) is taken as cut then, with what it recorded, exactly once: whether it then
+    ends cancelled or, a cancel lost, returns its transcript, the run takes nothing more of it."""
+    import conformance.run.runner as runner
+
+    original = runner.run_connection
+
+    async def slow_to_close(plan: Plan, target: Target, *args: Any) -> Any:
+        *rest, opened = args
+        sessions: list[Any] = []
+        try:
+            return await original(plan, target, *rest, lambda s: (sessions.append(s), opened(s)))
+        except asyncio.CancelledError:
+            await asyncio.sleep(target.limits.close_s + 2.5)  # past the run's wait for it
+            if heeds:
+                raise
+            return recorded(sessions[0], plan, target)
+
+    monkeypatch.setattr(runner, "run_connection", slow_to_close)
+    plans = [Plan(f"p{i}", (update(2 * i), update(2 * i + 1)), frozenset({0})) for i in range(4)]
+    taken: list[str] = []
+
+    async def run() -> RunLog:
+        async with serving(answering(), compression=None) as url:
+            target = Target(url, limits=Limits(answer_s=5.0, close_s=0.1), settle_s=0.0)
+            log = RunLog(sink=lambda transcript, _: taken.append(transcript.label))
+            task = asyncio.ensure_future(run_plans(plans, target, 2, log=log))
+            await asyncio.sleep(0.5)  # every connection has sent its first update and waits (5 s)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(target.limits.close_s + 3.5)  # the connections end meanwhile, late
+            return log
+
+    log = asyncio.run(asyncio.wait_for(run(), 30))
+    cut = [c.connection for c in log.cut]
+    assert {c.reason for c in log.cut} == {"interrupted"}
+    assert sorted(cut) == sorted(taken) == sorted(p.label for p in plans)  # each cut taken, each once
+    assert log.exchanges == len(plans) and log.unreached_connections == 0
 
 
 def test_at_most_a_few_connections_per_slot_wait_outside_their_slot() -> None:

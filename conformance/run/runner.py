@@ -62,6 +62,7 @@ class _Pool:
         self.live: set[asyncio.Future[None]] = set()
         self.errors: list[BaseException] = []
         self.ended = asyncio.Event()  # a worker ended: the run may be over, or have failed
+        self.accounted = False  # the results are in the log: what ends later is not taken
 
     def spawn(self) -> None:
         task = asyncio.ensure_future(self.worker())
@@ -102,10 +103,13 @@ class _Pool:
                 plan, self.target, log, self.pacer, seat, self.budget, lambda s: self.sessions.update({index: s})
             )
         except asyncio.CancelledError:  # Ctrl-C: what this connection recorded is kept, marked as cut
-            if index in self.sessions:  # (run_connection closed it on its way out)
-                self.kept[index] = recorded(self.sessions.pop(index), plan, self.target)
-                log.cut.append(Cut(plan.label, "interrupted"))
+            self.cut(index)  # (run_connection closed it on its way out)
             raise
+        except BaseException:  # a bug of ours, reported as one: its connection is not taken as cut
+            self.sessions.pop(index, None)
+            raise
+        if self.accounted:  # it heeded the cancel too late: the run already took it as cut, or not reached
+            return
         self.sessions.pop(index, None)  # done: only connections in flight are kept for a cancelled run
         if isinstance(result, Transcript) and log.sink is not None:  # judged and written now, not held
             del self.started[index]
@@ -139,9 +143,24 @@ class _Pool:
                 await asyncio.wait(set(self.live), timeout=self.target.limits.close_s + 1)
             raise
 
+    def cut(self, index: int) -> None:
+        """Plan `index`, cancelled in flight: what its connection recorded is kept, marked as cut."""
+        session = self.sessions.pop(index, None)
+        if session is not None:
+            plan = self.started[index]
+            self.kept[index] = recorded(session, plan, self.target)
+            self.log.cut.append(Cut(plan.label, "interrupted"))
+
     def account(self) -> None:
-        """Into the log, in plan order: the results kept, and every plan not run (counted, not held)."""
+        """Into the log, in plan order: the results kept, and every plan not run (counted, not held).
+
+        A connection still closing when the run stopped waiting for it (its close handshake held up past
+        the close bound, the loop stalled) is taken here as cut, with what it recorded so far: its own
+        task would take it too late, its cut listed with no transcript to show."""
         log = self.log
+        self.accounted = True
+        for index in list(self.sessions):
+            self.cut(index)
         for index in sorted(self.started):
             plan, result = self.started[index], self.kept.get(index)
             if isinstance(result, Transcript):
