@@ -312,19 +312,22 @@ def as_documented(text: str) -> list[Action]:
     return [Send(text)]
 
 
-def documented(reply: Reply = as_documented, model: str = DEFAULT_MODEL) -> Handler:
+def documented(reply: Reply = as_documented, model: str = DEFAULT_MODEL, opening: Reply = as_documented) -> Handler:
     """A server that behaves as the documents say, but for what `reply` makes of each answer.
 
     The protocol logic is the reference mock's sans-I/O session; every answer it gives to a client
-    frame (a `session.updated` or an `error`, as text) goes through `reply`, whose actions this
-    server performs instead: the one place a test server's misbehaviour is written.
+    frame (a `session.updated` or an `error`, as text) goes through `reply`, and what it sends on
+    connecting (`session.created`) through `opening`, whose actions this server performs instead:
+    the one place a test server's misbehaviour is written.
     """
     contract = load_contract()
 
     async def handle(ws: ServerConnection) -> None:
         session = MockSession(contract, (model,), (), 0.0)
         with contextlib.suppress(ConnectionClosed):
-            await perform(ws, session.on_connect())
+            for event in session.on_connect():
+                assert isinstance(event, Send), event
+                await perform(ws, opening(event.text))
             async for message in ws:
                 answers = session.on_text(message) if isinstance(message, str) else session.on_binary()
                 for answer in answers:

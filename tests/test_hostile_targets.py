@@ -29,10 +29,11 @@ from websockets.utils import accept_key
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
-from conformance.mock.session import MockSession, default_models
+from conformance.mock.session import MockSession, Send, default_models
 from tests.harness import (
     Handler,
     ServerThread,
+    documented,
     free_port,
     loopback_server,
     mock_thread,
@@ -510,18 +511,7 @@ def test_a_certified_wss_run_records_the_server_certificate(
 
 def answering_under_a_type_of(kind: Any) -> Handler:
     """A conforming server but that each answer's `type` is `kind`: a JSON value that is no string."""
-
-    async def handler(ws: ServerConnection) -> None:
-        contract = load_contract()
-        session = MockSession(contract, default_models(contract), (), 0.0)
-        for action in session.on_connect():
-            await ws.send(action.text)  # type: ignore[union-attr]
-        async for message in ws:
-            for action in session.on_text(message if isinstance(message, str) else message.decode()):
-                event = json.loads(action.text)  # type: ignore[union-attr]
-                await ws.send(json.dumps({**event, "type": kind}))
-
-    return handler
+    return documented(lambda text: [Send(json.dumps({**json.loads(text), "type": kind}))])
 
 
 @pytest.mark.parametrize("kind", [{"name": "session.updated"}, ["session.updated"], 7, None, True])
@@ -538,17 +528,11 @@ def test_answers_whose_type_is_no_string_are_wrong_types_not_a_crash(tmp_path: P
 def creating_a_session_typed(kind: Any) -> Handler:
     """A conforming server but that session.created announces the session's `type` as `kind`."""
 
-    async def handler(ws: ServerConnection) -> None:
-        contract = load_contract()
-        session = MockSession(contract, default_models(contract), (), 0.0)
-        for action in session.on_connect():
-            event = json.loads(action.text)  # type: ignore[union-attr]
-            await ws.send(json.dumps({**event, "session": {**event["session"], "type": kind}}))
-        async for message in ws:
-            for action in session.on_text(message if isinstance(message, str) else message.decode()):
-                await ws.send(action.text)  # type: ignore[union-attr]
+    def retyped(text: str) -> list[Send]:
+        event = json.loads(text)
+        return [Send(json.dumps({**event, "session": {**event["session"], "type": kind}}))]
 
-    return handler
+    return documented(opening=retyped)
 
 
 @pytest.mark.parametrize("kind", [{"name": "realtime"}, ["realtime"]])
