@@ -53,11 +53,11 @@ class Event:
 
     def __post_init__(self) -> None:
         # read once here: the pairing and every check ask them of each event
-        data, set_ = self.data, object.__setattr__
-        set_(self, "type", data.get("type"))
-        session, error = data.get("session"), data.get("error")
-        set_(self, "session", session if isinstance(session, dict) else None)
-        set_(self, "echo", error.get("event_id") if self.type == "error" and isinstance(error, dict) else None)
+        data, found = self.data, self.__dict__  # frozen: set as dataclasses' own __init__ sets its fields
+        kind, session, error = data.get("type"), data.get("session"), data.get("error")
+        found["type"] = kind
+        found["session"] = session if isinstance(session, dict) else None
+        found["echo"] = error.get("event_id") if kind == "error" and isinstance(error, dict) else None
 
 
 @fast_init
