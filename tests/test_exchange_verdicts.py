@@ -496,6 +496,31 @@ def test_messages_say_only_what_the_frames_show(tmp_path: Path) -> None:
     assert summary["counts"]["unpaired_exchanges"] > 0
 
 
+def test_a_double_answer_is_counted_as_it_is_proven_an_announcement_at_connect_aside() -> None:
+    """A server may send session.updated before any update (its configuration, unasked): that one answers
+    nothing, so the message proving a double answer does not count it among those that outnumber the
+    updates; nor does it count an identical copy arriving at the same instant as the proving one twice."""
+    from conformance.checks import judge
+    from tests.fixtures import to_transcript
+
+    session = {"type": "realtime", "id": "s1", "instructions": "x", "output_modalities": ["audio"], "tools": []}
+
+    def updated(at: float, event_id: str) -> dict[str, Any]:
+        event = {"type": "session.updated", "event_id": event_id, "session": session}
+        return {"direction": "server", "time": at, "json": event}
+
+    def update(at: float, event_id: str) -> dict[str, Any]:
+        event = {"type": "session.update", "event_id": event_id, "session": {"type": "realtime", "instructions": "x"}}
+        return {"direction": "client", "time": at, "json": event}
+
+    created = {"direction": "server", "time": 0.01, "json": {"type": "session.created", "session": session}}
+    opening = [created, updated(0.02, "announced"), update(0.1, "a"), update(0.11, "b")]
+    for answers in ([updated(0.15, "u1"), updated(0.16, "u2"), updated(0.17, "u3")], [updated(0.15, "u1")] * 3):
+        judgement = judge(to_transcript({"timeout_s": 1.0, "frames": opening + answers}), CONTRACT)
+        messages = [v.message for v in judgement.violations if v.requirement == "EX-VALID-ONCE"]
+        assert messages == ["3 session.updated events arrived when only 2 session.update events had been sent"]
+
+
 def test_a_server_showing_only_the_fields_set_makes_the_patch_rules_not_applicable() -> None:
     from conformance.checks import judge
     from conformance.verdict import certify

@@ -127,7 +127,13 @@ def check_answered_once(conn: Connection) -> Iterator[Finding]:
             break
     surplus = conn.surplus
     if not flaws and surplus is not None:
-        count = 1 + sum(1 for e in conn.events if e.type == "session.updated" and e.frame.time < surplus.frame.time)
+        # counted as `surplus` counts: the session.updated events after the first update, up to this arrival
+        first = min(frame.time for frame in conn.sends)
+        count = 0
+        for event in conn.events:
+            count += event.type == "session.updated" and event.frame.time > first
+            if event is surplus:
+                break
         sent = sum(1 for frame in conn.sends if frame.time <= surplus.frame.time)
         message = f"{count} session.updated events arrived when only {sent} session.update events had been sent"
         owner = next((s for s in conn.steps if surplus in s.events), None)
