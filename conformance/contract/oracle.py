@@ -211,12 +211,25 @@ def _unknown_members(
     )
 
 
+#: What `_classified` is given for a text that is no JSON.
+_NOT_JSON = object()
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return parse_json(text)
+    except (json.JSONDecodeError, RecursionError):
+        return _NOT_JSON
+
+
 def classify(text: str, contract: Contract, context: Context | None = None) -> Classification:
     """Classify the text of one client frame in the context its connection established."""
-    context = context or Context()
-    try:
-        event = parse_json(text)
-    except (json.JSONDecodeError, RecursionError):
+    return _classified(_parsed(text), contract, context or Context())
+
+
+def _classified(event: Any, contract: Contract, context: Context) -> Classification:
+    """`classify`, of the frame's JSON value (parsed once: `classify_event` has it already)."""
+    if event is _NOT_JSON:
         return Classification("invalid", "not JSON")
     if not isinstance(event, dict):
         return Classification("invalid", f"not a JSON object but {type(event).__name__}")
@@ -290,10 +303,7 @@ def classify_event(text: str, contract: Contract, context: Context | None = None
     """Classify any client frame: the update oracle for a `session.update` (and for a frame that is
     no registered client event, the registry's fallback); any other registered client event by its
     schema alone (valid or invalid: no known-values are documented for it)."""
-    try:
-        event = parse_json(text)
-    except (json.JSONDecodeError, RecursionError):
-        event = None
+    event = _parsed(text)
     registered = contract.registry.get(event.get("type")) if isinstance(event, dict) else None
     if (
         not isinstance(event, dict)
@@ -301,7 +311,7 @@ def classify_event(text: str, contract: Contract, context: Context | None = None
         or registered.judges_unknown
         or registered.direction != "client"
     ):
-        return classify(text, contract, context)
+        return _classified(event, contract, context or Context())
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
     if contract.fast[registered.name].is_valid(event):
         return Classification("valid", f"a {registered.name} its schema accepts", event_id)
