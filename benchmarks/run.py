@@ -50,10 +50,28 @@ SIZES: dict[str, dict[str, Any]] = {
     "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000), "repeat": 1},
 }
 #: The waits: answer timeout (None: the default), the slow server's delay, connections of the big
-#: listening-out run and of the full profile.
+#: listening-out run and of the full profile (None: the profile's own), the rate against the slow servers
+#: (a live target's default), and every how many faults the time to a first violation is measured for
+#: (short: a sample; tests/test_suite_run.py finds each fault).
 WAIT_SIZES: dict[str, dict[str, Any]] = {
-    "full": {"timeout": None, "delay": 1.5, "silent_timeout": 1.0, "big": 4000, "connections": 40},
-    "short": {"timeout": 0.4, "delay": 0.15, "silent_timeout": 0.3, "big": 60, "connections": 4},
+    "full": {
+        "timeout": None,
+        "delay": 1.5,
+        "silent_timeout": 1.0,
+        "big": 4000,
+        "connections": None,
+        "rate": LIVE_RATE,
+        "faults": 1,
+    },
+    "short": {
+        "timeout": 0.4,
+        "delay": 0.15,
+        "silent_timeout": 0.1,
+        "big": 60,
+        "connections": 4,
+        "rate": 400.0,
+        "faults": 4,
+    },
 }
 TARGETS: dict[str, tuple[str, float, str]] = {
     "exchange_ratio": (">=", 0.5, "the exchange path keeps at least half of the bare WebSocket rate"),
@@ -497,16 +515,27 @@ def _schema_documents() -> list[tuple[str, Any]]:
 # ------------------------------------------------------------------------------- 8. waits: faults, silence, listening
 
 
-def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict[str, Any]:
-    """Seconds from the start of the full profile against the mock with each fault to the first
-    violation of a requirement the fault trips, each connection judged as it completes (default timeout)."""
+def full_profile(**sizes: Any) -> Any:
+    """The full profile's settings; a size given as None is the profile's own."""
+    from conformance.run.settings import Settings
+
+    return Settings(profile="full", **{name: value for name, value in sizes.items() if value is not None})
+
+
+def sized(connections: int | None) -> list[str]:
+    """The `run` options for `connections` (None: the profile's own)."""
+    return ["--connections", str(connections)] if connections else []
+
+
+def first_violation_s(timeout_s: float | None, connections: int | None, every: int, seed: int = 1) -> dict[str, Any]:
+    """Seconds from the start of the full profile against the mock with each fault (every `every`th) to
+    the first violation of a requirement the fault trips, each connection judged as it completes."""
     from conformance.mock import MockConfig, serve_mock
     from conformance.mock.faults import FAULTS
-    from conformance.run.settings import Settings
     from conformance.run.shard import plans_for
     from conformance.run.target import target_for
 
-    settings = Settings(profile="full", concurrency=16, timeout_s=timeout_s, connections=connections)
+    settings = full_profile(concurrency=16, timeout_s=timeout_s, connections=connections)
     plans = plans_for(settings, seed)
     contract = load_contract()
 
@@ -529,7 +558,8 @@ def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict
             await asyncio.gather(run, waiter, return_exceptions=True)
         return at[0] if at else None
 
-    times = {f.name: asyncio.run(one(f)) for f in FAULTS if f.trips and not f.outcome}
+    faults = [f for f in FAULTS if f.trips and not f.outcome][::every]
+    times = {f.name: asyncio.run(one(f)) for f in faults}
     found = sorted(t for t in times.values() if t is not None)
     return {
         "first_violation_median_s": median(found),
@@ -538,7 +568,7 @@ def first_violation_s(timeout_s: float, connections: int, seed: int = 1) -> dict
     }
 
 
-def silent_concurrency(timeout_s: float) -> dict[str, float]:
+def silent_concurrency(timeout_s: float, connections: int | None) -> dict[str, float]:
     """Wall time of the full profile against a mock that never answers invalid updates, 8 connections vs 1
     (the mock in its own process, as a live target; no rate bound, so only the connections differ)."""
     walls = {}
@@ -546,7 +576,7 @@ def silent_concurrency(timeout_s: float) -> dict[str, float]:
         for n in (1, 8):
             with tempfile.TemporaryDirectory() as tmp:
                 command = run_command("full", tmp, "--target", url, "--concurrency", str(n), "--rate", "10000")
-                command += ["--timeout", str(timeout_s)]
+                command += ["--timeout", str(timeout_s), *sized(connections)]
                 walls[n], done = timed(functools.partial(subprocess.run, command, capture_output=True, check=False))
                 if done.returncode != 1:
                     raise SystemExit(f"silent-on-invalid: expected exit 1, got {done.returncode}")
@@ -571,18 +601,17 @@ def _run_and_judge(settings: Any, plans: list[Plan], listen_out: bool) -> int:
     return int(log.exchanges)
 
 
-def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]:
+def listen_out_cost(connections: int, full_connections: int | None, timeout_s: float | None) -> dict[str, float]:
     """What listening out the whole timeout after each connection's last update costs: the share of
     the end-to-end rate of a run of `connections` (drawing the corpus, running, judging; the corpus is
     drawn once and its time counted on both sides, as the order of two draws skews them), and the
     extra wall seconds of the full profile."""
-    from conformance.run.settings import Settings
     from conformance.run.shard import plans_for
 
     figures: dict[str, float] = {}
-    plans_for(Settings(profile="full", connections=2), 2)  # warm-up: strategies are built once, on first use
+    plans_for(full_profile(connections=2), 2)  # warm-up: strategies are built once, on first use
     for name, count in (("big", connections), ("full", full_connections)):
-        settings = Settings(profile="full", concurrency=16, connections=count)
+        settings = full_profile(concurrency=16, connections=count, timeout_s=timeout_s)
         draw_s, plans = timed(functools.partial(plans_for, settings, 1))
         walls = {}
         for listen in (False, True):
@@ -595,7 +624,9 @@ def listen_out_cost(connections: int, full_connections: int) -> dict[str, float]
     return figures
 
 
-def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, float]:
+def slow_targets_wall(
+    timeout_s: float | None, delay_s: float, connections: int | None, rate: float = LIVE_RATE
+) -> dict[str, float]:
     """Wall time of `run --profile full` with the defaults for a remote target (its rate given, as the
     servers are on loopback) against each slow server of tests/test_slow_targets.py, its exit checked."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -607,8 +638,9 @@ def slow_targets_wall(timeout_s: float | None, delay_s: float) -> dict[str, floa
     for name, answer in servers.items():
         with ServerThread(lambda answer=answer: server(answer)) as url, tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "conformance.cli.main", "run", "--target", url, "--profile", "full"]
-            command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--rate", str(LIVE_RATE)]
+            command += ["--seed", "1", "--report-dir", tmp, "--no-html", "--quiet", "--rate", str(rate)]
             command += ["--timeout", str(timeout_s)] if timeout_s else []
+            command += sized(connections)
             wall, done = timed(lambda command=command: subprocess.run(command, capture_output=True, check=False))
             if done.returncode != (0 if name == "late" else 1):
                 raise SystemExit(f"slow target {name}: unexpected exit {done.returncode}")
@@ -623,10 +655,10 @@ def waits_and_like_for_like(short: bool, corpus: list[str], repeat: int) -> dict
     figures: dict[str, Any] = {}
     figures.update(like_for_like(corpus, repeat))
     figures.update(check_ratios(SIZES["short" if short else "full"]["check"]))
-    figures.update(first_violation_s(size["timeout"] or 5.0, size["connections"]))
-    figures.update(silent_concurrency(size["silent_timeout"]))
-    figures.update(listen_out_cost(size["big"], size["connections"]))
-    figures.update(slow_targets_wall(size["timeout"], size["delay"]))
+    figures.update(first_violation_s(size["timeout"], size["connections"], size["faults"]))
+    figures.update(silent_concurrency(size["silent_timeout"], size["connections"]))
+    figures.update(listen_out_cost(size["big"], size["connections"], size["timeout"]))
+    figures.update(slow_targets_wall(size["timeout"], size["delay"], size["connections"], size["rate"]))
     return figures
 
 
@@ -713,7 +745,7 @@ def main() -> int:
     figures["smoke_wall_s"], figures["smoke_peak_mib"] = profile_run("smoke")
     figures["full_wall_s"], figures["full_peak_mib"] = profile_run("full")
     growth = {}
-    base = valid_updates(2000)
+    base = corpus[:2000]  # cycled to each size below
     exchange_seconds(base[:200], concurrency=4)  # warm-up: the first connections pay one-time costs
     for count in size["growth"]:
         updates = (base * (count // len(base) + 1))[:count]
