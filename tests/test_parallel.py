@@ -44,10 +44,12 @@ def run(tmp_path: Path, name: str, *args: str) -> tuple[int, dict[str, Any]]:
 @pytest.mark.parametrize("fault", [None, "drops-tools", "never-answers"])
 def test_concurrency_and_workers_give_the_serial_results(tmp_path: Path, fault: str | None) -> None:
     config = MockConfig(faults=lookup([fault]) if fault else ())
+    # a target that never answers has no answer to come late: every update waits out the timeout, kept short
+    waits = ["--timeout", "0.3"] if fault == "never-answers" else []
     with mock_thread(config) as url:
-        serial = run(tmp_path, "serial", "--target", url, "--concurrency", "1")
-        concurrent = run(tmp_path, "concurrent", "--target", url, "--concurrency", "4")
-        workers = run(tmp_path, "workers", "--target", url, "--workers", "2")
+        serial = run(tmp_path, "serial", "--target", url, "--concurrency", "1", *waits)
+        concurrent = run(tmp_path, "concurrent", "--target", url, "--concurrency", "4", *waits)
+        workers = run(tmp_path, "workers", "--target", url, "--workers", "2", *waits)
     assert serial[0] == concurrent[0] == workers[0] == (1 if fault else 0)
     assert results(serial[1]) == results(concurrent[1]) == results(workers[1])
     assert serial[1]["verdict"] == concurrent[1]["verdict"] == workers[1]["verdict"]

@@ -51,7 +51,7 @@ def test_faulty_mock_fails_its_requirement_and_nothing_else(tmp_path: Path, faul
     levels = {CONTRACT.requirement(rid).level for rid in fault.trips}
     strict = ["--strict"] if levels == {"SHOULD"} else []  # a SHOULD alone fails only a strict run
     with mock_thread(MockConfig(faults=(fault,), late_s=LATE_S)) as url:
-        args = ["--target", url, "--profile", "full", "--connections", "8", "--seed", "3", "--concurrency", "4"]
+        args = ["--target", url, "--profile", "full", "--connections", "8", "--seed", "3"]
         result = run(tmp_path, *args, *strict)
     failed = having(result, "failed")
     assert result.exit_code == 1 and result.summary["verdict"] == "non-conformant"
