@@ -146,7 +146,7 @@ class _Pool:
     def cut(self, index: int) -> None:
         """Plan `index`, cancelled in flight: what its connection recorded is kept, marked as cut."""
         session = self.sessions.pop(index, None)
-        if session is not None:
+        if session is not None and not self.accounted:  # (once accounted, it stands as not reached)
             plan = self.started[index]
             self.kept[index] = recorded(session, plan, self.target)
             self.log.cut.append(Cut(plan.label, "interrupted"))
@@ -158,9 +158,9 @@ class _Pool:
         the close bound, the loop stalled) is taken here as cut, with what it recorded so far: its own
         task would take it too late, its cut listed with no transcript to show."""
         log = self.log
-        self.accounted = True
         for index in list(self.sessions):
             self.cut(index)
+        self.accounted = True
         for index in sorted(self.started):
             plan, result = self.started[index], self.kept.get(index)
             if isinstance(result, Transcript):
