@@ -544,3 +544,30 @@ def test_a_session_created_whose_type_is_no_string_is_judged_not_a_crash(tmp_pat
     failed = {r["id"] for r in summary["requirements"] if r["status"] == "failed"}
     assert code == 1 and summary["verdict"] == "non-conformant", (err, failed)
     assert failed == {"RS-TYPE-ENUM"}, failed  # session.created's own schema, and nothing the oracle decided
+
+
+def instructions_nested(depth: int) -> Handler:
+    """A conforming server but that every session.updated shows `instructions` as an array nested `depth` deep."""
+
+    def nested(text: str) -> list[Send]:
+        event = json.loads(text)
+        if event.get("type") != "session.updated":
+            return [Send(text)]
+        shown = json.dumps({**event, "session": {**event["session"], "instructions": "@"}})
+        return [Send(shown.replace('"@"', "[" * depth + "1" + "]" * depth))]
+
+    return documented(nested)
+
+
+@pytest.mark.parametrize("depth", [980, 1000, 1020])
+def test_a_value_nested_as_deep_as_the_parser_reads_is_judged_not_a_crash(tmp_path: Path, depth: int) -> None:
+    """orjson reads 1,024 levels; Python jsonschema, explaining an invalid event, writes the failing value's
+    repr, which Python's stack stopped short of that (exit 4, and the transcripts lost). Such a field is a
+    field of the wrong type like any other, its value shown cut short."""
+    with server(instructions_nested(depth)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    failed = {r["id"]: r for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and summary["verdict"] == "non-conformant", err
+    assert set(failed) == {"RS-INSTRUCTIONS-TYPE"}, set(failed)
+    assert all("session.instructions is array" in v["message"] for v in failed["RS-INSTRUCTIONS-TYPE"]["violations"])
+    assert (tmp_path / "transcripts" / "all.jsonl").stat().st_size > 0

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
 from conformance.checks.registry import HELD, Finding, Flaw, connection_check
-from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement
+from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement, schema_errors
 from conformance.transcript import Frame
 
 #: The wire checks' requirements: every server frame is a text frame, and holds one JSON object.
@@ -64,9 +64,12 @@ def _explained(
 ) -> list[Violation]:
     """Python `jsonschema`'s errors, each mapped to the requirement its failing node names."""
     violations: list[Violation] = []
-    for error in contract.validators[judged_by.event].iter_errors(event):
+    for error in schema_errors(contract.validators[judged_by.event], event):
         keyword, expected = str(error.validator), cast(Any, error.validator_value)
-        for path, member, text in _paths(error.absolute_path, keyword, error.instance, expected, error.message):
+        value: Any = event  # the value itself, not a copy cut short (`schema_errors`)
+        for part in error.absolute_path:
+            value = value[part]
+        for path, member, text in _paths(error.absolute_path, keyword, value, expected, error.message):
             violations.append(Violation(judged_by.requirement(error.schema, keyword, member), path, text, frame))
     return violations
 

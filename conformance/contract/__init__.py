@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from conformance.contract.annotations import ContractError, EventRequirements, annotate
@@ -60,6 +61,7 @@ __all__ = [
     "model_names_of",
     "read_json",
     "schema_documents",
+    "schema_errors",
     "spec_file",
     "spec_files",
     "spec_hash",
@@ -83,6 +85,34 @@ class FastValidator:
             return bool(self.compiled.is_valid(instance))
         except (ValueError, OverflowError, TypeError):
             return False
+
+
+#: How deep `schema_errors` keeps a value that Python `jsonschema` cannot describe: well inside Python's
+#: recursion limit, and far below where any constraint of the events' schemas reaches (only the known
+#: values' function parameters recurse, and a cut there can only make an update undetermined).
+SHALLOW_DEPTH = 200
+
+
+def schema_errors(validator: Draft202012Validator, instance: Any) -> list[ValidationError]:
+    """`validator.iter_errors(instance)`, listed, for a value of any depth the parser read.
+
+    jsonschema writes each message with the failing value's repr, which fails past the depth Python's stack
+    has left, while orjson reads 1,024 levels: such a value is validated as a copy cut at SHALLOW_DEPTH
+    (arrays and objects below it emptied). The errors' paths and keywords are the same; their instances
+    and messages are the copy's, so a message worded from the value takes it from `instance` by its path.
+    """
+    try:
+        return list(validator.iter_errors(instance))
+    except RecursionError:
+        return list(validator.iter_errors(_cut(instance, SHALLOW_DEPTH)))
+
+
+def _cut(value: Any, depth: int) -> Any:
+    if isinstance(value, dict):
+        return {key: _cut(item, depth - 1) for key, item in value.items()} if depth > 0 else {}
+    if isinstance(value, list):
+        return [_cut(item, depth - 1) for item in value] if depth > 0 else []
+    return value
 
 
 @dataclass(frozen=True, eq=False)

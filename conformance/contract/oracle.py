@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from conformance.contract import PATCH_SCHEMA, Contract
+from conformance.contract import PATCH_SCHEMA, Contract, schema_errors
 from conformance.contract.members import undocumented
 from conformance.contract.paths import Path, without
 from conformance.frozen import fast_init
@@ -112,7 +112,7 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     read from the schema: a null is "optional" when the event without it breaks no `required`.
     """
     validator = contract.validators["session.update"]
-    errors = list(validator.iter_errors(event))
+    errors = schema_errors(validator, event)
     removed: list[list[str | int]] = []
     nulls = _nulls(errors)
     for error in nulls:
@@ -131,7 +131,7 @@ def _unset_nulls(event: dict[str, Any], contract: Contract) -> tuple[list[str], 
     elif contract.fast["session.update"].is_valid(stripped):
         left = []  # mostly so (the nulls were all): jsonschema-rs says it without listing anything
     else:
-        left = list(validator.iter_errors(stripped))
+        left = schema_errors(validator, stripped)
     required_gone = [
         [*e.absolute_path, name]
         for e in _within(left)
@@ -264,7 +264,7 @@ def _classified(event: Any, contract: Contract, context: Context) -> Classificat
         return undetermined(f"{' and '.join(contradicted[:2])} are aliases set to different values")
     rest = {k: v for k, v in session.items() if k != "model"}
     known, fast_known = contract.known_for(context.created_type)
-    known_error = None if fast_known.is_valid(rest) else best_match(known.iter_errors(rest))
+    known_error = None if fast_known.is_valid(rest) else best_match(schema_errors(known, rest))
     if known_error is not None:
         where = ("session." + error_path(known_error)) if known_error.absolute_path else "session"
         typed = isinstance(context.created_type, str) and context.created_type in contract.known_by_type
@@ -315,7 +315,7 @@ def classify_event(text: str, contract: Contract, context: Context | None = None
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
     if contract.fast[registered.name].is_valid(event):
         return Classification("valid", f"a {registered.name} its schema accepts", event_id)
-    error = best_match(contract.validators[registered.name].iter_errors(event))
+    error = best_match(schema_errors(contract.validators[registered.name], event))
     path = error_path(error) if error is not None else None
     reason = f"{path}: {_short(error.message)}" if error is not None else "its schema rejects it"
     return Classification("invalid", reason, event_id, None, path)
