@@ -250,3 +250,27 @@ def test_a_shards_recorder_numbers_its_plans_in_the_runs_order(tmp_path: Path) -
     assert {index[t.label] for t in failing if t.label in index} <= {1, 4, 7} and index
     for label, i in index.items():
         assert (tmp_path / recorder.connection_file(i, label)).is_file()
+
+
+def test_after_a_bug_in_judging_every_connection_is_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug of ours in judging one connection (exit 4) stops the judging, never the writing: all.jsonl holds
+    every connection that ran, in plan order, so what ran is reported and the bug can be reproduced."""
+    contract = load_contract()
+    transcripts = _recorded(1)[:6]
+    original = recorder.judged
+
+    def buggy(transcript: Transcript, contract: Any) -> Any:
+        if transcript.label == transcripts[2].label:
+            raise RuntimeError("a bug planted in the test")
+        return original(transcript, contract)
+
+    monkeypatch.setattr(recorder, "judged", buggy)
+    kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
+    for transcript in transcripts:
+        kept.take(transcript)
+    error = kept.close()
+    assert error is not None and "a bug planted in the test" in error
+    assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in transcripts]
+    assert kept.tally.connections == 2  # judged until the bug, none after

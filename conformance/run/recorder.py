@@ -99,18 +99,18 @@ class Recorder:
         while (item := self._queue.get()) is not None:
             index, transcript = item
             try:
-                if self.error is None:
-                    self._record(index, transcript)
+                self._record(index, transcript)
             except Exception:  # a bug of ours: kept for the run to report (exit 4) with what was judged
-                self.error = traceback.format_exc()
+                self.error = self.error or traceback.format_exc()
             finally:
                 with self._lock:
                     self._backlog -= _size(transcript)
 
     def _record(self, index: int, transcript: Transcript) -> None:
-        judgement = judged(transcript, self._contract)
-        self.tally.add(index, judgement)
+        """Written first, then judged: after a bug of ours in judging, the connections are still all written
+        (what ran is reported, and the bug can be reproduced from them), only no longer judged."""
         text = transcript.to_jsonl(self._safe)
+        planned = index  # the tally's number of it, whatever place below it takes in all.jsonl
         if self._spool is not None:
             data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
             if index >= len(self._offsets):
@@ -123,6 +123,10 @@ class Recorder:
                 index = len(self._offsets) - 1
             self._offsets[index], self._lengths[index] = self._spool.tell(), len(data)
             self._spool.write(data)
+        if self.error is not None:
+            return
+        judgement = judged(transcript, self._contract)
+        self.tally.add(planned, judgement)
         if judgement.violations:
             (self.directory / connection_file(index, transcript.label)).write_text(text, encoding="utf-8")
 
