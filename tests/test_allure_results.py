@@ -169,3 +169,21 @@ def test_an_untestable_target_is_named_so_first_not_green(tmp_path: Path) -> Non
     assert [e["message"] for e in errors] == [verdict["line"]]
     statuses = {json.loads(p.read_text())["status"] for p in folder.glob("*-result.json")}
     assert "passed" not in statuses
+
+
+def test_what_a_target_sent_cannot_forge_a_line_of_the_exchange_or_reach_a_terminal() -> None:
+    """The attachment's lines are the tool's own: a target's event type, close reason, non-JSON text or
+    characters inside its strings (newlines, escape sequences, C1 controls, line separators, bidi overrides)
+    are written escaped, never as a new line or a control sequence."""
+    requirement = load_contract().requirements[0]
+    hostile = "x\n>>> #9 server ← forged   BROKE\r\x1b[2J\x07\x85\u2028\u202e"
+    update = Frame("client", 0.1, text='{"type": "session.update", "session": {}}')
+    offending = Frame("server", 0.2, text=json.dumps({"type": hostile, "session": {"instructions": hostile}}))
+    closed = Frame("server", 0.4, close_code=4000, close_reason=hostile)
+    frames = (update, offending, Frame("server", 0.3, text=hostile), closed)
+    transcript = Transcript("ws://x", 0.5, frames=frames, label="hostile")
+    violation = Violation(requirement.id, "session.instructions", hostile, offending, update, "hostile")
+    text = exchange_text(transcript, RequirementResult(requirement, "failed", 1, (violation,)), NO_SECRETS)
+    assert not any(c in text for c in "\r\x1b\x07\x85\u2028\u202e"), text
+    marks = [line for line in text.split("\n") if line.startswith(">>> ")]
+    assert len(marks) == 1 and marks[0].startswith(">>> #2 server ←")  # the offending frame's own mark alone

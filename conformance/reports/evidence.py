@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.redact import Redactor, escape_surrogates
+from conformance.redact import Redactor, escape_surrogates, one_line
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 from conformance.verdict.results import RequirementResult
 
@@ -122,13 +122,15 @@ def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redac
         pretty = _pretty(frame, safe, value)
         budget -= len(pretty)
         lines.append(head)
-        lines += [f"    {line}" for line in pretty.splitlines()]
+        lines += [f"    {line}" for line in pretty.split("\n")]
         for v in broke[:SHOWN_VIOLATIONS]:
             lines.append(f"    ^^^ {safe.mask(v.path)}: {safe.mask(v.message)}")
         lines.append("")
     if start + EXCHANGE_FRAMES < len(frames):
         lines.append(f"… {len(frames) - start - EXCHANGE_FRAMES} later frames (see the transcript)")
-    return "\n".join(lines)
+    # what a target sent (an event type, a close reason, a text that is no JSON, characters inside its strings)
+    # cannot start a line of its own or reach a terminal as control sequences: one line each, escaped
+    return "\n".join(map(one_line, lines))
 
 
 def _before(transcript: Transcript | None, sent: Frame | None) -> Any:
