@@ -8,12 +8,16 @@ left half-written; a second one stops at once (the previous report is then left 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 received: list[int] = []  # the signals that arrived, in order
 _installed = False
@@ -60,6 +64,15 @@ def armed() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def run_armed(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(main())` as an armed phase, its event loop made before the phase is armed: a signal
+    that interrupted the making of a loop left it half made, and its collection printed a traceback."""
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        with armed():
+            return runner.run(main())
 
 
 @contextlib.contextmanager

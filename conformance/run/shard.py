@@ -137,8 +137,7 @@ def _exchange(
 
     interrupted, error = False, None
     try:
-        with signals.armed():
-            asyncio.run(main())
+        signals.run_armed(main)
     except KeyboardInterrupt:
         interrupted = True
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it)

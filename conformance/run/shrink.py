@@ -57,8 +57,7 @@ def shrink_failures(
 
     interrupted = False
     try:
-        with signals.armed():
-            asyncio.run(shrink())
+        signals.run_armed(shrink)
     except KeyboardInterrupt:
         halt.set()
         interrupted = True
