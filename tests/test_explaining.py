@@ -8,6 +8,7 @@ to three members replaced by arbitrary JSON or removed, anywhere in the event.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import hypothesis.strategies as st
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conformance.checks import check_event
-from conformance.checks.frames import _explained, _explained_fast
+from conformance.checks.frames import LISTED_AT_ONE_PLACE, _explained, _explained_fast
 from conformance.contract import DIALECTS, Contract, load_contract
 from conformance.mock.session import default_models, initial_session
 
@@ -114,3 +115,98 @@ def test_invalid_events_are_explained_as_python_jsonschema_explains_them(dialect
     explained_alike()
     # the fast explanation must be what explains (Python jsonschema only where it cannot say it)
     assert fast_explained and sum(fast_explained) > len(fast_explained) / 2, fast_explained.count(False)
+
+
+@st.composite
+def crowded_events(draw: st.DrawFn, dialect: str) -> tuple[str, Any]:
+    """A broken event (as above) whose arrays, and an object, are each replaced by many broken members:
+    more at one place than are listed one by one, and a member breaking something else among them."""
+    event_type, event = draw(broken_events(dialect))
+    where = [p for p in paths(event) if p != ("type",)]
+    for path in draw(st.lists(st.sampled_from(where), min_size=1, max_size=2)) if where else []:
+        bad = draw(st.sampled_from([1, None, "", {}, [1], True]))
+        count = draw(st.integers(LISTED_AT_ONE_PLACE - 1, 4 * LISTED_AT_ONE_PLACE))
+        crowd: list[Any] = [bad] * count
+        crowd.insert(draw(st.integers(0, count)), draw(ANY_JSON))
+        try:
+            event = replaced(event, path, crowd, False)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier replacement took the path away
+    return event_type, event
+
+
+def every_requirement(event: Any, contract: Contract, event_type: str) -> set[tuple[str, str]]:
+    """What an explanation must name, from every one of Python `jsonschema`'s errors: each requirement,
+    with each top-level field (`session.x`, `error.x`) an error is about (what the exchange checks read)."""
+    judged_by = contract.judged_by[event_type]
+    named: set[tuple[str, str]] = set()
+    for error in contract.validators[judged_by.event].iter_errors(event):
+        where = [str(p) for p in error.absolute_path]
+        value: Any = event
+        for part in error.absolute_path:
+            value = value[part]
+        members = [m for m in error.validator_value if m not in value] if error.validator == "required" else [None]
+        for member in members:
+            top = ".".join((where + ([member] if member else []))[:2])
+            named.add((judged_by.requirement(error.schema, str(error.validator), member), top))
+    return named
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_many_errors_at_one_place_are_counted_past_the_first_and_none_is_lost(dialect: str) -> None:
+    contract = load_contract(None, dialect)
+    counted: list[int] = []
+
+    @given(crowded_events(dialect))
+    @SETTINGS
+    def explained_alike(generated: tuple[str, Any]) -> None:
+        event_type, event = generated
+        judged_by = contract.judged_by[event_type]
+        if contract.fast[judged_by.event].is_valid(event):
+            return
+        reference = _explained(event, contract, judged_by, None)
+        fast = _explained_fast(event, contract, judged_by, None)
+        if fast is not None:
+            assert shown(fast) == shown(reference)
+        # every requirement, at every top-level field, of every error (counted ones included)
+        named = {(v.requirement, ".".join(v.path.split(".")[:2])) for v in reference}
+        assert named == every_requirement(event, contract, event_type)
+        rests = [v for v in reference if " more like " in v.message]
+        per_place = Counter(".".join("*" if p.isdigit() else p for p in v.path.split(".")) for v in reference)
+        for rest in rests:
+            count = int(rest.message.split(": ", 1)[1].split(" more like ")[0].replace(",", ""))
+            assert per_place[rest.path] == LISTED_AT_ONE_PLACE + 1 and count > 0
+            counted.append(count)
+        assert all(n <= LISTED_AT_ONE_PLACE + 1 for n in per_place.values()), per_place
+
+    explained_alike()
+    # the OpenAI schemas wrap each array in an anyOf (an array or null): one error for the whole array
+    assert counted or dialect == "openai", "no event had more errors at one place than are listed"
+
+
+def test_each_missing_member_is_named_once() -> None:
+    contract = load_contract()
+    judged_by = contract.judged_by["error"]
+    event = {"type": "error", "error": {}}
+    for explained in (_explained(event, contract, judged_by, None), _explained_fast(event, contract, judged_by, None)):
+        assert explained is not None
+        assert [(v.requirement, v.path) for v in explained] == [
+            ("ERR-EVENT-ID", "event_id"),
+            ("ERR-ERROR-TYPE", "error.type"),
+            ("ERR-MESSAGE", "error.message"),
+        ]
+
+
+def test_thirty_thousand_bad_items_are_explained_by_their_first_and_a_count() -> None:
+    contract = load_contract()
+    judged_by = contract.judged_by["session.updated"]
+    session = {"type": "realtime", "tools": [1] * 30_000 + ["x"], "output_modalities": [2] * 15}
+    event = {"type": "session.updated", "event_id": "e1", "session": session}
+    explained = _explained_fast(event, contract, judged_by, None)
+    assert explained is not None
+    assert shown(explained) == shown(_explained(event, contract, judged_by, None))
+    tools = [v for v in explained if v.requirement == "RS-TOOLS-TYPE"]
+    assert [v.path for v in tools] == [f"session.tools.{i}" for i in range(LISTED_AT_ONE_PLACE)] + ["session.tools.*"]
+    assert tools[-1].message.startswith(f"session.tools.*: {30_001 - LISTED_AT_ONE_PLACE:,} more like session.tools.9")
+    modalities = [v for v in explained if v.requirement == "RS-OUTPUT-MODALITIES-TYPE"]
+    assert modalities[-1].message.startswith(f"session.output_modalities.*: {15 - LISTED_AT_ONE_PLACE} more like")

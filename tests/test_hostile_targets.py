@@ -571,3 +571,38 @@ def test_a_value_nested_as_deep_as_the_parser_reads_is_judged_not_a_crash(tmp_pa
     assert set(failed) == {"RS-INSTRUCTIONS-TYPE"}, set(failed)
     assert all("session.instructions is array" in v["message"] for v in failed["RS-INSTRUCTIONS-TYPE"]["violations"])
     assert (tmp_path / "transcripts" / "all.jsonl").stat().st_size > 0
+
+
+def crowding(items: int) -> Handler:
+    """A conforming server but that every session.updated shows `items` numbers as its tools, and a list
+    of output modalities with one number among many, far inside it: frames of many schema errors."""
+
+    def crowded(text: str) -> list[Send]:
+        event = json.loads(text)
+        if event.get("type") != "session.updated":
+            return [Send(text)]
+        modalities = ["text"] * items
+        modalities[items * 3 // 4] = 7
+        session = {**event["session"], "tools": [1] * items, "output_modalities": modalities}
+        return [Send(json.dumps({**event, "session": session}))]
+
+    return documented(crowded)
+
+
+def test_a_frame_of_thousands_of_errors_is_judged_by_its_first_and_a_count(tmp_path: Path) -> None:
+    """Each of thousands of tools that is no object is a violation of RS-TOOLS-TYPE: the first ten of each
+    frame are listed and the rest counted in one more, so judging a flood of them neither holds one violation
+    each nor takes their time; a single wrong member far inside another array is still found."""
+    with server(crowding(5000)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    failed = {r["id"]: r for r in summary["requirements"] if r["status"] == "failed"}
+    assert code == 1 and set(failed) == {"RS-TOOLS-TYPE", "RS-OUTPUT-MODALITIES-TYPE"}, (err, set(failed))
+    tools = failed["RS-TOOLS-TYPE"]
+    listed = len(tools["violations"]) + tools.get("violations_omitted", 0)
+    # eleven a session.updated (session.created, conforming, exercised it too)
+    assert listed % 11 == 0 and 0 < listed < tools["exchanges"] * 11, (listed, tools["exchanges"])
+    messages = [v["message"] for v in tools["violations"]]
+    assert [m.split(" is ")[0] for m in messages[:10]] == [f"session.tools.{i}" for i in range(10)]
+    assert messages[10].startswith("session.tools.*: 4,990 more like session.tools.9"), messages[10]
+    modality = failed["RS-OUTPUT-MODALITIES-TYPE"]["violations"][0]
+    assert modality["message"] == "session.output_modalities.3750 is number 7; expected string"

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -16,6 +19,7 @@ from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
 from conformance.checks.registry import HELD, Finding, Flaw, connection_check
 from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement, schema_errors
+from conformance.contract.annotations import IN_PLACE, subschemas
 from conformance.transcript import Frame
 
 #: The wire checks' requirements: every server frame is a text frame, and holds one JSON object.
@@ -38,19 +42,16 @@ def _message(path: str, keyword: str, value: Any, expected: Any, fallback: str) 
     return f"{path}: {fallback}"
 
 
-def _paths(
-    where: Iterable[Any], keyword: str, value: Any, expected: Any, fallback: str
-) -> Iterator[tuple[str, str | None, str]]:
-    """(dotted path, missing member, message) for each field an error is about; `required` names its children."""
+def _finding(
+    where: list[Any], keyword: str, value: Any, expected: Any, fallback: str, member: str | None
+) -> tuple[str, str]:
+    """The dotted path and message of one failing keyword (of one missing `member`, for `required`)."""
     base = ".".join(str(p) for p in where)
-    if keyword == "required" and isinstance(value, dict):
-        for name in cast(list[str], expected):
-            if name not in value:
-                path = f"{base}.{name}" if base else name
-                yield path, name, f"{path} is missing"
-        return
+    if member is not None:
+        path = f"{base}.{member}" if base else member
+        return path, f"{path} is missing"
     path = base or "(event)"
-    yield path, None, _message(path, keyword, value, expected, fallback)
+    return path, _message(path, keyword, value, expected, fallback)
 
 
 #: The keywords whose failure is worded from the schema and the value alone (`_message`), and those
@@ -58,20 +59,60 @@ def _paths(
 WORDED = frozenset({"type", "enum", "const", "minLength", "pattern", "required"})
 REWORDED = {"anyOf": "{!r} is not valid under any of the given schemas"}
 
+#: Of the errors of one keyword of one schema node at one place of an event (array items, and members
+#: named by digits, are one place: `*`), the first are explained one by one and the rest counted in one
+#: violation more. A 64 KB frame holds 30,000 items, and each explained error costs tens of microseconds
+#: and a violation kept; the rest name no requirement and no field the first did not.
+LISTED_AT_ONE_PLACE = 10
+_INDEX = re.compile(r"(?<=/)\d+(?=/|$)")
+
+
+@dataclass(frozen=True)
+class _Errors:
+    """A validator's errors of one event, in its order, as both explanations take them: the failing
+    keywords (`sites`: a node, its keyword, and jsonschema-rs' evaluation path to it, which orders its
+    errors as Python `jsonschema` would), then each error's site and instance location (RFC 6901),
+    and, from Python `jsonschema`, its messages, or from `iter_errors`, each one's evaluation path."""
+
+    sites: list[tuple[dict[str, Any], str, Sequence[Any] | None]]
+    site_of: list[int]
+    pointers: list[str]
+    messages: list[str] | None = None
+    evaluations: list[Sequence[Any]] | None = None
+
+
+def _pointer(where: Iterable[Any]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in where)
+
+
+def _walked(event: Any, pointer: str) -> tuple[list[Any], Any]:
+    """The instance path (array indices as integers) and the value an instance location names."""
+    where: list[Any] = []
+    value = event
+    for part in pointer.split("/")[1:]:
+        key: Any = part.replace("~1", "/").replace("~0", "~")
+        key = int(key) if isinstance(value, list) else key
+        where.append(key)
+        value = value[key]
+    return where, value
+
 
 def _explained(
     event: Mapping[str, Any], contract: Contract, judged_by: EventRequirements, frame: Frame | None
 ) -> list[Violation]:
     """Python `jsonschema`'s errors, each mapped to the requirement its failing node names."""
-    violations: list[Violation] = []
-    for error in schema_errors(contract.validators[judged_by.event], event):
-        keyword, expected = str(error.validator), cast(Any, error.validator_value)
-        value: Any = event  # the value itself, not a copy cut short (`schema_errors`)
-        for part in error.absolute_path:
-            value = value[part]
-        for path, member, text in _paths(error.absolute_path, keyword, value, expected, error.message):
-            violations.append(Violation(judged_by.requirement(error.schema, keyword, member), path, text, frame))
-    return violations
+    errors = schema_errors(contract.validators[judged_by.event], event)
+    sites: dict[tuple[int, str], int] = {}
+    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
+    site_of = []
+    for error in errors:
+        node, keyword = cast(dict[str, Any], error.schema), str(error.validator)
+        if (id(node), keyword) not in sites:
+            sites[(id(node), keyword)] = len(table)
+            table.append((node, keyword, None))
+        site_of.append(sites[(id(node), keyword)])
+    found = _Errors(table, site_of, [_pointer(e.absolute_path) for e in errors], [e.message for e in errors])
+    return _listed(event, contract, judged_by, frame, found) or []
 
 
 def _explained_fast(
@@ -79,37 +120,138 @@ def _explained_fast(
 ) -> list[Violation] | None:
     """The same from jsonschema-rs' errors: the failing node (found by its keyword's location in the
     contract's own schema documents), the instance path, the value (taken from the event itself);
-    None where jsonschema-rs cannot say what `_explained` says (another keyword, a value it cannot take)."""
-    try:
-        errors = list(contract.fast[judged_by.event].compiled.iter_errors(event))
+    None where jsonschema-rs cannot say what `_explained` says (another keyword, a value it cannot take).
+
+    Its evaluation lists errors at about a microsecond each; where one is inside an `anyOf`, `oneOf`,
+    `not` or `if` (which it explains by the branches' errors, Python `jsonschema` by the applicator's),
+    or at a node its schema reaches twice, `iter_errors` lists them as Python `jsonschema` does."""
+    compiled = contract.fast[judged_by.event].compiled
+    try:  # a value jsonschema-rs cannot take (a lone surrogate) raises
+        entries = compiled.evaluate(event).errors()
     except (ValueError, OverflowError, TypeError):
         return None
-    ordered: list[tuple[tuple[int, ...], Any]] = []
+    found = _evaluated(contract, judged_by, entries)
+    if found is None:
+        found = _iterated(contract, list(compiled.iter_errors(event)))  # it takes what evaluate took
+    return _listed(event, contract, judged_by, frame, found) if found is not None else None
+
+
+def _evaluated(contract: Contract, judged_by: EventRequirements, entries: list[dict[str, Any]]) -> _Errors | None:
+    """The errors jsonschema-rs' evaluation lists, where each is at a keyword reached one way only."""
+    locations = [entry["absoluteKeywordLocation"] for entry in entries]
+    evaluations = _evaluations(contract, judged_by.event)
+    sites: dict[str, int] = {}
+    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
+    for location in dict.fromkeys(locations):
+        at = _node_at(contract, location)
+        evaluation = evaluations.get((id(at[0]), at[1])) if at is not None else None
+        if at is None or evaluation is None:
+            return None
+        sites[location] = len(table)
+        table.append((*at, evaluation))
+    return _Errors(table, [sites[location] for location in locations], [e["instanceLocation"] for e in entries])
+
+
+def _iterated(contract: Contract, errors: list[Any]) -> _Errors | None:
+    """The errors `iter_errors` lists (None where one is at a node not in the contract's documents)."""
+    sites: dict[tuple[int, str], int] = {}
+    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
+    site_of = []
     for error in errors:
-        order = _python_order(contract, judged_by, event, error.evaluation_path, error.instance_path)
-        if order is None:
+        at = _node_at(contract, error.absolute_keyword_location)
+        if at is None:
             return None
-        ordered.append((order, error))
-    ordered.sort(key=lambda pair: pair[0])  # stable: errors of one keyword keep jsonschema-rs' order
+        if (id(at[0]), at[1]) not in sites:
+            sites[(id(at[0]), at[1])] = len(table)
+            table.append((*at, None))
+        site_of.append(sites[(id(at[0]), at[1])])
+    pointers = [_pointer(error.instance_path) for error in errors]
+    return _Errors(table, site_of, pointers, evaluations=[error.evaluation_path for error in errors])
+
+
+Place = tuple[int, str, str | None]  # a site, an instance location with `*` for each index, a missing member
+
+
+def _listed(
+    event: Mapping[str, Any], contract: Contract, judged_by: EventRequirements, frame: Frame | None, errors: _Errors
+) -> list[Violation] | None:
+    """The violations of an event's schema errors, in the order Python `jsonschema` lists them: each
+    missing member once, the first LISTED_AT_ONE_PLACE of each place, then how many more there.
+    None where an error from jsonschema-rs cannot be worded as Python `jsonschema`'s would be.
+
+    The work per error is a few dictionary steps; the rest is done for the errors listed only."""
+    indexed: dict[tuple[int, str], int] = {}  # errors by site and location but its last index, where that is one
+    exact: dict[tuple[int, str], int] = {}  # the rest, by site and location
+    firsts: list[int] = []  # the first LISTED_AT_ONE_PLACE errors of each of those keys, in order
+    members: dict[int, list[str | None]] = {}  # of each `required` error (all taken): the members it misses
+    missing: set[tuple[int, str]] = set()
+    required = {site for site, (_, keyword, _) in enumerate(errors.sites) if keyword == "required"}
+    for index, (site, pointer) in enumerate(zip(errors.site_of, errors.pointers, strict=True)):
+        if site in required:
+            if (site, pointer) not in missing:  # one error per missing member: the first names them all
+                missing.add((site, pointer))
+                value, names = _walked(event, pointer)[1], errors.sites[site][0]["required"]
+                members[index] = [m for m in names if m not in value] if isinstance(value, dict) else [None]
+                firsts.append(index)
+            continue
+        head, _, last = pointer.rpartition("/")
+        counts, key = (indexed, (site, head)) if last.isdecimal() else (exact, (site, pointer))  # isdecimal: \\d
+        seen = counts.get(key, 0)
+        counts[key] = seen + 1
+        if seen < LISTED_AT_ONE_PLACE:
+            firsts.append(index)
+    total: Counter[Place] = Counter()
+    for (site, head), count in indexed.items():
+        total[(site, _INDEX.sub("*", head) + "/*", None)] += count
+    for (site, pointer), count in exact.items():
+        total[(site, _INDEX.sub("*", pointer), None)] += count
+    listed: dict[Place, list[tuple[int, str | None]]] = {}
+    for index in firsts:  # each place's first errors are among the first of its keys
+        pattern = _INDEX.sub("*", errors.pointers[index])
+        for member in members.get(index, [None]):
+            place = (errors.site_of[index], pattern, member)
+            total[place] += index in members  # `required`: counted here, by member
+            first = listed.setdefault(place, [])
+            if len(first) < LISTED_AT_ONE_PLACE:
+                first.append((index, member))
+    more = {place: total[place] - len(first) for place, first in listed.items()}
+    ranked: list[tuple[tuple[int, ...], int, int, Place, list[Any], Any, str | None]] = []
+    for place, first in listed.items():
+        node, keyword, evaluation = errors.sites[place[0]]
+        if errors.messages is None and keyword not in WORDED and keyword not in REWORDED:
+            return None
+        for index, member in first:
+            where, value = _walked(event, errors.pointers[index])
+            evaluation = errors.evaluations[index] if errors.evaluations is not None else evaluation
+            rank = (index,) if evaluation is None else _python_order(contract, judged_by, event, evaluation, where)
+            if rank is None:  # (index,): Python jsonschema's own order
+                return None
+            of_member = node["required"].index(member) if member is not None else 0
+            ranked.append((rank, of_member, index, place, where, value, member))
+    ranked.sort(key=lambda item: item[:3])  # ties: one keyword's errors, in the validator's order
     violations: list[Violation] = []
-    for _, error in ordered:
-        found = _node_at(contract, error.absolute_keyword_location)
-        if found is None:
-            return None
-        node, keyword = found
-        if keyword not in WORDED and keyword not in REWORDED:
-            return None
-        value: Any = event
-        for part in error.instance_path:
-            value = value[part]
-        reworded = REWORDED[keyword].format(value) if keyword in REWORDED else ""
-        for path, member, text in _paths(error.instance_path, keyword, value, node[keyword], reworded):
-            violations.append(Violation(judged_by.requirement(node, keyword, member), path, text, frame))
+    shown: Counter[Place] = Counter()
+    for _, _, index, place, where, value, member in ranked:
+        node, keyword, _ = errors.sites[place[0]]
+        fallback = errors.messages[index] if errors.messages is not None else REWORDED.get(keyword, "").format(value)
+        path, text = _finding(where, keyword, value, node[keyword], fallback, member)
+        requirement = judged_by.requirement(node, keyword, member)
+        violations.append(Violation(requirement, path, text, frame))
+        shown[place] += 1
+        if more[place] and shown[place] == len(listed[place]):
+            violations.append(Violation(requirement, *_counted(place, path, more[place]), frame))
     return violations or None
 
 
+def _counted(place: Place, last: str, count: int) -> tuple[str, str]:
+    """The path and message of the violations not listed at one place."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in place[1].split("/")[1:]]
+    path = ".".join(parts + ([place[2]] if place[2] is not None else [])) or "(event)"
+    return path, f"{path}: {count:,} more like {last} (the first {LISTED_AT_ONE_PLACE} at one place are listed)"
+
+
 def _python_order(
-    contract: Contract, judged_by: EventRequirements, event: Any, evaluation: list[Any], where: list[Any]
+    contract: Contract, judged_by: EventRequirements, event: Any, evaluation: Sequence[Any], where: list[Any]
 ) -> tuple[int, ...] | None:
     """Where Python `jsonschema` reports an error among an event's: it walks each schema node's
     keywords in the document's order (`then`/`else` where `if` is), `properties` in the schema's
@@ -160,6 +302,50 @@ def _resolved(contract: Contract, document: str, ref: str) -> tuple[str, Any]:
     for part in pointer.split("/")[1:]:
         node = node.get(part) if isinstance(node, dict) else None
     return document, node
+
+
+#: The steps of an evaluation path through which jsonschema-rs' evaluation lists an error as `iter_errors`
+#: does (the applicators that only pass a value on, and `then`/`else`).
+THROUGH = frozenset(
+    {"$ref", "properties", "patternProperties", "items", "prefixItems", "additionalProperties", "allOf", "then", "else"}
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _evaluations(contract: Contract, event: str) -> dict[tuple[int, str], tuple[Any, ...] | None]:
+    """Each keyword of an event's schema, by (node identity, keyword), with the evaluation path that reaches
+    it; None where two reach it, or one through a step not in THROUGH (`_explained_fast`). Empty for a
+    schema that recurses (every keyword in the cycle has endless paths): `iter_errors` says them."""
+    found: dict[tuple[int, str], tuple[Any, ...] | None] = {}
+
+    def walk(node: Any, document: str, evaluation: tuple[Any, ...], through: bool, inside: frozenset[int]) -> bool:
+        if not isinstance(node, dict):
+            return True
+        if id(node) in inside:
+            return False
+        inside |= {id(node)}
+        for keyword in node:
+            key, path = (id(node), keyword), (*evaluation, keyword)
+            found[key] = path if through and found.get(key, path) == path else None
+        if isinstance(node.get("$ref"), str):
+            target_document, target = _resolved(contract, document, node["$ref"])
+            if not walk(target, target_document, (*evaluation, "$ref"), through, inside):
+                return False
+        for name, child, _ in subschemas(node, ""):
+            keyword, _, inner = name.partition("/")
+            step = (
+                (keyword, int(inner))
+                if keyword in (*IN_PLACE, "prefixItems")
+                else (keyword, inner)
+                if inner
+                else (keyword,)
+            )
+            if not walk(child, document, (*evaluation, *step), through and keyword in THROUGH, inside):
+                return False
+        return True
+
+    document = contract.registry.event(event).schema
+    return found if walk(contract.schemas[document], document, (), True, frozenset()) else {}
 
 
 @functools.lru_cache(maxsize=4096)

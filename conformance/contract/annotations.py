@@ -156,7 +156,7 @@ def annotate(
             target_uri, target = resolve(uri, node["$ref"])
             visit(target, own, target_uri, f"{where} -> {node['$ref']}", path)
         for name, child, inner in subschemas(node, path):
-            in_place = name in IN_PLACE + IN_PLACE_ONE
+            in_place = name.partition("/")[0] in IN_PLACE + IN_PLACE_ONE
             visit(child, own if in_place else None, uri, f"{where}/{name}", inner)
 
     visit(root, None, base, event)
@@ -203,7 +203,7 @@ def subschemas(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str,
     for key in ("prefixItems", *IN_PLACE):
         for index, child in enumerate(node.get(key, [])):
             if isinstance(child, dict):
-                yield (key, child, path) if key in IN_PLACE else (f"{key}/{index}", child, f"{path}.*".lstrip("."))
+                yield f"{key}/{index}", child, path if key in IN_PLACE else f"{path}.*".lstrip(".")
 
 
 def _name(node: dict[str, Any]) -> str:
