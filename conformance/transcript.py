@@ -43,11 +43,11 @@ _T = TypeVar("_T")
 FORMAT_VERSION = 1
 
 
-#: Texts up to this long keep their parsed value (a conforming event is a few KB). A hostile frame of
-#: a MB of `[{},{},…]` parses into twenty times its size: such a value is parsed again where needed,
-#: never held beside its frame.
+#: Texts up to this long, and with fewer brackets than STEADY_BRACKETS, keep their parsed value (a
+#: conforming event is a few KB, a few dozen objects and arrays). A hostile frame of `[{},{},…]` parses
+#: into twenty times its size: such a value is parsed again where needed, never held beside its frame.
 KEEP_PARSED_CHARS = 64 << 10
-#: Texts with fewer brackets than this nest less deep than that, whatever they hold.
+#: Texts with fewer brackets than this nest less deep than that, and hold few containers, whatever they hold.
 STEADY_BRACKETS = 256
 
 
@@ -73,7 +73,7 @@ def parse_json(text: str) -> Any:
     Inside `parsing_once`, a text already parsed gives the same (shared, never to be changed) value.
     """
     memo: dict[str, Any] | None = getattr(_once, "memo", None)
-    if memo is None or len(text) > KEEP_PARSED_CHARS:
+    if memo is None or not steady(text):
         return _parse(text)
     if text not in memo:
         memo[text] = _parse(text)
@@ -141,8 +141,8 @@ class Frame:
     def knowing(self, parsed: Any) -> None:
         """Keep `parsed` as the text's JSON value (parsed here, or by a caller that had it already: the runner
         parsed a planned frame once to fill its placeholders); it must be `parse_json(self.text)`, exactly.
-        A cache beside the fields, not part of the frame's value; a text over `KEEP_PARSED_CHARS` keeps none."""
-        if self.text is not None and len(self.text) <= KEEP_PARSED_CHARS:
+        A cache beside the fields, not part of the frame's value; only a `steady` text keeps it."""
+        if self.text is not None and self.steady:
             self.__dict__["_json"] = parsed
 
     def derived(self, name: str, inputs: tuple[object, ...], compute: Callable[[], _T]) -> _T:

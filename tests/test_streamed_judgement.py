@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -226,14 +227,19 @@ def test_the_recorder_writes_connections_in_plan_order_whatever_order_they_end_i
     assert kept.tally.connections == len(ended)
 
 
-def test_a_large_frame_keeps_no_parsed_value() -> None:
-    """A hostile frame may parse into many times its size: past KEEP_PARSED_CHARS it is parsed again, not held."""
-    text = json.dumps({"type": "junk", "items": [{}] * (transcript_module.KEEP_PARSED_CHARS // 4)})
+@pytest.mark.parametrize("items", [transcript_module.KEEP_PARSED_CHARS // 4, transcript_module.STEADY_BRACKETS])
+def test_a_frame_of_many_containers_keeps_no_parsed_value(items: int) -> None:
+    """A hostile frame may parse into twenty times its size (`[{},{},…]`): past KEEP_PARSED_CHARS, or with
+    STEADY_BRACKETS objects and arrays in a frame of a few KB, it is parsed again where needed, never held
+    beside its frame (the judging of a connection of them held them all, and each violation's evidence one)."""
+    text = json.dumps({"type": "junk", "items": [{}] * items})
     frame = Frame("server", 0.0, text=text)
     assert frame.json() == frame.json() and frame.json() is not frame.json()
     assert "_json" not in frame.__dict__
     with parsing_once([frame]):
         assert parse_json(text) is not parse_json(text)
+    few = Frame("server", 0.0, text=json.dumps({"type": "junk", "items": [{}] * 8}))
+    assert few.json() is few.json()  # a conforming event's few containers: parsed once, kept
 
 
 def test_a_shards_recorder_numbers_its_plans_in_the_runs_order(tmp_path: Path) -> None:
@@ -274,3 +280,36 @@ def test_after_a_bug_in_judging_every_connection_is_still_written(
     assert error is not None and "a bug planted in the test" in error
     assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in transcripts]
     assert kept.tally.connections == 2  # judged until the bug, none after
+
+
+def test_a_signal_while_judging_writes_every_connection_at_once_and_counts_those_not_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judging a hostile target's connection can take seconds: once a signal stops the run, `close` waits
+    for no judging. The connection being judged is dropped, those still queued are written unjudged,
+    all.jsonl holds every one in plan order, and the tally only those judged before."""
+    contract = load_contract()
+    transcripts = _recorded(1)[:6]
+    original = recorder.judged
+    judging, release = threading.Event(), threading.Event()
+
+    def slow(transcript: Transcript, contract: Any) -> Any:
+        if transcript.label == transcripts[2].label:
+            judging.set()
+            release.wait(60)  # judging that outlasts the test unless close stops waiting for it
+        return original(transcript, contract)
+
+    monkeypatch.setattr(recorder, "judged", slow)
+    kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
+    for transcript in transcripts:
+        kept.take(transcript)
+    assert judging.wait(30)
+    try:
+        assert kept.close(stopped=lambda: True) is None
+        assert not release.is_set() and kept.tally.connections == 2
+        assert kept.unjudged == 4  # the one being judged, and the three queued behind it
+        assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in transcripts]
+    finally:
+        release.set()
+    kept._thread.join(30)
+    assert not kept._thread.is_alive() and kept.tally.connections == 2  # the judgement done late is dropped
