@@ -103,6 +103,7 @@ def shard_to_json(shard: Shard) -> dict[str, Any]:
         "cut": [asdict(c) for c in log.cut],
         "received_bytes": log.received_bytes,
         "not_reached": [log.unreached_connections, log.unsent_updates],
+        "unjudged": log.unjudged_connections,
         "error": shard.error,
         "failure": failure,
         "tls": log.tls_fingerprint,
@@ -123,6 +124,7 @@ def shard_from_json(data: dict[str, Any]) -> Shard:
         received_bytes=data["received_bytes"],
         unreached_connections=data["not_reached"][0],
         unsent_updates=data["not_reached"][1],
+        unjudged_connections=data["unjudged"],
     )
     directory = Path(data["directory"]) if data["directory"] else None
     if data.get("files") is not None:  # a remote worker's files, sent with its record

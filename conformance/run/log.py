@@ -62,6 +62,7 @@ class RunLog:
     received_bytes: int = 0
     unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
     unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
+    unjudged_connections: int = 0  # connections that ran, written but not judged (a signal while judging)
     #: Where each finished connection goes, when set (judged and written at once: engine.Recorder),
     #: instead of `transcripts`; so a run holds no transcript longer than its connection lasts.
     #: It gets the connection's plan number in the run_plans call (so nothing maps labels to numbers).
@@ -91,6 +92,7 @@ class RunRecord:
     received_bytes: int = 0
     unreached_connections: int = 0  # planned connections never opened (a budget, a stop)
     unsent_updates: int = 0  # planned updates never sent (those of unreached connections included)
+    unjudged_connections: int = 0  # connections that ran, written but not judged (a signal while judging)
 
 
 def sent_updates(transcript: Transcript) -> int:

@@ -31,6 +31,7 @@ def merge(shards: Sequence[Shard]) -> RunRecord:
         received_bytes=sum(log.received_bytes for log in logs),
         unreached_connections=sum(log.unreached_connections for log in logs),
         unsent_updates=sum(log.unsent_updates for log in logs),
+        unjudged_connections=sum(log.unjudged_connections for log in logs),
     )
 
 

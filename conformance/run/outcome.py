@@ -66,7 +66,12 @@ def incompleteness(log: RunRecord, judgement: Judgement, interrupted: bool, inte
     if internal_error is not None:
         return "an internal error of realtime-conformance stopped part of the run"
     if interrupted:
-        return "interrupted (Ctrl-C or SIGTERM) before the run finished"
+        unjudged = log.unjudged_connections
+        return "interrupted (Ctrl-C or SIGTERM) before the run finished" + (
+            f"; {unjudged} connection(s) that ran are written to all.jsonl but not judged (`validate` judges them)"
+            if unjudged
+            else ""
+        )
     if log.cut:
         cut = log.cut[0]
         return f"{len(log.cut)} connection(s) cut at a byte bound: {cut.connection}: {cut.reason}"

@@ -14,7 +14,7 @@ import re
 import threading
 import traceback
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -74,8 +74,13 @@ class Recorder:
         self._offsets, self._lengths = array("q"), array("q")
         self._queue: queue.SimpleQueue[tuple[int, Transcript] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # the spool and the tally: the thread's, or `close`'s after a signal
+        self._taken = self._written = 0  # connections taken, and written to the spool
+        self._in_judging = False  # the thread is judging one (outside the lock)
         self._backlog = 0
         self.error: str | None = None  # the traceback of a bug of ours in judging or writing
+        self._judging = True  # False once a signal stops the run: the rest is written, not judged
+        self.unjudged = 0  # connections written but, so, not judged
         self._thread = threading.Thread(target=self._work, name="rc-recorder", daemon=True)
         self._thread.start()
 
@@ -93,6 +98,7 @@ class Recorder:
             index = self._order.get(transcript.label, len(self._order))
         with self._lock:
             self._backlog += _size(transcript)
+        self._taken += 1
         self._queue.put((index, transcript))
 
     def _work(self) -> None:
@@ -110,31 +116,73 @@ class Recorder:
         """Written first, then judged: after a bug of ours in judging, the connections are still all written
         (what ran is reported, and the bug can be reproduced from them), only no longer judged."""
         text = transcript.to_jsonl(self._safe)
-        planned = index  # the tally's number of it, whatever place below it takes in all.jsonl
-        if self._spool is not None:
-            data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
-            if index >= len(self._offsets):
-                missing = index + 1 - len(self._offsets)
-                self._offsets.extend(array("q", [-1]) * missing)
-                self._lengths.extend(array("q", [0]) * missing)
-            if self._offsets[index] >= 0:  # a label outside the run's order (none of ours): after the rest
-                self._offsets.append(-1)
-                self._lengths.append(0)
-                index = len(self._offsets) - 1
-            self._offsets[index], self._lengths[index] = self._spool.tell(), len(data)
-            self._spool.write(data)
-        if self.error is not None:
-            return
+        with self._writing:
+            spooled = self._spooled(index, text)
+            if self.error is not None or not self._judging:
+                self.unjudged += self.error is None
+                return
+            self._in_judging = True
         judgement = judged(transcript, self._contract)
-        self.tally.add(planned, judgement)
-        if judgement.violations:
-            (self.directory / connection_file(index, transcript.label)).write_text(text, encoding="utf-8")
+        with self._writing:
+            self._in_judging = False
+            if not self._judging:  # a signal came while it was judged: dropped (`close` counted it)
+                return
+            self.tally.add(index, judgement)  # its plan number, whatever place it takes in all.jsonl
+            if judgement.violations:
+                (self.directory / connection_file(spooled, transcript.label)).write_text(text, encoding="utf-8")
 
-    def close(self) -> str | None:
-        """Finish judging and writing what was taken; the traceback of a bug of ours, if one stopped it."""
+    def _spooled(self, index: int, text: str) -> int:
+        """Write a connection to the spool as plan `index`; the place it takes in all.jsonl."""
+        self._written += 1
+        if self._spool is None:
+            return index
+        data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
+        if index >= len(self._offsets):
+            missing = index + 1 - len(self._offsets)
+            self._offsets.extend(array("q", [-1]) * missing)
+            self._lengths.extend(array("q", [0]) * missing)
+        if self._offsets[index] >= 0:  # a label outside the run's order (none of ours): after the rest
+            self._offsets.append(-1)
+            self._lengths.append(0)
+            index = len(self._offsets) - 1
+        self._offsets[index], self._lengths[index] = self._spool.tell(), len(data)
+        self._spool.write(data)
+        return index
+
+    def close(self, stopped: Callable[[], bool] = lambda: False) -> str | None:
+        """Finish judging and writing what was taken; the traceback of a bug of ours, if one stopped it.
+
+        Once `stopped()` (a signal), judging stops and what is left is written, not judged (`unjudged`): a
+        hostile target's connection can take seconds to judge, and a signal is answered at once. A
+        connection being judged then is left to its thread, which drops it.
+        """
         if self._thread.is_alive():
             self._queue.put(None)
-            self._thread.join()
+            while self._thread.is_alive():
+                self._thread.join(0.05)
+                if stopped():
+                    break
+        with self._writing:
+            if self._thread.is_alive() and self._judging:
+                self._judging = False
+                self.unjudged += self._in_judging
+        for _ in range(1 << 30):  # after a signal: until the thread has spooled what it took (a moment)
+            with self._writing:
+                while not self._queue.empty():
+                    item = self._queue.get()
+                    if item is not None:
+                        self._spooled(item[0], item[1].to_jsonl(self._safe))
+                        self.unjudged += self.error is None
+                if self._written == self._taken or not self._thread.is_alive():
+                    if self._thread.is_alive():
+                        self._queue.put(None)  # it ends once its judging is done (and dropped)
+                    self._write_out()
+                    break
+            self._thread.join(0.01)
+        return self.error
+
+    def _write_out(self) -> None:
+        """all.jsonl from the spool, in plan order."""
         if self._spool is not None:
             with self._path.open("wb") as out:
                 for offset, length in zip(self._offsets, self._lengths, strict=True):
@@ -144,7 +192,6 @@ class Recorder:
             self._spool.close()
             self._spool = None
             self._spool_path.unlink(missing_ok=True)
-        return self.error
 
 
 def merge_in_order(sources: list[Path], order: dict[str, int], target: Path) -> None:

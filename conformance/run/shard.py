@@ -143,8 +143,10 @@ def _exchange(
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it)
         error = traceback.format_exc()
     finally:
-        closing = recorder.close()
+        closing = recorder.close(stopped=lambda: bool(signals.received))
         log.sink = None
+        log.unjudged_connections = recorder.unjudged
+        interrupted = interrupted or bool(recorder.unjudged)
     if closing is not None:
         error = "\n".join(e for e in (error, closing) if e)
     shown.end("exchanges")
