@@ -606,3 +606,24 @@ def test_a_frame_of_thousands_of_errors_is_judged_by_its_first_and_a_count(tmp_p
     assert messages[10].startswith("session.tools.*: 4,990 more like session.tools.9"), messages[10]
     modality = failed["RS-OUTPUT-MODALITIES-TYPE"]["violations"][0]
     assert modality["message"] == "session.output_modalities.3750 is number 7; expected string"
+
+
+def flooding_with_errors(frames: int) -> Handler:
+    """A conforming server but that each answer is followed by `frames` session.updated events of 30,000
+    tools that are no objects: a few milliseconds to send, most of a tenth of a second each to judge."""
+    flood = json.dumps({"type": "session.updated", "event_id": "flood", "session": {"tools": [1] * 30_000}})
+    return documented(lambda text: [Send(text)] + [Send(flood)] * frames)
+
+
+def test_a_time_budget_bounds_judging_too(tmp_path: Path) -> None:
+    """The time budget bounds the exchanges and the judging: a second past it, the connections not judged
+    yet are written unjudged (judging them all would take some twenty seconds), and the report says so."""
+    budget_s = 5.0  # room for some connections to be heard out
+    with server(flooding_with_errors(20)) as url:
+        code, summary, err, elapsed = run(tmp_path, "--target", url, "--budget-s", str(budget_s))
+    assert code in (1, 3) and summary["verdict"] != "conformant", err
+    assert summary["error"]["kind"] == "incomplete" and "not judged" in summary["error"]["message"], summary["error"]
+    written = (tmp_path / "transcripts" / "all.jsonl").read_text().count('{"transcript": ')
+    unjudged = int(summary["error"]["message"].split("; ")[-1].split(" ")[0])
+    assert 0 < unjudged <= written
+    assert elapsed < budget_s + 6, elapsed  # judging it all takes some twenty seconds

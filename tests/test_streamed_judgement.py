@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conformance import transcript as transcript_module
-from conformance.checks import Judgement, Violation, judge, judge_all
+from conformance.checks import Judgement, JudgingStopped, Violation, judge, judge_all
 from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup, serve_mock
@@ -267,10 +267,10 @@ def test_after_a_bug_in_judging_every_connection_is_still_written(
     transcripts = _recorded(1)[:6]
     original = recorder.judged
 
-    def buggy(transcript: Transcript, contract: Any) -> Any:
+    def buggy(transcript: Transcript, contract: Any, **how: Any) -> Any:
         if transcript.label == transcripts[2].label:
             raise RuntimeError("a bug planted in the test")
-        return original(transcript, contract)
+        return original(transcript, contract, **how)
 
     monkeypatch.setattr(recorder, "judged", buggy)
     kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
@@ -293,11 +293,11 @@ def test_a_signal_while_judging_writes_every_connection_at_once_and_counts_those
     original = recorder.judged
     judging, release = threading.Event(), threading.Event()
 
-    def slow(transcript: Transcript, contract: Any) -> Any:
+    def slow(transcript: Transcript, contract: Any, **how: Any) -> Any:
         if transcript.label == transcripts[2].label:
             judging.set()
             release.wait(60)  # judging that outlasts the test unless close stops waiting for it
-        return original(transcript, contract)
+        return original(transcript, contract, **how)
 
     monkeypatch.setattr(recorder, "judged", slow)
     kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
@@ -313,3 +313,20 @@ def test_a_signal_while_judging_writes_every_connection_at_once_and_counts_those
         release.set()
     kept._thread.join(30)
     assert not kept._thread.is_alive() and kept.tally.connections == 2  # the judgement done late is dropped
+
+
+def test_judging_stops_between_frames_when_asked() -> None:
+    """A hostile target's frames can take a tenth of a second each to judge: a stopped run's judging
+    stops at the next frame, not at the end of the connection."""
+    contract = load_contract()
+    transcript = next(t for t in _recorded(1) if sum(f.direction == "server" for f in t.frames) > 3)
+    asked: list[int] = []
+
+    def stopped() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(JudgingStopped):
+        judge(transcript, contract, stopped=stopped)
+    assert len(asked) == 3  # asked before each server frame, and no further once stopped
+    assert judge(transcript, contract, stopped=lambda: False) == judge(transcript, contract)

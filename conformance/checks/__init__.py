@@ -15,7 +15,7 @@ from conformance.checks.connection import THROTTLE, is_throttle
 from conformance.checks.findings import Judgement, Violation, describe_value, explainer
 from conformance.checks.frames import check_event, check_frame, requirement_for
 from conformance.checks.judge import judge, judge_all
-from conformance.checks.pairing import sent_of, url_models
+from conformance.checks.pairing import JudgingStopped, sent_of, url_models
 from conformance.checks.registry import CHECKS
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "CHECKS",
     "THROTTLE",
     "Judgement",
+    "JudgingStopped",
     "Violation",
     "check_event",
     "check_frame",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 # The check modules register their checks on import.
@@ -15,12 +15,18 @@ from conformance.contract import Contract
 from conformance.transcript import Transcript
 
 
-def judge(transcript: Transcript, contract: Contract, checks: Iterable[Check] | None = None) -> Judgement:
+def judge(
+    transcript: Transcript,
+    contract: Contract,
+    checks: Iterable[Check] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Judgement:
     """Judge one connection's transcript against every event and exchange requirement (`checks`:
-    other than the registered ones, as a test of a new check does)."""
+    other than the registered ones, as a test of a new check does). Raises `JudgingStopped` once
+    `stopped()`, asked between frames."""
     with paused():  # what judging allocates forms no cycles, and each collection would rescan the transcript
         try:
-            conn, parsed = parse_connection(transcript, contract)
+            conn, parsed = parse_connection(transcript, contract, stopped)
             judged = run_checks(conn, checks)
         finally:
             for frame in transcript.frames:

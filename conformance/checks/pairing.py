@@ -8,6 +8,7 @@ audio) opens no step, and an `error` that may be its answer is attributed as `wi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -129,8 +130,13 @@ class Parsed:
     received: tuple[Received, ...]
 
 
-def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
-    """Judge every server event by its schema and list what happened, in order."""
+class JudgingStopped(Exception):
+    """Judging was stopped between two frames (`judge`'s `stopped`): its judgement is dropped."""
+
+
+def read_frames(transcript: Transcript, contract: Contract, stopped: Callable[[], bool] = lambda: False) -> Parsed:
+    """Judge every server event by its schema and list what happened, in order (a hostile target's frames
+    can take a tenth of a second each: `stopped()` is asked before each server frame)."""
     events: list[Event] = []
     positions: list[Position] = []
     sent: dict[int, Sent] = {}
@@ -152,6 +158,8 @@ def read_frames(transcript: Transcript, contract: Contract) -> Parsed:
                 server_close = frame
                 positions.append(("server-close", frame))
         else:
+            if stopped():
+                raise JudgingStopped
             found, judged, as_received, event = frame_judged(frame, contract)
             violations += found
             judged_sets[judged] += 1
@@ -175,9 +183,11 @@ def paired_windows(parsed: Parsed, contract: Contract, end_time: float, timeout_
     return throttles_merged(windows)
 
 
-def parse_connection(transcript: Transcript, contract: Contract) -> tuple[Connection, Parsed]:
+def parse_connection(
+    transcript: Transcript, contract: Contract, stopped: Callable[[], bool] = lambda: False
+) -> tuple[Connection, Parsed]:
     """The connection's steps, each with its own answers and the configuration it was sent over."""
-    parsed = read_frames(transcript, contract)
+    parsed = read_frames(transcript, contract, stopped)
     events = parsed.events
     sends = [item for kind, item in parsed.positions if kind == "send"]
     created = next((e for e in events if e.type == "session.created" and e.session is not None), None)

@@ -151,8 +151,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option(
         "budget-s",
         "end the run's exchanges within this many seconds (an update is sent only while its answer can still be "
-        "heard out; shrinking stops at it too); what was not reached is reported and the run is never "
-        "called conformant (exit 3, or 1 if a requirement already failed)",
+        "heard out; shrinking stops at it too, judging a second later); what was not reached or not judged is "
+        "reported and the run is never called conformant (exit 3, or 1 if a requirement already failed)",
         "float",
         low=0.0,
         low_open=True,

@@ -61,17 +61,22 @@ class Outcome:
 
 def incompleteness(log: RunRecord, judgement: Judgement, interrupted: bool, internal_error: str | None) -> str | None:
     """Why a run could not test its target fully, or None: the verdict is then never conformant."""
+    reason = _unfinished(log, judgement, interrupted, internal_error)
+    if reason is not None and log.unjudged_connections:
+        unjudged = log.unjudged_connections
+        return (
+            f"{reason}; {unjudged} connection(s) that ran are written to all.jsonl, not judged (`validate` judges them)"
+        )
+    return reason
+
+
+def _unfinished(log: RunRecord, judgement: Judgement, interrupted: bool, internal_error: str | None) -> str | None:
     if log.failure is not None:
         return log.failure.message
     if internal_error is not None:
         return "an internal error of realtime-conformance stopped part of the run"
     if interrupted:
-        unjudged = log.unjudged_connections
-        return "interrupted (Ctrl-C or SIGTERM) before the run finished" + (
-            f"; {unjudged} connection(s) that ran are written to all.jsonl but not judged (`validate` judges them)"
-            if unjudged
-            else ""
-        )
+        return "interrupted (Ctrl-C or SIGTERM) before the run finished"
     if log.cut:
         cut = log.cut[0]
         return f"{len(log.cut)} connection(s) cut at a byte bound: {cut.connection}: {cut.reason}"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from conformance.checks import Judgement, judge
+from conformance.checks import Judgement, JudgingStopped, judge
 from conformance.contract import Contract
 from conformance.readers import MiB
 from conformance.redact import NO_SECRETS, Redactor
@@ -122,7 +122,10 @@ class Recorder:
                 self.unjudged += self.error is None
                 return
             self._in_judging = True
-        judgement = judged(transcript, self._contract)
+        try:
+            judgement = judged(transcript, self._contract, stopped=lambda: not self._judging)
+        except JudgingStopped:
+            return  # `stop` counted it
         with self._writing:
             self._in_judging = False
             if not self._judging:  # a signal came while it was judged: dropped (`close` counted it)
@@ -149,23 +152,27 @@ class Recorder:
         self._spool.write(data)
         return index
 
+    def stop(self) -> None:
+        """Judge no more (a signal, the time budget spent): what is left is written, not judged (`unjudged`),
+        and the connection being judged is dropped at its next frame."""
+        with self._writing:
+            if self._judging:
+                self._judging = False
+                self.unjudged += self._in_judging
+
     def close(self, stopped: Callable[[], bool] = lambda: False) -> str | None:
         """Finish judging and writing what was taken; the traceback of a bug of ours, if one stopped it.
 
-        Once `stopped()` (a signal), judging stops and what is left is written, not judged (`unjudged`): a
-        hostile target's connection can take seconds to judge, and a signal is answered at once. A
-        connection being judged then is left to its thread, which drops it.
+        Once `stopped()` (a signal, the time budget spent), judging stops (`stop`): a hostile target's
+        connection can take seconds to judge, and a signal is answered at once.
         """
         if self._thread.is_alive():
             self._queue.put(None)
             while self._thread.is_alive():
                 self._thread.join(0.05)
                 if stopped():
+                    self.stop()
                     break
-        with self._writing:
-            if self._thread.is_alive() and self._judging:
-                self._judging = False
-                self.unjudged += self._in_judging
         for _ in range(1 << 30):  # after a signal: until the thread has spooled what it took (a moment)
             with self._writing:
                 while not self._queue.empty():
@@ -254,7 +261,7 @@ def judge_file(path: Path, contract: Contract, default_timeout_s: float = 5.0) -
     return tally
 
 
-def judged(transcript: Transcript, contract: Contract) -> Judgement:
+def judged(transcript: Transcript, contract: Contract, stopped: Callable[[], bool] = lambda: False) -> Judgement:
     """`checks.judge`, each frame's text parsed once (the runner's parse of an answer included)."""
     with parsing_once(transcript.frames):
-        return judge(transcript, contract)
+        return judge(transcript, contract, stopped=stopped)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from conformance.verdict.tally import Tally
 
 #: Characters of connections finished but not yet judged and written beyond which a finishing one waits.
 RECORDER_BACKLOG = 4 << 20
+#: How long past the time budget the connections that ended within it may still be judged: the recorder keeps
+#: pace with a conforming target (its last connections take milliseconds), and a hostile target's are
+#: written unjudged from then on (each can take seconds to judge), so the run ends about on time.
+JUDGING_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,11 @@ def _exchange(
     """
     shown.begin("exchanges", count)
     done = 0
+    budget_s = settings.politeness.budget_s
+    deadline = time.monotonic() + budget_s + JUDGING_GRACE_S if budget_s else None
+
+    def spent() -> bool:  # the time budget bounds judging too: what is left then is written, not judged
+        return deadline is not None and time.monotonic() >= deadline
 
     async def on_done(transcript: Transcript) -> None:
         nonlocal done
@@ -126,10 +136,18 @@ def _exchange(
         for _ in range(100_000):  # the recorder behind: this slot waits (not the loop), so memory stays bounded
             if recorder.backlog <= RECORDER_BACKLOG:
                 break
+            if (
+                spent()
+            ):  # nothing more is judged (`main`): the recorder only writes, once its judging in hand is dropped
+                break
             await asyncio.sleep(0.005)
 
     async def main() -> None:
         nonlocal url
+        if deadline is not None:  # judging stops then: a hostile target's frames can take long to judge
+            asyncio.get_running_loop().call_at(
+                asyncio.get_running_loop().time() + deadline - time.monotonic(), recorder.stop
+            )
         async with target_url(settings) as tested:
             if settings.kind == "mock":
                 url = tested
@@ -143,10 +161,13 @@ def _exchange(
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it)
         error = traceback.format_exc()
     finally:
-        closing = recorder.close(stopped=lambda: bool(signals.received))
+        closing = recorder.close(stopped=lambda: bool(signals.received) or spent())
         log.sink = None
         log.unjudged_connections = recorder.unjudged
-        interrupted = interrupted or bool(recorder.unjudged)
+    if recorder.unjudged and signals.received:
+        interrupted = True
+    elif recorder.unjudged:
+        log.stopped = log.stopped or f"the time budget ({budget_s:g}s) was spent judging"
     if closing is not None:
         error = "\n".join(e for e in (error, closing) if e)
     shown.end("exchanges")
