@@ -627,3 +627,35 @@ def test_a_time_budget_bounds_judging_too(tmp_path: Path) -> None:
     unjudged = int(summary["error"]["message"].split("; ")[-1].split(" ")[0])
     assert 0 < unjudged <= written
     assert elapsed < budget_s + 6, elapsed  # judging it all takes some twenty seconds
+
+
+def breaking_the_protocol(frame: bytes) -> Callable[[ServerConnection], Awaitable[None]]:
+    """session.created, then `frame` straight to the socket: a frame the WebSocket protocol forbids."""
+
+    async def handler(ws: ServerConnection) -> None:
+        contract = load_contract()
+        created = MockSession(contract, default_models(contract), (), 0.0).on_connect()
+        await ws.send(created[0].text)  # type: ignore[union-attr]
+        ws.transport.write(frame)
+        await ws.wait_closed()
+
+    return handler
+
+
+BROKEN_FRAMES = {
+    "reserved bits must be 0": b"\xc1\x02{}",  # a text frame with RSV1 set, no extension agreed
+    "incorrect masking": b"\x81\x82\x00\x00\x00\x00{}",  # a text frame masked, as only a client's are
+    "invalid status code": b"\x88\x02\x03\xe7",  # a close frame with code 999
+    "fragmented control frame": b"\x09\x01p",  # a ping without FIN
+}
+
+
+@pytest.mark.parametrize(("said", "frame"), BROKEN_FRAMES.items(), ids=BROKEN_FRAMES.keys())
+def test_a_frame_that_breaks_the_websocket_protocol_is_said_as_such(tmp_path: Path, said: str, frame: bytes) -> None:
+    """Our client fails the connection at such a frame (the server sent no close frame): the line says what
+    the server broke, not only that it "closed without a close frame"."""
+    with server(breaking_the_protocol(frame)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    line = one_error_line(err)
+    assert code in (1, 3) and summary["verdict"] != "conformant", err
+    assert f"a frame that breaks the WebSocket protocol ({said})" in line, line

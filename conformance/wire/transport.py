@@ -200,6 +200,10 @@ class Session:
             elif exc.sent is not None and exc.sent.code == 1009:
                 self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
                 direction = "client"
+            elif exc.rcvd is None and self._ws.protocol.parser_exc is not None:  # we failed it for the server's frame
+                broken = self._ws.protocol.parser_exc
+                self._closed = Closed(None, f"a frame that breaks the WebSocket protocol ({broken}); no close frame")
+                direction = "server"
             else:
                 code = exc.rcvd.code if exc.rcvd else None
                 self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
