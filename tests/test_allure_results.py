@@ -187,3 +187,17 @@ def test_what_a_target_sent_cannot_forge_a_line_of_the_exchange_or_reach_a_termi
     assert not any(c in text for c in "\r\x1b\x07\x85\u2028\u202e"), text
     marks = [line for line in text.split("\n") if line.startswith(">>> ")]
     assert len(marks) == 1 and marks[0].startswith(">>> #2 server ←")  # the offending frame's own mark alone
+
+
+def test_a_frame_longer_than_is_shown_is_shown_as_it_came_not_indented() -> None:
+    """Indenting JSON is pure Python: a hostile target's 64 KB frame of 30,000 items took 50 ms to indent,
+    only to be cut at FRAME_CHARS. Such a frame is shown as it came, cut; a shorter one indented."""
+    requirement = load_contract().requirements[0]
+    long = Frame("server", 0.1, text=json.dumps({"type": "session.updated", "session": {"tools": [1] * 30_000}}))
+    short = Frame("server", 0.2, text=json.dumps({"type": "session.updated", "session": {"tools": [1]}}))
+    transcript = Transcript("ws://x", 0.5, frames=(long, short), label="long")
+    violations = tuple(Violation(requirement.id, "session.tools.0", "bad", f, None, "long") for f in (long, short))
+    text = exchange_text(transcript, RequirementResult(requirement, "failed", 2, violations), NO_SECRETS)
+    assert '    {"type": "session.updated", "session": {"tools": [1, 1, 1' in text
+    assert "more characters: see the transcript]" in text and len(text) < 3 * FRAME_CHARS
+    assert '    {\n      "type": "session.updated",\n      "session": {\n        "tools": [\n          1\n' in text
