@@ -8,6 +8,7 @@ counted, whatever order the connections end in and however many shards judged th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -276,10 +277,11 @@ def test_after_a_bug_in_judging_every_connection_is_still_written(
     kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
     for transcript in transcripts:
         kept.take(transcript)
-    error = kept.close()
+    error = kept.close(stopped=lambda: True)  # a signal too: nothing was being judged then, nothing dropped
     assert error is not None and "a bug planted in the test" in error
     assert [t.label for t in read_transcripts(tmp_path / recorder.ALL)] == [t.label for t in transcripts]
     assert kept.tally.connections == 2  # judged until the bug, none after
+    assert kept.unjudged == 0  # not judged for the bug (exit 4), which says so, not for the signal
 
 
 def test_a_signal_while_judging_writes_every_connection_at_once_and_counts_those_not_judged(
@@ -330,3 +332,23 @@ def test_judging_stops_between_frames_when_asked() -> None:
         judge(transcript, contract, stopped=stopped)
     assert len(asked) == 3  # asked before each server frame, and no further once stopped
     assert judge(transcript, contract, stopped=lambda: False) == judge(transcript, contract)
+
+
+def test_a_connection_that_cannot_be_written_holds_up_no_stopped_close(tmp_path: Path) -> None:
+    """A bug of ours writing one connection (exit 4) must not leave a stopped run waiting for it to be
+    written: the others are written, in plan order, and the bug is reported."""
+
+    class Unwritable(Transcript):
+        def to_jsonl(self, *args: Any, **kwargs: Any) -> str:
+            raise RuntimeError("a bug planted in the test")
+
+    contract = load_contract()
+    transcripts = _recorded(1)[:4]
+    broken = Unwritable(**{f.name: getattr(transcripts[1], f.name) for f in dataclasses.fields(Transcript)})
+    kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
+    for transcript in (transcripts[0], broken, *transcripts[2:]):
+        kept.take(transcript)
+    error = kept.close(stopped=lambda: True)
+    assert error is not None and "a bug planted in the test" in error
+    written = [t.label for t in read_transcripts(tmp_path / recorder.ALL)]
+    assert written == [t.label for i, t in enumerate(transcripts) if i != 1]

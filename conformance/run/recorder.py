@@ -75,7 +75,7 @@ class Recorder:
         self._queue: queue.SimpleQueue[tuple[int, Transcript] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # the spool and the tally: the thread's, or `close`'s after a signal
-        self._taken = self._written = 0  # connections taken, and written to the spool
+        self._taken = self._handled = 0  # connections taken, and spooled (or failed to be)
         self._in_judging = False  # the thread is judging one (outside the lock)
         self._backlog = 0
         self.error: str | None = None  # the traceback of a bug of ours in judging or writing
@@ -115,28 +115,31 @@ class Recorder:
     def _record(self, index: int, transcript: Transcript) -> None:
         """Written first, then judged: after a bug of ours in judging, the connections are still all written
         (what ran is reported, and the bug can be reproduced from them), only no longer judged."""
-        text = transcript.to_jsonl(self._safe)
         with self._writing:
-            spooled = self._spooled(index, text)
+            try:
+                text = transcript.to_jsonl(self._safe)
+                spooled = self._spooled(index, text)
+            finally:
+                self._handled += 1  # spooled, or never to be (a bug of ours): `close` waits no longer for it
             if self.error is not None or not self._judging:
                 self.unjudged += self.error is None
                 return
             self._in_judging = True
+        judgement: Judgement | None = None
         try:
             judgement = judged(transcript, self._contract, stopped=lambda: not self._judging)
         except JudgingStopped:
-            return  # `stop` counted it
-        with self._writing:
-            self._in_judging = False
-            if not self._judging:  # a signal came while it was judged: dropped (`close` counted it)
-                return
-            self.tally.add(index, judgement)  # its plan number, whatever place it takes in all.jsonl
-            if judgement.violations:
-                (self.directory / connection_file(spooled, transcript.label)).write_text(text, encoding="utf-8")
+            pass  # `stop` counted it
+        finally:
+            with self._writing:
+                self._in_judging = False
+                if judgement is not None and self._judging:  # else stopped meanwhile: dropped, as `stop` counted
+                    self.tally.add(index, judgement)  # its plan number, whatever place it takes in all.jsonl
+                    if judgement.violations:
+                        (self.directory / connection_file(spooled, transcript.label)).write_text(text, "utf-8")
 
     def _spooled(self, index: int, text: str) -> int:
         """Write a connection to the spool as plan `index`; the place it takes in all.jsonl."""
-        self._written += 1
         if self._spool is None:
             return index
         data = text.encode("utf-8")  # lone surrogates are escaped by to_jsonl
@@ -175,18 +178,30 @@ class Recorder:
                     break
         for _ in range(1 << 30):  # after a signal: until the thread has spooled what it took (a moment)
             with self._writing:
-                while not self._queue.empty():
-                    item = self._queue.get()
-                    if item is not None:
-                        self._spooled(item[0], item[1].to_jsonl(self._safe))
-                        self.unjudged += self.error is None
-                if self._written == self._taken or not self._thread.is_alive():
+                self._drain()
+                if self._handled == self._taken or not self._thread.is_alive():
                     if self._thread.is_alive():
                         self._queue.put(None)  # it ends once its judging is done (and dropped)
                     self._write_out()
                     break
             self._thread.join(0.01)
         return self.error
+
+    def _drain(self) -> None:
+        """Spool, unjudged, what the thread has not taken yet (its end marker too: `close` puts it back)."""
+        for _ in range(self._taken + 1):
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                try:
+                    self._spooled(item[0], item[1].to_jsonl(self._safe))
+                    self.unjudged += self.error is None
+                except Exception:  # a bug of ours: the rest is still written
+                    self.error = self.error or traceback.format_exc()
+                finally:
+                    self._handled += 1
 
     def _write_out(self) -> None:
         """all.jsonl from the spool, in plan order."""
