@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI, ProtocolError
 from websockets.frames import DATA_OPCODES, CloseCode, Opcode
 from websockets.frames import Close as CloseFrame
 from websockets.frames import Frame as WireFrame
@@ -200,7 +200,7 @@ class Session:
             elif exc.sent is not None and exc.sent.code == 1009:
                 self._closed = Closed(1009, f"a frame over {self._limits.max_frame_bytes} bytes")
                 direction = "client"
-            elif exc.rcvd is None and self._ws.protocol.parser_exc is not None:  # we failed it for the server's frame
+            elif exc.rcvd is None and isinstance(self._ws.protocol.parser_exc, ProtocolError):  # we failed it
                 broken = self._ws.protocol.parser_exc
                 self._closed = Closed(None, f"a frame that breaks the WebSocket protocol ({broken}); no close frame")
                 direction = "server"
