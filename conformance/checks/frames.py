@@ -102,17 +102,24 @@ def _explained(
 ) -> list[Violation]:
     """Python `jsonschema`'s errors, each mapped to the requirement its failing node names."""
     errors = schema_errors(contract.validators[judged_by.event], event)
+    table, site_of = _sites((cast(dict[str, Any], e.schema), str(e.validator)) for e in errors)
+    found = _Errors(table, site_of, [_pointer(e.absolute_path) for e in errors], [e.message for e in errors])
+    return _listed(event, contract, judged_by, frame, found) or []
+
+
+def _sites(
+    failing: Iterable[tuple[dict[str, Any], str]],
+) -> tuple[list[tuple[dict[str, Any], str, Sequence[Any] | None]], list[int]]:
+    """The sites (node, keyword) of a validator's errors, each once, and each error's."""
     sites: dict[tuple[int, str], int] = {}
     table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
     site_of = []
-    for error in errors:
-        node, keyword = cast(dict[str, Any], error.schema), str(error.validator)
+    for node, keyword in failing:
         if (id(node), keyword) not in sites:
             sites[(id(node), keyword)] = len(table)
             table.append((node, keyword, None))
         site_of.append(sites[(id(node), keyword)])
-    found = _Errors(table, site_of, [_pointer(e.absolute_path) for e in errors], [e.message for e in errors])
-    return _listed(event, contract, judged_by, frame, found) or []
+    return table, site_of
 
 
 def _explained_fast(
@@ -154,17 +161,10 @@ def _evaluated(contract: Contract, judged_by: EventRequirements, entries: list[d
 
 def _iterated(contract: Contract, errors: list[Any]) -> _Errors | None:
     """The errors `iter_errors` lists (None where one is at a node not in the contract's documents)."""
-    sites: dict[tuple[int, str], int] = {}
-    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
-    site_of = []
-    for error in errors:
-        at = _node_at(contract, error.absolute_keyword_location)
-        if at is None:
-            return None
-        if (id(at[0]), at[1]) not in sites:
-            sites[(id(at[0]), at[1])] = len(table)
-            table.append((*at, None))
-        site_of.append(sites[(id(at[0]), at[1])])
+    at = [_node_at(contract, error.absolute_keyword_location) for error in errors]
+    if None in at:
+        return None
+    table, site_of = _sites(cast(list[tuple[dict[str, Any], str]], at))
     pointers = [_pointer(error.instance_path) for error in errors]
     return _Errors(table, site_of, pointers, evaluations=[error.evaluation_path for error in errors])
 
