@@ -113,8 +113,13 @@ def test_invalid_events_are_explained_as_python_jsonschema_explains_them(dialect
         assert shown(check_event(event, contract, as_type=event_type)) == reference
 
     explained_alike()
-    # the fast explanation must be what explains (Python jsonschema only where it cannot say it)
-    assert fast_explained and sum(fast_explained) > len(fast_explained) / 2, fast_explained.count(False)
+    # the fast explanation must be what explains (Python jsonschema only where it cannot say it); the OpenAI
+    # schemas wrap fields in anyOf, whose errors jsonschema-rs lists by branch: Python jsonschema says them
+    assert fast_explained
+    if dialect == "openai":
+        assert not any(fast_explained)
+    else:
+        assert sum(fast_explained) > len(fast_explained) / 2, fast_explained.count(False)
 
 
 @st.composite
@@ -124,7 +129,7 @@ def crowded_events(draw: st.DrawFn, dialect: str) -> tuple[str, Any]:
     event_type, event = draw(broken_events(dialect))
     where = [p for p in paths(event) if p != ("type",)]
     for path in draw(st.lists(st.sampled_from(where), min_size=1, max_size=2)) if where else []:
-        bad = draw(st.sampled_from([1, None, "", {}, [1], True]))
+        bad = draw(st.sampled_from([1, None, [1], True]))  # no string, no object: wrong in every typed array
         count = draw(st.integers(LISTED_AT_ONE_PLACE - 1, 4 * LISTED_AT_ONE_PLACE))
         crowd: list[Any] = [bad] * count
         crowd.insert(draw(st.integers(0, count)), draw(ANY_JSON))
@@ -158,7 +163,7 @@ def test_many_errors_at_one_place_are_counted_past_the_first_and_none_is_lost(di
     counted: list[int] = []
 
     @given(crowded_events(dialect))
-    @SETTINGS
+    @settings(SETTINGS, derandomize=True)  # the same crowds each run: some must be past what is listed
     def explained_alike(generated: tuple[str, Any]) -> None:
         event_type, event = generated
         judged_by = contract.judged_by[event_type]
@@ -210,3 +215,19 @@ def test_thirty_thousand_bad_items_are_explained_by_their_first_and_a_count() ->
     assert tools[-1].message.startswith(f"session.tools.*: {30_001 - LISTED_AT_ONE_PLACE:,} more like session.tools.9")
     modalities = [v for v in explained if v.requirement == "RS-OUTPUT-MODALITIES-TYPE"]
     assert modalities[-1].message.startswith(f"session.output_modalities.*: {15 - LISTED_AT_ONE_PLACE} more like")
+
+
+def test_an_array_that_breaks_a_nullable_any_of_is_one_short_violation() -> None:
+    """The OpenAI schemas wrap fields in anyOf (the field, or null): 30,000 bad tools break that one anyOf.
+    jsonschema (both) listed every branch's error of every item to say so (seconds, and 470 MB), and the
+    message wrote the whole array; now one violation, its value described as others are."""
+    contract = load_contract(None, "openai")
+    judged_by = contract.judged_by["session.updated"]
+    session = initial_session(default_models(contract)[0], contract, "realtime")
+    event = {"type": "session.updated", "event_id": "e1", "session": {**session, "tools": [1] * 30_000}}
+    explained = check_event(event, contract)
+    assert [(v.requirement, v.path) for v in explained] == [("RS-TOOLS-TYPE", "session.tools")]
+    assert explained[0].message.startswith("session.tools: [1, 1, 1") and len(explained[0].message) < 200
+    assert not contract.explainers[judged_by.event].is_valid(event) and contract.explainers[judged_by.event].is_valid(
+        {**event, "session": session}
+    )

@@ -55,9 +55,11 @@ def _finding(
 
 
 #: The keywords whose failure is worded from the schema and the value alone (`_message`), and those
-#: whose message jsonschema's words (`anyOf`: the value's repr) without asking jsonschema.
+#: worded as jsonschema words them, but with the value described (`describe_value`) as other messages do.
 WORDED = frozenset({"type", "enum", "const", "minLength", "pattern", "required"})
-REWORDED = {"anyOf": "{!r} is not valid under any of the given schemas"}
+REWORDED = {"anyOf": "{} is not valid under any of the given schemas"}
+#: The longest message of another keyword kept as the validator wrote it (it may quote a whole value).
+MESSAGE_CHARS = 300
 
 #: Of the errors of one keyword of one schema node at one place of an event (array items, and members
 #: named by digits, are one place: `*`), the first are explained one by one and the rest counted in one
@@ -72,13 +74,12 @@ class _Errors:
     """A validator's errors of one event, in its order, as both explanations take them: the failing
     keywords (`sites`: a node, its keyword, and jsonschema-rs' evaluation path to it, which orders its
     errors as Python `jsonschema` would), then each error's site and instance location (RFC 6901),
-    and, from Python `jsonschema`, its messages, or from `iter_errors`, each one's evaluation path."""
+    and, from Python `jsonschema`, its messages."""
 
     sites: list[tuple[dict[str, Any], str, Sequence[Any] | None]]
     site_of: list[int]
     pointers: list[str]
     messages: list[str] | None = None
-    evaluations: list[Sequence[Any]] | None = None
 
 
 def _pointer(where: Iterable[Any]) -> str:
@@ -101,25 +102,11 @@ def _explained(
     event: Mapping[str, Any], contract: Contract, judged_by: EventRequirements, frame: Frame | None
 ) -> list[Violation]:
     """Python `jsonschema`'s errors, each mapped to the requirement its failing node names."""
-    errors = schema_errors(contract.validators[judged_by.event], event)
-    table, site_of = _sites((cast(dict[str, Any], e.schema), str(e.validator)) for e in errors)
+    errors = schema_errors(contract.explainers[judged_by.event], event)
+    nodes = (contract.originals.get(id(e.schema), cast(dict[str, Any], e.schema)) for e in errors)
+    table, site_of = _sites(zip(nodes, (str(e.validator) for e in errors), strict=True))
     found = _Errors(table, site_of, [_pointer(e.absolute_path) for e in errors], [e.message for e in errors])
     return _listed(event, contract, judged_by, frame, found) or []
-
-
-def _sites(
-    failing: Iterable[tuple[dict[str, Any], str]],
-) -> tuple[list[tuple[dict[str, Any], str, Sequence[Any] | None]], list[int]]:
-    """The sites (node, keyword) of a validator's errors, each once, and each error's."""
-    sites: dict[tuple[int, str], int] = {}
-    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
-    site_of = []
-    for node, keyword in failing:
-        if (id(node), keyword) not in sites:
-            sites[(id(node), keyword)] = len(table)
-            table.append((node, keyword, None))
-        site_of.append(sites[(id(node), keyword)])
-    return table, site_of
 
 
 def _explained_fast(
@@ -129,44 +116,43 @@ def _explained_fast(
     contract's own schema documents), the instance path, the value (taken from the event itself);
     None where jsonschema-rs cannot say what `_explained` says (another keyword, a value it cannot take).
 
-    Its evaluation lists errors at about a microsecond each; where one is inside an `anyOf`, `oneOf`,
-    `not` or `if` (which it explains by the branches' errors, Python `jsonschema` by the applicator's),
-    or at a node its schema reaches twice, `iter_errors` lists them as Python `jsonschema` does."""
-    compiled = contract.fast[judged_by.event].compiled
+    Its evaluation lists errors at about a microsecond each, as `iter_errors` would, for an event whose
+    schema has no `anyOf`, `oneOf`, `not` or `if` (their branches' errors are listed, not the applicator's)
+    and reaches each node one way. Other events are left to `_explained`: `iter_errors` lists every error of
+    every branch of an `anyOf` too, which for a 30,000-item array under a nullable one took seconds."""
+    evaluations = _evaluations(contract, judged_by.event)
+    if not evaluations or None in evaluations.values():
+        return None
     try:  # a value jsonschema-rs cannot take (a lone surrogate) raises
-        entries = compiled.evaluate(event).errors()
+        entries = contract.fast[judged_by.event].compiled.evaluate(event).errors()
     except (ValueError, OverflowError, TypeError):
         return None
-    found = _evaluated(contract, judged_by, entries)
-    if found is None:
-        found = _iterated(contract, list(compiled.iter_errors(event)))  # it takes what evaluate took
-    return _listed(event, contract, judged_by, frame, found) if found is not None else None
-
-
-def _evaluated(contract: Contract, judged_by: EventRequirements, entries: list[dict[str, Any]]) -> _Errors | None:
-    """The errors jsonschema-rs' evaluation lists, where each is at a keyword reached one way only."""
     locations = [entry["absoluteKeywordLocation"] for entry in entries]
-    evaluations = _evaluations(contract, judged_by.event)
     sites: dict[str, int] = {}
     table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
     for location in dict.fromkeys(locations):
         at = _node_at(contract, location)
-        evaluation = evaluations.get((id(at[0]), at[1])) if at is not None else None
-        if at is None or evaluation is None:
+        if at is None or (id(at[0]), at[1]) not in evaluations:
             return None
         sites[location] = len(table)
-        table.append((*at, evaluation))
-    return _Errors(table, [sites[location] for location in locations], [e["instanceLocation"] for e in entries])
+        table.append((*at, evaluations[(id(at[0]), at[1])]))
+    found = _Errors(table, [sites[location] for location in locations], [e["instanceLocation"] for e in entries])
+    return _listed(event, contract, judged_by, frame, found)
 
 
-def _iterated(contract: Contract, errors: list[Any]) -> _Errors | None:
-    """The errors `iter_errors` lists (None where one is at a node not in the contract's documents)."""
-    at = [_node_at(contract, error.absolute_keyword_location) for error in errors]
-    if None in at:
-        return None
-    table, site_of = _sites(cast(list[tuple[dict[str, Any], str]], at))
-    pointers = [_pointer(error.instance_path) for error in errors]
-    return _Errors(table, site_of, pointers, evaluations=[error.evaluation_path for error in errors])
+def _sites(
+    failing: Iterable[tuple[dict[str, Any], str]],
+) -> tuple[list[tuple[dict[str, Any], str, Sequence[Any] | None]], list[int]]:
+    """The sites (node, keyword) of Python jsonschema's errors, each once, and each error's."""
+    sites: dict[tuple[int, str], int] = {}
+    table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
+    site_of = []
+    for node, keyword in failing:
+        if (id(node), keyword) not in sites:
+            sites[(id(node), keyword)] = len(table)
+            table.append((node, keyword, None))
+        site_of.append(sites[(id(node), keyword)])
+    return table, site_of
 
 
 Place = tuple[int, str, str | None]  # a site, an instance location with `*` for each index, a missing member
@@ -222,7 +208,6 @@ def _listed(
             return None
         for index, member in first:
             where, value = _walked(event, errors.pointers[index])
-            evaluation = errors.evaluations[index] if errors.evaluations is not None else evaluation
             rank = (index,) if evaluation is None else _python_order(contract, judged_by, event, evaluation, where)
             if rank is None:  # (index,): Python jsonschema's own order
                 return None
@@ -233,7 +218,11 @@ def _listed(
     shown: Counter[Place] = Counter()
     for _, _, index, place, where, value, member in ranked:
         node, keyword, _ = errors.sites[place[0]]
-        fallback = errors.messages[index] if errors.messages is not None else REWORDED.get(keyword, "").format(value)
+        if keyword in REWORDED:  # the value described, not written whole: a hostile one is a MB
+            fallback = REWORDED[keyword].format(describe_value(value))
+        else:
+            fallback = errors.messages[index] if errors.messages is not None else ""
+            fallback = fallback if len(fallback) <= MESSAGE_CHARS else fallback[: MESSAGE_CHARS - 1] + "…"
         path, text = _finding(where, keyword, value, node[keyword], fallback, member)
         requirement = judged_by.requirement(node, keyword, member)
         violations.append(Violation(requirement, path, text, frame))
@@ -315,7 +304,7 @@ THROUGH = frozenset(
 def _evaluations(contract: Contract, event: str) -> dict[tuple[int, str], tuple[Any, ...] | None]:
     """Each keyword of an event's schema, by (node identity, keyword), with the evaluation path that reaches
     it; None where two reach it, or one through a step not in THROUGH (`_explained_fast`). Empty for a
-    schema that recurses (every keyword in the cycle has endless paths): `iter_errors` says them."""
+    schema that recurses (every keyword in the cycle has endless paths): Python `jsonschema` says them."""
     found: dict[tuple[int, str], tuple[Any, ...] | None] = {}
 
     def walk(node: Any, document: str, evaluation: tuple[Any, ...], through: bool, inside: frozenset[int]) -> bool:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from conformance.contract.annotations import ContractError, EventRequirements, annotate
 from conformance.contract.events import EventRegistry, EventType, parse_registry
@@ -87,6 +89,30 @@ class FastValidator:
             return False
 
 
+def _any_of(validator: Any, any_of: list[Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`anyOf`, each branch tried up to its first error: jsonschema's lists every error of every branch
+    (its `context`), which for a 30,000-item array under a nullable `anyOf` took seconds."""
+    for index, subschema in enumerate(any_of):
+        if next(validator.descend(instance, subschema, schema_path=index), None) is None:
+            return
+    yield ValidationError(f"{instance!r} is not valid under any of the given schemas")
+
+
+def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`oneOf` as `_any_of` tries branches; its messages are jsonschema's."""
+    valid = [s for i, s in enumerate(one_of) if next(validator.descend(instance, s, schema_path=i), None) is None]
+    if not valid:
+        yield ValidationError(f"{instance!r} is not valid under any of the given schemas")
+    elif len(valid) > 1:
+        yield ValidationError(
+            f"{instance!r} is valid under each of {', '.join(repr(s) for s in valid[1:] + valid[:1])}"
+        )
+
+
+#: Draft 2020-12 with `_any_of` and `_one_of`: the same errors but for their `context`.
+Short: Any = validators.extend(Draft202012Validator, {"anyOf": _any_of, "oneOf": _one_of})  # type: ignore[no-untyped-call]
+
+
 #: How deep `schema_errors` keeps a value that Python `jsonschema` cannot describe: well inside Python's
 #: recursion limit, and far below where any constraint of the events' schemas reaches (only the known
 #: values' function parameters recurse, and a cut there can only make an update undetermined).
@@ -128,6 +154,12 @@ class Contract:
     # `validators` explain errors; a test checks that both always agree on validity.
     fast: dict[str, FastValidator]
     fast_known_values: FastValidator
+    #: `validators` of the events, but that an `anyOf` or `oneOf` lists no branch's errors (`Short`): what
+    #: explains a server event (checks.frames), where only whether a branch holds matters. The documents
+    #: they reach by `$ref` are copies whose root has no `$schema` (which would switch back to jsonschema's
+    #: own class); `originals` gives a copy's root the node it copies (requirements are keyed by node).
+    explainers: dict[str, Draft202012Validator] = dataclasses.field(default_factory=dict)
+    originals: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     #: Older top-level names and newer nested ones for the same setting (spec/aliases.json).
     aliases: tuple[tuple[str, str], ...] = ()
     #: The schema documents as loaded (model names applied), by file name: what code derives
@@ -300,6 +332,8 @@ def load_contract(
     by_id = dict(documents)
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
+    copies = {uri: {k: v for k, v in schema.items() if k != "$schema"} for uri, schema in documents}
+    short_registry = Registry().with_resources((uri, DRAFT202012.create_resource(c)) for uri, c in copies.items())
     known_uri = SCHEMA_BASE + "known-values.json"
     known = by_id[known_uri]
 
@@ -323,6 +357,8 @@ def load_contract(
         validators={e.name: explaining(SCHEMA_BASE + e.schema) for e in registry_.events},
         known_values=explaining(known_uri),
         fast={e.name: fast(SCHEMA_BASE + e.schema) for e in registry_.events},
+        explainers={e.name: Short(by_id[SCHEMA_BASE + e.schema], registry=short_registry) for e in registry_.events},
+        originals={id(copy): by_id[uri] for uri, copy in copies.items()},
         fast_known_values=fast(known_uri),
         aliases=tuple((a, b) for a, b in read_json(spec_file("aliases.json", dialect, spec_dir))["pairs"]),
         schemas={uri.removeprefix(SCHEMA_BASE): schema for uri, schema in documents},
