@@ -302,6 +302,7 @@ def test_a_signal_while_judging_writes_every_connection_at_once_and_counts_those
         return original(transcript, contract, **how)
 
     monkeypatch.setattr(recorder, "judged", slow)
+    monkeypatch.setattr(recorder, "LEAVE_S", 0.2)  # how long close waits for the judging to leave its frame
     kept = recorder.Recorder(tmp_path, contract, {t.label: i for i, t in enumerate(transcripts)})
     for transcript in transcripts:
         kept.take(transcript)

@@ -26,6 +26,8 @@ from conformance.transcript import Transcript, TranscriptError, iter_jsonl, pars
 from conformance.verdict.tally import Tally
 
 ALL = "all.jsonl"
+#: How long a stopped `close` waits, once all is written, for the judging thread to leave the frame in hand.
+LEAVE_S = 10.0
 #: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).
 CONNECTION_BYTES = 64 * MiB
 
@@ -185,6 +187,9 @@ class Recorder:
                     self._write_out()
                     break
             self._thread.join(0.01)
+        # a process that exits while the thread is inside jsonschema-rs crashes (CPython ends daemon threads
+        # in native code): it stops at its next frame, a frame's explaining takes about a second at most
+        self._thread.join(LEAVE_S)
         return self.error
 
     def _drain(self) -> None:
