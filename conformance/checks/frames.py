@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
 
+from jsonschema.exceptions import ValidationError
+
 from conformance.checks.connection import Connection, Received
 from conformance.checks.findings import Violation, describe_value, json_type
 from conformance.checks.registry import HELD, Finding, Flaw, connection_check
-from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement, schema_errors
+from conformance.contract import SCHEMA_BASE, Contract, EventRequirements, Requirement, taken_errors
 from conformance.contract.annotations import IN_PLACE, subschemas
 from conformance.transcript import Frame
 
@@ -102,10 +104,15 @@ def _explained(
     event: Mapping[str, Any], contract: Contract, judged_by: EventRequirements, frame: Frame | None
 ) -> list[Violation]:
     """Python `jsonschema`'s errors, each mapped to the requirement its failing node names."""
-    errors = schema_errors(contract.explainers[judged_by.event], event)
-    nodes = (contract.originals.get(id(e.schema), cast(dict[str, Any], e.schema)) for e in errors)
-    table, site_of = _sites(zip(nodes, (str(e.validator) for e in errors), strict=True))
-    found = _Errors(table, site_of, [_pointer(e.absolute_path) for e in errors], [e.message for e in errors])
+    originals = contract.originals
+
+    def taken(e: ValidationError) -> tuple[dict[str, Any], str, str, str]:
+        node = originals.get(id(e.schema), cast(dict[str, Any], e.schema))
+        return node, str(e.validator), _pointer(e.absolute_path), e.message
+
+    errors = taken_errors(contract.explainers[judged_by.event], event, taken)
+    table, site_of = _sites((node, keyword) for node, keyword, _, _ in errors)
+    found = _Errors(table, site_of, [e[2] for e in errors], [e[3] for e in errors])
     return _listed(event, contract, judged_by, frame, found) or []
 
 

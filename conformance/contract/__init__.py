@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import jsonschema_rs
@@ -67,6 +67,7 @@ __all__ = [
     "spec_file",
     "spec_files",
     "spec_hash",
+    "taken_errors",
     "with_model_names",
 ]
 
@@ -113,6 +114,8 @@ def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: Any) -> It
 Short: Any = validators.extend(Draft202012Validator, {"anyOf": _any_of, "oneOf": _one_of})  # type: ignore[no-untyped-call]
 
 
+_T = TypeVar("_T")
+
 #: How deep `schema_errors` keeps a value that Python `jsonschema` cannot describe: well inside Python's
 #: recursion limit, and far below where any constraint of the events' schemas reaches (only the known
 #: values' function parameters recurse, and a cut there can only make an update undetermined).
@@ -120,7 +123,13 @@ SHALLOW_DEPTH = 200
 
 
 def schema_errors(validator: Draft202012Validator, instance: Any) -> list[ValidationError]:
-    """`validator.iter_errors(instance)`, listed, for a value of any depth the parser read.
+    """`validator.iter_errors(instance)`, listed, for a value of any depth the parser read (`taken_errors`)."""
+    return taken_errors(validator, instance, lambda error: error)
+
+
+def taken_errors(validator: Any, instance: Any, take: Callable[[ValidationError], _T]) -> list[_T]:
+    """What `take` keeps of each of `validator.iter_errors(instance)`, for a value of any depth the parser
+    read; each error is dropped once taken (a hostile frame's 500,000 errors held 3 KB each).
 
     jsonschema writes each message with the failing value's repr, which fails past the depth Python's stack
     has left, while orjson reads 1,024 levels: such a value is validated as a copy cut at SHALLOW_DEPTH
@@ -128,9 +137,9 @@ def schema_errors(validator: Draft202012Validator, instance: Any) -> list[Valida
     and messages are the copy's, so a message worded from the value takes it from `instance` by its path.
     """
     try:
-        return list(validator.iter_errors(instance))
+        return [take(error) for error in validator.iter_errors(instance)]
     except RecursionError:
-        return list(validator.iter_errors(_cut(instance, SHALLOW_DEPTH)))
+        return [take(error) for error in validator.iter_errors(_cut(instance, SHALLOW_DEPTH))]
 
 
 def _cut(value: Any, depth: int) -> Any:
