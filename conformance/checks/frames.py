@@ -139,10 +139,11 @@ def _explained_fast(
     table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
     for location in dict.fromkeys(locations):
         at = _node_at(contract, location)
-        if at is None or (id(at[0]), at[1]) not in evaluations:
+        evaluation = evaluations.get((id(at[0]), at[1])) if at is not None else None
+        if at is None or evaluation is None:
             return None
         sites[location] = len(table)
-        table.append((*at, evaluations[(id(at[0]), at[1])]))
+        table.append((*at, evaluation))
     found = _Errors(table, [sites[location] for location in locations], [e["instanceLocation"] for e in entries])
     return _listed(event, contract, judged_by, frame, found)
 

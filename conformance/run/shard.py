@@ -134,20 +134,14 @@ def _exchange(
         done += 1
         shown.step("exchanges", done)
         for _ in range(100_000):  # the recorder behind: this slot waits (not the loop), so memory stays bounded
-            if recorder.backlog <= RECORDER_BACKLOG:
-                break
-            if (
-                spent()
-            ):  # nothing more is judged (`main`): the recorder only writes, once its judging in hand is dropped
+            if recorder.backlog <= RECORDER_BACKLOG or spent():  # once spent, the recorder judges no more
                 break
             await asyncio.sleep(0.005)
 
     async def main() -> None:
         nonlocal url
         if deadline is not None:  # judging stops then: a hostile target's frames can take long to judge
-            asyncio.get_running_loop().call_at(
-                asyncio.get_running_loop().time() + deadline - time.monotonic(), recorder.stop
-            )
+            asyncio.get_running_loop().call_later(deadline - time.monotonic(), recorder.stop)
         async with target_url(settings) as tested:
             if settings.kind == "mock":
                 url = tested
