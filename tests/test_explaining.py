@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from conformance.checks import check_event
 from conformance.checks.frames import LISTED_AT_ONE_PLACE, _explained, _explained_fast
 from conformance.contract import DIALECTS, Contract, load_contract
+from conformance.contract.standins import blind, stood_in
 from conformance.mock.session import default_models, initial_session
 
 SETTINGS = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
@@ -33,6 +34,17 @@ LEAVES = st.one_of(
 ANY_JSON = st.recursive(
     LEAVES,
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=6,
+)
+#: Strings as a JSON text's escapes make them: lone surrogates (`"\\ud800"`), a pair's halves apart, and
+#: beside them the private-use code points that stand in for them in what jsonschema-rs is given.
+ODD = st.sampled_from(["\ud800", "x\udbff", "\udc00", "\udfff\ud800", "ab\udc01", "\U000f0000", "\U000f07ff"])
+ODD_TEXT = st.one_of(ODD, st.tuples(ODD, st.text(max_size=3)).map("".join))
+ODD_JSON = st.recursive(
+    st.one_of(LEAVES, ODD_TEXT),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.text(max_size=4), ODD_TEXT), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -72,7 +84,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any, remove: bool) -> Any:
 
 
 @st.composite
-def broken_events(draw: st.DrawFn, dialect: str) -> tuple[str, Any]:
+def broken_events(draw: st.DrawFn, dialect: str, values: st.SearchStrategy[Any] = ANY_JSON) -> tuple[str, Any]:
     """(its type, the broken event)."""
     contract = load_contract(None, dialect)
     event: Any = draw(st.sampled_from(valid_events(contract)))
@@ -82,7 +94,7 @@ def broken_events(draw: st.DrawFn, dialect: str) -> tuple[str, Any]:
         if not where:
             break
         path = draw(st.sampled_from(where))
-        event = replaced(event, path, draw(ANY_JSON), draw(st.booleans()))
+        event = replaced(event, path, draw(values), draw(st.booleans()))
     return event_type, event
 
 
@@ -120,6 +132,74 @@ def test_invalid_events_are_explained_as_python_jsonschema_explains_them(dialect
         assert not any(fast_explained)
     else:
         assert sum(fast_explained) > len(fast_explained) / 2, fast_explained.count(False)
+
+
+def holds(value: Any, low: int, high: int) -> bool:
+    """Whether a string of a JSON value, or a member name, holds a code point in [low, high]."""
+    if isinstance(value, str):
+        return any(low <= ord(c) <= high for c in value)
+    if isinstance(value, dict):
+        return any(holds(k, low, high) or holds(v, low, high) for k, v in value.items())
+    return isinstance(value, list) and any(holds(v, low, high) for v in value)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_lone_surrogates_are_judged_by_jsonschema_rs_as_python_jsonschema_judges_them(dialect: str) -> None:
+    """jsonschema-rs takes no lone surrogate; it judges a copy with stand-ins (`contract.standins`), and must
+    say what Python `jsonschema` says of the event itself: valid or not, and each finding. Where the event
+    holds a stand-in already, the copy could not be told apart: Python `jsonschema` judges it."""
+    contract = load_contract(None, dialect)
+    took: Counter[str] = Counter()
+
+    @given(broken_events(dialect, ODD_JSON))
+    @SETTINGS
+    def judged_alike(generated: tuple[str, Any]) -> None:
+        event_type, event = generated
+        judged_by = contract.judged_by[event_type]
+        lone, stand_in = holds(event, 0xD800, 0xDFFF), holds(event, 0xF0000, 0xF07FF)
+        invalid = not contract.validators[judged_by.event].is_valid(event)
+        fast_valid = contract.fast[judged_by.event].is_valid(event)  # where both are held: "not known valid"
+        assert fast_valid == (not invalid) or (lone and stand_in and not fast_valid)
+        took["valid" if not invalid else "invalid"] += lone and not stand_in
+        if not invalid:
+            return
+        reference = shown(_explained(event, contract, judged_by, None))
+        fast = _explained_fast(event, contract, judged_by, None)
+        if fast is not None:
+            took["explained"] += lone and not stand_in
+            assert shown(fast) == reference
+        assert shown(check_event(event, contract, as_type=event_type)) == reference
+
+    judged_alike()
+    assert took["valid"] and took["invalid"], took  # both kinds of event held a lone surrogate
+    assert took["explained"] or dialect == "openai", took  # its anyOf are explained by Python jsonschema
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_lone_surrogate_in_any_string_of_an_event_leaves_it_to_jsonschema_rs(dialect: str) -> None:
+    """Each string of each valid event, and a pattern-checked one made invalid, with a lone surrogate added:
+    jsonschema-rs judges it (where it reads that string: a pattern, a length, an enum) as Python
+    `jsonschema` does, and explains it where it explains the same event without the surrogate."""
+    contract = load_contract(None, dialect)
+    for event in valid_events(contract):
+        judged_by = contract.judged_by[event["type"]]
+        for path in paths(event):
+            value: Any = event
+            for part in path:
+                value = value[part]
+            if not isinstance(value, str) or path == ("type",):  # its type is how it was recognised
+                continue
+            for twin, odd in (
+                (replaced(event, path, v + "?", False), replaced(event, path, v + "\ud800", False))
+                for v in (value, "\u00e9" + value + " ")
+            ):
+                assert contract.fast[judged_by.event].is_valid(odd) == contract.validators[judged_by.event].is_valid(
+                    odd
+                )
+                explained = _explained_fast(odd, contract, judged_by, None)
+                assert (explained is None) == (_explained_fast(twin, contract, judged_by, None) is None), path
+                if explained is not None:
+                    assert shown(explained) == shown(_explained(odd, contract, judged_by, None))
 
 
 @st.composite
@@ -231,3 +311,32 @@ def test_an_array_that_breaks_a_nullable_any_of_is_one_short_violation() -> None
     assert not contract.explainers[judged_by.event].is_valid(event) and contract.explainers[judged_by.event].is_valid(
         {**event, "session": session}
     )
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"pattern": "[\\ud800-\\udbff]"},  # a range of lone surrogates, escaped as Python reads patterns
+        {"pattern": "^a\\udc00"},
+        {"pattern": "[^\\U000f0000]"},  # a stand-in, negated
+        {"pattern": "[\u0100-\U0010ffff]"},  # a range across both
+        {"patternProperties": {"\\p{L}": {}}},  # a pattern Python's parser cannot read
+        {"const": "\U000f0001"},
+        {"enum": ["x", "\ud800"]},
+        {"properties": {"\udfff": {"type": "string"}}},
+    ],
+)
+def test_a_schema_that_could_tell_a_lone_surrogate_from_its_stand_in_is_not_blind(schema: dict[str, Any]) -> None:
+    assert not blind([{"type": "object"}, {"$defs": {"x": schema}}])
+
+
+def test_the_contracts_are_blind_and_what_cannot_be_copied_is_not() -> None:
+    """Blind: every pattern of both dialects' schemas, and these (classes, negations, ranges short of both)."""
+    assert all(f.blind for d in DIALECTS for f in load_contract(None, d).fast.values())
+    assert blind([{"pattern": "^(?![A-Za-z][A-Za-z0-9+.-]*://)\\S+$"}, {"pattern": "[\u0100-\ud7ff]\\w.\\D"}])
+    assert stood_in({"a\ud800": ["\udfff", 1, None]}) == {"a\U000f0000": ["\U000f07ff", 1, None]}
+    assert stood_in({"a": "\ud800", "b": "\U000f0000"}) is None  # two values would have one copy
+    deep: Any = "\ud800"
+    for _ in range(5000):
+        deep = [deep]
+    assert stood_in(deep) is None  # deeper than the copy recurses: Python jsonschema judges it

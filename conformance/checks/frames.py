@@ -130,11 +130,10 @@ def _explained_fast(
     evaluations = _evaluations(contract, judged_by.event)
     if not evaluations or None in evaluations.values():
         return None
-    try:  # a value jsonschema-rs cannot take (a lone surrogate) raises
-        entries = contract.fast[judged_by.event].compiled.evaluate(event).errors()
-    except (ValueError, OverflowError, TypeError):
+    entries = contract.fast[judged_by.event].errors(event)
+    if entries is None:
         return None
-    locations = [entry["absoluteKeywordLocation"] for entry in entries]
+    locations = [location for location, _ in entries]
     sites: dict[str, int] = {}
     table: list[tuple[dict[str, Any], str, Sequence[Any] | None]] = []
     for location in dict.fromkeys(locations):
@@ -144,7 +143,7 @@ def _explained_fast(
             return None
         sites[location] = len(table)
         table.append((*at, evaluation))
-    found = _Errors(table, [sites[location] for location in locations], [e["instanceLocation"] for e in entries])
+    found = _Errors(table, [sites[location] for location in locations], [pointer for _, pointer in entries])
     return _listed(event, contract, judged_by, frame, found)
 
 

@@ -38,6 +38,7 @@ from conformance.contract.files import (
 )
 from conformance.contract.requirement import SOURCE_FILES, Level, Requirement, Scope, Source, in_dialect
 from conformance.contract.requirement import requirement_of as _requirement
+from conformance.contract.standins import blind, restored, stood_in
 
 __all__ = [
     "DEFAULT_DIALECT",
@@ -76,18 +77,46 @@ __all__ = [
 PATCH_SCHEMA = "session-update-patch.json"
 
 
+_T = TypeVar("_T")
+
+
 @dataclass(frozen=True)
 class FastValidator:
     """A jsonschema-rs validator as a yes/no that never raises: a value it cannot take (an integer
     beyond 64 bits of ours, say) is "not known valid", and the explaining validator decides."""
 
     compiled: Any
+    #: Whether the schema judges a lone surrogate as its stand-in (`standins.blind`): then a value that
+    #: holds one is judged through its copy that holds stand-ins, not left to Python `jsonschema`.
+    blind: bool = False
 
     def is_valid(self, instance: Any) -> bool:
+        found = self._run(lambda value: bool(self.compiled.is_valid(value)), instance)
+        return found is not None and found[0]
+
+    def errors(self, instance: Any) -> list[tuple[str, str]] | None:
+        """Each error's absolute keyword location and instance location (RFC 6901), in jsonschema-rs'
+        order; None for a value it cannot take."""
+        found = self._run(lambda value: list(self.compiled.evaluate(value).errors()), instance)
+        if found is None:
+            return None
+        entries, stood = found
+        back = restored if stood else str
+        return [(e["absoluteKeywordLocation"], back(e["instanceLocation"])) for e in entries]
+
+    def _run(self, call: Callable[[Any], _T], instance: Any) -> tuple[_T, bool] | None:
+        """`call` on the instance, or on its stand-in copy where it holds a lone surrogate (and whether it
+        was); None where jsonschema-rs cannot take it (an integer beyond 64 bits of ours, say)."""
         try:
-            return bool(self.compiled.is_valid(instance))
+            return call(instance), False
+        except UnicodeEncodeError:
+            stood = stood_in(instance) if self.blind else None
         except (ValueError, OverflowError, TypeError):
-            return False
+            return None
+        try:
+            return (call(stood), True) if stood is not None else None
+        except (ValueError, OverflowError, TypeError):
+            return None
 
 
 def _any_of(validator: Any, any_of: list[Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -112,9 +141,6 @@ def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: Any) -> It
 
 #: Draft 2020-12 with `_any_of` and `_one_of`: the same errors but for their `context`.
 Short: Any = validators.extend(Draft202012Validator, {"anyOf": _any_of, "oneOf": _one_of})  # type: ignore[no-untyped-call]
-
-
-_T = TypeVar("_T")
 
 #: How deep `schema_errors` keeps a value that Python `jsonschema` cannot describe: well inside Python's
 #: recursion limit, and far below where any constraint of the events' schemas reaches (only the known
@@ -245,7 +271,9 @@ class Contract:
         if key not in self.schema_memo:
             ref = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
             try:
-                self.schema_memo[key] = FastValidator(jsonschema_rs.validator_for(ref, registry=self.fast_registry))
+                self.schema_memo[key] = FastValidator(
+                    jsonschema_rs.validator_for(ref, registry=self.fast_registry), self.fast_known_values.blind
+                )  # one answer for all the contract's documents
             except ValueError:  # a schema we cannot compile there: no value is known valid by it
                 self.schema_memo[key] = None
         validator: FastValidator | None = self.schema_memo[key]
@@ -341,6 +369,7 @@ def load_contract(
     by_id = dict(documents)
     registry = Registry().with_resources((uri, Resource.from_contents(schema)) for uri, schema in documents)
     fast_registry = jsonschema_rs.Registry(documents)
+    stand_ins = blind(schema for _, schema in documents)
     copies = {uri: {k: v for k, v in schema.items() if k != "$schema"} for uri, schema in documents}
     short_registry = Registry().with_resources((uri, DRAFT202012.create_resource(c)) for uri, c in copies.items())
     known_uri = SCHEMA_BASE + "known-values.json"
@@ -350,12 +379,12 @@ def load_contract(
         return Draft202012Validator(by_id[uri], registry=registry)
 
     def fast(uri: str) -> FastValidator:
-        return FastValidator(jsonschema_rs.validator_for(by_id[uri], registry=fast_registry))
+        return FastValidator(jsonschema_rs.validator_for(by_id[uri], registry=fast_registry), stand_ins)
 
     def known_for(name: str) -> tuple[Draft202012Validator, FastValidator]:
         ref = {"$ref": f"{known_uri}#/$defs/{name}"}
         return Draft202012Validator(ref, registry=registry), FastValidator(
-            jsonschema_rs.validator_for(ref, registry=fast_registry)
+            jsonschema_rs.validator_for(ref, registry=fast_registry), stand_ins
         )
 
     judged_by = _judged_by(registry_, by_id, registry, {e["id"] for e in entries})
