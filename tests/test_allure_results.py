@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from conformance import transcript as transcript_module
 from conformance.checks import Violation
 from conformance.cli.main import main
 from conformance.contract import load_contract
+from conformance.jsontext import parse_text
 from conformance.mock import MockConfig
 from conformance.mock.faults import FAULTS
 from conformance.mock.session import Action, Send
@@ -189,15 +191,25 @@ def test_what_a_target_sent_cannot_forge_a_line_of_the_exchange_or_reach_a_termi
     assert len(marks) == 1 and marks[0].startswith(">>> #2 server ←")  # the offending frame's own mark alone
 
 
-def test_a_frame_longer_than_is_shown_is_shown_as_it_came_not_indented() -> None:
+def test_a_frame_longer_than_is_shown_is_shown_as_it_came_not_indented(monkeypatch: pytest.MonkeyPatch) -> None:
     """Indenting JSON is pure Python: a hostile target's 64 KB frame of 30,000 items took 50 ms to indent,
-    only to be cut at FRAME_CHARS. Such a frame is shown as it came, cut; a shorter one indented."""
+    only to be cut at FRAME_CHARS. Such a frame is shown as it came, cut; a shorter one indented. Nor is it
+    parsed in Python to be shown: a megabyte of integers with a lone surrogate (which orjson refuses) took
+    0.3 s a time, and a signal waited seconds for the reports to show it."""
     requirement = load_contract().requirements[0]
     long = Frame("server", 0.1, text=json.dumps({"type": "session.updated", "session": {"tools": [1] * 30_000}}))
+    odd = Frame(
+        "server", 0.15, text=json.dumps({"type": "session.updated", "session": {"tools": ["\ud800", *[1] * 30_000]}})
+    )
     short = Frame("server", 0.2, text=json.dumps({"type": "session.updated", "session": {"tools": [1]}}))
-    transcript = Transcript("ws://x", 0.5, frames=(long, short), label="long")
-    violations = tuple(Violation(requirement.id, "session.tools.0", "bad", f, None, "long") for f in (long, short))
-    text = exchange_text(transcript, RequirementResult(requirement, "failed", 2, violations), NO_SECRETS)
+    transcript = Transcript("ws://x", 0.5, frames=(long, odd, short), label="long")
+    parsed: list[int] = []
+    monkeypatch.setattr(transcript_module, "_parse", lambda text: parsed.append(len(text)) or parse_text(text))
+    violations = tuple(Violation(requirement.id, "session.tools.0", "bad", f, None, "long") for f in (long, odd, short))
+    text = exchange_text(transcript, RequirementResult(requirement, "failed", 3, violations), NO_SECRETS)
+    assert parsed and max(parsed) <= FRAME_CHARS, parsed
+    assert ">>> #2 server ← text at 0.150s" in text  # not read: its kind is shown for its type
+    assert '    {"type": "session.updated", "session": {"tools": ["\\ud800", 1, 1' in text
     assert '    {"type": "session.updated", "session": {"tools": [1, 1, 1' in text
     assert "more characters: see the transcript]" in text and len(text) < 3 * FRAME_CHARS
     assert '    {\n      "type": "session.updated",\n      "session": {\n        "tools": [\n          1\n' in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.jsontext import at_once
 from conformance.redact import Redactor, escape_surrogates, one_line
 from conformance.transcript import Frame, Transcript, json_text, parse_json
 from conformance.verdict.results import RequirementResult
@@ -47,6 +48,14 @@ def _parsed(frame: Frame | None) -> Any:
         return None
 
 
+def _looked_at(frame: Frame) -> Any:
+    """A frame's value as a report shows it: parsed where it is shown whole; a longer one is shown raw and cut
+    (`_pretty`), and only its type is read, where orjson reads it at once (`at_once`)."""
+    if frame.text is not None and len(frame.text) > FRAME_CHARS:
+        return at_once(frame.text)
+    return _parsed(frame)
+
+
 def _indented(value: Any) -> str | None:
     """JSON indented, or None for what a hostile target can send that will not print so (integers of
     thousands of digits, nesting deeper than the interpreter's stack)."""
@@ -59,7 +68,7 @@ def _indented(value: Any) -> str | None:
 def _pretty(frame: Frame, safe: Redactor, value: Any = _MISSING) -> str:
     """A frame's JSON indented (masked), or its text as it came when it is not JSON, will not indent, or is
     longer than is shown (indenting is pure Python: a hostile target's 64 KB array took 50 ms, to be cut)."""
-    value = _parsed(frame) if value is _MISSING else value
+    value = _looked_at(frame) if value is _MISSING else value
     short = frame.text is not None and len(frame.text) <= FRAME_CHARS
     indented = None if value is None or not short else _indented(value)
     text = frame.describe(safe) if indented is None else safe.mask(indented)
@@ -115,7 +124,7 @@ def exchange_text(transcript: Transcript, result: RequirementResult, safe: Redac
             size = len(frame.text) if frame.text is not None else 0
             lines.append(f"#{index + 1} {arrow} {frame.kind} frame of {size} characters at {frame.time:.3f}s")
             continue
-        value = _parsed(frame)
+        value = _looked_at(frame)
         head = f"#{index + 1} {arrow} {_kind(frame, value)} at {frame.time:.3f}s"
         if broke:
             head = f">>> {head}   BROKE {result.requirement.id}"
