@@ -267,17 +267,27 @@ class Contract:
 
     def valid_at(self, value: Any, doc: str, pointer: str) -> bool:
         """Whether `value` is valid by the schema at `doc#pointer` (a branch of a union, say)."""
-        key = ("validator", doc, pointer)
+        validator = self.validator_at(doc, pointer)
+        return validator is not None and validator.is_valid(value)
+
+    def validator_at(self, doc: str, pointer: str, items: bool = False) -> FastValidator | None:
+        """A jsonschema-rs validator of the schema at `doc#pointer` (of an array whose items it judges, with
+        `items`), made once; its errors name their keywords where the contract's documents hold them. None
+        where it cannot be compiled."""
+        key = ("items" if items else "validator", doc, pointer)
         if key not in self.schema_memo:
-            ref = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
+            ref: dict[str, Any] = {"$ref": f"{SCHEMA_BASE}{doc}#{quote(pointer, safe='/~')}"}
             try:
                 self.schema_memo[key] = FastValidator(
-                    jsonschema_rs.validator_for(ref, registry=self.fast_registry), self.fast_known_values.blind
-                )  # one answer for all the contract's documents
+                    jsonschema_rs.validator_for(
+                        {"type": "array", "items": ref} if items else ref, registry=self.fast_registry
+                    ),
+                    self.fast_known_values.blind,  # one answer for all the contract's documents
+                )
             except ValueError:  # a schema we cannot compile there: no value is known valid by it
                 self.schema_memo[key] = None
         validator: FastValidator | None = self.schema_memo[key]
-        return validator is not None and validator.is_valid(value)
+        return validator
 
     @functools.cached_property
     def schema_memo(self) -> dict[tuple[str, str, str], Any]:
