@@ -12,7 +12,9 @@ alignments: the characters that depend on the secret's bytes only).
 
 A message that quotes a value cut short (`"canary-5e…"`) loses the rest of the secret, so the
 start of a secret (six characters or more) is masked where a text is cut: before `…`, a closing
-quote or the end of the text.
+quote or the end of the text. A target that splits a secret of `TAIL_MIN` characters or more
+across two frames leaves its end in the second: any end of half of it or more is masked too, in
+every form up to `TAIL_FORMS_MAX` characters, literally beyond (the ends of a long token).
 
 Policy for short values: a secret shorter than `SHORT` characters is masked only where it stands
 alone (not inside a word or number), so `--header X-Team:e` masks an echoed `"e"` but leaves the
@@ -26,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +39,9 @@ REDACTED = "[REDACTED]"
 SHORT = 8
 #: Secrets at least this long are masked by their ends too (half of one, at least: `Redactor._tails`).
 TAIL_MIN = 2 * SHORT
+#: Ends up to this long are matched in every form (escaped, percent-encoded); longer ones (of a long token:
+#: a JWT) literally, as the alternatives in every form of a 2,000-character token's ends would not compile.
+TAIL_FORMS_MAX = 100
 SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
 
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
@@ -68,6 +74,27 @@ def _hex(code: int, width: int = 4) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in f"{code:0{width}x}")
 
 
+def _spellings(ch: str) -> set[str]:
+    """What a text holds where `_char` matches one character other than as itself: its `uXXXX` escape (the
+    high half's, for a pair) or its first byte's `%XX`, in every letter case, or its short escape."""
+    code = ord(ch)
+    escaped = 0xD800 + ((code - 0x10000) >> 10) if code > 0xFFFF else code
+    cased = [("u", f"{escaped:04x}"), ("%", f"{ch.encode('utf-8', 'surrogatepass')[0]:02x}")]
+    found = {sign + "".join(p) for sign, hex_ in cased for p in itertools.product(*({c, c.upper()} for c in hex_))}
+    return found | ({"\\" + _SHORT_ESCAPES[ch]} if ch in _SHORT_ESCAPES else set())
+
+
+_Spellings = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _grouped(spellings: set[str]) -> _Spellings:
+    """Spellings by their first three characters (looked for first: one search for a group)."""
+    groups: dict[str, list[str]] = {}
+    for spelling in sorted(spellings):
+        groups.setdefault(spelling[:3], []).append(spelling)
+    return tuple((prefix, tuple(group)) for prefix, group in groups.items())
+
+
 def _char(ch: str) -> str:
     """Every way one character of a secret can be written in a JSON text, a message or a URL."""
     code = ord(ch)
@@ -86,8 +113,8 @@ def _char(ch: str) -> str:
 def _pattern(secret: str) -> str:
     body = "".join(_char(ch) for ch in secret)
     if len(secret) < SHORT:
-        # standing alone: after a non-word character or an escaped control character (`\n`)
-        return rf"(?:(?<![{_WORD}])|(?<=\\[nrtbf])){body}(?![{_WORD}])"
+        # standing alone: after a non-word character or an escaped control character (`\n`, `\u000a`)
+        return rf"(?:(?<![{_WORD}])|(?<=\\[nrtbf])|(?<=\\u00[01][0-9a-fA-F])){body}(?![{_WORD}])"
     return body
 
 
@@ -230,15 +257,17 @@ class Redactor:
     def _tails(self) -> tuple[str, ...]:
         """Every end of a secret given, of at least half its length, longest first: what a second frame holds
         when a target splits an echoed secret across two (long enough that no other text holds it by chance).
-        Looked for by `in` first, at C speed (as alternatives of the main regex, they doubled its cost)."""
+        A regex of their own (`_tail_regex`): as alternatives of the main one, they doubled its cost."""
         long = [s for s in self.secrets if len(s) >= TAIL_MIN]
         return tuple(sorted({s[i:] for s in long for i in range(1, len(s) - len(s) // 2 + 1)}, key=len, reverse=True))
 
     @functools.cached_property
     def _tail_regex(self) -> re.Pattern[str]:
-        """The tails as they are written, never starting inside an escape sequence (`\\u000f` then a tail
-        that begins with `0f` is not that tail, and masking there would break the JSON text)."""
-        return re.compile(_START + "(?:" + "|".join(map(re.escape, self._tails)) + ")|" + _ESCAPE)
+        """The tails in every form a character takes (`_char`; literally past TAIL_FORMS_MAX characters), never
+        starting inside an escape sequence (`\\u000f` then a tail that begins with `0f` is not that tail, and
+        masking there would break the JSON text)."""
+        parts = ("".join(map(_char, t)) if len(t) <= TAIL_FORMS_MAX else re.escape(t) for t in self._tails)
+        return re.compile(_START + "(?:" + "|".join(parts) + ")|" + _ESCAPE)
 
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:
@@ -253,16 +282,36 @@ class Redactor:
         regex = self._regex
         if regex is None:
             return text
-        # the regex costs ~0.3 s/MB: skip texts that can hold no form (no escape, no head of a secret), and scan
-        # only near its escapes a text whose every form would be written with one (`_masked_near_escapes`)
-        if any(head in text for head in self._heads):
-            text = regex.sub(_kept_or_masked, text)
-        elif "\\" in text or "%" in text:
+        starts, ends = self._spelled
+        held = any(head in text for head in self._heads)
+        masked = self._masked(text, regex, starts, held)
+        if not self._tails:
+            return masked
+        held = held if masked is text else any(head in masked for head in self._heads)
+        return self._masked(masked, self._tail_regex, ends, held)  # what is left of a secret split by a target
+
+    def _masked(self, text: str, regex: re.Pattern[str], spellings: _Spellings, held: bool) -> str:
+        """`regex` (the forms, or the tails) applied, where it can match: a match holds a head of a secret
+        (`_heads`) literally (`held`), or else one of its first characters escaped (its `spellings`). A scan
+        costs ~0.3 s/MB: a text that holds no head is scanned only near its escapes (`_masked_near_escapes`),
+        and one that holds neither (JSON with other characters escaped, say) not at all."""
+        if held:
+            return regex.sub(_kept_or_masked, text)
+        if ("\\" in text or "%" in text) and any(
+            prefix in text and any(spelling in text for spelling in group) for prefix, group in spellings
+        ):
             near = self._masked_near_escapes(text, regex)
-            text = near if near is not None else regex.sub(_kept_or_masked, text)
-        if any(tail in text for tail in self._tails):  # what is left of a secret split by the target
-            text = self._tail_regex.sub(_kept_or_masked, text)
+            return near if near is not None else regex.sub(_kept_or_masked, text)
         return text
+
+    @functools.cached_property
+    def _spelled(self) -> tuple[_Spellings, _Spellings]:
+        """What a match of a form (its first characters: the head it does not hold literally), and of an
+        end (any character of a long secret past its first), holds escaped (`_spellings`), by their first
+        three characters (a text of other escapes, `\\u041f`, holds few of those)."""
+        starts = {ch for form in self._forms for ch in form[: SHORT // 2 + 2]}
+        ends = {ch for s in self.secrets if len(s) >= TAIL_MIN for ch in s[1:]}
+        return _grouped(set().union(*map(_spellings, starts))), _grouped(set().union(*map(_spellings, ends)))
 
     @functools.cached_property
     def _reach(self) -> int:
@@ -277,6 +326,8 @@ class Redactor:
         scan is done only in windows around them, as it would go there. None where the windows would cover
         half the text: one scan is then cheaper. A hostile frame of a megabyte with one `\\ud800` took 0.3 s."""
         reach, windows, covered = self._reach, list[list[int]](), 0
+        if (text.count("\\") + text.count("%")) * reach > len(text):
+            return None  # dense: its windows would cover it (a run of signs counts once per sign here, once below)
         for found in _OCCURRENCE.finditer(text):
             start, end = max(0, found.start() - reach), min(len(text), found.end() + 2 * reach)
             if windows and start <= windows[-1][1]:

@@ -327,7 +327,8 @@ def _scanned_whole(safe: Redactor, text: str) -> str:
 
     regex, tails = safe._regex, safe._tail_regex
     assert regex is not None
-    return tails.sub(kept, regex.sub(kept, text))
+    masked = regex.sub(kept, text)
+    return tails.sub(kept, masked) if safe._tails else masked  # no secret long enough: no tail (an empty regex)
 
 
 _FILLER = st.integers(0, 1500).map(lambda n: "1," * n)
@@ -362,6 +363,52 @@ def test_masking_scanned_only_near_escapes_masks_what_one_whole_scan_does(text: 
     assert safe.mask(text) == _scanned_whole(safe, text)
 
 
+_SECRET_CHARS = st.sampled_from([*"sk-Zq7Vb93LmXw2", "/", '"', "%", "\\", "é", "\U0001f600", "\n", "u", "+"])
+
+
+@st.composite
+def _written(draw: st.DrawFn, secret: str) -> str:
+    """A piece of a secret as a server may write it back: each character as itself, JSON-escaped (either
+    case, escaped once or twice), by its short escape or percent-encoded."""
+    out = []
+    for ch in secret[draw(st.one_of(st.sampled_from([0, 1, 2]), st.integers(0, len(secret) - 1))) :]:  # its ends
+        how = draw(st.sampled_from(["plain", "plain", "u", "U", "short", "%"]))
+        code = ord(ch)
+        units = [code] if code <= 0xFFFF else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+        if how in ("u", "U"):
+            escape = "".join(f"\\u{unit:04x}" for unit in units)
+            out.append(
+                ("\\" * draw(st.integers(0, 1)) + escape).upper().replace("\\U", "\\u") if how == "U" else escape
+            )
+        elif how == "short" and ch in '"\\/\n':
+            out.append("\\" + {"\n": "n"}.get(ch, ch))
+        elif how == "%":
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_masking_looks_where_a_written_secret_can_be_and_masks_what_one_whole_scan_does(data: st.DataObject) -> None:
+    """Secrets of any characters, written back in pieces, each character in any form, between fillers:
+    the masking, which scans only texts holding a head of a secret or an escaped character of one, and
+    those near their escapes, masks exactly what one scan of the whole text does."""
+    sizes = st.one_of(st.integers(1, 24), st.just(16))  # and long enough for its ends to be masked
+    secrets = data.draw(
+        st.lists(
+            sizes.flatmap(lambda n: st.lists(_SECRET_CHARS, min_size=n, max_size=n).map("".join)),
+            min_size=1,
+            max_size=2,
+        )
+    )
+    pieces = st.one_of(_FILLER, _ECHO, st.sampled_from(secrets).flatmap(_written))
+    text = data.draw(st.lists(pieces, max_size=8).map("".join))
+    safe = Redactor(tuple(secrets))
+    assert safe.mask(text) == _scanned_whole(safe, text)
+
+
 def test_a_long_frame_with_one_escaped_echo_is_masked_near_it_only() -> None:
     """The echo is masked; the windows cover little of the text, so the result is not one whole scan's by chance."""
     safe = Redactor((KEY,))
@@ -370,6 +417,13 @@ def test_a_long_frame_with_one_escaped_echo_is_masked_near_it_only() -> None:
     assert regex is not None
     near = safe._masked_near_escapes(text, regex)
     assert near is not None and near == _scanned_whole(safe, text) and KEY[1:] not in near and REDACTED in near
+
+
+def test_a_short_value_after_an_escaped_control_character_stands_alone() -> None:
+    """`\\u000a` is a newline as `\\n` is: a one-letter value after it is masked, as after `\\n`."""
+    safe = Redactor(("e",))
+    assert safe.mask('["a\\u000ae"]') == safe.mask('["a\\ne"]').replace("\\n", "\\u000a") == f'["a\\u000a{REDACTED}"]'
+    assert safe.mask('["a\\u0041e"]') == '["a\\u0041e"]'  # after an escaped letter it is inside a word
 
 
 def test_a_frame_of_backslashes_is_masked_at_once() -> None:
@@ -381,6 +435,9 @@ def test_a_frame_of_backslashes_is_masked_at_once() -> None:
 @pytest.mark.parametrize(
     "echo",
     [
+        "\\u" + f"{ord(KEY[len(KEY) // 2]):04x}" + KEY[len(KEY) // 2 + 1 :],  # the second half, its start escaped
+        json.dumps(KEY[len(KEY) // 2 :]).replace("Rt", "R\\u0074"),  # escaped within
+        KEY[len(KEY) // 2 :].replace("5", "%35"),  # percent-encoded within
         KEY[:-4] + "...",  # cut, and three dots after it
         json.dumps(KEY[: len(KEY) // 2] + "\u2026"),  # cut, and the ellipsis JSON-escaped
         json.dumps(json.dumps(KEY[:10] + "\u2026")),  # the same, quoted twice
