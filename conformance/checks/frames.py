@@ -161,6 +161,8 @@ _WHOLE = frozenset(
         "dependentSchemas", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$dynamicRef",
     }
 )  # fmt: skip
+#: A JSON pointer (of a `$ref`) that reads as it is written: `_judging` compiles what it names again.
+_PLAIN_POINTER = re.compile(r"(/[A-Za-z0-9_$.-]+)*")
 #: What may stand beside a `$ref` that `_judging` follows (it judges nothing).
 _ANNOTATIONS = frozenset({"$comment", "description", "title", "examples", "default", "readOnly", "deprecated"})
 
@@ -218,8 +220,10 @@ def _judging(contract: Contract, document: str, path: tuple[str, ...]) -> tuple[
             if set(node) - _ANNOTATIONS - {"$ref", ANNOTATION}:
                 return None
             reference = node["$ref"]
-            document, node = _resolved(contract, document, reference)
             pointer = reference.partition("#")[2]
+            if not _PLAIN_POINTER.fullmatch(pointer):  # `_resolved` reads it as it is: no %-escape, no `~1`
+                return None
+            document, node = _resolved(contract, document, reference)
         if not isinstance(node, dict) or set(node) & _WHOLE:
             return None
         if step is None:

@@ -38,7 +38,7 @@ from conformance.contract.files import (
 )
 from conformance.contract.requirement import SOURCE_FILES, Level, Requirement, Scope, Source, in_dialect
 from conformance.contract.requirement import requirement_of as _requirement
-from conformance.contract.standins import blind, restored, stood_in
+from conformance.contract.standins import StoodIn, blind, stood_in
 
 __all__ = [
     "DEFAULT_DIALECT",
@@ -101,20 +101,20 @@ class FastValidator:
         if found is None:
             return None
         entries, stood = found
-        back = restored if stood else str
+        back = stood.restored if stood is not None else str
         return [(e["absoluteKeywordLocation"], back(e["instanceLocation"])) for e in entries]
 
-    def _run(self, call: Callable[[Any], _T], instance: Any) -> tuple[_T, bool] | None:
-        """`call` on the instance, or on its stand-in copy where it holds a lone surrogate (and whether it
-        was); None where jsonschema-rs cannot take it (an integer beyond 64 bits of ours, say)."""
+    def _run(self, call: Callable[[Any], _T], instance: Any) -> tuple[_T, StoodIn | None] | None:
+        """`call` on the instance, or on its stand-in copy where it holds a lone surrogate (and that copy);
+        None where jsonschema-rs cannot take it (an integer beyond 64 bits of ours, say)."""
         try:
-            return call(instance), False
+            return call(instance), None
         except UnicodeEncodeError:
             stood = stood_in(instance) if self.blind else None
         except (ValueError, OverflowError, TypeError):
             return None
         try:
-            return (call(stood), True) if stood is not None else None
+            return (call(stood.value), stood) if stood is not None else None
         except (ValueError, OverflowError, TypeError):
             return None
 

@@ -4,63 +4,85 @@ JSON lets a string escape half a surrogate pair (`"\\ud800"`); Python keeps it a
 which jsonschema-rs cannot take (it encodes every string as UTF-8). Such a value was left to Python
 `jsonschema`, at tens of microseconds an error: a hostile target's 1 MiB frame of bad items with one
 lone surrogate took seconds to judge. Its copy with each lone surrogate replaced, one to one, by a
-private-use code point of plane 15 is judged the same by a schema *blind* to the exchange: one whose
-strings (literals, member names) hold neither kind, and whose patterns match both kinds alike (no
-literal or range of either; `\\w`, `\\s`, `\\d`, their negations and `.` treat both alike). Lengths
-are kept (one code point each), and so are equalities (the map is one to one, and a value that already
-holds a stand-in is not taken).
+private-use code point of planes 15 and 16 that the value does not hold is judged the same by a schema
+*blind* to the exchange: one whose strings (literals, member names) hold neither kind, and whose
+patterns match both kinds alike (no literal or range of either; `\\w`, `\\s`, `\\d`, their negations and
+`.` treat both alike). Lengths are kept (one code point each), and so are equalities (the map is one to
+one, and into code points the value does not hold).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from re import _parser  # the stdlib's own regex parser, to read patterns
 from typing import Any
 
-_FIRST_SURROGATE, _SURROGATES = 0xD800, 0x800
-_FIRST_STAND_IN = 0xF0000  # plane 15's private use area: 65,534 code points, no meaning of their own
-_TO = {_FIRST_SURROGATE + i: _FIRST_STAND_IN + i for i in range(_SURROGATES)}
-_BACK = {v: k for k, v in _TO.items()}
-_EITHER = re.compile("[\ud800-\udfff\U000f0000-\U000f07ff]")
-_STAND_IN = re.compile("[\U000f0000-\U000f07ff]")
-_KINDS = ((_FIRST_SURROGATE, _FIRST_SURROGATE + _SURROGATES - 1), (_FIRST_STAND_IN, _FIRST_STAND_IN + _SURROGATES - 1))
+#: Lone surrogates, and the code points that stand in for them: planes 15 and 16, private use (no meaning
+#: of their own, and none a schema of ours names).
+_KINDS = ((0xD800, 0xDFFF), (0xF0000, 0x10FFFF))
+_LONE = re.compile("[\ud800-\udfff]")
+_EITHER = re.compile("[\ud800-\udfff\U000f0000-\U0010ffff]")
 
 
-class _Taken(Exception):
-    """A value that holds a stand-in already: its copy could not be told from another's."""
+@dataclass(frozen=True)
+class StoodIn:
+    """A copy of a value with each lone surrogate replaced by a stand-in, and the way back."""
+
+    value: Any
+    back: dict[int, int]
+
+    def restored(self, text: str) -> str:
+        """A text of the copy (an instance location, say) as it reads in the value copied."""
+        return text if text.isascii() else text.translate(self.back)  # isascii: one pass in C
 
 
-def stood_in(value: Any) -> Any | None:
-    """A copy of a JSON value with each lone surrogate replaced by its stand-in; None where a string of
-    it (or a member name) already holds a stand-in, or it is nested too deep to copy."""
-
-    def copy(v: Any) -> Any:
-        if isinstance(v, str):
-            return _string(v)
-        if isinstance(v, dict):
-            return {_string(k): copy(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [copy(x) for x in v]
-        return v
-
-    try:
-        return copy(value)
-    except (_Taken, RecursionError):
+def stood_in(value: Any) -> StoodIn | None:
+    """A copy of a JSON value with each lone surrogate replaced, one to one, by a private-use code point
+    of planes 15 and 16 that the value does not hold (so the copy tells apart what the value does); None
+    where the value holds so many of those that too few are left. Iterative: any depth a parser took."""
+    held: set[str] = set()
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _EITHER.search(item):
+                held.update(_EITHER.findall(item))
+        elif isinstance(item, dict):
+            stack += item
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+    lone = sorted(c for c in held if ord(c) <= _KINDS[0][1])
+    free = (code for code in range(_KINDS[1][0], _KINDS[1][1] + 1) if chr(code) not in held)
+    table = {ord(c): code for c, code in zip(lone, free, strict=False)}
+    if len(table) < len(lone):
         return None
+    return StoodIn(_copied(value, table), {v: k for k, v in table.items()})
 
 
-def _string(text: str) -> str:
-    if not _EITHER.search(text):
-        return text
-    if _STAND_IN.search(text):
-        raise _Taken
-    return text.translate(_TO)
+def _copied(value: Any, table: dict[int, int]) -> Any:
+    """`value` with every string (member names too) translated by `table`, containers copied, iteratively."""
 
+    def one(item: Any) -> Any:
+        return item.translate(table) if isinstance(item, str) and _LONE.search(item) else item
 
-def restored(text: str) -> str:
-    """A text of the copy (an instance location, say) as it reads in the value copied."""
-    return text if text.isascii() else text.translate(_BACK)  # isascii: a pass in C, translate one in Python
+    if not isinstance(value, dict | list):
+        return one(value)
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            child = {} if isinstance(item, dict) else [] if isinstance(item, list) else one(item)
+            if isinstance(item, dict | list):
+                stack.append((item, child))
+            if isinstance(target, dict):
+                target[one(key)] = child
+            else:
+                target.append(child)
+    return root
 
 
 def blind(documents: Iterable[Any]) -> bool:
