@@ -19,7 +19,7 @@ from conformance.mock.session import Action, Send
 from conformance.redact import NO_SECRETS
 from conformance.reports.allure import GLOBALS_FILE, identity, remove_ours
 from conformance.reports.evidence import EXCHANGE_CHARS, EXPECTED_FROM, FRAME_CHARS, exchange_text
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import KEEP_PARSED_CHARS, Frame, Transcript
 from conformance.verdict.results import RequirementResult
 from tests.harness import documented, loopback_server, mock_thread, run_cli
 
@@ -202,14 +202,17 @@ def test_a_frame_longer_than_is_shown_is_shown_as_it_came_not_indented(monkeypat
         "server", 0.15, text=json.dumps({"type": "session.updated", "session": {"tools": ["\ud800", *[1] * 30_000]}})
     )
     short = Frame("server", 0.2, text=json.dumps({"type": "session.updated", "session": {"tools": [1]}}))
-    transcript = Transcript("ws://x", 0.5, frames=(long, odd, short), label="long")
+    said = Frame("server", 0.3, text=json.dumps({"type": "error", "error": {"message": "x" * 30_000 + "\ud800"}}))
+    transcript = Transcript("ws://x", 0.5, frames=(long, odd, short, said), label="long")
     parsed: list[int] = []
     monkeypatch.setattr(transcript_module, "_parse", lambda text: parsed.append(len(text)) or parse_text(text))
-    violations = tuple(Violation(requirement.id, "session.tools.0", "bad", f, None, "long") for f in (long, odd, short))
-    text = exchange_text(transcript, RequirementResult(requirement, "failed", 3, violations), NO_SECRETS)
-    assert parsed and max(parsed) <= FRAME_CHARS, parsed
+    frames = (long, odd, short, said)
+    violations = tuple(Violation(requirement.id, "session.tools.0", "bad", f, None, "long") for f in frames)
+    text = exchange_text(transcript, RequirementResult(requirement, "failed", 4, violations), NO_SECRETS)
+    assert parsed and max(parsed) <= KEEP_PARSED_CHARS, parsed  # a long frame whose parse is small (`steady`)
     assert ">>> #2 server ← text at 0.150s" in text  # not read: its kind is shown for its type
+    assert ">>> #4 server ← error at 0.300s" in text  # longer than is shown, but a small parse: read
     assert '    {"type": "session.updated", "session": {"tools": ["\\ud800", 1, 1' in text
     assert '    {"type": "session.updated", "session": {"tools": [1, 1, 1' in text
-    assert "more characters: see the transcript]" in text and len(text) < 3 * FRAME_CHARS
+    assert "more characters: see the transcript]" in text and len(text) < 4 * FRAME_CHARS
     assert '    {\n      "type": "session.updated",\n      "session": {\n        "tools": [\n          1\n' in text

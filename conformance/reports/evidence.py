@@ -49,9 +49,9 @@ def _parsed(frame: Frame | None) -> Any:
 
 
 def _looked_at(frame: Frame) -> Any:
-    """A frame's value as a report shows it: parsed where it is shown whole; a longer one is shown raw and cut
-    (`_pretty`), and only its type is read, where orjson reads it at once (`at_once`)."""
-    if frame.text is not None and len(frame.text) > FRAME_CHARS:
+    """A frame's value as a report shows it: parsed where it is shown whole, or is `steady` (a small parse); a
+    longer one is shown raw and cut (`_pretty`), and only its type read, where orjson reads it at once."""
+    if frame.text is not None and len(frame.text) > FRAME_CHARS and not frame.steady:
         return at_once(frame.text)
     return _parsed(frame)
 
