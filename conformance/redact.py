@@ -95,6 +95,40 @@ def _grouped(spellings: set[str]) -> _Spellings:
     return tuple((prefix, tuple(group)) for prefix, group in groups.items())
 
 
+def _spelled_in(text: str, spellings: _Spellings) -> bool:
+    """Whether the text holds one of the spellings (a character of a secret escaped or percent-encoded)."""
+    return ("\\" in text or "%" in text) and any(
+        prefix in text and any(spelling in text for spelling in group) for prefix, group in spellings
+    )
+
+
+#: An escape sequence or a run of percent-encoded bytes, read as the masking regexes read them (`_char`).
+_TOKEN = re.compile(r"\\+u([0-9a-fA-F]{4})|\\+([\"\\/bfnrt])|((?:%[0-9a-fA-F]{2})+)")
+_UNESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _decoded(text: str) -> tuple[str, list[int]]:
+    """The text with each escape and run of percent-encoded bytes read, and where each of its characters
+    starts in the text (one more entry: the text's end). An escaped pair of surrogates stays two."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    last = 0
+    for token in _TOKEN.finditer(text):
+        pieces.append(text[last : token.start()])
+        starts.extend(range(last, token.start()))
+        code, short, percent = token.groups()
+        if percent is not None:
+            read = bytes.fromhex(percent.replace("%", "")).decode("utf-8", "replace")
+        else:
+            read = chr(int(code, 16)) if code is not None else _UNESCAPED.get(short, short)
+        pieces.append(read)
+        starts.extend([token.start()] * len(read))
+        last = token.end()
+    pieces.append(text[last:])
+    starts.extend(range(last, len(text) + 1))
+    return "".join(pieces), starts
+
+
 def _char(ch: str) -> str:
     """Every way one character of a secret can be written in a JSON text, a message or a URL."""
     code = ord(ch)
@@ -283,6 +317,9 @@ class Redactor:
         if regex is None:
             return text
         starts, ends = self._spelled
+        # a long secret's ends read through their escapes first: the tail regex takes them literally, and would
+        # find a literal end starting inside an escape (`%35…`), and the forms a start of it inside a repetition
+        text = self._masked_long_ends(text, ends)
         held = any(head in text for head in self._heads)
         masked = self._masked(text, regex, starts, held)
         if not self._tails:
@@ -297,9 +334,7 @@ class Redactor:
         and one that holds neither (JSON with other characters escaped, say) not at all."""
         if held:
             return regex.sub(_kept_or_masked, text)
-        if ("\\" in text or "%" in text) and any(
-            prefix in text and any(spelling in text for spelling in group) for prefix, group in spellings
-        ):
+        if _spelled_in(text, spellings):
             near = self._masked_near_escapes(text, regex)
             return near if near is not None else regex.sub(_kept_or_masked, text)
         return text
@@ -312,6 +347,31 @@ class Redactor:
         starts = {ch for form in self._forms for ch in form[: SHORT // 2 + 2]}
         ends = {ch for s in self.secrets if len(s) >= TAIL_MIN for ch in s[1:]}
         return _grouped(set().union(*map(_spellings, starts))), _grouped(set().union(*map(_spellings, ends)))
+
+    def _masked_long_ends(self, text: str, spellings: _Spellings) -> str:
+        """The ends of secrets longer than TAIL_FORMS_MAX (the tail regex takes theirs literally), written with
+        escapes: found in the text as the regexes read it (`_decoded`), from the shortest end back as far as
+        the secret goes, and masked where they were written. Only where the text spells a character of one."""
+        long = [s for s in self.secrets if len(s) > TAIL_FORMS_MAX + 1]  # an end longer than TAIL_FORMS_MAX
+        if not long or not _spelled_in(text, spellings):
+            return text
+        decoded, starts = _decoded(text)
+        spans: list[tuple[int, int]] = []
+        for secret in long:
+            first = len(secret) - len(secret) // 2  # the shortest end: secret[first:]
+            at = decoded.find(secret[first:])
+            while at >= 0:
+                begin, index = at, first
+                while index > 0 and begin > 0 and decoded[begin - 1] == secret[index - 1]:  # to its start
+                    begin, index = begin - 1, index - 1
+                spans.append((starts[begin], starts[at + len(secret) - first]))
+                at = decoded.find(secret[first:], at + len(secret) - first)
+        out, last = [], 0
+        for start, end in sorted(spans):
+            if end > last:
+                out += [text[last : max(start, last)], REDACTED] if start >= last else []
+                last = max(last, end)
+        return "".join([*out, text[last:]]) if spans else text
 
     @functools.cached_property
     def _reach(self) -> int:

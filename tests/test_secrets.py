@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import re
+import string
 import tarfile
 from http import HTTPStatus
 from pathlib import Path
@@ -417,6 +419,29 @@ def test_a_long_frame_with_one_escaped_echo_is_masked_near_it_only() -> None:
     assert regex is not None
     near = safe._masked_near_escapes(text, regex)
     assert near is not None and near == _scanned_whole(safe, text) and KEY[1:] not in near and REDACTED in near
+
+
+@pytest.mark.parametrize("length", [120, 164, 280, 2000])
+@pytest.mark.parametrize("form", ["\\u{:04x}", "%{:02X}", "\\\\u{:04X}"])
+def test_the_escaped_end_of_a_long_token_split_across_frames_is_masked_whole(length: int, form: str) -> None:
+    """Ends longer than TAIL_FORMS_MAX are matched literally by the tail regex: one escaped character in an
+    IAM token's second half (about 280 characters; found by a hostile helper) left it readable, and one
+    inside a percent escape left what came before it. No ten characters of the token are left."""
+    draw = random.Random(length)
+    token = "".join(draw.choice(string.ascii_letters + string.digits + "-_") for _ in range(length))
+    safe = Redactor((token,))
+    for start in (1, length // 4, length // 2):
+        end = token[start:]
+        for at in range(0, len(end), max(1, len(end) // 9)):
+            text = (
+                '{"type": "error", "error": {"message": "'
+                + end[:at]
+                + form.format(ord(end[at]))
+                + end[at + 1 :]
+                + '"}}'
+            )
+            masked = safe.mask(text)
+            assert REDACTED in masked and not any(token[i : i + 10] in masked for i in range(length - 9)), masked
 
 
 def test_a_short_value_after_an_escaped_control_character_stands_alone() -> None:
