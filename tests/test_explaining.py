@@ -385,6 +385,7 @@ def test_an_array_that_breaks_a_nullable_any_of_is_one_short_violation() -> None
         {"pattern": "^a\\udc00"},
         {"pattern": "[^\\U000f0000]"},  # a stand-in, negated
         {"pattern": "[\U00100000-\U0010ffff]"},  # plane 16's, as they are
+        {"enum": ["\U00050000"]},  # unassigned, as they are
         {"pattern": "[\u0100-\U0010ffff]"},  # a range across both
         {"patternProperties": {"\\p{L}": {}}},  # a pattern Python's parser cannot read
         {"const": "\U000f0001"},
@@ -413,8 +414,11 @@ def test_the_contracts_are_blind_and_what_cannot_be_copied_is_not() -> None:
         assert isinstance(inner, list) and len(inner) == 1
         inner = inner[0]
     assert inner == "\U000f0000"
-    every = "".join(chr(c) for c in range(0xF0000, 0x110000))
-    assert stood_in(["\ud800", every]) is None  # no private-use code point left to stand in
+    private = "".join(chr(c) for c in range(0xF0000, 0x110000))
+    spare = stood_in(["\ud800", private])  # every private-use code point held (a hostile helper): another
+    assert spare is not None and spare.value[0] == "\U00040000"
+    every = "".join(chr(c) for low, high in ((0x40000, 0xDFFFF), (0xF0000, 0x10FFFF)) for c in range(low, high + 1))
+    assert stood_in(["\ud800", every]) is None  # none left to stand in (3 MB: past the default frame bound)
 
 
 def test_a_ref_whose_pointer_is_escaped_is_not_split_where_it_might_read_another_node(

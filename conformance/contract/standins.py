@@ -4,26 +4,28 @@ JSON lets a string escape half a surrogate pair (`"\\ud800"`); Python keeps it a
 which jsonschema-rs cannot take (it encodes every string as UTF-8). Such a value was left to Python
 `jsonschema`, at tens of microseconds an error: a hostile target's 1 MiB frame of bad items with one
 lone surrogate took seconds to judge. Its copy with each lone surrogate replaced, one to one, by a
-private-use code point of planes 15 and 16 that the value does not hold is judged the same by a schema
-*blind* to the exchange: one whose strings (literals, member names) hold neither kind, and whose
-patterns match both kinds alike (no literal or range of either; `\\w`, `\\s`, `\\d`, their negations and
-`.` treat both alike). Lengths are kept (one code point each), and so are equalities (the map is one to
-one, and into code points the value does not hold).
+code point of planes 15 and 16 (private use), or 4 to 13 (unassigned), that the value does not hold is
+judged the same by a schema *blind* to the exchange: one whose strings (literals, member names) hold
+neither kind, and whose patterns match both kinds alike (no literal or range of either; `\\w`, `\\s`,
+`\\d`, their negations and `.` treat both alike). Lengths are kept (one code point each), and so are
+equalities (the map is one to one, and into code points the value does not hold).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from re import _parser  # the stdlib's own regex parser, to read patterns
 from typing import Any
 
-#: Lone surrogates, and the code points that stand in for them: planes 15 and 16, private use (no meaning
-#: of their own, and none a schema of ours names).
-_KINDS = ((0xD800, 0xDFFF), (0xF0000, 0x10FFFF))
+#: Lone surrogates, and the code points that stand in for them: planes 15 and 16 (private use), then 4 to 13
+#: (unassigned in every version of Unicode): no meaning of their own, none a word, space or digit character,
+#: and none a schema of ours names. 786,430 of them: more than a frame of the default bound holds.
+_KINDS = ((0xD800, 0xDFFF), (0xF0000, 0x10FFFF), (0x40000, 0xDFFFF))
 _LONE = re.compile("[\ud800-\udfff]")
-_EITHER = re.compile("[\ud800-\udfff\U000f0000-\U0010ffff]")
+_EITHER = re.compile("[\ud800-\udfff\U000f0000-\U0010ffff\U00040000-\U000dffff]")
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,9 @@ class StoodIn:
 
 
 def stood_in(value: Any) -> StoodIn | None:
-    """A copy of a JSON value with each lone surrogate replaced, one to one, by a private-use code point
-    of planes 15 and 16 that the value does not hold (so the copy tells apart what the value does); None
-    where the value holds so many of those that too few are left. Iterative: any depth a parser took."""
+    """A copy of a JSON value with each lone surrogate replaced, one to one, by a code point of `_KINDS`
+    that the value does not hold (so the copy tells apart what the value does); None where the value holds
+    so many of those that too few are left. Iterative: any depth a parser took."""
     held: set[str] = set()
     stack: list[Any] = [value]
     while stack:
@@ -55,7 +57,8 @@ def stood_in(value: Any) -> StoodIn | None:
         elif isinstance(item, list):
             stack += item
     lone = sorted(c for c in held if ord(c) <= _KINDS[0][1])
-    free = (code for code in range(_KINDS[1][0], _KINDS[1][1] + 1) if chr(code) not in held)
+    pool = itertools.chain.from_iterable(range(low, high + 1) for low, high in _KINDS[1:])
+    free = (code for code in pool if chr(code) not in held)
     table = {ord(c): code for c, code in zip(lone, free, strict=False)}
     if len(table) < len(lone):
         return None
