@@ -117,16 +117,23 @@ def _decoded(text: str) -> tuple[str, list[int]]:
         pieces.append(text[last : token.start()])
         starts.extend(range(last, token.start()))
         code, short, percent = token.groups()
-        if percent is not None:
-            read = bytes.fromhex(percent.replace("%", "")).decode("utf-8", "replace")
+        if percent is not None:  # each character where its first byte's `%XX` is (a byte not UTF-8: one each)
+            read = bytes.fromhex(percent.replace("%", "")).decode("utf-8", "surrogateescape")
+            offsets = itertools.accumulate((_utf8_length(c) for c in read[:-1]), initial=0)
+            starts.extend(token.start() + 3 * offset for offset in offsets)
         else:
             read = chr(int(code, 16)) if code is not None else _UNESCAPED.get(short, short)
+            starts.append(token.start())
         pieces.append(read)
-        starts.extend([token.start()] * len(read))
         last = token.end()
     pieces.append(text[last:])
     starts.extend(range(last, len(text) + 1))
     return "".join(pieces), starts
+
+
+def _utf8_length(ch: str) -> int:
+    """The bytes of a character read from percent-encoded UTF-8 (one for a byte that was not UTF-8)."""
+    return 1 if 0xDC80 <= ord(ch) <= 0xDCFF else len(ch.encode("utf-8", "surrogatepass"))
 
 
 def _char(ch: str) -> str:

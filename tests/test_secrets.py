@@ -444,6 +444,16 @@ def test_the_escaped_end_of_a_long_token_split_across_frames_is_masked_whole(len
             assert REDACTED in masked and not any(token[i : i + 10] in masked for i in range(length - 9)), masked
 
 
+def test_a_long_tokens_end_percent_encoded_to_its_last_character_is_masked_to_it() -> None:
+    """Each character of a run of percent-encoded bytes is placed at its own `%XX`: a mask ending inside the
+    run ends after the token's last character, not before the run."""
+    draw = random.Random(7)
+    token = "".join(draw.choice(string.ascii_letters + string.digits) for _ in range(280))
+    end = token[140:-2] + "".join(f"%{ord(c):02X}" for c in token[-2:]) + "%21%21"
+    masked = Redactor((token,)).mask(f'{{"message": "\\u{ord(end[0]):04x}{end[1:]}"}}')
+    assert masked == f'{{"message": "{REDACTED}%21%21"}}', masked
+
+
 def test_a_short_value_after_an_escaped_control_character_stands_alone() -> None:
     """`\\u000a` is a newline as `\\n` is: a one-letter value after it is masked, as after `\\n`."""
     safe = Redactor(("e",))
