@@ -78,34 +78,38 @@ def glance(text: str) -> Any:
     of digits: 0.4 s). NaN and Infinity are refused, as judging refuses them (the runner must not take
     for an answer what the judge does not). Raises ValueError (not JSON) or RecursionError (nested deeper
     than Python parses)."""
-    if quick(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text, parse_constant=_reject_constant, parse_int=str)
+    value = _read_at_once(text)
+    return json.loads(text, parse_constant=_reject_constant, parse_int=str) if value is _UNREAD else value
 
 
 def at_once(text: str) -> Any:
     """A JSON text's value where orjson reads it exactly (`quick`, no lone surrogate), else None: a look at a
     long frame that costs milliseconds, never for judging (the standard library's parse of a hostile megabyte
     of integers, which orjson refuses for one lone surrogate, costs a Python call for each)."""
-    if quick(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return None
+    value = _read_at_once(text)
+    return None if value is _UNREAD else value
 
 
-def parse_text(text: str, is_quick: bool = False) -> Any:
-    """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere.
-    `is_quick`: the caller found `quick(text)` already (a scan of the whole text, not made twice)."""
+#: What `_read_at_once` gives for a text orjson does not read exactly (None is JSON's `null`).
+_UNREAD: Any = object()
+
+
+def _read_at_once(text: str, is_quick: bool = False) -> Any:
+    """orjson's value of a text it reads exactly (`quick`, found here unless `is_quick`), else `_UNREAD`."""
     if is_quick or quick(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
+    return _UNREAD
+
+
+def parse_text(text: str, is_quick: bool = False) -> Any:
+    """RFC 8259 JSON: orjson where it is exact, the standard library (exact integers, no NaN) elsewhere.
+    `is_quick`: the caller found `quick(text)` already (a scan of the whole text, not made twice)."""
+    value = _read_at_once(text, is_quick)
+    if value is not _UNREAD:
+        return value
     found = _SURROGATE.search(text)
     if found:
         raise NotJSON("not UTF-8: the frame held bytes that are not valid UTF-8", text, found.start())

@@ -74,12 +74,16 @@ def _hex(code: int, width: int = 4) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in f"{code:0{width}x}")
 
 
+def _units(ch: str) -> tuple[int, ...]:
+    """A character's UTF-16 code units: what its JSON escape names (a pair of surrogates past U+FFFF)."""
+    code = ord(ch)
+    return (code,) if code <= 0xFFFF else (0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF))
+
+
 def _spellings(ch: str) -> set[str]:
     """What a text holds where `_char` matches one character other than as itself: its `uXXXX` escape (the
     high half's, for a pair) or its first byte's `%XX`, in every letter case, or its short escape."""
-    code = ord(ch)
-    escaped = 0xD800 + ((code - 0x10000) >> 10) if code > 0xFFFF else code
-    cased = [("u", f"{escaped:04x}"), ("%", f"{ch.encode('utf-8', 'surrogatepass')[0]:02x}")]
+    cased = [("u", f"{_units(ch)[0]:04x}"), ("%", f"{ch.encode('utf-8', 'surrogatepass')[0]:02x}")]
     found = {sign + "".join(p) for sign, hex_ in cased for p in itertools.product(*({c, c.upper()} for c in hex_))}
     return found | ({"\\" + _SHORT_ESCAPES[ch]} if ch in _SHORT_ESCAPES else set())
 
@@ -138,13 +142,7 @@ def _utf8_length(ch: str) -> int:
 
 def _char(ch: str) -> str:
     """Every way one character of a secret can be written in a JSON text, a message or a URL."""
-    code = ord(ch)
-    forms = [re.escape(ch)]
-    if code > 0xFFFF:
-        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        forms.append(rf"\\+u{_hex(high)}\\+u{_hex(low)}")
-    else:
-        forms.append(rf"\\+u{_hex(code)}")
+    forms = [re.escape(ch), "".join(rf"\\+u{_hex(unit)}" for unit in _units(ch))]
     if ch in _SHORT_ESCAPES:
         forms.append(r"\\+" + re.escape(_SHORT_ESCAPES[ch]))
     forms.append("".join(f"%{_hex(byte, 2)}" for byte in ch.encode("utf-8", "surrogatepass")))
@@ -374,10 +372,10 @@ class Redactor:
                 spans.append((starts[begin], starts[at + len(secret) - first]))
                 at = decoded.find(secret[first:], at + len(secret) - first)
         out, last = [], 0
-        for start, end in sorted(spans):
-            if end > last:
-                out += [text[last : max(start, last)], REDACTED] if start >= last else []
-                last = max(last, end)
+        for start, end in sorted(spans):  # overlapping spans: one mask
+            if start >= last:
+                out += [text[last:start], REDACTED]
+            last = max(last, end)
         return "".join([*out, text[last:]]) if spans else text
 
     @functools.cached_property

@@ -198,11 +198,11 @@ def _errors_in_pieces(
         array: Any = event
         for name in path:
             array = array[name]
+        prefix = _pointer(path)
         for start in range(0, len(array), PIECE_ITEMS):
             found = validator.errors(array[start : start + PIECE_ITEMS]) if validator is not None else None
             if errors is None or found is None:
                 return None
-            prefix = _pointer(path)
             for location, where in found:
                 index, slash, rest = where[1:].partition("/")
                 errors.append((location, f"{prefix}/{start + int(index)}{slash}{rest}"))

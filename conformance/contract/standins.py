@@ -24,8 +24,8 @@ from typing import Any
 #: (unassigned in every version of Unicode): no meaning of their own, none a word, space or digit character,
 #: and none a schema of ours names. 786,430 of them: more than a frame of the default bound holds.
 _KINDS = ((0xD800, 0xDFFF), (0xF0000, 0x10FFFF), (0x40000, 0xDFFFF))
-_LONE = re.compile("[\ud800-\udfff]")
-_EITHER = re.compile("[\ud800-\udfff\U000f0000-\U0010ffff\U00040000-\U000dffff]")
+_LONE = re.compile(f"[{chr(_KINDS[0][0])}-{chr(_KINDS[0][1])}]")
+_EITHER = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _KINDS) + "]")
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,9 @@ def _copied(value: Any, table: dict[int, int]) -> Any:
     while stack:
         source, target = stack.pop()
         for key, item in source.items() if isinstance(source, dict) else enumerate(source):
-            child = {} if isinstance(item, dict) else [] if isinstance(item, list) else one(item)
+            child = one(item)
             if isinstance(item, dict | list):
+                child = {} if isinstance(item, dict) else []
                 stack.append((item, child))
             if isinstance(target, dict):
                 target[one(key)] = child
