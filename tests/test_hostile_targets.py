@@ -573,9 +573,10 @@ def test_a_value_nested_as_deep_as_the_parser_reads_is_judged_not_a_crash(tmp_pa
     assert (tmp_path / "transcripts" / "all.jsonl").stat().st_size > 0
 
 
-def crowding(items: int) -> Handler:
+def crowding(items: int, model: str | None = None) -> Handler:
     """A conforming server but that every session.updated shows `items` numbers as its tools, and a list
-    of output modalities with one number among many, far inside it: frames of many schema errors."""
+    of output modalities with one number among many, far inside it: frames of many schema errors (and
+    `model` as its model, where one is given)."""
 
     def crowded(text: str) -> list[Send]:
         event = json.loads(text)
@@ -584,6 +585,7 @@ def crowding(items: int) -> Handler:
         modalities = ["text"] * items
         modalities[items * 3 // 4] = 7
         session = {**event["session"], "tools": [1] * items, "output_modalities": modalities}
+        session |= {"model": model} if model is not None else {}
         return [Send(json.dumps({**event, "session": session}))]
 
     return documented(crowded)
@@ -606,6 +608,22 @@ def test_a_frame_of_thousands_of_errors_is_judged_by_its_first_and_a_count(tmp_p
     assert messages[10].startswith("session.tools.*: 4,990 more like session.tools.9"), messages[10]
     modality = failed["RS-OUTPUT-MODALITIES-TYPE"]["violations"][0]
     assert modality["message"] == "session.output_modalities.3750 is number 7; expected string"
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_a_lone_surrogate_in_a_flooded_frame_is_judged_as_any_other_bad_value(tmp_path: Path, seed: str) -> None:
+    """jsonschema-rs takes no lone surrogate: a frame whose model holds one is judged through a copy with a
+    stand-in, its long arrays piece by piece. The same server with an ordinary bad model fails the same
+    requirements, as often: the model's pattern among them."""
+    results = []
+    for name, model in (("surrogate", "gpt://f/\ud800"), ("plain", "gpt://f/!")):
+        with server(crowding(5000, model)) as url:
+            code, summary, err, _ = run(tmp_path / name, "--target", url, "--seed", seed)
+        assert code == 1, err
+        requirements = [r for r in summary["requirements"] if r["status"] == "failed"]
+        results.append({r["id"]: len(r["violations"]) + r.get("violations_omitted", 0) for r in requirements})
+    assert results[0] == results[1], results
+    assert {"RS-MODEL-FORMAT", "RS-TOOLS-TYPE", "RS-OUTPUT-MODALITIES-TYPE"} <= set(results[0]), results
 
 
 def flooding_with_errors(frames: int) -> Handler:
