@@ -46,8 +46,26 @@ from conformance.wire.transport import Limits
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE_PATH = "/v1/realtime/client-events/session.update"
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"bare": 3000, "gen": 60, "st": 150, "suite": 60, "check": 4000, "growth": (100, 1000, 10000), "repeat": 3},
-    "short": {"bare": 300, "gen": 8, "st": 20, "suite": 8, "check": 400, "growth": (20, 200, 2000), "repeat": 1},
+    "full": {
+        "bare": 3000,
+        "gen": 60,
+        "st": 150,
+        "suite": 60,
+        "check": 4000,
+        "growth": (100, 1000, 10000),
+        "repeat": 3,
+        "pairs": 5,
+    },
+    "short": {
+        "bare": 300,
+        "gen": 8,
+        "st": 20,
+        "suite": 8,
+        "check": 400,
+        "growth": (20, 200, 2000),
+        "repeat": 1,
+        "pairs": 1,
+    },
 }
 #: The waits: answer timeout (None: the default), the slow server's delay, connections of the big
 #: listening-out run and of the full profile (None: the profile's own), the rate against the slow servers
@@ -454,7 +472,19 @@ def cpu_seconds(func: Callable[[], Any]) -> float:
     return time.process_time() - start
 
 
-def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
+def paired(bare: Callable[[], float], suite: Callable[[], float], pairs: int) -> tuple[float, float, float]:
+    """Median bare rate, median suite rate, and the median of each pair's ratio: the two runs of a pair
+    follow each other, so what drifts on a shared machine between pairs (other processes, the clock
+    speed) moves both sides of each ratio; medians of separate blocks of runs did not cancel it."""
+    runs = [(bare(), suite()) for _ in range(pairs)]
+    return (
+        median(b for b, _ in runs),
+        median(s for _, s in runs),
+        median(s / b for b, s in runs),
+    )
+
+
+def like_for_like(updates: list[str], pairs: int) -> dict[str, float]:
     """Suite against bare on the same number of connections against the same server; the mock's cost apart.
 
     The listening out after each connection's last update is off here: it is a wait, measured
@@ -463,13 +493,15 @@ def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     with equivalent_server() as url:
         bare_rps_on(url, updates[:200], 1)  # warm-up
+        suite_rps_on(url, updates[:200], 1)
         for n in (1, 4):
-            figures[f"bare_rps_{n}"] = median(bare_rps_on(url, updates, n) for _ in range(repeat))
-            figures[f"suite_rps_{n}"] = median(suite_rps_on(url, updates, n) for _ in range(repeat))
-            figures[f"exchange_ratio_{n}"] = figures[f"suite_rps_{n}"] / figures[f"bare_rps_{n}"]
+            figures[f"bare_rps_{n}"], figures[f"suite_rps_{n}"], figures[f"exchange_ratio_{n}"] = paired(
+                lambda n=n: bare_rps_on(url, updates, n), lambda n=n: suite_rps_on(url, updates, n), pairs
+            )
         # one connection, apart: the runner and transport alone, and what judging adds per exchange
-        figures["runner_rps_1"] = median(suite_rps_on(url, updates, 1, judging=False) for _ in range(repeat))
-        figures["runner_ratio_1"] = figures["runner_rps_1"] / figures["bare_rps_1"]
+        _, figures["runner_rps_1"], figures["runner_ratio_1"] = paired(
+            lambda: bare_rps_on(url, updates, 1), lambda: suite_rps_on(url, updates, 1, judging=False), pairs
+        )
         figures["judge_us_per_exchange"] = 1e6 * (1 / figures["suite_rps_1"] - 1 / figures["runner_rps_1"])
         # the same three in this process' CPU time (what other processes on a busy machine do not move)
         for name, run in (
@@ -477,9 +509,9 @@ def like_for_like(updates: list[str], repeat: int) -> dict[str, float]:
             ("runner", lambda: suite_rps_on(url, updates, 1, judging=False)),
             ("suite", lambda: suite_rps_on(url, updates, 1)),
         ):
-            figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(repeat)) * 1e6 / len(updates)
+            figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(pairs)) * 1e6 / len(updates)
     with server_process(MOCK) as url:
-        figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(repeat))
+        figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(pairs))
     figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]
     return figures
 
@@ -649,11 +681,11 @@ def slow_targets_wall(
     return figures
 
 
-def waits_and_like_for_like(short: bool, corpus: list[str], repeat: int) -> dict[str, Any]:
+def waits_and_like_for_like(short: bool, corpus: list[str], pairs: int) -> dict[str, Any]:
     """The figures of the slow-targets and like-for-like measurements (issue 15)."""
     size = WAIT_SIZES["short" if short else "full"]
     figures: dict[str, Any] = {}
-    figures.update(like_for_like(corpus, repeat))
+    figures.update(like_for_like(corpus, pairs))
     figures.update(check_ratios(SIZES["short" if short else "full"]["check"]))
     figures.update(first_violation_s(size["timeout"], size["connections"], size["faults"]))
     figures.update(silent_concurrency(size["silent_timeout"], size["connections"]))
@@ -755,7 +787,7 @@ def main() -> int:
     figures["growth_ratio"] = growth[large] / growth[middle]
     figures.update(memory)
 
-    figures.update(waits_and_like_for_like(args.short, corpus, repeat))
+    figures.update(waits_and_like_for_like(args.short, corpus, size["pairs"]))
 
     print(f"{'figure':<18} {'value':>12}  target")
     missed = []

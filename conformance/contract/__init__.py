@@ -91,6 +91,10 @@ class FastValidator:
     blind: bool = False
 
     def is_valid(self, instance: Any) -> bool:
+        try:  # the hot path (every event, several times an update): no closure, no tuple
+            return bool(self.compiled.is_valid(instance))
+        except (ValueError, OverflowError, TypeError):  # a lone surrogate, or a value it cannot take: as below
+            pass
         found = self._run(lambda value: bool(self.compiled.is_valid(value)), instance)
         return found is not None and found[0]
 
