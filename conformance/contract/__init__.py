@@ -93,9 +93,8 @@ class FastValidator:
     def is_valid(self, instance: Any) -> bool:
         try:  # the hot path (every event, several times an update): no closure, no tuple
             return bool(self.compiled.is_valid(instance))
-        except (ValueError, OverflowError, TypeError):  # a lone surrogate, or a value it cannot take: as below
-            pass
-        found = self._run(lambda value: bool(self.compiled.is_valid(value)), instance)
+        except (ValueError, OverflowError, TypeError) as exc:
+            found = self._retried(exc, lambda value: bool(self.compiled.is_valid(value)), instance)
         return found is not None and found[0]
 
     def errors(self, instance: Any) -> list[tuple[str, str]] | None:
@@ -113,12 +112,17 @@ class FastValidator:
         None where jsonschema-rs cannot take it (an integer beyond 64 bits of ours, say)."""
         try:
             return call(instance), None
-        except UnicodeEncodeError:
-            stood = stood_in(instance) if self.blind else None
-        except (ValueError, OverflowError, TypeError):
+        except (ValueError, OverflowError, TypeError) as exc:
+            return self._retried(exc, call, instance)
+
+    def _retried(self, exc: Exception, call: Callable[[Any], _T], instance: Any) -> tuple[_T, StoodIn | None] | None:
+        """After `call` raised `exc` on the instance: `call` on its stand-in copy where the value holds a lone
+        surrogate (jsonschema-rs takes no such string) and the schema is blind to stand-ins; else None."""
+        stood = stood_in(instance) if self.blind and isinstance(exc, UnicodeEncodeError) else None
+        if stood is None:
             return None
         try:
-            return (call(stood.value), stood) if stood is not None else None
+            return call(stood.value), stood
         except (ValueError, OverflowError, TypeError):
             return None
 
