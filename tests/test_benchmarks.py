@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
@@ -51,3 +52,22 @@ def test_benchmark_short_mode_measures_every_figure() -> None:
     assert all(figures[k] > 0 for k in FIGURES - NOT_POSITIVE)
     assert figures["first_violation_missed"] == []  # every fault's requirement was found
     assert "exchange_ratio" in done.stdout.splitlines()[0] or "figure" in done.stdout.splitlines()[0]
+
+
+def test_a_like_for_like_ratio_is_the_median_of_its_back_to_back_pairs() -> None:
+    """Each pair's bare and suite runs follow each other, and each pair's own ratio is kept: a machine that drifts
+    between pairs moves both sides of a pair. The ratio of the two medians (0.5 here) would carry the drift."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import run as benchmark
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    calls: list[str] = []
+
+    def measured(side: str, rates: list[float]) -> Callable[[], float]:
+        left = iter(rates)
+        return lambda: calls.append(side) or next(left)
+
+    bare, suite = measured("bare", [100.0, 400.0, 200.0]), measured("suite", [60.0, 100.0, 130.0])
+    assert benchmark.paired(bare, suite, 3) == (200.0, 100.0, 0.6)
+    assert calls == ["bare", "suite"] * 3
