@@ -54,7 +54,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "check": 4000,
         "growth": (100, 1000, 10000),
         "repeat": 3,
-        "pairs": 5,
+        "rounds": 5,
     },
     "short": {
         "bare": 300,
@@ -64,7 +64,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "check": 400,
         "growth": (20, 200, 2000),
         "repeat": 1,
-        "pairs": 1,
+        "rounds": 1,
     },
 }
 #: The waits: answer timeout (None: the default), the slow server's delay, connections of the big
@@ -472,20 +472,26 @@ def cpu_seconds(func: Callable[[], Any]) -> float:
     return time.process_time() - start
 
 
-def paired(bare: Callable[[], float], suite: Callable[[], float], pairs: int) -> tuple[float, float, float]:
-    """Median bare rate, median suite rate, and the median of each pair's ratio: the two runs of a pair
-    follow each other, so what drifts on a shared machine between pairs (other processes, the clock
-    speed) moves both sides of each ratio; medians of separate blocks of runs did not cancel it."""
-    runs = [(bare(), suite()) for _ in range(pairs)]
-    return (
-        median(b for b, _ in runs),
-        median(s for _, s in runs),
-        median(s / b for b, s in runs),
-    )
+def rounds(measures: dict[str, Callable[[], float]], count: int) -> list[dict[str, float]]:
+    """`count` rounds of every measure, back to back within a round, each round starting one measure later
+    (no side always runs first): what drifts on a shared machine between rounds (other processes, the
+    clock speed) moves every side of a round alike, which medians of separate blocks of runs did not cancel."""
+    names = list(measures)
+    runs = []
+    for index in range(count):
+        turn = index % len(names)
+        runs.append({name: measures[name]() for name in names[turn:] + names[:turn]})
+    return runs
 
 
-def like_for_like(updates: list[str], pairs: int) -> dict[str, float]:
-    """Suite against bare on the same number of connections against the same server; the mock's cost apart.
+def median_ratio(runs: list[dict[str, float]], over: str, under: str) -> float:
+    """The median of each round's own ratio: the ratio of the two medians would carry the drift between rounds."""
+    return median(run[over] / run[under] for run in runs)
+
+
+def like_for_like(updates: list[str], count: int) -> dict[str, float]:
+    """Suite against bare on the same number of connections against the same server, in `count` rounds; the
+    mock's cost apart.
 
     The listening out after each connection's last update is off here: it is a wait, measured
     apart (`listen_out_*`), not work of the exchange path.
@@ -494,24 +500,34 @@ def like_for_like(updates: list[str], pairs: int) -> dict[str, float]:
     with equivalent_server() as url:
         bare_rps_on(url, updates[:200], 1)  # warm-up
         suite_rps_on(url, updates[:200], 1)
-        for n in (1, 4):
-            figures[f"bare_rps_{n}"], figures[f"suite_rps_{n}"], figures[f"exchange_ratio_{n}"] = paired(
-                lambda n=n: bare_rps_on(url, updates, n), lambda n=n: suite_rps_on(url, updates, n), pairs
-            )
-        # one connection, apart: the runner and transport alone, and what judging adds per exchange
-        _, figures["runner_rps_1"], figures["runner_ratio_1"] = paired(
-            lambda: bare_rps_on(url, updates, 1), lambda: suite_rps_on(url, updates, 1, judging=False), pairs
+        # one connection: also the runner and transport alone, so what judging adds is found within each round
+        one = rounds(
+            {
+                "bare": lambda: bare_rps_on(url, updates, 1),
+                "suite": lambda: suite_rps_on(url, updates, 1),
+                "runner": lambda: suite_rps_on(url, updates, 1, judging=False),
+            },
+            count,
         )
-        figures["judge_us_per_exchange"] = 1e6 * (1 / figures["suite_rps_1"] - 1 / figures["runner_rps_1"])
+        four = rounds(
+            {"bare": lambda: bare_rps_on(url, updates, 4), "suite": lambda: suite_rps_on(url, updates, 4)}, count
+        )
+        for n, runs in ((1, one), (4, four)):
+            figures[f"bare_rps_{n}"] = median(run["bare"] for run in runs)
+            figures[f"suite_rps_{n}"] = median(run["suite"] for run in runs)
+            figures[f"exchange_ratio_{n}"] = median_ratio(runs, "suite", "bare")
+        figures["runner_rps_1"] = median(run["runner"] for run in one)
+        figures["runner_ratio_1"] = median_ratio(one, "runner", "bare")
+        figures["judge_us_per_exchange"] = median(1e6 * (1 / run["suite"] - 1 / run["runner"]) for run in one)
         # the same three in this process' CPU time (what other processes on a busy machine do not move)
         for name, run in (
             ("bare", lambda: bare_rps_on(url, updates, 1)),
             ("runner", lambda: suite_rps_on(url, updates, 1, judging=False)),
             ("suite", lambda: suite_rps_on(url, updates, 1)),
         ):
-            figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(pairs)) * 1e6 / len(updates)
+            figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(count)) * 1e6 / len(updates)
     with server_process(MOCK) as url:
-        figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(pairs))
+        figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(count))
     figures["mock_cost_ratio"] = figures["suite_rps_mock_4"] / figures["suite_rps_4"]
     return figures
 
@@ -681,11 +697,11 @@ def slow_targets_wall(
     return figures
 
 
-def waits_and_like_for_like(short: bool, corpus: list[str], pairs: int) -> dict[str, Any]:
+def waits_and_like_for_like(short: bool, corpus: list[str], count: int) -> dict[str, Any]:
     """The figures of the slow-targets and like-for-like measurements (issue 15)."""
     size = WAIT_SIZES["short" if short else "full"]
     figures: dict[str, Any] = {}
-    figures.update(like_for_like(corpus, pairs))
+    figures.update(like_for_like(corpus, count))
     figures.update(check_ratios(SIZES["short" if short else "full"]["check"]))
     figures.update(first_violation_s(size["timeout"], size["connections"], size["faults"]))
     figures.update(silent_concurrency(size["silent_timeout"], size["connections"]))
@@ -787,7 +803,7 @@ def main() -> int:
     figures["growth_ratio"] = growth[large] / growth[middle]
     figures.update(memory)
 
-    figures.update(waits_and_like_for_like(args.short, corpus, size["pairs"]))
+    figures.update(waits_and_like_for_like(args.short, corpus, size["rounds"]))
 
     print(f"{'figure':<18} {'value':>12}  target")
     missed = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -54,14 +55,14 @@ def test_benchmark_short_mode_measures_every_figure() -> None:
     assert "exchange_ratio" in done.stdout.splitlines()[0] or "figure" in done.stdout.splitlines()[0]
 
 
-def test_a_like_for_like_ratio_is_the_median_of_its_back_to_back_pairs() -> None:
-    """Each pair's bare and suite runs follow each other, and each pair's own ratio is kept: a machine that drifts
-    between pairs moves both sides of a pair. The ratio of the two medians (0.5 here) would carry the drift."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import run as benchmark
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_a_like_for_like_ratio_is_the_median_of_its_rounds_own_ratios() -> None:
+    """Each round's runs follow each other, each round starting with the next side, and each round's own ratio is
+    kept: a machine that drifts between rounds moves both sides of a round. The ratio of the two medians (0.5
+    here) would carry the drift."""
+    spec = importlib.util.spec_from_file_location("benchmarks_run", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
     calls: list[str] = []
 
     def measured(side: str, rates: list[float]) -> Callable[[], float]:
@@ -69,5 +70,7 @@ def test_a_like_for_like_ratio_is_the_median_of_its_back_to_back_pairs() -> None
         return lambda: calls.append(side) or next(left)
 
     bare, suite = measured("bare", [100.0, 400.0, 200.0]), measured("suite", [60.0, 100.0, 130.0])
-    assert benchmark.paired(bare, suite, 3) == (200.0, 100.0, 0.6)
-    assert calls == ["bare", "suite"] * 3
+    runs = benchmark.rounds({"bare": bare, "suite": suite}, 3)
+    assert calls == ["bare", "suite", "suite", "bare", "bare", "suite"]
+    assert runs == [{"bare": 100.0, "suite": 60.0}, {"suite": 100.0, "bare": 400.0}, {"bare": 200.0, "suite": 130.0}]
+    assert benchmark.median_ratio(runs, "suite", "bare") == 0.6
