@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from conformance.generate.corpus import _no_local_constants
+
 # Re-exported so that a branch still importing these from tests.conftest merges; import them from tests.harness.
 from tests.harness import FAST, LATE_S, ServerThread, judged, mock_thread, run, scripted_against, seeds
 
@@ -23,3 +25,13 @@ def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         del os.environ["REALTIME_CONFORMANCE_CACHE"]
     else:
         os.environ["REALTIME_CONFORMANCE_CACHE"] = previous
+
+
+@pytest.fixture
+def reproducible_draws() -> Iterator[None]:
+    """Hypothesis draws that depend on the test's seed alone. A derandomized test that counts what its draws hold
+    needs them: Hypothesis otherwise mixes in literals from whichever local modules the process imported, so the
+    same test drew other events in an xdist worker of the whole suite than when run alone (and once found none of
+    what it counts)."""
+    with _no_local_constants():
+        yield

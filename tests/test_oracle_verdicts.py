@@ -477,7 +477,7 @@ def test_plans_hold_one_to_six_updates(plan: tuple[str, ...]) -> None:
     assert 1 <= len(plan) <= 6
 
 
-def test_a_plan_shrinks_to_the_one_update_that_fails() -> None:
+def test_a_plan_shrinks_to_the_one_update_that_fails(reproducible_draws: None) -> None:
     """Hypothesis' own minimal plan with a broken update is that update alone (issue 16, shrinking).
 
     Hypothesis tries small plans first, so a one-update plan could be found with no shrinking at all:
