@@ -501,14 +501,12 @@ def like_for_like(updates: list[str], count: int) -> dict[str, float]:
         bare_rps_on(url, updates[:200], 1)  # warm-up
         suite_rps_on(url, updates[:200], 1)
         # one connection: also the runner and transport alone, so what judging adds is found within each round
-        one = rounds(
-            {
-                "bare": lambda: bare_rps_on(url, updates, 1),
-                "suite": lambda: suite_rps_on(url, updates, 1),
-                "runner": lambda: suite_rps_on(url, updates, 1, judging=False),
-            },
-            count,
-        )
+        single: dict[str, Callable[[], float]] = {
+            "bare": lambda: bare_rps_on(url, updates, 1),
+            "suite": lambda: suite_rps_on(url, updates, 1),
+            "runner": lambda: suite_rps_on(url, updates, 1, judging=False),
+        }
+        one = rounds(single, count)
         four = rounds(
             {"bare": lambda: bare_rps_on(url, updates, 4), "suite": lambda: suite_rps_on(url, updates, 4)}, count
         )
@@ -520,11 +518,7 @@ def like_for_like(updates: list[str], count: int) -> dict[str, float]:
         figures["runner_ratio_1"] = median_ratio(one, "runner", "bare")
         figures["judge_us_per_exchange"] = median(1e6 * (1 / run["suite"] - 1 / run["runner"]) for run in one)
         # the same three in this process' CPU time (what other processes on a busy machine do not move)
-        for name, run in (
-            ("bare", lambda: bare_rps_on(url, updates, 1)),
-            ("runner", lambda: suite_rps_on(url, updates, 1, judging=False)),
-            ("suite", lambda: suite_rps_on(url, updates, 1)),
-        ):
+        for name, run in single.items():
             figures[f"cpu_us_{name}_1"] = median(cpu_seconds(run) for _ in range(count)) * 1e6 / len(updates)
     with server_process(MOCK) as url:
         figures["suite_rps_mock_4"] = median(suite_rps_on(url, updates, 4) for _ in range(count))

@@ -94,8 +94,8 @@ class FastValidator:
         try:  # the hot path (every event, several times an update): no closure, no tuple
             return bool(self.compiled.is_valid(instance))
         except (ValueError, OverflowError, TypeError) as exc:
-            found = self._retried(exc, lambda value: bool(self.compiled.is_valid(value)), instance)
-        return found is not None and found[0]
+            found = self._retried(exc, self.compiled.is_valid, instance)
+        return found is not None and bool(found[0])
 
     def errors(self, instance: Any) -> list[tuple[str, str]] | None:
         """Each error's absolute keyword location and instance location (RFC 6901), in jsonschema-rs'

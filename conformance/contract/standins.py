@@ -78,10 +78,11 @@ def _copied(value: Any, table: dict[int, int]) -> Any:
     while stack:
         source, target = stack.pop()
         for key, item in source.items() if isinstance(source, dict) else enumerate(source):
-            child = one(item)
             if isinstance(item, dict | list):
-                child = {} if isinstance(item, dict) else []
+                child: Any = {} if isinstance(item, dict) else []
                 stack.append((item, child))
+            else:
+                child = one(item)
             if isinstance(target, dict):
                 target[one(key)] = child
             else:
