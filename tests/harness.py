@@ -62,6 +62,13 @@ LATE_S = 2.0  # the answers-late fault's delay: beyond FAST.answer_s
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
+def at(value: Any, path: tuple[Any, ...]) -> Any:
+    """The member of a JSON value at `path` (its keys and indexes)."""
+    for key in path:
+        value = value[key]
+    return value
+
+
 def seeds() -> list[int]:
     """The seeds a verdict test sweeps: 1 to 3 in CI, or the range in $RC_SEEDS (`RC_SEEDS=1-10`)."""
     first, _, last = os.environ.get("RC_SEEDS", "1-3").partition("-")

@@ -23,6 +23,7 @@ from conformance.checks.frames import LISTED_AT_ONE_PLACE, _explained, _explaine
 from conformance.contract import DIALECTS, SPEC_DIR, Contract, FastValidator, load_contract
 from conformance.contract.standins import blind, stood_in
 from conformance.mock.session import default_models, initial_session
+from tests.harness import at
 
 SETTINGS = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 LEAVES = st.one_of(
@@ -72,13 +73,6 @@ def paths(value: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         found.append((*where, key))
         found += paths(child, (*where, key))
     return found
-
-
-def member(value: Any, path: tuple[Any, ...]) -> Any:
-    """The member at `path` (one of `paths(value)`)."""
-    for key in path:
-        value = value[key]
-    return value
 
 
 def replaced(value: Any, path: tuple[Any, ...], new: Any, remove: bool) -> Any:
@@ -222,7 +216,7 @@ def crowded_events(draw: st.DrawFn, dialect: str) -> tuple[str, Any]:
     where = [p for p in paths(event) if p != ("type",)]
     # the arrays first: a crowd anywhere else is one error (a list where the schema wants something else), and
     # without them the draws held a crowd past what is listed only by chance (none, in one run of the suite)
-    arrays = [p for p in where if isinstance(member(event, p), list)]
+    arrays = [p for p in where if isinstance(at(event, p), list)]
     for path in draw(st.lists(st.sampled_from(arrays or where), min_size=1, max_size=2)) if where else []:
         bad = draw(st.sampled_from([1, None, [1], True]))  # no string, no object: wrong in every typed array
         count = draw(st.integers(LISTED_AT_ONE_PLACE - 1, 4 * LISTED_AT_ONE_PLACE))

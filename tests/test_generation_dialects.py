@@ -30,7 +30,7 @@ from conformance.run.placeholders import filled, with_type
 from conformance.run.runner import Target
 from conformance.transcript import Transcript, iter_jsonl
 from conformance.wire.transport import Auth
-from tests.harness import FAST, ROOT, run_cli, seeds, serving
+from tests.harness import FAST, ROOT, at, run_cli, seeds, serving
 
 QUICK = ["--timeout", "1", "--no-html", "--shrink-budget-s", "0"]
 MODEL = "announced-by-the-target"
@@ -218,10 +218,6 @@ def leaf_paths(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ..
         for key, inner in value.items():
             yield (*path, key)
             yield from leaf_paths(inner, (*path, key))
-
-
-def at(value: Any, path: tuple[str, ...]) -> Any:
-    return value if not path else at(value[path[0]], path[1:])
 
 
 def replaced(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
