@@ -15,6 +15,21 @@ from tests.harness import FAST, LATE_S, ServerThread, judged, mock_thread, run, 
 __all__ = ["FAST", "LATE_S", "ServerThread", "judged", "mock_thread", "run", "scripted_against", "seeds"]
 
 
+#: xdist's workers per CPU for `-n auto`: the tests wait (out timeouts, slow servers, listening out) about
+#: 60% of their time, so with one worker a CPU two cores stood 60% idle through a 22-minute CI run; with two
+#: a CPU it took 14. The cap keeps a large machine's workers (each a few hundred MB) in bounds.
+WORKERS_PER_CPU = 2
+MAX_WORKERS = 16
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: WORKERS_PER_CPU workers a usable CPU, unless PYTEST_XDIST_AUTO_NUM_WORKERS says (xdist reads it)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(MAX_WORKERS, WORKERS_PER_CPU * usable)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Drawn corpora go to a folder of this test session, not the user's cache."""
