@@ -15,19 +15,20 @@ from tests.harness import FAST, LATE_S, ServerThread, judged, mock_thread, run, 
 __all__ = ["FAST", "LATE_S", "ServerThread", "judged", "mock_thread", "run", "scripted_against", "seeds"]
 
 
-#: xdist's workers per CPU for `-n auto`: the tests wait (out timeouts, slow servers, listening out) about
-#: 60% of their time, so with one worker a CPU two cores stood 60% idle through a 22-minute CI run; with two
-#: a CPU it took 14. The cap keeps a large machine's workers (each a few hundred MB) in bounds.
-WORKERS_PER_CPU = 2
+#: xdist's workers for `-n auto`, half again as many as CPUs: the tests wait (out timeouts, slow servers,
+#: listening out) about 60% of their time, so with one worker a CPU two cores stood 60% idle through a
+#: 22-minute CI run. Two a CPU took 14 minutes, but squeezed each worker to half a core at peaks: an
+#: in-process server's answers were then stamped a second late (our own stalls, not the server's), and
+#: a 0.5 s timeout failed a conforming mock. The cap keeps a large machine's workers in bounds.
 MAX_WORKERS = 16
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: WORKERS_PER_CPU workers a usable CPU, unless PYTEST_XDIST_AUTO_NUM_WORKERS says (xdist reads it)."""
+    """`-n auto`: 3 workers for 2 usable CPUs, and so on; PYTEST_XDIST_AUTO_NUM_WORKERS or `-n N` still choose."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
+        return None  # xdist's own hook reads it
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(MAX_WORKERS, WORKERS_PER_CPU * usable)
+    return min(MAX_WORKERS, usable + usable // 2)
 
 
 @pytest.fixture(autouse=True, scope="session")
