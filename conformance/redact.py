@@ -14,7 +14,11 @@ A message that quotes a value cut short (`"canary-5e…"`) loses the rest of the
 start of a secret (six characters or more) is masked where a text is cut: before `…`, a closing
 quote or the end of the text. A target that splits a secret of `TAIL_MIN` characters or more
 across two frames leaves its end in the second: any end of half of it or more is masked too, in
-every form up to `TAIL_FORMS_MAX` characters, literally beyond (the ends of a long token).
+every form up to `TAIL_FORMS_MAX` characters, literally beyond (the ends of a long token). And any
+other run of `PIECE` characters or more of such a secret, as it stands (a message quoting its
+middle, `{key[5:17]}`, or a short end, or a target splitting it across three frames), is masked in
+pieces of `PIECE`: at most its last `PIECE - 1` characters stay, no more than a run too short to mask.
+A secret that holds a word (`canary-redirect-…`) masks that word wherever it stands: readability gives way.
 
 Policy for short values: a secret shorter than `SHORT` characters is masked only where it stands
 alone (not inside a word or number), so `--header X-Team:e` masks an echoed `"e"` but leaves the
@@ -42,6 +46,10 @@ TAIL_MIN = 2 * SHORT
 #: Ends up to this long are matched in every form (escaped, percent-encoded); longer ones (of a long token:
 #: a JWT) literally, as the alternatives in every form of a 2,000-character token's ends would not compile.
 TAIL_FORMS_MAX = 100
+#: A run of a long secret's characters this long or longer is masked wherever it stands (`Redactor._pieces`).
+PIECE = SHORT
+#: The start of a secret masked where a text is cut, and the heads whose presence lets a text be scanned at all.
+HEAD = SHORT // 2 + 2
 SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
 
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
@@ -162,10 +170,26 @@ def _pattern(secret: str) -> str:
 _CUT_END = r'(?=…|\.\.\.|\\+u2026|\\*"|$)'
 
 
+def _prefix_tree(words: Iterable[str]) -> str:
+    """A regex for any of `words` (literal, all of one length), factored by their common starts: each position
+    of a text then tries a path down a tree, not each of thousands of alternatives (the pieces of a JWT)."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")" if branches else ""
+
+    return pattern(tree)
+
+
 def _cut_pattern(secret: str) -> str:
     """The start of a secret where a message was cut short (before an ellipsis, a closing quote or the end)."""
     chars = [_char(ch) for ch in secret]
-    head = SHORT // 2 + 2
+    head = HEAD
     # each further character taken if it is there, possessively: as a prefix, without nesting (a nested group
     # a character failed to compile beyond ~380 characters: a long token) and without backtracking
     return "".join(chars[:head]) + "".join(f"(?:{c})?+" for c in chars[head:]) + _CUT_END
@@ -301,20 +325,27 @@ class Redactor:
         return tuple(sorted({s[i:] for s in long for i in range(1, len(s) - len(s) // 2 + 1)}, key=len, reverse=True))
 
     @functools.cached_property
+    def _pieces(self) -> str:
+        """Runs of a secret of TAIL_MIN or more, as they stand, in pieces of PIECE characters: a message that
+        quotes its middle (`{key[5:17]}`) or a short end, or a target that splits it across three frames. The
+        run is masked but for fewer than PIECE of its last characters (a piece of its own is no run to mask)."""
+        words = {s[i : i + PIECE] for s in self.secrets if len(s) >= TAIL_MIN for i in range(len(s) - PIECE + 1)}
+        return f"(?:{_prefix_tree(words)})+" if words else ""
+
+    @functools.cached_property
     def _tail_regex(self) -> re.Pattern[str]:
-        """The tails in every form a character takes (`_char`; literally past TAIL_FORMS_MAX characters), never
-        starting inside an escape sequence (`\\u000f` then a tail that begins with `0f` is not that tail, and
-        masking there would break the JSON text)."""
+        """The tails in every form a character takes (`_char`; literally past TAIL_FORMS_MAX characters), then
+        the pieces (`_pieces`), never starting inside an escape sequence (`\\u000f` then a tail that begins
+        with `0f` is not that tail, and masking there would break the JSON text)."""
         parts = ("".join(map(_char, t)) if len(t) <= TAIL_FORMS_MAX else re.escape(t) for t in self._tails)
-        return re.compile(_START + "(?:" + "|".join(parts) + ")|" + _ESCAPE)
+        pieces = [self._pieces] if self._pieces else []
+        return re.compile(_START + "(?:" + "|".join([*parts, *pieces]) + ")|" + _ESCAPE)
 
     @functools.cached_property
     def _heads(self) -> tuple[str, ...]:
         """What any literal form of a secret, or of its start, must contain."""
-        ends = {
-            s[start : start + SHORT // 2 + 2] for s in self.secrets if len(s) >= TAIL_MIN for start in range(len(s))
-        }
-        return tuple({s[: SHORT // 2 + 2] for s in self._forms} | {e for e in ends if len(e) == SHORT // 2 + 2})
+        ends = {s[start : start + HEAD] for s in self.secrets if len(s) >= TAIL_MIN for start in range(len(s))}
+        return tuple({s[:HEAD] for s in self._forms} | {e for e in ends if len(e) == HEAD})
 
     def mask(self, text: str) -> str:
         """The text with every form of every secret replaced by REDACTED (nothing else changes)."""
@@ -349,7 +380,7 @@ class Redactor:
         """What a match of a form (its first characters: the head it does not hold literally), and of an
         end (any character of a long secret past its first), holds escaped (`_spellings`), by their first
         three characters (a text of other escapes, `\\u041f`, holds few of those)."""
-        starts = {ch for form in self._forms for ch in form[: SHORT // 2 + 2]}
+        starts = {ch for form in self._forms for ch in form[:HEAD]}
         ends = {ch for s in self.secrets if len(s) >= TAIL_MIN for ch in s[1:]}
         return _grouped(set().union(*map(_spellings, starts))), _grouped(set().union(*map(_spellings, ends)))
 

@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from conformance import redact
 from conformance.cli.main import main
 from conformance.redact import REDACTED, Redactor, credential_forms, public_url, url_forms
 from conformance.reports.summary import summary_schema
@@ -36,6 +37,8 @@ from tests.harness import ServerThread, loopback_server, seeds
 from tests.relay import relay
 
 QUICK = ["--timeout", "0.5", "--connect-timeout", "2", "--connect-retries", "0", "--no-html", "--shrink-budget-s", "0"]
+#: Runs on the embedded mock, at its own answer timeout (1 s): its answers, in this process, wait out our pauses.
+ON_THE_MOCK = ["--no-html", "--shrink-budget-s", "0"]
 HANDSHAKE = {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "user-agent"}
 HANDSHAKE |= {"sec-websocket-extensions"}
 
@@ -229,12 +232,12 @@ def test_canary_over_every_route_echo_form_and_output(
 def test_a_one_letter_header_value_changes_no_verdict_against_the_clean_mock(
     seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["run", "--header", "X-Team:e", "--report-dir", str(tmp_path), "--seed", str(seed), *QUICK]
+    args = ["run", "--header", "X-Team:e", "--report-dir", str(tmp_path), "--seed", str(seed), *ON_THE_MOCK]
     assert main([*args, "--profile", "full", "--connections", "2"]) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["verdict"] == "conformant"
     # what was written (masked where "e" stands alone) still judges the same, offline
-    assert main(["validate", str(tmp_path / "transcripts" / "all.jsonl"), "--timeout", "0.5"]) == 0
+    assert main(["validate", str(tmp_path / "transcripts" / "all.jsonl"), "--timeout", "1"]) == 0
 
 
 def test_a_one_letter_header_value_echoed_back_is_masked_where_it_stands_alone(
@@ -494,7 +497,8 @@ def test_an_end_of_a_secret_is_not_looked_for_inside_an_escape_sequence() -> Non
     (a transcript, or a certificate bundle `verify` re-judges)."""
     text = json.dumps({"reason": "\x0fABCDEFGH"})
     masked = Redactor(("ZZZZZZZZZZ0fABCDEFGH",)).mask(text)
-    assert masked == text and json.loads(masked)
+    # a run of the secret's characters after it is masked (`_pieces`), the escape itself never
+    assert masked == text.replace("ABCDEFGH", REDACTED) and json.loads(masked)
 
 
 def test_a_long_token_is_masked_whole_and_cut() -> None:
@@ -503,6 +507,34 @@ def test_a_long_token_is_masked_whole_and_cut() -> None:
     safe = Redactor((token,))
     assert safe.mask(f"key {token} end") == f"key {REDACTED} end"
     assert safe.mask(f'error "bad token {token[:500]}…"') == f'error "bad token {REDACTED}…"'
+
+
+def _longest_run(text: str, secret: str) -> str:
+    """The longest run of `secret`'s characters that `text` holds as they stand."""
+    return max((text[i:j] for i in range(len(text)) for j in range(i, len(text) + 1) if text[i:j] in secret), key=len)
+
+
+@pytest.mark.parametrize("secret", [KEY, "sk-SECRETVALUE123456789", "t1." + "aB3x9Zq7" * 30])
+def test_no_run_of_eight_characters_of_a_long_secret_is_left_readable_wherever_it_stands(secret: str) -> None:
+    """A hostile helper's echo: "Incorrect API key provided: {key[:8]}...{key[-10:]}. Also middle {key[5:17]}",
+    and a key split across three frames, left 19 of a key's 23 characters readable (only ends of half the key
+    or more, and cut starts, were masked). Now every run of eight or more, at every start, of every length."""
+    safe = Redactor((secret,))
+    for start in range(len(secret)):
+        for end in range(start + redact.PIECE, len(secret) + 1, 1 if len(secret) < 40 else 7):
+            run = secret[start:end]
+            masked = safe.mask(f'{{"error": {{"message": "key provided: {run}. Retry"}}}}')
+            assert REDACTED in masked and len(_longest_run(masked, secret)) < redact.PIECE, (run, masked)
+    thirds = [
+        secret[: len(secret) // 3],
+        secret[len(secret) // 3 : 2 * len(secret) // 3],
+        secret[2 * len(secret) // 3 :],
+    ]
+    assert all(len(_longest_run(safe.mask(f"[{third}]"), secret)) < redact.PIECE for third in thirds)
+    # shorter runs are text anyone may write; they stay, and JSON around a masked run stays JSON
+    short = secret[4 : 4 + redact.PIECE - 1]
+    assert safe.mask(f"id {secret[:3]} {short}") == f"id {secret[:3]} {short}"
+    assert json.loads(safe.mask(json.dumps({"m": secret[1:-1], "n": "\u0041" + secret[2:12]})))
 
 
 def test_half_a_long_secret_is_masked_and_shorter_pieces_are_not() -> None:
@@ -516,7 +548,9 @@ def test_a_secret_cut_short_by_a_message_is_masked_too() -> None:
     safe = Redactor(("canary-5e1f0c3a77",))
     cut = 'rejected with error "invalid key canary-5e1f…"'
     assert safe.mask(cut) == f'rejected with error "invalid key {REDACTED}…"'
-    assert safe.mask("canary-5 is a word") == "canary-5 is a word"
+    assert safe.mask("canary-5e1f0c3a77") == REDACTED
+    assert safe.mask("canary-5 is a word") == f"{REDACTED} is a word"  # eight of its characters (`_pieces`)
+    assert safe.mask("canary is a word") == "canary is a word"
 
 
 def test_basic_credentials_and_userinfo_yield_every_part() -> None:
@@ -554,7 +588,7 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A redirect to another origin: exit 3 in one line; the other server is never contacted."""
-    monkeypatch.setenv("RC_CANARY", "canary-redirect-7c1d")
+    monkeypatch.setenv("RC_CANARY", "canary-rdr-7c1d9f0a")
     contacted: list[str] = []
 
     def listening(process_request: Any) -> ServerThread:
@@ -567,7 +601,7 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
 
         def redirect(connection: ServerConnection, request: Request) -> Response:
             response = connection.respond(HTTPStatus.FOUND, "moved\n")
-            response.headers["Location"] = other + "?token=canary-redirect-7c1d"
+            response.headers["Location"] = other + "?token=canary-rdr-7c1d9f0a"
             return response
 
         with listening(redirect) as url:
@@ -577,7 +611,7 @@ def test_a_redirect_is_not_followed_and_no_credential_leaves(
     out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.startswith("realtime-conformance: error:")]
     assert code == 3 and len(lines) == 1 and "redirect" in lines[0] and "not followed" in lines[0], err
-    assert "canary-redirect-7c1d" not in out + err
+    assert "canary-rdr-7c1d9f0a" not in out + err
     summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["target"]["url"] == url and summary["verdict"] == "error"
     assert summary["counts"]["exchanges"] == 0 and summary["error"]["kind"] == "redirect"
@@ -628,7 +662,7 @@ def test_a_credential_that_is_also_protocol_text_warns_that_the_bundle_will_not_
 ) -> None:
     """The verdict stands (raw frames); the masked bundle cannot support it, and the certifier is told."""
     certify = ["--profile", "certify", "--connections", "2", "--min-exercised", "1", "--seed", "1"]
-    code = main(["run", "--header", "X-Mode:realtime", "--report-dir", str(tmp_path), *QUICK, *certify])
+    code = main(["run", "--header", "X-Mode:realtime", "--report-dir", str(tmp_path), *ON_THE_MOCK, *certify])
     err = capsys.readouterr().err
     assert code == 0
     warnings = [line for line in err.splitlines() if line.startswith("realtime-conformance: warning:")]
