@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,11 @@ class ReadError(ValueError):
 def read_bytes(path: Path, limit: int) -> bytes:
     """At most `limit` bytes of `path`; a longer file is refused rather than read on."""
     try:
-        with path.open("rb") as handle:
+        # opened without waiting for a writer: a named pipe nobody writes to hung `verify` for good (its
+        # manifest, its signature, a public key); read with none, it ends at once, empty
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(descriptor, "rb") as handle:
+            os.set_blocking(descriptor, True)
             data = handle.read(limit + 1)
     except OSError as exc:
         raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -23,7 +23,7 @@ from conformance import __version__
 from conformance.cli.main import main
 from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
-from tests.harness import run_cli
+from tests.harness import run_cli, run_cli_process
 
 PREVIOUS = '{"previous": "report"}'
 
@@ -471,6 +471,35 @@ def test_verify_does_not_write_out_a_tar_bomb(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(unpack, "MAX_MEMBERS", 50)
     code, out, _ = cli("verify", str(many))
     assert code == 1 and "more than 50 members" in out
+
+
+@pytest.mark.parametrize("fifo", ["manifest.json", "manifest.sig", "public key"])
+def test_verify_never_waits_on_a_named_pipe_nobody_writes_to(tmp_path: Path, fifo: str) -> None:
+    """A hostile helper's folder bundles: a named pipe for a manifest, a signature or a public key hung `verify`
+    for good (its all.jsonl was refused). Each is now one line and an exit code, at once."""
+    folder = bundle_folder(tmp_path)
+    key = tmp_path / "k.pub.pem"
+    target = key if fifo == "public key" else folder / fifo
+    target.unlink(missing_ok=True)
+    os.mkfifo(target)
+    options = ["--public-key", str(key)] if fifo != "manifest.json" else ["--allow-unsigned"]
+    if fifo == "manifest.sig":
+        assert cli("keygen", "--private", str(tmp_path / "k.pem"))[0] == 0  # writes k.pub.pem beside it
+    result = run_cli_process("verify", str(folder), *options, timeout_s=60)
+    assert "Traceback" not in result.stderr and len((result.stdout + result.stderr).strip().splitlines()) == 1
+    if fifo == "public key":
+        assert result.exit_code == 2 and "PEM public key" in result.stderr
+    else:
+        assert result.exit_code == 1 and f"NOT VERIFIED: {fifo} is not a regular file" in result.stdout
+
+
+def test_verify_refuses_a_manifest_that_is_a_link_before_reading_it(tmp_path: Path) -> None:
+    """A manifest linked to /dev/urandom was read, 16 MiB of it, before the folder's links were refused."""
+    folder = bundle_folder(tmp_path)
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").symlink_to("/dev/zero")
+    code, out, _ = cli("verify", str(folder), "--allow-unsigned")
+    assert code == 1 and out.strip() == "NOT VERIFIED: manifest.json is a link, refused"
 
 
 def test_verify_with_a_public_key_that_is_not_pem_exits_2(tmp_path: Path) -> None:

@@ -105,6 +105,13 @@ def _read_json(folder: Path, name: str, limit: int) -> tuple[bytes, Any]:
 
 
 def _verify(folder: Path, public_key: Path | None) -> Verified:
+    entries = list(folder.rglob("*"))
+    for path in entries:  # before anything is read (a manifest linked to /dev/urandom was read, 16 MiB of it)
+        if path.is_symlink():
+            raise BundleError(f"{path.relative_to(folder).as_posix()} is a link, refused")
+    for name in (MANIFEST, SIGNATURE):
+        if (folder / name).exists() and not (folder / name).is_file():
+            raise BundleError(f"{name} is not a regular file, refused")
     data, manifest = _read_json(folder, MANIFEST, MANIFEST_BYTES)
     _shape(manifest, MANIFEST_SCHEMA, MANIFEST)
     files: dict[str, str] = manifest["files"]
@@ -117,10 +124,6 @@ def _verify(folder: Path, public_key: Path | None) -> Verified:
             key.verify(base64.b64decode(read_bytes(signature, 4096).strip(), validate=True), data)
         except (InvalidSignature, ValueError, binascii.Error):  # ReadError is a ValueError
             raise BundleError(f"the signature does not match {MANIFEST} for this public key") from None
-    entries = list(folder.rglob("*"))
-    for path in entries:
-        if path.is_symlink():
-            raise BundleError(f"{path.relative_to(folder).as_posix()} is a link, refused")
     present = {p.relative_to(folder).as_posix() for p in entries if p.is_file()} - {MANIFEST, SIGNATURE}
     for name in sorted(set(files) - present):
         raise BundleError(f"{name} is listed in the manifest but missing")
