@@ -146,6 +146,20 @@ def test_replay_of_an_unusable_file_exits_2(tmp_path: Path, capsys: pytest.Captu
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_replay_of_a_client_frame_that_is_not_unicode_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A transcript's client text with a lone surrogate: websockets failed inside (a traceback, exit 3, and the
+    transcript blamed the server for the close). No text frame can carry it: it is the file's fault."""
+    path = tmp_path / "surrogate.jsonl"
+    header = {"transcript": 1, "url": "ws://127.0.0.1:9/v1/realtime", "timeout_s": 0.2, "label": "x"}
+    update = {"direction": "client", "time": 0.1, "text": '{"type": "session.update", "session": {"x": "\udc00"}}'}
+    path.write_text(f"{json.dumps(header)}\n{json.dumps(update)}\n", encoding="utf-8")  # the surrogate escaped
+    assert main(["replay", str(path), "--target", "mock", "--report-dir", str(tmp_path / "replayed")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not valid Unicode" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("packed", [True, False], ids=["archive", "folder"])
 def test_replay_of_a_certification_bundle_reads_its_transcripts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], packed: bool

@@ -84,7 +84,20 @@ def plans_of(path: Path, timeout_s: float) -> list[Plan]:
         raise UsageError(f"{path}: {exc}") from None
     if not plans:
         raise UsageError(f"{path}: no client frame to replay")
+    for plan in plans:  # no client of ours sends one; a text frame must be UTF-8 (websockets failed inside)
+        for number, text in enumerate(plan.updates, start=1):
+            if not text.isascii() and not _unicode(text):
+                message = f"client frame {number} of {plan.label!r} is not valid Unicode (a lone surrogate)"
+                raise UsageError(f"{path}: {message}: it cannot be sent as a text frame")
     return plans
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def replay_settings(args: argparse.Namespace) -> Settings:
