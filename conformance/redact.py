@@ -181,7 +181,9 @@ def _prefix_tree(words: Iterable[str]) -> str:
 
     def pattern(node: dict[str, Any]) -> str:
         branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items())]
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")" if branches else ""
+        if len(branches) > 1:
+            return "(?:" + "|".join(branches) + ")"
+        return branches[0] if branches else ""  # one way on, or a word's end
 
     return pattern(tree)
 
@@ -189,10 +191,9 @@ def _prefix_tree(words: Iterable[str]) -> str:
 def _cut_pattern(secret: str) -> str:
     """The start of a secret where a message was cut short (before an ellipsis, a closing quote or the end)."""
     chars = [_char(ch) for ch in secret]
-    head = HEAD
     # each further character taken if it is there, possessively: as a prefix, without nesting (a nested group
     # a character failed to compile beyond ~380 characters: a long token) and without backtracking
-    return "".join(chars[:head]) + "".join(f"(?:{c})?+" for c in chars[head:]) + _CUT_END
+    return "".join(chars[:HEAD]) + "".join(f"(?:{c})?+" for c in chars[HEAD:]) + _CUT_END
 
 
 def basic_forms(encoded: str) -> set[str]:

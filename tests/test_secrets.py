@@ -470,6 +470,11 @@ def test_a_frame_of_backslashes_is_masked_at_once() -> None:
     assert Redactor(("sk-canary-Zq7Vb93LmXw2Rt5PyA1c",)).mask(text) == text
 
 
+def _longest_run(text: str, secret: str) -> str:
+    """The longest run of `secret`'s characters that `text` holds as they stand."""
+    return max((text[i:j] for i in range(len(text)) for j in range(i, len(text) + 1) if text[i:j] in secret), key=len)
+
+
 @pytest.mark.parametrize(
     "echo",
     [
@@ -486,9 +491,7 @@ def test_a_frame_of_backslashes_is_masked_at_once() -> None:
 def test_a_long_secret_cut_or_split_by_a_target_is_masked(echo: str) -> None:
     masked = Redactor((KEY,)).mask(echo)
     assert REDACTED in masked
-    kept = max(
-        (masked[i:j] for i in range(len(masked)) for j in range(i, len(masked) + 1) if masked[i:j] in KEY), key=len
-    )
+    kept = _longest_run(masked, KEY)
     assert len(kept) < 8, (masked, kept)
 
 
@@ -507,11 +510,6 @@ def test_a_long_token_is_masked_whole_and_cut() -> None:
     safe = Redactor((token,))
     assert safe.mask(f"key {token} end") == f"key {REDACTED} end"
     assert safe.mask(f'error "bad token {token[:500]}…"') == f'error "bad token {REDACTED}…"'
-
-
-def _longest_run(text: str, secret: str) -> str:
-    """The longest run of `secret`'s characters that `text` holds as they stand."""
-    return max((text[i:j] for i in range(len(text)) for j in range(i, len(text) + 1) if text[i:j] in secret), key=len)
 
 
 @pytest.mark.parametrize("secret", [KEY, "sk-SECRETVALUE123456789", "t1." + "aB3x9Zq7" * 30])
