@@ -80,6 +80,8 @@ class Behaviour:
     rejects_instructions_then_applies: bool = False
     #: rejects an invalid update only this long after it came (past the answer timeout), then closes
     late_error_then_close_s: float | None = None
+    #: answers every valid update only this long after it came (past the answer timeout), right after an error too
+    valid_late_s: float | None = None
     silent_on_undetermined: bool = False  # answers valid and invalid updates, and nothing else
     updated_and_error: bool = False  # answers a valid update with session.updated, then an error echoing it
     #: the answer to an update that sets output_modalities shows one more item, null (what it keeps is right)
@@ -232,6 +234,8 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                         config.update(defaults() | kept)
                     apply(config, verdict.session or {})
                     errored = False
+                    if b.valid_late_s is not None:
+                        await asyncio.sleep(b.valid_late_s)
                     if b.shows_a_null_modality and "output_modalities" in (verdict.session or {}):
                         await send(
                             "session.updated",
@@ -395,6 +399,11 @@ FAULTY = {
     ),
     "rejects a valid update, then applies it 300 ms later": (
         Behaviour(rejects_instructions_then_applies=True),
+        "EX-VALID-ANSWERED",
+    ),
+    # late is late after an error too: not a connection the error left unusable (EX-USABLE-AFTER-ERROR)
+    "answers every valid update after the timeout, right after an error too": (
+        Behaviour(valid_late_s=1.5),
         "EX-VALID-ANSWERED",
     ),
     "answers nothing to an update the documents leave undetermined": (

@@ -264,7 +264,7 @@ CLEAN = ["session.created", "session.updated", "error", "session.updated", "sess
 #: Each behaviour fault's steps (connect, then FRAMES) where they differ from CLEAN.
 BEHAVIOUR_TRACES: dict[str, dict[int, str]] = {
     "never-answers": {1: "nothing", 2: "nothing", 3: "nothing", 4: "nothing", 5: "nothing"},
-    "answers-late": {1: "sleep 6.0 + session.updated", 4: "sleep 6.0 + session.updated"},  # not right after an error
+    "answers-late": {step: "sleep 6.0 + session.updated" for step in (1, 3, 4)},  # right after an error too
     "answers-twice": {1: "session.updated + session.updated", 3: "session.updated + session.updated"}
     | {4: "session.updated + session.updated"},
     "rejects-valid": {1: "error", 3: "error", 4: "error"},

@@ -31,6 +31,13 @@ def unanswered(step: Step) -> str:
     return f"no answer within {step.timeout_s:g}s"
 
 
+def slow_or_unusable(step: Step, conn: Connection) -> bool:
+    """Silence right after an error, on a connection that answered nothing in time before the error: a slow
+    server's or one the error left unusable, which this connection cannot tell apart (others do: one that
+    answered in time before an error, for EX-USABLE-AFTER-ERROR; one with no error, for the answering ones)."""
+    return step.since_error is not None and not conn.timely_before_error
+
+
 def wrong_type_answer(step: Step, conn: Connection, carrier: str) -> Event | None:
     """An event that carries a `session` (or `error`) object under a type not documented to carry it."""
     for event in step.events:
@@ -90,7 +97,7 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
     if not step.certain:
         if step.echoed:
             return Finding((_rejected_valid(step, step.echoed[0], ALSO_UPDATED if step.updated else ""),))
-        if step.silent:
+        if step.silent and not slow_or_unusable(step, conn):
             return Finding((flaw("session", unanswered(step), step, step.server_close),))
         return None
     errors, updated = step.own_errors, step.of_type("session.updated")
@@ -98,13 +105,13 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
         return Finding((_rejected_valid(step, errors[0]),))
     if updated:
         if step.in_time(updated[0]):
-            return HELD
+            return HELD if step.surely_in_time(updated[0]) else None  # read late: it may have come late
         late = updated[0].frame.time - step.sent.time
         message = f"session.updated came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
         return Finding((flaw("session", message, step, updated[0].frame),))
     if step.answer is not None and step.answer.type == "error":
         return Finding((_rejected_valid(step, step.answer),))
-    if step.waited_out:
+    if step.waited_out and not slow_or_unusable(step, conn):
         return Finding((flaw("session", unanswered(step), step, step.server_close),), UNANSWERED)
     return None
 
@@ -159,7 +166,7 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
         return Finding((flaw("session", message, step, updated[0].frame),))
     errors = step.of_type("error")
     if any(step.in_time(e) for e in errors):
-        return HELD
+        return HELD if any(step.surely_in_time(e) for e in errors) else None
     if errors:  # its own error, after the timeout: no rejection a client waiting for one saw (never superseded)
         late = errors[0].frame.time - step.sent.time
         message = f"an invalid update ({reason}) got error only after {late:.2f}s; the timeout is {step.timeout_s:g}s"
@@ -182,12 +189,12 @@ def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
         return None
     if not step.certain:
         if step.echoed:
-            return HELD if step.in_time(step.echoed[0]) else None
+            return HELD if step.surely_in_time(step.echoed[0]) else None
         if step.silent:
             return _unanswered_undetermined(step)
         return None
     if any(step.in_time(e) for e in step.answers):
-        return HELD
+        return HELD if step.answered_in_time else None
     if step.answers:
         first = step.answers[0]
         late = first.frame.time - step.sent.time
@@ -258,7 +265,8 @@ def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
     """After an error that is certainly its update's (`Step.rejected`), a close or silence is certain.
 
     A close after the next update's own answer (an idle timeout, say) is not: that answer showed the
-    connection usable after the error."""
+    connection usable after the error. Silence is the error's doing only where the connection answered in
+    time before it (`slow_or_unusable`): a server that answers late is late after an error too."""
     own = step.answer if step.certain else (step.echoed[0] if step.echoed else None)
     errored = own is not None and own.type == "error"
     recovered = own is not None and not errored
@@ -269,6 +277,6 @@ def check_usable_after_error(step: Step, conn: Connection) -> Finding | None:
         return None
     if step.answer is not None or wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):
         return HELD  # answered (so usable); a wrong type is SU-TYPE's or ERR-TYPE's to judge
-    if step.waited_out:
+    if step.waited_out and not slow_or_unusable(step, conn):
         return Finding((flaw("session", f"after an error the next update got {unanswered(step)}", step),))
     return None

@@ -166,7 +166,18 @@ class Step:
         return [e for e in self.events if e.type == event_type]
 
     def in_time(self, event: Event) -> bool:
+        """Whether it may have come within the timeout (its earliest arrival did): else it is late for certain."""
         return event.frame.time - self.sent.time <= self.timeout_s
+
+    def surely_in_time(self, event: Event) -> bool:
+        """Whether it came within the timeout for certain: read in time too (`Frame.read`: our process paused
+        while it came, so it arrived at some time between the two)."""
+        return event.frame.latest - self.sent.time <= self.timeout_s
+
+    @cached
+    def answered_in_time(self) -> bool:
+        """Whether an answer came within the timeout for certain."""
+        return any(self.surely_in_time(e) for e in self.answers)
 
     @cached
     def answer(self) -> Event | None:
@@ -249,6 +260,14 @@ class Connection:
     def unanswered_decided(self) -> bool:
         """Whether a valid or invalid update got no answer in time (read once a connection, not once a step)."""
         return any(s.classification.kind != "undetermined" and s.waited_out and not s.kinds_in_time for s in self.steps)
+
+    @cached
+    def timely_before_error(self) -> bool:
+        """Whether the server answered in time, for certain, the updates sent before the first one it rejected
+        (one at least, and all of them): what shows that silence after the error is the error's doing."""
+        first = self.first_rejection
+        before = [s for s in self.steps if first is not None and s.sent.time < first]
+        return bool(before) and all(s.answered_in_time for s in before)
 
     @cached
     def first_rejection(self) -> float | None:

@@ -27,7 +27,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "answers-late",
-        "answers valid updates (except right after an error) only after --late-s seconds",
+        "answers valid updates (right after an error too) only after --late-s seconds",
         ("EX-VALID-ANSWERED",),
     ),
     Fault("answers-twice", "answers each valid update with two session.updated events", ("EX-VALID-ONCE",)),

@@ -217,10 +217,10 @@ class MockSession:
             return self._reject(verdict, "this update is not accepted")
         if valid and self._has("closes-mid-exchange") and self._last_answer == "updated":
             return [Close(1011, "internal error")]
-        late = self._last_answer != "error"
+        after_error = self._last_answer == "error"
         # What the oracle says an accepting answer must reflect: nulls taken as "not set" are left out.
         session = verdict.session or {}
-        if self._has("resets-unset-fields") or (self._has("resets-after-error") and not late):
+        if self._has("resets-unset-fields") or (self._has("resets-after-error") and after_error):
             self._reset_unset(session)
         self._apply({k: session[k] for k in verdict.applied}, only_well_typed=False)
         actions: list[Action] = [self._updated()]
@@ -228,7 +228,7 @@ class MockSession:
             actions.append(self._updated())
         if self._has("updates-and-rejects"):
             actions.append(self._error(verdict, "this update was applied, and is an error too", None, "contradiction"))
-        if valid and self._has("answers-late") and late:
+        if valid and self._has("answers-late"):
             actions.insert(0, Sleep(self._late_s))
         return actions
 

@@ -139,7 +139,7 @@ class Session:
                 self._not_utf8(bytes(data), exc)
                 return
         else:
-            recorded = self._recorder.binary(len(data), self._recorder.now())
+            recorded = self._recorder.binary(len(data))
         self._hand_over(recorded)
 
     def control_arrived(self, size: int) -> None:
