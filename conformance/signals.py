@@ -66,10 +66,12 @@ def armed() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_armed(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """`asyncio.run(main())` as an armed phase, its event loop made before the phase is armed: a signal
-    that interrupted the making of a loop left it half made, and its collection printed a traceback."""
-    with asyncio.Runner() as runner:
+def run_armed(
+    main: Callable[[], Coroutine[Any, Any, T]], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+) -> T:
+    """`asyncio.run(main())` as an armed phase, its event loop (`loop_factory`'s) made before the phase is armed:
+    a signal that interrupted the making of a loop left it half made, and its collection printed a traceback."""
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.get_loop()
         with armed():
             return runner.run(main())

@@ -25,6 +25,7 @@ from conformance.run.settings import Settings
 from conformance.run.target import target_for, target_url
 from conformance.transcript import Transcript
 from conformance.verdict.tally import Tally
+from conformance.wire.arrival import new_loop
 
 #: Characters of connections finished but not yet judged and written beyond which a finishing one waits.
 RECORDER_BACKLOG = 4 << 20
@@ -149,7 +150,7 @@ def _exchange(
 
     interrupted, error = False, None
     try:
-        signals.run_armed(main)
+        signals.run_armed(main, new_loop)
     except KeyboardInterrupt:
         interrupted = True
     except Exception:  # a bug of ours: what ran is kept (run_plans saw to it)

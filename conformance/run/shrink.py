@@ -22,6 +22,7 @@ from conformance.run.settings import Settings
 from conformance.run.target import target_for, target_url
 from conformance.transcript import Transcript
 from conformance.verdict.tally import Tally
+from conformance.wire.arrival import new_loop
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def shrink_failures(
 
     interrupted = False
     try:
-        signals.run_armed(shrink)
+        signals.run_armed(shrink, new_loop)
     except KeyboardInterrupt:
         halt.set()
         interrupted = True

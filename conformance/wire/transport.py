@@ -2,10 +2,11 @@
 
 It knows nothing of requirements. Every wait has a deadline, and every way a connection can go
 wrong becomes a typed outcome (`ConnectFailed`, `Timeout`, `Closed`) instead of an exception.
-Every frame is recorded raw, with its arrival time, into a `Transcript`: judging needs the frames
-as they came, so credentials are masked only where something is written or printed
-(conformance.redact). A text frame that is not UTF-8 is recorded too (its bytes kept as lone
-surrogates, which no JSON text can hold), and a redirect is never followed.
+Every frame is recorded raw, with its time (a server frame's, the earliest it may have arrived:
+conformance.wire.arrival), into a `Transcript`: judging needs the frames as they came, so credentials
+are masked only where something is written or printed (conformance.redact). A text frame that is not
+UTF-8 is recorded too (its bytes kept as lone surrogates, which no JSON text can hold), and a redirect
+is never followed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from websockets.protocol import Event, State
 
 from conformance.redact import public_url as public_url
 from conformance.transcript import Frame, Transcript
+from conformance.wire.arrival import arrival_clock
 from conformance.wire.bounds import Auth as Auth
 from conformance.wire.bounds import ByteBudget as ByteBudget
 from conformance.wire.bounds import Closed as Closed
@@ -333,7 +335,7 @@ async def open_session(
     budget: ByteBudget | None = None,
 ) -> Session | ConnectFailed:
     """Open a WebSocket to `url` (used as given, path and query included)."""
-    recorder = Recorder()
+    recorder = Recorder(arrived_since=arrival_clock(asyncio.get_running_loop()))
     kwargs = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss://") else {}
     try:
         ws = await asyncio.wait_for(
