@@ -48,6 +48,12 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
 
+def noted() -> None:
+    """A KeyboardInterrupt ended an armed phase: noted as Ctrl-C, unless a SIGTERM (noted as it came) brought it."""
+    if not received:
+        received.append(int(signal.SIGINT))
+
+
 @contextlib.contextmanager
 def armed() -> Iterator[None]:
     """A phase that a signal interrupts at once (KeyboardInterrupt, or asyncio's graceful cancel).

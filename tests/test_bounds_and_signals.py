@@ -332,6 +332,22 @@ def test_a_signal_while_the_corpus_is_drawn_stops_the_drawing_child(tmp_path: Pa
     assert summary["error"]["kind"] == "interrupted" and summary["counts"]["exchanges"] == 0
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_html_report_is_rendered_is_said_in_one_line(tmp_path: Path, signum: signal.Signals) -> None:
+    """Everything but the HTML is written by then: the one line says what is missing, and the summary stands."""
+    report = tmp_path / "report"
+    with running("run", "--profile", "smoke", "--report-dir", str(report)) as run:
+        run.wait_for("rendering", 120)
+        time.sleep(0.3)  # Allure is on its way
+        run.process.send_signal(signum)
+        result = run.finish(60)
+    assert result.exit_code == 130, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == result.error_lines[0] and "while rendering the HTML report, which is not written" in line, line
+    assert result.summary["verdict"] == "conformant" and (report / "junit.xml").is_file()
+    assert not (report / "allure-report.html").exists()
+
+
 def test_a_signal_while_shrinking_exits_130_at_once(tmp_path: Path) -> None:
     report = tmp_path / "report"
     args = ["--profile", "full", "--connections", "20", "--seed", "3", "--report-dir", str(report)]

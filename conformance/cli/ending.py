@@ -12,10 +12,16 @@ from conformance.cli.exits import INTERRUPTED, Exit, fail
 from conformance.redact import Redactor
 from conformance.run.engine import Outcome
 
+#: When a signal that came once the exchanges were judged stopped the run (`unfinished`'s `stage`).
+AFTER_EXCHANGES = "after the exchanges; the report of the whole run is written"
+RENDERING_STOPPED = "while rendering the HTML report, which is not written; the rest of the report is"
 
-def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor) -> int | None:
-    """Why a run (or a replay) gives no verdict, said, with its exit code: 4 a bug of ours (with its
-    traceback), 130 interrupted, 3 not fully testable (or tested too thinly to certify); None when its
+
+def unfinished(
+    outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor, stage: str = AFTER_EXCHANGES
+) -> int | None:
+    """Why a run (or a replay) gives no verdict, said in one line, with its exit code: 4 a bug of ours (with
+    its traceback), 130 interrupted, 3 not fully testable (or tested too thinly to certify); None when its
     verdict stands (an incomplete run's failures are still failures: non-conformant)."""
     if outcome.internal_error is not None:
         print(safe.text(outcome.internal_error), file=sys.stderr)  # a traceback may quote a frame or a header
@@ -28,7 +34,7 @@ def unfinished(outcome: Outcome, args: argparse.Namespace, report_dir: Path, saf
     if outcome.not_fully_tested is not None:
         fail(safe.text(outcome.not_fully_tested + credential_hint(outcome, args)))
     elif interrupted:
-        fail(f"interrupted ({signals.name()}) after the exchanges; the report of the whole run is written")
+        fail(f"interrupted ({signals.name()}) {stage}")
     if interrupted:
         return INTERRUPTED
     if outcome.verdict == "error":

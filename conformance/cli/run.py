@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conformance import __version__, progress, signals
 from conformance.certify import KeyFileError, manifest_settings, masking_problem, write_bundle
-from conformance.cli.ending import unfinished
+from conformance.cli.ending import AFTER_EXCHANGES, RENDERING_STOPPED, unfinished
 from conformance.cli.exits import Exit, UsageError, fail
 from conformance.cli.settings_check import settings_from
 from conformance.cli.table import print_results
@@ -95,8 +95,9 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
         return Exit.INTERNAL
     if settings.profile == "certify":
         write_certificate(settings, outcome, work, report_dir, say, Path(args.sign_key) if args.sign_key else None)
+    rendering_stopped = False
     if not args.no_html and not (outcome.interrupted or signals.received):
-        render(work, args.history, report_dir, safe)
+        rendering_stopped = render(work, args.history, report_dir, safe)
     try:
         staging.swap()
     except OSError as exc:
@@ -104,7 +105,7 @@ def run_into(settings: Settings, args: argparse.Namespace, work: Path, staging: 
     progress.close()
     if not say.quiet:
         print_closing(outcome, report_dir, safe)
-    return conclude(outcome, args, report_dir, safe)
+    return conclude(outcome, args, report_dir, safe, RENDERING_STOPPED if rendering_stopped else AFTER_EXCHANGES)
 
 
 def run_suite(settings: Settings, junit_prefix: str, work: Path, say: Say, outcome: Outcome | None) -> Outcome | None:
@@ -154,17 +155,20 @@ def write_certificate(
         print(f"realtime-conformance: warning: {say.safe.line(problem)}", file=sys.stderr)
 
 
-def render(work: Path, history: bool, report_dir: Path, safe: Redactor) -> None:
-    """The Allure HTML report; a problem rendering it is said, never the run's failure."""
+def render(work: Path, history: bool, report_dir: Path, safe: Redactor) -> bool:
+    """The Allure HTML report; a problem rendering it is said, never the run's failure. True when a signal
+    stopped it (the run's one closing line says so)."""
     try:
         with signals.armed():
             progress.begin("rendering")
             problem = render_html(work, history=history, shown_as=report_dir)
             progress.end("rendering")
     except KeyboardInterrupt:
-        problem = "no HTML report: interrupted while rendering it"
+        signals.noted()
+        return True
     if problem is not None:
         print(safe.text(problem), file=sys.stderr)
+    return False
 
 
 def print_closing(outcome: Outcome, report_dir: Path, safe: Redactor) -> None:
@@ -178,7 +182,7 @@ def print_closing(outcome: Outcome, report_dir: Path, safe: Redactor) -> None:
         print(f"… and {len(failing) - 10} more transcripts under {report_dir / 'transcripts'}")
 
 
-def conclude(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor) -> int:
+def conclude(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe: Redactor, stage: str) -> int:
     """The verdict line (or the rerun's), why the run is incomplete if it is, and the exit code."""
     settings = outcome.settings
     if settings.selected is not None:
@@ -188,7 +192,7 @@ def conclude(outcome: Outcome, args: argparse.Namespace, report_dir: Path, safe:
             f"verdict: {outcome.verdict} — seed {outcome.seed}, {outcome.judgement.exchanges} exchanges, "
             f"{outcome.duration_s:.1f}s; report: {report_dir}"
         )
-    code = unfinished(outcome, args, report_dir, safe)
+    code = unfinished(outcome, args, report_dir, safe, stage)
     if code is not None:
         return code
     if settings.selected is not None:
