@@ -13,13 +13,14 @@ from typing import Any
 
 import orjson
 
+from conformance.redact import LONE_SURROGATE
+
 # orjson is exact only for integers within 64 bits (beyond, it returns floats); 19 digits may already not be.
 # Found as a run of 19 zeros once every ASCII digit is a zero: a C loop over the UTF-8 bytes, several times
 # faster than a regular expression's scan (no multi-byte character holds an ASCII byte; lone surrogates
 # pass as their own bytes).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INT_CHUNK = 3000  # digits int() converts at once, well inside Python's int-string limit
 
 
@@ -110,7 +111,7 @@ def parse_text(text: str, is_quick: bool = False) -> Any:
     value = _read_at_once(text, is_quick)
     if value is not _UNREAD:
         return value
-    found = _SURROGATE.search(text)
+    found = LONE_SURROGATE.search(text)
     if found:
         raise NotJSON("not UTF-8: the frame held bytes that are not valid UTF-8", text, found.start())
     return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)

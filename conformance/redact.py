@@ -53,7 +53,8 @@ HEAD = SHORT // 2 + 2
 SECRET_QUERY = re.compile(r"(key|token|secret|password|passwd|auth|signature|sig|credential)", re.I)
 
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: A lone surrogate: what a frame holds for `\ud800` escapes or bytes that were not UTF-8 (no JSON text, no text frame).
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _WORD = "A-Za-z0-9"
 _USERINFO = re.compile(r"//([^/?#@]*)@")
 # One escape sequence: `\uXXXX` behind one or more backslashes (escaped once, or twice in a JSON
@@ -277,9 +278,9 @@ def escape_surrogates(text: str) -> str:
     Inside a JSON string that is the JSON escape of the same code point, so a JSON document stays
     exact; elsewhere it is a readable stand-in. Either way the text can be written as UTF-8.
     """
-    if not _SURROGATE.search(text):
+    if not LONE_SURROGATE.search(text):
         return text
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def one_line(text: str) -> str:
