@@ -42,6 +42,13 @@ _T = TypeVar("_T")
 
 FORMAT_VERSION = 1
 
+#: The most frames a run takes from a server on one connection (more cut it: wire.bounds.Limits).
+MAX_SERVER_FRAMES = 10_000
+#: The most frames one connection of a transcript file may hold: a run's server frames, and as many again of
+#: ours (an update for each answer, at most) and to spare. A connection of tiny frames takes some twenty times
+#: its size to judge: without this, one of 64 MiB took gigabytes.
+MAX_CONNECTION_FRAMES = 3 * MAX_SERVER_FRAMES
+
 
 #: Texts up to this long, and with fewer brackets than STEADY_BRACKETS, keep their parsed value (a
 #: conforming event is a few KB, a few dozen objects and arrays). A hostile frame of `[{},{},…]` parses
@@ -299,7 +306,8 @@ def iter_jsonl(
     lines: Iterable[str], default_timeout_s: float = 5.0, max_connection_chars: int | None = None
 ) -> Iterator[Transcript]:
     """`parse_jsonl` over lines, yielding each connection once its last frame is read (a file of any
-    size is read in the memory of one connection, refused past `max_connection_chars` when given)."""
+    size is read in the memory of one connection, refused past `max_connection_chars` when given, and
+    past `MAX_CONNECTION_FRAMES`)."""
     head: Transcript | None = None
     frames: list[Frame] = []
     size = 0
@@ -325,6 +333,11 @@ def iter_jsonl(
         size += len(line)
         if max_connection_chars is not None and size > max_connection_chars:
             raise TranscriptError(f"{where}: one connection larger than {max_connection_chars // MiB} MiB, refused")
+        if len(frames) >= MAX_CONNECTION_FRAMES:
+            raise TranscriptError(
+                f"{where}: one connection of more than {MAX_CONNECTION_FRAMES} frames, refused "
+                f"(a run records at most {MAX_SERVER_FRAMES} from a server, and fewer of its own)"
+            )
         frames.append(frame_from_json(obj, where))
     if head is not None and frames:
         any_yielded = True

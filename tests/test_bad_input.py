@@ -23,6 +23,7 @@ from conformance import __version__
 from conformance.cli.main import main
 from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
+from conformance.transcript import MAX_CONNECTION_FRAMES
 from tests.harness import run_cli, run_cli_process
 
 PREVIOUS = '{"previous": "report"}'
@@ -279,12 +280,29 @@ def test_validate_dev_zero_ends_with_one_line() -> None:
         (b'{"transcript": 1, "timeout_s": NaN}\n{"direction": "server", "time": 0, "text": "{}"}\n', "NaN"),
         (b'{"transcript": 1, "timeout_s": Infinity}\n', "Infinity"),
         (b'{"direction": "server", "time": 1e400, "text": "{}"}\n', "out of range"),
+        (b'{"direction": "server", "time": 1, "read": 0.5, "text": "{}"}\n', "no earlier than 'time'"),
+        (b'{"direction": "server", "time": 1, "read": "later", "text": "{}"}\n', "'read' must be a number"),
     ],
 )
 def test_validate_an_unreadable_transcript_exits_2(tmp_path: Path, content: bytes, expected: str) -> None:
     (tmp_path / "t.jsonl").write_bytes(content)
     code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
     assert code == 2 and expected in one_line(err)
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["at-the-bound", "past-it"])
+def test_validate_refuses_a_connection_of_more_frames_than_a_run_records(tmp_path: Path, extra: int) -> None:
+    """A connection of tiny frames takes some twenty times its size to judge: past the bound, refused in one line
+    before it is judged (a file of 64 MiB of them took gigabytes)."""
+    head = json.dumps({"transcript": 1, "timeout_s": 5, "models": [], "url": "ws://127.0.0.1/"})
+    frame = json.dumps({"direction": "server", "time": 0.5, "text": '{"type": "x"}'})
+    count = MAX_CONNECTION_FRAMES + extra
+    (tmp_path / "t.jsonl").write_text("\n".join([head, *[frame] * count]) + "\n", encoding="utf-8")
+    code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
+    if extra:
+        assert code == 2 and f"more than {MAX_CONNECTION_FRAMES} frames" in one_line(err)
+    else:
+        assert code in (0, 1) and not err.strip(), err
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.transcript import MAX_SERVER_FRAMES
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -12,7 +14,7 @@ class Limits:
     connect_s: float = 10.0
     answer_s: float = 5.0
     max_frame_bytes: int = 1 << 20
-    max_frames: int = 10_000
+    max_frames: int = MAX_SERVER_FRAMES
     close_s: float = 2.0
     max_connection_bytes: int = 16 << 20  # a conforming connection receives a few KB
 
