@@ -283,6 +283,16 @@ def escape_surrogates(text: str) -> str:
     return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
+def _masked_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with each span (start, end) replaced by REDACTED, overlapping or touching spans by one."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start >= last:
+            out += [text[last:start], REDACTED]
+        last = max(last, end)
+    return "".join([*out, text[last:]]) if spans else text
+
+
 def one_line(text: str) -> str:
     """The text as one line of plain characters: each one that is not printable (a newline, an escape
     sequence, a C1 control, a line separator, a bidirectional override: a target's way to forge or hide
@@ -327,12 +337,23 @@ class Redactor:
         return tuple(sorted({s[i:] for s in long for i in range(1, len(s) - len(s) // 2 + 1)}, key=len, reverse=True))
 
     @functools.cached_property
+    def _words(self) -> frozenset[str]:
+        """Every run of PIECE characters of a secret of TAIL_MIN or more."""
+        return frozenset(
+            s[i : i + PIECE] for s in self.secrets if len(s) >= TAIL_MIN for i in range(len(s) - PIECE + 1)
+        )
+
+    @functools.cached_property
     def _pieces(self) -> str:
         """Runs of a secret of TAIL_MIN or more, as they stand, in pieces of PIECE characters: a message that
         quotes its middle (`{key[5:17]}`) or a short end, or a target that splits it across three frames. The
         run is masked but for fewer than PIECE of its last characters (a piece of its own is no run to mask)."""
-        words = {s[i : i + PIECE] for s in self.secrets if len(s) >= TAIL_MIN for i in range(len(s) - PIECE + 1)}
-        return f"(?:{_prefix_tree(words)})+" if words else ""
+        return f"(?:{_prefix_tree(self._words)})+" if self._words else ""
+
+    @functools.cached_property
+    def _piece_starts(self) -> re.Pattern[str] | None:
+        """Each place a run of PIECE characters of a long secret starts (overlapping runs each found)."""
+        return re.compile(f"(?=(?:{_prefix_tree(self._words)}))") if self._words else None
 
     @functools.cached_property
     def _tail_regex(self) -> re.Pattern[str]:
@@ -363,7 +384,8 @@ class Redactor:
         if not self._tails:
             return masked
         held = held if masked is text else any(head in masked for head in self._heads)
-        return self._masked(masked, self._tail_regex, ends, held)  # what is left of a secret split by a target
+        masked = self._masked(masked, self._tail_regex, ends, held)  # what is left of a secret split by a target
+        return self._masked_spelled_runs(masked, ends)
 
     def _masked(self, text: str, regex: re.Pattern[str], spellings: _Spellings, held: bool) -> str:
         """`regex` (the forms, or the tails) applied, where it can match: a match holds a head of a secret
@@ -404,12 +426,20 @@ class Redactor:
                     begin, index = begin - 1, index - 1
                 spans.append((starts[begin], starts[at + len(secret) - first]))
                 at = decoded.find(secret[first:], at + len(secret) - first)
-        out, last = [], 0
-        for start, end in sorted(spans):  # overlapping spans: one mask
-            if start >= last:
-                out += [text[last:start], REDACTED]
-            last = max(last, end)
-        return "".join([*out, text[last:]]) if spans else text
+        return _masked_spans(text, spans)
+
+    def _masked_spelled_runs(self, text: str, spellings: _Spellings) -> str:
+        """Runs of PIECE characters or more of a long secret written with escapes or percent-encoded (`_pieces`
+        takes them as they stand: a target that escapes every character of a third of a key): found in the text
+        as the regexes read it (`_decoded`), and masked whole where they were written. Only where the text
+        spells a character of one."""
+        starts_of = self._piece_starts
+        if starts_of is None or not _spelled_in(text, spellings):
+            return text
+        decoded, starts = _decoded(text)
+        return _masked_spans(
+            text, [(starts[m.start()], starts[m.start() + PIECE]) for m in starts_of.finditer(decoded)]
+        )
 
     @functools.cached_property
     def _reach(self) -> int:

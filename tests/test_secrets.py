@@ -16,6 +16,7 @@ import random
 import re
 import string
 import tarfile
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -533,6 +534,33 @@ def test_no_run_of_eight_characters_of_a_long_secret_is_left_readable_wherever_i
     short = secret[4 : 4 + redact.PIECE - 1]
     assert safe.mask(f"id {secret[:3]} {short}") == f"id {secret[:3]} {short}"
     assert json.loads(safe.mask(json.dumps({"m": secret[1:-1], "n": "\u0041" + secret[2:12]})))
+
+
+#: Ways a target may write a run of a secret: each character escaped, JSON that escapes `/`, percent-encoded.
+SPELLINGS: dict[str, Callable[[str], str]] = {
+    "escaped": lambda run: "".join(f"\\u{ord(c):04x}" for c in run),
+    "slashes": lambda run: json.dumps(run)[1:-1].replace("/", "\\/"),
+    "percent": lambda run: quote(run, safe=""),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("secret", [KEY, "AQVN/x+y9Zq7abc/DEFG1234", "t1." + "aB3x9Zq7" * 30])
+def test_no_run_of_eight_characters_of_a_long_secret_is_left_readable_however_it_is_written(
+    secret: str, spelling: str
+) -> None:
+    """A hostile target that escapes every character of the middle third of a key, or percent-encodes it, or a
+    JSON encoder that writes `/` as `\\/`: a run read through its escapes is masked whole, and the JSON stays JSON."""
+    safe, spell = Redactor((secret,)), SPELLINGS[spelling]
+    for start in range(len(secret)):
+        for end in range(start + redact.PIECE, len(secret) + 1, 1 if len(secret) < 40 else 7):
+            masked = safe.mask('{"error": {"message": "key provided: ' + spell(secret[start:end]) + '. Retry"}}')
+            read = unquote(json.loads(masked)["error"]["message"])
+            assert REDACTED in read and len(_longest_run(read, secret)) < redact.PIECE, (secret[start:end], masked)
+    third = len(secret) // 3
+    for part in (secret[:third], secret[third : 2 * third], secret[2 * third :]):
+        read = unquote(json.loads(safe.mask(f'["{spell(part)}"]'))[0])
+        assert len(_longest_run(read, secret)) < redact.PIECE, (part, read)
 
 
 def test_half_a_long_secret_is_masked_and_shorter_pieces_are_not() -> None:
