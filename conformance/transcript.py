@@ -122,10 +122,10 @@ class TranscriptError(ValueError):
 class Frame:
     """One WebSocket frame (text, binary or close) with its direction and time.
 
-    `time` is seconds since the connection opened, from a monotonic clock; a server frame's is the
-    earliest it may have arrived, and `read`, when given, when the suite read it: it arrived between
-    the two (our process paused meanwhile; conformance.wire.arrival). A binary frame keeps only its
-    length: its bytes are not evidence anybody can read, and may hold anything.
+    `time` is seconds since the connection opened, from a monotonic clock: when the suite read the frame,
+    or sent it. `earliest`, when given, is the earliest it may have arrived, or left (our process paused,
+    or waited for a poll, meanwhile: conformance.wire.arrival). A binary frame keeps only its length: its
+    bytes are not evidence anybody can read, and may hold anything.
     """
 
     direction: Direction
@@ -134,12 +134,12 @@ class Frame:
     binary_length: int | None = None
     close_code: int | None = None
     close_reason: str = ""
-    read: float | None = None
+    earliest: float | None = None
 
     @property
-    def latest(self) -> float:
-        """The latest it may have arrived (`read`, else `time`)."""
-        return self.time if self.read is None else self.read
+    def earliest_time(self) -> float:
+        """The earliest it may have arrived, or left (`earliest`, else `time`)."""
+        return self.time if self.earliest is None else self.earliest
 
     def json(self, is_quick: bool = False) -> Any:
         """The text's JSON value (`parse_json`), parsed once and kept with the frame: the runner reads
@@ -203,8 +203,8 @@ class Frame:
 
     def to_json(self, redactor: Redactor = NO_SECRETS) -> dict[str, Any]:
         out: dict[str, Any] = {"direction": self.direction, "time": round(self.time, 6)}
-        if self.read is not None:
-            out["read"] = round(self.read, 6)
+        if self.earliest is not None:
+            out["earliest"] = round(self.earliest, 6)
         if self.text is not None:
             out["text"] = redactor.mask(self.text)
         elif self.binary_length is not None:
@@ -262,23 +262,27 @@ def frame_from_json(obj: Any, where: str) -> Frame:
     time = obj.get("time")
     if not isinstance(time, (int, float)) or isinstance(time, bool):
         raise TranscriptError(f"{where}: 'time' must be a number of seconds")
-    read = obj.get("read")
-    if read is not None and (not isinstance(read, (int, float)) or isinstance(read, bool) or read < time):
-        raise TranscriptError(f"{where}: 'read' must be a number of seconds, no earlier than 'time'")
-    read = None if read is None else float(read)
+    earliest = obj.get("earliest")
+    if earliest is not None and (
+        not isinstance(earliest, (int, float)) or isinstance(earliest, bool) or earliest > time
+    ):
+        raise TranscriptError(f"{where}: 'earliest' must be a number of seconds, no later than 'time'")
+    earliest = None if earliest is None else float(earliest)
     if "text" in obj:
         if not isinstance(obj["text"], str):
             raise TranscriptError(f"{where}: 'text' must be a string")
-        return Frame(direction, float(time), text=obj["text"], read=read)
+        return Frame(direction, float(time), text=obj["text"], earliest=earliest)
     if "binary_length" in obj:
         if not isinstance(obj["binary_length"], int):
             raise TranscriptError(f"{where}: 'binary_length' must be an integer")
-        return Frame(direction, float(time), binary_length=obj["binary_length"], read=read)
+        return Frame(direction, float(time), binary_length=obj["binary_length"], earliest=earliest)
     if "close" in obj:
         code = obj["close"]
         if code is not None and not isinstance(code, int):
             raise TranscriptError(f"{where}: 'close' must be an integer or null")
-        return Frame(direction, float(time), close_code=code, close_reason=str(obj.get("reason", "")), read=read)
+        return Frame(
+            direction, float(time), close_code=code, close_reason=str(obj.get("reason", "")), earliest=earliest
+        )
     raise TranscriptError(f"{where}: a frame needs one of 'text', 'binary_length' or 'close'")
 
 

@@ -280,8 +280,8 @@ def test_validate_dev_zero_ends_with_one_line() -> None:
         (b'{"transcript": 1, "timeout_s": NaN}\n{"direction": "server", "time": 0, "text": "{}"}\n', "NaN"),
         (b'{"transcript": 1, "timeout_s": Infinity}\n', "Infinity"),
         (b'{"direction": "server", "time": 1e400, "text": "{}"}\n', "out of range"),
-        (b'{"direction": "server", "time": 1, "read": 0.5, "text": "{}"}\n', "no earlier than 'time'"),
-        (b'{"direction": "server", "time": 1, "read": "later", "text": "{}"}\n', "'read' must be a number"),
+        (b'{"direction": "server", "time": 1, "earliest": 1.5, "text": "{}"}\n', "no later than 'time'"),
+        (b'{"direction": "server", "time": 1, "earliest": "sooner", "text": "{}"}\n', "'earliest' must be a number"),
     ],
 )
 def test_validate_an_unreadable_transcript_exits_2(tmp_path: Path, content: bytes, expected: str) -> None:

@@ -106,7 +106,7 @@ def check_valid_answered(step: Step, conn: Connection) -> Finding | None:
     if updated:
         if step.in_time(updated[0]):
             return HELD if step.surely_in_time(updated[0]) else None  # read late: it may have come late
-        late = updated[0].frame.time - step.sent.time
+        late = updated[0].frame.earliest_time - step.sent.time
         message = f"session.updated came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
         return Finding((flaw("session", message, step, updated[0].frame),))
     if step.answer is not None and step.answer.type == "error":
@@ -168,7 +168,7 @@ def check_invalid_rejected(step: Step, conn: Connection) -> Finding | None:
     if any(step.in_time(e) for e in errors):
         return HELD if any(step.surely_in_time(e) for e in errors) else None
     if errors:  # its own error, after the timeout: no rejection a client waiting for one saw (never superseded)
-        late = errors[0].frame.time - step.sent.time
+        late = errors[0].frame.earliest_time - step.sent.time
         message = f"an invalid update ({reason}) got error only after {late:.2f}s; the timeout is {step.timeout_s:g}s"
         return Finding((flaw("session", message, step, errors[0].frame),))
     if step.waited_out:
@@ -197,7 +197,7 @@ def check_undetermined_answered(step: Step, conn: Connection) -> Finding | None:
         return HELD if step.answered_in_time else None
     if step.answers:
         first = step.answers[0]
-        late = first.frame.time - step.sent.time
+        late = first.frame.earliest_time - step.sent.time
         message = f"{first.type} came after {late:.2f}s; the timeout is {step.timeout_s:g}s"
         return Finding((flaw("session", message, step, first.frame),))
     if wrong_type_answer(step, conn, "session") or wrong_type_answer(step, conn, "error"):

@@ -140,7 +140,7 @@ class Step:
         own, sent, timeout_s = self.classification.event_id, self.sent.time, self.timeout_s
         for event in self.events:
             kind = event.type
-            in_time = event.frame.time - sent <= timeout_s  # `in_time`
+            in_time = event.frame.earliest_time - sent <= timeout_s  # `in_time`
             if kind == "session.updated":
                 updated.append(event)
                 if in_time:
@@ -166,13 +166,14 @@ class Step:
         return [e for e in self.events if e.type == event_type]
 
     def in_time(self, event: Event) -> bool:
-        """Whether it may have come within the timeout (its earliest arrival did): else it is late for certain."""
-        return event.frame.time - self.sent.time <= self.timeout_s
+        """Whether it may have come within the timeout (its earliest arrival did, after the update's send was
+        recorded): else it is late for certain."""
+        return event.frame.earliest_time - self.sent.time <= self.timeout_s
 
     def surely_in_time(self, event: Event) -> bool:
-        """Whether it came within the timeout for certain: read in time too (`Frame.read`: our process paused
-        while it came, so it arrived at some time between the two)."""
-        return event.frame.latest - self.sent.time <= self.timeout_s
+        """Whether it came within the timeout for certain: read within it of the earliest the update may have
+        left (`Frame.earliest`: where our process paused, or waited on a poll, a frame came between the two)."""
+        return event.frame.time - self.sent.earliest_time <= self.timeout_s
 
     @cached
     def answered_in_time(self) -> bool:

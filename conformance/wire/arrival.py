@@ -2,11 +2,12 @@
 
 A frame is read when our event loop gets to it. If our process paused (a collection, a C call holding
 the GIL, a starved CPU) while an answer was on its way, the answer is read late though it arrived in
-time, and a target would be blamed for our pause. The loop made here cannot see when bytes reached
-the socket, but it knows when they may first have: what a poll finds ready when it starts arrived
-after the previous poll ended (that one would have reported it), and what a poll waited for arrived
-as it returned. So each frame is stamped with the earliest time it may have arrived: never later
-than the truth, and earlier only by our own pause (the benefit of the doubt is the target's).
+time, and a target would be blamed for our pause. The loop made here cannot see when bytes reached the
+socket, but it knows a time before which they had not: each poll looks once without waiting, so what
+it finds then arrived after the previous poll last looked (that one would have reported it), and what
+a wait reports arrived after the wait began (when our thread ran again once it returned, we cannot
+know: a starved thread wakes late). Each frame keeps that bound beside the time it was read; judging
+blames lateness only where the bound is late, and holds an answer in time only where its reading is.
 """
 
 from __future__ import annotations
@@ -19,21 +20,21 @@ from collections.abc import Callable
 
 
 class PollClock(selectors.DefaultSelector):
-    """The platform's selector, keeping `since`: the earliest time what the last poll found may have
-    arrived. It first looks without waiting (one more system call, only when nothing is ready)."""
+    """The platform's selector, keeping `since`: a monotonic time before which nothing the last poll found
+    had arrived. It first looks without waiting (one more system call, only when nothing is ready)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.since = self._ended = time.monotonic()
+        self.since = self._looked = time.monotonic()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        looking = time.monotonic()
         ready = super().select(0)
         if ready or (timeout is not None and timeout <= 0):
-            self.since = self._ended  # there as the poll began: arrived after the previous poll ended
+            self.since, self._looked = self._looked, looking  # there already: it came after the last look began
         else:
             ready = super().select(timeout)
-            self.since = time.monotonic()  # waited for: it arrived as the poll returned
-        self._ended = time.monotonic()
+            self.since = self._looked = looking  # waited for: it came after the look found nothing
         return ready
 
     def arrived_since(self) -> float:
@@ -44,7 +45,7 @@ _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollClock] = weakr
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose reads know their earliest arrival time (`asyncio.Runner(loop_factory=new_loop)`)."""
+    """An event loop whose reads know their earliest arrival (`asyncio.Runner(loop_factory=new_loop)`)."""
     clock = PollClock()
     loop = asyncio.SelectorEventLoop(clock)
     _clocks[loop] = clock
@@ -52,7 +53,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def arrival_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
-    """The earliest monotonic time what `loop` is reading now may have arrived: its polls' bound for a loop
+    """A monotonic time before which nothing `loop` is reading now had arrived: its polls' bound for a loop
     made by `new_loop`, else the time now (a loop made elsewhere, whose polls we cannot see)."""
     clock = _clocks.get(loop)
     return time.monotonic if clock is None else clock.arrived_since

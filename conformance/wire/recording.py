@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from conformance.transcript import Direction, Frame
@@ -11,49 +10,46 @@ from conformance.transcript import Direction, Frame
 #: The least step between two recorded times: a transcript keeps microseconds, and two times 2 µs apart
 #: stay apart, in order, however each is rounded.
 TICK = 2e-6
-#: A server frame read this much after the earliest it may have arrived keeps when it was read too (`Frame.read`).
-READ_SLACK_S = 0.001
+#: A frame whose earliest arrival (or departure) is this much before its time keeps it (`Frame.earliest`).
+EARLIEST_SLACK_S = 0.001
 
 
 @dataclass
 class Recorder:
     """The frames of one connection, raw, timed from its opening.
 
-    What we send is timed when it went out; what the server sent, at the earliest it may have arrived
-    (`arrived_since`, conformance.wire.arrival), so a pause of ours never makes an answer late, and,
-    where we read it later than that, when we read it: judging then knows only that it arrived between.
-    Each time is later than the one recorded before it, by `TICK` at least: judging reads order from
-    times (frames read at once may share their earliest arrival), and so does a transcript read back.
+    Each frame is timed when we read it, or sent it, and keeps the earliest it may have arrived, or left,
+    where that is more than `EARLIEST_SLACK_S` before (conformance.wire.arrival): judging then knows only
+    that it came between the two, so a pause of ours never makes an answer late. Each time is later than
+    the one recorded before it, by `TICK` at least: judging reads order from times.
     """
 
     started: float = field(default_factory=time.monotonic)
     frames: list[Frame] = field(default_factory=list)
-    arrived_since: Callable[[], float] = time.monotonic
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
-    def _times(self, direction: Direction) -> tuple[float, float | None]:
-        """The frame's time, and when it was read if that is later by more than `READ_SLACK_S`."""
-        now = self.now()
-        earliest = now if direction == "client" else self.arrived_since() - self.started
-        at = max(earliest, self.frames[-1].time + TICK if self.frames else 0.0)
-        return at, now if now - at > READ_SLACK_S else None
+    def _times(self, earliest: float | None) -> tuple[float, float | None]:
+        """The frame's time, and its earliest (a monotonic time, given) if that is before it by more than the slack."""
+        at = max(self.now(), self.frames[-1].time + TICK if self.frames else 0.0)
+        first = None if earliest is None else max(earliest - self.started, 0.0)
+        return at, first if first is not None and at - first > EARLIEST_SLACK_S else None
 
-    def text(self, direction: Direction, text: str) -> Frame:
-        at, read = self._times(direction)
-        frame = Frame(direction, at, text=text, read=read)
+    def text(self, direction: Direction, text: str, earliest: float | None = None) -> Frame:
+        at, first = self._times(earliest)
+        frame = Frame(direction, at, text=text, earliest=first)
         self.frames.append(frame)
         return frame
 
-    def binary(self, length: int) -> Frame:
-        at, read = self._times("server")
-        frame = Frame("server", at, binary_length=length, read=read)
+    def binary(self, length: int, earliest: float | None = None) -> Frame:
+        at, first = self._times(earliest)
+        frame = Frame("server", at, binary_length=length, earliest=first)
         self.frames.append(frame)
         return frame
 
-    def close(self, direction: Direction, code: int | None, reason: str) -> Frame:
-        at, read = self._times(direction)
-        frame = Frame(direction, at, close_code=code, close_reason=reason, read=read)
+    def close(self, direction: Direction, code: int | None, reason: str, earliest: float | None = None) -> Frame:
+        at, first = self._times(earliest)
+        frame = Frame(direction, at, close_code=code, close_reason=reason, earliest=first)
         self.frames.append(frame)
         return frame

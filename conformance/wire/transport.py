@@ -40,17 +40,39 @@ from conformance.wire.handshake import ConnectFailed as ConnectFailed
 from conformance.wire.handshake import NoRedirects, failure
 from conformance.wire.recording import Recorder
 
+#: A read at least this large may have left bytes in the socket: it is asked, and what is left keeps its bound.
+LARGE_READ = 16 << 10
+
 
 class Wire(ClientConnection):
     """websockets' client connection whose data frames are handed over in the protocol's callback, as
     the bytes arrive, instead of being queued for `recv`: so each frame is stamped at its arrival
-    without a task that reads them (a task switch and a queue per frame), whatever the runner is doing."""
+    without a task that reads them (a task switch and a queue per frame), whatever the runner is doing.
+
+    `since` is a time before which nothing being read now had arrived (conformance.wire.arrival): the
+    loop's bound for this read, or an earlier read's that left bytes in the socket (the loop reads 256 KiB
+    at a time; the rest of a large answer may have waited there through a pause of ours)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.taker: Session | None = None
-        self.early: list[WireFrame] = []  # arrived before a session took the connection (session.created)
+        self.early: list[tuple[WireFrame, float]] = []  # before a session took the connection, and their bounds
         self.released = False  # the session closed it: what still arrives is dropped
+        self.clock = arrival_clock(self.loop)
+        self.since = self.clock()
+        self._left_since: float | None = None  # the bound of a read that left bytes in the socket
+        self.socket_poll: select.poll | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.socket_poll = _poller(self)
+
+    def data_received(self, data: bytes) -> None:
+        since = self.clock()
+        self.since = since if self._left_since is None else min(since, self._left_since)
+        poll = self.socket_poll
+        self._left_since = self.since if len(data) >= LARGE_READ and poll is not None and poll.poll(0) else None
+        super().data_received(data)
 
     def process_event(self, event: Event) -> None:
         if self.response is None or not isinstance(event, WireFrame) or event.opcode not in DATA_OPCODES:
@@ -63,7 +85,7 @@ class Wire(ClientConnection):
         elif self.taker is not None:
             self.taker.arrived(event)
         elif not self.released:
-            self.early.append(event)
+            self.early.append((event, self.since))
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -92,11 +114,11 @@ class Session:
         self._received = 0
         self._message = bytearray()  # the fragments so far of a fragmented message
         self._text = False
-        self._poll = _poller(ws)
+        self._poll = ws.socket_poll
         self._tls = ws.transport.get_extra_info("sslcontext") is not None
         ws.taker = self
-        for early in ws.early:
-            self.arrived(early)
+        for early, since in ws.early:
+            self.arrived(early, since)
         ws.early.clear()
         if ws.protocol.close_rcvd is not None:
             self.close_received(ws.protocol.close_rcvd)
@@ -119,7 +141,7 @@ class Session:
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         return hashlib.sha256(der).hexdigest() if der else None
 
-    def arrived(self, frame: WireFrame) -> None:
+    def arrived(self, frame: WireFrame, since: float | None = None) -> None:
         """A data frame, as it arrives: counted against the bounds (each fragment of a message too: a
         target may send empty continuation frames without end), and a whole message recorded and handed over."""
         if self._closed is not None:
@@ -134,14 +156,15 @@ class Session:
             return
         data = frame.data if not self._message else bytes(self._message + frame.data)
         self._message.clear()
+        since = self._ws.since if since is None else since
         if self._text:
             try:
-                recorded = self._recorder.text("server", bytes(data).decode())
+                recorded = self._recorder.text("server", bytes(data).decode(), since)
             except UnicodeDecodeError as exc:
                 self._not_utf8(bytes(data), exc)
                 return
         else:
-            recorded = self._recorder.binary(len(data))
+            recorded = self._recorder.binary(len(data), since)
         self._hand_over(recorded)
 
     def control_arrived(self, size: int) -> None:
@@ -170,7 +193,7 @@ class Session:
     def _not_utf8(self, data: bytes, exc: UnicodeDecodeError) -> None:
         """A text frame that is not UTF-8: websockets' own answer (fail the connection, 1007, as RFC 6455
         asks), and the frame is still evidence, its bytes kept as lone surrogates (never valid JSON)."""
-        self._hand_over(self._recorder.text("server", data.decode("utf-8", "surrogateescape")))
+        self._hand_over(self._recorder.text("server", data.decode("utf-8", "surrogateescape"), self._ws.since))
         self._closed = Closed(1007, f"a text frame not in UTF-8 ({exc.reason} at byte {exc.start})")
         if not self._closing:
             self._recorder.close("client", self._closed.code, self._closed.reason)
@@ -187,7 +210,7 @@ class Session:
         if self._closed is None:
             self._closed = Closed(close.code, close.reason)
             if not self._closing:
-                self._recorder.close("server", close.code, close.reason)
+                self._recorder.close("server", close.code, close.reason, self._ws.since)
         self._hand_over(None)
 
     def lost(self) -> None:
@@ -211,7 +234,8 @@ class Session:
                 self._closed = Closed(code, exc.rcvd.reason if exc.rcvd else "closed without a close frame")
                 direction = "server"
             if not self._closing:
-                self._recorder.close(direction, self._closed.code, self._closed.reason)
+                earliest = self._ws.since if direction == "server" else None
+                self._recorder.close(direction, self._closed.code, self._closed.reason, earliest)
         self._hand_over(None)
 
     def _over_bound(self) -> str:
@@ -228,9 +252,12 @@ class Session:
 
     async def send(self, text: str) -> Frame | Closed:
         """Send one text frame, recorded (time and place) when the send completed: an answer's
-        deadline starts there (a large frame takes time to send), and what arrived before is not its."""
+        deadline starts there (a large frame takes time to send), and what arrived before is not its.
+        It keeps the earliest it may have completed (no earlier than it began, nor than the poll that let a
+        waiting send go on): a pause of ours before it was recorded is not counted as the target's time."""
         if self._closed is not None:
             return self._closed
+        began = time.monotonic()
         try:
             if self._fits(text):  # websockets writes it at once: no deadline to keep
                 await self._ws.send(text)
@@ -240,7 +267,7 @@ class Session:
         except (ConnectionClosed, TimeoutError):
             self._recorder.text("client", text)  # what was attempted stays on the record
             return self._closed or Closed(None, "send failed")
-        return self._recorder.text("client", text)
+        return self._recorder.text("client", text, max(began, self._ws.clock()))
 
     def _fits(self, text: str) -> bool:
         """Whether sending `text` cannot wait: a plain connection, open, and its frame (at most 4 bytes a
@@ -335,7 +362,7 @@ async def open_session(
     budget: ByteBudget | None = None,
 ) -> Session | ConnectFailed:
     """Open a WebSocket to `url` (used as given, path and query included)."""
-    recorder = Recorder(arrived_since=arrival_clock(asyncio.get_running_loop()))
+    recorder = Recorder()
     kwargs = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss://") else {}
     try:
         ws = await asyncio.wait_for(
