@@ -165,6 +165,9 @@ def render(work: Path, history: bool, report_dir: Path, safe: Redactor) -> bool:
             progress.end("rendering")
     except KeyboardInterrupt:
         signals.noted()
+        for partial in (work / "allure-report", work / "allure-single"):  # never half a report put in place
+            shutil.rmtree(partial, ignore_errors=True)
+        (work / "allure-report.html").unlink(missing_ok=True)
         return True
     if problem is not None:
         print(safe.text(problem), file=sys.stderr)
