@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 class PollClock(selectors.DefaultSelector):
     """The platform's selector, keeping `since`: a monotonic time before which nothing the last poll found
-    had arrived. It first looks without waiting (one more system call, only when nothing is ready)."""
+    had arrived. It first looks without waiting (one more system call, only when nothing is ready), and
+    looks again when a wait found nothing (one more, only when a timer is due)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,7 +34,9 @@ class PollClock(selectors.DefaultSelector):
         if ready or (timeout is not None and timeout <= 0):
             self.since, self._looked = self._looked, looking  # there already: it came after the last look began
         else:
-            ready = super().select(timeout)
+            # a wait our process was stopped in returns empty once its time is past (CPython gives up on EINTR
+            # past the deadline): one more look, or what came meanwhile is read after the timers that expired
+            ready = super().select(timeout) or super().select(0)
             self.since = self._looked = looking  # waited for: it came after the look found nothing
         return ready
 
