@@ -2,11 +2,11 @@
 
 It knows nothing of requirements. Every wait has a deadline, and every way a connection can go
 wrong becomes a typed outcome (`ConnectFailed`, `Timeout`, `Closed`) instead of an exception.
-Every frame is recorded raw, with its time (a server frame's, the earliest it may have arrived:
-conformance.wire.arrival), into a `Transcript`: judging needs the frames as they came, so credentials
-are masked only where something is written or printed (conformance.redact). A text frame that is not
-UTF-8 is recorded too (its bytes kept as lone surrogates, which no JSON text can hold), and a redirect
-is never followed.
+Every frame is recorded raw, with the time it was read or sent and, where earlier, the earliest it may
+have arrived or left (conformance.wire.arrival), into a `Transcript`: judging needs the frames as they
+came, so credentials are masked only where something is written or printed (conformance.redact). A text
+frame that is not UTF-8 is recorded too (its bytes kept as lone surrogates, which no JSON text can hold),
+and a redirect is never followed.
 """
 
 from __future__ import annotations
