@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import json
 import os
 import random
 import re
@@ -28,10 +29,15 @@ from typing import Any
 
 import pytest
 
+from conformance.checks import judge
+from conformance.contract import load_contract
+from conformance.generate.plan import Plan
 from conformance.mock import DEFAULT_MODEL
 from conformance.mock.session import Send, Sleep
 from conformance.run import shard
-from conformance.transcript import Frame
+from conformance.run.connection import run_connection
+from conformance.run.runner import Target
+from conformance.transcript import Frame, Transcript
 from conformance.wire import transport
 from conformance.wire.arrival import new_loop
 from conformance.wire.recording import Recorder
@@ -279,3 +285,36 @@ def test_a_target_late_by_more_than_our_pauses_still_fails_for_its_lateness_alon
     failed = run_against(late_answers, seed, tmp_path)
     assert pauses.made == PAUSES
     assert "EX-VALID-ANSWERED" in failed and set(failed) <= {"EX-VALID-ANSWERED", "EX-UNDETERMINED-ANSWERED"}, failed
+
+
+def test_what_came_right_after_session_created_is_read_before_the_first_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that announces its configuration with a session.updated a moment after session.created (the
+    documents allow it), which arrives while our loop is held up just after reading session.created: the
+    runner sent its first update before reading it, and the announcement was judged the update's answer,
+    then a second one (EX-VALID-ONCE, EX-REFLECT)."""
+
+    def announcing(text: str) -> list[Any]:
+        created = json.loads(text)
+        announced = {"type": "session.updated", "event_id": "announced", "session": created["session"]}
+        return [Send(text), Sleep(0.001), Send(json.dumps(announced))]
+
+    arrived = transport.Session.arrived
+
+    def held_up_after_created(session: Session, frame: Any, since: float | None = None) -> None:
+        arrived(session, frame, since)
+        if b"session.created" in frame.data:
+            time.sleep(0.1)  # the announcement comes meanwhile, and waits in the socket
+
+    monkeypatch.setattr(transport.Session, "arrived", held_up_after_created)
+    update = '{"type": "session.update", "event_id": "u1", "session": {"type": "realtime", "instructions": "Hi."}}'
+    path = f"/realtime?model={DEFAULT_MODEL}"
+    with ServerThread(lambda: serving(documented(opening=announcing), path, compression=None)) as url:
+        for _ in range(3):
+            with asyncio.Runner(loop_factory=new_loop) as runner:
+                transcript = runner.run(
+                    run_connection(Plan("announce", (update,), literal=True), Target(url, limits=FAST))
+                )
+            assert isinstance(transcript, Transcript), transcript
+            kinds = [(f.direction, event_of(f.text or "").get("type")) for f in transcript.frames if f.text]
+            assert kinds[1:3] == [("server", "session.updated"), ("client", "session.update")], kinds
+            assert not judge(transcript, load_contract()).violations

@@ -96,7 +96,8 @@ def unawaited_set_aside(
             if any(i is not None and event.echo == i and f.time <= time for f, i in unawaited):
                 window.events.remove(event)  # it names its cause, however long ago that was sent
                 continue
-            causes = [f for f, _ in unawaited if time - timeout_s <= f.time <= time]
+            earliest = event.frame.earliest_time  # it may be theirs if it may have come within their timeout
+            causes = [f for f, _ in unawaited if earliest - timeout_s <= f.time <= time]
             if not causes:
                 continue
             if first_answer is not None and first_answer < time and first_answer <= causes[0].time:

@@ -209,6 +209,7 @@ async def _updates(
         log.aborted.append(f"{plan.label}: the target closed the connection before any update ({_why(session)})")
     earlier, last_sent = Earlier(), None
     upcoming = _Upcoming(plan, model, kind)
+    await session.ready()  # what came with session.created (or late for it) is read before the first update
     for index in range(len(plan.updates)):
         if session.closed is not None or (pacer is not None and not await pacer.admit()):
             break
