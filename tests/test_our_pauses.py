@@ -138,11 +138,11 @@ def test_an_answer_that_arrived_during_our_pause_keeps_the_time_it_may_have_arri
     size: int, pause: Callable[[], Callable[[], None]]
 ) -> None:
     """The loop busy (a blocking call), or unable to run once its wait returned (another thread holds the
-    GIL), or a large answer read 256 KiB at a time after the pause: the answer came at 0.1 s."""
-    with answering_after(0.1, size) as url:
+    GIL), or a large answer read 256 KiB at a time after the pause: the answer came at 0.2 s."""
+    with answering_after(0.2, size) as url:
         earliest, read = bounds(url, new_loop, pause())
         blind, _ = bounds(url, None, pause())  # a loop whose polls we cannot see: timed when read
-    assert earliest <= 0.1 + 0.005 and read >= 0.5, (earliest, read)  # never later than it arrived
+    assert earliest <= 0.2 + 0.005 and read >= 0.5, (earliest, read)  # never later than it arrived
     assert blind >= 0.5, blind  # what the pause costs where the polls are not watched
 
 
@@ -161,13 +161,10 @@ def stopped_for_a_second() -> None:
     subprocess.Popen(["sh", "-c", f"sleep 0.05; kill -STOP {pid}; sleep 1; kill -CONT {pid}"])
 
 
-@pytest.mark.parametrize("loop_factory", [new_loop, None], ids=["run-loop", "asyncio-loop"])
-def test_an_answer_that_came_while_our_process_was_stopped_is_the_answer_not_a_timeout(
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
-) -> None:
+def test_an_answer_that_came_while_our_process_was_stopped_is_the_answer_not_a_timeout() -> None:
     """A wait our process was stopped in returns empty once its time is past (CPython gives up on EINTR past the
-    deadline): the expired timer then ran before the answer was read, and the runner ended the connection there.
-    The run's loop looks once more; asyncio's own loop keeps the flaw (shown, so the test can fail)."""
+    deadline): the expired timer then ran before the answer was read, and the runner ended the connection there
+    (asyncio's own loop still does). The run's loop looks once more."""
 
     async def exchange() -> type:
         session = await open_session(url, limits=FAST)
@@ -178,9 +175,9 @@ def test_an_answer_that_came_while_our_process_was_stopped_is_the_answer_not_a_t
         await session.close()
         return type(answer)
 
-    with answering_after(0.1) as url, asyncio.Runner(loop_factory=loop_factory) as runner:
+    with answering_after(0.2) as url, asyncio.Runner(loop_factory=new_loop) as runner:
         got = runner.run(exchange())
-    assert got is (Frame if loop_factory is not None else Timeout), got
+    assert got is Frame, got
 
 
 def test_a_pause_of_ours_between_a_send_and_its_record_is_not_counted_as_the_targets_time(
