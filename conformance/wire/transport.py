@@ -114,7 +114,6 @@ class Session:
         self._received = 0
         self._message = bytearray()  # the fragments so far of a fragmented message
         self._text = False
-        self._poll = ws.socket_poll
         self._tls = ws.transport.get_extra_info("sslcontext") is not None
         ws.taker = self
         for early, since in ws.early:
@@ -298,7 +297,7 @@ class Session:
         passes of the event loop first, so a frame already there is read and stamped before what the
         caller does next (the loop reads a socket only after the tasks woken before it ran); none
         when nothing waits. Where the socket cannot be polled, one pass."""
-        poll = self._poll if self._closed is None else None  # a closed socket's number may be another's
+        poll = self._ws.socket_poll if self._closed is None else None  # a closed socket's number may be another's
         if poll is None:
             await asyncio.sleep(0)
         else:
