@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -41,6 +42,10 @@ Direction = Literal["client", "server"]
 _T = TypeVar("_T")
 
 FORMAT_VERSION = 1
+
+#: The longest answer timeout a run takes (every duration option's bound: `cli.option`), and so the longest a
+#: transcript's header may give: far above any sensible run, low enough that a typo is refused.
+MAX_TIMEOUT_S = 3600.0
 
 #: The most frames a run takes from a server on one connection (more cut it: wire.bounds.Limits).
 MAX_SERVER_FRAMES = 10_000
@@ -253,47 +258,71 @@ class Transcript:
         return escape_surrogates("\n".join(lines) + "\n")
 
 
+def _seconds(
+    obj: dict[str, Any], name: str, where: str, positive: bool = False, high: float = math.inf, of_high: str = ""
+) -> float:
+    """A number of seconds a transcript gives: a JSON number (an integer of any length too) that is a finite
+    float, at least 0 (above it, `positive`), at most `high` (`of_high`: that bound in words); anything else is a
+    TranscriptError."""
+    value = obj.get(name)
+    seconds = -1.0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer of hundreds of digits
+            seconds = float(value)
+    low_ok = seconds > 0 if positive else seconds >= 0
+    if not (low_ok and math.isfinite(seconds) and seconds <= high):
+        bound = "above 0" if positive else "at least 0"
+        raise TranscriptError(
+            f"{where}: {name!r} must be a number of seconds, {bound}"
+            + (f", {of_high or f'at most {high:g}'}" if high < math.inf else "")
+        )
+    return seconds
+
+
 def frame_from_json(obj: Any, where: str) -> Frame:
     if not isinstance(obj, dict):
         raise TranscriptError(f"{where}: a frame must be a JSON object")
     direction = obj.get("direction")
     if direction not in ("client", "server"):
         raise TranscriptError(f"{where}: 'direction' must be 'client' or 'server'")
-    time = obj.get("time")
-    if not isinstance(time, (int, float)) or isinstance(time, bool):
-        raise TranscriptError(f"{where}: 'time' must be a number of seconds")
-    earliest = obj.get("earliest")
-    if earliest is not None and (
-        not isinstance(earliest, (int, float)) or isinstance(earliest, bool) or earliest > time
-    ):
-        raise TranscriptError(f"{where}: 'earliest' must be a number of seconds, no later than 'time'")
-    earliest = None if earliest is None else float(earliest)
+    time = _seconds(obj, "time", where)
+    earliest = (
+        None
+        if obj.get("earliest") is None
+        else _seconds(obj, "earliest", where, high=time, of_high="no later than 'time'")
+    )
     if "text" in obj:
         if not isinstance(obj["text"], str):
             raise TranscriptError(f"{where}: 'text' must be a string")
-        return Frame(direction, float(time), text=obj["text"], earliest=earliest)
+        return Frame(direction, time, text=obj["text"], earliest=earliest)
     if "binary_length" in obj:
-        if not isinstance(obj["binary_length"], int):
-            raise TranscriptError(f"{where}: 'binary_length' must be an integer")
-        return Frame(direction, float(time), binary_length=obj["binary_length"], earliest=earliest)
+        length = obj["binary_length"]
+        if not isinstance(length, int) or isinstance(length, bool) or not 0 <= length < 1 << 63:
+            raise TranscriptError(f"{where}: 'binary_length' must be a frame's length in bytes (0 to 2**63 - 1)")
+        return Frame(direction, time, binary_length=length, earliest=earliest)
     if "close" in obj:
-        code = obj["close"]
-        if code is not None and not isinstance(code, int):
-            raise TranscriptError(f"{where}: 'close' must be an integer or null")
-        return Frame(
-            direction, float(time), close_code=code, close_reason=str(obj.get("reason", "")), earliest=earliest
-        )
+        code, reason = obj["close"], obj.get("reason", "")
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool) or not 0 <= code < 1 << 16):
+            raise TranscriptError(f"{where}: 'close' must be a close code (0 to 65535) or null")
+        if not isinstance(reason, str):
+            raise TranscriptError(f"{where}: 'reason' must be a string")
+        return Frame(direction, time, close_code=code, close_reason=reason, earliest=earliest)
     raise TranscriptError(f"{where}: a frame needs one of 'text', 'binary_length' or 'close'")
 
 
 def _header(obj: dict[str, Any], where: str, default_timeout_s: float) -> Transcript:
-    timeout = obj.get("timeout_s", default_timeout_s)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise TranscriptError(f"{where}: 'timeout_s' must be a positive number")
+    if obj["transcript"] != FORMAT_VERSION or isinstance(obj["transcript"], bool):
+        raise TranscriptError(
+            f"{where}: transcript format {str(obj['transcript'])[:20]}; this version reads format {FORMAT_VERSION}"
+        )
+    timeout = _seconds({"timeout_s": default_timeout_s} | obj, "timeout_s", where, positive=True, high=MAX_TIMEOUT_S)
     models = obj.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise TranscriptError(f"{where}: 'models' must be a list of strings")
-    return Transcript(str(obj.get("url", "")), float(timeout), tuple(models), (), str(obj.get("label", "")))
+    url, label = obj.get("url", ""), obj.get("label", "")
+    if not isinstance(url, str) or not isinstance(label, str):
+        raise TranscriptError(f"{where}: 'url' and 'label' must be strings")
+    return Transcript(url, timeout, tuple(models), (), label)
 
 
 def parse_jsonl(content: str, default_timeout_s: float = 5.0) -> list[Transcript]:
@@ -342,7 +371,13 @@ def iter_jsonl(
                 f"{where}: one connection of more than {MAX_CONNECTION_FRAMES} frames, refused "
                 f"(a run records at most {MAX_SERVER_FRAMES} from a server, and fewer of its own)"
             )
-        frames.append(frame_from_json(obj, where))
+        frame = frame_from_json(obj, where)
+        if frames and frame.time < frames[-1].time:
+            raise TranscriptError(
+                f"{where}: 'time' goes back ({frame.time:g} s after {frames[-1].time:g} s): a connection's frames "
+                "are listed in the order they were read or sent"
+            )
+        frames.append(frame)
     if head is not None and frames:
         any_yielded = True
         yield replace(head, frames=tuple(frames))

@@ -282,6 +282,26 @@ def test_validate_dev_zero_ends_with_one_line() -> None:
         (b'{"direction": "server", "time": 1e400, "text": "{}"}\n', "out of range"),
         (b'{"direction": "server", "time": 1, "earliest": 1.5, "text": "{}"}\n', "no later than 'time'"),
         (b'{"direction": "server", "time": 1, "earliest": "sooner", "text": "{}"}\n', "'earliest' must be a number"),
+        # integers too long for a float (json reads up to 4,300 digits): each once a traceback, exit 4
+        (b'{"direction": "server", "time": 1' + b"0" * 400 + b', "text": "{}"}\n', "'time' must be a number"),
+        (b'{"direction": "server", "time": 1, "earliest": -1' + b"0" * 400 + b', "text": "{}"}\n', "'earliest'"),
+        (b'{"transcript": 1, "timeout_s": 1' + b"0" * 400 + b"}\n", "'timeout_s' must be a number of seconds"),
+        (b'{"transcript": 1, "timeout_s": 3601}\n', "at most 3600"),
+        (b'{"direction": "server", "time": -1, "text": "{}"}\n', "at least 0"),
+        (b'{"direction": "server", "time": 1, "earliest": -1e308, "text": "{}"}\n', "at least 0"),
+        # a later frame timed before an earlier one: it would be judged as having come first
+        (
+            b'{"direction": "client", "time": 1, "text": "{}"}\n{"direction": "server", "time": 0.5, "text": "{}"}\n',
+            "line 2: 'time' goes back",
+        ),
+        (b'{"transcript": 99}\n{"direction": "server", "time": 0, "text": "{}"}\n', "reads format 1"),
+        (b'{"transcript": true}\n{"direction": "server", "time": 0, "text": "{}"}\n', "reads format 1"),
+        (b'{"direction": "server", "time": 0, "close": true}\n', "'close' must be a close code"),
+        (b'{"direction": "server", "time": 0, "close": 70000}\n', "'close' must be a close code"),
+        (b'{"direction": "server", "time": 0, "close": 1000, "reason": [1]}\n', "'reason' must be a string"),
+        (b'{"direction": "server", "time": 0, "binary_length": -5}\n', "'binary_length' must be"),
+        (b'{"direction": "server", "time": 0, "binary_length": 1' + b"0" * 4000 + b"}\n", "'binary_length' must be"),
+        (b'{"transcript": 1, "url": 5}\n{"direction": "server", "time": 0, "text": "{}"}\n', "'url' and 'label'"),
     ],
 )
 def test_validate_an_unreadable_transcript_exits_2(tmp_path: Path, content: bytes, expected: str) -> None:

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
+from conformance.transcript import MAX_TIMEOUT_S
+
 Kind = Literal["str", "int", "float", "flag", "list", "choice"]
 
 #: The longest duration an option takes: far above any sensible run, low enough that a typo
 #: (an extra zero, `inf`) is refused instead of running for days.
-MAX_SECONDS = 3600.0
+MAX_SECONDS = MAX_TIMEOUT_S
 
 
 class OptionError(ValueError):
