@@ -67,3 +67,18 @@ def test_a_recorded_target_with_masked_secrets_must_be_given_again(
     (report / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     assert main(["run", "--rerun-failed", "--report-dir", str(report), *FAST]) == 2
     assert "give --target" in capsys.readouterr().err
+
+
+def test_a_masked_recorded_target_given_again_is_rerun(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's own way out of the refusal above: --target with the real URL (it was refused all the same)."""
+    report = tmp_path / "r"
+    with mock_thread(MockConfig(faults=lookup(["drops-tools"]))) as url:
+        secret_url = f"{url}?api_key=Kp4Rz8WqLm2XvT6n"
+        args = ["--target", secret_url, "--report-dir", str(report), "--quiet", *FAST]
+        assert main(["run", "--seed", "5", *args]) == 1
+        recorded = json.loads((report / "summary.json").read_text(encoding="utf-8"))["target"]["url"]
+        assert "Kp4Rz8WqLm2XvT6n" not in recorded and "REDACTED" in recorded
+        capsys.readouterr()
+        code = main(["run", "--rerun-failed", *args])
+    assert code == 1, capsys.readouterr().err  # run again, and the fault is still there
+    assert "failed requirements now pass" in capsys.readouterr().out

@@ -41,7 +41,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     target = args.target
     seed, profile, selected, dialect = args.seed, args.profile, None, args.dialect
     if args.rerun_failed:
-        seed, profile, selected, recorded, recorded_dialect = last_failures(Path(args.report_dir), args.seed)
+        seed, profile, selected, recorded, recorded_dialect = last_failures(
+            Path(args.report_dir), args.seed, given_target=bool(target)
+        )
         target = target or recorded  # the recorded target, unless one is given explicitly
         dialect = dialect or recorded_dialect  # likewise the recorded dialect: its requirement IDs are the failed ones
     args.dialect = dialect = dialect or DEFAULT_DIALECT
@@ -119,11 +121,13 @@ def check_sign_key(name: str) -> None:
         raise UsageError(str(exc)) from None
 
 
-def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profile, tuple[str, ...], str, str]:
+def last_failures(
+    report_dir: Path, seed: int | None, given_target: bool = False
+) -> tuple[int | None, Profile, tuple[str, ...], str, str]:
     """Seed, profile, failed requirement IDs, target and dialect of the last full run in `report_dir` (--rerun-failed).
 
     The recorded target is its public URL: one whose credentials or secret query values were masked
-    cannot be reached again as written, so it is refused and --target must name it.
+    cannot be reached again as written, so it is refused unless --target names it (`given_target`).
     """
     path = report_dir / "summary.json"
     options = {option.name: option for option in RUN_OPTIONS}
@@ -141,10 +145,13 @@ def last_failures(report_dir: Path, seed: int | None) -> tuple[int | None, Profi
     if last.get("selected") is not None:
         raise UsageError(f"--rerun-failed: {path} is a rerun's; rerun from the full run's report dir")
     recorded = "mock" if kind == "mock" else url
-    try:
-        options["target"].check(recorded)
-    except ValueError:
-        raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
-    if "REDACTED" in recorded:
-        raise UsageError(f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL")
+    if not given_target:  # a target given again is used whatever the recorded one was
+        try:
+            options["target"].check(recorded)
+        except ValueError:
+            raise UsageError(f"--rerun-failed: {path} records no usable target; give --target") from None
+        if "REDACTED" in recorded:
+            raise UsageError(
+                f"--rerun-failed: the recorded target {recorded} was masked; give --target with the real URL"
+            )
     return (seed if seed is not None else last_seed), profile, failed, recorded, dialect
