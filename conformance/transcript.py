@@ -26,6 +26,7 @@ __all__ = [
     "Direction",
     "Frame",
     "LongInt",
+    "NoFrames",
     "NotJSON",
     "Transcript",
     "TranscriptError",
@@ -120,6 +121,10 @@ def remember(frame: Frame) -> None:
 
 class TranscriptError(ValueError):
     """A transcript file that cannot be read; the message is one line for the user."""
+
+
+class NoFrames(TranscriptError):
+    """A transcript file that holds no frame (a run that ended before its first connection writes one)."""
 
 
 @fast_init
@@ -382,4 +387,4 @@ def iter_jsonl(
         any_yielded = True
         yield replace(head, frames=tuple(frames))
     if not any_yielded:
-        raise TranscriptError("no frames: expected one JSON object a line with direction, time and text")
+        raise NoFrames("no frames: expected one JSON object a line with direction, time and text")

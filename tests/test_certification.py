@@ -266,3 +266,38 @@ def test_each_requirement_of_a_certificate_cites_an_upstream_url_or_says_it_has_
     listed = capsys.readouterr().out
     for requirement in contract.requirements:
         assert f"{requirement.id}  " in listed and requirement.source.citation in listed
+
+
+def rehashed(folder: Path, name: str, data: bytes) -> None:
+    """`name` replaced by `data`, the manifest re-hashed and the signature dropped (as anyone can)."""
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = hashlib.sha256(data).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.sig").unlink(missing_ok=True)
+
+
+def test_a_requirement_the_catalogue_does_not_have_fails_verification(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = unpacked(bundle, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["requirements"].append({**summary["requirements"][0], "id": "XX-CERTIFIED-BY-US", "status": "passed"})
+    rehashed(folder, "summary.json", json.dumps(summary).encode())
+    assert main(["verify", str(folder), "--allow-unsigned"]) == 1
+    assert "summary.json lists XX-CERTIFIED-BY-US" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("transcripts", [b"not a transcript\n", b'{"direction": "server", "time": -1, "text": "{}"}\n'])
+def test_transcripts_that_cannot_be_judged_fail_verification_whatever_the_summary_says(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], transcripts: bytes
+) -> None:
+    """Only a file with no frame is what a run that ended before its first connection leaves: anything else
+    in it is judged (a summary saying `error` let any file through, re-judging nothing)."""
+    folder = unpacked(bundle, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary |= {"verdict": "error", "error": {"kind": "unreachable", "message": "no handshake"}}
+    rehashed(folder, "summary.json", json.dumps(summary).encode())
+    rehashed(folder, "transcripts/all.jsonl", transcripts)
+    assert main(["verify", str(folder), "--allow-unsigned"]) == 1
+    assert "transcripts/all.jsonl cannot be judged" in capsys.readouterr().out

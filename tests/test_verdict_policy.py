@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -209,3 +210,23 @@ def test_validate_refuses_strict_with_a_policy_and_a_summary_without_one(
     summary.write_text(json.dumps({"policy": Policy().to_json()}))
     assert main(["validate", str(transcript), "--policy", str(summary), "--strict"]) == 2
     assert "--strict and --policy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"error": "boom"}, "(its error) at the top level"),  # each of these three was a traceback
+        ({"error": {"kind": 3, "message": "x"}}, "(its error) at kind"),
+        ({"policy": {**Policy().to_json(), "selected": []}}, "at selected: [] should be non-empty"),
+        ({"policy": {**Policy().to_json(), "selected": ["NOPE"]}}, "at selected: NOPE not in the yandex catalogue"),
+    ],
+)
+def test_validate_with_a_summary_it_cannot_apply_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], summary: dict[str, Any], expected: str
+) -> None:
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text(json.dumps({"direction": "server", "time": 0.0, "text": "{}"}) + "\n")
+    (tmp_path / "summary.json").write_text(json.dumps({"policy": Policy().to_json()} | summary))
+    assert main(["validate", str(transcript), "--policy", str(tmp_path / "summary.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "policy is malformed" in err and expected in err, err

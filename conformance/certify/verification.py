@@ -20,7 +20,7 @@ from conformance.certify.unpack import unpack
 from conformance.contract import DEFAULT_DIALECT, DIALECTS, load_contract, spec_hash
 from conformance.readers import MANIFEST_BYTES, SUMMARY_BYTES, ReadError, parse_json, read_bytes
 from conformance.run.recorder import judge_file
-from conformance.transcript import TranscriptError
+from conformance.transcript import NoFrames, TranscriptError
 from conformance.verdict import Policy, PolicyError, decide, not_run_of
 
 
@@ -150,21 +150,26 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
     """Judge the transcripts again under the policy the run recorded, and compare with what it says."""
     _, summary = _read_json(folder, "summary.json", SUMMARY_BYTES)
     _shape(summary, SUMMARY_SCHEMA, "summary.json")
-    try:
-        policy = Policy.from_json(summary.get("policy"))
-    except PolicyError as exc:
-        raise BundleError(f"summary.json's verdict policy is malformed {exc}") from None
     settings = manifest.get("settings", {})
     # re-judged by the dialect the run spoke (a bundle from before dialects: the default)
     contract = load_contract(tuple(settings.get("model_names", ())) or None, settings.get("dialect", DEFAULT_DIALECT))
+    try:
+        policy, not_run = Policy.from_json(summary.get("policy")), not_run_of(summary)
+        unknown = policy.unknown_to(contract)
+        if unknown is not None:
+            raise PolicyError(unknown)
+    except PolicyError as exc:
+        raise BundleError(f"summary.json's verdict policy is malformed {exc}") from None
     try:  # one connection at a time: the run's transcripts may be any size
         tally = judge_file(folder / "transcripts" / "all.jsonl", contract)
-    except (OSError, TranscriptError) as exc:
-        if summary.get("verdict") == "error" and summary.get("error"):
+    except NoFrames:  # a run that ended before any connection (unreachable, say): its error is the verdict
+        if summary.get("verdict") == manifest.get("verdict") == "error" and summary.get("error"):
             return Verified("error", signed, len(manifest["files"]), 0)
+        raise BundleError("transcripts/all.jsonl holds no frame, but the run records a verdict on some") from None
+    except (OSError, TranscriptError) as exc:  # anything else in it is judged, whatever the summary says
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise BundleError(f"transcripts/all.jsonl cannot be judged: {reason}") from None
-    decision = decide(contract, tally.judgement(), policy, not_run_of(summary), tally.omitted())
+    decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
     recorded = {r["id"]: r["status"] for r in summary["requirements"]}
     for result in decision.results:
         rid = result.requirement.id
@@ -172,6 +177,11 @@ def _rejudge(folder: Path, manifest: dict[str, Any], signed: bool) -> Verified:
             raise BundleError(
                 f"summary.json says {rid} {recorded.get(rid)}, but the transcripts show it {result.status}"
             )
+    extra = sorted(set(recorded) - {result.requirement.id for result in decision.results})
+    if extra:
+        raise BundleError(
+            f"summary.json lists {', '.join(extra[:3])[:120]}, which the run's policy and catalogue do not"
+        )
     verdict = decision.verdict
     if verdict != summary["verdict"] or verdict != manifest.get("verdict"):
         raise BundleError(f"the recorded verdict is {summary['verdict']}, but the transcripts support {verdict}")

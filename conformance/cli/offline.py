@@ -58,6 +58,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     # the recorded run's dialect judges it (its requirement IDs and schemas), unless --dialect says otherwise
     contract = load_contract(tuple(args.model_name) or None, args.dialect or recorded or DEFAULT_DIALECT)
+    unknown = policy.unknown_to(contract)
+    if unknown is not None:
+        raise UsageError(f"--policy {args.policy}: its verdict policy is malformed {unknown}")
     try:  # connection by connection as the file is read: a transcript file may be any size
         tally = judge_file(path, contract, default_timeout_s=args.timeout)
     except TranscriptError as exc:

@@ -76,13 +76,19 @@ class Policy:
             "baseline_file": self.baseline_file,
         }
 
+    def unknown_to(self, contract: Contract) -> str | None:
+        """Where this (recorded) policy names requirements the contract does not have, in one line; or None."""
+        unknown = sorted(set(self.selected or ()) - set(contract.ids))
+        return (
+            f"at selected: {', '.join(unknown[:3])[:120]} not in the {contract.dialect} catalogue" if unknown else None
+        )
+
     @classmethod
     def from_json(cls, doc: Any) -> Policy:
         """The policy `to_json` wrote; PolicyError names the first place of another shape."""
-        error = next(iter(Draft202012Validator(policy_schema()).iter_errors(doc)), None)
-        if error is not None:
-            at = "/".join(str(p) for p in error.absolute_path) or "the top level"
-            raise PolicyError(f"at {at}: {error.message[:120]}".replace("\n", " "))
+        problem = first_error("policy", doc)
+        if problem is not None:
+            raise PolicyError(problem)
         selected, expected = doc["selected"], doc["expected_failures"]
         return cls(
             strict=doc["strict"],
@@ -104,11 +110,19 @@ class PolicyError(ValueError):
     """A recorded policy of the wrong shape; the message is one line."""
 
 
+def first_error(part: str, doc: Any) -> str | None:
+    """Where `doc` is not of the shape of summary.json's `part` (its schema: the run writes it so), in one
+    line naming the first place; None where it is."""
+    error = next(iter(_summary_part(part).iter_errors(doc)), None)
+    if error is None:
+        return None
+    at = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    return f"at {at}: {error.message[:120]}".replace("\n", " ")
+
+
 @cache
-def policy_schema() -> dict[str, Any]:
-    """The shape of a policy: data, in the summary's schema (where the run writes it)."""
-    schema: dict[str, Any] = read_json(SPEC_DIR / "summary.schema.json")["properties"]["policy"]
-    return schema
+def _summary_part(part: str) -> Draft202012Validator:
+    return Draft202012Validator(read_json(SPEC_DIR / "summary.schema.json")["properties"][part])
 
 
 @dataclass(frozen=True)
@@ -202,8 +216,12 @@ def decide(
 
 
 def not_run_of(summary: dict[str, Any]) -> str | None:
-    """Why the recorded run was incomplete (its `error`), or None: judging needs it as the run had it."""
+    """Why the recorded run was incomplete (its `error`), or None: judging needs it as the run had it.
+    PolicyError where the summary's `error` is not of the shape a run writes."""
     error = summary.get("error")
+    problem = None if error is None else first_error("error", error)
+    if problem is not None:
+        raise PolicyError(f"(its error) {problem}")
     if not error or error.get("kind") == UNCERTIFIED_KIND:  # that one the policy derives again
         return None
     return str(error.get("message") or error.get("kind") or "incomplete")
