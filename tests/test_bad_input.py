@@ -206,6 +206,8 @@ def test_max_connections_in_a_settings_file_runs(here: Path) -> None:
         ("b.json", b"{", "not valid JSON"),
         ("b.yaml", b"- id: SU-TYPE\n  reason: x\n  link: [1]\n", "link must be a string"),
         ("b.yaml", b"- 5\n", "each entry must be a mapping"),
+        # a date and time: it failed only at the run's end, a traceback that lost the run's report
+        ("b.yaml", b"- id: SU-TYPE\n  reason: x\n  expires: 2024-01-01T00:00:00\n", "a day, not a time"),
     ],
 )
 def test_a_bad_expected_failures_file_exits_2(here: Path, name: str, content: bytes, expected: str) -> None:

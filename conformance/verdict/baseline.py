@@ -65,8 +65,9 @@ def _entry(raw: Any, where: str, known: set[str]) -> Expected:
             expires = dt.date.fromisoformat(expires)
         except ValueError:
             raise BaselineError(f"{where}: {rid} expires {expires!r}, not a YYYY-MM-DD date") from None
-    if expires is not None and not isinstance(expires, dt.date):
-        raise BaselineError(f"{where}: {rid} expires must be a YYYY-MM-DD date")
+    # YAML reads `2024-01-01T00:00:00` as a datetime, a date too in Python, but one no date compares with
+    if expires is not None and (not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)):
+        raise BaselineError(f"{where}: {rid} expires must be a YYYY-MM-DD date (a day, not a time)")
     link = raw.get("link", "")
     if not isinstance(link, str):
         raise BaselineError(f"{where}: {rid} link must be a string")
