@@ -23,6 +23,8 @@ from conformance import __version__
 from conformance.cli.main import main
 from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
+from conformance.run.recorder import Recorder
+from conformance.staging import Staging
 from conformance.transcript import MAX_CONNECTION_FRAMES
 from tests.harness import run_cli, run_cli_process
 
@@ -610,3 +612,33 @@ def test_xdist_options_pytest_refuses_are_a_usage_error_and_keep_the_previous_re
     assert code == 2, out + err
     assert err.strip().splitlines()[-1].startswith("realtime-conformance: error: --xdist-option --bogus")
     assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "kept"),
+    [
+        (Staging, "swap", "all.jsonl"),  # with the report staged whole
+        (Recorder, "close", "spooled"),  # before all.jsonl was written
+    ],
+)
+def test_a_bug_of_ours_after_the_exchanges_keeps_what_ran(
+    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, owner: type, name: str, kept: str
+) -> None:
+    """Exit 4, and the transcripts of what ran kept and named (they were removed with the staged report)."""
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    original = owner.__dict__[name]
+    monkeypatch.setattr(owner, name, broken)
+    argv = ["run", "--report-dir", "reports", "--timeout", "0.5", "--no-html", "--shrink-budget-s", "0", "--seed", "3"]
+    assert main(argv) == 4
+    err = capsys.readouterr().err
+    assert "RuntimeError: a bug of ours" in err and "please report it" in err
+    assert f"what ran is kept in {Path('reports') / 'incomplete-transcripts'}" in err
+    assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS  # no report claimed
+    monkeypatch.setattr(owner, name, original)
+    assert main(["validate", str(here / "reports" / "incomplete-transcripts" / "all.jsonl")]) == 0
+    assert "connection(s) judged offline" in capsys.readouterr().out
+    if kept == "all.jsonl":
+        assert not list((here / "reports" / "incomplete-transcripts").glob(".*"))

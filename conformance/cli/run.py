@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -21,12 +22,15 @@ from conformance.redact import Redactor, redactor
 from conformance.reports.html import render_html
 from conformance.run.engine import new_seed
 from conformance.run.outcome import Outcome
+from conformance.run.recorder import ALL, spool_name
 from conformance.run.settings import Settings
 from conformance.run.workers import WorkersRefused, run_on_workers, run_pytest
 from conformance.staging import Staging
 
 SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
 RERUN_DIR = "rerun"
+#: Where the transcripts of a run stopped by a bug of ours are kept (`salvage`).
+INCOMPLETE = "incomplete-transcripts"
 BUG = "internal error: this is a bug of realtime-conformance; please report it with the output above"
 
 
@@ -52,9 +56,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--report-dir {report_dir}: {exc.strerror or exc}") from None
     try:
         with progress.shown(args.quiet):
-            return run_into(settings, args, work, staging)
+            code = run_into(settings, args, work, staging)
+    except Exception:  # a bug of ours (main prints it, exit 4): what ran is kept all the same
+        salvage(work, report_dir)
+        raise
+    else:
+        if code == Exit.INTERNAL:
+            salvage(work, report_dir)
+        return code
     finally:
         staging.close()
+
+
+def salvage(work: Path, report_dir: Path) -> None:
+    """The transcripts of a run a bug of ours stopped before its report was in place, kept in the report dir
+    (the last such run's only) and named in one line: re-judged with `validate`, they are what ran."""
+    staged, kept = work / "transcripts", report_dir / INCOMPLETE
+    if work == report_dir or not staged.is_dir():
+        return
+    with contextlib.suppress(OSError):
+        shutil.rmtree(kept, ignore_errors=True)
+        staged.rename(kept)
+        if not (kept / ALL).exists() and (kept / spool_name()).exists():  # stopped before all.jsonl was written
+            (kept / spool_name()).rename(kept / ALL)  # its connections in the order they ended
+        print(f"realtime-conformance: what ran is kept in {kept} (re-judge it: validate {kept / ALL})", file=sys.stderr)
 
 
 class Say:

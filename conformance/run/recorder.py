@@ -26,6 +26,13 @@ from conformance.transcript import Transcript, TranscriptError, iter_jsonl, pars
 from conformance.verdict.tally import Tally
 
 ALL = "all.jsonl"
+
+
+def spool_name(all_name: str = ALL) -> str:
+    """Where connections are spooled as they end, beside `all_name`, until `close` writes it in plan order."""
+    return f".{all_name}.spool"
+
+
 #: How long a stopped `close` waits, once all is written, for the judging thread to leave the frame in hand.
 LEAVE_S = 10.0
 #: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).
@@ -69,7 +76,7 @@ class Recorder:
         self._shard, self._shards = shard
         self._safe = safe
         self._path = directory / all_name
-        self._spool_path = directory / f".{all_name}.spool"
+        self._spool_path = directory / spool_name(all_name)
         self._spool: IO[bytes] | None = self._spool_path.open("w+b")
         # where each connection's text is in the spool, by plan index: offset (-1: none) and length,
         # 16 bytes a connection, so close() writes them out in plan order without sorting a list of them
