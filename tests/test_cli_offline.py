@@ -112,3 +112,27 @@ def test_each_requirement_cites_its_section_and_the_seed_its_url(capsys: pytest.
         document = source["document"]
         assert source["section"] == heading_above(texts[document], source["quote"], headings[document]), r["id"]
         assert source.get("url") == (seed_url[1] if document == "seed" else None)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [{"direction": "server", "time": 0.0, "close": 1000}],
+        [{"direction": "server", "time": 0.0, "text": '{"type": "conversation.created", "event_id": "e1"}'}],
+        # an update, but nothing answered it nor waited it out: the client closed at once
+        [
+            {"direction": "client", "time": 0.0, "text": '{"type": "session.update", "session": {"type": "realtime"}}'},
+            {"direction": "client", "time": 0.001, "close": 1000},
+        ],
+    ],
+    ids=["a close", "an unknown event", "an update nothing answered"],
+)
+def test_a_transcript_where_nothing_could_be_judged_is_not_testable_never_conformant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], frames: list[dict[str, object]]
+) -> None:
+    """As a run says it (exit 3): a file that judges no update shows nothing a verdict could rest on."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(frame) + "\n" for frame in frames), encoding="utf-8")
+    assert main(["validate", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "verdict: error" in out and "not testable: no update" in out

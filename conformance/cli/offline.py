@@ -17,7 +17,7 @@ from conformance.readers import SUMMARY_BYTES, ReadError, parse_json, read_text
 from conformance.reports.html import render_html
 from conformance.run.recorder import judge_file
 from conformance.transcript import TranscriptError
-from conformance.verdict import Policy, PolicyError, decide, not_run_of, shortfall
+from conformance.verdict import Policy, PolicyError, decide, not_run_of, nothing_judged, shortfall
 
 
 def cmd_requirements(args: argparse.Namespace) -> int:
@@ -67,13 +67,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: {exc}") from None
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    decision = decide(contract, tally.judgement(), policy, not_run, tally.omitted())
+    judgement = tally.judgement()
+    # as a run has it: where no update was judged, nothing could be (a recorded run's own reason first)
+    decision = decide(contract, judgement, policy, not_run or nothing_judged(judgement), tally.omitted())
     print_results(decision.results, expected=frozenset(decision.baseline.expected if decision.baseline else ()))
     print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
     if decision.verdict == "error":  # the recorded run was incomplete, or too thin to certify: never conformant
         thin = shortfall(decision.results, policy.min_exercised)
         if thin is not None:  # as the run said it (a failure of the target's own stands, however thin the rest)
             print(thin)
+        elif not not_run and nothing_judged(judgement):
+            print(f"not testable: {nothing_judged(judgement)}")
         return Exit.UNREACHABLE
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
 

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.checks import ANSWERED, Judgement
+from conformance.checks import Judgement
 from conformance.run.log import RunRecord
 from conformance.run.settings import Settings
 from conformance.run.shrink import Shrunk
-from conformance.verdict import Policy, shortfall
+from conformance.verdict import Policy, nothing_judged, shortfall
 from conformance.verdict.baseline import BaselineReport
 from conformance.verdict.results import RequirementResult, Verdict
 from conformance.wire.transport import ConnectFailed
@@ -84,10 +84,4 @@ def _unfinished(log: RunRecord, judgement: Judgement, interrupted: bool, interna
         return f"{len(log.aborted)} connection(s) ended by the transport: {log.aborted[0]}"
     if log.stopped:
         return log.stopped
-    if not judgement.exchanges:
-        return "no update could be sent to the target"
-    if not any(judgement.exercised[requirement] for requirement in ANSWERED):
-        # a target that closed every connection at once, say, while its sockets stayed open: the updates
-        # were written, but none was answered or waited out, so none could be judged
-        return "no update sent could be judged (none was answered, nor waited out on an open connection)"
-    return None
+    return nothing_judged(judgement)

@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from conformance.checks import Judgement
+from conformance.checks import ANSWERED, Judgement
 from conformance.contract import SPEC_DIR, Contract, read_json
 from conformance.verdict.baseline import BaselineReport, Expected
 from conformance.verdict.results import UNCERTIFIED, RequirementResult, Verdict, evaluate, verdict_of
@@ -213,6 +213,18 @@ def decide(
     if verdict == "conformant" and (not_run is not None or any(r.short_of_certification for r in results)):
         verdict = "error"  # what could not be tested (enough) is never called conformant
     return Decision(tuple(results), verdict, baseline)
+
+
+def nothing_judged(judgement: Judgement) -> str | None:
+    """Why no exchange of `judgement` tested the target, or None: a run (or a transcript) where no update
+    was sent, or none answered nor waited out, shows nothing a verdict could rest on, and is never conformant."""
+    if not judgement.exchanges:
+        return "no update could be sent to the target"
+    if not any(judgement.exercised[requirement] for requirement in ANSWERED):
+        # a target that closed every connection at once, say, while its sockets stayed open: the updates
+        # were written, but none was answered or waited out, so none could be judged
+        return "no update sent could be judged (none was answered, nor waited out on an open connection)"
+    return None
 
 
 def not_run_of(summary: dict[str, Any]) -> str | None:
