@@ -11,7 +11,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 MiB = 1 << 20
 CONFIG_BYTES = 1 * MiB
@@ -25,14 +25,23 @@ class ReadError(ValueError):
     """A file that cannot be used; the message is one line naming the file."""
 
 
+def open_input(path: Path) -> BinaryIO:
+    """`path` opened for reading without waiting for a writer: a named pipe nobody writes to hung `verify` and
+    `validate` for good (a manifest, a signature, a transcript, the bundle itself); read with none, it ends at
+    once, empty. Raises OSError, and ValueError for a path with a NUL byte."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def read_bytes(path: Path, limit: int) -> bytes:
     """At most `limit` bytes of `path`; a longer file is refused rather than read on."""
     try:
-        # opened without waiting for a writer: a named pipe nobody writes to hung `verify` for good (its
-        # manifest, its signature, a public key); read with none, it ends at once, empty
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(descriptor, "rb") as handle:
-            os.set_blocking(descriptor, True)
+        with open_input(path) as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
         raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -642,3 +642,15 @@ def test_a_bug_of_ours_after_the_exchanges_keeps_what_ran(
     assert "connection(s) judged offline" in capsys.readouterr().out
     if kept == "all.jsonl":
         assert not list((here / "reports" / "incomplete-transcripts").glob(".*"))
+
+
+@pytest.mark.parametrize(
+    "argv", [["validate"], ["verify"], ["verify", "--allow-unsigned"], ["replay", "--report-dir", "r"]]
+)
+def test_a_named_pipe_nobody_writes_to_given_as_the_file_ends_in_one_line(tmp_path: Path, argv: list[str]) -> None:
+    """`validate` and `verify` opened the file waiting for a writer: for good (a whole process, so a hang is seen)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = run_cli_process(*argv, str(fifo), timeout_s=20, cwd=tmp_path)
+    assert result.exit_code in (1, 2) and "Traceback" not in result.stderr
+    assert len((result.stdout + result.stderr).strip().splitlines()) == 1, result

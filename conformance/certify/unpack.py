@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from conformance.certify.bundle import BundleError
+from conformance.readers import open_input
 
 #: Caps on what verify unpacks: a bundle of a certify run is far smaller; a tar bomb is refused
 #: before its members are written, and the decompressed stream itself is capped.
@@ -72,7 +73,7 @@ def unpack(bundle: Path, into: Path) -> Path:
         return bundle
     written = 0
     try:
-        with bundle.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+        with open_input(bundle) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
             stream: Any = _Capped(unzipped, MAX_BUNDLE_BYTES + (MAX_MEMBERS + 2) * 1024)
             with tarfile.open(fileobj=stream, mode="r|", tarinfo=_CappedTarInfo) as tar:
                 for count, member in enumerate(tar, start=1):

@@ -20,7 +20,7 @@ from typing import IO
 
 from conformance.checks import Judgement, JudgingStopped, judge
 from conformance.contract import Contract
-from conformance.readers import MiB
+from conformance.readers import MiB, open_input
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.transcript import Transcript, TranscriptError, iter_jsonl, parsing_once
 from conformance.verdict.tally import Tally
@@ -263,7 +263,7 @@ def read_transcripts(path: Path, default_timeout_s: float = 5.0) -> Iterator[Tra
     Raises `TranscriptError` (a line that is not a frame, not UTF-8, or a connection over
     `CONNECTION_BYTES`) and `OSError`.
     """
-    with path.open("rb") as handle:
+    with open_input(path) as handle:
         yield from iter_jsonl(_lines(handle), default_timeout_s, CONNECTION_BYTES)
 
 
