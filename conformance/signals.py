@@ -31,6 +31,13 @@ def install() -> None:
     _installed = True
 
 
+def as_ctrl_c() -> None:
+    """SIGTERM does what Ctrl-C does, a KeyboardInterrupt: for a whole process of a command other than `run`
+    (validate, verify, replay, mock…), whose Ctrl-C is Python's own (exit 130 in one line, temporary files
+    removed, what ran reported). Its default killed them where they stood: exit 143, nothing said or cleaned."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def name() -> str:
     """The signals that arrived, as a user reads them ("Ctrl-C", "SIGTERM")."""
     names = {int(signal.SIGINT): "Ctrl-C", int(signal.SIGTERM): "SIGTERM"}

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import tarfile
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ from conformance.contract import spec_hash
 from conformance.run.recorder import Recorder
 from conformance.staging import Staging
 from conformance.transcript import MAX_CONNECTION_FRAMES
-from tests.harness import run_cli, run_cli_process
+from conformance.verdict import Policy
+from tests.harness import run_cli, run_cli_process, running
 
 PREVIOUS = '{"previous": "report"}'
 
@@ -654,3 +656,53 @@ def test_a_named_pipe_nobody_writes_to_given_as_the_file_ends_in_one_line(tmp_pa
     result = run_cli_process(*argv, str(fifo), timeout_s=20, cwd=tmp_path)
     assert result.exit_code in (1, 2) and "Traceback" not in result.stderr
     assert len((result.stdout + result.stderr).strip().splitlines()) == 1, result
+
+
+def slow_to_judge(path: Path, connections: int = 60_000) -> Path:
+    """A transcript file of many small connections (an update answered each): seconds to judge."""
+    update = json.dumps({"type": "session.update", "event_id": "u1", "session": {"type": "realtime"}})
+    answer = json.dumps({"type": "session.updated", "event_id": "s1", "session": {"type": "realtime"}})
+    one = "\n".join(
+        [
+            json.dumps({"transcript": 1, "timeout_s": 1, "models": [], "url": "ws://127.0.0.1/"}),
+            json.dumps({"direction": "client", "time": 0.001, "text": update}),
+            json.dumps({"direction": "server", "time": 0.002, "text": answer}),
+            json.dumps({"direction": "client", "time": 1.01, "close": 1000}),
+        ]
+    )
+    path.write_text((one + "\n") * connections, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["validate", "verify"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_an_offline_command_judges_ends_it_in_one_line_with_130(
+    tmp_path: Path, command: str, signum: signal.Signals
+) -> None:
+    """Only `run` took SIGTERM over: the others died where they stood (exit 143, nothing said, and verify left
+    its unpacked bundle in the temporary folder). Now SIGTERM is Ctrl-C there too."""
+    if command == "validate":
+        target = slow_to_judge(tmp_path / "all.jsonl")
+    else:
+        summary = {**GOOD_SUMMARY, "policy": Policy().to_json()}
+        folder = bundle_folder(tmp_path, None, summary, transcripts__all__jsonl=b"")
+        slow_to_judge(folder / "transcripts" / "all.jsonl")
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["files"]["transcripts/all.jsonl"] = hashlib.sha256(
+            (folder / "transcripts" / "all.jsonl").read_bytes()
+        ).hexdigest()
+        manifest["files"]["summary.json"] = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        target = tmp_path / "certificate.tar.gz"
+        with tarfile.open(target, "w:gz") as tar:
+            tar.add(folder, arcname="certificate")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with running(command, *(["--allow-unsigned"] if command == "verify" else []), str(target),
+                 env={"TMPDIR": str(temporary)}) as process:  # fmt: skip
+        time.sleep(2.5)  # started, and judging (it takes far longer)
+        assert process.process.poll() is None, "judged already: make the file slower to judge"
+        process.process.send_signal(signum)
+        result = process.finish(30)
+    assert result.exit_code == 130 and result.stderr.strip() == "realtime-conformance: error: interrupted", result
+    assert list(temporary.iterdir()) == []  # verify's unpacked bundle removed

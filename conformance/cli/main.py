@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from conformance import __version__, collector
+from conformance import __version__, collector, signals
 from conformance.cli.config import ConfigError, apply_config
 from conformance.cli.dialect_diff import cmd_diff
 from conformance.cli.exits import INTERRUPTED, Exit, UsageError, fail
@@ -167,6 +167,8 @@ def parser(whole_process: bool = False) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> int:
     """Run one command; its exit code. `whole_process` (the console script): it may fork and take signals."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if whole_process and argv[:1] != ["run"]:  # `run` takes both signals over itself (signals.install)
+        signals.as_ctrl_c()
     for stream in (sys.stdout, sys.stderr):  # a path or value that is not UTF-8 is still printable
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
