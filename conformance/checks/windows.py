@@ -8,7 +8,10 @@ or makes its window uncertain; throttled attempts join their resend. Plain data,
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,15 +65,17 @@ def windows_of(
 def echoes_paired(windows: list[Window]) -> list[Window]:
     """Move each `error` that echoes the `event_id` of one earlier event into that event's window."""
     ids = [w.event_id for w in windows]
+    counts = Counter(ids)  # per echo, not a scan of every window: a connection of 15,000 updates took seconds
+    owner = {event_id: index for index, event_id in reversed(list(enumerate(ids)))}  # each id's first window
     for index, window in enumerate(windows):
-        for event in list(window.events):
+        kept = []
+        for event in window.events:
             echoed = event.echo
-            if not isinstance(echoed, str) or ids[index] == echoed:
-                continue
-            owners = [i for i in range(index) if ids[i] == echoed]
-            if len(owners) == 1 and ids.count(echoed) == 1:
-                window.events.remove(event)
-                windows[owners[0]].events.append(event)
+            if isinstance(echoed, str) and ids[index] != echoed and counts[echoed] == 1 and owner[echoed] < index:
+                windows[owner[echoed]].events.append(event)
+            else:
+                kept.append(event)
+        window.events = kept
     return windows
 
 
@@ -87,23 +92,33 @@ def unawaited_set_aside(
     """
     if not unawaited:
         return windows
+    # looked up per event, not scanned: 14,000 appended chunks and as many errors took 24 s
+    first_sent: dict[str, float] = {}  # each event_id of an unawaited event: when it was first sent
+    for frame, event_id in unawaited:
+        if event_id is not None:
+            first_sent[event_id] = min(frame.time, first_sent.get(event_id, math.inf))
+    times = sorted(frame.time for frame, _ in unawaited)
     for window in windows:
         first_answer = min((e.frame.time for e in window.answers()), default=None)
-        for event in list(window.events):
+        kept = []
+        for event in window.events:
             if event.type not in any_answers or (window.event_id is not None and event.echo == window.event_id):
+                kept.append(event)
                 continue
             time = event.frame.time
-            if any(i is not None and event.echo == i and f.time <= time for f, i in unawaited):
-                window.events.remove(event)  # it names its cause, however long ago that was sent
-                continue
-            earliest = event.frame.earliest_time  # it may be theirs if it may have come within their timeout
-            causes = [f for f, _ in unawaited if earliest - timeout_s <= f.time <= time]
-            if not causes:
-                continue
-            if first_answer is not None and first_answer < time and first_answer <= causes[0].time:
-                window.events.remove(event)
+            echo = event.echo
+            if isinstance(echo, str) and first_sent.get(echo, math.inf) <= time:
+                continue  # set aside: it names its cause, however long ago that was sent
+            # it may be theirs if it may have come within their timeout: the first such cause
+            at = bisect.bisect_left(times, event.frame.earliest_time - timeout_s)
+            if at == len(times) or times[at] > time:
+                kept.append(event)
+            elif first_answer is not None and first_answer < time and first_answer <= times[at]:
+                continue  # set aside
             else:
+                kept.append(event)
                 window.ambiguous = True
+        window.events = kept
     return windows
 
 
