@@ -124,6 +124,19 @@ def test_authentication_rejected_says_which_option_to_set(
     assert_not_tested(summary)
 
 
+def test_rejected_credentials_in_the_url_are_named_as_the_ones_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """user:password in the URL is sent as Basic (by websockets, no header of ours): the line said none was sent."""
+    monkeypatch.delenv("REALTIME_API_KEY", raising=False)
+    with server(idle, rejecting(HTTPStatus.UNAUTHORIZED)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url.replace("ws://", "ws://user:Pw8Hq3Zk5Lx2Nv7R@"))
+    line = one_error_line(err)
+    assert code == 3 and "credential in the target URL" in line and "no credential was sent" not in line
+    assert "Pw8Hq3Zk5Lx2Nv7R" not in line
+    assert_not_tested(summary)
+
+
 @pytest.mark.parametrize("status", [HTTPStatus.NOT_FOUND, HTTPStatus.INTERNAL_SERVER_ERROR])
 def test_handshake_rejected_with_other_statuses(tmp_path: Path, status: HTTPStatus) -> None:
     with server(idle, rejecting(status)) as url:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conformance import signals
 from conformance.cli.exits import INTERRUPTED, Exit, fail
@@ -47,6 +48,8 @@ def credential_hint(outcome: Outcome, args: argparse.Namespace) -> str:
     failure = outcome.failure
     if failure is None or failure.status not in (401, 403):
         return ""
+    if urlsplit(outcome.settings.target).username is not None:  # websockets sends it: no header of ours
+        return "; the credential in the target URL (user:password, sent as Basic) was rejected"
     if not outcome.settings.auth.headers:
         return (
             f"; no credential was sent: set ${args.api_key_env} (or name another variable with --api-key-env, "
