@@ -197,6 +197,23 @@ def test_max_connections_in_a_settings_file_runs(here: Path) -> None:
     assert json.loads((here / "r" / "summary.json").read_text(encoding="utf-8"))["verdict"] == "conformant"
 
 
+def test_a_settings_file_with_a_byte_order_mark_is_read(here: Path) -> None:
+    """Some editors start a UTF-8 file with one; it was "Invalid statement (at line 1, column 1)"."""
+    (here / "realtime-conformance.toml").write_text("\ufeffbogus-key = 1\n", encoding="utf-8")
+    assert "bogus-key" in assert_refused(here)  # read: its one key is named (and refused as unknown)
+
+
+def test_a_settings_file_that_is_a_folder_is_refused_not_skipped(here: Path) -> None:
+    (here / "realtime-conformance.toml").mkdir()
+    assert "realtime-conformance.toml: not a regular file" in assert_refused(here)
+
+
+@pytest.mark.parametrize("option", ["--sign-key", "--ca-file", "--config"])
+def test_a_named_pipe_given_as_a_file_to_read_is_not_a_regular_file(here: Path, option: str) -> None:
+    os.mkfifo(here / "pipe")
+    assert f"{option} {here / 'pipe'}: not a regular file" in assert_refused(here, option, str(here / "pipe"))
+
+
 # --- files the run reads ---------------------------------------------------------------------
 
 

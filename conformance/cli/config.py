@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from conformance.cli.option import OptionError
 from conformance.cli.options import RUN_OPTIONS
+from conformance.cli.paths import not_a_file
 from conformance.readers import CONFIG_BYTES, ReadError, read_text
 
 
@@ -42,13 +43,14 @@ def load_config(path: str | None) -> tuple[dict[str, Any], str]:
     """Settings for `run` from realtime-conformance.toml, pyproject.toml or --config FILE."""
     candidates = [Path(path)] if path else [Path("realtime-conformance.toml"), Path("pyproject.toml")]
     for candidate in candidates:
-        if not candidate.is_file():
-            if path:
-                what = "not a regular file" if candidate.exists() else "no such file"
-                raise ConfigError(f"--config {path}: {what}")
+        problem = not_a_file(candidate)
+        if problem == "no such file" and not path:
             continue
+        if problem is not None:  # a folder named realtime-conformance.toml was skipped without a word
+            raise ConfigError(f"--config {path}: {problem}" if path else f"{candidate}: {problem}")
         try:
-            data = tomllib.loads(read_text(candidate, CONFIG_BYTES))
+            # a byte order mark, as some editors write one, is no TOML statement
+            data = tomllib.loads(read_text(candidate, CONFIG_BYTES).removeprefix("\ufeff"))
         except ReadError as exc:
             raise ConfigError(str(exc)) from None
         except tomllib.TOMLDecodeError as exc:

@@ -13,12 +13,21 @@ from conformance.staging import OUTPUT_DIRS, OUTPUT_FILES
 CA_FILE_BYTES = 4 << 20
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why `path` is not a regular file to read ("no such file", "not a regular file": a folder, a named pipe
+    that would wait for a writer, a device), or None."""
+    if path.is_file():
+        return None
+    return "not a regular file" if path.exists() else "no such file"
+
+
 def check_ca_file(name: str) -> None:
     """--ca-file must be a PEM file of CA certificates that OpenSSL accepts (checked before any run)."""
     path = Path(name)
     try:
-        if not path.is_file():
-            raise UsageError(f"--ca-file {name}: no such file")
+        problem = not_a_file(path)
+        if problem is not None:
+            raise UsageError(f"--ca-file {name}: {problem}")
         if path.stat().st_size > CA_FILE_BYTES:
             raise UsageError(f"--ca-file {name}: larger than {CA_FILE_BYTES >> 20} MiB, not a CA bundle")
         ssl.create_default_context(cafile=name)

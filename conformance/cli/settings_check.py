@@ -11,7 +11,7 @@ from pathlib import Path
 from conformance.certify import KeyFileError, load_private_key
 from conformance.cli.exits import UsageError as UsageError  # the plugin's and the commands' one error
 from conformance.cli.options import RUN_OPTIONS
-from conformance.cli.paths import check_ca_file, check_report_dir
+from conformance.cli.paths import check_ca_file, check_report_dir, not_a_file
 from conformance.contract import DEFAULT_DIALECT, load_contract
 from conformance.readers import SUMMARY_BYTES, parse_json, read_text
 from conformance.run.runner import Politeness
@@ -113,8 +113,9 @@ def expected_failures(name: str | None, dialect: str) -> tuple[Expected, ...] | 
 
 def check_sign_key(name: str) -> None:
     """--sign-key must be an Ed25519 private key we can read, found before the run, not after it."""
-    if not Path(name).is_file():
-        raise UsageError(f"--sign-key {name}: no such file (make a pair with `realtime-conformance keygen`)")
+    problem = not_a_file(Path(name))
+    if problem is not None:
+        raise UsageError(f"--sign-key {name}: {problem} (make a pair with `realtime-conformance keygen`)")
     try:
         load_private_key(Path(name))
     except KeyFileError as exc:
