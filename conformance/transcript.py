@@ -23,6 +23,7 @@ from conformance.readers import MiB, strict_loads
 from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 
 __all__ = [
+    "MAX_FRAME_CONTAINERS",
     "Direction",
     "Frame",
     "LongInt",
@@ -30,6 +31,7 @@ __all__ = [
     "NotJSON",
     "Transcript",
     "TranscriptError",
+    "containers",
     "dump_json",
     "frame_from_json",
     "iter_jsonl",
@@ -62,6 +64,15 @@ MAX_CONNECTION_FRAMES = 3 * MAX_SERVER_FRAMES
 KEEP_PARSED_CHARS = 64 << 10
 #: Texts with fewer brackets than this nest less deep than that, and hold few containers, whatever they hold.
 STEADY_BRACKETS = 256
+#: The most JSON objects and arrays (`containers`) one frame may hold. A frame of `[{},{},…]` parses into some
+#: twenty-five times its size, held more than once while it is judged: one of 60 MB took 3.3 GB. A run cuts a
+#: frame with more (its default frame bound, 1 MiB, allows some 350,000); a transcript holding one is refused.
+MAX_FRAME_CONTAINERS = 1 << 20
+
+
+def containers(text: str) -> int:
+    """At least as many as the JSON objects and arrays in `text` (a bracket inside a string counts too)."""
+    return text.count("{") + text.count("[")
 
 
 def steady(text: str | None) -> bool:
@@ -69,7 +80,7 @@ def steady(text: str | None) -> bool:
     most `KEEP_PARSED_CHARS` (a longer one's parse may be huge), nested too little to come near Python's
     recursion limit, which the standard library's parser and comparisons count from the caller's depth
     (the event loop's stack is not the judging thread's)."""
-    return text is None or (len(text) <= KEEP_PARSED_CHARS and text.count("{") + text.count("[") < STEADY_BRACKETS)
+    return text is None or (len(text) <= KEEP_PARSED_CHARS and containers(text) < STEADY_BRACKETS)
 
 
 #: Per thread: the parsed value of each text while `parsing_once` is in force (None: not in force).
@@ -299,6 +310,10 @@ def frame_from_json(obj: Any, where: str) -> Frame:
     if "text" in obj:
         if not isinstance(obj["text"], str):
             raise TranscriptError(f"{where}: 'text' must be a string")
+        if containers(obj["text"]) > MAX_FRAME_CONTAINERS:
+            raise TranscriptError(
+                f"{where}: a frame of more than {MAX_FRAME_CONTAINERS} JSON objects and arrays, refused (a run cuts it)"
+            )
         return Frame(direction, time, text=obj["text"], earliest=earliest)
     if "binary_length" in obj:
         length = obj["binary_length"]

@@ -30,6 +30,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from conformance.mock.session import MockSession, Send, default_models
+from conformance.transcript import MAX_FRAME_CONTAINERS
 from tests.harness import (
     Handler,
     ServerThread,
@@ -312,6 +313,23 @@ def test_an_oversized_frame(tmp_path: Path) -> None:
         code, summary, err, _ = run(tmp_path, "--target", url, "--max-frame-bytes", "100000")
     assert code == 3 and "a frame over 100000 bytes" in one_error_line(err)
     assert summary["verdict"] == "error"
+
+
+async def bracketed(ws: ServerConnection) -> None:
+    """Within a frame bound raised to 4 MiB: a frame of more objects than the transcripts take."""
+    await ws.send("[" + "{}," * MAX_FRAME_CONTAINERS + "{}]")
+    await ws.wait_closed()
+
+
+def test_a_frame_of_more_objects_and_arrays_than_a_transcript_takes_is_cut(tmp_path: Path) -> None:
+    """Parsed, each `{}` of `[{},{},…]` takes some 25 times its 3 bytes, held more than once while judged (a
+    60 MB frame: 3.3 GB); the frame bound allows that where it is raised, so the count has its own bound."""
+    with server(bracketed) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url, "--max-frame-bytes", str(4 << 20))
+    assert code == 3 and f"a frame of more than {MAX_FRAME_CONTAINERS} JSON objects" in one_error_line(err)
+    assert summary["verdict"] == "error"
+    transcripts = (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
+    assert "{}," * 1000 not in transcripts  # the frame that passed the bound is not kept
 
 
 @pytest.mark.parametrize("fault", ["non-json-frame", "binary-frame"])

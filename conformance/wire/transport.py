@@ -29,7 +29,7 @@ from websockets.frames import Frame as WireFrame
 from websockets.protocol import Event, State
 
 from conformance.redact import public_url as public_url
-from conformance.transcript import Frame, Transcript
+from conformance.transcript import MAX_FRAME_CONTAINERS, Frame, Transcript, containers
 from conformance.wire.arrival import arrival_clock
 from conformance.wire.bounds import Auth as Auth
 from conformance.wire.bounds import ByteBudget as ByteBudget
@@ -158,10 +158,14 @@ class Session:
         since = self._ws.since if since is None else since
         if self._text:
             try:
-                recorded = self._recorder.text("server", bytes(data).decode(), since)
+                text = bytes(data).decode()
             except UnicodeDecodeError as exc:
                 self._not_utf8(bytes(data), exc)
                 return
+            if len(text) > MAX_FRAME_CONTAINERS and containers(text) > MAX_FRAME_CONTAINERS:  # under: none to count
+                self._cut(f"a frame of more than {MAX_FRAME_CONTAINERS} JSON objects and arrays")
+                return
+            recorded = self._recorder.text("server", text, since)
         else:
             recorded = self._recorder.binary(len(data), since)
         self._hand_over(recorded)
