@@ -23,7 +23,8 @@ from conformance.readers import MiB, strict_loads
 from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 
 __all__ = [
-    "MAX_FRAME_CONTAINERS",
+    "CONTAINERS_PASSED",
+    "MAX_CONNECTION_CONTAINERS",
     "Direction",
     "Frame",
     "LongInt",
@@ -64,10 +65,13 @@ MAX_CONNECTION_FRAMES = 3 * MAX_SERVER_FRAMES
 KEEP_PARSED_CHARS = 64 << 10
 #: Texts with fewer brackets than this nest less deep than that, and hold few containers, whatever they hold.
 STEADY_BRACKETS = 256
-#: The most JSON objects and arrays (`containers`) one frame may hold. A frame of `[{},{},…]` parses into some
-#: twenty-five times its size, held more than once while it is judged: one of 60 MB took 3.3 GB. A run cuts a
-#: frame with more (its default frame bound, 1 MiB, allows some 350,000); a transcript holding one is refused.
-MAX_FRAME_CONTAINERS = 1 << 20
+#: The most JSON objects and arrays (`containers`) the server frames of one connection may hold. A frame of
+#: `[{},{},…]` parses into some twenty-five times its size, and a connection's frames are held parsed while it
+#: is judged: one 60 MB frame took 3.3 GB, a run of 1 MiB ones 570 MB. A run cuts a connection that passes it
+#: (exit 3, as at a byte bound; a conforming one receives a few hundred); a transcript that passes it is refused.
+MAX_CONNECTION_CONTAINERS = 1 << 20
+#: Why a connection is cut, or its transcript refused, at that bound.
+CONTAINERS_PASSED = f"more than {MAX_CONNECTION_CONTAINERS} JSON objects and arrays received on one connection"
 
 
 def containers(text: str) -> int:
@@ -310,10 +314,6 @@ def frame_from_json(obj: Any, where: str) -> Frame:
     if "text" in obj:
         if not isinstance(obj["text"], str):
             raise TranscriptError(f"{where}: 'text' must be a string")
-        if containers(obj["text"]) > MAX_FRAME_CONTAINERS:
-            raise TranscriptError(
-                f"{where}: a frame of more than {MAX_FRAME_CONTAINERS} JSON objects and arrays, refused (a run cuts it)"
-            )
         return Frame(direction, time, text=obj["text"], earliest=earliest)
     if "binary_length" in obj:
         length = obj["binary_length"]
@@ -363,7 +363,7 @@ def iter_jsonl(
     past `MAX_CONNECTION_FRAMES`)."""
     head: Transcript | None = None
     frames: list[Frame] = []
-    size = 0
+    size = held = 0  # the connection's characters, and its server frames' objects and arrays
     any_yielded = False
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -379,7 +379,7 @@ def iter_jsonl(
             if head is not None and frames:
                 any_yielded = True
                 yield replace(head, frames=tuple(frames))
-            head, frames, size = _header(obj, where, default_timeout_s), [], 0
+            head, frames, size, held = _header(obj, where, default_timeout_s), [], 0, 0
             continue
         if head is None:
             head = Transcript("", default_timeout_s)
@@ -392,6 +392,10 @@ def iter_jsonl(
                 f"(a run records at most {MAX_SERVER_FRAMES} from a server, and fewer of its own)"
             )
         frame = frame_from_json(obj, where)
+        if frame.direction == "server" and frame.text is not None:
+            held += containers(frame.text)
+            if held > MAX_CONNECTION_CONTAINERS:
+                raise TranscriptError(f"{where}: {CONTAINERS_PASSED}, refused (a run cuts the connection there)")
         if frames and frame.time < frames[-1].time:
             raise TranscriptError(
                 f"{where}: 'time' goes back ({frame.time:g} s after {frames[-1].time:g} s): a connection's frames "

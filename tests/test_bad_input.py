@@ -26,7 +26,7 @@ from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
 from conformance.run.recorder import Recorder
 from conformance.staging import Staging
-from conformance.transcript import MAX_CONNECTION_FRAMES, MAX_FRAME_CONTAINERS
+from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, MAX_CONNECTION_FRAMES
 from conformance.verdict import Policy
 from tests.harness import run_cli, run_cli_process, running
 
@@ -725,9 +725,15 @@ def test_a_signal_while_an_offline_command_judges_ends_it_in_one_line_with_130(
     assert list(temporary.iterdir()) == []  # verify's unpacked bundle removed
 
 
-def test_validate_refuses_a_frame_of_more_objects_and_arrays_than_a_run_keeps(tmp_path: Path) -> None:
-    """One frame of `[{},{},…]` of 60 MB (within the 64 MiB a connection may take) took 3.3 GB to judge."""
-    text = "[" + "{}," * MAX_FRAME_CONTAINERS + "{}]"
-    (tmp_path / "t.jsonl").write_text(json.dumps({"direction": "server", "time": 0, "text": text}) + "\n")
+def test_validate_refuses_a_connection_of_more_objects_and_arrays_than_a_run_keeps(tmp_path: Path) -> None:
+    """One frame of `[{},{},…]` of 60 MB (within the 64 MiB a connection may take) took 3.3 GB to judge. The bound
+    is a connection's, as a run's: two connections just under it each are read."""
+    half = "[" + "{}," * (MAX_CONNECTION_CONTAINERS // 2) + "{}]"
+    head = json.dumps({"transcript": 1, "timeout_s": 1}) + "\n"
+    frame = json.dumps({"direction": "server", "time": 0, "text": half}) + "\n"
+    (tmp_path / "t.jsonl").write_text(head + frame + frame + head + frame)
     code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
-    assert code == 2 and f"line 1: a frame of more than {MAX_FRAME_CONTAINERS} JSON objects" in one_line(err)
+    assert code == 2 and f"line 3: {CONTAINERS_PASSED}" in one_line(err)
+    (tmp_path / "t.jsonl").write_text(head + frame + head + frame)
+    code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
+    assert code in (1, 3) and not err

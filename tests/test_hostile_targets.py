@@ -30,7 +30,7 @@ from conformance.cli.main import main
 from conformance.contract import load_contract
 from conformance.mock import MockConfig, lookup
 from conformance.mock.session import MockSession, Send, default_models
-from conformance.transcript import MAX_FRAME_CONTAINERS
+from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS
 from tests.harness import (
     Handler,
     ServerThread,
@@ -315,21 +315,35 @@ def test_an_oversized_frame(tmp_path: Path) -> None:
     assert summary["verdict"] == "error"
 
 
-async def bracketed(ws: ServerConnection) -> None:
-    """Within a frame bound raised to 4 MiB: a frame of more objects than the transcripts take."""
-    await ws.send("[" + "{}," * MAX_FRAME_CONTAINERS + "{}]")
-    await ws.wait_closed()
+def bracketed(frames: int, each: int) -> Callable[[ServerConnection], Awaitable[None]]:
+    """A server sending `frames` events of an unknown type (ignored), each holding `each` objects: `[{},{},…]`."""
+
+    async def handler(ws: ServerConnection) -> None:
+        for _ in range(frames):
+            await ws.send('{"type": "x.bomb", "a": [' + "{}," * (each - 2) + "{}]}")
+        await ws.wait_closed()
+
+    return handler
 
 
-def test_a_frame_of_more_objects_and_arrays_than_a_transcript_takes_is_cut(tmp_path: Path) -> None:
-    """Parsed, each `{}` of `[{},{},…]` takes some 25 times its 3 bytes, held more than once while judged (a
-    60 MB frame: 3.3 GB); the frame bound allows that where it is raised, so the count has its own bound."""
-    with server(bracketed) as url:
-        code, summary, err, _ = run(tmp_path, "--target", url, "--max-frame-bytes", str(4 << 20))
-    assert code == 3 and f"a frame of more than {MAX_FRAME_CONTAINERS} JSON objects" in one_error_line(err)
-    assert summary["verdict"] == "error"
-    transcripts = (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8")
-    assert "{}," * 1000 not in transcripts  # the frame that passed the bound is not kept
+@pytest.mark.parametrize(
+    ("frames", "each", "frame_bound"),
+    [(1, MAX_CONNECTION_CONTAINERS + 1, 4 << 20), (5, 300_000, 1 << 20)],
+    ids=["one frame, its bound raised", "frames within the default bound"],
+)
+def test_a_connection_of_more_objects_and_arrays_than_a_transcript_takes_is_cut(
+    tmp_path: Path, frames: int, each: int, frame_bound: int
+) -> None:
+    """Parsed, each `{}` of `[{},{},…]` takes some 25 times its 3 bytes, and a connection's frames are held
+    parsed while it is judged: a 60 MB frame took 3.3 GB, a run of 1 MiB ones 570 MB (within the byte bounds)."""
+    with server(bracketed(frames, each)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url, "--max-frame-bytes", str(frame_bound))
+    assert code == 3 and CONTAINERS_PASSED in one_error_line(err)
+    assert summary["verdict"] == "error" and CONTAINERS_PASSED in {c["reason"] for c in summary["limits"]["cut"]}
+    for line in (tmp_path / "transcripts" / "all.jsonl").read_text(encoding="utf-8").splitlines():
+        frame = json.loads(line)
+        if frame.get("direction") == "server" and "text" in frame:  # what was kept is within the bound
+            assert frame["text"].count("{") <= MAX_CONNECTION_CONTAINERS
 
 
 @pytest.mark.parametrize("fault", ["non-json-frame", "binary-frame"])

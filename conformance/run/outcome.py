@@ -79,7 +79,7 @@ def _unfinished(log: RunRecord, judgement: Judgement, interrupted: bool, interna
         return "interrupted (Ctrl-C or SIGTERM) before the run finished"
     if log.cut:
         cut = log.cut[0]
-        return f"{len(log.cut)} connection(s) cut at a byte bound: {cut.connection}: {cut.reason}"
+        return f"{len(log.cut)} connection(s) cut at a bound: {cut.connection}: {cut.reason}"
     if log.aborted:
         return f"{len(log.aborted)} connection(s) ended by the transport: {log.aborted[0]}"
     if log.stopped:

@@ -29,7 +29,7 @@ from websockets.frames import Frame as WireFrame
 from websockets.protocol import Event, State
 
 from conformance.redact import public_url as public_url
-from conformance.transcript import MAX_FRAME_CONTAINERS, Frame, Transcript, containers
+from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, Frame, Transcript, containers
 from conformance.wire.arrival import arrival_clock
 from conformance.wire.bounds import Auth as Auth
 from conformance.wire.bounds import ByteBudget as ByteBudget
@@ -106,6 +106,7 @@ class Session:
         self._limits = limits
         self._budget = budget or ByteBudget(None)
         self.received_bytes = 0
+        self.containers = 0  # JSON objects and arrays in the text frames received, at most (`containers`)
         self.over_bound: str | None = None  # why a byte bound cut this connection
         self._inbox: collections.deque[Frame] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -162,8 +163,10 @@ class Session:
             except UnicodeDecodeError as exc:
                 self._not_utf8(bytes(data), exc)
                 return
-            if len(text) > MAX_FRAME_CONTAINERS and containers(text) > MAX_FRAME_CONTAINERS:  # under: none to count
-                self._cut(f"a frame of more than {MAX_FRAME_CONTAINERS} JSON objects and arrays")
+            self.containers += containers(text)
+            if self.containers > MAX_CONNECTION_CONTAINERS:
+                self.over_bound = CONTAINERS_PASSED  # a cut at a bound, as the byte bounds' (`limits.cut`)
+                self._cut(CONTAINERS_PASSED)
                 return
             recorded = self._recorder.text("server", text, since)
         else:
