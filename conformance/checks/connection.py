@@ -266,10 +266,13 @@ class Connection:
     @cached
     def timely_before_error(self) -> bool:
         """Whether the server answered in time, for certain, the updates sent before the first one it rejected
-        (one at least, and all of them): what shows that silence after the error is the error's doing."""
+        (all of them, a valid one among them): what shows that silence after the error on a valid update is the
+        error's doing. Undetermined ones alone show nothing of that: a server may answer at once an update it
+        applies as nothing, and take its time over one that reconfigures the session."""
         first = self.first_rejection
         before = [s for s in self.steps if first is not None and s.sent.time < first]
-        return bool(before) and all(s.answered_in_time for s in before)
+        valid = any(s.classification.kind == "valid" for s in before)
+        return valid and all(s.answered_in_time for s in before)
 
     @cached
     def first_rejection(self) -> float | None:
