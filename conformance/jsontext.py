@@ -68,6 +68,29 @@ def _parse_int(text: str) -> int:
     return LongInt(-value if text.startswith("-") else value)
 
 
+#: The deepest nesting of objects and arrays this suite reads: orjson's, which tells a text nested deeper at
+#: once, whatever the caller's stack (Python's parser stops short of it by as much as the stack is deep). A
+#: frame nested deeper is JSON that the suite cannot read, not a frame that is not JSON: a run cuts it as at a
+#: bound (untestable, exit 3), and a transcript holding one is refused.
+MAX_DEPTH = 1024
+
+
+def containers(text: str) -> int:
+    """At least as many as the JSON objects and arrays in `text` (a bracket inside a string counts too)."""
+    return text.count("{") + text.count("[")
+
+
+def too_deep(text: str) -> bool:
+    """Whether `text` nests objects and arrays deeper than MAX_DEPTH (or is cut off that deep)."""
+    if containers(text) <= MAX_DEPTH:  # the common case, counted in C: it cannot
+        return False
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return str(exc).startswith("depth limit exceeded")
+    return False
+
+
 def quick(text: str) -> bool:
     """Whether the text holds no run of 19 digits: orjson parses it exactly, in time linear in its length."""
     return _LONG_RUN not in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)

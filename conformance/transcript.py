@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
 from conformance.frozen import fast_init
-from conformance.jsontext import LongInt, NotJSON, dump_json, json_text
+from conformance.jsontext import MAX_DEPTH, LongInt, NotJSON, containers, dump_json, json_text, too_deep
 from conformance.jsontext import parse_text as _parse
 from conformance.readers import MiB, strict_loads
 from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
@@ -25,6 +25,7 @@ from conformance.redact import NO_SECRETS, Redactor, escape_surrogates
 __all__ = [
     "CONTAINERS_PASSED",
     "MAX_CONNECTION_CONTAINERS",
+    "TOO_DEEP",
     "Direction",
     "Frame",
     "LongInt",
@@ -40,6 +41,7 @@ __all__ = [
     "parse_json",
     "parse_jsonl",
     "parsing_once",
+    "too_deep",
 ]
 
 Direction = Literal["client", "server"]
@@ -72,11 +74,8 @@ STEADY_BRACKETS = 256
 MAX_CONNECTION_CONTAINERS = 1 << 20
 #: Why a connection is cut, or its transcript refused, at that bound.
 CONTAINERS_PASSED = f"more than {MAX_CONNECTION_CONTAINERS} JSON objects and arrays received on one connection"
-
-
-def containers(text: str) -> int:
-    """At least as many as the JSON objects and arrays in `text` (a bracket inside a string counts too)."""
-    return text.count("{") + text.count("[")
+#: Why a connection is cut, or its transcript refused, for a frame nested deeper than the suite reads.
+TOO_DEEP = f"a frame nested more than {MAX_DEPTH} levels deep (JSON this suite does not read)"
 
 
 def steady(text: str | None) -> bool:
@@ -396,6 +395,8 @@ def iter_jsonl(
             held += containers(frame.text)
             if held > MAX_CONNECTION_CONTAINERS:
                 raise TranscriptError(f"{where}: {CONTAINERS_PASSED}, refused (a run cuts the connection there)")
+            if too_deep(frame.text):
+                raise TranscriptError(f"{where}: {TOO_DEEP}, refused (a run cuts the connection there)")
         if frames and frame.time < frames[-1].time:
             raise TranscriptError(
                 f"{where}: 'time' goes back ({frame.time:g} s after {frames[-1].time:g} s): a connection's frames "

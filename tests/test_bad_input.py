@@ -26,7 +26,7 @@ from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
 from conformance.run.recorder import Recorder
 from conformance.staging import Staging
-from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, MAX_CONNECTION_FRAMES
+from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, MAX_CONNECTION_FRAMES, TOO_DEEP
 from conformance.verdict import Policy
 from tests.harness import run_cli, run_cli_process, running
 
@@ -737,3 +737,11 @@ def test_validate_refuses_a_connection_of_more_objects_and_arrays_than_a_run_kee
     (tmp_path / "t.jsonl").write_text(head + frame + head + frame)
     code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
     assert code in (1, 3) and not err
+
+
+def test_validate_refuses_a_frame_nested_deeper_than_the_suite_reads(tmp_path: Path) -> None:
+    """Such a frame is JSON the suite cannot read (a run cuts it), not a frame that is not JSON."""
+    deep = '{"type": "x", "p": ' + "[" * 2000 + "]" * 2000 + "}"
+    (tmp_path / "t.jsonl").write_text(json.dumps({"direction": "server", "time": 0, "text": deep}) + "\n")
+    code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
+    assert code == 2 and f"line 1: {TOO_DEEP}" in one_line(err)

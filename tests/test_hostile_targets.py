@@ -28,9 +28,10 @@ from websockets.utils import accept_key
 
 from conformance.cli.main import main
 from conformance.contract import load_contract
+from conformance.jsontext import MAX_DEPTH
 from conformance.mock import MockConfig, lookup
 from conformance.mock.session import MockSession, Send, default_models
-from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS
+from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, TOO_DEEP
 from tests.harness import (
     Handler,
     ServerThread,
@@ -616,6 +617,29 @@ def test_a_value_nested_as_deep_as_the_parser_reads_is_judged_not_a_crash(tmp_pa
     assert set(failed) == {"RS-INSTRUCTIONS-TYPE"}, set(failed)
     assert all("session.instructions is array" in v["message"] for v in failed["RS-INSTRUCTIONS-TYPE"]["violations"])
     assert (tmp_path / "transcripts" / "all.jsonl").stat().st_size > 0
+
+
+def announcing_deeply(depth: int) -> Handler:
+    """A conforming server but that sends, after session.created, an event of its own (which a client ignores)
+    whose payload nests `depth` levels deep."""
+
+    def announced(text: str) -> list[Send]:
+        if json.loads(text).get("type") != "session.created":
+            return [Send(text)]
+        return [Send(text), Send('{"type": "x.debug", "event_id": "d1", "p": ' + "[" * depth + "]" * depth + "}")]
+
+    return documented(opening=announced)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 50, 5000])
+def test_json_nested_deeper_than_the_suite_reads_is_untestable_not_a_violation(tmp_path: Path, depth: int) -> None:
+    """RFC 8259 lets a parser limit depth: the limit is ours (orjson's 1,024), so such a frame is not "not JSON"
+    (WIRE-JSON-OBJECT failed it, at some depths only: Python's parser stops where the caller's stack says)."""
+    with server(announcing_deeply(depth)) as url:
+        code, summary, err, _ = run(tmp_path, "--target", url)
+    assert code == 3 and TOO_DEEP in one_error_line(err)
+    assert not [r["id"] for r in summary["requirements"] if r["status"] == "failed"]
+    assert TOO_DEEP in {c["reason"] for c in summary["limits"]["cut"]}
 
 
 def crowding(items: int, model: str | None = None) -> Handler:

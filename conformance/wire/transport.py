@@ -29,7 +29,15 @@ from websockets.frames import Frame as WireFrame
 from websockets.protocol import Event, State
 
 from conformance.redact import public_url as public_url
-from conformance.transcript import CONTAINERS_PASSED, MAX_CONNECTION_CONTAINERS, Frame, Transcript, containers
+from conformance.transcript import (
+    CONTAINERS_PASSED,
+    MAX_CONNECTION_CONTAINERS,
+    TOO_DEEP,
+    Frame,
+    Transcript,
+    containers,
+    too_deep,
+)
 from conformance.wire.arrival import arrival_clock
 from conformance.wire.bounds import Auth as Auth
 from conformance.wire.bounds import ByteBudget as ByteBudget
@@ -164,9 +172,11 @@ class Session:
                 self._not_utf8(bytes(data), exc)
                 return
             self.containers += containers(text)
-            if self.containers > MAX_CONNECTION_CONTAINERS:
-                self.over_bound = CONTAINERS_PASSED  # a cut at a bound, as the byte bounds' (`limits.cut`)
-                self._cut(CONTAINERS_PASSED)
+            bound = CONTAINERS_PASSED if self.containers > MAX_CONNECTION_CONTAINERS else None
+            bound = TOO_DEEP if bound is None and too_deep(text) else bound
+            if bound is not None:
+                self.over_bound = bound  # a cut at a bound, as the byte bounds' (`limits.cut`)
+                self._cut(bound)
                 return
             recorded = self._recorder.text("server", text, since)
         else:
