@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__
+from conformance.cli.exits import UsageError
 from conformance.cli.main import main
 from conformance.cli.options import MAX_CONNECTIONS, RUN_OPTIONS
 from conformance.contract import spec_hash
@@ -726,7 +727,7 @@ def test_a_signal_while_an_offline_command_judges_ends_it_in_one_line_with_130(
 
 
 def test_validate_refuses_a_connection_of_more_objects_and_arrays_than_a_run_keeps(tmp_path: Path) -> None:
-    """One frame of `[{},{},…]` of 60 MB (within the 64 MiB a connection may take) took 3.3 GB to judge. The bound
+    """One frame of `[{},{},…]` of 60 MB (within what a connection may take) took 3.3 GB to judge. The bound
     is a connection's, as a run's: two connections just under it each are read."""
     half = "[" + "{}," * (MAX_CONNECTION_CONTAINERS // 2) + "{}]"
     head = json.dumps({"transcript": 1, "timeout_s": 1}) + "\n"
@@ -745,3 +746,17 @@ def test_validate_refuses_a_frame_nested_deeper_than_the_suite_reads(tmp_path: P
     (tmp_path / "t.jsonl").write_text(json.dumps({"direction": "server", "time": 0, "text": deep}) + "\n")
     code, _, err = cli("validate", str(tmp_path / "t.jsonl"))
     assert code == 2 and f"line 1: {TOO_DEEP}" in one_line(err)
+
+
+def test_a_usage_error_after_the_exchanges_keeps_nothing(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 2 writes nothing (a key file spoilt during the run, a report dir that cannot take the report): what
+    ran is kept only for a bug of ours."""
+
+    def refused(*_: object, **__: object) -> None:
+        raise UsageError("--report-dir reports: cannot put the new report in place")
+
+    monkeypatch.setattr(Staging, "swap", refused)
+    argv = ["run", "--report-dir", "reports", "--timeout", "0.5", "--no-html", "--shrink-budget-s", "0", "--seed", "3"]
+    assert main(argv) == 2
+    assert not (here / "reports" / "incomplete-transcripts").exists()
+    assert (here / "reports" / "summary.json").read_text(encoding="utf-8") == PREVIOUS

@@ -347,6 +347,33 @@ def test_a_connection_of_more_objects_and_arrays_than_a_transcript_takes_is_cut(
             assert frame["text"].count("{") <= MAX_CONNECTION_CONTAINERS
 
 
+async def near_the_container_bound(ws: ServerConnection) -> None:
+    """Objects to within a few of the bound, then the header's secret echoed many times (each masked as
+    `[REDACTED]` when written), then a text frame of brackets that is not UTF-8."""
+    await ws.send('{"type": "x.pad", "a": [' + "{}," * (MAX_CONNECTION_CONTAINERS - 10) + "{}]}")
+    secret = ws.request.headers["X-Key"] if ws.request is not None else ""
+    await ws.send(json.dumps({"type": "x.echo", "s": " ".join([secret] * 100)}))
+    await ws.send(b"[" * 20 + b"\xff", text=True)
+    await ws.wait_closed()
+
+
+def test_what_a_run_writes_near_the_container_bound_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire counted the raw text, the reader the text written: each mask added a bracket, and a frame that
+    is not UTF-8 was recorded uncounted, so validate, replay and verify refused the run's own transcripts."""
+    monkeypatch.setenv("RC_TEST_KEY", "k9Qz7Lm2Xw4Rt8Vn")
+    with server(near_the_container_bound) as url:
+        code, _, err, _ = run(
+            tmp_path, "--target", url, "--max-frame-bytes", str(4 << 20), "--header", "X-Key:env:RC_TEST_KEY"
+        )
+    assert code in (1, 3), err
+    written = tmp_path / "transcripts" / "all.jsonl"
+    assert "[REDACTED]" in written.read_text(encoding="utf-8")
+    checked = run_cli("validate", str(written))
+    assert checked.exit_code in (1, 3), checked.stderr  # judged, never refused
+
+
 @pytest.mark.parametrize("fault", ["non-json-frame", "binary-frame"])
 def test_garbage_frames_are_violations(tmp_path: Path, fault: str) -> None:
     with mock_thread(MockConfig(faults=lookup([fault]))) as url:

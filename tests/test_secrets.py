@@ -326,7 +326,9 @@ def test_matches_start_only_where_a_run_of_backslashes_begins_and_mask_the_same(
 
 
 def _scanned_whole(safe: Redactor, text: str) -> str:
-    """The masking as one scan of the whole text does it (before escapes were scanned for in windows)."""
+    """The masking as one scan of the whole text does it (before escapes were scanned for in windows), then the
+    runs of a long secret written with escapes (a pass of its own over what is left, not a faster way to it:
+    without it, the reference left such runs that the masking masks, and Hypothesis found one now and then)."""
 
     def kept(m: re.Match[str]) -> str:
         return m[0] if m.lastgroup == "escape" else REDACTED
@@ -334,7 +336,9 @@ def _scanned_whole(safe: Redactor, text: str) -> str:
     regex, tails = safe._regex, safe._tail_regex
     assert regex is not None
     masked = regex.sub(kept, text)
-    return tails.sub(kept, masked) if safe._tails else masked  # no secret long enough: no tail (an empty regex)
+    if not safe._tails:  # no secret long enough: no tail (an empty regex), no runs
+        return masked
+    return safe._masked_spelled_runs(tails.sub(kept, masked), safe._spelled[1])
 
 
 _FILLER = st.integers(0, 1500).map(lambda n: "1," * n)

@@ -57,6 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with progress.shown(args.quiet):
             code = run_into(settings, args, work, staging)
+    except UsageError:  # exit 2: nothing is written (a key file spoilt meanwhile, a report dir gone)
+        raise
     except Exception:  # a bug of ours (main prints it, exit 4): what ran is kept all the same
         salvage(work, report_dir)
         raise

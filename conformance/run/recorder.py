@@ -24,6 +24,7 @@ from conformance.readers import MiB, open_input
 from conformance.redact import NO_SECRETS, Redactor
 from conformance.transcript import Transcript, TranscriptError, iter_jsonl, parsing_once
 from conformance.verdict.tally import Tally
+from conformance.wire.bounds import Limits
 
 ALL = "all.jsonl"
 
@@ -35,8 +36,9 @@ def spool_name(all_name: str = ALL) -> str:
 
 #: How long a stopped `close` waits, once all is written, for the judging thread to leave the frame in hand.
 LEAVE_S = 10.0
-#: The most of one connection read back into memory at once (a run cuts one at 16 MiB by default).
-CONNECTION_BYTES = 64 * MiB
+#: The most of one connection read back into memory at once: what a run records of one within its default
+#: bound (16 MiB received), each byte written as up to six (a control character as `\u0001`), and ours beside.
+CONNECTION_BYTES = 6 * Limits.max_connection_bytes + 4 * MiB
 
 
 def slug(text: str) -> str:

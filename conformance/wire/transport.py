@@ -171,12 +171,7 @@ class Session:
             except UnicodeDecodeError as exc:
                 self._not_utf8(bytes(data), exc)
                 return
-            self.containers += containers(text)
-            bound = CONTAINERS_PASSED if self.containers > MAX_CONNECTION_CONTAINERS else None
-            bound = TOO_DEEP if bound is None and too_deep(text) else bound
-            if bound is not None:
-                self.over_bound = bound  # a cut at a bound, as the byte bounds' (`limits.cut`)
-                self._cut(bound)
+            if not self._readable(text):
                 return
             recorded = self._recorder.text("server", text, since)
         else:
@@ -206,10 +201,25 @@ class Session:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _readable(self, text: str) -> bool:
+        """Whether a text frame keeps within what a transcript may hold (the JSON objects and arrays of the
+        connection, the nesting of one frame); else the connection is cut there, as at a byte bound."""
+        self.containers += containers(text)
+        bound = CONTAINERS_PASSED if self.containers > MAX_CONNECTION_CONTAINERS else None
+        bound = TOO_DEEP if bound is None and too_deep(text) else bound
+        if bound is not None:
+            self.over_bound = bound  # listed as the byte bounds' cuts are (`limits.cut`)
+            self._cut(bound)
+        return bound is None
+
     def _not_utf8(self, data: bytes, exc: UnicodeDecodeError) -> None:
         """A text frame that is not UTF-8: websockets' own answer (fail the connection, 1007, as RFC 6455
-        asks), and the frame is still evidence, its bytes kept as lone surrogates (never valid JSON)."""
-        self._hand_over(self._recorder.text("server", data.decode("utf-8", "surrogateescape"), self._ws.since))
+        asks), and the frame is still evidence, its bytes kept as lone surrogates (never valid JSON), unless
+        it passes what a transcript may hold."""
+        text = data.decode("utf-8", "surrogateescape")
+        if not self._readable(text):
+            return
+        self._hand_over(self._recorder.text("server", text, self._ws.since))
         self._closed = Closed(1007, f"a text frame not in UTF-8 ({exc.reason} at byte {exc.start})")
         if not self._closing:
             self._recorder.close("client", self._closed.code, self._closed.reason)
