@@ -80,9 +80,10 @@ def containers(text: str) -> int:
     return text.count("{") + text.count("[")
 
 
-def too_deep(text: str) -> bool:
-    """Whether `text` nests objects and arrays deeper than MAX_DEPTH (or is cut off that deep)."""
-    if containers(text) <= MAX_DEPTH:  # the common case, counted in C: it cannot
+def too_deep(text: str, counted: int | None = None) -> bool:
+    """Whether `text` nests objects and arrays deeper than MAX_DEPTH (or is cut off that deep); `counted`: its
+    `containers`, where the caller counted them already."""
+    if (containers(text) if counted is None else counted) <= MAX_DEPTH:  # the common case, counted in C: it cannot
         return False
     try:
         orjson.loads(text)

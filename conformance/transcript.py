@@ -392,10 +392,11 @@ def iter_jsonl(
             )
         frame = frame_from_json(obj, where)
         if frame.direction == "server" and frame.text is not None:
-            held += containers(frame.text) - frame.text.count(REDACTED)  # a mask of ours is no array
+            counted = containers(frame.text)
+            held += counted - frame.text.count(REDACTED)  # a mask of ours is no array
             if held > MAX_CONNECTION_CONTAINERS:
                 raise TranscriptError(f"{where}: {CONTAINERS_PASSED}, refused (a run cuts the connection there)")
-            if too_deep(frame.text):
+            if too_deep(frame.text, counted):
                 raise TranscriptError(f"{where}: {TOO_DEEP}, refused (a run cuts the connection there)")
         if frames and frame.time < frames[-1].time:
             raise TranscriptError(

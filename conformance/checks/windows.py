@@ -66,7 +66,7 @@ def echoes_paired(windows: list[Window]) -> list[Window]:
     """Move each `error` that echoes the `event_id` of one earlier event into that event's window."""
     ids = [w.event_id for w in windows]
     counts = Counter(ids)  # per echo, not a scan of every window: a connection of 15,000 updates took seconds
-    owner = {event_id: index for index, event_id in reversed(list(enumerate(ids)))}  # each id's first window
+    owner = {event_id: index for index, event_id in enumerate(ids)}  # asked only of an id of one window
     for index, window in enumerate(windows):
         kept = []
         for event in window.events:

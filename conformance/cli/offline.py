@@ -68,16 +68,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     judgement = tally.judgement()
-    # as a run has it: where no update was judged, nothing could be (a recorded run's own reason first)
-    decision = decide(contract, judgement, policy, not_run or nothing_judged(judgement), tally.omitted())
+    untested = None if not_run else nothing_judged(judgement)  # as a run has it (a recorded run's reason first)
+    decision = decide(contract, judgement, policy, not_run or untested, tally.omitted())
     print_results(decision.results, expected=frozenset(decision.baseline.expected if decision.baseline else ()))
     print(f"verdict: {decision.verdict} ({tally.connections} connection(s) judged offline)")
     if decision.verdict == "error":  # the recorded run was incomplete, or too thin to certify: never conformant
         thin = shortfall(decision.results, policy.min_exercised)
         if thin is not None:  # as the run said it (a failure of the target's own stands, however thin the rest)
             print(thin)
-        elif not not_run and nothing_judged(judgement):
-            print(f"not testable: {nothing_judged(judgement)}")
+        elif untested is not None:
+            print(f"not testable: {untested}")
         return Exit.UNREACHABLE
     return Exit.CONFORMANT if decision.verdict == "conformant" else Exit.NON_CONFORMANT
 

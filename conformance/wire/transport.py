@@ -115,7 +115,7 @@ class Session:
         self._budget = budget or ByteBudget(None)
         self.received_bytes = 0
         self.containers = 0  # JSON objects and arrays in the text frames received, at most (`containers`)
-        self.over_bound: str | None = None  # why a byte bound cut this connection
+        self.over_bound: str | None = None  # why a bound (bytes, objects and arrays, depth) cut this connection
         self._inbox: collections.deque[Frame] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed: Closed | None = None
@@ -204,9 +204,10 @@ class Session:
     def _readable(self, text: str) -> bool:
         """Whether a text frame keeps within what a transcript may hold (the JSON objects and arrays of the
         connection, the nesting of one frame); else the connection is cut there, as at a byte bound."""
-        self.containers += containers(text)
+        counted = containers(text)
+        self.containers += counted
         bound = CONTAINERS_PASSED if self.containers > MAX_CONNECTION_CONTAINERS else None
-        bound = TOO_DEEP if bound is None and too_deep(text) else bound
+        bound = TOO_DEEP if bound is None and too_deep(text, counted) else bound
         if bound is not None:
             self.over_bound = bound  # listed as the byte bounds' cuts are (`limits.cut`)
             self._cut(bound)
