@@ -91,6 +91,8 @@ class Behaviour:
     #: before rejecting an update of these kinds ("invalid", "undetermined"), applies each of its fields that an
     #: update setting it alone would validly set (a partial apply: what it then shows leaks the rejected update)
     applies_rejected: frozenset[str] = frozenset()
+    #: rejects every update that sets the top-level turn_detection to an object (it takes null alone there)
+    rejects_turn_detection_objects: bool = False
 
 
 def defaults() -> dict[str, Any]:
@@ -219,6 +221,9 @@ def make_handler(b: Behaviour) -> Callable[[ServerConnection], Any]:
                 recent[:] = [t for t in recent if now - t < b.burst_window_s] + [now]
                 if b.throttle_forever or (b.burst and len(recent) > b.burst):
                     await reject("Rate limit reached; try again later", verdict.event_id, "rate_limit_exceeded")
+                    continue
+                if b.rejects_turn_detection_objects and isinstance((verdict.session or {}).get("turn_detection"), dict):
+                    await reject("session.turn_detection is not supported", verdict.event_id)
                     continue
                 if (
                     verdict.kind == "valid"
@@ -404,6 +409,11 @@ FAULTY = {
     # late is late after an error too: not a connection the error left unusable (EX-USABLE-AFTER-ERROR)
     "answers every valid update after the timeout, right after an error too": (
         Behaviour(valid_late_s=1.5),
+        "EX-VALID-ANSWERED",
+    ),
+    # spec-notes lists "an object, or null" as known valid: the object the guide sets may not be refused
+    "rejects every turn_detection object, the guide's too": (
+        Behaviour(rejects_turn_detection_objects=True),
         "EX-VALID-ANSWERED",
     ),
     "answers nothing to an update the documents leave undetermined": (
